@@ -1,0 +1,191 @@
+//! Domain types: parsed once at the edge, trusted after. No I/O here.
+
+mod address;
+mod ids;
+mod token;
+
+pub use address::{EmailAddress, InvalidEmail};
+pub use ids::{Id, IdKind};
+pub use token::{ReplyToken, random_base32};
+
+use serde::{Deserialize, Serialize};
+
+/// Who a person is to the team. Internal users (agents) see notes and the participant list;
+/// clients never do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Internal,
+    Client,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Internal => "internal",
+            Role::Client => "client",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "internal" => Some(Role::Internal),
+            "client" => Some(Role::Client),
+            _ => None,
+        }
+    }
+}
+
+/// A message is visible to every participant; a note only to internal ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    Message,
+    Note,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Message => "message",
+            MessageKind::Note => "note",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "message" => Some(MessageKind::Message),
+            "note" => Some(MessageKind::Note),
+            _ => None,
+        }
+    }
+
+    /// The visibility rule, in one place: notes never reach a client.
+    pub fn visible_to(self, role: Role) -> bool {
+        matches!((self, role), (MessageKind::Message, _) | (MessageKind::Note, Role::Internal))
+    }
+}
+
+/// Where a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Email,
+    Web,
+    Api,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Email => "email",
+            Source::Web => "web",
+            Source::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email" => Some(Source::Email),
+            "web" => Some(Source::Web),
+            "api" => Some(Source::Api),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to one received email; the vocabulary of `GET /api/v1/inbound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundOutcome {
+    Posted,
+    Duplicate,
+    AutoReply,
+    Bounce,
+    SenderMismatch,
+    Unmatched,
+    Empty,
+    Rejected,
+}
+
+impl InboundOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundOutcome::Posted => "posted",
+            InboundOutcome::Duplicate => "duplicate",
+            InboundOutcome::AutoReply => "auto_reply",
+            InboundOutcome::Bounce => "bounce",
+            InboundOutcome::SenderMismatch => "sender_mismatch",
+            InboundOutcome::Unmatched => "unmatched",
+            InboundOutcome::Empty => "empty",
+            InboundOutcome::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            InboundOutcome::Posted,
+            InboundOutcome::Duplicate,
+            InboundOutcome::AutoReply,
+            InboundOutcome::Bounce,
+            InboundOutcome::SenderMismatch,
+            InboundOutcome::Unmatched,
+            InboundOutcome::Empty,
+            InboundOutcome::Rejected,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time representation stored in both backends.
+pub type Millis = i64;
+
+/// The clock is passed in, never read globally, so tests control time.
+pub trait Clock: Send + Sync + 'static {
+    fn now_millis(&self) -> Millis;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> Millis {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// RFC 3339 rendering used by the JSON API.
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_visible_to_internal_people_only() {
+        assert!(MessageKind::Note.visible_to(Role::Internal));
+        assert!(!MessageKind::Note.visible_to(Role::Client));
+        assert!(MessageKind::Message.visible_to(Role::Client));
+    }
+
+    #[test]
+    fn outcome_vocabulary_round_trips() {
+        for s in [
+            "posted",
+            "duplicate",
+            "auto_reply",
+            "bounce",
+            "sender_mismatch",
+            "unmatched",
+            "empty",
+            "rejected",
+        ] {
+            assert_eq!(InboundOutcome::parse(s).map(|o| o.as_str()), Some(s));
+        }
+    }
+}

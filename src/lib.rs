@@ -1,0 +1,4 @@
+pub mod domain;
+pub mod inbound;
+pub mod smtp;
+pub mod store;

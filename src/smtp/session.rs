@@ -1,0 +1,541 @@
+//! The SMTP/LMTP session state machine: bytes in, events out. No I/O, no clock, no database.
+//!
+//! The connection feeds whatever it read to [`Session::ingest`], which consumes bytes until it
+//! has something to say ([`Event`]) or needs more input (`None`). Two events need the outside
+//! world before the session can go on — a recipient lookup and the delivery of a complete
+//! message — and the connection answers them with [`Session::recipient_verdict`] and
+//! [`Session::delivered`]. Everything else (command order, limits, reply codes) is decided here,
+//! so it is tested byte by byte without sockets.
+//!
+//! Wire parsing (commands, DATA dot-unstuffing, BDAT chunks) is smtp-proto's; this module owns
+//! the protocol *policy*: RFC 5321 command sequencing, RFC 3030 CHUNKING, RFC 2033 LMTP,
+//! RFC 3463 enhanced status codes, and never relaying (only our reply domain is accepted).
+
+use crate::domain::{EmailAddress, ReplyToken};
+use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
+use smtp_proto::{
+    EXT_8BIT_MIME, EXT_CHUNKING, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8,
+    EhloResponse, Request,
+};
+use std::fmt;
+use std::slice::Iter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Smtp,
+    /// RFC 2033: LHLO instead of EHLO, and one reply per recipient after the data.
+    Lmtp,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Our name in the greeting and the EHLO reply.
+    pub hostname: String,
+    /// The only domain we accept mail for (reply addresses live here).
+    pub reply_domain: String,
+    pub max_message_size: usize,
+    pub max_recipients: usize,
+    pub max_messages: usize,
+    /// Bad commands tolerated before the session is dropped.
+    pub max_errors: usize,
+    pub protocol: Protocol,
+}
+
+/// One reply, ready for the wire.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    text: String,
+}
+
+impl Reply {
+    /// `code esc text`, e.g. `Reply::new(550, "5.1.1", "No such recipient")`.
+    pub fn new(code: u16, esc: &str, text: impl fmt::Display) -> Reply {
+        Reply {
+            code,
+            text: format!("{code} {esc} {text}\r\n"),
+        }
+    }
+
+    fn raw(code: u16, text: String) -> Reply {
+        Reply { code, text }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.trim_end())
+    }
+}
+
+/// An envelope recipient that passed the RCPT checks.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub address: String,
+    pub token: ReplyToken,
+}
+
+/// A complete message, handed to the connection for delivery.
+#[derive(Debug)]
+pub struct Transaction {
+    pub helo: String,
+    /// The envelope sender; empty for the null reverse-path (bounces).
+    pub mail_from: String,
+    pub recipients: Vec<Recipient>,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Reply(Reply),
+    /// A recipient on our reply domain: the caller looks the token up and calls
+    /// [`Session::recipient_verdict`].
+    CheckRecipient(Recipient),
+    /// A complete message: the caller stores it and calls [`Session::delivered`].
+    Deliver(Transaction),
+    /// Flush pending replies and close the connection.
+    Close,
+}
+
+/// What the caller found for a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientVerdict {
+    Live,
+    Unknown,
+    /// The lookup failed (database down): ask the client to retry later.
+    TemporaryFailure,
+}
+
+enum State {
+    Command,
+    /// Discarding the rest of an over-long command line.
+    SkipLine,
+    Data { receiver: DataReceiver, too_big: bool },
+    /// `discard`: the chunk is read and thrown away, then this reply is given.
+    Bdat { receiver: BdatReceiver, discard: Option<Reply> },
+    AwaitRecipient(Recipient),
+    AwaitDelivery,
+    Closed,
+}
+
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    requests: RequestReceiver,
+    helo: Option<String>,
+    mail_from: Option<String>,
+    recipients: Vec<Recipient>,
+    data: Vec<u8>,
+    /// BDAT transaction in progress: DATA is no longer allowed in it (RFC 3030 §3).
+    chunking: bool,
+    /// BDAT data exceeded the size limit: the transaction fails at LAST.
+    chunks_too_big: bool,
+    messages: usize,
+    errors: usize,
+    /// The last command byte seen was not a line end: a command is half received.
+    partial_command: bool,
+    pending: Option<Event>,
+}
+
+const DATA_GO_AHEAD: &str = "354 Start mail input; end with <CRLF>.<CRLF>\r\n";
+
+impl Session {
+    pub fn new(config: SessionConfig) -> Session {
+        Session {
+            config,
+            state: State::Command,
+            requests: RequestReceiver::default(),
+            helo: None,
+            mail_from: None,
+            recipients: Vec::new(),
+            data: Vec::new(),
+            chunking: false,
+            chunks_too_big: false,
+            messages: 0,
+            errors: 0,
+            partial_command: false,
+            pending: None,
+        }
+    }
+
+    pub fn greeting(&self) -> Reply {
+        let kind = match self.config.protocol {
+            Protocol::Smtp => "ESMTP",
+            Protocol::Lmtp => "LMTP",
+        };
+        Reply::raw(220, format!("220 {} {kind} threadgate ready\r\n", self.config.hostname))
+    }
+
+    /// The reply to give when the server shuts down between transactions (RFC 5321 §3.8).
+    pub fn shutdown_reply() -> Reply {
+        Reply::new(421, "4.3.2", "Service shutting down, try again later")
+    }
+
+    /// True while reading message data: the connection applies its data timeout.
+    pub fn in_data(&self) -> bool {
+        matches!(self.state, State::Data { .. } | State::Bdat { .. })
+    }
+
+    /// True between MAIL FROM and the end of the transaction: a shutdown waits for it.
+    pub fn in_transaction(&self) -> bool {
+        self.mail_from.is_some() || !matches!(self.state, State::Command | State::Closed)
+    }
+
+    /// True when a command line has started but not ended: the command timeout runs.
+    pub fn partial_command(&self) -> bool {
+        self.partial_command && matches!(self.state, State::Command | State::SkipLine)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Consumes bytes until there is an event to act on. `None`: all input consumed, read more.
+    pub fn ingest(&mut self, bytes: &mut Iter<'_, u8>) -> Option<Event> {
+        if let Some(event) = self.pending.take() {
+            return Some(event);
+        }
+        loop {
+            match &mut self.state {
+                State::Closed | State::AwaitRecipient(_) | State::AwaitDelivery => return None,
+                State::SkipLine => {
+                    let rest = bytes.as_slice();
+                    match rest.iter().position(|&b| b == b'\n') {
+                        Some(pos) => {
+                            *bytes = rest[pos + 1..].iter();
+                            self.state = State::Command;
+                            self.partial_command = false;
+                            if let Some(event) = self.error(Reply::new(500, "5.5.2", "Line too long")) {
+                                return Some(event);
+                            }
+                        }
+                        None => {
+                            *bytes = [].iter();
+                            return None;
+                        }
+                    }
+                }
+                State::Data { receiver, too_big } => {
+                    let finished = receiver.ingest(bytes, &mut self.data);
+                    if self.data.len() > self.config.max_message_size {
+                        // Keep draining to the end of the data, without keeping it (RFC 5321
+                        // §4.5.3.1.10: the size error is reported after the data).
+                        *too_big = true;
+                        self.data.clear();
+                    }
+                    if !finished {
+                        return None;
+                    }
+                    if *too_big {
+                        self.reset_transaction();
+                        self.state = State::Command;
+                        return Some(Event::Reply(too_big_reply()));
+                    }
+                    return Some(self.take_transaction());
+                }
+                State::Bdat { receiver, discard } => {
+                    if discard.is_some() {
+                        let mut scratch = Vec::new();
+                        let finished = receiver.ingest(bytes, &mut scratch);
+                        if !finished {
+                            return None;
+                        }
+                        let reply = discard.take().expect("checked above");
+                        self.state = State::Command;
+                        if let Some(event) = self.error(reply) {
+                            return Some(event);
+                        }
+                        continue;
+                    }
+                    let finished = receiver.ingest(bytes, &mut self.data);
+                    if self.data.len() > self.config.max_message_size {
+                        self.chunks_too_big = true;
+                        self.data.clear();
+                    }
+                    if !finished {
+                        return None;
+                    }
+                    let is_last = receiver.is_last;
+                    self.state = State::Command;
+                    if !is_last {
+                        return Some(Event::Reply(Reply::new(250, "2.0.0", "Chunk accepted")));
+                    }
+                    if self.chunks_too_big {
+                        self.reset_transaction();
+                        return Some(Event::Reply(too_big_reply()));
+                    }
+                    return Some(self.take_transaction());
+                }
+                State::Command => {
+                    let before = bytes.as_slice();
+                    if before.is_empty() {
+                        return None;
+                    }
+                    let result = self.requests.ingest(bytes);
+                    let consumed = &before[..before.len() - bytes.as_slice().len()];
+                    if let Some(&last) = consumed.last() {
+                        self.partial_command = last != b'\n';
+                    }
+                    match result {
+                        Ok(request) => {
+                            let request = request.into_owned();
+                            if let Some(event) = self.command(request) {
+                                return Some(event);
+                            }
+                        }
+                        Err(smtp_proto::Error::NeedsMoreData { .. }) => return None,
+                        Err(smtp_proto::Error::ResponseTooLong) => {
+                            // RFC 5321 §4.5.3.1.4 limits command lines to 512 octets; smtp-proto
+                            // allows 4096. Skip to the end of the line before answering.
+                            self.state = State::SkipLine;
+                            self.partial_command = true;
+                        }
+                        Err(err) => {
+                            if let Some(event) = self.error(parse_error_reply(&err)) {
+                                return Some(event);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers the [`Event::CheckRecipient`] just emitted.
+    pub fn recipient_verdict(&mut self, verdict: RecipientVerdict) -> Reply {
+        let State::AwaitRecipient(recipient) = std::mem::replace(&mut self.state, State::Command) else {
+            return Reply::new(503, "5.5.1", "No recipient pending");
+        };
+        match verdict {
+            RecipientVerdict::Live => {
+                self.recipients.push(recipient);
+                Reply::new(250, "2.1.5", "Recipient OK")
+            }
+            RecipientVerdict::Unknown => {
+                self.errors += 1;
+                Reply::new(550, "5.1.1", "No such recipient: unknown or expired reply address")
+            }
+            RecipientVerdict::TemporaryFailure => {
+                Reply::new(451, "4.3.0", "Temporary failure looking up the recipient, try again later")
+            }
+        }
+    }
+
+    /// Answers the [`Event::Deliver`] just emitted: one reply for SMTP, one per recipient (in
+    /// RCPT order) for LMTP. The transaction is over either way.
+    pub fn delivered(&mut self, replies: Vec<Reply>) -> Vec<Reply> {
+        if matches!(self.state, State::AwaitDelivery) {
+            self.state = State::Command;
+            self.messages += 1;
+        }
+        replies
+    }
+
+    fn take_transaction(&mut self) -> Event {
+        self.state = State::AwaitDelivery;
+        let transaction = Transaction {
+            helo: self.helo.clone().unwrap_or_default(),
+            mail_from: self.mail_from.take().unwrap_or_default(),
+            recipients: std::mem::take(&mut self.recipients),
+            data: std::mem::take(&mut self.data),
+        };
+        self.reset_transaction();
+        Event::Deliver(transaction)
+    }
+
+    fn reset_transaction(&mut self) {
+        self.mail_from = None;
+        self.recipients.clear();
+        self.data = Vec::new();
+        self.chunking = false;
+        self.chunks_too_big = false;
+    }
+
+    /// Counts a client error; too many and the session ends (a misbehaving or probing peer).
+    fn error(&mut self, reply: Reply) -> Option<Event> {
+        self.errors += 1;
+        if self.errors > self.config.max_errors {
+            self.state = State::Closed;
+            self.pending = Some(Event::Close);
+            return Some(Event::Reply(Reply::new(421, "4.7.0", "Too many errors, closing connection")));
+        }
+        Some(Event::Reply(reply))
+    }
+
+    fn close_with(&mut self, reply: Reply) -> Option<Event> {
+        self.state = State::Closed;
+        self.pending = Some(Event::Close);
+        Some(Event::Reply(reply))
+    }
+
+    fn command(&mut self, request: Request<String>) -> Option<Event> {
+        let lmtp = self.config.protocol == Protocol::Lmtp;
+        match request {
+            Request::Ehlo { host } if !lmtp => Some(self.hello(host, true)),
+            Request::Lhlo { host } if lmtp => Some(self.hello(host, true)),
+            Request::Helo { host } if !lmtp => Some(self.hello(host, false)),
+            Request::Ehlo { .. } | Request::Helo { .. } => {
+                self.error(Reply::new(500, "5.5.1", "This is an LMTP server: use LHLO"))
+            }
+            Request::Lhlo { .. } => self.error(Reply::new(500, "5.5.1", "This is an SMTP server: use EHLO")),
+            Request::Mail { from } => self.mail(from),
+            Request::Rcpt { to } => self.rcpt(to.address),
+            Request::Data => {
+                if self.mail_from.is_none() || self.recipients.is_empty() || self.chunking {
+                    let text = if self.chunking {
+                        "DATA is not allowed after BDAT"
+                    } else if self.mail_from.is_none() {
+                        "Need MAIL command first"
+                    } else {
+                        "No valid recipients"
+                    };
+                    return self.error(Reply::new(503, "5.5.1", text));
+                }
+                self.state = State::Data {
+                    receiver: DataReceiver::new(),
+                    too_big: false,
+                };
+                Some(Event::Reply(Reply::raw(354, DATA_GO_AHEAD.to_string())))
+            }
+            Request::Bdat { chunk_size, is_last } => {
+                let refusal = if self.mail_from.is_none() {
+                    Some(Reply::new(503, "5.5.1", "Need MAIL command first"))
+                } else if self.recipients.is_empty() {
+                    Some(Reply::new(503, "5.5.1", "No valid recipients"))
+                } else {
+                    None
+                };
+                if refusal.is_none() {
+                    self.chunking = true;
+                    if chunk_size > self.config.max_message_size {
+                        self.chunks_too_big = true;
+                    }
+                }
+                self.state = State::Bdat {
+                    receiver: BdatReceiver::new(chunk_size, is_last),
+                    discard: refusal,
+                };
+                None
+            }
+            Request::Rset => {
+                self.reset_transaction();
+                Some(Event::Reply(Reply::new(250, "2.0.0", "Reset OK")))
+            }
+            Request::Noop { .. } => Some(Event::Reply(Reply::new(250, "2.0.0", "OK"))),
+            // RFC 5321 §3.5.3: 252 when we will not say whether a mailbox exists.
+            Request::Vrfy { .. } => Some(Event::Reply(Reply::new(
+                252,
+                "2.5.0",
+                "Cannot verify the user, but will accept mail for valid reply addresses",
+            ))),
+            Request::Expn { .. } => self.error(Reply::new(502, "5.5.1", "EXPN is not supported")),
+            Request::Help { .. } => Some(Event::Reply(Reply::new(
+                214,
+                "2.0.0",
+                "Commands: EHLO HELO LHLO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT",
+            ))),
+            Request::Quit => self.close_with(Reply::new(221, "2.0.0", "Bye")),
+            Request::StartTls => self.error(Reply::new(502, "5.5.1", "STARTTLS is not available")),
+            Request::Auth { .. } => self.error(Reply::new(502, "5.5.1", "Authentication is not available")),
+            Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
+                self.error(Reply::new(502, "5.5.1", "Command not implemented"))
+            }
+        }
+    }
+
+    fn hello(&mut self, host: String, extended: bool) -> Event {
+        self.reset_transaction();
+        self.helo = Some(host);
+        if !extended {
+            return Event::Reply(Reply::new(250, "2.0.0", &self.config.hostname));
+        }
+        let mut ehlo = EhloResponse::new(self.config.hostname.as_str());
+        ehlo.capabilities = EXT_PIPELINING
+            | EXT_SIZE
+            | EXT_8BIT_MIME
+            | EXT_SMTP_UTF8
+            | EXT_ENHANCED_STATUS_CODES
+            | EXT_CHUNKING;
+        ehlo.size = self.config.max_message_size;
+        let mut text = Vec::new();
+        ehlo.write(&mut text).expect("writing to a Vec cannot fail");
+        Event::Reply(Reply::raw(250, String::from_utf8_lossy(&text).into_owned()))
+    }
+
+    fn mail(&mut self, from: smtp_proto::MailFrom<String>) -> Option<Event> {
+        if self.helo.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Say EHLO first"));
+        }
+        if self.mail_from.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
+        }
+        if self.messages >= self.config.max_messages {
+            return self.close_with(Reply::new(421, "4.7.0", "Too many messages in this session, reconnect"));
+        }
+        // RFC 1870 §6.2: refuse a declared size over the limit before any data is sent.
+        if from.size > self.config.max_message_size {
+            return Some(Event::Reply(too_big_reply()));
+        }
+        if !from.address.is_empty() && EmailAddress::parse(&from.address).is_err() {
+            return self.error(Reply::new(501, "5.1.7", "Bad sender address syntax"));
+        }
+        self.mail_from = Some(from.address);
+        Some(Event::Reply(Reply::new(250, "2.1.0", "Sender OK")))
+    }
+
+    fn rcpt(&mut self, address: String) -> Option<Event> {
+        if self.mail_from.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Need MAIL command first"));
+        }
+        if self.recipients.len() >= self.config.max_recipients {
+            // RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
+            return Some(Event::Reply(Reply::new(452, "4.5.3", "Too many recipients")));
+        }
+        let Ok(parsed) = EmailAddress::parse(&address) else {
+            return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
+        };
+        if !parsed.domain().eq_ignore_ascii_case(&self.config.reply_domain) {
+            // Never an open relay: we only take mail for our own reply domain.
+            return self.error(Reply::new(550, "5.7.1", "Relaying denied: we only accept replies to this gateway"));
+        }
+        let Some(token) = ReplyToken::from_local_part(parsed.local()) else {
+            return self.error(Reply::new(550, "5.1.1", "No such recipient"));
+        };
+        let recipient = Recipient { address, token };
+        self.state = State::AwaitRecipient(recipient.clone());
+        Some(Event::CheckRecipient(recipient))
+    }
+}
+
+fn too_big_reply() -> Reply {
+    Reply::new(552, "5.3.4", "Message size exceeds the fixed maximum message size")
+}
+
+fn parse_error_reply(err: &smtp_proto::Error) -> Reply {
+    use smtp_proto::Error;
+    match err {
+        Error::UnknownCommand => Reply::new(500, "5.5.2", "Command unrecognized"),
+        Error::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
+        Error::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+        Error::SyntaxError { syntax } => Reply::new(501, "5.5.4", format!("Syntax: {syntax}")),
+        Error::InvalidParameter { param } => Reply::new(501, "5.5.4", format!("Invalid parameter {param:?}")),
+        Error::UnsupportedParameter { param } => {
+            Reply::new(555, "5.5.4", format!("Unsupported parameter {:?}", param.chars().take(40).collect::<String>()))
+        }
+        Error::ResponseTooLong => Reply::new(500, "5.5.2", "Line too long"),
+        Error::NeedsMoreData { .. } | Error::InvalidResponse { .. } => {
+            Reply::new(500, "5.5.2", "Syntax error")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,242 @@
+use super::people::person_from_row;
+use super::{Dialect, Person, Result, Store, StoreError, on_backend};
+use crate::domain::{Id, IdKind, Millis, ReplyToken};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: String,
+    pub subject: String,
+    pub created_by: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub person: Person,
+    pub added_at: Millis,
+    pub reply_token: ReplyToken,
+}
+
+/// Who a live reply token belongs to, and where it leads.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub conversation_id: String,
+    pub person: Person,
+}
+
+impl Store {
+    /// Creates the conversation with its creator and `participants` (duplicates ignored), each
+    /// with a fresh reply token. Unknown people fail the whole creation.
+    pub async fn create_conversation(
+        &self,
+        subject: &str,
+        created_by: &str,
+        participants: &[String],
+    ) -> Result<Conversation> {
+        let now = self.now();
+        let conversation = Conversation {
+            id: Id::new(IdKind::Conversation),
+            subject: subject.to_string(),
+            created_by: created_by.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+        let mut members: Vec<&str> = vec![created_by];
+        for p in participants {
+            if !members.contains(&p.as_str()) {
+                members.push(p);
+            }
+        }
+        on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for member in &members {
+                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
+                    .bind(member)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound("person"));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO conversations (id, subject, created_by, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(&conversation.id)
+            .bind(&conversation.subject)
+            .bind(&conversation.created_by)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            for member in &members {
+                sqlx::query(
+                    "INSERT INTO participants (conversation_id, person_id, reply_token, added_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&conversation.id)
+                .bind(member)
+                .bind(ReplyToken::generate().as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(conversation)
+    }
+
+    pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, subject, created_by, created_at, updated_at FROM conversations WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| -> Result<Conversation> {
+                Ok(Conversation {
+                    id: row.try_get("id")?,
+                    subject: row.try_get("subject")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Adds a person (again, if they had been removed: with a new token, the old one stays
+    /// revoked). They are not emailed the history from before they joined.
+    pub async fn add_participant(&self, conversation_id: &str, person_id: &str) -> Result<Participant> {
+        let now = self.now();
+        let token = ReplyToken::generate();
+        let person = self.person(person_id).await?.ok_or(StoreError::NotFound("person"))?;
+        on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1")
+                .bind(conversation_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound("conversation"));
+            }
+            let current: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT removed_at FROM participants WHERE conversation_id = $1 AND person_id = $2",
+            )
+            .bind(conversation_id)
+            .bind(person_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let last_seq: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1",
+            )
+            .bind(conversation_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            match current {
+                Some(None) => return Err(StoreError::Conflict("this person already takes part in the conversation")),
+                Some(Some(_)) => {
+                    sqlx::query(
+                        "UPDATE participants SET removed_at = NULL, reply_token = $3, added_at = $4,
+                                notified_up_to = $5
+                         WHERE conversation_id = $1 AND person_id = $2",
+                    )
+                    .bind(conversation_id)
+                    .bind(person_id)
+                    .bind(token.as_str())
+                    .bind(now)
+                    .bind(last_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO participants (conversation_id, person_id, reply_token, added_at, notified_up_to)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(conversation_id)
+                    .bind(person_id)
+                    .bind(token.as_str())
+                    .bind(now)
+                    .bind(last_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(Participant {
+            person,
+            added_at: now,
+            reply_token: token,
+        })
+    }
+
+    /// Removes a participant and revokes their reply token. Returns false when they were not a
+    /// (live) participant.
+    pub async fn remove_participant(&self, conversation_id: &str, person_id: &str) -> Result<bool> {
+        let now = self.now();
+        on_backend!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE participants SET removed_at = $3
+                 WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",
+            )
+            .bind(conversation_id)
+            .bind(person_id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Live participants, in the order they joined.
+    pub async fn participants(&self, conversation_id: &str) -> Result<Vec<Participant>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT pe.id, pe.email, pe.name, pe.role, pe.created_at, p.added_at, p.reply_token
+                 FROM participants p JOIN people pe ON pe.id = p.person_id
+                 WHERE p.conversation_id = $1 AND p.removed_at IS NULL
+                 ORDER BY p.added_at, pe.id",
+            )
+            .bind(conversation_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let token: String = row.try_get("reply_token")?;
+                    Ok(Participant {
+                        person: person_from_row(row)?,
+                        added_at: row.try_get("added_at")?,
+                        reply_token: ReplyToken::parse(&token)
+                            .ok_or(StoreError::Database(sqlx::Error::Decode("malformed reply token".into())))?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The live participant a reply token belongs to; None for unknown or revoked tokens.
+    pub async fn participant_by_token(&self, token: &ReplyToken) -> Result<Option<TokenOwner>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query(
+                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at
+                 FROM participants p JOIN people pe ON pe.id = p.person_id
+                 WHERE p.reply_token = $1 AND p.removed_at IS NULL",
+            )
+            .bind(token.as_str())
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| -> Result<TokenOwner> {
+                Ok(TokenOwner {
+                    conversation_id: row.try_get("conversation_id")?,
+                    person: person_from_row(&row)?,
+                })
+            })
+            .transpose()
+        })
+    }
+}

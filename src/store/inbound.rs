@@ -1,0 +1,159 @@
+use super::messages::{Inserted, insert_message};
+use super::{Dialect, NewMessage, Result, Store, StoreError, on_backend};
+use crate::domain::{Id, IdKind, InboundOutcome, Millis};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// What the inbound pipeline decided about one received email.
+#[derive(Debug, Clone)]
+pub struct InboundRecord {
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub message_id: Option<String>,
+    pub outcome: InboundOutcome,
+    pub conversation_id: Option<String>,
+    pub detail: String,
+    pub peer: String,
+}
+
+/// What was committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundStored {
+    pub inbound_id: String,
+    /// `Posted`, or `Duplicate` when the same email had already been posted.
+    pub outcome: InboundOutcome,
+    pub posted_message_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboundEntry {
+    pub id: String,
+    pub received_at: Millis,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub message_id: Option<String>,
+    pub outcome: InboundOutcome,
+    pub conversation_id: Option<String>,
+    pub posted_message_id: Option<String>,
+    pub detail: String,
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(data))
+}
+
+impl Store {
+    /// Stores, in ONE transaction, the raw email, the message to post (if any) and the inbound
+    /// record. Only after this returns Ok may the SMTP session answer 250. A message already
+    /// posted from the same email (same dedup key, same conversation) is not posted again: the
+    /// record says `duplicate` and points at the existing message.
+    pub async fn record_inbound(
+        &self,
+        record: InboundRecord,
+        raw: &[u8],
+        post: Option<&NewMessage>,
+    ) -> Result<InboundStored> {
+        let now = self.now();
+        let inbound_id = Id::new(IdKind::Inbound);
+        let sha = sha256_hex(raw);
+        let recipients = serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into());
+        on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO raw_emails (sha256, data, size, received_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&sha)
+            .bind(raw)
+            .bind(raw.len() as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let (outcome, posted) = match post {
+                None => (record.outcome, None),
+                Some(new) => match insert_message!(tx, new, now)? {
+                    Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
+                    Inserted::Duplicate { existing_id } => (InboundOutcome::Duplicate, Some(existing_id)),
+                },
+            };
+            sqlx::query(
+                "INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
+                                      conversation_id, posted_message_id, detail, raw_sha256, peer)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&inbound_id)
+            .bind(now)
+            .bind(&record.envelope_from)
+            .bind(&recipients)
+            .bind(&record.message_id)
+            .bind(outcome.as_str())
+            .bind(&record.conversation_id)
+            .bind(&posted)
+            .bind(&record.detail)
+            .bind(&sha)
+            .bind(&record.peer)
+            .execute(&mut *tx)
+            .await?;
+            if outcome == InboundOutcome::Posted
+                && let Some(message_id) = &posted
+            {
+                sqlx::query("UPDATE messages SET inbound_id = $2 WHERE id = $1")
+                    .bind(message_id)
+                    .bind(&inbound_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(InboundStored {
+                inbound_id,
+                outcome,
+                posted_message_id: posted,
+            })
+        })
+    }
+
+    /// The inbound log, newest first.
+    pub async fn recent_inbound(&self, limit: i64) -> Result<Vec<InboundEntry>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, received_at, envelope_from, recipients, message_id, outcome,
+                        conversation_id, posted_message_id, detail
+                 FROM inbound ORDER BY seq DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let outcome: String = row.try_get("outcome")?;
+                    let recipients: String = row.try_get("recipients")?;
+                    Ok(InboundEntry {
+                        id: row.try_get("id")?,
+                        received_at: row.try_get("received_at")?,
+                        envelope_from: row.try_get("envelope_from")?,
+                        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+                        message_id: row.try_get("message_id")?,
+                        outcome: InboundOutcome::parse(&outcome)
+                            .ok_or(StoreError::Database(sqlx::Error::Decode("unknown outcome".into())))?,
+                        conversation_id: row.try_get("conversation_id")?,
+                        posted_message_id: row.try_get("posted_message_id")?,
+                        detail: row.try_get("detail")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The raw bytes of a received email, by inbound record id.
+    pub async fn raw_email(&self, inbound_id: &str) -> Result<Option<Vec<u8>>> {
+        on_backend!(self, pool => {
+            let data: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT r.data FROM inbound i JOIN raw_emails r ON r.sha256 = i.raw_sha256 WHERE i.id = $1",
+            )
+            .bind(inbound_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(data)
+        })
+    }
+}

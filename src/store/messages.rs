@@ -1,0 +1,159 @@
+use super::{Dialect, Result, Store, StoreError, on_backend};
+use crate::domain::{MessageKind, Millis, Source};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub seq: i64,
+    pub conversation_id: String,
+    pub author_id: String,
+    pub kind: MessageKind,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub trimmed_text: Option<String>,
+    pub source: Source,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: String,
+    pub author_id: String,
+    pub kind: MessageKind,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub trimmed_text: Option<String>,
+    pub source: Source,
+    /// For email: the dedup key (Message-ID header, or a content hash when there is none).
+    pub email_message_id: Option<String>,
+}
+
+/// What inserting a message did: a new row, or nothing because the same email was already posted.
+pub(super) enum Inserted {
+    New(Message),
+    Duplicate { existing_id: String },
+}
+
+/// Inserts inside the caller's transaction so an inbound email, its raw copy and its record
+/// commit together. The author must be a live participant.
+macro_rules! insert_message {
+    ($tx:expr, $new:expr, $now:expr) => {{
+        let new: &$crate::store::NewMessage = $new;
+        let is_participant: Option<String> = sqlx::query_scalar(
+            "SELECT person_id FROM participants
+             WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",
+        )
+        .bind(&new.conversation_id)
+        .bind(&new.author_id)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if is_participant.is_none() {
+            Err($crate::store::StoreError::NotFound("participant"))
+        } else {
+            let id = $crate::domain::Id::new($crate::domain::IdKind::Message);
+            let seq: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, body_html,
+                                       trimmed_text, source, email_message_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (conversation_id, email_message_id) WHERE email_message_id IS NOT NULL
+                 DO NOTHING
+                 RETURNING seq",
+            )
+            .bind(&id)
+            .bind(&new.conversation_id)
+            .bind(&new.author_id)
+            .bind(new.kind.as_str())
+            .bind(&new.body_text)
+            .bind(&new.body_html)
+            .bind(&new.trimmed_text)
+            .bind(new.source.as_str())
+            .bind(&new.email_message_id)
+            .bind($now)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            match seq {
+                Some(seq) => {
+                    sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
+                        .bind(&new.conversation_id)
+                        .bind($now)
+                        .execute(&mut *$tx)
+                        .await?;
+                    Ok($crate::store::messages::Inserted::New($crate::store::Message {
+                        id,
+                        seq,
+                        conversation_id: new.conversation_id.clone(),
+                        author_id: new.author_id.clone(),
+                        kind: new.kind,
+                        body_text: new.body_text.clone(),
+                        body_html: new.body_html.clone(),
+                        trimmed_text: new.trimmed_text.clone(),
+                        source: new.source,
+                        created_at: $now,
+                    }))
+                }
+                None => {
+                    let existing_id: String = sqlx::query_scalar(
+                        "SELECT id FROM messages WHERE conversation_id = $1 AND email_message_id = $2",
+                    )
+                    .bind(&new.conversation_id)
+                    .bind(&new.email_message_id)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                    Ok($crate::store::messages::Inserted::Duplicate { existing_id })
+                }
+            }
+        }
+    }};
+}
+pub(super) use insert_message;
+
+impl Store {
+    /// Appends a message written through the API or the web view.
+    pub async fn append_message(&self, new: NewMessage) -> Result<Message> {
+        let now = self.now();
+        on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let inserted = insert_message!(tx, &new, now)?;
+            tx.commit().await?;
+            match inserted {
+                Inserted::New(message) => Ok(message),
+                Inserted::Duplicate { .. } => Err(StoreError::Conflict("message already posted")),
+            }
+        })
+    }
+
+    /// The whole history of a conversation, oldest first.
+    pub async fn messages(&self, conversation_id: &str) -> Result<Vec<Message>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, seq, conversation_id, author_id, kind, body_text, body_html, trimmed_text,
+                        source, created_at
+                 FROM messages WHERE conversation_id = $1 ORDER BY seq",
+            )
+            .bind(conversation_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let kind: String = row.try_get("kind")?;
+                    let source: String = row.try_get("source")?;
+                    Ok(Message {
+                        id: row.try_get("id")?,
+                        seq: row.try_get("seq")?,
+                        conversation_id: row.try_get("conversation_id")?,
+                        author_id: row.try_get("author_id")?,
+                        kind: MessageKind::parse(&kind)
+                            .ok_or(StoreError::Database(sqlx::Error::Decode("unknown kind".into())))?,
+                        body_text: row.try_get("body_text")?,
+                        body_html: row.try_get("body_html")?,
+                        trimmed_text: row.try_get("trimmed_text")?,
+                        source: Source::parse(&source)
+                            .ok_or(StoreError::Database(sqlx::Error::Decode("unknown source".into())))?,
+                        created_at: row.try_get("created_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! Storage: the only module that speaks SQL.
+//!
+//! One [`Store`] API named by intent, two backends chosen at run time from the database URL:
+//! SQLite (embedded default; WAL, foreign keys, busy timeout, `synchronous=FULL`) and PostgreSQL
+//! (several gateway processes sharing one database).
+//!
+//! Each query is written once, in SQL both engines accept (`$1` placeholders, `ON CONFLICT`,
+//! `RETURNING`), and the [`on_backend!`] macro instantiates the calling code once per backend so
+//! it is type-checked against each driver; where the dialects differ (`FOR UPDATE SKIP LOCKED`,
+//! `BEGIN IMMEDIATE`) the [`Dialect`] trait says so explicitly. Migrations are parallel histories
+//! in `migrations/sqlite/` and `migrations/postgres/` with the same numbering.
+
+mod conversations;
+mod inbound;
+mod messages;
+mod notifications;
+mod outbox;
+mod people;
+
+pub use conversations::{Conversation, Participant, TokenOwner};
+pub use inbound::{InboundEntry, InboundRecord, InboundStored, sha256_hex};
+pub use messages::{Message, NewMessage};
+pub use notifications::{DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
+pub use outbox::{OutboxEmail, OutboxStatus};
+pub use people::{NewPerson, Person};
+
+use crate::domain::{Clock, Millis};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The caller referred to something that does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller tried to create something that already exists.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Our fault or the database's: never shown to a client in detail.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid database URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Cheap to clone: pools are reference-counted.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is in use. The body
+/// is expanded once per backend, so the same SQL is checked against both drivers' types.
+macro_rules! on_backend {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// The few places where the SQL dialects differ.
+pub(crate) trait Dialect {
+    type Db: sqlx::Database;
+    /// A transaction that will write. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
+    /// so two writers never deadlock upgrading a read lock (they would get SQLITE_BUSY at once
+    /// instead of waiting for the busy timeout).
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    /// Chooses the statement text for this backend.
+    fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str;
+}
+
+impl Dialect for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+    fn pick(&self, sqlite: &'static str, _postgres: &'static str) -> &'static str {
+        sqlite
+    }
+}
+
+impl Dialect for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+    fn pick(&self, _sqlite: &'static str, postgres: &'static str) -> &'static str {
+        postgres
+    }
+}
+
+impl Store {
+    /// Connects and applies pending migrations. `sqlite://path` (created if missing) or
+    /// `postgres://…`/`postgresql://…`.
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Store> {
+        let bad = |reason: String| StoreError::Url {
+            url: redact_url(url),
+            reason,
+        };
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| bad(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before we answer 250, even across power loss.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(bad("expected a sqlite: or postgres: URL".into()));
+        };
+        Ok(Store { backend, clock })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_millis()
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    pub async fn close(&self) {
+        on_backend!(self, pool => pool.close().await)
+    }
+
+    /// A value shared by every process using this database (e.g. the key that signs our
+    /// Message-IDs), created on first use. Concurrent first uses agree on one value.
+    pub async fn shared_secret(&self, key: &str, generate: impl FnOnce() -> String) -> Result<String> {
+        let candidate = generate();
+        on_backend!(self, pool => {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(&candidate)
+                .execute(pool)
+                .await?;
+            let value: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                .bind(key)
+                .fetch_one(pool)
+                .await?;
+            Ok(value)
+        })
+    }
+}
+
+/// Database URLs may carry passwords; errors and logs show them without.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Maps a unique-constraint violation to a caller-facing conflict.
+pub(crate) fn conflict_on_unique(err: sqlx::Error, what: &'static str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/tg"),
+            "postgres://app:***@db:5432/tg"
+        );
+        assert_eq!(redact_url("sqlite://./data/threadgate.db"), "sqlite://./data/threadgate.db");
+    }
+}

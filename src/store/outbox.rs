@@ -1,0 +1,142 @@
+use super::{Result, Store, on_backend};
+use crate::domain::Millis;
+use sqlx::Row;
+
+/// An email claimed for delivery by this process until `lease_until`.
+#[derive(Debug, Clone)]
+pub struct OutboxEmail {
+    pub id: String,
+    pub envelope_from: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub data: Vec<u8>,
+    /// Including the attempt now being made.
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxStatus {
+    pub id: String,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Millis,
+}
+
+impl Store {
+    /// Claims up to `limit` due emails for `lease_ms`. A claim whose lease ran out (the process
+    /// that held it died mid-delivery) is due again. On PostgreSQL the row locks are taken with
+    /// `FOR UPDATE SKIP LOCKED`, so several processes never claim the same email.
+    pub async fn claim_outbox(&self, limit: i64, lease_ms: i64) -> Result<Vec<OutboxEmail>> {
+        let now = self.now();
+        on_backend!(self, pool => {
+            let sql = super::Dialect::pick(
+                pool,
+                "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1
+                 WHERE id IN (SELECT id FROM outbox
+                              WHERE (status = 'pending' AND next_attempt_at <= $1)
+                                 OR (status = 'sending' AND lease_until < $1)
+                              ORDER BY seq LIMIT $3)
+                 RETURNING id, envelope_from, recipient, message_id, data, attempts",
+                "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1
+                 WHERE id IN (SELECT id FROM outbox
+                              WHERE (status = 'pending' AND next_attempt_at <= $1)
+                                 OR (status = 'sending' AND lease_until < $1)
+                              ORDER BY seq LIMIT $3
+                              FOR UPDATE SKIP LOCKED)
+                 RETURNING id, envelope_from, recipient, message_id, data, attempts",
+            );
+            let rows = sqlx::query(sql)
+                .bind(now)
+                .bind(now + lease_ms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(OutboxEmail {
+                        id: row.try_get("id")?,
+                        envelope_from: row.try_get("envelope_from")?,
+                        recipient: row.try_get("recipient")?,
+                        message_id: row.try_get("message_id")?,
+                        data: row.try_get("data")?,
+                        attempts: row.try_get("attempts")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub async fn outbox_sent(&self, id: &str) -> Result<()> {
+        let now = self.now();
+        on_backend!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', sent_at = $2, lease_until = NULL, last_error = NULL
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// A temporary failure: try again at `next_attempt_at`.
+    pub async fn outbox_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<()> {
+        on_backend!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = $3, last_error = $2,
+                        lease_until = NULL
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(next_attempt_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// A permanent failure: never tried again.
+    pub async fn outbox_failed(&self, id: &str, error: &str) -> Result<()> {
+        on_backend!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'failed', last_error = $2, lease_until = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .bind(error)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Delivery state of queued emails, oldest first (for operators and tests).
+    pub async fn outbox_statuses(&self, limit: i64) -> Result<Vec<OutboxStatus>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, recipient, status, attempts, last_error, next_attempt_at
+                 FROM outbox ORDER BY seq DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(OutboxStatus {
+                        id: row.try_get("id")?,
+                        recipient: row.try_get("recipient")?,
+                        status: row.try_get("status")?,
+                        attempts: row.try_get("attempts")?,
+                        last_error: row.try_get("last_error")?,
+                        next_attempt_at: row.try_get("next_attempt_at")?,
+                    })
+                })
+                .rev()
+                .collect()
+        })
+    }
+}
