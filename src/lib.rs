@@ -1,4 +1,26 @@
+//! threadgate: an email-first conversation gateway.
+//!
+//! Code map (see ARCHITECTURE.md for the full picture):
+//! - [`domain`]: addresses, reply tokens, ids, roles, visibility rules. No I/O.
+//! - [`config`]: CLI flags and `THREADGATE_*` variables, validated once.
+//! - [`store`]: the only module with SQL; SQLite and PostgreSQL behind one API.
+//! - [`smtp`]: the listener, connections, and the pure session state machine.
+//! - [`inbound`]: parse, classify, route, extract, and store received mail.
+//! - [`outbound`]: compose notifications, the outbox worker, transports.
+//! - [`scheduler`]: the tick loop and its step functions (notification planning).
+//! - [`web`]: the JSON API.
+//! - [`app`]: wiring; the only module that knows every other.
+//!
+//! Invariants: "250" only after the message is committed; no SQL outside `store`; the SMTP
+//! session and the reply extractor are pure; a client never receives notes or other
+//! participants' addresses.
+
+pub mod app;
+pub mod config;
 pub mod domain;
 pub mod inbound;
+pub mod outbound;
+pub mod scheduler;
 pub mod smtp;
 pub mod store;
+pub mod web;

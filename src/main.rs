@@ -1,1 +1,75 @@
-fn main() {}
+//! The `threadgate` binary: parse the configuration, set up logging, run until a signal.
+
+use clap::Parser;
+use threadgate::app::App;
+use threadgate::config::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("THREADGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match args.into_config() {
+                Ok(config) => config,
+                Err(err) => {
+                    eprintln!("threadgate: {err}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            match serve(config).await {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("threadgate: {err:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: threadgate::config::Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let c = app.config();
+    println!("threadgate is running");
+    println!("  SMTP ({:?})   {}", c.smtp.protocol, app.smtp_addr());
+    println!("  HTTP API      http://{}/api/v1", app.http_addr());
+    println!("  database      {} ({})", threadgate::store::redact_url(&c.database_url), app.store().backend_name());
+    println!("  reply domain  {}", c.reply_domain);
+    println!("  outbound      {:?}{}", c.outbound, match c.outbound {
+        threadgate::config::Outbound::File => format!(" -> {}", c.data_dir.join("outbox").display()),
+        _ => String::new(),
+    });
+    if app.generated_admin_token() {
+        println!("  admin token   {} (generated; stored in {})", app.admin_token(), c.data_dir.join("admin-token").display());
+    } else {
+        println!("  admin token   (configured; see --admin-token or {})", c.data_dir.join("admin-token").display());
+    }
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -358,6 +358,7 @@ async fn drive(
         attachment_size: args.attachment_size,
         accepted: load.accepted,
         errors: load.errors,
+        reconnects: load.reconnects,
         prepare_s,
         elapsed_s,
         throughput_per_s: if elapsed_s > 0.0 {
@@ -477,10 +478,7 @@ impl Server {
         while start.elapsed() < READY_TIMEOUT {
             if let Some(status) = self.child.try_wait()? {
                 self.stopped = true;
-                bail!(
-                    "server exited during startup with {status} (log: {})",
-                    self.log_path.display()
-                );
+                bail!("server exited during startup with {status} (its log is printed above)");
             }
             if !api_ok {
                 match timeout(
@@ -854,6 +852,7 @@ struct LoadShared {
 #[derive(Default)]
 struct SessionResult {
     latencies: Vec<Duration>,
+    reconnects: u64,
     accepted_per_conv: Vec<u64>,
     errors: u64,
     first_errors: Vec<String>,
@@ -870,6 +869,7 @@ impl SessionResult {
 
 struct LoadResult {
     sessions: u32,
+    reconnects: u64,
     accepted: u64,
     errors: u64,
     elapsed: Duration,
@@ -910,6 +910,7 @@ async fn run_load(args: &Args, target: &Target, prepared: &Prepared, run_id: &st
     let start = Instant::now();
     let mut total = LoadResult {
         sessions: sessions as u32,
+        reconnects: 0,
         accepted: 0,
         errors: 0,
         elapsed: Duration::ZERO,
@@ -926,6 +927,7 @@ async fn run_load(args: &Args, target: &Target, prepared: &Prepared, run_id: &st
                     *t += a;
                 }
                 total.errors += r.errors;
+                total.reconnects += r.reconnects;
                 for e in r.first_errors {
                     if total.first_errors.len() < KEEP_ERRORS {
                         total.first_errors.push(e);
@@ -965,27 +967,12 @@ async fn run_session(
             None
         }
     };
-    let mut reconnects = 0u32;
+    // Connection failures (broken connection, failed connect) so far; past
+    // MAX_RECONNECTS the session gives up and counts its remaining messages
+    // as errors. A 421 "reconnect" at MAIL FROM is not a failure: like an
+    // MTA, the session reconnects and retries that message once.
+    let mut failures = u32::from(conn.is_none());
     for k in jobs {
-        if conn.is_none() {
-            if reconnects >= MAX_RECONNECTS {
-                res.error(format!(
-                    "session {idx}: message {k} not sent (session gave up)"
-                ));
-                continue;
-            }
-            reconnects += 1;
-            match SmtpClient::connect(&smtp_addr, HELO_NAME).await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    res.error(format!("session {idx}: reconnect: {e:#}"));
-                    continue;
-                }
-            }
-        }
-        let Some(client_conn) = conn.as_mut() else {
-            continue;
-        };
         let ci = (k % n as u64) as usize;
         let client = &shared.clients[ci];
         let message_id = format!(
@@ -1010,21 +997,53 @@ async fn run_session(
             seq: k,
         };
         let data = dot_stuff(&build_reply(&spec, &mut rng));
-        match client_conn
-            .send_mail(&client.email, &client.reply_addr, &data)
-            .await
-        {
-            Ok(TxOutcome::Accepted(latency)) => {
-                res.latencies.push(latency);
-                res.accepted_per_conv[ci] += 1;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            if conn.is_none() {
+                if failures > MAX_RECONNECTS {
+                    res.error(format!(
+                        "session {idx}: message {k} not sent (session gave up after {failures} connection failures)"
+                    ));
+                    break;
+                }
+                match SmtpClient::connect(&smtp_addr, HELO_NAME).await {
+                    Ok(c) => {
+                        res.reconnects += 1;
+                        conn = Some(c);
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        res.error(format!("session {idx}: reconnect: {e:#}"));
+                        break;
+                    }
+                }
             }
-            Ok(TxOutcome::Rejected { stage, reply }) => {
-                res.error(format!("{stage}: {reply}"));
+            let Some(c) = conn.as_mut() else {
+                break;
+            };
+            match c.send_mail(&client.email, &client.reply_addr, &data).await {
+                Ok(TxOutcome::Accepted(latency)) => {
+                    res.latencies.push(latency);
+                    res.accepted_per_conv[ci] += 1;
+                }
+                Ok(TxOutcome::Reconnect(reply)) => {
+                    conn = None;
+                    if attempts < 2 {
+                        continue;
+                    }
+                    res.error(format!("MAIL FROM: {reply} (again after reconnecting)"));
+                }
+                Ok(TxOutcome::Rejected { stage, reply }) => {
+                    res.error(format!("{stage}: {reply}"));
+                }
+                Err(e) => {
+                    failures += 1;
+                    res.error(format!("session {idx}: {e:#}"));
+                    conn = None;
+                }
             }
-            Err(e) => {
-                res.error(format!("session {idx}: {e:#}"));
-                conn = None;
-            }
+            break;
         }
     }
     if let Some(c) = conn {
@@ -1150,6 +1169,8 @@ struct Report {
     attachment_size: usize,
     accepted: u64,
     errors: u64,
+    /// SMTP sessions re-opened during the load (after a 421 or a broken connection).
+    reconnects: u64,
     prepare_s: f64,
     elapsed_s: f64,
     throughput_per_s: f64,
@@ -1180,6 +1201,9 @@ impl Report {
             "  accepted: {}   errors: {}   elapsed: {:.2} s",
             self.accepted, self.errors, self.elapsed_s
         );
+        if self.reconnects > 0 {
+            let _ = writeln!(s, "  reconnects: {}", self.reconnects);
+        }
         let _ = writeln!(s, "  throughput: {:.1} messages/s", self.throughput_per_s);
         let l = &self.latency_ms;
         let _ = writeln!(
@@ -1267,7 +1291,13 @@ impl fmt::Display for Reply {
 
 enum TxOutcome {
     Accepted(Duration),
-    Rejected { stage: &'static str, reply: Reply },
+    /// 421 to MAIL FROM (e.g. too many messages in this session): the server
+    /// closes the connection; reconnect and send the message again.
+    Reconnect(Reply),
+    Rejected {
+        stage: &'static str,
+        reply: Reply,
+    },
 }
 
 /// A minimal SMTP client on one persistent connection.
@@ -1368,6 +1398,9 @@ impl SmtpClient {
         };
         let start = Instant::now();
         let r = self.command(&format!("MAIL FROM:<{from}>{body}")).await?;
+        if r.code == 421 {
+            return Ok(TxOutcome::Reconnect(r));
+        }
         if r.code != 250 {
             self.rset().await?;
             return Ok(TxOutcome::Rejected {
@@ -2382,84 +2415,105 @@ mod tests {
         assert!(Api::new("https://h:1", "t").is_err());
     }
 
-    /// A mock SMTP server: accepts everything except RCPT to "bad@…".
-    async fn mock_smtp() -> (String, tokio::task::JoinHandle<Vec<Vec<u8>>>) {
+    type Received = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+    /// A mock SMTP server: accepts everything except RCPT to "bad@…", and
+    /// answers 421 (then closes) to MAIL FROM after `per_session` messages.
+    async fn mock_smtp(per_session: usize) -> (String, Received) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let handle = tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut io = BufReader::new(stream);
-            let mut received = Vec::new();
-            io.get_mut().write_all(b"220 mock ESMTP\r\n").await.unwrap();
+        let received: Received = Arc::default();
+        let store = received.clone();
+        tokio::spawn(async move {
             loop {
-                let mut line = String::new();
-                if io.read_line(&mut line).await.unwrap() == 0 {
-                    break;
-                }
-                let cmd = line.trim_end().to_ascii_uppercase();
-                let reply: &[u8] = if cmd.starts_with("EHLO") {
-                    b"250-mock\r\n250-8BITMIME\r\n250 PIPELINING\r\n"
-                } else if cmd.starts_with("RCPT TO:<BAD@") {
-                    b"550 5.7.1 sender not allowed\r\n"
-                } else if cmd == "DATA" {
-                    io.get_mut().write_all(b"354 go ahead\r\n").await.unwrap();
-                    let mut data = Vec::new();
-                    loop {
-                        let mut l = Vec::new();
-                        io.read_until(b'\n', &mut l).await.unwrap();
-                        if l == b".\r\n" {
-                            break;
-                        }
-                        data.extend_from_slice(&l);
-                    }
-                    received.push(data);
-                    b"250 2.0.0 stored\r\n"
-                } else if cmd == "QUIT" {
-                    io.get_mut().write_all(b"221 bye\r\n").await.unwrap();
-                    break;
-                } else {
-                    b"250 ok\r\n"
-                };
-                io.get_mut().write_all(reply).await.unwrap();
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(mock_session(stream, per_session, store.clone()));
             }
-            received
         });
-        (addr, handle)
+        (addr, received)
+    }
+
+    async fn mock_session(stream: TcpStream, per_session: usize, store: Received) {
+        let mut io = BufReader::new(stream);
+        let mut count = 0;
+        io.get_mut().write_all(b"220 mock ESMTP\r\n").await.unwrap();
+        loop {
+            let mut line = String::new();
+            if io.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            let cmd = line.trim_end().to_ascii_uppercase();
+            let reply: &[u8] = if cmd.starts_with("EHLO") {
+                b"250-mock\r\n250-8BITMIME\r\n250 PIPELINING\r\n"
+            } else if cmd.starts_with("MAIL") && count >= per_session {
+                io.get_mut()
+                    .write_all(b"421 4.7.0 Too many messages in this session, reconnect\r\n")
+                    .await
+                    .unwrap();
+                break;
+            } else if cmd.starts_with("RCPT TO:<BAD@") {
+                b"550 5.7.1 sender not allowed\r\n"
+            } else if cmd == "DATA" {
+                io.get_mut().write_all(b"354 go ahead\r\n").await.unwrap();
+                let mut data = Vec::new();
+                loop {
+                    let mut l = Vec::new();
+                    io.read_until(b'\n', &mut l).await.unwrap();
+                    if l == b".\r\n" {
+                        break;
+                    }
+                    data.extend_from_slice(&l);
+                }
+                store.lock().unwrap().push(data);
+                count += 1;
+                b"250 2.0.0 stored\r\n"
+            } else if cmd == "QUIT" {
+                io.get_mut().write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                b"250 ok\r\n"
+            };
+            io.get_mut().write_all(reply).await.unwrap();
+        }
+    }
+
+    fn outcome(r: TxOutcome) -> String {
+        match r {
+            TxOutcome::Accepted(_) => "accepted".into(),
+            TxOutcome::Reconnect(reply) => format!("reconnect {reply}"),
+            TxOutcome::Rejected { stage, reply } => format!("{stage}: {reply}"),
+        }
     }
 
     #[tokio::test]
     async fn smtp_client_reuses_one_connection() {
-        let (addr, server) = mock_smtp().await;
+        let (addr, received) = mock_smtp(100).await;
         let mut c = SmtpClient::connect(&addr, HELO_NAME).await.unwrap();
         assert!(c.eightbitmime);
         let mut rng = StdRng::seed_from_u64(3);
         let msg = build_reply(&spec(4096, 0, QUOTED), &mut rng);
         let data = dot_stuff(&msg);
         for _ in 0..2 {
-            match c
+            let r = c
                 .send_mail("client@example.test", "reply+x@reply.localhost", &data)
                 .await
-                .unwrap()
-            {
-                TxOutcome::Accepted(_) => {}
-                TxOutcome::Rejected { stage, reply } => panic!("{stage}: {reply}"),
-            }
+                .unwrap();
+            assert_eq!(outcome(r), "accepted");
         }
-        match c
+        let r = c
             .send_mail("client@example.test", "bad@reply.localhost", &data)
             .await
-            .unwrap()
-        {
-            TxOutcome::Rejected { stage, reply } => {
-                assert_eq!(stage, "RCPT TO");
-                assert_eq!(reply.code, 550);
-                assert_eq!(reply.to_string(), "550 5.7.1 sender not allowed");
-            }
-            TxOutcome::Accepted(_) => panic!("should be rejected"),
-        }
+            .unwrap();
+        assert_eq!(outcome(r), "RCPT TO: 550 5.7.1 sender not allowed");
+        // The connection is still usable after the rejection (RSET was sent).
+        let r = c
+            .send_mail("client@example.test", "reply+x@reply.localhost", &data)
+            .await
+            .unwrap();
+        assert_eq!(outcome(r), "accepted");
         c.quit().await;
-        let received = server.await.unwrap();
-        assert_eq!(received.len(), 2);
+        let received = received.lock().unwrap().clone();
+        assert_eq!(received.len(), 3);
         // The server sees the dot-stuffed lines; un-stuffing gives the original.
         let unstuffed: Vec<u8> = String::from_utf8(received[0].clone())
             .unwrap()
@@ -2468,6 +2522,46 @@ mod tests {
             .collect::<String>()
             .into_bytes();
         assert_eq!(unstuffed, msg);
+    }
+
+    #[tokio::test]
+    async fn session_reconnects_after_421() {
+        let (addr, received) = mock_smtp(3).await;
+        let clients = (0..2)
+            .map(|i| ClientTarget {
+                name: format!("Client {i}"),
+                email: format!("client-{i}@example.test"),
+                reply_addr: format!("reply+t{i}@reply.localhost"),
+                notif_message_id: Some(format!("n{i}@tg")),
+                subject: "Hello".into(),
+                quoted_from: "Alex Agent <agent@example.test>".into(),
+                quoted_date: "Mon, Jun 3, 2024 at 10:15 AM".into(),
+                quoted_text: QUOTED.into(),
+            })
+            .collect();
+        let shared = Arc::new(LoadShared {
+            clients,
+            run_id: "test".into(),
+            seed: 1,
+            size: 2000,
+            attachment_size: 0,
+        });
+        let barrier = Arc::new(Barrier::new(2));
+        let session = tokio::spawn(run_session(
+            0,
+            addr,
+            (0..10).collect(),
+            shared,
+            barrier.clone(),
+            2,
+        ));
+        barrier.wait().await;
+        let res = session.await.unwrap();
+        assert_eq!(res.errors, 0, "{:?}", res.first_errors);
+        assert_eq!(res.latencies.len(), 10);
+        assert_eq!(res.accepted_per_conv, vec![5, 5]);
+        assert_eq!(res.reconnects, 3);
+        assert_eq!(received.lock().unwrap().len(), 10);
     }
 
     #[tokio::test]

@@ -1,1 +1,5 @@
+//! The SMTP/LMTP listener: accept loop, per-connection I/O, and the pure session.
+
+pub mod connection;
+pub mod listener;
 pub mod session;

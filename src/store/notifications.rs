@@ -8,6 +8,7 @@ use sqlx::Row;
 pub struct DueParticipant {
     pub conversation_id: String,
     pub subject: String,
+    pub conversation_created_at: Millis,
     pub person: Person,
     pub reply_token: ReplyToken,
     /// The mark the plan was made from; enqueueing succeeds only if it is unchanged.
@@ -59,7 +60,7 @@ impl Store {
         on_backend!(self, pool => {
             let rows = sqlx::query(
                 "SELECT p.conversation_id, p.reply_token, p.notified_up_to, p.last_email_id,
-                        p.email_references, p.emails_sent, c.subject,
+                        p.email_references, p.emails_sent, c.subject, c.created_at AS conversation_created_at,
                         pe.id, pe.email, pe.name, pe.role, pe.created_at
                  FROM participants p
                  JOIN conversations c ON c.id = p.conversation_id
@@ -106,6 +107,7 @@ impl Store {
                 due.push(DueParticipant {
                     conversation_id,
                     subject: row.try_get("subject")?,
+                    conversation_created_at: row.try_get("conversation_created_at")?,
                     person: person_from_row(row)?,
                     reply_token: ReplyToken::parse(&token)
                         .ok_or(StoreError::Database(sqlx::Error::Decode("malformed reply token".into())))?,

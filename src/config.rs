@@ -1,0 +1,354 @@
+//! Command line and environment (`THREADGATE_*`), validated once into typed settings.
+//! Every error names the flag (and so the variable) it comes from.
+
+use crate::domain::EmailAddress;
+use crate::smtp::session::Protocol;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "threadgate", version, about = "Email-first conversation gateway")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: SMTP listener, HTTP API, scheduler and outbox worker.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SmtpProtocol {
+    Smtp,
+    Lmtp,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where the SQLite database, the admin token and the file outbox live.
+    #[arg(long, env = "THREADGATE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite file `threadgate.db` in the data dir.
+    #[arg(long, env = "THREADGATE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[arg(long, env = "THREADGATE_SMTP_LISTEN", default_value = "127.0.0.1:2525", value_parser = parse_socket)]
+    pub smtp_listen: SocketAddr,
+    #[arg(long, env = "THREADGATE_HTTP_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_socket)]
+    pub http_listen: SocketAddr,
+    /// Base URL people use to reach the web view (default: http://<http-listen>).
+    #[arg(long, env = "THREADGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Domain of the reply addresses (`reply+<token>@<reply-domain>`); the only domain the SMTP
+    /// listener accepts mail for.
+    #[arg(long, env = "THREADGATE_REPLY_DOMAIN", default_value = "reply.localhost")]
+    pub reply_domain: String,
+    /// The From address of notifications (shown with the author's name).
+    #[arg(long, env = "THREADGATE_FROM_ADDRESS", default_value = "notifications@localhost")]
+    pub from_address: String,
+    /// `file` (one .eml per email in <data-dir>/outbox/) or `smtp://[user:password@]host:port`.
+    #[arg(long, env = "THREADGATE_OUTBOUND", default_value = "file")]
+    pub outbound: String,
+    /// Bearer token for /api/v1; generated and stored in the data dir when absent.
+    #[arg(long, env = "THREADGATE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Scheduler period.
+    #[arg(long, env = "THREADGATE_TICK", default_value = "15s", value_parser = parse_duration)]
+    pub tick: Duration,
+    /// Shortest time between two digests of one conversation to one person.
+    #[arg(long, env = "THREADGATE_DIGEST_INTERVAL", default_value = "30m", value_parser = parse_duration)]
+    pub digest_interval: Duration,
+    /// DNS resolver to use instead of the system's (host:port).
+    #[arg(long, env = "THREADGATE_DNS_SERVER")]
+    pub dns_server: Option<String>,
+    /// Speak SMTP (as the MX) or LMTP (behind Postfix or another MTA).
+    #[arg(long, env = "THREADGATE_SMTP_PROTOCOL", value_enum, default_value = "smtp")]
+    pub smtp_protocol: SmtpProtocol,
+    /// Largest accepted message, in bytes (suffixes K, M, KiB, MiB accepted).
+    #[arg(long, env = "THREADGATE_MAX_MESSAGE_SIZE", default_value = "25MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+    /// Name used in the SMTP greeting and EHLO reply.
+    #[arg(long, env = "THREADGATE_HOSTNAME", default_value = "localhost")]
+    pub hostname: String,
+    /// Concurrent SMTP connections; more get 421 4.7.0.
+    #[arg(long, env = "THREADGATE_SMTP_MAX_CONNECTIONS", default_value_t = 1000)]
+    pub smtp_max_connections: usize,
+    /// Messages per SMTP session before the client must reconnect.
+    #[arg(long, env = "THREADGATE_SMTP_MAX_MESSAGES", default_value_t = 1000)]
+    pub smtp_max_messages: usize,
+    /// Longest wait for the next command (RFC 5321 §4.5.3.2 suggests 5 minutes).
+    #[arg(long, env = "THREADGATE_SMTP_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub smtp_idle_timeout: Duration,
+    /// Longest time one command line may take to arrive once started (slow senders).
+    #[arg(long, env = "THREADGATE_SMTP_COMMAND_TIMEOUT", default_value = "1m", value_parser = parse_duration)]
+    pub smtp_command_timeout: Duration,
+    /// Longest time the message data of one transaction may take.
+    #[arg(long, env = "THREADGATE_SMTP_DATA_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub smtp_data_timeout: Duration,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e} (write durations like 30m, 15s, 200ms)"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_socket(s: &str) -> Result<SocketAddr, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("expected host:port with an IP address, e.g. 127.0.0.1:2525, got {s:?}"))
+}
+
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: usize = digits.parse().map_err(|_| format!("expected a size like 25MiB, got {s:?}"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(format!("unknown size unit {unit:?} (use K or M)")),
+    };
+    n.checked_mul(factor)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("size {s:?} out of range"))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid --{key}: {message}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key,
+        message: message.into(),
+    }
+}
+
+/// Where outbound mail goes.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Outbound {
+    File,
+    Relay {
+        host: String,
+        port: u16,
+        credentials: Option<(String, String)>,
+    },
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outbound::File => f.write_str("file"),
+            Outbound::Relay { host, port, .. } => write!(f, "smtp://{host}:{port}"),
+        }
+    }
+}
+
+impl Outbound {
+    pub fn parse(s: &str) -> Result<Outbound, ConfigError> {
+        if s == "file" {
+            return Ok(Outbound::File);
+        }
+        let rest = s
+            .strip_prefix("smtp://")
+            .ok_or_else(|| invalid("outbound", "expected `file` or `smtp://[user:password@]host:port`"))?;
+        let rest = rest.trim_end_matches('/');
+        let (credentials, hostport) = match rest.rsplit_once('@') {
+            Some((userinfo, hostport)) => {
+                let (user, pass) = userinfo
+                    .split_once(':')
+                    .ok_or_else(|| invalid("outbound", "credentials must be user:password"))?;
+                (Some((user.to_string(), pass.to_string())), hostport)
+            }
+            None => (None, rest),
+        };
+        let (host, port) = hostport
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("outbound", "the relay needs a port, e.g. smtp://127.0.0.1:25"))?;
+        let port = port
+            .parse()
+            .map_err(|_| invalid("outbound", format!("bad port {port:?}")))?;
+        if host.is_empty() {
+            return Err(invalid("outbound", "missing relay host"));
+        }
+        Ok(Outbound::Relay {
+            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            port,
+            credentials,
+        })
+    }
+}
+
+/// The validated settings the application runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub smtp_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub public_url: String,
+    pub reply_domain: String,
+    pub from_address: EmailAddress,
+    pub outbound: Outbound,
+    pub admin_token: Option<String>,
+    pub tick: Duration,
+    pub digest_interval: Duration,
+    pub dns_server: Option<String>,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub protocol: Protocol,
+    pub hostname: String,
+    pub max_message_size: usize,
+    pub max_connections: usize,
+    pub max_messages: usize,
+    pub idle_timeout: Duration,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let reply_domain = self.reply_domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        if reply_domain.is_empty()
+            || !reply_domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err(invalid("reply-domain", format!("not a domain name: {:?}", self.reply_domain)));
+        }
+        let from_address = EmailAddress::parse(&self.from_address)
+            .map_err(|e| invalid("from-address", e.to_string()))?;
+        let database_url = match self.database_url {
+            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:") => url,
+            Some(url) => {
+                return Err(invalid(
+                    "database-url",
+                    format!("expected sqlite:… or postgres://…, got {:?}", crate::store::redact_url(&url)),
+                ));
+            }
+            None => format!("sqlite://{}", self.data_dir.join("threadgate.db").display()),
+        };
+        let public_url = match self.public_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_string()
+            }
+            Some(url) => return Err(invalid("public-url", format!("expected an http(s) URL, got {url:?}"))),
+            None => format!("http://{}", self.http_listen),
+        };
+        if let Some(token) = &self.admin_token
+            && token.len() < 16
+        {
+            return Err(invalid("admin-token", "must be at least 16 characters"));
+        }
+        if self.smtp_max_connections == 0 {
+            return Err(invalid("smtp-max-connections", "must be at least 1"));
+        }
+        if self.smtp_max_messages == 0 {
+            return Err(invalid("smtp-max-messages", "must be at least 1"));
+        }
+        Ok(Config {
+            data_dir: self.data_dir,
+            database_url,
+            smtp_listen: self.smtp_listen,
+            http_listen: self.http_listen,
+            public_url,
+            reply_domain,
+            from_address,
+            outbound: Outbound::parse(&self.outbound)?,
+            admin_token: self.admin_token,
+            tick: self.tick,
+            digest_interval: self.digest_interval,
+            dns_server: self.dns_server,
+            smtp: SmtpSettings {
+                protocol: match self.smtp_protocol {
+                    SmtpProtocol::Smtp => Protocol::Smtp,
+                    SmtpProtocol::Lmtp => Protocol::Lmtp,
+                },
+                hostname: self.hostname,
+                max_message_size: self.max_message_size,
+                max_connections: self.smtp_max_connections,
+                max_messages: self.smtp_max_messages,
+                idle_timeout: self.smtp_idle_timeout,
+                command_timeout: self.smtp_command_timeout,
+                data_timeout: self.smtp_data_timeout,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut argv = vec!["threadgate", "serve"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Serve(a) => a,
+        })
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = args(&[]).unwrap().into_config().unwrap();
+        assert_eq!(c.smtp_listen.to_string(), "127.0.0.1:2525");
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
+        assert!(c.database_url.starts_with("sqlite://") && c.database_url.ends_with("threadgate.db"));
+        assert_eq!(c.outbound, Outbound::File);
+        assert_eq!(c.tick, Duration::from_secs(15));
+        assert_eq!(c.digest_interval, Duration::from_secs(1800));
+        assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
+        assert_eq!(c.reply_domain, "reply.localhost");
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        let err = args(&["--tick", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("--tick"), "{err}");
+        let err = args(&["--smtp-listen", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("--smtp-listen"), "{err}");
+        let err = args(&["--outbound", "carrier-pigeon"]).unwrap().into_config().unwrap_err();
+        assert_eq!(err.key, "outbound");
+        let err = args(&["--from-address", "nope"]).unwrap().into_config().unwrap_err();
+        assert_eq!(err.key, "from-address");
+        let err = args(&["--database-url", "mysql://x"]).unwrap().into_config().unwrap_err();
+        assert_eq!(err.key, "database-url");
+    }
+
+    #[test]
+    fn relay_urls_carry_optional_credentials() {
+        assert_eq!(
+            Outbound::parse("smtp://u:p@relay.example:587").unwrap(),
+            Outbound::Relay {
+                host: "relay.example".into(),
+                port: 587,
+                credentials: Some(("u".into(), "p".into()))
+            }
+        );
+        assert!(!format!("{:?}", Outbound::parse("smtp://u:secret@h:25").unwrap()).contains("secret"));
+        assert!(Outbound::parse("smtp://host").is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations_parse_with_units() {
+        assert_eq!(parse_size("64K").unwrap(), 65536);
+        assert_eq!(parse_size("2MiB").unwrap(), 2 * 1024 * 1024);
+        assert!(parse_size("lots").is_err());
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert!(parse_duration("0s").is_err());
+    }
+}

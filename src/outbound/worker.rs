@@ -1,0 +1,124 @@
+//! The outbox worker: claims due emails, hands them to the transport, records the result.
+//! Temporary failures are retried with exponential backoff; permanent ones are marked failed.
+
+use super::transport::{DeliveryError, Transport};
+use crate::store::{OutboxEmail, Store};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// After this many attempts a temporarily failing email is given up (about 3 days of backoff).
+pub const MAX_ATTEMPTS: i64 = 16;
+const BATCH: i64 = 32;
+/// How long a claim protects an email from other workers; longer than any SMTP timeout.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Clone)]
+pub struct OutboxWorker {
+    store: Store,
+    transport: Transport,
+    /// Rung when new mail is queued, so delivery does not wait for the next poll.
+    wake: Arc<Notify>,
+}
+
+/// 30 s, 1 min, 2 min, … capped at 6 hours.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 20) as u32 - 1;
+    Duration::from_secs(30u64.saturating_mul(1 << exp).min(6 * 3600))
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+impl OutboxWorker {
+    pub fn new(store: Store, transport: Transport, wake: Arc<Notify>) -> OutboxWorker {
+        OutboxWorker { store, transport, wake }
+    }
+
+    /// One pass: claim a batch and deliver it. Returns what happened.
+    pub async fn run_once(&self) -> anyhow::Result<Delivered> {
+        let claimed = self.store.claim_outbox(BATCH, LEASE_MS).await?;
+        let mut done = Delivered::default();
+        for email in claimed {
+            match self.deliver(&email).await? {
+                Outcome::Sent => done.sent += 1,
+                Outcome::Retry => done.retried += 1,
+                Outcome::Failed => done.failed += 1,
+            }
+        }
+        Ok(done)
+    }
+
+    async fn deliver(&self, email: &OutboxEmail) -> anyhow::Result<Outcome> {
+        let span = tracing::info_span!("outbox", id = %email.id, attempt = email.attempts);
+        self.deliver_in_span(email).instrument(span).await
+    }
+
+    async fn deliver_in_span(&self, email: &OutboxEmail) -> anyhow::Result<Outcome> {
+        match self.transport.deliver(email).await {
+            Ok(()) => {
+                self.store.outbox_sent(&email.id).await?;
+                tracing::info!("delivered");
+                Ok(Outcome::Sent)
+            }
+            Err(DeliveryError::Permanent(reason)) => {
+                self.store.outbox_failed(&email.id, &reason).await?;
+                tracing::warn!(%reason, "delivery failed permanently");
+                Ok(Outcome::Failed)
+            }
+            Err(DeliveryError::Transient(reason)) if email.attempts >= MAX_ATTEMPTS => {
+                let reason = format!("gave up after {} attempts: {reason}", email.attempts);
+                self.store.outbox_failed(&email.id, &reason).await?;
+                tracing::warn!(%reason, "delivery failed permanently");
+                Ok(Outcome::Failed)
+            }
+            Err(DeliveryError::Transient(reason)) => {
+                let next = self.store.now() + backoff(email.attempts).as_millis() as i64;
+                self.store.outbox_retry(&email.id, &reason, next).await?;
+                tracing::info!(%reason, "delivery will be retried");
+                Ok(Outcome::Retry)
+            }
+        }
+    }
+
+    /// Delivers until `shutdown`; a batch in progress is finished first.
+    pub async fn run(self, poll: Duration, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.run_once().await {
+                Ok(done) if done.sent + done.retried + done.failed > 0 => continue,
+                Ok(_) => {}
+                Err(err) => tracing::error!(error = %err, "outbox pass failed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Sent,
+    Retry,
+    Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(30));
+        assert_eq!(backoff(2), Duration::from_secs(60));
+        assert_eq!(backoff(5), Duration::from_secs(480));
+        assert_eq!(backoff(40), Duration::from_secs(6 * 3600));
+    }
+}

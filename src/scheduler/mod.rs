@@ -1,0 +1,27 @@
+//! The scheduler: one tick loop on the application's runtime; each job is a step function that
+//! tests call directly instead of sleeping.
+
+pub mod notify;
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the notification planner every `tick` until `shutdown`; rings `outbox_wake` when it
+/// queued mail.
+pub async fn run(planner: notify::Planner, tick: Duration, outbox_wake: Arc<Notify>, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        match planner.run_once().await {
+            Ok(n) if n > 0 => outbox_wake.notify_one(),
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "notification planning failed"),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! One SMTP/LMTP connection: socket I/O, timeouts and shutdown around the pure [`Session`].
+
+use super::session::{Event, Protocol, Reply, Session, SessionConfig};
+use crate::config::SmtpSettings;
+use crate::inbound::Inbound;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Bytes read per call: a bound on what one connection holds besides the message itself.
+const READ_BUFFER: usize = 64 * 1024;
+
+#[derive(Clone, Copy)]
+pub struct Timeouts {
+    pub idle: Duration,
+    pub command: Duration,
+    pub data: Duration,
+}
+
+impl From<&SmtpSettings> for Timeouts {
+    fn from(s: &SmtpSettings) -> Self {
+        Timeouts {
+            idle: s.idle_timeout,
+            command: s.command_timeout,
+            data: s.data_timeout,
+        }
+    }
+}
+
+/// Serves one connection until QUIT, a timeout, the peer leaving, or shutdown (at the next
+/// point where no transaction is in flight: an accepted transaction always finishes).
+pub async fn serve<S>(
+    stream: S,
+    peer: String,
+    config: SessionConfig,
+    timeouts: Timeouts,
+    inbound: Inbound,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let protocol = config.protocol;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut session = Session::new(config);
+    let mut out: Vec<u8> = session.greeting().as_bytes().to_vec();
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut command_started: Option<Instant> = None;
+    let mut data_started: Option<Instant> = None;
+
+    loop {
+        // RFC 2920 §3.2: replies to pipelined commands are flushed once the input is drained.
+        if !out.is_empty() {
+            writer.write_all(&out).await?;
+            writer.flush().await?;
+            out.clear();
+        }
+        if session.is_closed() {
+            break;
+        }
+        let now = Instant::now();
+        let deadline = if session.in_data() {
+            command_started = None;
+            *data_started.get_or_insert(now) + timeouts.data
+        } else if session.partial_command() {
+            data_started = None;
+            *command_started.get_or_insert(now) + timeouts.command
+        } else {
+            command_started = None;
+            data_started = None;
+            now + timeouts.idle
+        };
+        let idle = !session.in_transaction();
+        let n = tokio::select! {
+            read = tokio::time::timeout_at(deadline, reader.read(&mut buf)) => match read {
+                Err(_) => {
+                    let reply = Reply::new(421, "4.4.2", "Timeout, closing connection");
+                    writer.write_all(reply.as_bytes()).await?;
+                    tracing::info!("closing after timeout");
+                    break;
+                }
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => n,
+                Ok(Err(err)) => return Err(err),
+            },
+            _ = shutdown.cancelled(), if idle => {
+                writer.write_all(Session::shutdown_reply().as_bytes()).await?;
+                break;
+            }
+        };
+        let mut input = buf[..n].iter();
+        while let Some(event) = session.ingest(&mut input) {
+            match event {
+                Event::Reply(reply) => out.extend_from_slice(reply.as_bytes()),
+                Event::CheckRecipient(recipient) => {
+                    let verdict = inbound.check_recipient(&recipient.token).await;
+                    out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
+                }
+                Event::Deliver(transaction) => {
+                    let replies = match protocol {
+                        Protocol::Smtp => {
+                            let tokens: Vec<_> = transaction.recipients.iter().map(|r| &r.token).collect();
+                            vec![inbound.deliver(&transaction, &tokens, &peer).await]
+                        }
+                        // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
+                        Protocol::Lmtp => {
+                            let mut replies = Vec::with_capacity(transaction.recipients.len());
+                            for recipient in &transaction.recipients {
+                                replies.push(inbound.deliver(&transaction, &[&recipient.token], &peer).await);
+                            }
+                            replies
+                        }
+                    };
+                    for reply in session.delivered(replies) {
+                        out.extend_from_slice(reply.as_bytes());
+                    }
+                }
+                Event::Close => {}
+            }
+        }
+    }
+    if !out.is_empty() {
+        writer.write_all(&out).await?;
+    }
+    writer.shutdown().await.ok();
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! The accept loop: a connection cap (a semaphore permit is taken before a connection is
+//! served), one task per connection, tracked so shutdown can wait for them.
+
+use super::connection::{self, Timeouts};
+use super::session::{Reply, SessionConfig};
+use crate::inbound::Inbound;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+pub struct SmtpListener {
+    pub listener: TcpListener,
+    pub session: SessionConfig,
+    pub timeouts: Timeouts,
+    pub max_connections: usize,
+    pub inbound: Inbound,
+}
+
+impl SmtpListener {
+    /// Accepts until `shutdown`; connection tasks are spawned on `tracker`.
+    pub async fn run(self, shutdown: CancellationToken, tracker: TaskTracker) {
+        let permits = Arc::new(Semaphore::new(self.max_connections));
+        loop {
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = shutdown.cancelled() => break,
+            };
+            let (mut stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                tracker.spawn(async move {
+                    let reply = Reply::new(421, "4.7.0", "Too many connections, try again later");
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+                continue;
+            };
+            let config = self.session.clone();
+            let inbound = self.inbound.clone();
+            let shutdown = shutdown.clone();
+            let timeouts = self.timeouts;
+            let span = tracing::info_span!("smtp", peer = %peer);
+            tracker.spawn(
+                async move {
+                    let _permit = permit;
+                    if let Err(err) =
+                        connection::serve(stream, peer.to_string(), config, timeouts, inbound, shutdown).await
+                    {
+                        tracing::debug!(error = %err, "connection ended with an I/O error");
+                    }
+                }
+                .instrument(span),
+            );
+        }
+    }
+}

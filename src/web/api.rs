@@ -1,0 +1,268 @@
+//! The JSON API under `/api/v1` (the external contract in DESIGN.md). Handlers parse input into
+//! domain types, call the store by intent, and shape the JSON; no SQL here.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::{EmailAddress, MessageKind, Role, Source, rfc3339};
+use crate::store::{Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant, Person};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
+
+const MAX_NAME: usize = 200;
+const MAX_SUBJECT: usize = 500;
+const MAX_BODY: usize = 1024 * 1024;
+
+fn ok(value: Value) -> ApiResult {
+    Ok((StatusCode::OK, Json(value)))
+}
+
+fn created(value: Value) -> ApiResult {
+    Ok((StatusCode::CREATED, Json(value)))
+}
+
+fn person_json(p: &Person) -> Value {
+    json!({
+        "id": p.id, "email": p.email, "name": p.name, "role": p.role.as_str(),
+        "created_at": rfc3339(p.created_at),
+    })
+}
+
+fn participant_json(p: &Participant) -> Value {
+    json!({
+        "person_id": p.person.id, "name": p.person.name, "email": p.person.email,
+        "role": p.person.role.as_str(), "added_at": rfc3339(p.added_at),
+    })
+}
+
+fn conversation_json(c: &Conversation, participants: &[Participant]) -> Value {
+    json!({
+        "id": c.id, "subject": c.subject, "created_by": c.created_by,
+        "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
+        "participants": participants.iter().map(participant_json).collect::<Vec<_>>(),
+    })
+}
+
+fn message_json(m: &Message) -> Value {
+    json!({
+        "id": m.id, "conversation_id": m.conversation_id, "author_id": m.author_id,
+        "kind": m.kind.as_str(), "body_text": m.body_text, "body_html": m.body_html,
+        "trimmed_text": m.trimmed_text, "source": m.source.as_str(),
+        "created_at": rfc3339(m.created_at), "attachments": [],
+    })
+}
+
+fn inbound_json(e: &InboundEntry) -> Value {
+    json!({
+        "id": e.id, "received_at": rfc3339(e.received_at), "envelope_from": e.envelope_from,
+        "recipients": e.recipients, "message_id": e.message_id, "outcome": e.outcome.as_str(),
+        "conversation_id": e.conversation_id, "posted_message_id": e.posted_message_id,
+        "detail": e.detail,
+    })
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str, max: usize) -> Result<&'a str, ApiError> {
+    let v = value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid(format!("`{field}` is required")))?;
+    if v.len() > max {
+        return Err(ApiError::invalid(format!("`{field}` is longer than {max} bytes")));
+    }
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+pub struct CreatePerson {
+    email: Option<String>,
+    name: Option<String>,
+    role: Option<String>,
+}
+
+pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerson>) -> ApiResult {
+    let Json(body) = body?;
+    let email = EmailAddress::parse(required(&body.email, "email", 254)?)
+        .map_err(|e| ApiError::invalid(format!("`email`: {e}")))?;
+    let name = required(&body.name, "name", MAX_NAME)?.to_string();
+    let role = body.role.as_deref().unwrap_or("client");
+    let role = Role::parse(role).ok_or_else(|| ApiError::invalid("`role` must be \"internal\" or \"client\""))?;
+    let person = state.store.create_person(NewPerson { email, name, role }).await?;
+    created(person_json(&person))
+}
+
+pub async fn get_person(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let person = state.store.person(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    ok(person_json(&person))
+}
+
+#[derive(Deserialize)]
+pub struct CreateConversation {
+    subject: Option<String>,
+    created_by: Option<String>,
+    #[serde(default)]
+    participants: Vec<String>,
+}
+
+pub async fn create_conversation(State(state): State<AppState>, body: Body<CreateConversation>) -> ApiResult {
+    let Json(body) = body?;
+    let subject = required(&body.subject, "subject", MAX_SUBJECT)?;
+    let created_by = required(&body.created_by, "created_by", 64)?;
+    if body.participants.len() > 100 {
+        return Err(ApiError::invalid("at most 100 participants"));
+    }
+    let conversation = state
+        .store
+        .create_conversation(subject, created_by, &body.participants)
+        .await?;
+    let participants = state.store.participants(&conversation.id).await?;
+    created(conversation_json(&conversation, &participants))
+}
+
+pub async fn get_conversation(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let conversation = state
+        .store
+        .conversation(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let participants = state.store.participants(&id).await?;
+    ok(conversation_json(&conversation, &participants))
+}
+
+#[derive(Deserialize)]
+pub struct AddParticipant {
+    person_id: Option<String>,
+}
+
+pub async fn add_participant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body<AddParticipant>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let person_id = required(&body.person_id, "person_id", 64)?;
+    let participant = state.store.add_participant(&id, person_id).await?;
+    created(participant_json(&participant))
+}
+
+pub async fn remove_participant(
+    State(state): State<AppState>,
+    Path((id, person_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.remove_participant(&id, &person_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("participant"))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PostMessage {
+    author_id: Option<String>,
+    body: Option<String>,
+    kind: Option<String>,
+}
+
+pub async fn post_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body<PostMessage>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let author_id = required(&body.author_id, "author_id", 64)?;
+    let text = required(&body.body, "body", MAX_BODY)?.to_string();
+    let kind = MessageKind::parse(body.kind.as_deref().unwrap_or("message"))
+        .ok_or_else(|| ApiError::invalid("`kind` must be \"message\" or \"note\""))?;
+    state
+        .store
+        .conversation(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let author = state
+        .store
+        .person(author_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("author"))?;
+    if kind == MessageKind::Note && author.role == Role::Client {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "notes_are_internal",
+            "clients cannot write internal notes",
+        ));
+    }
+    let message = state
+        .store
+        .append_message(NewMessage {
+            conversation_id: id,
+            author_id: author.id,
+            kind,
+            body_text: text,
+            body_html: None,
+            trimmed_text: None,
+            source: Source::Api,
+            email_message_id: None,
+        })
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound("participant") => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_a_participant",
+                "the author does not take part in this conversation",
+            ),
+            other => other.into(),
+        })?;
+    created(message_json(&message))
+}
+
+pub async fn list_messages(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    state
+        .store
+        .conversation(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let messages = state.store.messages(&id).await?;
+    ok(json!({"messages": messages.iter().map(message_json).collect::<Vec<_>>()}))
+}
+
+#[derive(Deserialize)]
+pub struct Limit {
+    limit: Option<String>,
+}
+
+fn parse_limit(limit: &Option<String>) -> Result<i64, ApiError> {
+    match limit.as_deref() {
+        None => Ok(50),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "`limit` must be between 1 and 1000")),
+    }
+}
+
+pub async fn list_inbound(State(state): State<AppState>, query: Result<Query<Limit>, QueryRejection>) -> ApiResult {
+    let Query(query) = query?;
+    let entries = state.store.recent_inbound(parse_limit(&query.limit)?).await?;
+    ok(json!({"inbound": entries.iter().map(inbound_json).collect::<Vec<_>>()}))
+}
+
+pub async fn list_outbox(State(state): State<AppState>, query: Result<Query<Limit>, QueryRejection>) -> ApiResult {
+    let Query(query) = query?;
+    let entries = state.store.outbox_statuses(parse_limit(&query.limit)?).await?;
+    let items: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id, "recipient": e.recipient, "status": e.status, "attempts": e.attempts,
+                "last_error": e.last_error, "next_attempt_at": rfc3339(e.next_attempt_at),
+            })
+        })
+        .collect();
+    ok(json!({"outbox": items}))
+}

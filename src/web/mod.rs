@@ -1,0 +1,69 @@
+//! HTTP: the JSON API (bearer admin token) and a health check. Thin adapters over the store.
+
+pub mod api;
+pub mod error;
+
+use crate::store::Store;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use error::ApiError;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub admin_token: Arc<str>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/people", post(api::create_person))
+        .route("/people/{id}", get(api::get_person))
+        .route("/conversations", post(api::create_conversation))
+        .route("/conversations/{id}", get(api::get_conversation))
+        .route("/conversations/{id}/participants", post(api::add_participant))
+        .route(
+            "/conversations/{id}/participants/{person_id}",
+            delete(api::remove_participant),
+        )
+        .route(
+            "/conversations/{id}/messages",
+            post(api::post_message).get(api::list_messages),
+        )
+        .route("/inbound", get(api::list_inbound))
+        .route("/outbox", get(api::list_outbox))
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// `Authorization: Bearer <admin token>`, compared in constant time.
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    let expected = state.admin_token.as_bytes();
+    let same: bool = subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected).into();
+    if !same || expected.is_empty() {
+        return ApiError::unauthorized().into_response();
+    }
+    next.run(request).await
+}
