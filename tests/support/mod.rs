@@ -1,0 +1,412 @@
+//! Shared test harness: fresh databases on every backend, a running gateway on random ports,
+//! API and SMTP clients, and the outbox as files.
+#![allow(dead_code)]
+
+use clap::Parser;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use threadgate::app::App;
+use threadgate::config::{Cli, Command, Config};
+use threadgate::domain::{Clock, SystemClock};
+use threadgate::store::Store;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// A database for one test: a SQLite file in a temp dir, or a new PostgreSQL database.
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestDb {
+            url: format!("sqlite://{}", dir.path().join("test.db").display()),
+            backend: "sqlite",
+            _dir: Some(dir),
+            pg_admin: None,
+        }
+    }
+
+    /// A fresh database on the server named by `TEST_DATABASE_URL`.
+    pub async fn postgres(admin_url: &str) -> TestDb {
+        let name = format!("tg_test_{}", threadgate::domain::random_base32(8));
+        let pool = sqlx::PgPool::connect(admin_url).await.expect("connect to TEST_DATABASE_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .expect("create test database");
+        pool.close().await;
+        let base = match admin_url.rfind('/') {
+            Some(i) if i > "postgres://".len() => &admin_url[..i],
+            _ => admin_url,
+        };
+        TestDb {
+            url: format!("{base}/{name}"),
+            backend: "postgres",
+            _dir: None,
+            pg_admin: Some((admin_url.to_string(), name)),
+        }
+    }
+
+    /// Drops the PostgreSQL database (SQLite files go with their temp dir).
+    pub async fn cleanup(self) {
+        if let Some((admin, name)) = &self.pg_admin
+            && let Ok(pool) = sqlx::PgPool::connect(admin).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&pool)
+                .await;
+            pool.close().await;
+        }
+    }
+}
+
+/// SQLite always; PostgreSQL too when `TEST_DATABASE_URL` is set.
+pub async fn test_databases() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite().await];
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL")
+        && !url.is_empty()
+    {
+        dbs.push(TestDb::postgres(&url).await);
+    }
+    dbs
+}
+
+pub async fn store(db: &TestDb) -> Store {
+    store_with_clock(db, Arc::new(SystemClock)).await
+}
+
+pub async fn store_with_clock(db: &TestDb, clock: Arc<dyn Clock>) -> Store {
+    Store::connect(&db.url, clock).await.expect("connect store")
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub fn config(data_dir: &Path, database_url: &str, extra: &[&str]) -> Config {
+    let data_dir = data_dir.display().to_string();
+    let mut argv = vec![
+        "threadgate",
+        "serve",
+        "--data-dir",
+        &data_dir,
+        "--database-url",
+        database_url,
+        "--smtp-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--tick",
+        "100ms",
+        "--reply-domain",
+        "reply.test",
+        "--from-address",
+        "notifications@gateway.test",
+    ];
+    argv.extend_from_slice(extra);
+    match Cli::try_parse_from(argv).expect("test flags parse").command {
+        Command::Serve(args) => args.into_config().expect("test config is valid"),
+    }
+}
+
+/// A gateway running in this process on random ports.
+pub struct TestApp {
+    pub smtp: std::net::SocketAddr,
+    pub http: std::net::SocketAddr,
+    pub data_dir: tempfile::TempDir,
+    pub store: Store,
+    pub http_client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app(db: &TestDb, extra: &[&str]) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let app = App::build(config(data_dir.path(), &db.url, extra)).await.expect("app builds");
+    let (smtp, http, store) = (app.smtp_addr(), app.http_addr(), app.store().clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        smtp,
+        http,
+        data_dir,
+        store,
+        http_client: reqwest::Client::new(),
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task").expect("app stops cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/api/v1{}", self.http, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http_client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("http request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http_client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("http request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn person(&self, email: &str, name: &str, role: &str) -> String {
+        let (status, body) = self
+            .post("/people", json!({"email": email, "name": name, "role": role}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn conversation(&self, subject: &str, created_by: &str, participants: &[&str]) -> String {
+        let (status, body) = self
+            .post(
+                "/conversations",
+                json!({"subject": subject, "created_by": created_by, "participants": participants}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn say(&self, conversation: &str, author: &str, body: &str, kind: &str) -> String {
+        let (status, resp) = self
+            .post(
+                &format!("/conversations/{conversation}/messages"),
+                json!({"author_id": author, "body": body, "kind": kind}),
+            )
+            .await;
+        assert_eq!(status, 201, "{resp}");
+        resp["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn messages(&self, conversation: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/conversations/{conversation}/messages")).await;
+        assert_eq!(status, 200, "{body}");
+        body["messages"].as_array().unwrap().clone()
+    }
+
+    pub async fn inbound(&self) -> Vec<Value> {
+        let (status, body) = self.get("/inbound?limit=100").await;
+        assert_eq!(status, 200, "{body}");
+        body["inbound"].as_array().unwrap().clone()
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.path().join("outbox")
+    }
+
+    /// Waits (up to 10 s) until `count` emails to `recipient` are in the outbox; returns them
+    /// oldest first.
+    pub async fn wait_for_emails(&self, recipient: &str, count: usize) -> Vec<Email> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = outbox_emails(&self.outbox_dir(), recipient);
+            if found.len() >= count {
+                return found;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("expected {count} emails to {recipient}, found {}", found.len());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Lets the scheduler and outbox run a few rounds, then returns what `recipient` got.
+    pub async fn settle_and_collect(&self, recipient: &str) -> Vec<Email> {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        outbox_emails(&self.outbox_dir(), recipient)
+    }
+}
+
+/// One email found in the file outbox.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub raw: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub html: String,
+    pub modified: std::time::SystemTime,
+}
+
+impl Email {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn reply_to(&self) -> String {
+        let value = self.header("Reply-To").expect("Reply-To header");
+        value.trim().trim_start_matches('<').trim_end_matches('>').to_string()
+    }
+
+    pub fn message_id(&self) -> String {
+        self.header("Message-ID").expect("Message-ID header").trim().to_string()
+    }
+}
+
+pub fn outbox_emails(dir: &Path, recipient: &str) -> Vec<Email> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut emails: Vec<Email> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| {
+            let raw = std::fs::read(e.path()).ok()?;
+            let modified = e.metadata().ok()?.modified().ok()?;
+            let parsed = mail_parser::MessageParser::default().parse(&raw)?;
+            let headers = parsed
+                .headers_raw()
+                .map(|(n, v)| (n.to_string(), v.trim().to_string()))
+                .collect();
+            let text = parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+            let html = parsed.body_html(0).map(|t| t.into_owned()).unwrap_or_default();
+            Some(Email {
+                raw,
+                headers,
+                text,
+                html,
+                modified,
+            })
+        })
+        .filter(|e| {
+            e.header("To")
+                .is_some_and(|to| to.to_ascii_lowercase().contains(&recipient.to_ascii_lowercase()))
+        })
+        .collect();
+    emails.sort_by_key(|e| e.modified);
+    emails
+}
+
+/// A minimal SMTP client that records every reply, for transcripts.
+pub struct SmtpClient {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+/// One reply: its code and full text (all lines).
+#[derive(Debug, Clone)]
+pub struct SmtpReply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl SmtpClient {
+    pub async fn connect(addr: std::net::SocketAddr) -> (SmtpClient, SmtpReply) {
+        let stream = TcpStream::connect(addr).await.expect("connect to SMTP");
+        let (r, w) = stream.into_split();
+        let mut client = SmtpClient {
+            reader: BufReader::new(r),
+            writer: w,
+        };
+        let greeting = client.read_reply().await.expect("greeting");
+        (client, greeting)
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write to SMTP");
+    }
+
+    /// Reads one (possibly multi-line) reply; None when the server closed the connection.
+    pub async fn read_reply(&mut self) -> Option<SmtpReply> {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(20), self.reader.read_line(&mut line))
+                .await
+                .expect("SMTP reply within 20 s")
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            text.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                let code = line.get(..3)?.parse().ok()?;
+                return Some(SmtpReply { code, text });
+            }
+        }
+    }
+
+    pub async fn cmd(&mut self, line: &str) -> SmtpReply {
+        self.send_raw(format!("{line}\r\n").as_bytes()).await;
+        self.read_reply().await.unwrap_or_else(|| panic!("no reply to {line:?}"))
+    }
+
+    /// Sends a whole message with DATA (dot-stuffed here) and returns the final reply.
+    pub async fn send_mail(&mut self, from: &str, to: &[&str], data: &str) -> SmtpReply {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
+        if r.code != 250 {
+            return r;
+        }
+        let mut accepted = 0;
+        for rcpt in to {
+            if self.cmd(&format!("RCPT TO:<{rcpt}>")).await.code == 250 {
+                accepted += 1;
+            }
+        }
+        if accepted == 0 {
+            return self.cmd("RSET").await;
+        }
+        let r = self.cmd("DATA").await;
+        if r.code != 354 {
+            return r;
+        }
+        let mut body = String::new();
+        for line in data.replace("\r\n", "\n").split('\n') {
+            if line.starts_with('.') {
+                body.push('.');
+            }
+            body.push_str(line);
+            body.push_str("\r\n");
+        }
+        body.push_str(".\r\n");
+        self.send_raw(body.as_bytes()).await;
+        self.read_reply().await.expect("reply to the data")
+    }
+}
+
+/// A plain reply email, as a client's mail program would write it.
+pub fn reply_email(from: &str, to: &str, message_id: &str, in_reply_to: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: Re: test\r\nMessage-ID: {message_id}\r\nIn-Reply-To: {in_reply_to}\r\n\
+Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
