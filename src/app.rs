@@ -78,7 +78,11 @@ impl App {
             .await
             .with_context(|| format!("binding the HTTP listener to {}", config.http_listen))?;
         Ok(App {
-            inbound: Inbound::new(store.clone(), config.reply_domain.clone(), config.from_address.clone()),
+            inbound: Inbound::new(
+                store.clone(),
+                config.reply_domain.clone(),
+                config.from_address.clone(),
+            ),
             planner: Planner::new(store.clone(), composer),
             worker: OutboxWorker::new(store.clone(), transport, outbox_wake.clone()),
             config,

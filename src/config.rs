@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "threadgate", version, about = "Email-first conversation gateway")]
+#[command(
+    name = "threadgate",
+    version,
+    about = "Email-first conversation gateway"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,10 +48,18 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
     /// Domain of the reply addresses (`reply+<token>@<reply-domain>`); the only domain the SMTP
     /// listener accepts mail for.
-    #[arg(long, env = "THREADGATE_REPLY_DOMAIN", default_value = "reply.localhost")]
+    #[arg(
+        long,
+        env = "THREADGATE_REPLY_DOMAIN",
+        default_value = "reply.localhost"
+    )]
     pub reply_domain: String,
     /// The From address of notifications (shown with the author's name).
-    #[arg(long, env = "THREADGATE_FROM_ADDRESS", default_value = "notifications@localhost")]
+    #[arg(
+        long,
+        env = "THREADGATE_FROM_ADDRESS",
+        default_value = "notifications@localhost"
+    )]
     pub from_address: String,
     /// `file` (one .eml per email in <data-dir>/outbox/) or `smtp://[user:password@]host:port`.
     #[arg(long, env = "THREADGATE_OUTBOUND", default_value = "file")]
@@ -65,7 +77,12 @@ pub struct ServeArgs {
     #[arg(long, env = "THREADGATE_DNS_SERVER")]
     pub dns_server: Option<String>,
     /// Speak SMTP (as the MX) or LMTP (behind Postfix or another MTA).
-    #[arg(long, env = "THREADGATE_SMTP_PROTOCOL", value_enum, default_value = "smtp")]
+    #[arg(
+        long,
+        env = "THREADGATE_SMTP_PROTOCOL",
+        value_enum,
+        default_value = "smtp"
+    )]
     pub smtp_protocol: SmtpProtocol,
     /// Largest accepted message, in bytes (suffixes K, M, KiB, MiB accepted).
     #[arg(long, env = "THREADGATE_MAX_MESSAGE_SIZE", default_value = "25MiB", value_parser = parse_size)]
@@ -100,16 +117,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_socket(s: &str) -> Result<SocketAddr, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("expected host:port with an IP address, e.g. 127.0.0.1:2525, got {s:?}"))
+    s.trim().parse().map_err(|_| {
+        format!("expected host:port with an IP address, e.g. 127.0.0.1:2525, got {s:?}")
+    })
 }
 
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: usize = digits.parse().map_err(|_| format!("expected a size like 25MiB, got {s:?}"))?;
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("expected a size like 25MiB, got {s:?}"))?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
@@ -160,9 +179,12 @@ impl Outbound {
         if s == "file" {
             return Ok(Outbound::File);
         }
-        let rest = s
-            .strip_prefix("smtp://")
-            .ok_or_else(|| invalid("outbound", "expected `file` or `smtp://[user:password@]host:port`"))?;
+        let rest = s.strip_prefix("smtp://").ok_or_else(|| {
+            invalid(
+                "outbound",
+                "expected `file` or `smtp://[user:password@]host:port`",
+            )
+        })?;
         let rest = rest.trim_end_matches('/');
         let (credentials, hostport) = match rest.rsplit_once('@') {
             Some((userinfo, hostport)) => {
@@ -173,9 +195,12 @@ impl Outbound {
             }
             None => (None, rest),
         };
-        let (host, port) = hostport
-            .rsplit_once(':')
-            .ok_or_else(|| invalid("outbound", "the relay needs a port, e.g. smtp://127.0.0.1:25"))?;
+        let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
+            invalid(
+                "outbound",
+                "the relay needs a port, e.g. smtp://127.0.0.1:25",
+            )
+        })?;
         let port = port
             .parse()
             .map_err(|_| invalid("outbound", format!("bad port {port:?}")))?;
@@ -183,7 +208,10 @@ impl Outbound {
             return Err(invalid("outbound", "missing relay host"));
         }
         Ok(Outbound::Relay {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port,
             credentials,
         })
@@ -222,22 +250,38 @@ pub struct SmtpSettings {
 
 impl ServeArgs {
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let reply_domain = self.reply_domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let reply_domain = self
+            .reply_domain
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         if reply_domain.is_empty()
             || !reply_domain
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         {
-            return Err(invalid("reply-domain", format!("not a domain name: {:?}", self.reply_domain)));
+            return Err(invalid(
+                "reply-domain",
+                format!("not a domain name: {:?}", self.reply_domain),
+            ));
         }
         let from_address = EmailAddress::parse(&self.from_address)
             .map_err(|e| invalid("from-address", e.to_string()))?;
         let database_url = match self.database_url {
-            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:") => url,
+            Some(url)
+                if url.starts_with("sqlite:")
+                    || url.starts_with("postgres:")
+                    || url.starts_with("postgresql:") =>
+            {
+                url
+            }
             Some(url) => {
                 return Err(invalid(
                     "database-url",
-                    format!("expected sqlite:… or postgres://…, got {:?}", crate::store::redact_url(&url)),
+                    format!(
+                        "expected sqlite:… or postgres://…, got {:?}",
+                        crate::store::redact_url(&url)
+                    ),
                 ));
             }
             None => format!("sqlite://{}", self.data_dir.join("threadgate.db").display()),
@@ -246,7 +290,12 @@ impl ServeArgs {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 url.trim_end_matches('/').to_string()
             }
-            Some(url) => return Err(invalid("public-url", format!("expected an http(s) URL, got {url:?}"))),
+            Some(url) => {
+                return Err(invalid(
+                    "public-url",
+                    format!("expected an http(s) URL, got {url:?}"),
+                ));
+            }
             None => format!("http://{}", self.http_listen),
         };
         if let Some(token) = &self.admin_token
@@ -307,7 +356,9 @@ mod tests {
         let c = args(&[]).unwrap().into_config().unwrap();
         assert_eq!(c.smtp_listen.to_string(), "127.0.0.1:2525");
         assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
-        assert!(c.database_url.starts_with("sqlite://") && c.database_url.ends_with("threadgate.db"));
+        assert!(
+            c.database_url.starts_with("sqlite://") && c.database_url.ends_with("threadgate.db")
+        );
         assert_eq!(c.outbound, Outbound::File);
         assert_eq!(c.tick, Duration::from_secs(15));
         assert_eq!(c.digest_interval, Duration::from_secs(1800));
@@ -321,11 +372,20 @@ mod tests {
         assert!(err.contains("--tick"), "{err}");
         let err = args(&["--smtp-listen", "nowhere"]).unwrap_err().to_string();
         assert!(err.contains("--smtp-listen"), "{err}");
-        let err = args(&["--outbound", "carrier-pigeon"]).unwrap().into_config().unwrap_err();
+        let err = args(&["--outbound", "carrier-pigeon"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
         assert_eq!(err.key, "outbound");
-        let err = args(&["--from-address", "nope"]).unwrap().into_config().unwrap_err();
+        let err = args(&["--from-address", "nope"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
         assert_eq!(err.key, "from-address");
-        let err = args(&["--database-url", "mysql://x"]).unwrap().into_config().unwrap_err();
+        let err = args(&["--database-url", "mysql://x"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
         assert_eq!(err.key, "database-url");
     }
 
@@ -339,7 +399,9 @@ mod tests {
                 credentials: Some(("u".into(), "p".into()))
             }
         );
-        assert!(!format!("{:?}", Outbound::parse("smtp://u:secret@h:25").unwrap()).contains("secret"));
+        assert!(
+            !format!("{:?}", Outbound::parse("smtp://u:secret@h:25").unwrap()).contains("secret")
+        );
         assert!(Outbound::parse("smtp://host").is_err());
     }
 

@@ -8,7 +8,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("THREADGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("THREADGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -38,16 +40,32 @@ async fn serve(config: threadgate::config::Config) -> anyhow::Result<()> {
     println!("threadgate is running");
     println!("  SMTP ({:?})   {}", c.smtp.protocol, app.smtp_addr());
     println!("  HTTP API      http://{}/api/v1", app.http_addr());
-    println!("  database      {} ({})", threadgate::store::redact_url(&c.database_url), app.store().backend_name());
+    println!(
+        "  database      {} ({})",
+        threadgate::store::redact_url(&c.database_url),
+        app.store().backend_name()
+    );
     println!("  reply domain  {}", c.reply_domain);
-    println!("  outbound      {:?}{}", c.outbound, match c.outbound {
-        threadgate::config::Outbound::File => format!(" -> {}", c.data_dir.join("outbox").display()),
-        _ => String::new(),
-    });
+    println!(
+        "  outbound      {:?}{}",
+        c.outbound,
+        match c.outbound {
+            threadgate::config::Outbound::File =>
+                format!(" -> {}", c.data_dir.join("outbox").display()),
+            _ => String::new(),
+        }
+    );
     if app.generated_admin_token() {
-        println!("  admin token   {} (generated; stored in {})", app.admin_token(), c.data_dir.join("admin-token").display());
+        println!(
+            "  admin token   {} (generated; stored in {})",
+            app.admin_token(),
+            c.data_dir.join("admin-token").display()
+        );
     } else {
-        println!("  admin token   (configured; see --admin-token or {})", c.data_dir.join("admin-token").display());
+        println!(
+            "  admin token   (configured; see --admin-token or {})",
+            c.data_dir.join("admin-token").display()
+        );
     }
     app.run_until_stopped(shutdown_signal()).await
 }

@@ -98,7 +98,15 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_with_a_reason() {
-        for bad in ["", "no-at", "@x.com", "a@", "a b@x.com", "a@x..com", "a@-x!.com"] {
+        for bad in [
+            "",
+            "no-at",
+            "@x.com",
+            "a@",
+            "a b@x.com",
+            "a@x..com",
+            "a@-x!.com",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }
     }

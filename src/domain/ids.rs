@@ -29,7 +29,7 @@ impl IdKind {
 pub struct Id;
 
 impl Id {
-    pub fn new(kind: IdKind) -> String {
+    pub fn generate(kind: IdKind) -> String {
         format!("{}{}", kind.prefix(), random_base32(10))
     }
 }
@@ -40,9 +40,9 @@ mod tests {
 
     #[test]
     fn ids_carry_their_kind_and_are_unique() {
-        let a = Id::new(IdKind::Person);
+        let a = Id::generate(IdKind::Person);
         assert!(a.starts_with("per_"));
         assert_eq!(a.len(), 4 + 16);
-        assert_ne!(a, Id::new(IdKind::Person));
+        assert_ne!(a, Id::generate(IdKind::Person));
     }
 }

@@ -62,7 +62,10 @@ impl MessageKind {
 
     /// The visibility rule, in one place: notes never reach a client.
     pub fn visible_to(self, role: Role) -> bool {
-        matches!((self, role), (MessageKind::Message, _) | (MessageKind::Note, Role::Internal))
+        matches!(
+            (self, role),
+            (MessageKind::Message, _) | (MessageKind::Note, Role::Internal)
+        )
     }
 }
 

@@ -15,7 +15,9 @@ pub const TOKEN_LEN: usize = 26;
 pub fn random_base32(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
-    data_encoding::BASE32_NOPAD.encode(&buf).to_ascii_lowercase()
+    data_encoding::BASE32_NOPAD
+        .encode(&buf)
+        .to_ascii_lowercase()
 }
 
 impl ReplyToken {
@@ -27,7 +29,9 @@ impl ReplyToken {
     pub fn parse(s: &str) -> Option<Self> {
         let lower = s.to_ascii_lowercase();
         let valid = lower.len() == TOKEN_LEN
-            && lower.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+            && lower
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
         valid.then_some(ReplyToken(lower))
     }
 

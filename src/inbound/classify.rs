@@ -12,7 +12,11 @@ pub enum Machine {
     Loop(String),
 }
 
-pub fn classify(parsed: &ParsedEmail, envelope_from: &str, own_address: &EmailAddress) -> Option<Machine> {
+pub fn classify(
+    parsed: &ParsedEmail,
+    envelope_from: &str,
+    own_address: &EmailAddress,
+) -> Option<Machine> {
     if parsed.is_delivery_report {
         return Some(Machine::Bounce("delivery status notification".into()));
     }
@@ -20,8 +24,14 @@ pub fn classify(parsed: &ParsedEmail, envelope_from: &str, own_address: &EmailAd
     if envelope_from.is_empty() {
         return Some(Machine::Bounce("null envelope sender".into()));
     }
-    if parsed.from.as_ref().is_some_and(|f| f.key() == own_address.key()) {
-        return Some(Machine::Loop("sent from our own notification address".into()));
+    if parsed
+        .from
+        .as_ref()
+        .is_some_and(|f| f.key() == own_address.key())
+    {
+        return Some(Machine::Loop(
+            "sent from our own notification address".into(),
+        ));
     }
     for (name, value) in &parsed.auto_markers {
         let automatic = match name.as_str() {
@@ -56,11 +66,17 @@ mod tests {
     #[test]
     fn auto_submitted_other_than_no_is_an_auto_reply() {
         let p = with_marker("auto-submitted", "auto-replied");
-        assert!(matches!(classify(&p, "a@x.test", &own()), Some(Machine::AutoReply(_))));
+        assert!(matches!(
+            classify(&p, "a@x.test", &own()),
+            Some(Machine::AutoReply(_))
+        ));
         let p = with_marker("auto-submitted", "no");
         assert_eq!(classify(&p, "a@x.test", &own()), None);
         let p = with_marker("precedence", "bulk");
-        assert!(matches!(classify(&p, "a@x.test", &own()), Some(Machine::AutoReply(_))));
+        assert!(matches!(
+            classify(&p, "a@x.test", &own()),
+            Some(Machine::AutoReply(_))
+        ));
     }
 
     #[test]
@@ -73,7 +89,10 @@ mod tests {
             is_delivery_report: true,
             ..ParsedEmail::default()
         };
-        assert!(matches!(classify(&p, "mailer@x.test", &own()), Some(Machine::Bounce(_))));
+        assert!(matches!(
+            classify(&p, "mailer@x.test", &own()),
+            Some(Machine::Bounce(_))
+        ));
     }
 
     #[test]
@@ -82,7 +101,10 @@ mod tests {
             from: Some(EmailAddress::parse("Notifications@GW.test").unwrap()),
             ..ParsedEmail::default()
         };
-        assert!(matches!(classify(&p, "x@y.test", &own()), Some(Machine::Loop(_))));
+        assert!(matches!(
+            classify(&p, "x@y.test", &own()),
+            Some(Machine::Loop(_))
+        ));
     }
 
     #[test]

@@ -48,7 +48,10 @@ impl Inbound {
     /// each LMTP recipient) and says what to answer.
     pub async fn deliver(&self, tx: &Transaction, tokens: &[&ReplyToken], peer: &str) -> Reply {
         let recipients: Vec<String> = tx.recipients.iter().map(|r| r.address.clone()).collect();
-        let record = |outcome, conversation_id: Option<String>, detail: &str, message_id: Option<String>| InboundRecord {
+        let record = |outcome,
+                      conversation_id: Option<String>,
+                      detail: &str,
+                      message_id: Option<String>| InboundRecord {
             envelope_from: tx.mail_from.clone(),
             recipients: recipients.clone(),
             message_id,
@@ -59,9 +62,19 @@ impl Inbound {
         };
 
         let Some(parsed) = parse::parse_email(&tx.data, &self.reply_domain) else {
-            let rec = record(InboundOutcome::Rejected, None, "not a parseable email", None);
+            let rec = record(
+                InboundOutcome::Rejected,
+                None,
+                "not a parseable email",
+                None,
+            );
             return self
-                .commit(rec, &tx.data, None, Reply::new(550, "5.6.0", "Message is not a valid email"))
+                .commit(
+                    rec,
+                    &tx.data,
+                    None,
+                    Reply::new(550, "5.6.0", "Message is not a valid email"),
+                )
                 .await;
         };
         let message_id = parsed.message_id.clone();
@@ -81,16 +94,35 @@ impl Inbound {
         let owner = match self.route(&parsed, tokens).await {
             Ok(Some(owner)) => owner,
             Ok(None) => {
-                let rec = record(InboundOutcome::Unmatched, None, "no live reply address", message_id);
+                let rec = record(
+                    InboundOutcome::Unmatched,
+                    None,
+                    "no live reply address",
+                    message_id,
+                );
                 return self
-                    .commit(rec, &tx.data, None, Reply::new(550, "5.1.1", "No such recipient: unknown or expired reply address"))
+                    .commit(
+                        rec,
+                        &tx.data,
+                        None,
+                        Reply::new(
+                            550,
+                            "5.1.1",
+                            "No such recipient: unknown or expired reply address",
+                        ),
+                    )
                     .await;
             }
             Err(reply) => return reply,
         };
 
         if let Err(detail) = sender_matches(&parsed, &owner) {
-            let rec = record(InboundOutcome::SenderMismatch, Some(owner.conversation_id), &detail, message_id);
+            let rec = record(
+                InboundOutcome::SenderMismatch,
+                Some(owner.conversation_id),
+                &detail,
+                message_id,
+            );
             let reply = Reply::new(
                 550,
                 "5.7.1",
@@ -110,7 +142,9 @@ impl Inbound {
             return self.commit(rec, &tx.data, None, accepted()).await;
         }
 
-        let dedup_key = message_id.clone().unwrap_or_else(|| format!("sha256:{}", sha256_hex(&tx.data)));
+        let dedup_key = message_id
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{}", sha256_hex(&tx.data)));
         let new = NewMessage {
             conversation_id: owner.conversation_id.clone(),
             author_id: owner.person.id.clone(),
@@ -121,12 +155,21 @@ impl Inbound {
             source: Source::Email,
             email_message_id: Some(dedup_key),
         };
-        let rec = record(InboundOutcome::Posted, Some(owner.conversation_id), "", message_id);
+        let rec = record(
+            InboundOutcome::Posted,
+            Some(owner.conversation_id),
+            "",
+            message_id,
+        );
         self.commit(rec, &tx.data, Some(&new), accepted()).await
     }
 
     /// The first live participant among the envelope tokens, then the header tokens.
-    async fn route(&self, parsed: &ParsedEmail, tokens: &[&ReplyToken]) -> Result<Option<TokenOwner>, Reply> {
+    async fn route(
+        &self,
+        parsed: &ParsedEmail,
+        tokens: &[&ReplyToken],
+    ) -> Result<Option<TokenOwner>, Reply> {
         for token in tokens.iter().copied().chain(parsed.header_tokens.iter()) {
             match self.store.participant_by_token(token).await {
                 Ok(Some(owner)) => return Ok(Some(owner)),
@@ -141,7 +184,13 @@ impl Inbound {
     }
 
     /// Stores and turns the result into the SMTP reply: `reply` once committed, 451 otherwise.
-    async fn commit(&self, record: InboundRecord, raw: &[u8], post: Option<&NewMessage>, reply: Reply) -> Reply {
+    async fn commit(
+        &self,
+        record: InboundRecord,
+        raw: &[u8],
+        post: Option<&NewMessage>,
+        reply: Reply,
+    ) -> Reply {
         match self.store.record_inbound(record, raw, post).await {
             Ok(stored) => {
                 tracing::info!(
@@ -174,7 +223,9 @@ fn temporary_failure() -> Reply {
 
 /// The sender must be the participant the token belongs to (From, compared case-insensitively).
 fn sender_matches(parsed: &ParsedEmail, owner: &TokenOwner) -> Result<(), String> {
-    let expected = EmailAddress::parse(&owner.person.email).map(|a| a.key()).ok();
+    let expected = EmailAddress::parse(&owner.person.email)
+        .map(|a| a.key())
+        .ok();
     match &parsed.from {
         Some(from) if Some(from.key()) == expected => Ok(()),
         Some(from) => Err(format!(

@@ -33,9 +33,15 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             .and_then(|a| a.first())
             .and_then(|a| a.address())
             .and_then(|a| EmailAddress::parse(a).ok()),
-        message_id: message.message_id().map(|id| id.trim().to_string()).filter(|id| !id.is_empty()),
+        message_id: message
+            .message_id()
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty()),
         subject: message.subject().map(str::to_string),
-        text: message.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        text: message
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default(),
         ..ParsedEmail::default()
     };
     let mut consider = |addr: &str| {
@@ -62,7 +68,9 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
     for value in [message.in_reply_to(), message.references()] {
         match value {
             HeaderValue::Text(id) => parsed.in_reply_to.push(id.to_string()),
-            HeaderValue::TextList(ids) => parsed.in_reply_to.extend(ids.iter().map(|id| id.to_string())),
+            HeaderValue::TextList(ids) => parsed
+                .in_reply_to
+                .extend(ids.iter().map(|id| id.to_string())),
             _ => {}
         }
     }
@@ -70,14 +78,22 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
         let lower = name.to_ascii_lowercase();
         if matches!(
             lower.as_str(),
-            "auto-submitted" | "x-autoreply" | "x-autorespond" | "x-auto-response-suppress" | "precedence"
+            "auto-submitted"
+                | "x-autoreply"
+                | "x-autorespond"
+                | "x-auto-response-suppress"
+                | "precedence"
         ) {
-            parsed.auto_markers.push((lower, value.trim().to_ascii_lowercase()));
+            parsed
+                .auto_markers
+                .push((lower, value.trim().to_ascii_lowercase()));
         }
     }
     if let Some(ct) = message.root_part().content_type() {
         parsed.is_delivery_report = ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
             && ct
                 .attribute("report-type")
                 .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
@@ -101,7 +117,11 @@ Subject: Re: hi\r\n\r\nHello\r\n";
         let tokens: Vec<&str> = p.header_tokens.iter().map(|t| t.as_str()).collect();
         assert_eq!(
             tokens,
-            ["abcdefghijklmnopqrstuvwxyz", "zzzzzzzzzzzzzzzzzzzzzzzzzz", "bbbbbbbbbbbbbbbbbbbbbbbbbb"]
+            [
+                "abcdefghijklmnopqrstuvwxyz",
+                "zzzzzzzzzzzzzzzzzzzzzzzzzz",
+                "bbbbbbbbbbbbbbbbbbbbbbbbbb"
+            ]
         );
         assert_eq!(p.text.trim(), "Hello");
     }
@@ -110,7 +130,11 @@ Subject: Re: hi\r\n\r\nHello\r\n";
     fn html_only_mail_becomes_text() {
         let raw = b"From: a@example.com\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Bonjour <b>monde</b></p>";
         let p = parse_email(raw, "reply.test").unwrap();
-        assert!(p.text.contains("Bonjour") && p.text.contains("monde"), "{:?}", p.text);
+        assert!(
+            p.text.contains("Bonjour") && p.text.contains("monde"),
+            "{:?}",
+            p.text
+        );
         assert!(!p.text.contains('<'));
     }
 
@@ -119,7 +143,10 @@ Subject: Re: hi\r\n\r\nHello\r\n";
         let raw = b"From: a@example.com\r\nAuto-Submitted: auto-replied\r\n\
 Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x--\r\n";
         let p = parse_email(raw, "reply.test").unwrap();
-        assert_eq!(p.auto_markers, vec![("auto-submitted".to_string(), "auto-replied".to_string())]);
+        assert_eq!(
+            p.auto_markers,
+            vec![("auto-submitted".to_string(), "auto-replied".to_string())]
+        );
         assert!(p.is_delivery_report);
     }
 

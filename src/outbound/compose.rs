@@ -68,13 +68,16 @@ impl Composer {
     }
 
     fn mac(&self, parts: &[&str]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         for part in parts {
             mac.update(part.as_bytes());
             mac.update(b"\n");
         }
         let digest = mac.finalize().into_bytes();
-        data_encoding::BASE32_NOPAD.encode(&digest[..10]).to_ascii_lowercase()
+        data_encoding::BASE32_NOPAD
+            .encode(&digest[..10])
+            .to_ascii_lowercase()
     }
 
     /// `<conversation.person.n.mac@reply-domain>`: stable for the n-th email of a conversation
@@ -82,7 +85,10 @@ impl Composer {
     pub fn message_id(&self, conversation_id: &str, person_id: &str, n: i64) -> String {
         let n = n.to_string();
         let mac = self.mac(&[conversation_id, person_id, &n]);
-        format!("<{conversation_id}.{person_id}.{n}.{mac}@{}>", self.reply_domain)
+        format!(
+            "<{conversation_id}.{person_id}.{n}.{mac}@{}>",
+            self.reply_domain
+        )
     }
 
     /// The (conversation, person) a Message-ID of ours names, if its MAC is right.
@@ -93,7 +99,8 @@ impl Composer {
             return None;
         }
         let mut parts = local.split('.');
-        let (conversation, person, n, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (conversation, person, n, mac) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
             return None;
         }
@@ -108,7 +115,8 @@ impl Composer {
         // FILETIME: 100 ns intervals since 1601-01-01; the header keeps its 6 high bytes.
         let filetime = (created_at.max(0) as u64 + 11_644_473_600_000) * 10_000;
         let mut bytes = filetime.to_be_bytes()[..6].to_vec();
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(b"thread-index\n");
         mac.update(conversation_id.as_bytes());
         bytes.extend_from_slice(&mac.finalize().into_bytes()[..16]);
@@ -148,10 +156,22 @@ impl Composer {
 
         let n = due.emails_sent + 1;
         let message_id = self.message_id(&due.conversation_id, &due.person.id, n);
-        let author = messages.last().map(|m| m.author_name.as_str()).unwrap_or("threadgate");
+        let author = messages
+            .last()
+            .map(|m| m.author_name.as_str())
+            .unwrap_or("threadgate");
         let build_err = |e: &dyn std::fmt::Display| ComposeError::Build(e.to_string());
-        let from = Mailbox::new(Some(format!("{author} via threadgate")), self.from_address.to_string().parse().map_err(|e| build_err(&e))?);
-        let to = Mailbox::new(Some(due.person.name.clone()), due.person.email.parse().map_err(|e| build_err(&e))?);
+        let from = Mailbox::new(
+            Some(format!("{author} via threadgate")),
+            self.from_address
+                .to_string()
+                .parse()
+                .map_err(|e| build_err(&e))?,
+        );
+        let to = Mailbox::new(
+            Some(due.person.name.clone()),
+            due.person.email.parse().map_err(|e| build_err(&e))?,
+        );
         let reply_to: Mailbox = due
             .reply_token
             .address(&self.reply_domain)
@@ -203,7 +223,7 @@ impl Composer {
         references.push(message_id.clone());
         let skip = references.len().saturating_sub(MAX_REFERENCES);
         Ok(NewOutboxEmail {
-            id: Id::new(IdKind::Outbox),
+            id: Id::generate(IdKind::Outbox),
             envelope_from: self.from_address.to_string(),
             recipient: due.person.email.clone(),
             message_id,

@@ -24,7 +24,9 @@ pub enum DeliveryError {
 pub enum Transport {
     /// One `<outbox id>.eml` per email, written atomically (temp file + rename); the name is
     /// the outbox id, so a retried delivery rewrites the same file instead of adding one.
-    File { dir: PathBuf },
+    File {
+        dir: PathBuf,
+    },
     Relay(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -39,11 +41,12 @@ impl Transport {
             } => {
                 let tls = TlsParameters::new(host.clone())
                     .map_err(|e| DeliveryError::Permanent(format!("TLS setup for {host}: {e}")))?;
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-                    .port(*port)
-                    // Use STARTTLS when the relay offers it, plain otherwise.
-                    .tls(Tls::Opportunistic(tls))
-                    .timeout(Some(Duration::from_secs(60)));
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+                        .port(*port)
+                        // Use STARTTLS when the relay offers it, plain otherwise.
+                        .tls(Tls::Opportunistic(tls))
+                        .timeout(Some(Duration::from_secs(60)));
                 if let Some((user, password)) = credentials {
                     builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
                 }
@@ -71,9 +74,9 @@ impl Transport {
                     file.sync_all().await?;
                     tokio::fs::rename(&tmp_path, &final_path).await
                 };
-                write
-                    .await
-                    .map_err(|e| DeliveryError::Transient(format!("writing {}: {e}", final_path.display())))
+                write.await.map_err(|e| {
+                    DeliveryError::Transient(format!("writing {}: {e}", final_path.display()))
+                })
             }
             Transport::Relay(relay) => {
                 let from = if email.envelope_from.is_empty() {

@@ -3,10 +3,10 @@
 
 use super::transport::{DeliveryError, Transport};
 use crate::store::{OutboxEmail, Store};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use std::sync::Arc;
 use tracing::Instrument;
 
 /// After this many attempts a temporarily failing email is given up (about 3 days of backoff).
@@ -38,7 +38,11 @@ pub struct Delivered {
 
 impl OutboxWorker {
     pub fn new(store: Store, transport: Transport, wake: Arc<Notify>) -> OutboxWorker {
-        OutboxWorker { store, transport, wake }
+        OutboxWorker {
+            store,
+            transport,
+            wake,
+        }
     }
 
     /// One pass: claim a batch and deliver it. Returns what happened.

@@ -10,7 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs the notification planner every `tick` until `shutdown`; rings `outbox_wake` when it
 /// queued mail.
-pub async fn run(planner: notify::Planner, tick: Duration, outbox_wake: Arc<Notify>, shutdown: CancellationToken) {
+pub async fn run(
+    planner: notify::Planner,
+    tick: Duration,
+    outbox_wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

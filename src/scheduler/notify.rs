@@ -67,7 +67,10 @@ impl Planner {
         let email = if visible.is_empty() {
             None
         } else {
-            Some(self.composer.notification(due, &visible, self.store.now())?)
+            Some(
+                self.composer
+                    .notification(due, &visible, self.store.now())?,
+            )
         };
         Ok(PlannedEmail {
             conversation_id: due.conversation_id.clone(),

@@ -100,14 +100,19 @@ where
                 Event::Deliver(transaction) => {
                     let replies = match protocol {
                         Protocol::Smtp => {
-                            let tokens: Vec<_> = transaction.recipients.iter().map(|r| &r.token).collect();
+                            let tokens: Vec<_> =
+                                transaction.recipients.iter().map(|r| &r.token).collect();
                             vec![inbound.deliver(&transaction, &tokens, &peer).await]
                         }
                         // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
                         Protocol::Lmtp => {
                             let mut replies = Vec::with_capacity(transaction.recipients.len());
                             for recipient in &transaction.recipients {
-                                replies.push(inbound.deliver(&transaction, &[&recipient.token], &peer).await);
+                                replies.push(
+                                    inbound
+                                        .deliver(&transaction, &[&recipient.token], &peer)
+                                        .await,
+                                );
                             }
                             replies
                         }

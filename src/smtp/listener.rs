@@ -55,8 +55,15 @@ impl SmtpListener {
             tracker.spawn(
                 async move {
                     let _permit = permit;
-                    if let Err(err) =
-                        connection::serve(stream, peer.to_string(), config, timeouts, inbound, shutdown).await
+                    if let Err(err) = connection::serve(
+                        stream,
+                        peer.to_string(),
+                        config,
+                        timeouts,
+                        inbound,
+                        shutdown,
+                    )
+                    .await
                     {
                         tracing::debug!(error = %err, "connection ended with an I/O error");
                     }

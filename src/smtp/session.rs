@@ -14,8 +14,8 @@
 use crate::domain::{EmailAddress, ReplyToken};
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
 use smtp_proto::{
-    EXT_8BIT_MIME, EXT_CHUNKING, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8,
-    EhloResponse, Request,
+    EXT_8BIT_MIME, EXT_CHUNKING, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE,
+    EXT_SMTP_UTF8, EhloResponse, Request,
 };
 use std::fmt;
 use std::slice::Iter;
@@ -118,9 +118,15 @@ enum State {
     Command,
     /// Discarding the rest of an over-long command line.
     SkipLine,
-    Data { receiver: DataReceiver, too_big: bool },
+    Data {
+        receiver: DataReceiver,
+        too_big: bool,
+    },
     /// `discard`: the chunk is read and thrown away, then this reply is given.
-    Bdat { receiver: BdatReceiver, discard: Option<Reply> },
+    Bdat {
+        receiver: BdatReceiver,
+        discard: Option<Reply>,
+    },
     AwaitRecipient(Recipient),
     AwaitDelivery,
     Closed,
@@ -171,7 +177,10 @@ impl Session {
             Protocol::Smtp => "ESMTP",
             Protocol::Lmtp => "LMTP",
         };
-        Reply::raw(220, format!("220 {} {kind} threadgate ready\r\n", self.config.hostname))
+        Reply::raw(
+            220,
+            format!("220 {} {kind} threadgate ready\r\n", self.config.hostname),
+        )
     }
 
     /// The reply to give when the server shuts down between transactions (RFC 5321 §3.8).
@@ -213,7 +222,9 @@ impl Session {
                             *bytes = rest[pos + 1..].iter();
                             self.state = State::Command;
                             self.partial_command = false;
-                            if let Some(event) = self.error(Reply::new(500, "5.5.2", "Line too long")) {
+                            if let Some(event) =
+                                self.error(Reply::new(500, "5.5.2", "Line too long"))
+                            {
                                 return Some(event);
                             }
                         }
@@ -311,7 +322,8 @@ impl Session {
 
     /// Answers the [`Event::CheckRecipient`] just emitted.
     pub fn recipient_verdict(&mut self, verdict: RecipientVerdict) -> Reply {
-        let State::AwaitRecipient(recipient) = std::mem::replace(&mut self.state, State::Command) else {
+        let State::AwaitRecipient(recipient) = std::mem::replace(&mut self.state, State::Command)
+        else {
             return Reply::new(503, "5.5.1", "No recipient pending");
         };
         match verdict {
@@ -321,11 +333,17 @@ impl Session {
             }
             RecipientVerdict::Unknown => {
                 self.errors += 1;
-                Reply::new(550, "5.1.1", "No such recipient: unknown or expired reply address")
+                Reply::new(
+                    550,
+                    "5.1.1",
+                    "No such recipient: unknown or expired reply address",
+                )
             }
-            RecipientVerdict::TemporaryFailure => {
-                Reply::new(451, "4.3.0", "Temporary failure looking up the recipient, try again later")
-            }
+            RecipientVerdict::TemporaryFailure => Reply::new(
+                451,
+                "4.3.0",
+                "Temporary failure looking up the recipient, try again later",
+            ),
         }
     }
 
@@ -365,7 +383,11 @@ impl Session {
         if self.errors > self.config.max_errors {
             self.state = State::Closed;
             self.pending = Some(Event::Close);
-            return Some(Event::Reply(Reply::new(421, "4.7.0", "Too many errors, closing connection")));
+            return Some(Event::Reply(Reply::new(
+                421,
+                "4.7.0",
+                "Too many errors, closing connection",
+            )));
         }
         Some(Event::Reply(reply))
     }
@@ -385,7 +407,9 @@ impl Session {
             Request::Ehlo { .. } | Request::Helo { .. } => {
                 self.error(Reply::new(500, "5.5.1", "This is an LMTP server: use LHLO"))
             }
-            Request::Lhlo { .. } => self.error(Reply::new(500, "5.5.1", "This is an SMTP server: use EHLO")),
+            Request::Lhlo { .. } => {
+                self.error(Reply::new(500, "5.5.1", "This is an SMTP server: use EHLO"))
+            }
             Request::Mail { from } => self.mail(from),
             Request::Rcpt { to } => self.rcpt(to.address),
             Request::Data => {
@@ -405,7 +429,10 @@ impl Session {
                 };
                 Some(Event::Reply(Reply::raw(354, DATA_GO_AHEAD.to_string())))
             }
-            Request::Bdat { chunk_size, is_last } => {
+            Request::Bdat {
+                chunk_size,
+                is_last,
+            } => {
                 let refusal = if self.mail_from.is_none() {
                     Some(Reply::new(503, "5.5.1", "Need MAIL command first"))
                 } else if self.recipients.is_empty() {
@@ -444,7 +471,9 @@ impl Session {
             ))),
             Request::Quit => self.close_with(Reply::new(221, "2.0.0", "Bye")),
             Request::StartTls => self.error(Reply::new(502, "5.5.1", "STARTTLS is not available")),
-            Request::Auth { .. } => self.error(Reply::new(502, "5.5.1", "Authentication is not available")),
+            Request::Auth { .. } => {
+                self.error(Reply::new(502, "5.5.1", "Authentication is not available"))
+            }
             Request::Etrn { .. } | Request::Atrn { .. } | Request::Burl { .. } => {
                 self.error(Reply::new(502, "5.5.1", "Command not implemented"))
             }
@@ -478,7 +507,11 @@ impl Session {
             return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
         }
         if self.messages >= self.config.max_messages {
-            return self.close_with(Reply::new(421, "4.7.0", "Too many messages in this session, reconnect"));
+            return self.close_with(Reply::new(
+                421,
+                "4.7.0",
+                "Too many messages in this session, reconnect",
+            ));
         }
         // RFC 1870 §6.2: refuse a declared size over the limit before any data is sent.
         if from.size > self.config.max_message_size {
@@ -497,14 +530,25 @@ impl Session {
         }
         if self.recipients.len() >= self.config.max_recipients {
             // RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
-            return Some(Event::Reply(Reply::new(452, "4.5.3", "Too many recipients")));
+            return Some(Event::Reply(Reply::new(
+                452,
+                "4.5.3",
+                "Too many recipients",
+            )));
         }
         let Ok(parsed) = EmailAddress::parse(&address) else {
             return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
         };
-        if !parsed.domain().eq_ignore_ascii_case(&self.config.reply_domain) {
+        if !parsed
+            .domain()
+            .eq_ignore_ascii_case(&self.config.reply_domain)
+        {
             // Never an open relay: we only take mail for our own reply domain.
-            return self.error(Reply::new(550, "5.7.1", "Relaying denied: we only accept replies to this gateway"));
+            return self.error(Reply::new(
+                550,
+                "5.7.1",
+                "Relaying denied: we only accept replies to this gateway",
+            ));
         }
         let Some(token) = ReplyToken::from_local_part(parsed.local()) else {
             return self.error(Reply::new(550, "5.1.1", "No such recipient"));
@@ -516,7 +560,11 @@ impl Session {
 }
 
 fn too_big_reply() -> Reply {
-    Reply::new(552, "5.3.4", "Message size exceeds the fixed maximum message size")
+    Reply::new(
+        552,
+        "5.3.4",
+        "Message size exceeds the fixed maximum message size",
+    )
 }
 
 fn parse_error_reply(err: &smtp_proto::Error) -> Reply {
@@ -526,10 +574,17 @@ fn parse_error_reply(err: &smtp_proto::Error) -> Reply {
         Error::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
         Error::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
         Error::SyntaxError { syntax } => Reply::new(501, "5.5.4", format!("Syntax: {syntax}")),
-        Error::InvalidParameter { param } => Reply::new(501, "5.5.4", format!("Invalid parameter {param:?}")),
-        Error::UnsupportedParameter { param } => {
-            Reply::new(555, "5.5.4", format!("Unsupported parameter {:?}", param.chars().take(40).collect::<String>()))
+        Error::InvalidParameter { param } => {
+            Reply::new(501, "5.5.4", format!("Invalid parameter {param:?}"))
         }
+        Error::UnsupportedParameter { param } => Reply::new(
+            555,
+            "5.5.4",
+            format!(
+                "Unsupported parameter {:?}",
+                param.chars().take(40).collect::<String>()
+            ),
+        ),
         Error::ResponseTooLong => Reply::new(500, "5.5.2", "Line too long"),
         Error::NeedsMoreData { .. } | Error::InvalidResponse { .. } => {
             Reply::new(500, "5.5.2", "Syntax error")

@@ -37,7 +37,7 @@ impl Store {
     ) -> Result<Conversation> {
         let now = self.now();
         let conversation = Conversation {
-            id: Id::new(IdKind::Conversation),
+            id: Id::generate(IdKind::Conversation),
             subject: subject.to_string(),
             created_by: created_by.to_string(),
             created_at: now,
@@ -110,10 +110,17 @@ impl Store {
 
     /// Adds a person (again, if they had been removed: with a new token, the old one stays
     /// revoked). They are not emailed the history from before they joined.
-    pub async fn add_participant(&self, conversation_id: &str, person_id: &str) -> Result<Participant> {
+    pub async fn add_participant(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+    ) -> Result<Participant> {
         let now = self.now();
         let token = ReplyToken::generate();
-        let person = self.person(person_id).await?.ok_or(StoreError::NotFound("person"))?;
+        let person = self
+            .person(person_id)
+            .await?
+            .ok_or(StoreError::NotFound("person"))?;
         on_backend!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let exists: Option<String> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1")

@@ -54,7 +54,7 @@ impl Store {
         post: Option<&NewMessage>,
     ) -> Result<InboundStored> {
         let now = self.now();
-        let inbound_id = Id::new(IdKind::Inbound);
+        let inbound_id = Id::generate(IdKind::Inbound);
         let sha = sha256_hex(raw);
         let recipients = serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into());
         on_backend!(self, pool => {

@@ -51,7 +51,7 @@ macro_rules! insert_message {
         if is_participant.is_none() {
             Err($crate::store::StoreError::NotFound("participant"))
         } else {
-            let id = $crate::domain::Id::new($crate::domain::IdKind::Message);
+            let id = $crate::domain::Id::generate($crate::domain::IdKind::Message);
             let seq: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, body_html,
                                        trimmed_text, source, email_message_id, created_at)

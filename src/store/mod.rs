@@ -26,7 +26,9 @@ pub use people::{NewPerson, Person};
 
 use crate::domain::{Clock, Millis};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -167,7 +169,11 @@ impl Store {
 
     /// A value shared by every process using this database (e.g. the key that signs our
     /// Message-IDs), created on first use. Concurrent first uses agree on one value.
-    pub async fn shared_secret(&self, key: &str, generate: impl FnOnce() -> String) -> Result<String> {
+    pub async fn shared_secret(
+        &self,
+        key: &str,
+        generate: impl FnOnce() -> String,
+    ) -> Result<String> {
         let candidate = generate();
         on_backend!(self, pool => {
             sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
@@ -214,6 +220,9 @@ mod tests {
             redact_url("postgres://app:s3cret@db:5432/tg"),
             "postgres://app:***@db:5432/tg"
         );
-        assert_eq!(redact_url("sqlite://./data/threadgate.db"), "sqlite://./data/threadgate.db");
+        assert_eq!(
+            redact_url("sqlite://./data/threadgate.db"),
+            "sqlite://./data/threadgate.db"
+        );
     }
 }

@@ -39,7 +39,7 @@ impl Store {
     /// Fails with `Conflict` when a person with the same address (case-insensitively) exists.
     pub async fn create_person(&self, new: NewPerson) -> Result<Person> {
         let person = Person {
-            id: Id::new(IdKind::Person),
+            id: Id::generate(IdKind::Person),
             email: new.email.to_string(),
             name: new.name,
             role: new.role,

@@ -4,7 +4,9 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::{EmailAddress, MessageKind, Role, Source, rfc3339};
-use crate::store::{Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant, Person};
+use crate::store::{
+    Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant, Person,
+};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -74,7 +76,9 @@ fn required<'a>(value: &'a Option<String>, field: &str, max: usize) -> Result<&'
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::invalid(format!("`{field}` is required")))?;
     if v.len() > max {
-        return Err(ApiError::invalid(format!("`{field}` is longer than {max} bytes")));
+        return Err(ApiError::invalid(format!(
+            "`{field}` is longer than {max} bytes"
+        )));
     }
     Ok(v)
 }
@@ -92,13 +96,21 @@ pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerso
         .map_err(|e| ApiError::invalid(format!("`email`: {e}")))?;
     let name = required(&body.name, "name", MAX_NAME)?.to_string();
     let role = body.role.as_deref().unwrap_or("client");
-    let role = Role::parse(role).ok_or_else(|| ApiError::invalid("`role` must be \"internal\" or \"client\""))?;
-    let person = state.store.create_person(NewPerson { email, name, role }).await?;
+    let role = Role::parse(role)
+        .ok_or_else(|| ApiError::invalid("`role` must be \"internal\" or \"client\""))?;
+    let person = state
+        .store
+        .create_person(NewPerson { email, name, role })
+        .await?;
     created(person_json(&person))
 }
 
 pub async fn get_person(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let person = state.store.person(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    let person = state
+        .store
+        .person(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
     ok(person_json(&person))
 }
 
@@ -110,7 +122,10 @@ pub struct CreateConversation {
     participants: Vec<String>,
 }
 
-pub async fn create_conversation(State(state): State<AppState>, body: Body<CreateConversation>) -> ApiResult {
+pub async fn create_conversation(
+    State(state): State<AppState>,
+    body: Body<CreateConversation>,
+) -> ApiResult {
     let Json(body) = body?;
     let subject = required(&body.subject, "subject", MAX_SUBJECT)?;
     let created_by = required(&body.created_by, "created_by", 64)?;
@@ -242,19 +257,37 @@ fn parse_limit(limit: &Option<String>) -> Result<i64, ApiError> {
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", "`limit` must be between 1 and 1000")),
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_query",
+                    "`limit` must be between 1 and 1000",
+                )
+            }),
     }
 }
 
-pub async fn list_inbound(State(state): State<AppState>, query: Result<Query<Limit>, QueryRejection>) -> ApiResult {
+pub async fn list_inbound(
+    State(state): State<AppState>,
+    query: Result<Query<Limit>, QueryRejection>,
+) -> ApiResult {
     let Query(query) = query?;
-    let entries = state.store.recent_inbound(parse_limit(&query.limit)?).await?;
+    let entries = state
+        .store
+        .recent_inbound(parse_limit(&query.limit)?)
+        .await?;
     ok(json!({"inbound": entries.iter().map(inbound_json).collect::<Vec<_>>()}))
 }
 
-pub async fn list_outbox(State(state): State<AppState>, query: Result<Query<Limit>, QueryRejection>) -> ApiResult {
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    query: Result<Query<Limit>, QueryRejection>,
+) -> ApiResult {
     let Query(query) = query?;
-    let entries = state.store.outbox_statuses(parse_limit(&query.limit)?).await?;
+    let entries = state
+        .store
+        .outbox_statuses(parse_limit(&query.limit)?)
+        .await?;
     let items: Vec<Value> = entries
         .iter()
         .map(|e| {

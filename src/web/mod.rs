@@ -26,7 +26,10 @@ pub fn router(state: AppState) -> Router {
         .route("/people/{id}", get(api::get_person))
         .route("/conversations", post(api::create_conversation))
         .route("/conversations/{id}", get(api::get_conversation))
-        .route("/conversations/{id}/participants", post(api::add_participant))
+        .route(
+            "/conversations/{id}/participants",
+            post(api::add_participant),
+        )
         .route(
             "/conversations/{id}/participants/{person_id}",
             delete(api::remove_participant),

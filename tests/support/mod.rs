@@ -36,7 +36,9 @@ impl TestDb {
     /// A fresh database on the server named by `TEST_DATABASE_URL`.
     pub async fn postgres(admin_url: &str) -> TestDb {
         let name = format!("tg_test_{}", threadgate::domain::random_base32(8));
-        let pool = sqlx::PgPool::connect(admin_url).await.expect("connect to TEST_DATABASE_URL");
+        let pool = sqlx::PgPool::connect(admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&pool)
             .await
@@ -59,9 +61,11 @@ impl TestDb {
         if let Some((admin, name)) = &self.pg_admin
             && let Ok(pool) = sqlx::PgPool::connect(admin).await
         {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&pool)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
             pool.close().await;
         }
     }
@@ -129,7 +133,9 @@ pub struct TestApp {
 
 pub async fn spawn_app(db: &TestDb, extra: &[&str]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let app = App::build(config(data_dir.path(), &db.url, extra)).await.expect("app builds");
+    let app = App::build(config(data_dir.path(), &db.url, extra))
+        .await
+        .expect("app builds");
     let (smtp, http, store) = (app.smtp_addr(), app.http_addr(), app.store().clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
@@ -187,13 +193,21 @@ impl TestApp {
 
     pub async fn person(&self, email: &str, name: &str, role: &str) -> String {
         let (status, body) = self
-            .post("/people", json!({"email": email, "name": name, "role": role}))
+            .post(
+                "/people",
+                json!({"email": email, "name": name, "role": role}),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().unwrap().to_string()
     }
 
-    pub async fn conversation(&self, subject: &str, created_by: &str, participants: &[&str]) -> String {
+    pub async fn conversation(
+        &self,
+        subject: &str,
+        created_by: &str,
+        participants: &[&str],
+    ) -> String {
         let (status, body) = self
             .post(
                 "/conversations",
@@ -216,7 +230,9 @@ impl TestApp {
     }
 
     pub async fn messages(&self, conversation: &str) -> Vec<Value> {
-        let (status, body) = self.get(&format!("/conversations/{conversation}/messages")).await;
+        let (status, body) = self
+            .get(&format!("/conversations/{conversation}/messages"))
+            .await;
         assert_eq!(status, 200, "{body}");
         body["messages"].as_array().unwrap().clone()
     }
@@ -241,7 +257,10 @@ impl TestApp {
                 return found;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("expected {count} emails to {recipient}, found {}", found.len());
+                panic!(
+                    "expected {count} emails to {recipient}, found {}",
+                    found.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -274,11 +293,18 @@ impl Email {
 
     pub fn reply_to(&self) -> String {
         let value = self.header("Reply-To").expect("Reply-To header");
-        value.trim().trim_start_matches('<').trim_end_matches('>').to_string()
+        value
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
     }
 
     pub fn message_id(&self) -> String {
-        self.header("Message-ID").expect("Message-ID header").trim().to_string()
+        self.header("Message-ID")
+            .expect("Message-ID header")
+            .trim()
+            .to_string()
     }
 }
 
@@ -297,8 +323,14 @@ pub fn outbox_emails(dir: &Path, recipient: &str) -> Vec<Email> {
                 .headers_raw()
                 .map(|(n, v)| (n.to_string(), v.trim().to_string()))
                 .collect();
-            let text = parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
-            let html = parsed.body_html(0).map(|t| t.into_owned()).unwrap_or_default();
+            let text = parsed
+                .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            let html = parsed
+                .body_html(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
             Some(Email {
                 raw,
                 headers,
@@ -308,8 +340,10 @@ pub fn outbox_emails(dir: &Path, recipient: &str) -> Vec<Email> {
             })
         })
         .filter(|e| {
-            e.header("To")
-                .is_some_and(|to| to.to_ascii_lowercase().contains(&recipient.to_ascii_lowercase()))
+            e.header("To").is_some_and(|to| {
+                to.to_ascii_lowercase()
+                    .contains(&recipient.to_ascii_lowercase())
+            })
         })
         .collect();
     emails.sort_by_key(|e| e.modified);
@@ -367,7 +401,9 @@ impl SmtpClient {
 
     pub async fn cmd(&mut self, line: &str) -> SmtpReply {
         self.send_raw(format!("{line}\r\n").as_bytes()).await;
-        self.read_reply().await.unwrap_or_else(|| panic!("no reply to {line:?}"))
+        self.read_reply()
+            .await
+            .unwrap_or_else(|| panic!("no reply to {line:?}"))
     }
 
     /// Sends a whole message with DATA (dot-stuffed here) and returns the final reply.
@@ -404,7 +440,13 @@ impl SmtpClient {
 }
 
 /// A plain reply email, as a client's mail program would write it.
-pub fn reply_email(from: &str, to: &str, message_id: &str, in_reply_to: &str, body: &str) -> String {
+pub fn reply_email(
+    from: &str,
+    to: &str,
+    message_id: &str,
+    in_reply_to: &str,
+    body: &str,
+) -> String {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: Re: test\r\nMessage-ID: {message_id}\r\nIn-Reply-To: {in_reply_to}\r\n\
 Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"

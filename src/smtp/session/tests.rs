@@ -84,7 +84,14 @@ fn happy_path() -> String {
 #[test]
 fn ehlo_advertises_the_extensions_we_support() {
     let t = run("EHLO client.test\r\n");
-    for ext in ["PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"] {
+    for ext in [
+        "PIPELINING",
+        "SIZE 1000",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "CHUNKING",
+    ] {
         assert!(t.text.contains(ext), "{ext} missing from {}", t.text);
     }
     assert!(!t.text.contains("STARTTLS"));
@@ -110,7 +117,10 @@ fn commands_split_at_every_byte_boundary_give_the_same_transcript() {
     for cut in 1..bytes.len() {
         let t = run_chunks(Protocol::Smtp, &[&bytes[..cut], &bytes[cut..]]);
         assert_eq!(t.codes, whole.codes, "split at {cut}");
-        assert_eq!(t.delivered[0].data, whole.delivered[0].data, "split at {cut}");
+        assert_eq!(
+            t.delivered[0].data, whole.delivered[0].data,
+            "split at {cut}"
+        );
     }
     // One byte per read, too.
     let singles: Vec<&[u8]> = bytes.chunks(1).collect();
@@ -126,7 +136,10 @@ fn helo_works_without_extensions() {
 
 #[test]
 fn commands_out_of_order_get_503_5_5_1() {
-    let t = run(&format!("MAIL FROM:<a@example.com>\r\nEHLO c\r\n{}DATA\r\n", rcpt(LIVE)));
+    let t = run(&format!(
+        "MAIL FROM:<a@example.com>\r\nEHLO c\r\n{}DATA\r\n",
+        rcpt(LIVE)
+    ));
     assert_eq!(t.codes, vec![503, 250, 503, 503]);
     assert!(t.text.contains("503 5.5.1"));
     let t = run("EHLO c\r\nMAIL FROM:<a@example.com>\r\nMAIL FROM:<a@example.com>\r\nDATA\r\n");
@@ -135,7 +148,10 @@ fn commands_out_of_order_get_503_5_5_1() {
 
 #[test]
 fn unknown_or_revoked_token_is_rejected_at_rcpt_with_550_5_1_1() {
-    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}", rcpt(REVOKED)));
+    let t = run(&format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}",
+        rcpt(REVOKED)
+    ));
     assert_eq!(t.codes, vec![250, 250, 550]);
     assert!(t.text.contains("550 5.1.1"));
     let t = run("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<support@reply.test>\r\n");
@@ -148,13 +164,18 @@ fn foreign_domains_are_refused_so_we_are_never_an_open_relay() {
     assert_eq!(t.codes, vec![250, 250, 550]);
     assert!(t.text.contains("550 5.7.1"));
     // A token-looking address on another domain is still a relay attempt.
-    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<reply+{LIVE}@elsewhere.test>\r\n"));
+    let t = run(&format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<reply+{LIVE}@elsewhere.test>\r\n"
+    ));
     assert!(t.text.contains("550 5.7.1"));
 }
 
 #[test]
 fn token_addresses_match_in_any_letter_case() {
-    let upper = format!("RCPT TO:<REPLY+{}@REPLY.TEST>\r\n", LIVE.to_ascii_uppercase());
+    let upper = format!(
+        "RCPT TO:<REPLY+{}@REPLY.TEST>\r\n",
+        LIVE.to_ascii_uppercase()
+    );
     let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{upper}"));
     assert_eq!(t.codes, vec![250, 250, 250]);
 }
@@ -162,7 +183,9 @@ fn token_addresses_match_in_any_letter_case() {
 #[test]
 fn more_recipients_than_the_cap_get_452_4_5_3() {
     let r = rcpt(LIVE);
-    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{r}{r}{r}{r}"));
+    let t = run(&format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{r}{r}{r}{r}"
+    ));
     assert_eq!(t.codes, vec![250, 250, 250, 250, 250, 452]);
     assert!(t.text.contains("452 4.5.3"));
 }
@@ -177,7 +200,10 @@ fn declared_size_over_the_limit_is_refused_before_any_data() {
 #[test]
 fn data_over_the_limit_is_drained_then_refused_with_552() {
     let body = "x".repeat(100);
-    let mut input = format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n", rcpt(LIVE));
+    let mut input = format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n",
+        rcpt(LIVE)
+    );
     for _ in 0..30 {
         input.push_str(&body);
         input.push_str("\r\n");
@@ -199,7 +225,10 @@ fn a_bare_lf_before_the_dot_never_ends_data() {
     let t = run(&smuggled);
     assert_eq!(t.delivered.len(), 1, "{:?}", t.codes);
     let data = String::from_utf8_lossy(&t.delivered[0].data);
-    assert!(data.contains("evil@example.com") && data.contains("third"), "{data}");
+    assert!(
+        data.contains("evil@example.com") && data.contains("third"),
+        "{data}"
+    );
     assert_eq!(t.codes, vec![250, 250, 250, 354, 250]);
 }
 
@@ -217,7 +246,11 @@ fn bdat_chunks_are_assembled_into_one_message() {
     let t = run_chunks(
         Protocol::Smtp,
         &[
-            format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}BDAT 12\r\nSubject", rcpt(LIVE)).as_bytes(),
+            format!(
+                "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}BDAT 12\r\nSubject",
+                rcpt(LIVE)
+            )
+            .as_bytes(),
             b": x\r\nBDAT 11 LAST\r\n\r\nbody\r\n.\r\nQUIT\r\n",
         ],
     );
@@ -236,7 +269,10 @@ fn bdat_without_a_transaction_is_drained_and_refused() {
 
 #[test]
 fn data_after_bdat_is_refused() {
-    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}BDAT 3\r\nabcDATA\r\n", rcpt(LIVE)));
+    let t = run(&format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}BDAT 3\r\nabcDATA\r\n",
+        rcpt(LIVE)
+    ));
     assert_eq!(t.codes, vec![250, 250, 250, 250, 503]);
 }
 
@@ -260,7 +296,9 @@ fn vrfy_help_noop_and_unknown_commands_answer_with_enhanced_codes() {
 
 #[test]
 fn bad_addresses_get_501() {
-    let t = run("EHLO c\r\nMAIL FROM:<not an address>\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<@@>\r\n");
+    let t = run(
+        "EHLO c\r\nMAIL FROM:<not an address>\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<@@>\r\n",
+    );
     assert_eq!(t.codes[0], 250);
     assert_eq!(t.codes[1], 501);
     assert_eq!(t.codes[2], 250);
@@ -299,7 +337,10 @@ fn long_data_lines_are_kept_whole() {
 
 #[test]
 fn the_message_cap_per_session_closes_with_421() {
-    let one = format!("MAIL FROM:<a@example.com>\r\n{}DATA\r\nx\r\n.\r\n", rcpt(LIVE));
+    let one = format!(
+        "MAIL FROM:<a@example.com>\r\n{}DATA\r\nx\r\n.\r\n",
+        rcpt(LIVE)
+    );
     let t = run(&format!("EHLO c\r\n{one}{one}{one}"));
     assert_eq!(t.delivered.len(), 2);
     assert_eq!(*t.codes.last().unwrap(), 421);
@@ -319,7 +360,10 @@ fn lmtp_requires_lhlo_and_answers_once_per_recipient() {
     let r = rcpt(LIVE);
     let t = run_chunks(
         Protocol::Lmtp,
-        &[format!("EHLO c\r\nLHLO c\r\nMAIL FROM:<a@example.com>\r\n{r}{r}DATA\r\nx\r\n.\r\n").as_bytes()],
+        &[
+            format!("EHLO c\r\nLHLO c\r\nMAIL FROM:<a@example.com>\r\n{r}{r}DATA\r\nx\r\n.\r\n")
+                .as_bytes(),
+        ],
     );
     assert_eq!(t.codes, vec![500, 250, 250, 250, 250, 354, 250, 250]);
 }

@@ -1,0 +1,464 @@
+//! The store's behaviour, the same suite on SQLite and (with TEST_DATABASE_URL) PostgreSQL,
+//! each test in a fresh database.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+use threadgate::domain::{
+    EmailAddress, InboundOutcome, ManualClock, MessageKind, ReplyToken, Role, Source,
+};
+use threadgate::store::{
+    InboundRecord, NewMessage, NewOutboxEmail, NewPerson, PlannedEmail, Store, StoreError,
+};
+
+async fn person(store: &Store, email: &str, role: Role) -> String {
+    store
+        .create_person(NewPerson {
+            email: EmailAddress::parse(email).unwrap(),
+            name: email.split('@').next().unwrap().to_string(),
+            role,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+fn message(conversation: &str, author: &str, body: &str) -> NewMessage {
+    NewMessage {
+        conversation_id: conversation.to_string(),
+        author_id: author.to_string(),
+        kind: MessageKind::Message,
+        body_text: body.to_string(),
+        body_html: None,
+        trimmed_text: None,
+        source: Source::Api,
+        email_message_id: None,
+    }
+}
+
+fn record(conversation: Option<&str>) -> InboundRecord {
+    InboundRecord {
+        envelope_from: "carl@client.test".into(),
+        recipients: vec!["reply+x@reply.test".into()],
+        message_id: Some("m1@client.test".into()),
+        outcome: InboundOutcome::Posted,
+        conversation_id: conversation.map(str::to_string),
+        detail: String::new(),
+        peer: "127.0.0.1:1".into(),
+    }
+}
+
+#[tokio::test]
+async fn people_are_unique_by_address_case_insensitively() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let id = person(&store, "Alice@Example.com", Role::Internal).await;
+        let again = store
+            .create_person(NewPerson {
+                email: EmailAddress::parse("alice@EXAMPLE.com").unwrap(),
+                name: "Other".into(),
+                role: Role::Client,
+            })
+            .await;
+        assert!(
+            matches!(again, Err(StoreError::Conflict(_))),
+            "{} {again:?}",
+            db.backend
+        );
+        let found = store.person(&id).await.unwrap().unwrap();
+        assert_eq!(found.email, "Alice@example.com");
+        assert_eq!(found.role, Role::Internal);
+        assert!(store.person("per_missing").await.unwrap().is_none());
+        let by_email = store
+            .person_by_email(&EmailAddress::parse("ALICE@example.com").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(by_email.map(|p| p.id), Some(id));
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn conversations_give_each_participant_a_distinct_live_token() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let client = person(&store, "client@x.test", Role::Client).await;
+        let missing = store
+            .create_conversation("Hi", &agent, &[client.clone(), "per_nobody".into()])
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound("person"))));
+        let c = store
+            .create_conversation("Hi", &agent, &[client.clone(), client.clone()])
+            .await
+            .unwrap();
+        let participants = store.participants(&c.id).await.unwrap();
+        assert_eq!(
+            participants.len(),
+            2,
+            "creator included, duplicates ignored"
+        );
+        let tokens: HashSet<&str> = participants
+            .iter()
+            .map(|p| p.reply_token.as_str())
+            .collect();
+        assert_eq!(tokens.len(), 2);
+        for p in &participants {
+            let owner = store
+                .participant_by_token(&p.reply_token)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(owner.person.id, p.person.id);
+            assert_eq!(owner.conversation_id, c.id);
+        }
+        assert!(
+            store
+                .participant_by_token(&ReplyToken::generate())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            store.add_participant(&c.id, &client).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.add_participant("cnv_missing", &client).await,
+            Err(StoreError::NotFound("conversation"))
+        ));
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn removing_a_participant_revokes_their_token_and_readding_issues_a_new_one() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let client = person(&store, "client@x.test", Role::Client).await;
+        let c = store
+            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
+            .await
+            .unwrap();
+        let old = store
+            .participants(&c.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.person.id == client)
+            .unwrap()
+            .reply_token;
+        assert!(store.remove_participant(&c.id, &client).await.unwrap());
+        assert!(!store.remove_participant(&c.id, &client).await.unwrap());
+        assert!(store.participant_by_token(&old).await.unwrap().is_none());
+        let readded = store.add_participant(&c.id, &client).await.unwrap();
+        assert_ne!(readded.reply_token, old);
+        assert!(
+            store.participant_by_token(&old).await.unwrap().is_none(),
+            "old token stays revoked"
+        );
+        assert!(
+            store
+                .participant_by_token(&readded.reply_token)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn only_participants_can_post_and_history_is_ordered() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let outsider = person(&store, "out@x.test", Role::Client).await;
+        let c = store.create_conversation("Hi", &agent, &[]).await.unwrap();
+        assert!(matches!(
+            store
+                .append_message(message(&c.id, &outsider, "let me in"))
+                .await,
+            Err(StoreError::NotFound("participant"))
+        ));
+        for i in 0..5 {
+            store
+                .append_message(message(&c.id, &agent, &format!("m{i}")))
+                .await
+                .unwrap();
+        }
+        let history = store.messages(&c.id).await.unwrap();
+        let bodies: Vec<&str> = history.iter().map(|m| m.body_text.as_str()).collect();
+        assert_eq!(bodies, ["m0", "m1", "m2", "m3", "m4"]);
+        assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_email_is_stored_with_its_raw_bytes_once_even_when_delivered_twice() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let client = person(&store, "client@x.test", Role::Client).await;
+        let c = store
+            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
+            .await
+            .unwrap();
+        let mut reply = message(&c.id, &client, "thanks");
+        reply.source = Source::Email;
+        reply.email_message_id = Some("m1@client.test".into());
+        let raw = b"From: client@x.test\r\n\r\nthanks\r\n";
+
+        let first = store
+            .record_inbound(record(Some(&c.id)), raw, Some(&reply))
+            .await
+            .unwrap();
+        assert_eq!(first.outcome, InboundOutcome::Posted);
+        let second = store
+            .record_inbound(record(Some(&c.id)), raw, Some(&reply))
+            .await
+            .unwrap();
+        assert_eq!(second.outcome, InboundOutcome::Duplicate);
+        assert_eq!(second.posted_message_id, first.posted_message_id);
+        assert_eq!(store.messages(&c.id).await.unwrap().len(), 1);
+
+        let log = store.recent_inbound(10).await.unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[0].id, second.inbound_id, "newest first");
+        assert_eq!(
+            store.raw_email(&first.inbound_id).await.unwrap().unwrap(),
+            raw
+        );
+        assert_eq!(
+            store.raw_email(&second.inbound_id).await.unwrap().unwrap(),
+            raw
+        );
+
+        // A refusal is recorded too, with its raw bytes, and posts nothing.
+        let mut refused = record(Some(&c.id));
+        refused.outcome = InboundOutcome::SenderMismatch;
+        let stored = store
+            .record_inbound(refused, b"From: x\r\n\r\nforged", None)
+            .await
+            .unwrap();
+        assert_eq!(stored.outcome, InboundOutcome::SenderMismatch);
+        assert!(stored.posted_message_id.is_none());
+        assert_eq!(store.messages(&c.id).await.unwrap().len(), 1);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_inbound_transaction_stores_nothing() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let c = store.create_conversation("Hi", &agent, &[]).await.unwrap();
+        // The author is not a participant: the whole transaction rolls back.
+        let bad = message(&c.id, "per_ghost", "boo");
+        let err = store
+            .record_inbound(record(Some(&c.id)), b"raw", Some(&bad))
+            .await;
+        assert!(err.is_err());
+        assert!(store.recent_inbound(10).await.unwrap().is_empty());
+        db.cleanup().await;
+    }
+}
+
+fn planned(due: &threadgate::store::DueParticipant, with_email: bool) -> PlannedEmail {
+    PlannedEmail {
+        conversation_id: due.conversation_id.clone(),
+        person_id: due.person.id.clone(),
+        expected_up_to: due.notified_up_to,
+        up_to: due.messages.iter().map(|m| m.seq).max().unwrap(),
+        email: with_email.then(|| NewOutboxEmail {
+            id: threadgate::domain::Id::generate(threadgate::domain::IdKind::Outbox),
+            envelope_from: "n@gw.test".into(),
+            recipient: due.person.email.clone(),
+            message_id: format!("<{}@gw.test>", due.person.id),
+            references: format!("<{}@gw.test>", due.person.id),
+            data: b"Subject: x\r\n\r\nbody\r\n".to_vec(),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurrently() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let client = person(&store, "client@x.test", Role::Client).await;
+        let c = store
+            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
+            .await
+            .unwrap();
+        assert!(store.due_notifications(10).await.unwrap().is_empty());
+        store
+            .append_message(message(&c.id, &agent, "hello"))
+            .await
+            .unwrap();
+
+        let due = store.due_notifications(10).await.unwrap();
+        assert_eq!(
+            due.len(),
+            2,
+            "author and client both have the message past their mark"
+        );
+        let client_due = due.iter().find(|d| d.person.id == client).unwrap();
+        assert_eq!(client_due.messages.len(), 1);
+        assert_eq!(client_due.messages[0].author_name, "agent");
+        assert_eq!(client_due.subject, "Hi");
+
+        // Two planners race with the same plan: one wins.
+        let plan = planned(client_due, true);
+        let (a, b) = tokio::join!(
+            store.enqueue_notification(&plan),
+            store.enqueue_notification(&plan)
+        );
+        assert_eq!(
+            [a.unwrap(), b.unwrap()].iter().filter(|x| **x).count(),
+            1,
+            "{}",
+            db.backend
+        );
+        assert_eq!(store.outbox_statuses(10).await.unwrap().len(), 1);
+
+        let agent_due = due.iter().find(|d| d.person.id == agent).unwrap();
+        assert!(
+            store
+                .enqueue_notification(&planned(agent_due, false))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store.due_notifications(10).await.unwrap().is_empty(),
+            "everyone caught up"
+        );
+
+        // The next plan chains from the stored threading state.
+        store
+            .append_message(message(&c.id, &agent, "again"))
+            .await
+            .unwrap();
+        let due = store.due_notifications(10).await.unwrap();
+        let client_due = due.iter().find(|d| d.person.id == client).unwrap();
+        assert_eq!(client_due.emails_sent, 1);
+        assert_eq!(
+            client_due.last_email_id.as_deref(),
+            Some(format!("<{client}@gw.test>").as_str())
+        );
+        assert_eq!(client_due.references.len(), 1);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn outbox_claims_are_exclusive_and_expire_with_their_lease() {
+    for db in test_databases().await {
+        let clock = ManualClock::at(1_800_000_000_000);
+        let store = store_with_clock(&db, Arc::new(clock.clone())).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        for i in 0..10 {
+            let client = person(&store, &format!("c{i}@x.test"), Role::Client).await;
+            let c = store
+                .create_conversation("Hi", &agent, std::slice::from_ref(&client))
+                .await
+                .unwrap();
+            store
+                .append_message(message(&c.id, &agent, "hello"))
+                .await
+                .unwrap();
+        }
+        for due in store.due_notifications(100).await.unwrap() {
+            let with_email = due.person.id != agent;
+            assert!(
+                store
+                    .enqueue_notification(&planned(&due, with_email))
+                    .await
+                    .unwrap()
+            );
+        }
+        let (a, b) = tokio::join!(store.claim_outbox(7, 60_000), store.claim_outbox(7, 60_000));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let ids: HashSet<String> = a.iter().chain(b.iter()).map(|e| e.id.clone()).collect();
+        assert_eq!(
+            ids.len(),
+            a.len() + b.len(),
+            "no email claimed twice ({})",
+            db.backend
+        );
+        assert_eq!(ids.len(), 10);
+        assert!(store.claim_outbox(10, 60_000).await.unwrap().is_empty());
+
+        // Sent stays sent; a retry comes back when due; an expired lease comes back.
+        store.outbox_sent(&a[0].id).await.unwrap();
+        store
+            .outbox_retry(&a[1].id, "451 try later", store.now() + 30_000)
+            .await
+            .unwrap();
+        store
+            .outbox_failed(&a[2].id, "550 no such user")
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(31));
+        let again: Vec<String> = store
+            .claim_outbox(10, 60_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(again, vec![a[1].id.clone()]);
+        clock.advance(Duration::from_secs(61));
+        let expired = store.claim_outbox(20, 60_000).await.unwrap();
+        assert_eq!(
+            expired.len(),
+            8,
+            "all leases ran out except the sent and failed ones"
+        );
+        assert!(expired.iter().all(|e| e.attempts >= 2));
+        let statuses = store.outbox_statuses(20).await.unwrap();
+        let failed = statuses.iter().find(|s| s.id == a[2].id).unwrap();
+        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.last_error.as_deref(), Some("550 no such user"));
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_shared_secret_is_created_once_and_agreed_on() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let other = support::store(&db).await;
+        let (a, b) = tokio::join!(
+            store.shared_secret("k", || "first".into()),
+            other.shared_secret("k", || "second".into())
+        );
+        let agreed = a.unwrap();
+        assert_eq!(agreed, b.unwrap());
+        assert!(agreed == "first" || agreed == "second");
+        assert_eq!(
+            store.shared_secret("k", || "third".into()).await.unwrap(),
+            agreed
+        );
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_reconnecting_keeps_the_data() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let id = person(&store, "keep@x.test", Role::Client).await;
+        store.close().await;
+        let again = support::store(&db).await;
+        assert!(again.person(&id).await.unwrap().is_some());
+        assert_eq!(again.backend_name(), db.backend);
+        db.cleanup().await;
+    }
+}
