@@ -325,7 +325,7 @@ async fn drive(
         "prepared {} conversations in {prepare_s:.2} s; sending {} replies over {} sessions",
         prepared.convs.len(),
         args.messages,
-        args.sessions.min(args.messages.max(1) as u32)
+        (args.sessions as u64).min(args.messages).max(1)
     ));
 
     let load = run_load(args, target, &prepared, run_id).await;
@@ -436,9 +436,13 @@ impl Server {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .kill_on_drop(true);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&data_dir);
+                return Err(e).with_context(|| format!("cannot start {}", bin.display()));
+            }
+        };
         let pid = child
             .id()
             .ok_or_else(|| anyhow!("server exited immediately"))?;

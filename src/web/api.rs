@@ -2,14 +2,14 @@
 //! domain types, call the store by intent, and shape the JSON; no SQL here.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ApiPath};
 use crate::domain::{EmailAddress, MessageKind, Role, Source, rfc3339};
 use crate::store::{
     Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant, Person,
 };
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -105,7 +105,7 @@ pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerso
     created(person_json(&person))
 }
 
-pub async fn get_person(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub async fn get_person(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
     let person = state
         .store
         .person(&id)
@@ -140,7 +140,7 @@ pub async fn create_conversation(
     created(conversation_json(&conversation, &participants))
 }
 
-pub async fn get_conversation(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub async fn get_conversation(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
     let conversation = state
         .store
         .conversation(&id)
@@ -157,7 +157,7 @@ pub struct AddParticipant {
 
 pub async fn add_participant(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Body<AddParticipant>,
 ) -> ApiResult {
     let Json(body) = body?;
@@ -168,7 +168,7 @@ pub async fn add_participant(
 
 pub async fn remove_participant(
     State(state): State<AppState>,
-    Path((id, person_id)): Path<(String, String)>,
+    ApiPath((id, person_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     if state.store.remove_participant(&id, &person_id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -186,7 +186,7 @@ pub struct PostMessage {
 
 pub async fn post_message(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Body<PostMessage>,
 ) -> ApiResult {
     let Json(body) = body?;
@@ -235,7 +235,7 @@ pub async fn post_message(
     created(message_json(&message))
 }
 
-pub async fn list_messages(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub async fn list_messages(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
     state
         .store
         .conversation(&id)

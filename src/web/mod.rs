@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/inbound", get(api::list_inbound))
         .route("/outbox", get(api::list_outbox))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -48,6 +49,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
 }
 
 async fn not_found() -> ApiError {
