@@ -146,10 +146,13 @@ pub struct Session {
     chunks_too_big: bool,
     messages: usize,
     errors: usize,
-    /// The last command byte seen was not a line end: a command is half received.
-    partial_command: bool,
+    /// Bytes of the command line received so far (0: at a line start).
+    partial_len: usize,
     pending: Option<Event>,
 }
+
+/// Longest command line accepted, CRLF included (Postfix's default is 2048 too).
+pub const MAX_COMMAND_LINE: usize = 2048;
 
 const DATA_GO_AHEAD: &str = "354 Start mail input; end with <CRLF>.<CRLF>\r\n";
 
@@ -167,7 +170,7 @@ impl Session {
             chunks_too_big: false,
             messages: 0,
             errors: 0,
-            partial_command: false,
+            partial_len: 0,
             pending: None,
         }
     }
@@ -200,7 +203,7 @@ impl Session {
 
     /// True when a command line has started but not ended: the command timeout runs.
     pub fn partial_command(&self) -> bool {
-        self.partial_command && matches!(self.state, State::Command | State::SkipLine)
+        self.partial_len > 0 && matches!(self.state, State::Command | State::SkipLine)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -221,7 +224,7 @@ impl Session {
                         Some(pos) => {
                             *bytes = rest[pos + 1..].iter();
                             self.state = State::Command;
-                            self.partial_command = false;
+                            self.partial_len = 0;
                             if let Some(event) =
                                 self.error(Reply::new(500, "5.5.2", "Line too long"))
                             {
@@ -290,10 +293,36 @@ impl Session {
                     if before.is_empty() {
                         return None;
                     }
+                    // RFC 5321 §4.5.3.1.4 limits command lines (512 octets, more with
+                    // extensions). Checked here, before smtp-proto, so the verdict does not
+                    // depend on how TCP split the line.
+                    let line_end = before.iter().position(|&b| b == b'\n');
+                    let segment = line_end.map_or(before.len(), |p| p + 1);
+                    if self.partial_len + segment > MAX_COMMAND_LINE {
+                        self.requests = RequestReceiver::default();
+                        match line_end {
+                            Some(p) => {
+                                *bytes = before[p + 1..].iter();
+                                self.partial_len = 0;
+                                if let Some(event) = self.error(Reply::new(500, "5.5.2", "Line too long")) {
+                                    return Some(event);
+                                }
+                            }
+                            None => {
+                                *bytes = [].iter();
+                                self.partial_len += before.len();
+                                self.state = State::SkipLine;
+                                return None;
+                            }
+                        }
+                        continue;
+                    }
                     let result = self.requests.ingest(bytes);
                     let consumed = &before[..before.len() - bytes.as_slice().len()];
-                    if let Some(&last) = consumed.last() {
-                        self.partial_command = last != b'\n';
+                    if consumed.last() == Some(&b'\n') {
+                        self.partial_len = 0;
+                    } else {
+                        self.partial_len += consumed.len();
                     }
                     match result {
                         Ok(request) => {
@@ -303,12 +332,6 @@ impl Session {
                             }
                         }
                         Err(smtp_proto::Error::NeedsMoreData { .. }) => return None,
-                        Err(smtp_proto::Error::ResponseTooLong) => {
-                            // RFC 5321 §4.5.3.1.4 limits command lines to 512 octets; smtp-proto
-                            // allows 4096. Skip to the end of the line before answering.
-                            self.state = State::SkipLine;
-                            self.partial_command = true;
-                        }
                         Err(err) => {
                             if let Some(event) = self.error(parse_error_reply(&err)) {
                                 return Some(event);
@@ -423,8 +446,13 @@ impl Session {
                     };
                     return self.error(Reply::new(503, "5.5.1", text));
                 }
+                // The CRLF that ended the DATA command also begins the data (RFC 5321 §4.1.1.4):
+                // prime the receiver with it so a first line "." ends an empty message and a
+                // first line ".." is unstuffed.
+                let mut receiver = DataReceiver::new();
+                receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
                 self.state = State::Data {
-                    receiver: DataReceiver::new(),
+                    receiver,
                     too_big: false,
                 };
                 Some(Event::Reply(Reply::raw(354, DATA_GO_AHEAD.to_string())))

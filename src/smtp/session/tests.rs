@@ -314,11 +314,9 @@ fn the_null_sender_is_accepted_for_bounces() {
 #[test]
 fn over_long_command_lines_are_answered_not_crashed_on() {
     let long = "x".repeat(10_000);
-    // In one read smtp-proto parses the whole line; either way the session goes on.
     let t = run(&format!("EHLO c\r\nNOOP {long}\r\nNOOP\r\n"));
-    assert_eq!(t.codes.len(), 3);
-    assert_eq!(t.codes[2], 250);
-    // Arriving in small pieces, the buffered line is capped and refused.
+    assert_eq!(t.codes, vec![250, 500, 250]);
+    // The same, arriving in small pieces.
     let input = format!("EHLO c\r\nNOOP {long}\r\nNOOP\r\n");
     let pieces: Vec<&[u8]> = input.as_bytes().chunks(100).collect();
     let t = run_chunks(Protocol::Smtp, &pieces);
@@ -377,4 +375,26 @@ fn transaction_state_is_visible_to_the_connection() {
     while s.ingest(&mut it).is_some() {}
     assert!(s.in_transaction());
     assert!(s.partial_command());
+}
+
+#[test]
+fn an_empty_message_ends_at_a_dot_right_after_data_and_a_leading_dot_is_unstuffed() {
+    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n.\r\n", rcpt(LIVE)));
+    assert_eq!(t.codes, vec![250, 250, 250, 354, 250]);
+    assert_eq!(t.delivered[0].data, b"");
+    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n..lead\r\n.\r\n", rcpt(LIVE)));
+    assert_eq!(t.delivered[0].data, b".lead\r\n");
+}
+
+#[test]
+fn the_line_limit_does_not_depend_on_how_the_line_was_split() {
+    let line = format!("NOOP {}\r\n", "x".repeat(MAX_COMMAND_LINE));
+    let input = format!("EHLO c\r\n{line}NOOP\r\n");
+    let bytes = input.as_bytes();
+    for cut in [1, 10, 100, 1000, 2000, 2060, bytes.len() - 3] {
+        let t = run_chunks(Protocol::Smtp, &[&bytes[..cut], &bytes[cut..]]);
+        assert_eq!(t.codes, vec![250, 500, 250], "split at {cut}");
+    }
+    let ok = format!("EHLO c\r\nNOOP {}\r\n", "x".repeat(MAX_COMMAND_LINE - 10));
+    assert_eq!(run(&ok).codes, vec![250, 250]);
 }
