@@ -396,13 +396,13 @@ async fn outbox_claims_are_exclusive_and_expire_with_their_lease() {
         assert!(store.claim_outbox(10, 60_000).await.unwrap().is_empty());
 
         // Sent stays sent; a retry comes back when due; an expired lease comes back.
-        store.outbox_sent(&a[0].id).await.unwrap();
+        store.outbox_sent(&a[0]).await.unwrap();
         store
-            .outbox_retry(&a[1].id, "451 try later", store.now() + 30_000)
+            .outbox_retry(&a[1], "451 try later", store.now() + 30_000)
             .await
             .unwrap();
         store
-            .outbox_failed(&a[2].id, "550 no such user")
+            .outbox_failed(&a[2], "550 no such user")
             .await
             .unwrap();
         clock.advance(Duration::from_secs(31));

@@ -9,11 +9,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// After this many attempts a temporarily failing email is given up (about 3 days of backoff).
-pub const MAX_ATTEMPTS: i64 = 16;
-const BATCH: i64 = 32;
-/// How long a claim protects an email from other workers; longer than any SMTP timeout.
-const LEASE_MS: i64 = 5 * 60 * 1000;
+/// After this many attempts a temporarily failing email is given up: the waits in between
+/// (see [`backoff`]) add up to about 2.6 days.
+pub const MAX_ATTEMPTS: i64 = 20;
+const BATCH: i64 = 16;
+/// How long a claim protects an email from other workers. The claim is renewed right before
+/// each delivery, so this bounds one delivery, not a whole batch.
+pub const LEASE_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Clone)]
 pub struct OutboxWorker {
@@ -54,6 +56,7 @@ impl OutboxWorker {
                 Outcome::Sent => done.sent += 1,
                 Outcome::Retry => done.retried += 1,
                 Outcome::Failed => done.failed += 1,
+                Outcome::Lost => {}
             }
         }
         Ok(done)
@@ -65,30 +68,45 @@ impl OutboxWorker {
     }
 
     async fn deliver_in_span(&self, email: &OutboxEmail) -> anyhow::Result<Outcome> {
-        match self.transport.deliver(email).await {
+        // Fencing: the batch was claimed at once, and an earlier delivery may have outlasted
+        // this email's lease; if another worker has claimed it since, leave it to them.
+        if !self.store.renew_outbox_claim(email, LEASE_MS).await? {
+            tracing::info!("claim lost to another worker; skipping");
+            return Ok(Outcome::Lost);
+        }
+        let (outcome, recorded) = match self.transport.deliver(email).await {
             Ok(()) => {
-                self.store.outbox_sent(&email.id).await?;
                 tracing::info!("delivered");
-                Ok(Outcome::Sent)
+                (Outcome::Sent, self.store.outbox_sent(email).await?)
             }
             Err(DeliveryError::Permanent(reason)) => {
-                self.store.outbox_failed(&email.id, &reason).await?;
                 tracing::warn!(%reason, "delivery failed permanently");
-                Ok(Outcome::Failed)
+                (
+                    Outcome::Failed,
+                    self.store.outbox_failed(email, &reason).await?,
+                )
             }
             Err(DeliveryError::Transient(reason)) if email.attempts >= MAX_ATTEMPTS => {
                 let reason = format!("gave up after {} attempts: {reason}", email.attempts);
-                self.store.outbox_failed(&email.id, &reason).await?;
                 tracing::warn!(%reason, "delivery failed permanently");
-                Ok(Outcome::Failed)
+                (
+                    Outcome::Failed,
+                    self.store.outbox_failed(email, &reason).await?,
+                )
             }
             Err(DeliveryError::Transient(reason)) => {
                 let next = self.store.now() + backoff(email.attempts).as_millis() as i64;
-                self.store.outbox_retry(&email.id, &reason, next).await?;
                 tracing::info!(%reason, "delivery will be retried");
-                Ok(Outcome::Retry)
+                (
+                    Outcome::Retry,
+                    self.store.outbox_retry(email, &reason, next).await?,
+                )
             }
+        };
+        if !recorded {
+            tracing::warn!("claim expired during delivery; a newer claim's result stands");
         }
+        Ok(outcome)
     }
 
     /// Delivers until `shutdown`; a batch in progress is finished first.
@@ -112,6 +130,8 @@ enum Outcome {
     Sent,
     Retry,
     Failed,
+    /// Another worker holds the claim now.
+    Lost,
 }
 
 #[cfg(test)]

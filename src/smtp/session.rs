@@ -304,7 +304,9 @@ impl Session {
                             Some(p) => {
                                 *bytes = before[p + 1..].iter();
                                 self.partial_len = 0;
-                                if let Some(event) = self.error(Reply::new(500, "5.5.2", "Line too long")) {
+                                if let Some(event) =
+                                    self.error(Reply::new(500, "5.5.2", "Line too long"))
+                                {
                                     return Some(event);
                                 }
                             }

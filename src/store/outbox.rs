@@ -10,8 +10,10 @@ pub struct OutboxEmail {
     pub recipient: String,
     pub message_id: String,
     pub data: Vec<u8>,
-    /// Including the attempt now being made.
+    /// Including the attempt now being made. Also the claim's fencing token: only the holder
+    /// of the latest claim (same `attempts`) can renew it or record its result.
     pub attempts: i64,
+    seq: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +40,14 @@ impl Store {
                               WHERE (status = 'pending' AND next_attempt_at <= $1)
                                  OR (status = 'sending' AND lease_until < $1)
                               ORDER BY seq LIMIT $3)
-                 RETURNING id, envelope_from, recipient, message_id, data, attempts",
+                 RETURNING seq, id, envelope_from, recipient, message_id, data, attempts",
                 "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1
                  WHERE id IN (SELECT id FROM outbox
                               WHERE (status = 'pending' AND next_attempt_at <= $1)
                                  OR (status = 'sending' AND lease_until < $1)
                               ORDER BY seq LIMIT $3
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING id, envelope_from, recipient, message_id, data, attempts",
+                 RETURNING seq, id, envelope_from, recipient, message_id, data, attempts",
             );
             let rows = sqlx::query(sql)
                 .bind(now)
@@ -53,9 +55,11 @@ impl Store {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-            rows.iter()
+            let mut claimed = rows
+                .iter()
                 .map(|row| {
                     Ok(OutboxEmail {
+                        seq: row.try_get("seq")?,
                         id: row.try_get("id")?,
                         envelope_from: row.try_get("envelope_from")?,
                         recipient: row.try_get("recipient")?,
@@ -64,53 +68,86 @@ impl Store {
                         attempts: row.try_get("attempts")?,
                     })
                 })
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            // UPDATE … RETURNING has no order: deliver oldest first, so a follow-up never
+            // overtakes the email it answers.
+            claimed.sort_by_key(|e| e.seq);
+            Ok(claimed)
         })
     }
 
-    pub async fn outbox_sent(&self, id: &str) -> Result<()> {
+    /// Extends a claim just before delivering; false when the claim was lost (its lease ran
+    /// out and another worker claimed the email again), and the email must be left alone.
+    pub async fn renew_outbox_claim(&self, email: &OutboxEmail, lease_ms: i64) -> Result<bool> {
         let now = self.now();
         on_backend!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'sent', sent_at = $2, lease_until = NULL, last_error = NULL
-                 WHERE id = $1",
+            let done = sqlx::query(
+                "UPDATE outbox SET lease_until = $3
+                 WHERE id = $1 AND status = 'sending' AND attempts = $2",
             )
-            .bind(id)
+            .bind(&email.id)
+            .bind(email.attempts)
+            .bind(now + lease_ms)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Records a delivery. Like the other results, it only applies to the current claim: a late
+    /// answer from a claim that expired never overwrites a newer outcome. Returns false then.
+    pub async fn outbox_sent(&self, email: &OutboxEmail) -> Result<bool> {
+        let now = self.now();
+        on_backend!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+                 WHERE id = $1 AND status = 'sending' AND attempts = $2",
+            )
+            .bind(&email.id)
+            .bind(email.attempts)
             .bind(now)
             .execute(pool)
             .await?;
-            Ok(())
+            Ok(done.rows_affected() > 0)
         })
     }
 
     /// A temporary failure: try again at `next_attempt_at`.
-    pub async fn outbox_retry(&self, id: &str, error: &str, next_attempt_at: Millis) -> Result<()> {
+    pub async fn outbox_retry(
+        &self,
+        email: &OutboxEmail,
+        error: &str,
+        next_attempt_at: Millis,
+    ) -> Result<bool> {
         on_backend!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'pending', next_attempt_at = $3, last_error = $2,
+            let done = sqlx::query(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = $4, last_error = $3,
                         lease_until = NULL
-                 WHERE id = $1",
+                 WHERE id = $1 AND status = 'sending' AND attempts = $2",
             )
-            .bind(id)
+            .bind(&email.id)
+            .bind(email.attempts)
             .bind(error)
             .bind(next_attempt_at)
             .execute(pool)
             .await?;
-            Ok(())
+            Ok(done.rows_affected() > 0)
         })
     }
 
     /// A permanent failure: never tried again.
-    pub async fn outbox_failed(&self, id: &str, error: &str) -> Result<()> {
+    pub async fn outbox_failed(&self, email: &OutboxEmail, error: &str) -> Result<bool> {
         on_backend!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'failed', last_error = $2, lease_until = NULL WHERE id = $1",
+            let done = sqlx::query(
+                "UPDATE outbox SET status = 'failed', last_error = $3, lease_until = NULL
+                 WHERE id = $1 AND status = 'sending' AND attempts = $2",
             )
-            .bind(id)
+            .bind(&email.id)
+            .bind(email.attempts)
             .bind(error)
             .execute(pool)
             .await?;
-            Ok(())
+            Ok(done.rows_affected() > 0)
         })
     }
 

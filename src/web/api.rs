@@ -140,7 +140,10 @@ pub async fn create_conversation(
     created(conversation_json(&conversation, &participants))
 }
 
-pub async fn get_conversation(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
+pub async fn get_conversation(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult {
     let conversation = state
         .store
         .conversation(&id)
@@ -235,7 +238,10 @@ pub async fn post_message(
     created(message_json(&message))
 }
 
-pub async fn list_messages(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
+pub async fn list_messages(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult {
     state
         .store
         .conversation(&id)

@@ -379,10 +379,16 @@ fn transaction_state_is_visible_to_the_connection() {
 
 #[test]
 fn an_empty_message_ends_at_a_dot_right_after_data_and_a_leading_dot_is_unstuffed() {
-    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n.\r\n", rcpt(LIVE)));
+    let t = run(&format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n.\r\n",
+        rcpt(LIVE)
+    ));
     assert_eq!(t.codes, vec![250, 250, 250, 354, 250]);
     assert_eq!(t.delivered[0].data, b"");
-    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n..lead\r\n.\r\n", rcpt(LIVE)));
+    let t = run(&format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\n..lead\r\n.\r\n",
+        rcpt(LIVE)
+    ));
     assert_eq!(t.delivered[0].data, b".lead\r\n");
 }
 
