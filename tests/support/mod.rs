@@ -56,17 +56,39 @@ impl TestDb {
         }
     }
 
-    /// Drops the PostgreSQL database (SQLite files go with their temp dir).
-    pub async fn cleanup(self) {
-        if let Some((admin, name)) = &self.pg_admin
-            && let Ok(pool) = sqlx::PgPool::connect(admin).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&pool)
-            .await;
-            pool.close().await;
+    /// Drops the PostgreSQL database now (SQLite files go with their temp dir). Dropping a
+    /// `TestDb` does the same, also when a test panics.
+    pub async fn cleanup(mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            drop_pg_database(&admin, &name).await;
+        }
+    }
+}
+
+async fn drop_pg_database(admin: &str, name: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await;
+        pool.close().await;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_admin.take() {
+            // Drop may run inside a runtime (or while unwinding): use a thread of its own.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_pg_database(&admin, &name));
+                }
+            })
+            .join();
         }
     }
 }
