@@ -294,7 +294,9 @@ async fn run(args: Args) -> Result<bool> {
     }
 
     let mut report = outcome?;
-    report.server_peak_rss_bytes = hwm_kib.map(|k| k * 1024);
+    // VmHWM is the kernel's high-water mark, but its RSS counters are synced
+    // lazily, so it can trail a sampled VmRSS slightly: report the larger.
+    report.server_peak_rss_bytes = hwm_kib.max(sampled_max_kib).map(|k| k * 1024);
     report.server_max_sampled_rss_bytes = sampled_max_kib.map(|k| k * 1024);
     report.warnings = warnings;
     report.ok = report.errors == 0 && report.verified.as_ref().is_none_or(|v| v.ok);
@@ -452,7 +454,11 @@ impl Server {
             data_dir.display()
         ));
 
-        let backend = if args.server_args.iter().any(|a| a.contains("postgres")) {
+        // The server also reads its database URL from the environment.
+        let env_url = std::env::var("THREADGATE_DATABASE_URL").unwrap_or_default();
+        let backend = if args.server_args.iter().any(|a| a.contains("postgres"))
+            || env_url.starts_with("postgres")
+        {
             "postgres"
         } else {
             "sqlite"
@@ -1179,7 +1185,9 @@ struct Report {
     elapsed_s: f64,
     throughput_per_s: f64,
     latency_ms: LatencyReport,
+    /// max(VmHWM at the end, largest sampled VmRSS)
     server_peak_rss_bytes: Option<u64>,
+    /// Largest VmRSS seen sampling every 100 ms
     server_max_sampled_rss_bytes: Option<u64>,
     verified: Option<VerifyReport>,
     first_errors: Vec<String>,
@@ -1307,7 +1315,10 @@ enum TxOutcome {
 /// A minimal SMTP client on one persistent connection.
 struct SmtpClient {
     io: BufReader<TcpStream>,
+    /// EHLO advertised 8BITMIME: 8-bit bodies are declared with BODY=8BITMIME.
     eightbitmime: bool,
+    /// EHLO advertised SIZE: MAIL FROM declares the message size, as MTAs do.
+    size_ext: bool,
 }
 
 impl SmtpClient {
@@ -1320,6 +1331,7 @@ impl SmtpClient {
         let mut c = SmtpClient {
             io: BufReader::new(stream),
             eightbitmime: false,
+            size_ext: false,
         };
         let greeting = c.read_reply().await?;
         if greeting.code != 220 {
@@ -1327,11 +1339,11 @@ impl SmtpClient {
         }
         let ehlo = c.command(&format!("EHLO {helo}")).await?;
         if ehlo.code == 250 {
-            c.eightbitmime = ehlo
-                .lines
-                .iter()
-                .skip(1)
-                .any(|l| l.trim().eq_ignore_ascii_case("8BITMIME"));
+            for ext in ehlo.lines.iter().skip(1) {
+                let keyword = ext.split_whitespace().next().unwrap_or("");
+                c.eightbitmime |= keyword.eq_ignore_ascii_case("8BITMIME");
+                c.size_ext |= keyword.eq_ignore_ascii_case("SIZE");
+            }
         } else {
             let r = c.command(&format!("HELO {helo}")).await?;
             if r.code != 250 {
@@ -1395,13 +1407,15 @@ impl SmtpClient {
     /// One transaction. `data` is already dot-stuffed and ends with CRLF.CRLF.
     /// The latency runs from sending MAIL FROM to the final reply to DATA.
     async fn send_mail(&mut self, from: &str, to: &str, data: &[u8]) -> Result<TxOutcome> {
-        let body = if self.eightbitmime && !data.is_ascii() {
-            " BODY=8BITMIME"
-        } else {
-            ""
-        };
+        let mut params = String::new();
+        if self.size_ext {
+            params.push_str(&format!(" SIZE={}", data.len()));
+        }
+        if self.eightbitmime && !data.is_ascii() {
+            params.push_str(" BODY=8BITMIME");
+        }
         let start = Instant::now();
-        let r = self.command(&format!("MAIL FROM:<{from}>{body}")).await?;
+        let r = self.command(&format!("MAIL FROM:<{from}>{params}")).await?;
         if r.code == 421 {
             return Ok(TxOutcome::Reconnect(r));
         }
@@ -2448,7 +2462,7 @@ mod tests {
             }
             let cmd = line.trim_end().to_ascii_uppercase();
             let reply: &[u8] = if cmd.starts_with("EHLO") {
-                b"250-mock\r\n250-8BITMIME\r\n250 PIPELINING\r\n"
+                b"250-mock\r\n250-8BITMIME\r\n250-SIZE 1000000\r\n250 PIPELINING\r\n"
             } else if cmd.starts_with("MAIL") && count >= per_session {
                 io.get_mut()
                     .write_all(b"421 4.7.0 Too many messages in this session, reconnect\r\n")
@@ -2493,7 +2507,7 @@ mod tests {
     async fn smtp_client_reuses_one_connection() {
         let (addr, received) = mock_smtp(100).await;
         let mut c = SmtpClient::connect(&addr, HELO_NAME).await.unwrap();
-        assert!(c.eightbitmime);
+        assert!(c.eightbitmime && c.size_ext);
         let mut rng = StdRng::seed_from_u64(3);
         let msg = build_reply(&spec(4096, 0, QUOTED), &mut rng);
         let data = dot_stuff(&msg);
@@ -2585,6 +2599,7 @@ mod tests {
         let mut c = SmtpClient {
             io: BufReader::new(stream),
             eightbitmime: false,
+            size_ext: false,
         };
         let r = c.read_reply().await.unwrap();
         assert_eq!(r.code, 220);
