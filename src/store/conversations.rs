@@ -49,7 +49,7 @@ impl Store {
                 members.push(p);
             }
         }
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
             for member in &members {
                 let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
@@ -121,7 +121,7 @@ impl Store {
             .person(person_id)
             .await?
             .ok_or(StoreError::NotFound("person"))?;
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
             let exists: Option<String> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1")
                 .bind(conversation_id)
@@ -186,7 +186,7 @@ impl Store {
     /// (live) participant.
     pub async fn remove_participant(&self, conversation_id: &str, person_id: &str) -> Result<bool> {
         let now = self.now();
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let done = sqlx::query(
                 "UPDATE participants SET removed_at = $3
                  WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",

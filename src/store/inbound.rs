@@ -57,7 +57,7 @@ impl Store {
         let inbound_id = Id::generate(IdKind::Inbound);
         let sha = sha256_hex(raw);
         let recipients = serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into());
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO raw_emails (sha256, data, size, received_at) VALUES ($1, $2, $3, $4)

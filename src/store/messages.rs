@@ -112,7 +112,7 @@ impl Store {
     /// Appends a message written through the API or the web view.
     pub async fn append_message(&self, new: NewMessage) -> Result<Message> {
         let now = self.now();
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
             let inserted = insert_message!(tx, &new, now)?;
             tx.commit().await?;

@@ -54,7 +54,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone)]
 enum Backend {
-    Sqlite(SqlitePool),
+    /// SQLite allows one writer at a time. Writes go through a pool of ONE connection, so
+    /// in-process writers queue fairly on the pool instead of spinning in SQLite's busy handler
+    /// (which let unlucky writers wait for up to a second under load); reads use their own pool.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -67,10 +73,17 @@ pub struct Store {
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is in use. The body
 /// is expanded once per backend, so the same SQL is checked against both drivers' types.
+/// `on_backend!(write store, pool => …)` picks the pool for statements that write.
 macro_rules! on_backend {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+    (write $store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
     };
@@ -127,12 +140,17 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&write).await?;
+            let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options)
                 .await?;
-            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-            Backend::Sqlite(pool)
+            Backend::Sqlite { read, write }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
             let pool = PgPoolOptions::new()
@@ -150,7 +168,7 @@ impl Store {
 
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
@@ -164,7 +182,13 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_backend!(self, pool => pool.close().await)
+        match &self.backend {
+            Backend::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// A value shared by every process using this database (e.g. the key that signs our
@@ -175,7 +199,7 @@ impl Store {
         generate: impl FnOnce() -> String,
     ) -> Result<String> {
         let candidate = generate();
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                 .bind(key)
                 .bind(&candidate)

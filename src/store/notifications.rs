@@ -128,7 +128,7 @@ impl Store {
     /// is queued and this returns false.
     pub async fn enqueue_notification(&self, plan: &PlannedEmail) -> Result<bool> {
         let now = self.now();
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
             let moved = match &plan.email {
                 Some(email) => sqlx::query(

@@ -32,7 +32,7 @@ impl Store {
     /// `FOR UPDATE SKIP LOCKED`, so several processes never claim the same email.
     pub async fn claim_outbox(&self, limit: i64, lease_ms: i64) -> Result<Vec<OutboxEmail>> {
         let now = self.now();
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let sql = super::Dialect::pick(
                 pool,
                 "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1
@@ -80,7 +80,7 @@ impl Store {
     /// out and another worker claimed the email again), and the email must be left alone.
     pub async fn renew_outbox_claim(&self, email: &OutboxEmail, lease_ms: i64) -> Result<bool> {
         let now = self.now();
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let done = sqlx::query(
                 "UPDATE outbox SET lease_until = $3
                  WHERE id = $1 AND status = 'sending' AND attempts = $2",
@@ -98,7 +98,7 @@ impl Store {
     /// answer from a claim that expired never overwrites a newer outcome. Returns false then.
     pub async fn outbox_sent(&self, email: &OutboxEmail) -> Result<bool> {
         let now = self.now();
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let done = sqlx::query(
                 "UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
                  WHERE id = $1 AND status = 'sending' AND attempts = $2",
@@ -119,7 +119,7 @@ impl Store {
         error: &str,
         next_attempt_at: Millis,
     ) -> Result<bool> {
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let done = sqlx::query(
                 "UPDATE outbox SET status = 'pending', next_attempt_at = $4, last_error = $3,
                         lease_until = NULL
@@ -137,7 +137,7 @@ impl Store {
 
     /// A permanent failure: never tried again.
     pub async fn outbox_failed(&self, email: &OutboxEmail, error: &str) -> Result<bool> {
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             let done = sqlx::query(
                 "UPDATE outbox SET status = 'failed', last_error = $3, lease_until = NULL
                  WHERE id = $1 AND status = 'sending' AND attempts = $2",

@@ -45,7 +45,7 @@ impl Store {
             role: new.role,
             created_at: self.now(),
         };
-        on_backend!(self, pool => {
+        on_backend!(write self, pool => {
             sqlx::query(
                 "INSERT INTO people (id, email, email_key, name, role, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
