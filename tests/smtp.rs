@@ -135,20 +135,6 @@ async fn connect_ehlo(addr: SocketAddr) -> SmtpClient {
     c
 }
 
-/// `data` as it goes on the wire after DATA: CRLF lines, dot-stuffed, ended by `.`.
-fn dot_stuffed(data: &str) -> String {
-    let mut wire = String::new();
-    for line in data.replace("\r\n", "\n").split('\n') {
-        if line.starts_with('.') {
-            wire.push('.');
-        }
-        wire.push_str(line);
-        wire.push_str("\r\n");
-    }
-    wire.push_str(".\r\n");
-    wire
-}
-
 /// The inbound record id from a `250 2.0.0 Stored as <id>` reply.
 #[track_caller]
 fn stored_id(reply: &SmtpReply) -> String {

@@ -83,6 +83,14 @@ fn required<'a>(value: &'a Option<String>, field: &str, max: usize) -> Result<&'
     Ok(v)
 }
 
+async fn existing_conversation(state: &AppState, id: &str) -> Result<Conversation, ApiError> {
+    state
+        .store
+        .conversation(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))
+}
+
 #[derive(Deserialize)]
 pub struct CreatePerson {
     email: Option<String>,
@@ -144,11 +152,7 @@ pub async fn get_conversation(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
-    let conversation = state
-        .store
-        .conversation(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let conversation = existing_conversation(&state, &id).await?;
     let participants = state.store.participants(&id).await?;
     ok(conversation_json(&conversation, &participants))
 }
@@ -197,11 +201,7 @@ pub async fn post_message(
     let text = required(&body.body, "body", MAX_BODY)?.to_string();
     let kind = MessageKind::parse(body.kind.as_deref().unwrap_or("message"))
         .ok_or_else(|| ApiError::invalid("`kind` must be \"message\" or \"note\""))?;
-    state
-        .store
-        .conversation(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    existing_conversation(&state, &id).await?;
     let author = state
         .store
         .person(author_id)
@@ -242,11 +242,7 @@ pub async fn list_messages(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
-    state
-        .store
-        .conversation(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    existing_conversation(&state, &id).await?;
     let messages = state.store.messages(&id).await?;
     ok(json!({"messages": messages.iter().map(message_json).collect::<Vec<_>>()}))
 }

@@ -447,18 +447,24 @@ impl SmtpClient {
         if r.code != 354 {
             return r;
         }
-        let mut body = String::new();
-        for line in data.replace("\r\n", "\n").split('\n') {
-            if line.starts_with('.') {
-                body.push('.');
-            }
-            body.push_str(line);
-            body.push_str("\r\n");
-        }
-        body.push_str(".\r\n");
-        self.send_raw(body.as_bytes()).await;
+        self.send_raw(dot_stuffed(data).as_bytes()).await;
         self.read_reply().await.expect("reply to the data")
     }
+}
+
+/// `data` as it goes on the wire after DATA: CRLF lines, dot-stuffed (RFC 5321 §4.5.2), ended
+/// by the lone dot.
+pub fn dot_stuffed(data: &str) -> String {
+    let mut wire = String::new();
+    for line in data.replace("\r\n", "\n").split('\n') {
+        if line.starts_with('.') {
+            wire.push('.');
+        }
+        wire.push_str(line);
+        wire.push_str("\r\n");
+    }
+    wire.push_str(".\r\n");
+    wire
 }
 
 /// A plain reply email, as a client's mail program would write it.
