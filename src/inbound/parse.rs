@@ -1,7 +1,9 @@
 //! What the rest of the inbound pipeline needs from a raw email, read once with mail-parser.
+//! mail-parser decodes charsets (UTF-8, ISO-8859-x, Windows-125x, …), quoted-printable, base64
+//! and RFC 2047 encoded words; format=flowed text is joined here (RFC 3676 §4.2).
 
 use crate::domain::{EmailAddress, ReplyToken};
-use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 
 #[derive(Debug, Clone, Default)]
 pub struct ParsedEmail {
@@ -11,14 +13,114 @@ pub struct ParsedEmail {
     pub subject: Option<String>,
     /// Reply tokens found in To, Cc and Delivered-To (in that order, no duplicates).
     pub header_tokens: Vec<ReplyToken>,
-    /// Message-IDs in In-Reply-To then References.
+    /// Message-IDs in In-Reply-To then References, without angle brackets.
     pub in_reply_to: Vec<String>,
-    /// The readable text: text/plain, else the HTML part converted to text.
-    pub text: String,
-    /// `Auto-Submitted`, `X-Autoreply`, `Precedence` and friends (RFC 3834), lowercased.
-    pub auto_markers: Vec<(String, String)>,
+    /// Every top-level header: lowercased name, raw (unfolded, trimmed) value.
+    pub headers: Vec<(String, String)>,
+    /// The first text/plain body part, decoded.
+    pub text_body: Option<String>,
+    /// The first text/html body part, decoded (not sanitized: never show it as is).
+    pub html_body: Option<String>,
+    /// Attachments and inline parts (images referenced by `cid:`), decoded.
+    pub attachments: Vec<AttachmentPart>,
     /// `Content-Type: multipart/report; report-type=delivery-status` (RFC 3464 DSN).
     pub is_delivery_report: bool,
+    /// The text of the `message/delivery-status` part of a DSN (RFC 3464 §2), if any.
+    pub delivery_status: Option<String>,
+    /// Headers of the returned original message in a DSN (`message/rfc822` or
+    /// `text/rfc822-headers` part), lowercased names.
+    pub returned_headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentPart {
+    pub filename: String,
+    /// `type/subtype`, lowercased.
+    pub content_type: String,
+    /// Without angle brackets.
+    pub content_id: Option<String>,
+    /// Shown in the body (Content-Disposition: inline with a Content-ID) rather than listed.
+    pub inline: bool,
+    pub data: Vec<u8>,
+}
+
+impl ParsedEmail {
+    /// The value of the first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The readable text: the text/plain part, else the HTML part as text.
+    pub fn text(&self) -> String {
+        match (&self.text_body, &self.html_body) {
+            (Some(text), _) => text.clone(),
+            (None, Some(html)) => super::html::html_to_text(html),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+fn strip_brackets(id: &str) -> String {
+    id.trim().trim_start_matches('<').trim_end_matches('>').to_string()
+}
+
+fn headers_of(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> Vec<(String, String)> {
+    part.headers
+        .iter()
+        .filter_map(|h| {
+            let value = raw.get(h.offset_start as usize..h.offset_end as usize)?;
+            let value = String::from_utf8_lossy(value);
+            // Unfold (RFC 5322 §2.2.3): CRLF followed by white space is not a line break.
+            let unfolded = value.replace("\r\n", "").replace('\n', "");
+            Some((h.name.as_str().to_ascii_lowercase(), unfolded.trim().to_string()))
+        })
+        .collect()
+}
+
+/// RFC 3676 §4.2: in format=flowed text a line ending in a space continues on the next line
+/// (unless it is the signature separator); quoted lines only join lines of the same depth.
+fn unflow(text: &str, delsp: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending = String::new();
+    let mut pending_depth: Option<usize> = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let depth = line.bytes().take_while(|&b| b == b'>').count();
+        let content = &line[depth..];
+        let content = content.strip_prefix(' ').unwrap_or(content); // space-stuffing
+        if pending_depth.is_some_and(|d| d != depth) {
+            out.push_str(&pending);
+            out.push('\n');
+            pending.clear();
+            pending_depth = None;
+        }
+        if pending_depth.is_none() {
+            pending.push_str(&line[..depth]);
+            if depth > 0 {
+                pending.push(' ');
+            }
+        }
+        let flowed = content.ends_with(' ') && content != "-- ";
+        if flowed {
+            let piece = if delsp { &content[..content.len() - 1] } else { content };
+            pending.push_str(piece);
+            pending_depth = Some(depth);
+        } else {
+            pending.push_str(content);
+            out.push_str(&pending);
+            out.push('\n');
+            pending.clear();
+            pending_depth = None;
+        }
+    }
+    out.push_str(&pending);
+    if !text.ends_with('\n') && out.ends_with('\n') {
+        out.pop();
+    }
+    out
 }
 
 /// None when the bytes are not an email at all (no header could be read).
@@ -35,15 +137,13 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             .and_then(|a| EmailAddress::parse(a).ok()),
         message_id: message
             .message_id()
-            .map(|id| id.trim().to_string())
+            .map(strip_brackets)
             .filter(|id| !id.is_empty()),
         subject: message.subject().map(str::to_string),
-        text: message
-            .body_text(0)
-            .map(|t| t.into_owned())
-            .unwrap_or_default(),
+        headers: headers_of(message.root_part(), raw),
         ..ParsedEmail::default()
     };
+
     let mut consider = |addr: &str| {
         if let Ok(a) = EmailAddress::parse(addr)
             && a.domain().eq_ignore_ascii_case(reply_domain)
@@ -67,36 +167,103 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
     }
     for value in [message.in_reply_to(), message.references()] {
         match value {
-            HeaderValue::Text(id) => parsed.in_reply_to.push(id.to_string()),
-            HeaderValue::TextList(ids) => parsed
-                .in_reply_to
-                .extend(ids.iter().map(|id| id.to_string())),
+            HeaderValue::Text(id) => parsed.in_reply_to.push(strip_brackets(id)),
+            HeaderValue::TextList(ids) => parsed.in_reply_to.extend(ids.iter().map(|id| strip_brackets(id))),
             _ => {}
         }
     }
-    for (name, value) in message.headers_raw() {
-        let lower = name.to_ascii_lowercase();
-        if matches!(
-            lower.as_str(),
-            "auto-submitted"
-                | "x-autoreply"
-                | "x-autorespond"
-                | "x-auto-response-suppress"
-                | "precedence"
-        ) {
-            parsed
-                .auto_markers
-                .push((lower, value.trim().to_ascii_lowercase()));
+
+    // Body parts: mail-parser lists the HTML part under text_body too when there is no text
+    // part (converted on the fly); keep only real text/plain here.
+    for &id in &message.text_body {
+        if let Some(part) = message.part(id)
+            && let PartType::Text(text) = &part.body
+        {
+            let flowed = part.content_type().is_some_and(|ct| {
+                ct.attribute("format").is_some_and(|f| f.eq_ignore_ascii_case("flowed"))
+            });
+            let delsp = part.content_type().is_some_and(|ct| {
+                ct.attribute("delsp").is_some_and(|d| d.eq_ignore_ascii_case("yes"))
+            });
+            parsed.text_body = Some(if flowed { unflow(text, delsp) } else { text.to_string() });
+            break;
         }
     }
+    for &id in &message.html_body {
+        if let Some(part) = message.part(id)
+            && let PartType::Html(html) = &part.body
+        {
+            parsed.html_body = Some(html.to_string());
+            break;
+        }
+    }
+
     if let Some(ct) = message.root_part().content_type() {
         parsed.is_delivery_report = ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct
-                .subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
             && ct
                 .attribute("report-type")
                 .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
+    }
+
+    for (index, part) in message.parts.iter().enumerate() {
+        let Some(ct) = part.content_type() else { continue };
+        let mime = format!(
+            "{}/{}",
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("octet-stream").to_ascii_lowercase()
+        );
+        match (mime.as_str(), &part.body) {
+            ("message/delivery-status" | "message/global-delivery-status", body) => {
+                let text = match body {
+                    PartType::Text(t) => t.to_string(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => String::from_utf8_lossy(b).into_owned(),
+                    PartType::Message(m) => String::from_utf8_lossy(&m.raw_message).into_owned(),
+                    _ => String::new(),
+                };
+                parsed.delivery_status.get_or_insert(text);
+                continue;
+            }
+            ("message/rfc822" | "message/global", PartType::Message(inner)) => {
+                if parsed.is_delivery_report && parsed.returned_headers.is_empty() {
+                    parsed.returned_headers = headers_of(inner.root_part(), &inner.raw_message);
+                }
+            }
+            ("text/rfc822-headers", PartType::Text(t)) => {
+                if parsed.returned_headers.is_empty()
+                    && let Some(inner) = MessageParser::default().parse_headers(t.as_bytes())
+                {
+                    parsed.returned_headers = headers_of(inner.root_part(), t.as_bytes());
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let index = index as u32;
+        let disposition_attachment = part.content_disposition().is_some_and(|d| d.is_attachment());
+        let is_body = message.text_body.contains(&index) || message.html_body.contains(&index);
+        if !message.attachments.contains(&index) || is_body && !disposition_attachment {
+            continue;
+        }
+        let data = match &part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+            PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
+            PartType::Message(m) => m.raw_message.to_vec(),
+            PartType::Multipart(_) => continue,
+        };
+        let content_id = part.content_id().map(strip_brackets).filter(|c| !c.is_empty());
+        let inline = content_id.is_some() && !disposition_attachment;
+        let filename = part
+            .attachment_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("attachment-{}", parsed.attachments.len() + 1));
+        parsed.attachments.push(AttachmentPart {
+            filename,
+            content_type: mime,
+            content_id,
+            inline,
+            data,
+        });
     }
     Some(parsed)
 }
@@ -110,44 +277,75 @@ mod tests {
         let raw = b"From: Alice <ALICE@example.com>\r\nTo: reply+abcdefghijklmnopqrstuvwxyz@reply.test\r\n\
 Cc: Bob <reply+ZZZZZZZZZZZZZZZZZZZZZZZZZZ@Reply.Test>, other@example.com\r\n\
 Delivered-To: reply+bbbbbbbbbbbbbbbbbbbbbbbbbb@reply.test\r\nMessage-ID: <m1@example.com>\r\n\
-Subject: Re: hi\r\n\r\nHello\r\n";
+In-Reply-To: <n1@gw.test>\r\nReferences: <n0@gw.test> <n1@gw.test>\r\nSubject: Re: hi\r\n\r\nHello\r\n";
         let p = parse_email(raw, "reply.test").unwrap();
-        assert_eq!(p.from.unwrap().key(), "alice@example.com");
+        assert_eq!(p.from.as_ref().unwrap().key(), "alice@example.com");
         assert_eq!(p.message_id.as_deref(), Some("m1@example.com"));
         let tokens: Vec<&str> = p.header_tokens.iter().map(|t| t.as_str()).collect();
         assert_eq!(
             tokens,
-            [
-                "abcdefghijklmnopqrstuvwxyz",
-                "zzzzzzzzzzzzzzzzzzzzzzzzzz",
-                "bbbbbbbbbbbbbbbbbbbbbbbbbb"
-            ]
+            ["abcdefghijklmnopqrstuvwxyz", "zzzzzzzzzzzzzzzzzzzzzzzzzz", "bbbbbbbbbbbbbbbbbbbbbbbbbb"]
         );
-        assert_eq!(p.text.trim(), "Hello");
+        assert_eq!(p.in_reply_to, ["n1@gw.test", "n0@gw.test", "n1@gw.test"]);
+        assert_eq!(p.text().trim(), "Hello");
+        assert_eq!(p.header("subject"), Some("Re: hi"));
     }
 
     #[test]
     fn html_only_mail_becomes_text() {
         let raw = b"From: a@example.com\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Bonjour <b>monde</b></p>";
         let p = parse_email(raw, "reply.test").unwrap();
-        assert!(
-            p.text.contains("Bonjour") && p.text.contains("monde"),
-            "{:?}",
-            p.text
-        );
-        assert!(!p.text.contains('<'));
+        assert!(p.text_body.is_none());
+        assert!(p.html_body.is_some());
+        let text = p.text();
+        assert!(text.contains("Bonjour") && text.contains("monde"), "{text:?}");
+        assert!(!text.contains('<'));
     }
 
     #[test]
-    fn auto_reply_headers_and_reports_are_noticed() {
-        let raw = b"From: a@example.com\r\nAuto-Submitted: auto-replied\r\n\
-Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x--\r\n";
+    fn delivery_reports_expose_their_status_and_returned_headers() {
+        let raw = b"From: MAILER-DAEMON@mx.test\r\nTo: bounces+out_abc@reply.test\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n\
+--x\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+--x\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n\r\n\
+Final-Recipient: rfc822; carl@client.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+--x\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <n1@gw.test>\r\nSubject: Your order\r\n\r\n--x--\r\n";
         let p = parse_email(raw, "reply.test").unwrap();
-        assert_eq!(
-            p.auto_markers,
-            vec![("auto-submitted".to_string(), "auto-replied".to_string())]
-        );
         assert!(p.is_delivery_report);
+        assert!(p.delivery_status.as_deref().unwrap().contains("Status: 5.1.1"));
+        assert!(p.returned_headers.iter().any(|(n, v)| n == "message-id" && v == "<n1@gw.test>"));
+        assert!(p.attachments.is_empty());
+    }
+
+    #[test]
+    fn attachments_and_inline_images_are_decoded() {
+        let raw = b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n\
+--m\r\nContent-Type: multipart/related; boundary=r\r\n\r\n\
+--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>See <img src=\"cid:pic1@x\"></p>\r\n\
+--r\r\nContent-Type: image/png\r\nContent-ID: <pic1@x>\r\nContent-Disposition: inline; filename=pic.png\r\n\
+Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n\
+--m\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n";
+        let p = parse_email(raw, "reply.test").unwrap();
+        assert_eq!(p.attachments.len(), 2, "{:?}", p.attachments);
+        let pic = &p.attachments[0];
+        assert_eq!((pic.filename.as_str(), pic.inline), ("pic.png", true));
+        assert_eq!(pic.content_id.as_deref(), Some("pic1@x"));
+        assert_eq!(pic.data, b"\x89PNG\r\n\x1a\n");
+        let pdf = &p.attachments[1];
+        assert_eq!((pdf.filename.as_str(), pdf.content_type.as_str(), pdf.inline), ("invoice.pdf", "application/pdf", false));
+        assert_eq!(pdf.data, b"%PDF-1.4\n");
+    }
+
+    #[test]
+    fn format_flowed_lines_are_joined() {
+        let raw = b"From: a@example.com\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n\
+This is a long line that the client \r\nwrapped for transport.\r\n\r\n> quoted \r\n> part\r\n-- \r\nsig\r\n";
+        let p = parse_email(raw, "reply.test").unwrap();
+        let text = p.text_body.unwrap();
+        assert!(text.contains("This is a long line that the client wrapped for transport."), "{text:?}");
+        assert!(text.contains("> quoted part"), "{text:?}");
+        assert!(text.contains("\n-- \n"), "{text:?}");
     }
 
     #[test]

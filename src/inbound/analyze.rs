@@ -1,0 +1,45 @@
+//! Everything decided from an email's content alone: pure, so the fixture corpus, the fuzzer
+//! and `threadgate extract` run exactly what the SMTP pipeline runs.
+
+use super::classify::{self, Machine};
+use super::extract::{self, Extracted};
+use super::html;
+use super::parse::{self, ParsedEmail};
+use crate::domain::EmailAddress;
+
+pub struct Context<'a> {
+    pub reply_domain: &'a str,
+    pub own_address: &'a EmailAddress,
+    /// The envelope sender (MAIL FROM); empty for the null reverse-path.
+    pub envelope_from: &'a str,
+}
+
+/// The part of a reply the person wrote, in text and (sanitized) HTML, and what was cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    pub text: String,
+    /// Sanitized HTML of the kept part, when the email had an HTML body.
+    pub html: Option<String>,
+    /// What was removed from the text (quoted history, signature), verbatim.
+    pub trimmed: Option<String>,
+}
+
+/// Parses and classifies. None: not an email at all.
+pub fn parse_and_classify(raw: &[u8], ctx: &Context) -> Option<(ParsedEmail, Option<Machine>)> {
+    let parsed = parse::parse_email(raw, ctx.reply_domain)?;
+    let machine = classify::classify(&parsed, ctx.envelope_from, ctx.own_address);
+    Some((parsed, machine))
+}
+
+/// Separates what the person wrote from quoted history and signatures. `sent_text` is the text
+/// of the last notification we sent this person in this conversation, when known: wherever it
+/// is quoted, it goes.
+pub fn reply_body(parsed: &ParsedEmail, sent_text: Option<&str>) -> Body {
+    let Extracted { kept, trimmed } = extract::extract_reply_knowing(&parsed.text(), sent_text);
+    let html = parsed.html_body.as_deref().map(html::reply_html);
+    Body {
+        text: kept,
+        html: html.filter(|h| !h.trim().is_empty()),
+        trimmed,
+    }
+}
