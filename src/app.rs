@@ -1,9 +1,10 @@
 //! Wiring: the only module that knows every part. Binds the SMTP and HTTP sockets, connects
 //! the store, starts the scheduler and the outbox worker, and stops them in order.
 
+use crate::blobs::BlobStore;
 use crate::config::Config;
-use crate::domain::{Clock, SystemClock, random_base32};
-use crate::inbound::Inbound;
+use crate::domain::{Clock, MessageIds, SystemClock, random_base32};
+use crate::inbound::{Inbound, InboundLimits};
 use crate::outbound::compose::Composer;
 use crate::outbound::transport::Transport;
 use crate::outbound::worker::OutboxWorker;
@@ -63,10 +64,11 @@ impl App {
             .shared_secret("message_id_key", || random_base32(32))
             .await
             .context("loading the Message-ID key")?;
+        let message_ids = MessageIds::new(secret.into_bytes(), config.reply_domain.clone());
         let composer = Composer::new(
             config.from_address.clone(),
             config.reply_domain.clone(),
-            secret.into_bytes(),
+            message_ids.clone(),
         );
         let transport = Transport::new(&config.outbound, config.data_dir.join("outbox"))
             .context("setting up the outbound transport")?;
@@ -80,8 +82,14 @@ impl App {
         Ok(App {
             inbound: Inbound::new(
                 store.clone(),
+                BlobStore::new(config.data_dir.join("attachments")),
                 config.reply_domain.clone(),
                 config.from_address.clone(),
+                message_ids,
+                InboundLimits {
+                    max_attachment_size: config.max_attachment_size,
+                    ..InboundLimits::default()
+                },
             ),
             planner: Planner::new(store.clone(), composer),
             worker: OutboxWorker::new(store.clone(), transport, outbox_wake.clone()),
@@ -130,6 +138,7 @@ impl App {
             session: SessionConfig {
                 hostname: self.config.smtp.hostname.clone(),
                 reply_domain: self.config.reply_domain.clone(),
+                own_address: Some(self.config.from_address.key()),
                 max_message_size: self.config.smtp.max_message_size,
                 max_recipients: 100,
                 max_messages: self.config.smtp.max_messages,

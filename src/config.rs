@@ -87,6 +87,9 @@ pub struct ServeArgs {
     /// Largest accepted message, in bytes (suffixes K, M, KiB, MiB accepted).
     #[arg(long, env = "THREADGATE_MAX_MESSAGE_SIZE", default_value = "25MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    /// Largest attachment kept; larger ones are listed as omitted (the message is still posted).
+    #[arg(long, env = "THREADGATE_MAX_ATTACHMENT_SIZE", default_value = "20MiB", value_parser = parse_size)]
+    pub max_attachment_size: usize,
     /// Name used in the SMTP greeting and EHLO reply.
     #[arg(long, env = "THREADGATE_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
@@ -233,6 +236,7 @@ pub struct Config {
     pub tick: Duration,
     pub digest_interval: Duration,
     pub dns_server: Option<String>,
+    pub max_attachment_size: usize,
     pub smtp: SmtpSettings,
 }
 
@@ -322,6 +326,7 @@ impl ServeArgs {
             tick: self.tick,
             digest_interval: self.digest_interval,
             dns_server: self.dns_server,
+            max_attachment_size: self.max_attachment_size,
             smtp: SmtpSettings {
                 protocol: match self.smtp_protocol {
                     SmtpProtocol::Smtp => Protocol::Smtp,

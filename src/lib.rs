@@ -16,6 +16,7 @@
 //! participants' addresses.
 
 pub mod app;
+pub mod blobs;
 pub mod config;
 pub mod domain;
 pub mod inbound;

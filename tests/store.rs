@@ -36,6 +36,7 @@ fn message(conversation: &str, author: &str, body: &str) -> NewMessage {
         trimmed_text: None,
         source: Source::Api,
         email_message_id: None,
+        attachments: Vec::new(),
     }
 }
 

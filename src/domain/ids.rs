@@ -12,6 +12,7 @@ pub enum IdKind {
     Message,
     Inbound,
     Outbox,
+    Attachment,
 }
 
 impl IdKind {
@@ -22,6 +23,7 @@ impl IdKind {
             IdKind::Message => "msg_",
             IdKind::Inbound => "inb_",
             IdKind::Outbox => "out_",
+            IdKind::Attachment => "att_",
         }
     }
 }

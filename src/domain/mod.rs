@@ -2,10 +2,12 @@
 
 mod address;
 mod ids;
+mod message_id;
 mod token;
 
 pub use address::{EmailAddress, InvalidEmail};
 pub use ids::{Id, IdKind};
+pub use message_id::{MessageIds, OurMessageId};
 pub use token::{ReplyToken, random_base32};
 
 use serde::{Deserialize, Serialize};
@@ -94,6 +96,39 @@ impl Source {
             "api" => Some(Source::Api),
             _ => None,
         }
+    }
+}
+
+/// Whether we may email a person: bounces move an address from `ok` to `soft_bounce` (recent
+/// temporary failures, still mailed) or `bounced` (suppressed: nothing is sent to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailStatus {
+    Ok,
+    SoftBounce,
+    Bounced,
+}
+
+impl EmailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailStatus::Ok => "ok",
+            EmailStatus::SoftBounce => "soft_bounce",
+            EmailStatus::Bounced => "bounced",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ok" => Some(EmailStatus::Ok),
+            "soft_bounce" => Some(EmailStatus::SoftBounce),
+            "bounced" => Some(EmailStatus::Bounced),
+            _ => None,
+        }
+    }
+
+    pub fn may_email(self) -> bool {
+        self != EmailStatus::Bounced
     }
 }
 

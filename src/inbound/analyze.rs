@@ -35,8 +35,20 @@ pub fn parse_and_classify(raw: &[u8], ctx: &Context) -> Option<(ParsedEmail, Opt
 /// of the last notification we sent this person in this conversation, when known: wherever it
 /// is quoted, it goes.
 pub fn reply_body(parsed: &ParsedEmail, sent_text: Option<&str>) -> Body {
+    reply_body_with(parsed, sent_text, &|_| None)
+}
+
+/// [`reply_body`], with inline `cid:` images pointed at `cid_url(content_id)`.
+pub fn reply_body_with(
+    parsed: &ParsedEmail,
+    sent_text: Option<&str>,
+    cid_url: &dyn Fn(&str) -> Option<String>,
+) -> Body {
     let Extracted { kept, trimmed } = extract::extract_reply_knowing(&parsed.text(), sent_text);
-    let html = parsed.html_body.as_deref().map(html::reply_html);
+    let html = parsed
+        .html_body
+        .as_deref()
+        .map(|h| html::reply_html_with(h, cid_url));
     Body {
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),

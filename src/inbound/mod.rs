@@ -2,8 +2,10 @@
 //! recorded refusal.
 //!
 //! parse (mail-parser) → classify (auto-reply / bounce / loop) → route (reply token in the
-//! envelope, then To/Cc/Delivered-To) → check the sender is the token's participant →
-//! extract the new text → ONE store transaction (raw email + message + inbound record) →
+//! envelope, then To/Cc/Delivered-To, then our own Message-ID in In-Reply-To/References) →
+//! check the sender is that participant → loop circuit breaker → extract the new text and
+//! sanitized HTML (cutting the notification we sent them wherever it is quoted) → store
+//! attachments → ONE store transaction (raw email + message + attachments + inbound record) →
 //! the SMTP reply. The reply is positive only once that transaction has committed.
 
 pub mod analyze;
@@ -12,33 +14,88 @@ pub mod extract;
 pub mod html;
 pub mod parse;
 
-use crate::domain::{EmailAddress, InboundOutcome, MessageKind, ReplyToken, Source};
-use crate::smtp::session::{RecipientVerdict, Reply, Transaction};
-use crate::store::{InboundRecord, NewMessage, Store, TokenOwner, sha256_hex};
+use crate::blobs::BlobStore;
+use crate::domain::{EmailAddress, Id, IdKind, InboundOutcome, MessageIds, MessageKind, Source};
+use crate::smtp::session::{Recipient, RecipientVerdict, Reply, Target, Transaction};
+use crate::store::{InboundRecord, NewAttachment, NewMessage, Store, TokenOwner, sha256_hex};
 use classify::Machine;
 use parse::ParsedEmail;
+use std::collections::HashMap;
+
+/// Limits on what one inbound email may carry.
+#[derive(Debug, Clone, Copy)]
+pub struct InboundLimits {
+    /// Larger attachments are listed as omitted, not kept.
+    pub max_attachment_size: usize,
+    /// The loop circuit breaker: more emails than this from one sender into one conversation
+    /// within `burst_window_ms` are held (recorded, not posted).
+    pub burst_limit: i64,
+    pub burst_window_ms: i64,
+}
+
+impl Default for InboundLimits {
+    fn default() -> Self {
+        InboundLimits {
+            max_attachment_size: 20 * 1024 * 1024,
+            burst_limit: 30,
+            burst_window_ms: 10 * 60 * 1000,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Inbound {
     store: Store,
+    blobs: BlobStore,
     reply_domain: String,
     own_address: EmailAddress,
+    message_ids: MessageIds,
+    limits: InboundLimits,
+}
+
+/// Where a routed email goes, and how we found it.
+struct Route {
+    owner: TokenOwner,
+    via: &'static str,
 }
 
 impl Inbound {
-    pub fn new(store: Store, reply_domain: String, own_address: EmailAddress) -> Inbound {
+    pub fn new(
+        store: Store,
+        blobs: BlobStore,
+        reply_domain: String,
+        own_address: EmailAddress,
+        message_ids: MessageIds,
+        limits: InboundLimits,
+    ) -> Inbound {
         Inbound {
             store,
+            blobs,
             reply_domain,
             own_address,
+            message_ids,
+            limits,
         }
     }
 
-    /// RCPT-time check: is this a live token?
-    pub async fn check_recipient(&self, token: &ReplyToken) -> RecipientVerdict {
-        match self.store.participant_by_token(token).await {
-            Ok(Some(_)) => RecipientVerdict::Live,
-            Ok(None) => RecipientVerdict::Unknown,
+    /// RCPT-time check: does this address lead anywhere?
+    pub async fn check_recipient(&self, target: &Target) -> RecipientVerdict {
+        let found = match target {
+            Target::Token(token) => self
+                .store
+                .participant_by_token(token)
+                .await
+                .map(|o| o.is_some()),
+            Target::Bounce(outbox_id) => self
+                .store
+                .outbox_recipient(outbox_id)
+                .await
+                .map(|o| o.is_some()),
+            Target::Own => Ok(true),
+        };
+        match found {
+            Ok(true) => RecipientVerdict::Live,
+            Ok(false) => RecipientVerdict::Unknown,
             Err(err) => {
                 tracing::error!(error = %err, "recipient lookup failed");
                 RecipientVerdict::TemporaryFailure
@@ -46,16 +103,16 @@ impl Inbound {
         }
     }
 
-    /// Processes one message routed by `tokens` (all the envelope recipients for SMTP, one for
+    /// Processes one message for `recipients` (all the envelope recipients for SMTP, one for
     /// each LMTP recipient) and says what to answer.
-    pub async fn deliver(&self, tx: &Transaction, tokens: &[&ReplyToken], peer: &str) -> Reply {
-        let recipients: Vec<String> = tx.recipients.iter().map(|r| r.address.clone()).collect();
+    pub async fn deliver(&self, tx: &Transaction, recipients: &[&Recipient], peer: &str) -> Reply {
+        let addresses: Vec<String> = tx.recipients.iter().map(|r| r.address.clone()).collect();
         let record = |outcome,
                       conversation_id: Option<String>,
                       detail: &str,
                       message_id: Option<String>| InboundRecord {
             envelope_from: tx.mail_from.clone(),
-            recipients: recipients.clone(),
+            recipients: addresses.clone(),
             message_id,
             outcome,
             conversation_id,
@@ -86,42 +143,69 @@ impl Inbound {
         };
         let message_id = parsed.message_id.clone();
 
-        if let Some(machine) = machine {
-            let outcome = match machine {
-                Machine::AutoReply(_) | Machine::Loop(_) => InboundOutcome::AutoReply,
-                Machine::Bounce(_) => InboundOutcome::Bounce,
+        let bounce_ids: Vec<&str> = recipients
+            .iter()
+            .filter_map(|r| match &r.target {
+                Target::Bounce(id) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !bounce_ids.is_empty() || matches!(machine, Some(Machine::Bounce(_))) {
+            let bounce = match machine {
+                Some(Machine::Bounce(b)) => b,
+                _ => classify::Bounce {
+                    reason: "mail to a bounce address".into(),
+                    ..classify::Bounce::default()
+                },
             };
-            let detail = machine.detail();
-            let owner = self.route(&parsed, tokens).await;
-            let conversation = owner.ok().flatten().map(|o| o.conversation_id);
-            let rec = record(outcome, conversation, &detail, message_id);
+            return match self.bounce(&bounce, &bounce_ids).await {
+                Ok((conversation, detail)) => {
+                    let rec = record(InboundOutcome::Bounce, conversation, &detail, message_id);
+                    self.commit(rec, &tx.data, None, accepted()).await
+                }
+                Err(reply) => reply,
+            };
+        }
+
+        if let Some(machine) = machine {
+            let conversation = match self.route(&parsed, recipients).await {
+                Ok(route) => route.map(|r| r.owner.conversation_id),
+                Err(reply) => return reply,
+            };
+            let rec = record(
+                InboundOutcome::AutoReply,
+                conversation,
+                &machine.detail(),
+                message_id,
+            );
             return self.commit(rec, &tx.data, None, accepted()).await;
         }
 
-        let owner = match self.route(&parsed, tokens).await {
-            Ok(Some(owner)) => owner,
+        let route = match self.route(&parsed, recipients).await {
+            Ok(Some(route)) => route,
             Ok(None) => {
                 let rec = record(
                     InboundOutcome::Unmatched,
                     None,
-                    "no live reply address",
+                    "no live reply address or known thread",
                     message_id,
                 );
-                return self
-                    .commit(
-                        rec,
-                        &tx.data,
-                        None,
-                        Reply::new(
-                            550,
-                            "5.1.1",
-                            "No such recipient: unknown or expired reply address",
-                        ),
+                // Mail to our own address that threads nowhere is kept for inspection; a reply
+                // address revoked since RCPT is refused like at RCPT.
+                let reply = if recipients.iter().all(|r| r.target == Target::Own) {
+                    accepted()
+                } else {
+                    Reply::new(
+                        550,
+                        "5.1.1",
+                        "No such recipient: unknown or expired reply address",
                     )
-                    .await;
+                };
+                return self.commit(rec, &tx.data, None, reply).await;
             }
             Err(reply) => return reply,
         };
+        let owner = route.owner;
 
         if let Err(detail) = sender_matches(&parsed, &owner) {
             let rec = record(
@@ -138,8 +222,54 @@ impl Inbound {
             return self.commit(rec, &tx.data, None, reply).await;
         }
 
-        let body = analyze::reply_body(&parsed, None);
-        if body.text.trim().is_empty() {
+        match self.burst(&tx.mail_from, &owner.conversation_id).await {
+            Ok(Some(count)) => {
+                let detail = format!(
+                    "held by the loop circuit breaker: {count} emails from this sender in {} minutes",
+                    self.limits.burst_window_ms / 60_000
+                );
+                tracing::warn!(conversation_id = %owner.conversation_id, count, "inbound burst held");
+                let rec = record(
+                    InboundOutcome::Rejected,
+                    Some(owner.conversation_id),
+                    &detail,
+                    message_id,
+                );
+                return self.commit(rec, &tx.data, None, accepted()).await;
+            }
+            Ok(None) => {}
+            Err(reply) => return reply,
+        }
+
+        let sent_text = match self
+            .store
+            .last_notification(&owner.conversation_id, &owner.person.id)
+            .await
+        {
+            Ok(sent) => sent
+                .and_then(|raw| parse::parse_email(&raw, &self.reply_domain))
+                .map(|p| p.text()),
+            Err(err) => {
+                tracing::error!(error = %err, "loading the last notification failed");
+                return temporary_failure();
+            }
+        };
+        let attachments = match self.store_attachments(&parsed).await {
+            Ok(attachments) => attachments,
+            Err(err) => {
+                tracing::error!(error = %err, "storing attachments failed");
+                return temporary_failure();
+            }
+        };
+        let cid_urls: HashMap<String, String> = attachments
+            .iter()
+            .filter(|a| a.omitted.is_none())
+            .filter_map(|a| Some((a.content_id.clone()?, format!("/attachments/{}", a.id))))
+            .collect();
+        let body = analyze::reply_body_with(&parsed, sent_text.as_deref(), &|cid| {
+            cid_urls.get(cid).cloned()
+        });
+        if body.text.trim().is_empty() && attachments.iter().all(|a| a.inline) {
             let rec = record(
                 InboundOutcome::Empty,
                 Some(owner.conversation_id),
@@ -152,6 +282,14 @@ impl Inbound {
         let dedup_key = message_id
             .clone()
             .unwrap_or_else(|| format!("sha256:{}", sha256_hex(&tx.data)));
+        let omitted: Vec<String> = attachments
+            .iter()
+            .filter_map(|a| {
+                a.omitted
+                    .as_ref()
+                    .map(|why| format!("{} ({why})", a.filename))
+            })
+            .collect();
         let new = NewMessage {
             conversation_id: owner.conversation_id.clone(),
             author_id: owner.person.id.clone(),
@@ -161,25 +299,61 @@ impl Inbound {
             trimmed_text: body.trimmed,
             source: Source::Email,
             email_message_id: Some(dedup_key),
+            attachments,
         };
+        let mut detail = format!("routed by {}", route.via);
+        if !omitted.is_empty() {
+            detail.push_str(&format!("; attachments not kept: {}", omitted.join(", ")));
+        }
         let rec = record(
             InboundOutcome::Posted,
             Some(owner.conversation_id),
-            "",
+            &detail,
             message_id,
         );
         self.commit(rec, &tx.data, Some(&new), accepted()).await
     }
 
-    /// The first live participant among the envelope tokens, then the header tokens.
+    /// The first live participant among the envelope tokens, then the header tokens, then our
+    /// own (verified) Message-IDs in In-Reply-To/References. Subject matching never threads.
     async fn route(
         &self,
         parsed: &ParsedEmail,
-        tokens: &[&ReplyToken],
-    ) -> Result<Option<TokenOwner>, Reply> {
-        for token in tokens.iter().copied().chain(parsed.header_tokens.iter()) {
+        recipients: &[&Recipient],
+    ) -> Result<Option<Route>, Reply> {
+        let envelope = recipients.iter().filter_map(|r| match &r.target {
+            Target::Token(token) => Some(("envelope recipient", token)),
+            _ => None,
+        });
+        let headers = parsed
+            .header_tokens
+            .iter()
+            .map(|t| ("To/Cc/Delivered-To", t));
+        for (via, token) in envelope.chain(headers) {
             match self.store.participant_by_token(token).await {
-                Ok(Some(owner)) => return Ok(Some(owner)),
+                Ok(Some(owner)) => return Ok(Some(Route { owner, via })),
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::error!(error = %err, "routing lookup failed");
+                    return Err(temporary_failure());
+                }
+            }
+        }
+        for id in &parsed.in_reply_to {
+            let Some(ours) = self.message_ids.verify(id) else {
+                continue;
+            };
+            match self
+                .store
+                .live_participant(&ours.conversation_id, &ours.person_id)
+                .await
+            {
+                Ok(Some(owner)) => {
+                    return Ok(Some(Route {
+                        owner,
+                        via: "In-Reply-To/References",
+                    }));
+                }
                 Ok(None) => continue,
                 Err(err) => {
                     tracing::error!(error = %err, "routing lookup failed");
@@ -188,6 +362,99 @@ impl Inbound {
             }
         }
         Ok(None)
+    }
+
+    /// Records a delivery failure against the address it is about. Returns the conversation
+    /// (when known) and the inbound record's detail.
+    async fn bounce(
+        &self,
+        bounce: &classify::Bounce,
+        outbox_ids: &[&str],
+    ) -> Result<(Option<String>, String), Reply> {
+        let mut failed = bounce.recipient.clone();
+        let mut conversation = None;
+        for id in outbox_ids {
+            match self.store.outbox_recipient(id).await {
+                Ok(Some(sent)) => {
+                    // The VERP address names exactly which email failed: trust it over the
+                    // report's text.
+                    failed = Some(sent.recipient);
+                    conversation = sent.conversation_id;
+                    break;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, "bounce lookup failed");
+                    return Err(temporary_failure());
+                }
+            }
+        }
+        let mut detail = classify::Machine::Bounce(bounce.clone()).detail();
+        if let Some(address) = failed.as_deref().and_then(|a| EmailAddress::parse(a).ok()) {
+            match self
+                .store
+                .record_bounce(&address, bounce.permanent, &detail)
+                .await
+            {
+                Ok(Some((person_id, status))) => {
+                    tracing::info!(%person_id, status = status.as_str(), "bounce recorded");
+                    detail.push_str(&format!("; {address} is now {}", status.as_str()));
+                }
+                Ok(None) => detail.push_str(&format!("; {address} is not a known person")),
+                Err(err) => {
+                    tracing::error!(error = %err, "recording the bounce failed");
+                    return Err(temporary_failure());
+                }
+            }
+        }
+        Ok((conversation, detail))
+    }
+
+    /// Some(count) when this sender has sent too much into this conversation recently.
+    async fn burst(
+        &self,
+        envelope_from: &str,
+        conversation_id: &str,
+    ) -> Result<Option<i64>, Reply> {
+        let since = self.store.now() - self.limits.burst_window_ms;
+        match self
+            .store
+            .inbound_count_since(envelope_from, conversation_id, since)
+            .await
+        {
+            Ok(count) if count >= self.limits.burst_limit => Ok(Some(count)),
+            Ok(_) => Ok(None),
+            Err(err) => {
+                tracing::error!(error = %err, "burst check failed");
+                Err(temporary_failure())
+            }
+        }
+    }
+
+    /// Writes every attachment's bytes to the blob store (before the database commit, so a
+    /// committed row always has its file) and returns their metadata.
+    async fn store_attachments(&self, parsed: &ParsedEmail) -> std::io::Result<Vec<NewAttachment>> {
+        let mut stored = Vec::with_capacity(parsed.attachments.len());
+        for part in &parsed.attachments {
+            let too_big = part.data.len() > self.limits.max_attachment_size;
+            let sha256 = if too_big {
+                sha256_hex(&part.data)
+            } else {
+                self.blobs.put(&part.data).await?
+            };
+            stored.push(NewAttachment {
+                id: Id::generate(IdKind::Attachment),
+                filename: part.filename.clone(),
+                content_type: part.content_type.clone(),
+                size: part.data.len() as i64,
+                sha256,
+                content_id: part.content_id.clone(),
+                inline: part.inline,
+                omitted: too_big
+                    .then(|| format!("larger than {} bytes", self.limits.max_attachment_size)),
+            });
+        }
+        Ok(stored)
     }
 
     /// Stores and turns the result into the SMTP reply: `reply` once committed, 451 otherwise.

@@ -6,15 +6,13 @@
 //! another conversation), In-Reply-To/References chaining to the previous email of the same
 //! conversation sent to that person, and Thread-Topic/Thread-Index for Outlook.
 
-use crate::domain::{EmailAddress, Id, IdKind, Millis};
+use crate::domain::{EmailAddress, Id, IdKind, MessageIds, Millis};
 use crate::inbound::extract::REPLY_MARKER;
 use crate::store::{DueParticipant, NewOutboxEmail, PendingMessage};
 use askama::Template;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use sha2::Sha256;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// How many earlier Message-IDs the References header keeps (RFC 5322 §3.6.4 allows trimming).
@@ -24,8 +22,17 @@ const MAX_REFERENCES: usize = 10;
 pub struct Composer {
     from_address: EmailAddress,
     reply_domain: String,
-    /// Keys the MAC in our Message-IDs; shared by every process using the database.
-    secret: Vec<u8>,
+    message_ids: MessageIds,
+}
+
+/// The loop-detection header on everything we send: mail carrying it that comes back to us is
+/// dropped (see `inbound::classify`).
+pub const LOOP_HEADER: &str = "X-Threadgate-Loop";
+
+/// The envelope sender (VERP, RFC 5321 §4.5.5 bounce handling) of an outbox email: a bounce to
+/// it names the email, and so the recipient, that failed.
+pub fn bounce_address(outbox_id: &str, reply_domain: &str) -> String {
+    format!("bounces+{outbox_id}@{reply_domain}")
 }
 
 struct MessageView<'a> {
@@ -59,71 +66,16 @@ pub enum ComposeError {
 }
 
 impl Composer {
-    pub fn new(from_address: EmailAddress, reply_domain: String, secret: Vec<u8>) -> Composer {
+    pub fn new(
+        from_address: EmailAddress,
+        reply_domain: String,
+        message_ids: MessageIds,
+    ) -> Composer {
         Composer {
             from_address,
             reply_domain,
-            secret,
+            message_ids,
         }
-    }
-
-    fn mac(&self, parts: &[&str]) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
-        for part in parts {
-            mac.update(part.as_bytes());
-            mac.update(b"\n");
-        }
-        let digest = mac.finalize().into_bytes();
-        data_encoding::BASE32_NOPAD
-            .encode(&digest[..10])
-            .to_ascii_lowercase()
-    }
-
-    /// `<conversation.person.n.mac@reply-domain>`: stable for the n-th email of a conversation
-    /// to a person, verifiable with [`Composer::verify_message_id`].
-    pub fn message_id(&self, conversation_id: &str, person_id: &str, n: i64) -> String {
-        let n = n.to_string();
-        let mac = self.mac(&[conversation_id, person_id, &n]);
-        format!(
-            "<{conversation_id}.{person_id}.{n}.{mac}@{}>",
-            self.reply_domain
-        )
-    }
-
-    /// The (conversation, person) a Message-ID of ours names, if its MAC is right.
-    pub fn verify_message_id(&self, id: &str) -> Option<(String, String)> {
-        let id = id.trim().trim_start_matches('<').trim_end_matches('>');
-        let (local, domain) = id.rsplit_once('@')?;
-        if !domain.eq_ignore_ascii_case(&self.reply_domain) {
-            return None;
-        }
-        let mut parts = local.split('.');
-        let (conversation, person, n, mac) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let expected = self.mac(&[conversation, person, n]);
-        let same: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), mac.as_bytes()).into();
-        same.then(|| (conversation.to_string(), person.to_string()))
-    }
-
-    /// Outlook threads by Thread-Index: 22 bytes naming the thread (a FILETIME and a GUID, here
-    /// derived from the conversation) plus 5 bytes per reply.
-    fn thread_index(&self, conversation_id: &str, created_at: Millis, n: i64) -> String {
-        // FILETIME: 100 ns intervals since 1601-01-01; the header keeps its 6 high bytes.
-        let filetime = (created_at.max(0) as u64 + 11_644_473_600_000) * 10_000;
-        let mut bytes = filetime.to_be_bytes()[..6].to_vec();
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
-        mac.update(b"thread-index\n");
-        mac.update(conversation_id.as_bytes());
-        bytes.extend_from_slice(&mac.finalize().into_bytes()[..16]);
-        for i in 1..n.clamp(1, 64) {
-            bytes.extend_from_slice(&[0, 0, 0, (i >> 8) as u8, i as u8]);
-        }
-        base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
     /// Composes the email for `due`, about `messages` (already filtered to what they may see).
@@ -155,7 +107,9 @@ impl Composer {
         .render()?;
 
         let n = due.emails_sent + 1;
-        let message_id = self.message_id(&due.conversation_id, &due.person.id, n);
+        let message_id = self
+            .message_ids
+            .generate(&due.conversation_id, &due.person.id, n);
         let author = messages
             .last()
             .map(|m| m.author_name.as_str())
@@ -216,15 +170,24 @@ impl Composer {
         ));
         headers.insert_raw(HeaderValue::new(
             HeaderName::new_from_ascii_str("Thread-Index"),
-            self.thread_index(&due.conversation_id, due.conversation_created_at, n),
+            base64::engine::general_purpose::STANDARD.encode(self.message_ids.thread_index(
+                &due.conversation_id,
+                due.conversation_created_at,
+                n,
+            )),
+        ));
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str(LOOP_HEADER),
+            self.reply_domain.clone(),
         ));
 
         let mut references = due.references.clone();
         references.push(message_id.clone());
         let skip = references.len().saturating_sub(MAX_REFERENCES);
+        let id = Id::generate(IdKind::Outbox);
         Ok(NewOutboxEmail {
-            id: Id::generate(IdKind::Outbox),
-            envelope_from: self.from_address.to_string(),
+            envelope_from: bounce_address(&id, &self.reply_domain),
+            id,
             recipient: due.person.email.clone(),
             message_id,
             references: references[skip..].join(" "),

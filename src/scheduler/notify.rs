@@ -2,7 +2,7 @@
 //! gets one email listing them (notes only for internal participants; never their own
 //! messages). Queueing the email and moving their "notified up to" mark is one transaction
 //! (see [`Store::enqueue_notification`]), so nothing is sent twice or skipped, even with several
-//! processes planning at once.
+//! processes planning at once. Addresses suppressed by bounces get nothing.
 
 use crate::outbound::compose::Composer;
 use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store};
@@ -64,7 +64,9 @@ impl Planner {
             .iter()
             .filter(|m| m.author_id != due.person.id && m.kind.visible_to(due.person.role))
             .collect();
-        let email = if visible.is_empty() {
+        // A suppressed address (hard bounce) gets nothing; its mark still moves so the backlog
+        // does not pile up into one huge email if it is ever cleared.
+        let email = if visible.is_empty() || !due.person.email_status.may_email() {
             None
         } else {
             Some(

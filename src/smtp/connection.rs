@@ -94,25 +94,21 @@ where
             match event {
                 Event::Reply(reply) => out.extend_from_slice(reply.as_bytes()),
                 Event::CheckRecipient(recipient) => {
-                    let verdict = inbound.check_recipient(&recipient.token).await;
+                    let verdict = inbound.check_recipient(&recipient.target).await;
                     out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
                 }
                 Event::Deliver(transaction) => {
                     let replies = match protocol {
                         Protocol::Smtp => {
-                            let tokens: Vec<_> =
-                                transaction.recipients.iter().map(|r| &r.token).collect();
-                            vec![inbound.deliver(&transaction, &tokens, &peer).await]
+                            let recipients: Vec<_> = transaction.recipients.iter().collect();
+                            vec![inbound.deliver(&transaction, &recipients, &peer).await]
                         }
                         // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
                         Protocol::Lmtp => {
                             let mut replies = Vec::with_capacity(transaction.recipients.len());
                             for recipient in &transaction.recipients {
-                                replies.push(
-                                    inbound
-                                        .deliver(&transaction, &[&recipient.token], &peer)
-                                        .await,
-                                );
+                                replies
+                                    .push(inbound.deliver(&transaction, &[recipient], &peer).await);
                             }
                             replies
                         }

@@ -33,6 +33,8 @@ pub struct SessionConfig {
     pub hostname: String,
     /// The only domain we accept mail for (reply addresses live here).
     pub reply_domain: String,
+    /// Our From address, also accepted (lowercased), for clients who reply to it.
+    pub own_address: Option<String>,
     pub max_message_size: usize,
     pub max_recipients: usize,
     pub max_messages: usize,
@@ -80,7 +82,34 @@ impl fmt::Debug for Reply {
 #[derive(Debug, Clone)]
 pub struct Recipient {
     pub address: String,
-    pub token: ReplyToken,
+    pub target: Target,
+}
+
+/// What a recipient address on our side leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `reply+<token>@<reply-domain>`: a participant in a conversation.
+    Token(ReplyToken),
+    /// `bounces+<outbox id>@<reply-domain>`: the VERP return path of one email we sent.
+    Bounce(String),
+    /// Our From address: a client who replied to it instead of Reply-To (routed by the
+    /// Message-ID they answer).
+    Own,
+}
+
+impl Target {
+    /// `bounces+<outbox id>` local parts (ids are `out_` and 16 base32 characters).
+    fn bounce_from_local_part(local: &str) -> Option<String> {
+        let (prefix, id) = local.split_once('+')?;
+        let id = id.to_ascii_lowercase();
+        let valid = prefix.eq_ignore_ascii_case("bounces")
+            && id.len() == 20
+            && id.starts_with("out_")
+            && id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
+        valid.then_some(id)
+    }
 }
 
 /// A complete message, handed to the connection for delivery.
@@ -96,7 +125,7 @@ pub struct Transaction {
 #[derive(Debug)]
 pub enum Event {
     Reply(Reply),
-    /// A recipient on our reply domain: the caller looks the token up and calls
+    /// A recipient on our reply domain: the caller looks its target up and calls
     /// [`Session::recipient_verdict`].
     CheckRecipient(Recipient),
     /// A complete message: the caller stores it and calls [`Session::delivered`].
@@ -569,6 +598,13 @@ impl Session {
         let Ok(parsed) = EmailAddress::parse(&address) else {
             return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
         };
+        if self.config.own_address.as_deref() == Some(parsed.key().as_str()) {
+            self.recipients.push(Recipient {
+                address,
+                target: Target::Own,
+            });
+            return Some(Event::Reply(Reply::new(250, "2.1.5", "Recipient OK")));
+        }
         if !parsed
             .domain()
             .eq_ignore_ascii_case(&self.config.reply_domain)
@@ -580,10 +616,14 @@ impl Session {
                 "Relaying denied: we only accept replies to this gateway",
             ));
         }
-        let Some(token) = ReplyToken::from_local_part(parsed.local()) else {
+        let target = if let Some(token) = ReplyToken::from_local_part(parsed.local()) {
+            Target::Token(token)
+        } else if let Some(outbox_id) = Target::bounce_from_local_part(parsed.local()) {
+            Target::Bounce(outbox_id)
+        } else {
             return self.error(Reply::new(550, "5.1.1", "No such recipient"));
         };
-        let recipient = Recipient { address, token };
+        let recipient = Recipient { address, target };
         self.state = State::AwaitRecipient(recipient.clone());
         Some(Event::CheckRecipient(recipient))
     }

@@ -204,7 +204,7 @@ impl Store {
     pub async fn participants(&self, conversation_id: &str) -> Result<Vec<Participant>> {
         on_backend!(self, pool => {
             let rows = sqlx::query(
-                "SELECT pe.id, pe.email, pe.name, pe.role, pe.created_at, p.added_at, p.reply_token
+                "SELECT pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status, p.added_at, p.reply_token
                  FROM participants p JOIN people pe ON pe.id = p.person_id
                  WHERE p.conversation_id = $1 AND p.removed_at IS NULL
                  ORDER BY p.added_at, pe.id",
@@ -230,11 +230,39 @@ impl Store {
     pub async fn participant_by_token(&self, token: &ReplyToken) -> Result<Option<TokenOwner>> {
         on_backend!(self, pool => {
             let row = sqlx::query(
-                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at
+                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status
                  FROM participants p JOIN people pe ON pe.id = p.person_id
                  WHERE p.reply_token = $1 AND p.removed_at IS NULL",
             )
             .bind(token.as_str())
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| -> Result<TokenOwner> {
+                Ok(TokenOwner {
+                    conversation_id: row.try_get("conversation_id")?,
+                    person: person_from_row(&row)?,
+                })
+            })
+            .transpose()
+        })
+    }
+}
+
+impl Store {
+    /// A live participant by conversation and person (for replies routed by Message-ID).
+    pub async fn live_participant(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+    ) -> Result<Option<TokenOwner>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query(
+                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status
+                 FROM participants p JOIN people pe ON pe.id = p.person_id
+                 WHERE p.conversation_id = $1 AND p.person_id = $2 AND p.removed_at IS NULL",
+            )
+            .bind(conversation_id)
+            .bind(person_id)
             .fetch_optional(pool)
             .await?;
             row.map(|row| -> Result<TokenOwner> {

@@ -157,3 +157,27 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// How many emails this envelope sender sent into this conversation since `since` (the
+    /// loop circuit breaker's measure).
+    pub async fn inbound_count_since(
+        &self,
+        envelope_from: &str,
+        conversation_id: &str,
+        since: Millis,
+    ) -> Result<i64> {
+        on_backend!(self, pool => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM inbound
+                 WHERE envelope_from = $1 AND conversation_id = $2 AND received_at >= $3",
+            )
+            .bind(envelope_from)
+            .bind(conversation_id)
+            .bind(since)
+            .fetch_one(pool)
+            .await?;
+            Ok(n)
+        })
+    }
+}

@@ -27,6 +27,7 @@ pub struct NewMessage {
     pub source: Source,
     /// For email: the dedup key (Message-ID header, or a content hash when there is none).
     pub email_message_id: Option<String>,
+    pub attachments: Vec<super::NewAttachment>,
 }
 
 /// What inserting a message did: a new row, or nothing because the same email was already posted.
@@ -74,6 +75,7 @@ macro_rules! insert_message {
             .await?;
             match seq {
                 Some(seq) => {
+                    $crate::store::attachments::insert_attachments!($tx, &id, &new.attachments, $now);
                     sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
                         .bind(&new.conversation_id)
                         .bind($now)

@@ -10,6 +10,7 @@
 //! `BEGIN IMMEDIATE`) the [`Dialect`] trait says so explicitly. Migrations are parallel histories
 //! in `migrations/sqlite/` and `migrations/postgres/` with the same numbering.
 
+mod attachments;
 mod conversations;
 mod inbound;
 mod messages;
@@ -17,12 +18,13 @@ mod notifications;
 mod outbox;
 mod people;
 
+pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, Participant, TokenOwner};
 pub use inbound::{InboundEntry, InboundRecord, InboundStored, sha256_hex};
 pub use messages::{Message, NewMessage};
 pub use notifications::{DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
-pub use outbox::{OutboxEmail, OutboxStatus};
-pub use people::{NewPerson, Person};
+pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
+pub use people::{NewPerson, Person, SOFT_BOUNCE_LIMIT};
 
 use crate::domain::{Clock, Millis};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

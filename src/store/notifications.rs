@@ -61,7 +61,7 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT p.conversation_id, p.reply_token, p.notified_up_to, p.last_email_id,
                         p.email_references, p.emails_sent, c.subject, c.created_at AS conversation_created_at,
-                        pe.id, pe.email, pe.name, pe.role, pe.created_at
+                        pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status
                  FROM participants p
                  JOIN conversations c ON c.id = p.conversation_id
                  JOIN people pe ON pe.id = p.person_id

@@ -177,3 +177,50 @@ impl Store {
         })
     }
 }
+
+/// Who an outbox email went to (for bounces to its VERP address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecipient {
+    pub recipient: String,
+    pub conversation_id: Option<String>,
+    pub person_id: Option<String>,
+}
+
+impl Store {
+    pub async fn outbox_recipient(&self, outbox_id: &str) -> Result<Option<OutboxRecipient>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query("SELECT recipient, conversation_id, person_id FROM outbox WHERE id = $1")
+                .bind(outbox_id)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|row| -> Result<OutboxRecipient> {
+                Ok(OutboxRecipient {
+                    recipient: row.try_get("recipient")?,
+                    conversation_id: row.try_get("conversation_id")?,
+                    person_id: row.try_get("person_id")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// The last notification emailed to a person in a conversation (the bytes we sent), so an
+    /// inbound reply can be cut where it quotes it.
+    pub async fn last_notification(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        on_backend!(self, pool => {
+            let data: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT data FROM outbox WHERE conversation_id = $1 AND person_id = $2
+                 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(conversation_id)
+            .bind(person_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(data)
+        })
+    }
+}

@@ -1,5 +1,5 @@
-use super::{Result, Store, StoreError, conflict_on_unique, on_backend};
-use crate::domain::{EmailAddress, Id, IdKind, Millis, Role};
+use super::{Dialect, Result, Store, StoreError, conflict_on_unique, on_backend};
+use crate::domain::{EmailAddress, EmailStatus, Id, IdKind, Millis, Role};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,6 +9,7 @@ pub struct Person {
     pub name: String,
     pub role: Role,
     pub created_at: Millis,
+    pub email_status: EmailStatus,
 }
 
 pub struct NewPerson {
@@ -24,6 +25,7 @@ where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
 {
     let role: String = row.try_get("role")?;
+    let email_status: String = row.try_get("email_status")?;
     Ok(Person {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
@@ -32,6 +34,9 @@ where
             format!("unknown role {role:?}").into(),
         )))?,
         created_at: row.try_get("created_at")?,
+        email_status: EmailStatus::parse(&email_status).ok_or(StoreError::Database(
+            sqlx::Error::Decode(format!("unknown email status {email_status:?}").into()),
+        ))?,
     })
 }
 
@@ -44,6 +49,7 @@ impl Store {
             name: new.name,
             role: new.role,
             created_at: self.now(),
+            email_status: EmailStatus::Ok,
         };
         on_backend!(write self, pool => {
             sqlx::query(
@@ -65,7 +71,7 @@ impl Store {
 
     pub async fn person(&self, id: &str) -> Result<Option<Person>> {
         on_backend!(self, pool => {
-            let row = sqlx::query("SELECT id, email, name, role, created_at FROM people WHERE id = $1")
+            let row = sqlx::query("SELECT id, email, name, role, created_at, email_status FROM people WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
@@ -75,11 +81,69 @@ impl Store {
 
     pub async fn person_by_email(&self, email: &EmailAddress) -> Result<Option<Person>> {
         on_backend!(self, pool => {
-            let row = sqlx::query("SELECT id, email, name, role, created_at FROM people WHERE email_key = $1")
+            let row = sqlx::query("SELECT id, email, name, role, created_at, email_status FROM people WHERE email_key = $1")
                 .bind(email.key())
                 .fetch_optional(pool)
                 .await?;
             row.as_ref().map(person_from_row).transpose()
+        })
+    }
+}
+
+/// After this many temporary failures within [`SOFT_BOUNCE_WINDOW_MS`] an address is treated
+/// like a hard bounce.
+pub const SOFT_BOUNCE_LIMIT: i64 = 5;
+pub const SOFT_BOUNCE_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl Store {
+    /// Records a delivery failure for the person with this address: a permanent one (5.x.x)
+    /// suppresses all further email to it; temporary ones count, and enough of them within a
+    /// week suppress too. Returns the person and their new status, or None for an address we
+    /// do not know.
+    pub async fn record_bounce(
+        &self,
+        email: &EmailAddress,
+        permanent: bool,
+        detail: &str,
+    ) -> Result<Option<(String, EmailStatus)>> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row = sqlx::query(
+                "SELECT id, email_status, soft_bounces, last_bounce_at FROM people WHERE email_key = $1",
+            )
+            .bind(email.key())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let id: String = row.try_get("id")?;
+            let current: String = row.try_get("email_status")?;
+            let last: Option<i64> = row.try_get("last_bounce_at")?;
+            let mut soft: i64 = row.try_get("soft_bounces")?;
+            if last.is_none_or(|t| now - t > SOFT_BOUNCE_WINDOW_MS) {
+                soft = 0;
+            }
+            let status = if permanent || current == EmailStatus::Bounced.as_str() {
+                EmailStatus::Bounced
+            } else {
+                soft += 1;
+                if soft >= SOFT_BOUNCE_LIMIT { EmailStatus::Bounced } else { EmailStatus::SoftBounce }
+            };
+            sqlx::query(
+                "UPDATE people SET email_status = $2, soft_bounces = $3, last_bounce_at = $4, bounce_detail = $5
+                 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(status.as_str())
+            .bind(soft)
+            .bind(now)
+            .bind(detail)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some((id, status)))
         })
     }
 }

@@ -225,6 +225,7 @@ pub async fn post_message(
             trimmed_text: None,
             source: Source::Api,
             email_message_id: None,
+            attachments: Vec::new(),
         })
         .await
         .map_err(|e| match e {

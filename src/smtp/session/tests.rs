@@ -9,6 +9,7 @@ fn config(protocol: Protocol) -> SessionConfig {
     SessionConfig {
         hostname: "mx.test".into(),
         reply_domain: "reply.test".into(),
+        own_address: Some("notifications@gw.test".into()),
         max_message_size: 1000,
         max_recipients: 3,
         max_messages: 2,
@@ -40,7 +41,8 @@ fn run_chunks(protocol: Protocol, chunks: &[&[u8]]) -> Transcript {
             match event {
                 Event::Reply(r) => push(&mut t, r),
                 Event::CheckRecipient(rcpt) => {
-                    let verdict = if rcpt.token.as_str() == LIVE {
+                    let verdict = if rcpt.target == Target::Token(ReplyToken::parse(LIVE).unwrap())
+                    {
                         RecipientVerdict::Live
                     } else {
                         RecipientVerdict::Unknown
@@ -104,7 +106,10 @@ fn a_complete_pipelined_transaction_is_delivered_dot_unstuffed() {
     assert_eq!(t.delivered.len(), 1);
     let tx = &t.delivered[0];
     assert_eq!(tx.mail_from, "alice@example.com");
-    assert_eq!(tx.recipients[0].token.as_str(), LIVE);
+    assert_eq!(
+        tx.recipients[0].target,
+        Target::Token(ReplyToken::parse(LIVE).unwrap())
+    );
     assert_eq!(tx.data, b"Subject: hi\r\n\r\nHello\r\n.dot\r\n");
     assert!(t.closed);
 }
@@ -403,4 +408,13 @@ fn the_line_limit_does_not_depend_on_how_the_line_was_split() {
     }
     let ok = format!("EHLO c\r\nNOOP {}\r\n", "x".repeat(MAX_COMMAND_LINE - 10));
     assert_eq!(run(&ok).codes, vec![250, 250]);
+}
+
+#[test]
+fn bounce_addresses_and_our_own_address_are_recipients_too() {
+    let t = run(
+        "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<bounces+out_abcdefghijklmnop@reply.test>\r\nRCPT TO:<Notifications@GW.test>\r\nRCPT TO:<bounces+nope@reply.test>\r\n",
+    );
+    // The bounce address is looked up (unknown here), our own address is accepted at once.
+    assert_eq!(t.codes, vec![250, 250, 550, 250, 550]);
 }

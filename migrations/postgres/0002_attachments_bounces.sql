@@ -1,0 +1,25 @@
+-- Attachments (content-addressed files under <data-dir>/attachments/, metadata here) and
+-- delivery health of each person's address (bounces). Same intent as migrations/sqlite/0002.
+
+CREATE TABLE attachments (
+    id           TEXT PRIMARY KEY,
+    message_id   TEXT NOT NULL REFERENCES messages(id),
+    position     BIGINT NOT NULL,           -- order in the email
+    filename     TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size         BIGINT NOT NULL,
+    sha256       TEXT NOT NULL,
+    content_id   TEXT,                       -- for inline cid: images
+    inline       BIGINT NOT NULL DEFAULT 0,
+    omitted      TEXT,                       -- non-null: not kept, and why (e.g. over the size limit)
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX attachments_message ON attachments(message_id, position);
+
+-- 'ok' | 'soft_bounce' (recent temporary failures, still mailed) | 'bounced' (suppressed)
+ALTER TABLE people ADD COLUMN email_status TEXT NOT NULL DEFAULT 'ok';
+ALTER TABLE people ADD COLUMN soft_bounces BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE people ADD COLUMN last_bounce_at BIGINT;
+ALTER TABLE people ADD COLUMN bounce_detail TEXT;
+
+CREATE INDEX inbound_sender_recent ON inbound(envelope_from, conversation_id, received_at);
