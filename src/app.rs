@@ -153,6 +153,7 @@ impl App {
 
         let state = AppState {
             store: self.store.clone(),
+            blobs: BlobStore::new(self.config.data_dir.join("attachments")),
             admin_token: Arc::from(self.admin_token.as_str()),
         };
         let http_shutdown = shutdown.clone();

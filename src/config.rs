@@ -23,6 +23,26 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway: SMTP listener, HTTP API, scheduler and outbox worker.
     Serve(ServeArgs),
+    /// Show how an email would be read: classification, route, kept text, trimmed part.
+    Extract(ExtractArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExtractArgs {
+    /// The email, as an .eml file (`-` reads standard input).
+    pub file: PathBuf,
+    /// Domain of the reply addresses, as given to `serve`.
+    #[arg(long, env = "THREADGATE_REPLY_DOMAIN", default_value = "reply.localhost")]
+    pub reply_domain: String,
+    /// Our From address, as given to `serve` (mail from it is a loop).
+    #[arg(long, env = "THREADGATE_FROM_ADDRESS", default_value = "notifications@localhost")]
+    pub from_address: String,
+    /// The envelope sender (MAIL FROM); default: the From address. `<>` for the null sender.
+    #[arg(long)]
+    pub envelope_from: Option<String>,
+    /// A file holding the text of the notification the person answered (cut where quoted).
+    #[arg(long)]
+    pub sent: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -353,6 +373,7 @@ mod tests {
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Serve(a) => a,
+            Command::Extract(_) => unreachable!("serve was parsed"),
         })
     }
 

@@ -19,6 +19,7 @@ pub mod app;
 pub mod blobs;
 pub mod config;
 pub mod domain;
+pub mod extract_cli;
 pub mod inbound;
 pub mod outbound;
 pub mod scheduler;

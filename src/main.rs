@@ -15,6 +15,7 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Extract(args) => extract(args),
         Command::Serve(args) => {
             let config = match args.into_config() {
                 Ok(config) => config,
@@ -90,4 +91,43 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+fn extract(args: threadgate::config::ExtractArgs) -> std::process::ExitCode {
+    let read = |path: &std::path::Path| -> std::io::Result<Vec<u8>> {
+        if path.as_os_str() == "-" {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+            Ok(buf)
+        } else {
+            std::fs::read(path)
+        }
+    };
+    let raw = match read(&args.file) {
+        Ok(raw) => raw,
+        Err(err) => {
+            eprintln!("threadgate: cannot read {}: {err}", args.file.display());
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let sent = match args.sent.as_deref().map(std::fs::read_to_string).transpose() {
+        Ok(sent) => sent,
+        Err(err) => {
+            eprintln!("threadgate: cannot read --sent: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let own = match threadgate::domain::EmailAddress::parse(&args.from_address) {
+        Ok(own) => own,
+        Err(err) => {
+            eprintln!("threadgate: invalid --from-address: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let envelope = args.envelope_from.as_deref().map(|e| if e == "<>" { "" } else { e });
+    print!(
+        "{}",
+        threadgate::extract_cli::report(&raw, &args.reply_domain.to_ascii_lowercase(), &own, envelope, sent.as_deref())
+    );
+    std::process::ExitCode::SUCCESS
 }

@@ -14,6 +14,8 @@ pub struct Message {
     pub trimmed_text: Option<String>,
     pub source: Source,
     pub created_at: Millis,
+    /// The inbound email it came from (source `email`): its raw bytes stay downloadable.
+    pub inbound_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,7 @@ macro_rules! insert_message {
                         trimmed_text: new.trimmed_text.clone(),
                         source: new.source,
                         created_at: $now,
+                        inbound_id: None,
                     }))
                 }
                 None => {
@@ -130,7 +133,7 @@ impl Store {
         on_backend!(self, pool => {
             let rows = sqlx::query(
                 "SELECT id, seq, conversation_id, author_id, kind, body_text, body_html, trimmed_text,
-                        source, created_at
+                        source, created_at, inbound_id
                  FROM messages WHERE conversation_id = $1 ORDER BY seq",
             )
             .bind(conversation_id)
@@ -153,6 +156,7 @@ impl Store {
                         source: Source::parse(&source)
                             .ok_or(StoreError::Database(sqlx::Error::Decode("unknown source".into())))?,
                         created_at: row.try_get("created_at")?,
+                        inbound_id: row.try_get("inbound_id")?,
                     })
                 })
                 .collect()

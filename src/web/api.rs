@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::{ApiError, ApiPath};
 use crate::domain::{EmailAddress, MessageKind, Role, Source, rfc3339};
 use crate::store::{
-    Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant, Person,
+    Attachment, Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant, Person,
 };
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -32,7 +32,7 @@ fn created(value: Value) -> ApiResult {
 fn person_json(p: &Person) -> Value {
     json!({
         "id": p.id, "email": p.email, "name": p.name, "role": p.role.as_str(),
-        "created_at": rfc3339(p.created_at),
+        "created_at": rfc3339(p.created_at), "email_status": p.email_status.as_str(),
     })
 }
 
@@ -51,12 +51,22 @@ fn conversation_json(c: &Conversation, participants: &[Participant]) -> Value {
     })
 }
 
-fn message_json(m: &Message) -> Value {
+fn attachment_json(a: &Attachment) -> Value {
+    json!({
+        "id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
+        "inline": a.inline, "content_id": a.content_id, "omitted": a.omitted,
+        "url": a.omitted.is_none().then(|| format!("/api/v1/attachments/{}", a.id)),
+    })
+}
+
+fn message_json(m: &Message, attachments: &[Attachment]) -> Value {
     json!({
         "id": m.id, "conversation_id": m.conversation_id, "author_id": m.author_id,
         "kind": m.kind.as_str(), "body_text": m.body_text, "body_html": m.body_html,
         "trimmed_text": m.trimmed_text, "source": m.source.as_str(),
-        "created_at": rfc3339(m.created_at), "attachments": [],
+        "created_at": rfc3339(m.created_at), "inbound_id": m.inbound_id,
+        "raw_url": m.inbound_id.as_ref().map(|id| format!("/api/v1/inbound/{id}/raw")),
+        "attachments": attachments.iter().map(attachment_json).collect::<Vec<_>>(),
     })
 }
 
@@ -236,7 +246,7 @@ pub async fn post_message(
             ),
             other => other.into(),
         })?;
-    created(message_json(&message))
+    created(message_json(&message, &[]))
 }
 
 pub async fn list_messages(
@@ -245,7 +255,12 @@ pub async fn list_messages(
 ) -> ApiResult {
     existing_conversation(&state, &id).await?;
     let messages = state.store.messages(&id).await?;
-    ok(json!({"messages": messages.iter().map(message_json).collect::<Vec<_>>()}))
+    let attachments = state.store.attachments_of_conversation(&id).await?;
+    let items: Vec<Value> = messages
+        .iter()
+        .map(|m| message_json(m, attachments.get(&m.id).map_or(&[][..], Vec::as_slice)))
+        .collect();
+    ok(json!({ "messages": items }))
 }
 
 #[derive(Deserialize)]
@@ -301,4 +316,120 @@ pub async fn list_outbox(
         })
         .collect();
     ok(json!({"outbox": items}))
+}
+
+/// Types a browser could execute or render as a page from our origin: always served as bytes.
+const ACTIVE_TYPES: &[&str] = &[
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "text/javascript",
+    "application/javascript",
+];
+
+/// `Content-Disposition: attachment` with an ASCII fallback name and the exact UTF-8 name
+/// (RFC 6266 §4.3, RFC 5987 encoding).
+fn content_disposition(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' { c } else { '_' })
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Downloads an attachment: its bytes with its type (active types as bytes), never rendered
+/// as a page from our origin (`Content-Disposition: attachment`, `nosniff`, a sandbox CSP).
+pub async fn download_attachment(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let attachment = state
+        .store
+        .attachment(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("attachment"))?;
+    if let Some(why) = &attachment.omitted {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "attachment_omitted",
+            format!("this attachment was not kept: {why}"),
+        ));
+    }
+    let data = attachment_bytes(&state, &attachment).await?;
+    let content_type = if ACTIVE_TYPES.contains(&attachment.content_type.as_str()) {
+        "application/octet-stream".to_string()
+    } else {
+        attachment.content_type.clone()
+    };
+    Ok(download_response(data, &content_type, &attachment.filename))
+}
+
+fn download_response(data: Vec<u8>, content_type: &str, filename: &str) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, content_disposition(filename)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_string()),
+        ],
+        data,
+    )
+        .into_response()
+}
+
+/// The attachment's bytes from the blob store; if the file is gone (another machine's data
+/// dir, a restored backup), extracted again from the raw email, which is the source of truth.
+async fn attachment_bytes(state: &AppState, attachment: &Attachment) -> Result<Vec<u8>, ApiError> {
+    let unavailable = |e: std::io::Error| {
+        tracing::error!(error = %e, "reading an attachment failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "attachment storage is unavailable",
+        )
+    };
+    if let Some(data) = state.blobs.get(&attachment.sha256).await.map_err(unavailable)? {
+        return Ok(data);
+    }
+    let raw = match &attachment.inbound_id {
+        Some(inbound_id) => state.store.raw_email(inbound_id).await?,
+        None => None,
+    };
+    let part = raw
+        .as_deref()
+        .and_then(|raw| crate::inbound::parse::parse_email(raw, ""))
+        .and_then(|parsed| {
+            parsed
+                .attachments
+                .into_iter()
+                .find(|p| crate::store::sha256_hex(&p.data) == attachment.sha256)
+        })
+        .ok_or_else(|| ApiError::not_found("attachment content"))?;
+    state.blobs.put(&part.data).await.map_err(unavailable)?;
+    Ok(part.data)
+}
+
+/// The original email as received, for "view original".
+pub async fn download_raw(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let raw = state
+        .store
+        .raw_email(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("inbound email"))?;
+    Ok(download_response(raw, "message/rfc822", &format!("{id}.eml")))
 }

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod error;
 
+use crate::blobs::BlobStore;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -17,6 +18,7 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub blobs: BlobStore,
     pub admin_token: Arc<str>,
 }
 
@@ -39,13 +41,21 @@ pub fn router(state: AppState) -> Router {
             post(api::post_message).get(api::list_messages),
         )
         .route("/inbound", get(api::list_inbound))
+        .route("/inbound/{id}/raw", get(api::download_raw))
+        .route("/attachments/{id}", get(api::download_attachment))
         .route("/outbox", get(api::list_outbox))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    // Inline images in sanitized HTML point at /attachments/{id}; until the web view serves
+    // them with a session, they need the same bearer token as the API.
+    let inline = Router::new()
+        .route("/attachments/{id}", get(api::download_attachment))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .nest("/api/v1", api)
+        .merge(inline)
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

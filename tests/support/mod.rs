@@ -139,6 +139,7 @@ pub fn config(data_dir: &Path, database_url: &str, extra: &[&str]) -> Config {
     argv.extend_from_slice(extra);
     match Cli::try_parse_from(argv).expect("test flags parse").command {
         Command::Serve(args) => args.into_config().expect("test config is valid"),
+        Command::Extract(_) => unreachable!("serve was parsed"),
     }
 }
 
@@ -303,6 +304,8 @@ pub struct Email {
     pub text: String,
     pub html: String,
     pub modified: std::time::SystemTime,
+    /// The file name without `.eml`: the outbox id.
+    pub file_stem: String,
 }
 
 impl Email {
@@ -354,6 +357,7 @@ pub fn outbox_emails(dir: &Path, recipient: &str) -> Vec<Email> {
                 .map(|t| t.into_owned())
                 .unwrap_or_default();
             Some(Email {
+                file_stem: e.path().file_stem()?.to_string_lossy().into_owned(),
                 raw,
                 headers,
                 text,
