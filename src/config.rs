@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// Shortest time between two digests of one conversation to one person.
     #[arg(long, env = "THREADGATE_DIGEST_INTERVAL", default_value = "30m", value_parser = parse_duration)]
     pub digest_interval: Duration,
+    /// Open or pending conversations without activity (a message or note, a reopening, waking
+    /// up) for this long close themselves.
+    #[arg(long, env = "THREADGATE_AUTO_CLOSE_AFTER", default_value = "30d", value_parser = parse_duration)]
+    pub auto_close_after: Duration,
     /// DNS resolver to use instead of the system's (host:port).
     #[arg(long, env = "THREADGATE_DNS_SERVER")]
     pub dns_server: Option<String>,
@@ -248,13 +252,15 @@ pub struct Config {
     pub database_url: String,
     pub smtp_listen: SocketAddr,
     pub http_listen: SocketAddr,
-    pub public_url: String,
+    /// None: `http://<the bound HTTP address>`.
+    pub public_url: Option<String>,
     pub reply_domain: String,
     pub from_address: EmailAddress,
     pub outbound: Outbound,
     pub admin_token: Option<String>,
     pub tick: Duration,
     pub digest_interval: Duration,
+    pub auto_close_after: Duration,
     pub dns_server: Option<String>,
     pub max_attachment_size: usize,
     pub smtp: SmtpSettings,
@@ -312,7 +318,7 @@ impl ServeArgs {
         };
         let public_url = match self.public_url {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                url.trim_end_matches('/').to_string()
+                Some(url.trim_end_matches('/').to_string())
             }
             Some(url) => {
                 return Err(invalid(
@@ -320,7 +326,7 @@ impl ServeArgs {
                     format!("expected an http(s) URL, got {url:?}"),
                 ));
             }
-            None => format!("http://{}", self.http_listen),
+            None => None,
         };
         if let Some(token) = &self.admin_token
             && token.len() < 16
@@ -345,6 +351,7 @@ impl ServeArgs {
             admin_token: self.admin_token,
             tick: self.tick,
             digest_interval: self.digest_interval,
+            auto_close_after: self.auto_close_after,
             dns_server: self.dns_server,
             max_attachment_size: self.max_attachment_size,
             smtp: SmtpSettings {
@@ -388,6 +395,7 @@ mod tests {
         assert_eq!(c.outbound, Outbound::File);
         assert_eq!(c.tick, Duration::from_secs(15));
         assert_eq!(c.digest_interval, Duration::from_secs(1800));
+        assert_eq!(c.auto_close_after, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
         assert_eq!(c.reply_domain, "reply.localhost");
     }

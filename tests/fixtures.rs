@@ -35,14 +35,20 @@ fn read_expect(path: &Path) -> Result<Expect, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let text = text.replace("\r\n", "\n");
     let (head, kept) = match text.split_once("--- kept\n") {
-        Some((head, kept)) => (head.to_string(), Some(kept.trim_end_matches('\n').to_string())),
+        Some((head, kept)) => (
+            head.to_string(),
+            Some(kept.trim_end_matches('\n').to_string()),
+        ),
         None => (text.clone(), None),
     };
     let mut e = Expect {
         kept,
         ..Expect::default()
     };
-    for line in head.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in head
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let (key, value) = line
             .split_once(':')
             .ok_or_else(|| format!("{}: bad line {line:?}", path.display()))?;
@@ -86,9 +92,13 @@ fn check(eml: &Path) -> Result<(), String> {
         own_address: &own,
         envelope_from: &envelope_from,
     };
-    let (parsed, machine) = analyze::parse_and_classify(&raw, &ctx).ok_or("not parseable as an email")?;
+    let (parsed, machine) =
+        analyze::parse_and_classify(&raw, &ctx).ok_or("not parseable as an email")?;
     let sent = match &expect.sent {
-        Some(file) => Some(std::fs::read_to_string(dir.join(file)).map_err(|e| format!("sent file {file}: {e}"))?),
+        Some(file) => Some(
+            std::fs::read_to_string(dir.join(file))
+                .map_err(|e| format!("sent file {file}: {e}"))?,
+        ),
         None => None,
     };
     let body = analyze::reply_body(&parsed, sent.as_deref());
@@ -100,14 +110,23 @@ fn check(eml: &Path) -> Result<(), String> {
         None => "reply",
     };
     if class != expect.class {
-        return Err(format!("class {class}, expected {} ({machine:?})", expect.class));
+        return Err(format!(
+            "class {class}, expected {} ({machine:?})",
+            expect.class
+        ));
     }
     if let Some(Machine::Bounce(b)) = &machine {
         if expect.bounce_recipient.is_some() && b.recipient != expect.bounce_recipient {
-            return Err(format!("bounce recipient {:?}, expected {:?}", b.recipient, expect.bounce_recipient));
+            return Err(format!(
+                "bounce recipient {:?}, expected {:?}",
+                b.recipient, expect.bounce_recipient
+            ));
         }
         if expect.bounce_status.is_some() && b.status != expect.bounce_status {
-            return Err(format!("bounce status {:?}, expected {:?}", b.status, expect.bounce_status));
+            return Err(format!(
+                "bounce status {:?}, expected {:?}",
+                b.status, expect.bounce_status
+            ));
         }
         if let Some(p) = expect.bounce_permanent
             && b.permanent != p
@@ -118,7 +137,10 @@ fn check(eml: &Path) -> Result<(), String> {
     if let Some(kept) = &expect.kept
         && body.text != *kept
     {
-        return Err(format!("kept text differs:\n--- got\n{}\n--- expected\n{kept}\n---", body.text));
+        return Err(format!(
+            "kept text differs:\n--- got\n{}\n--- expected\n{kept}\n---",
+            body.text
+        ));
     }
     let html = body.html.clone().unwrap_or_default();
     for needle in &expect.html_contains {
@@ -134,7 +156,10 @@ fn check(eml: &Path) -> Result<(), String> {
     if let Some(n) = expect.attachments
         && parsed.attachments.len() != n
     {
-        return Err(format!("{} attachments, expected {n}", parsed.attachments.len()));
+        return Err(format!(
+            "{} attachments, expected {n}",
+            parsed.attachments.len()
+        ));
     }
     if let Some(n) = expect.inline {
         let inline = parsed.attachments.iter().filter(|a| a.inline).count();
@@ -163,7 +188,10 @@ fn every_fixture_is_handled_exactly() {
     let mut failures = Vec::new();
     for eml in &all {
         if let Err(why) = check(eml) {
-            failures.push(format!("{}: {why}", eml.file_name().unwrap().to_string_lossy()));
+            failures.push(format!(
+                "{}: {why}",
+                eml.file_name().unwrap().to_string_lossy()
+            ));
         }
     }
     let exact = all.len() - failures.len();
@@ -172,5 +200,10 @@ fn every_fixture_is_handled_exactly() {
         all.len(),
         100.0 * exact as f64 / all.len() as f64
     );
-    assert!(failures.is_empty(), "{} failing fixture(s):\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing fixture(s):\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -298,13 +298,13 @@ async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurren
             .create_conversation("Hi", &agent, std::slice::from_ref(&client))
             .await
             .unwrap();
-        assert!(store.due_notifications(10).await.unwrap().is_empty());
+        assert!(store.due_notifications(10, 0).await.unwrap().is_empty());
         store
             .append_message(message(&c.id, &agent, "hello"))
             .await
             .unwrap();
 
-        let due = store.due_notifications(10).await.unwrap();
+        let due = store.due_notifications(10, 0).await.unwrap();
         assert_eq!(
             due.len(),
             2,
@@ -337,7 +337,7 @@ async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurren
                 .unwrap()
         );
         assert!(
-            store.due_notifications(10).await.unwrap().is_empty(),
+            store.due_notifications(10, 0).await.unwrap().is_empty(),
             "everyone caught up"
         );
 
@@ -346,7 +346,7 @@ async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurren
             .append_message(message(&c.id, &agent, "again"))
             .await
             .unwrap();
-        let due = store.due_notifications(10).await.unwrap();
+        let due = store.due_notifications(10, 0).await.unwrap();
         let client_due = due.iter().find(|d| d.person.id == client).unwrap();
         assert_eq!(client_due.emails_sent, 1);
         assert_eq!(
@@ -375,7 +375,7 @@ async fn outbox_claims_are_exclusive_and_expire_with_their_lease() {
                 .await
                 .unwrap();
         }
-        for due in store.due_notifications(100).await.unwrap() {
+        for due in store.due_notifications(100, 0).await.unwrap() {
             let with_email = due.person.id != agent;
             assert!(
                 store

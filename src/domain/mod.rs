@@ -2,11 +2,13 @@
 
 mod address;
 mod ids;
+mod links;
 mod message_id;
 mod token;
 
 pub use address::{EmailAddress, InvalidEmail};
 pub use ids::{Id, IdKind};
+pub use links::{LinkSigner, UNSUBSCRIBE_LINK_LIFETIME_MS};
 pub use message_id::{MessageIds, OurMessageId};
 pub use token::{ReplyToken, random_base32};
 
@@ -129,6 +131,64 @@ impl EmailStatus {
 
     pub fn may_email(self) -> bool {
         self != EmailStatus::Bounced
+    }
+}
+
+/// How a person wants to hear about new messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyMode {
+    /// The first unseen message at the next tick, then at most one email per digest interval.
+    Digest,
+    /// Every message at the next tick (agents who work from their mail client).
+    Immediate,
+    /// Nothing.
+    Off,
+}
+
+impl NotifyMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyMode::Digest => "digest",
+            NotifyMode::Immediate => "immediate",
+            NotifyMode::Off => "off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "digest" => Some(NotifyMode::Digest),
+            "immediate" => Some(NotifyMode::Immediate),
+            "off" => Some(NotifyMode::Off),
+            _ => None,
+        }
+    }
+}
+
+/// The languages emails are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Locale {
+    En,
+    Fr,
+}
+
+impl Locale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+        }
+    }
+
+    /// `fr`, `fr-CA`, `FR_fr` → French; anything else we do not write in → None.
+    pub fn parse(s: &str) -> Option<Self> {
+        let lang = s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        match lang.as_str() {
+            "en" => Some(Locale::En),
+            "fr" => Some(Locale::Fr),
+            _ => None,
+        }
     }
 }
 

@@ -1,26 +1,36 @@
 //! Separating what a person newly wrote in a plain-text email reply from the
 //! quoted history and signature their mail client appended.
 //!
-//! [`extract_reply`] is a pure function: no I/O, no async, no regular
-//! expressions, no dependencies; its time and memory are linear in the input
-//! size (a few per-line vectors besides the output).
-//! It works line by line, in order of how strong the evidence is:
+//! [`extract_reply`] and [`extract_reply_knowing`] are pure functions: no
+//! I/O, no async, no regular expressions, no dependencies; their time and
+//! memory are linear in the input size (a few per-line vectors besides the
+//! output, and a suffix automaton of the sent text's words).
+//! They work line by line, in order of how strong the evidence is:
 //!
 //! 1. Our own [`REPLY_MARKER`] (quoted or not): everything from it down is
 //!    history, plus a quote header ("On … wrote:") sitting just above it.
 //! 2. Quote headers written by mail clients: "On … wrote:" and its French,
 //!    German and Spanish forms (also when wrapped over two or three lines),
 //!    "-----Original Message-----" style separators, and Outlook header
-//!    blocks (`From:` / `Sent:` / `To:` …, in English, French and German).
-//!    Everything from the header down is history, *except* inline answers:
-//!    below an "On … wrote:" header the history is `>`-quoted, and unquoted
-//!    lines the person typed between the quoted ones are kept (see below).
-//!    Below a separator or Outlook block the history is not quoted at all,
-//!    so everything goes.
-//! 3. Signatures: the RFC 3676 §4.3 delimiter `"-- "` and mobile footers
+//!    blocks (`From:` / `Sent:` / `To:` …, in English, French, German and
+//!    Spanish). Everything from the header down is history, *except* inline
+//!    answers: below an "On … wrote:" header the history is `>`-quoted, and
+//!    unquoted lines the person typed between the quoted ones are kept (see
+//!    below). Below a separator or Outlook block the history is not quoted
+//!    at all, so everything goes.
+//! 3. Forwarded messages ("---------- Forwarded message ---------",
+//!    "Begin forwarded message:", their translations, and Outlook blocks
+//!    whose subject starts with `FW:`/`TR:`/`WG:`/`RV:`): a forward is
+//!    something the person chose to send into the conversation, so when one
+//!    comes before any quote header, it and everything below it is kept
+//!    verbatim; the passes below only look above it.
+//! 4. With [`extract_reply_knowing`], the text of the notification we sent
+//!    this person, wherever it is quoted: `>`-quoted or not, re-wrapped by
+//!    the client or not (see [`cut_sent_text`]).
+//! 5. Signatures: the RFC 3676 §4.3 delimiter `"-- "` and mobile footers
 //!    ("Sent from my iPhone", "Envoyé de mon iPhone", "Get Outlook for iOS"…),
 //!    only when nothing new follows them.
-//! 4. A run of `>`-quoted lines at the very end of the message.
+//! 6. A run of `>`-quoted lines at the very end of the message.
 //!
 //! Inline (interleaved) answers: below an "On … wrote:" header followed by
 //! `>`-quoted history, the quoted lines and the header are removed and the
@@ -28,14 +38,21 @@
 //! paragraphs, the kept text gets exactly one blank line between them so
 //! that consecutive answers stay readable. Quoted lines that are *not* below
 //! a quote header and not at the end (a person quoting one sentence to
-//! answer it, with no header) are kept as written.
+//! answer it, with no header) are kept as written, unless they are our own
+//! sent text.
 //!
-//! Not done yet (a later version will): HTML quote containers
-//! (`<blockquote>`, `gmail_quote`, `divRplyFwdMsg`…), languages other than
-//! English/French/German/Spanish, forwarded-message blocks, and clients that
-//! re-wrap quoted lines without repeating the `>` prefix (such continuation
-//! lines look like new text and are kept: we prefer keeping history to
-//! losing words the person wrote).
+//! HTML replies are rendered to text by [`super::html::html_to_text`]
+//! (blockquotes become `>`-quoted lines, Outlook's header block becomes
+//! `From:`/`Sent:` lines) and then go through the same rules; the HTML
+//! itself is trimmed by [`super::html::reply_html`].
+//!
+//! Not done: languages other than English/French/German/Spanish, and
+//! clients that re-wrap quoted lines without repeating the `>` prefix when
+//! the sent text is not known (such continuation lines look like new text
+//! and are kept: we prefer keeping history to losing words the person
+//! wrote).
+
+use std::collections::{HashMap, HashSet};
 
 /// The marker line every notification email carries; everything from it down is quoted history.
 pub const REPLY_MARKER: &str = "##- Reply above this line -##";
@@ -84,16 +101,76 @@ const MAX_LABEL_CHARS: usize = 24;
 /// signature. Never panics; see the module documentation for the rules.
 #[must_use]
 pub fn extract_reply(text: &str) -> Extracted {
+    extract_reply_knowing(text, None)
+}
+
+/// Like [`extract_reply`], also removing `sent` (the text of the
+/// notification we sent this person) wherever it is quoted in the reply:
+/// with or without `>` prefixes, re-wrapped by the client or not. Never
+/// panics; linear in the sizes of `text` and `sent`.
+#[must_use]
+pub fn extract_reply_knowing(text: &str, sent: Option<&str>) -> Extracted {
     let normalized = normalize_newlines(text);
     let lines = Lines::new(&normalized);
-    let mut fate = vec![Fate::Keep; lines.len()];
+    let sent = sent.map(SentText::new).filter(|s| !s.is_empty());
+    let got = run_passes(&lines, sent.as_ref(), true);
+    if got.kept.is_empty() && sent.is_some() {
+        // Short unquoted matches are weak evidence: when they are all that
+        // stood between the reply and nothing, the person was echoing our
+        // words rather than quoting them.
+        let without_short = run_passes(&lines, sent.as_ref(), false);
+        if !without_short.kept.is_empty() {
+            return without_short;
+        }
+    }
+    got
+}
 
-    let end = cut_at_marker(&lines, &mut fate);
-    cut_at_quote_headers(&lines, &mut fate, end);
-    cut_signature(&lines, &mut fate);
-    cut_trailing_quotes(&lines, &mut fate);
-    absorb_blank_lines(&lines, &mut fate);
-    assemble(&lines, &fate)
+/// For callers that rendered a reply to text themselves (HTML replies):
+/// for each line of `text` (split on `\n`), whether [`extract_reply`] keeps
+/// it. Blank lines count as kept unless they lie inside removed text.
+pub(crate) fn kept_lines(text: &str) -> Vec<bool> {
+    let normalized = normalize_newlines(text);
+    let lines = Lines::new(&normalized);
+    fates(&lines, None, true)
+        .into_iter()
+        .map(|f| f == Fate::Keep)
+        .collect()
+}
+
+/// Headers that introduce a forwarded message ("Begin forwarded message:",
+/// "---------- Forwarded message ---------" and translations).
+pub(crate) fn is_forward_header(line: &str) -> bool {
+    is_forward_separator(line)
+}
+
+/// Whether `text` (the rendering of an Outlook header block) holds a
+/// `Subject:` line saying the message is a forward (`FW:`, `TR:`, `WG:`…).
+pub(crate) fn header_block_is_forward(text: &str) -> bool {
+    let lines: Vec<&str> = text.lines().take(16).collect();
+    block_is_forward(&lines)
+}
+
+fn run_passes(lines: &Lines, sent: Option<&SentText>, short_runs: bool) -> Extracted {
+    assemble(lines, &fates(lines, sent, short_runs))
+}
+
+fn fates(lines: &Lines, sent: Option<&SentText>, short_runs: bool) -> Vec<Fate> {
+    let mut fate = vec![Fate::Keep; lines.len()];
+    let end = cut_at_marker(lines, &mut fate);
+    // Everything from a forwarded message down is kept verbatim: the later
+    // passes only look above it.
+    let forward = cut_at_quote_headers(lines, &mut fate, end);
+    let end = forward.unwrap_or(end);
+    if let Some(sent) = sent {
+        cut_sent_text(lines, &mut fate, sent, end, short_runs);
+    }
+    cut_signature(lines, &mut fate, end);
+    if forward.is_none() {
+        cut_trailing_quotes(lines, &mut fate);
+    }
+    absorb_blank_lines(lines, &mut fate);
+    fate
 }
 
 /// What happens to one input line.
@@ -244,13 +321,19 @@ enum Header {
     /// Separators and Outlook header blocks: Outlook copies the history below
     /// them unquoted, so nothing below can be told apart from the history.
     Block,
+    /// A forwarded message: what follows is something the person chose to
+    /// send, kept verbatim.
+    Forward,
 }
 
 /// Walks the lines above `end` looking for quote headers. Everything from
 /// a header down to `end` is history, except below a [`Header::Wrote`]
 /// header whose next non-blank line is `>`-quoted: there the quoted lines
 /// and the header are dropped and unquoted lines are kept as inline answers.
-fn cut_at_quote_headers(lines: &Lines, fate: &mut [Fate], end: usize) {
+///
+/// Returns the first line of a forwarded message met before any other
+/// header: the later passes must not look below it.
+fn cut_at_quote_headers(lines: &Lines, fate: &mut [Fate], end: usize) -> Option<usize> {
     let mut in_quoted_history = false;
     let mut i = 0;
     while i < end {
@@ -258,41 +341,125 @@ fn cut_at_quote_headers(lines: &Lines, fate: &mut [Fate], end: usize) {
             if let Some((kind, len)) = quote_header_at(lines, i, end) {
                 let after = i + len;
                 let next = lines.next_nonblank[after];
-                if kind == Header::Wrote && next < end && lines.quoted[next] {
-                    mark(fate, i, after);
-                    in_quoted_history = true;
-                    i = after;
-                    continue;
+                match kind {
+                    Header::Forward => return Some(i),
+                    Header::Wrote if next < end && lines.quoted[next] => {
+                        mark(fate, i, after);
+                        in_quoted_history = true;
+                        i = after;
+                        continue;
+                    }
+                    Header::Wrote | Header::Block => {
+                        mark(fate, i, end);
+                        return None;
+                    }
                 }
-                mark(fate, i, end);
-                return;
             }
         } else if in_quoted_history && lines.quoted[i] {
             fate[i] = Fate::Drop;
         }
         i += 1;
     }
+    None
 }
 
 /// If a quote header starts at line `i` (which is plain), its kind and
 /// length in lines.
 fn quote_header_at(lines: &Lines, i: usize, end: usize) -> Option<(Header, usize)> {
     let line = lines.text[i];
-    if is_separator(line) {
-        return Some((Header::Block, 1));
+    if is_forward_separator(line) {
+        return Some((Header::Forward, 1));
     }
-    if is_underscore_rule(line) {
-        // Outlook draws this rule above its `From:` block; on its own it is
-        // just a line someone drew, so require the block below it.
+    if is_separator(line) || is_underscore_rule(line) {
+        // Outlook draws the rule above its `From:` block; on its own it is
+        // just a line someone drew, so require the block below it. The
+        // "Original Message" separator needs no block, but when one follows
+        // its subject tells a forward from a reply.
         let next = lines.next_nonblank[i + 1];
-        let is_rule =
-            next < end && !lines.quoted[next] && field_kind(lines.text[next]) == Some(Field::From);
-        return is_rule.then_some((Header::Block, 1));
+        let block = (next < end && !lines.quoted[next])
+            .then(|| outlook_block_at(lines, next, end).map(|len| (next, len)))
+            .flatten();
+        if let Some((start, len)) = block {
+            let kind = if block_is_forward(&lines.text[start..start + len]) {
+                Header::Forward
+            } else {
+                Header::Block
+            };
+            return Some((kind, 1));
+        }
+        let rule_above_from = is_underscore_rule(line)
+            && next < end
+            && !lines.quoted[next]
+            && field_kind(lines.text[next]) == Some(Field::From);
+        return (is_separator(line) || rule_above_from).then_some((Header::Block, 1));
     }
     if let Some(len) = outlook_block_at(lines, i, end) {
-        return Some((Header::Block, len));
+        let kind = if block_is_forward(&lines.text[i..i + len]) {
+            Header::Forward
+        } else {
+            Header::Block
+        };
+        return Some((kind, len));
     }
     wrote_header_at(lines, i, end).map(|len| (Header::Wrote, len))
+}
+
+/// Headers that introduce a forwarded message (Gmail, Thunderbird, Apple
+/// Mail, Outlook on the web), in English, French, German and Spanish.
+fn is_forward_separator(line: &str) -> bool {
+    let t = line.trim();
+    if t.is_empty() || t.len() > 80 {
+        return false;
+    }
+    let lower = t.to_lowercase();
+    if lower.starts_with("--") && lower.ends_with("--") {
+        let inner = lower.trim_matches('-').trim();
+        return matches!(
+            inner,
+            "forwarded message"
+                | "forwarded e-mail"
+                | "message transféré"
+                | "message transfere"
+                | "weitergeleitete nachricht"
+                | "mensaje reenviado"
+        );
+    }
+    let Some(body) = lower.strip_suffix(':').map(str::trim_end) else {
+        return false;
+    };
+    matches!(
+        body,
+        "begin forwarded message"
+            | "début du message réexpédié"
+            | "début du message transféré"
+            | "anfang der weitergeleiteten nachricht"
+            | "anfang der weitergeleiteten e-mail"
+            | "inicio del mensaje reenviado"
+            | "comienzo del mensaje reenviado"
+    )
+}
+
+/// An Outlook header block (its lines) whose subject says it is a forward:
+/// `FW:`, `Fwd:`, `TR:` (French), `WG:` (German), `RV:`/`Reenviado:` (Spanish).
+fn block_is_forward(block: &[&str]) -> bool {
+    block.iter().any(|line| {
+        let s = line.trim_start().trim_start_matches('*');
+        let Some((label, value)) = s.split_once(':') else {
+            return false;
+        };
+        let label = label.trim().trim_end_matches('*').to_lowercase();
+        if !matches!(label.as_str(), "subject" | "objet" | "betreff" | "asunto") {
+            return false;
+        }
+        let value = value
+            .trim_start_matches(['*', ' ', '\u{a0}'])
+            .to_lowercase();
+        let prefix = value
+            .split_once(':')
+            .map_or("", |(p, _)| p)
+            .trim_end_matches([' ', '\u{a0}']);
+        matches!(prefix, "fw" | "fwd" | "tr" | "wg" | "rv" | "reenviado")
+    })
 }
 
 /// "-----Original Message-----" and its translations (Outlook, Lotus, older
@@ -460,7 +627,280 @@ fn ends_with_word(s: &str, word: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------
-// 3. Signatures
+// 3. The text we sent
+// ---------------------------------------------------------------------------
+
+/// A run of reply lines matching our sent text is removed from this many
+/// words on, quoted or not: eight words in the same order as ours, on lines
+/// holding nothing else, are not a coincidence.
+const MIN_SENT_RUN_WORDS: usize = 8;
+
+/// A `>`-quoted run (its first line is quoted) needs fewer words: the quote
+/// marks are evidence already, the match says whose text it is.
+const MIN_QUOTED_SENT_RUN_WORDS: usize = 3;
+
+/// A whole paragraph of ours that the reply holds as a whole paragraph of
+/// its own (unquoted) is removed from this many words on, unless removing it
+/// would leave nothing: then the person was echoing us.
+const MIN_SENT_PARAGRAPH_WORDS: usize = 4;
+
+/// Notifications are short; this bounds the automaton's memory when one is
+/// not (a digest of a long conversation).
+const MAX_SENT_WORDS: usize = 200_000;
+
+/// The text of the notification we sent, as a sequence of normalized words
+/// (see [`normalize_word`]) with a suffix automaton that recognizes every
+/// contiguous run of them.
+struct SentText {
+    vocab: HashMap<String, u32>,
+    automaton: Automaton,
+    /// Paragraphs of [`MIN_SENT_PARAGRAPH_WORDS`] to [`MIN_SENT_RUN_WORDS`]
+    /// words, as word ids.
+    short_paragraphs: HashSet<Vec<u32>>,
+    /// Non-blank lines without any word ("--"): transparent in a match.
+    wordless_lines: HashSet<String>,
+}
+
+impl SentText {
+    fn new(sent: &str) -> SentText {
+        let sent = normalize_newlines(sent);
+        let mut vocab: HashMap<String, u32> = HashMap::new();
+        let mut words: Vec<u32> = Vec::new();
+        let mut short_paragraphs = HashSet::new();
+        let mut wordless_lines = HashSet::new();
+        let mut paragraph: Vec<u32> = Vec::new();
+        let mut end_paragraph = |paragraph: &mut Vec<u32>| {
+            if (MIN_SENT_PARAGRAPH_WORDS..MIN_SENT_RUN_WORDS).contains(&paragraph.len()) {
+                short_paragraphs.insert(std::mem::take(paragraph));
+            }
+            paragraph.clear();
+        };
+        'lines: for line in sent.split('\n') {
+            let content = unquoted_content(line);
+            let mut any = false;
+            for word in content.split_whitespace().filter_map(normalize_word) {
+                if words.len() >= MAX_SENT_WORDS {
+                    break 'lines;
+                }
+                let next_id = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+                let id = *vocab.entry(word).or_insert(next_id);
+                words.push(id);
+                paragraph.push(id);
+                any = true;
+            }
+            if !any {
+                end_paragraph(&mut paragraph);
+                if !content.is_empty() {
+                    wordless_lines.insert(content.to_owned());
+                }
+            }
+        }
+        end_paragraph(&mut paragraph);
+        SentText {
+            vocab,
+            automaton: Automaton::new(&words),
+            short_paragraphs,
+            wordless_lines,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.vocab.is_empty()
+    }
+}
+
+/// Lowercased, without the punctuation around it (quotes, brackets,
+/// trailing commas, `*bold*` marks), so that a client re-rendering our text
+/// does not hide it; `None` when nothing alphanumeric is left.
+fn normalize_word(word: &str) -> Option<String> {
+    let core = word.trim_matches(|c: char| !c.is_alphanumeric());
+    (!core.is_empty()).then(|| core.to_lowercase())
+}
+
+/// A suffix automaton over word ids: it accepts exactly the contiguous
+/// runs of the sent text, and matching a stream against it gives, at every
+/// word, the longest run ending there that the sent text contains
+/// (Blumer et al.), in time linear in both lengths.
+struct Automaton {
+    len: Vec<usize>,
+    link: Vec<usize>,
+    next: Vec<HashMap<u32, usize>>,
+}
+
+const NO_STATE: usize = usize::MAX;
+
+impl Automaton {
+    fn new(words: &[u32]) -> Automaton {
+        let mut a = Automaton {
+            len: vec![0],
+            link: vec![NO_STATE],
+            next: vec![HashMap::new()],
+        };
+        let mut last = 0;
+        for &w in words {
+            let cur = a.push(a.len[last] + 1, NO_STATE, HashMap::new());
+            let mut p = last;
+            while p != NO_STATE && !a.next[p].contains_key(&w) {
+                a.next[p].insert(w, cur);
+                p = a.link[p];
+            }
+            if p == NO_STATE {
+                a.link[cur] = 0;
+            } else {
+                let q = a.next[p][&w];
+                if a.len[p] + 1 == a.len[q] {
+                    a.link[cur] = q;
+                } else {
+                    let clone = a.push(a.len[p] + 1, a.link[q], a.next[q].clone());
+                    while p != NO_STATE && a.next[p].get(&w) == Some(&q) {
+                        a.next[p].insert(w, clone);
+                        p = a.link[p];
+                    }
+                    a.link[q] = clone;
+                    a.link[cur] = clone;
+                }
+            }
+            last = cur;
+        }
+        a
+    }
+
+    fn push(&mut self, len: usize, link: usize, next: HashMap<u32, usize>) -> usize {
+        self.len.push(len);
+        self.link.push(link);
+        self.next.push(next);
+        self.len.len() - 1
+    }
+}
+
+/// Walks a word stream through an [`Automaton`], tracking the longest
+/// suffix of the stream that is a run of the sent text.
+struct Matcher<'a> {
+    automaton: &'a Automaton,
+    state: usize,
+    matched: usize,
+}
+
+impl Matcher<'_> {
+    fn reset(&mut self) {
+        self.state = 0;
+        self.matched = 0;
+    }
+
+    fn step(&mut self, word: Option<u32>) {
+        let Some(w) = word else {
+            self.reset();
+            return;
+        };
+        let a = self.automaton;
+        loop {
+            if let Some(&next) = a.next[self.state].get(&w) {
+                self.state = next;
+                self.matched += 1;
+                return;
+            }
+            if self.state == 0 {
+                self.matched = 0;
+                return;
+            }
+            self.state = a.link[self.state];
+            self.matched = a.len[self.state];
+        }
+    }
+}
+
+/// Drops, above `end`, every maximal run of lines whose words (quote marks
+/// and punctuation aside) are a contiguous run of the sent text's words, when
+/// the run is evidence enough (see the constants above), plus a quote header
+/// directly above such a run. Lines must match whole: a line mixing the
+/// person's words with ours is kept. Blank lines, empty quote lines and
+/// wordless lines that our text also has ("--") do not interrupt a run; any
+/// other line does.
+fn cut_sent_text(lines: &Lines, fate: &mut [Fate], sent: &SentText, end: usize, short_runs: bool) {
+    let end = end.min(lines.len());
+    let mut matcher = Matcher {
+        automaton: &sent.automaton,
+        state: 0,
+        matched: 0,
+    };
+    // Word positions in the reply's stream of words.
+    let mut stream: Vec<Option<u32>> = Vec::new();
+    let mut line_start = vec![0usize; end];
+    let mut line_end = vec![0usize; end];
+    let mut matched_at_end = vec![0usize; end];
+    let mut worded: Vec<usize> = Vec::new();
+    for j in 0..end {
+        let content = unquoted_content(lines.text[j]);
+        line_start[j] = stream.len();
+        let mut any = false;
+        for word in content.split_whitespace().filter_map(normalize_word) {
+            let id = sent.vocab.get(&word).copied();
+            matcher.step(id);
+            stream.push(id);
+            any = true;
+        }
+        if any {
+            worded.push(j);
+        } else if !content.is_empty() && !sent.wordless_lines.contains(content) {
+            matcher.reset();
+        }
+        line_end[j] = stream.len();
+        matched_at_end[j] = matcher.matched;
+    }
+
+    let is_gap = |j: usize| unquoted_content(lines.text[j]).is_empty() || fate[j] == Fate::Drop;
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    // The start of the longest match never moves backwards (a suffix of a
+    // run is a run), so one pointer over the worded lines finds, for each
+    // line, the first whole line of the match ending there.
+    let mut k = 0;
+    for (idx, &j) in worded.iter().enumerate() {
+        let match_start = line_end[j] - matched_at_end[j];
+        while k < worded.len() && line_start[worded[k]] < match_start {
+            k += 1;
+        }
+        if k > idx {
+            continue;
+        }
+        let first = worded[k];
+        let count = line_end[j] - line_start[first];
+        let qualifies = count >= MIN_SENT_RUN_WORDS
+            || (lines.quoted[first] && count >= MIN_QUOTED_SENT_RUN_WORDS)
+            || (short_runs
+                && count >= MIN_SENT_PARAGRAPH_WORDS
+                && (first == 0 || is_gap(first - 1))
+                && (j + 1 >= end || is_gap(j + 1))
+                && stream[line_start[first]..line_end[j]]
+                    .iter()
+                    .map(|w| w.ok_or(()))
+                    .collect::<Result<Vec<u32>, ()>>()
+                    .is_ok_and(|ids| sent.short_paragraphs.contains(&ids)));
+        if !qualifies {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((_, last)) if first <= *last + 1 => *last = j,
+            _ => runs.push((first, j)),
+        }
+    }
+
+    for (first, last) in runs {
+        mark(fate, first, last + 1);
+        // A quote header the client put directly above our text.
+        let mut above = first;
+        while above > 0 && unquoted_content(lines.text[above - 1]).is_empty() {
+            above -= 1;
+        }
+        if above > 0
+            && let Some(start) = header_ending_at(lines, above - 1)
+        {
+            mark(fate, start, first);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Signatures
 // ---------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -495,20 +935,46 @@ const MOBILE_FOOTERS: &[&str] = &[
     "sent from my ipad",
     "sent from my android",
     "sent from my samsung",
+    "sent from my galaxy",
+    "sent from my pixel",
+    "sent from my huawei",
+    "sent from my xiaomi",
+    "sent from my blackberry",
     "sent from mail for windows",
     "sent from outlook",
     "sent from yahoo mail",
+    "sent from the all new aol app",
+    "sent with proton mail",
+    "sent with protonmail",
+    "sent from proton mail",
     "envoyé de mon iphone",
     "envoyé de mon ipad",
+    "envoyé de mon appareil ",
     "envoyé depuis mon ",
+    "envoyé de l'application mail",
+    "envoyé à partir de outlook",
+    "envoyé avec proton mail",
+    "envoyé avec la messagerie sécurisée proton mail",
     "von meinem iphone gesendet",
     "von meinem ipad gesendet",
+    "von meinem samsung galaxy",
+    "von meinem android",
+    "gesendet von outlook",
+    "gesendet mit proton mail",
+    "gesendet mit der sicheren e-mail-app proton mail",
     "enviado desde mi iphone",
     "enviado desde mi ipad",
+    "enviado desde mi ",
+    "enviado con proton mail",
+    "enviado con el correo electrónico seguro de proton mail",
     "get outlook for ios",
     "get outlook for android",
     "obtenir outlook pour ios",
     "obtenir outlook pour android",
+    "outlook für ios beziehen",
+    "outlook für android beziehen",
+    "obtener outlook para ios",
+    "obtener outlook para android",
 ];
 
 fn is_mobile_footer(line: &str) -> bool {
@@ -524,22 +990,22 @@ fn is_mobile_footer(line: &str) -> bool {
     })
 }
 
-/// Drops the signature: from the first signature line such that, after the
-/// signature block, no new (kept, unquoted, non-blank) text follows, down to
-/// the end. The block after a delimiter runs until the next removed or
-/// quoted line; a footer is a single line. So a signature placed above the
-/// quote header is removed, but one followed by inline answers is kept
-/// rather than losing those answers.
-fn cut_signature(lines: &Lines, fate: &mut [Fate]) {
-    let n = lines.len();
+/// Drops the signature: from the first signature line above `end` such
+/// that, after the signature block, no new (kept, unquoted, non-blank) text
+/// follows, down to `end`. The block after a delimiter runs until the next
+/// removed or quoted line; a footer is a single line. So a signature placed
+/// above the quote header is removed, but one followed by inline answers is
+/// kept rather than losing those answers.
+fn cut_signature(lines: &Lines, fate: &mut [Fate], end: usize) {
+    let end = end.min(lines.len());
     let new_text = |j: usize| fate[j] == Fate::Keep && lines.is_plain(j);
-    // new_text_from[j]: is there new text at index >= j?
-    let mut new_text_from = vec![false; n + 1];
-    // run_end[j]: first index >= j that is removed or quoted.
-    let mut run_end = vec![n; n + 1];
+    // new_text_from[j]: is there new text at index >= j (and < end)?
+    let mut new_text_from = vec![false; end + 1];
+    // run_end[j]: first index >= j that is removed or quoted (or `end`).
+    let mut run_end = vec![end; end + 1];
     // nonblank_before[j]: number of non-blank lines before j.
-    let mut nonblank_before = vec![0usize; n + 1];
-    for j in (0..n).rev() {
+    let mut nonblank_before = vec![0usize; end + 1];
+    for j in (0..end).rev() {
         new_text_from[j] = new_text_from[j + 1] || new_text(j);
         run_end[j] = if fate[j] == Fate::Keep && !lines.quoted[j] {
             run_end[j + 1]
@@ -547,11 +1013,11 @@ fn cut_signature(lines: &Lines, fate: &mut [Fate]) {
             j
         };
     }
-    for j in 0..n {
+    for j in 0..end {
         nonblank_before[j + 1] = nonblank_before[j] + usize::from(!lines.blank[j]);
     }
 
-    for i in 0..n {
+    for i in 0..end {
         if !new_text(i) {
             continue;
         }
@@ -569,13 +1035,13 @@ fn cut_signature(lines: &Lines, fate: &mut [Fate]) {
         if kind == Signature::LooseDelimiter && block_lines > LOOSE_SIGNATURE_MAX_LINES {
             continue;
         }
-        mark(fate, i, n);
+        mark(fate, i, end);
         return;
     }
 }
 
 // ---------------------------------------------------------------------------
-// 4. Trailing quote
+// 5. Trailing quote
 // ---------------------------------------------------------------------------
 
 /// Drops a run of `>`-quoted lines (with the blank lines among and after
@@ -1378,11 +1844,4 @@ mod tests {
             assert!(got.kept.len() + got.trimmed.map_or(0, |t| t.len()) > 0);
         }
     }
-}
-
-/// Like [`extract_reply`], also removing `sent` (the text of the notification we sent this
-/// person) wherever it is quoted.
-pub fn extract_reply_knowing(text: &str, sent: Option<&str>) -> Extracted {
-    let _ = sent;
-    extract_reply(text)
 }

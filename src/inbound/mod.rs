@@ -307,11 +307,22 @@ impl Inbound {
         }
         let rec = record(
             InboundOutcome::Posted,
-            Some(owner.conversation_id),
+            Some(owner.conversation_id.clone()),
             &detail,
             message_id,
         );
-        self.commit(rec, &tx.data, Some(&new), accepted()).await
+        let reply = self.commit(rec, &tx.data, Some(&new), accepted()).await;
+        // Replying means having read the conversation: nothing before is emailed to them. (Not
+        // part of the transaction: at worst a digest repeats something they have seen.)
+        if reply.is_positive()
+            && let Err(err) = self
+                .store
+                .mark_caught_up(&owner.conversation_id, &owner.person.id)
+                .await
+        {
+            tracing::warn!(error = %err, "marking the sender caught up failed");
+        }
+        reply
     }
 
     /// The first live participant among the envelope tokens, then the header tokens, then our

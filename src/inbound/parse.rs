@@ -64,7 +64,10 @@ impl ParsedEmail {
 }
 
 fn strip_brackets(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').to_string()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string()
 }
 
 fn headers_of(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> Vec<(String, String)> {
@@ -75,7 +78,10 @@ fn headers_of(part: &mail_parser::MessagePart<'_>, raw: &[u8]) -> Vec<(String, S
             let value = String::from_utf8_lossy(value);
             // Unfold (RFC 5322 §2.2.3): CRLF followed by white space is not a line break.
             let unfolded = value.replace("\r\n", "").replace('\n', "");
-            Some((h.name.as_str().to_ascii_lowercase(), unfolded.trim().to_string()))
+            Some((
+                h.name.as_str().to_ascii_lowercase(),
+                unfolded.trim().to_string(),
+            ))
         })
         .collect()
 }
@@ -105,7 +111,11 @@ fn unflow(text: &str, delsp: bool) -> String {
         }
         let flowed = content.ends_with(' ') && content != "-- ";
         if flowed {
-            let piece = if delsp { &content[..content.len() - 1] } else { content };
+            let piece = if delsp {
+                &content[..content.len() - 1]
+            } else {
+                content
+            };
             pending.push_str(piece);
             pending_depth = Some(depth);
         } else {
@@ -168,7 +178,9 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
     for value in [message.in_reply_to(), message.references()] {
         match value {
             HeaderValue::Text(id) => parsed.in_reply_to.push(strip_brackets(id)),
-            HeaderValue::TextList(ids) => parsed.in_reply_to.extend(ids.iter().map(|id| strip_brackets(id))),
+            HeaderValue::TextList(ids) => parsed
+                .in_reply_to
+                .extend(ids.iter().map(|id| strip_brackets(id))),
             _ => {}
         }
     }
@@ -180,12 +192,18 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             && let PartType::Text(text) = &part.body
         {
             let flowed = part.content_type().is_some_and(|ct| {
-                ct.attribute("format").is_some_and(|f| f.eq_ignore_ascii_case("flowed"))
+                ct.attribute("format")
+                    .is_some_and(|f| f.eq_ignore_ascii_case("flowed"))
             });
             let delsp = part.content_type().is_some_and(|ct| {
-                ct.attribute("delsp").is_some_and(|d| d.eq_ignore_ascii_case("yes"))
+                ct.attribute("delsp")
+                    .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
             });
-            parsed.text_body = Some(if flowed { unflow(text, delsp) } else { text.to_string() });
+            parsed.text_body = Some(if flowed {
+                unflow(text, delsp)
+            } else {
+                text.to_string()
+            });
             break;
         }
     }
@@ -200,14 +218,18 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
 
     if let Some(ct) = message.root_part().content_type() {
         parsed.is_delivery_report = ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
             && ct
                 .attribute("report-type")
                 .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
     }
 
     for (index, part) in message.parts.iter().enumerate() {
-        let Some(ct) = part.content_type() else { continue };
+        let Some(ct) = part.content_type() else {
+            continue;
+        };
         let mime = format!(
             "{}/{}",
             ct.ctype().to_ascii_lowercase(),
@@ -217,7 +239,9 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             ("message/delivery-status" | "message/global-delivery-status", body) => {
                 let text = match body {
                     PartType::Text(t) => t.to_string(),
-                    PartType::Binary(b) | PartType::InlineBinary(b) => String::from_utf8_lossy(b).into_owned(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => {
+                        String::from_utf8_lossy(b).into_owned()
+                    }
                     PartType::Message(m) => String::from_utf8_lossy(&m.raw_message).into_owned(),
                     _ => String::new(),
                 };
@@ -240,7 +264,9 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             _ => {}
         }
         let index = index as u32;
-        let disposition_attachment = part.content_disposition().is_some_and(|d| d.is_attachment());
+        let disposition_attachment = part
+            .content_disposition()
+            .is_some_and(|d| d.is_attachment());
         let is_body = message.text_body.contains(&index) || message.html_body.contains(&index);
         if !message.attachments.contains(&index) || is_body && !disposition_attachment {
             continue;
@@ -251,7 +277,10 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             PartType::Message(m) => m.raw_message.to_vec(),
             PartType::Multipart(_) => continue,
         };
-        let content_id = part.content_id().map(strip_brackets).filter(|c| !c.is_empty());
+        let content_id = part
+            .content_id()
+            .map(strip_brackets)
+            .filter(|c| !c.is_empty());
         let inline = content_id.is_some() && !disposition_attachment;
         let filename = part
             .attachment_name()
@@ -284,7 +313,11 @@ In-Reply-To: <n1@gw.test>\r\nReferences: <n0@gw.test> <n1@gw.test>\r\nSubject: R
         let tokens: Vec<&str> = p.header_tokens.iter().map(|t| t.as_str()).collect();
         assert_eq!(
             tokens,
-            ["abcdefghijklmnopqrstuvwxyz", "zzzzzzzzzzzzzzzzzzzzzzzzzz", "bbbbbbbbbbbbbbbbbbbbbbbbbb"]
+            [
+                "abcdefghijklmnopqrstuvwxyz",
+                "zzzzzzzzzzzzzzzzzzzzzzzzzz",
+                "bbbbbbbbbbbbbbbbbbbbbbbbbb"
+            ]
         );
         assert_eq!(p.in_reply_to, ["n1@gw.test", "n0@gw.test", "n1@gw.test"]);
         assert_eq!(p.text().trim(), "Hello");
@@ -298,7 +331,10 @@ In-Reply-To: <n1@gw.test>\r\nReferences: <n0@gw.test> <n1@gw.test>\r\nSubject: R
         assert!(p.text_body.is_none());
         assert!(p.html_body.is_some());
         let text = p.text();
-        assert!(text.contains("Bonjour") && text.contains("monde"), "{text:?}");
+        assert!(
+            text.contains("Bonjour") && text.contains("monde"),
+            "{text:?}"
+        );
         assert!(!text.contains('<'));
     }
 
@@ -312,8 +348,17 @@ Final-Recipient: rfc822; carl@client.test\r\nAction: failed\r\nStatus: 5.1.1\r\n
 --x\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <n1@gw.test>\r\nSubject: Your order\r\n\r\n--x--\r\n";
         let p = parse_email(raw, "reply.test").unwrap();
         assert!(p.is_delivery_report);
-        assert!(p.delivery_status.as_deref().unwrap().contains("Status: 5.1.1"));
-        assert!(p.returned_headers.iter().any(|(n, v)| n == "message-id" && v == "<n1@gw.test>"));
+        assert!(
+            p.delivery_status
+                .as_deref()
+                .unwrap()
+                .contains("Status: 5.1.1")
+        );
+        assert!(
+            p.returned_headers
+                .iter()
+                .any(|(n, v)| n == "message-id" && v == "<n1@gw.test>")
+        );
         assert!(p.attachments.is_empty());
     }
 
@@ -333,7 +378,10 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n";
         assert_eq!(pic.content_id.as_deref(), Some("pic1@x"));
         assert_eq!(pic.data, b"\x89PNG\r\n\x1a\n");
         let pdf = &p.attachments[1];
-        assert_eq!((pdf.filename.as_str(), pdf.content_type.as_str(), pdf.inline), ("invoice.pdf", "application/pdf", false));
+        assert_eq!(
+            (pdf.filename.as_str(), pdf.content_type.as_str(), pdf.inline),
+            ("invoice.pdf", "application/pdf", false)
+        );
         assert_eq!(pdf.data, b"%PDF-1.4\n");
     }
 
@@ -343,7 +391,10 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n";
 This is a long line that the client \r\nwrapped for transport.\r\n\r\n> quoted \r\n> part\r\n-- \r\nsig\r\n";
         let p = parse_email(raw, "reply.test").unwrap();
         let text = p.text_body.unwrap();
-        assert!(text.contains("This is a long line that the client wrapped for transport."), "{text:?}");
+        assert!(
+            text.contains("This is a long line that the client wrapped for transport."),
+            "{text:?}"
+        );
         assert!(text.contains("> quoted part"), "{text:?}");
         assert!(text.contains("\n-- \n"), "{text:?}");
     }

@@ -1,12 +1,15 @@
-//! Turns a planned notification into a complete RFC 5322 message. Pure: no I/O.
+//! Turns planned emails into complete RFC 5322 messages. Pure: no I/O.
 //!
 //! Every recipient gets an individual email (no shared To/Cc, so participants never see each
 //! other's addresses), with their own reply address in Reply-To, a Message-ID that names the
 //! conversation and recipient and carries a keyed MAC (so it cannot be forged to thread into
 //! another conversation), In-Reply-To/References chaining to the previous email of the same
-//! conversation sent to that person, and Thread-Topic/Thread-Index for Outlook.
+//! conversation sent to that person, Thread-Topic/Thread-Index for Outlook, and RFC 8058
+//! one-click unsubscribe. Text and HTML, in the person's language (English or French).
 
-use crate::domain::{EmailAddress, Id, IdKind, MessageIds, Millis};
+use crate::domain::{
+    EmailAddress, Id, IdKind, LinkSigner, Locale, MessageIds, Millis, UNSUBSCRIBE_LINK_LIFETIME_MS,
+};
 use crate::inbound::extract::REPLY_MARKER;
 use crate::store::{DueParticipant, NewOutboxEmail, PendingMessage};
 use askama::Template;
@@ -18,13 +21,6 @@ use std::time::{Duration, UNIX_EPOCH};
 /// How many earlier Message-IDs the References header keeps (RFC 5322 §3.6.4 allows trimming).
 const MAX_REFERENCES: usize = 10;
 
-#[derive(Clone)]
-pub struct Composer {
-    from_address: EmailAddress,
-    reply_domain: String,
-    message_ids: MessageIds,
-}
-
 /// The loop-detection header on everything we send: mail carrying it that comes back to us is
 /// dropped (see `inbound::classify`).
 pub const LOOP_HEADER: &str = "X-Threadgate-Loop";
@@ -33,6 +29,74 @@ pub const LOOP_HEADER: &str = "X-Threadgate-Loop";
 /// it names the email, and so the recipient, that failed.
 pub fn bounce_address(outbox_id: &str, reply_domain: &str) -> String {
     format!("bounces+{outbox_id}@{reply_domain}")
+}
+
+/// The address the `mailto:` List-Unsubscribe method writes to (the token is in the subject).
+pub fn unsubscribe_address(reply_domain: &str) -> String {
+    format!("unsubscribe@{reply_domain}")
+}
+
+#[derive(Clone)]
+pub struct Composer {
+    from_address: EmailAddress,
+    reply_domain: String,
+    public_url: String,
+    message_ids: MessageIds,
+    links: LinkSigner,
+}
+
+/// Every sentence of our emails, per language.
+struct Strings {
+    wrote_on: &'static str,
+    reply_hint: &'static str,
+    why: &'static str,
+    mute: &'static str,
+    manage: &'static str,
+    earlier: &'static str,
+    code_intro: &'static str,
+    code_expiry: &'static str,
+    code_ignore: &'static str,
+}
+
+const EN: Strings = Strings {
+    wrote_on: "wrote on",
+    reply_hint: "Reply to this email to answer in the conversation",
+    why: "You receive this because you take part in this conversation.",
+    mute: "Stop emails about this conversation",
+    manage: "Manage notifications",
+    earlier: "earlier unread messages are not shown",
+    code_intro: "Your verification code is:",
+    code_expiry: "It expires in 10 minutes and can be used once.",
+    code_ignore: "If you did not ask for it, you can ignore this email.",
+};
+
+const FR: Strings = Strings {
+    wrote_on: "a écrit le",
+    reply_hint: "Répondez à cet e-mail pour écrire dans la conversation",
+    why: "Vous recevez cet e-mail car vous participez à cette conversation.",
+    mute: "Ne plus recevoir d'e-mails pour cette conversation",
+    manage: "Gérer les notifications",
+    earlier: "messages non lus plus anciens ne sont pas affichés",
+    code_intro: "Votre code de vérification :",
+    code_expiry: "Il expire dans 10 minutes et ne peut servir qu'une fois.",
+    code_ignore: "Si vous ne l'avez pas demandé, ignorez cet e-mail.",
+};
+
+fn strings(locale: Locale) -> &'static Strings {
+    match locale {
+        Locale::En => &EN,
+        Locale::Fr => &FR,
+    }
+}
+
+/// "2 new messages in Project kickoff" / "2 nouveaux messages dans Project kickoff".
+pub fn notification_subject(locale: Locale, count: usize, subject: &str) -> String {
+    match (locale, count) {
+        (Locale::En, 1) => format!("New message in {subject}"),
+        (Locale::En, n) => format!("{n} new messages in {subject}"),
+        (Locale::Fr, 1) => format!("Nouveau message dans {subject}"),
+        (Locale::Fr, n) => format!("{n} nouveaux messages dans {subject}"),
+    }
 }
 
 struct MessageView<'a> {
@@ -44,17 +108,41 @@ struct MessageView<'a> {
 #[derive(Template)]
 #[template(path = "email/notification.txt")]
 struct NotificationText<'a> {
+    s: &'a Strings,
     marker: &'a str,
     subject: &'a str,
+    omitted: usize,
     messages: &'a [MessageView<'a>],
+    mute_url: &'a str,
+    manage_url: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "email/notification.html")]
 struct NotificationHtml<'a> {
+    s: &'a Strings,
+    lang: &'a str,
     marker: &'a str,
     subject: &'a str,
+    omitted: usize,
     messages: &'a [MessageView<'a>],
+    mute_url: &'a str,
+    manage_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/code.txt")]
+struct CodeText<'a> {
+    s: &'a Strings,
+    code: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/code.html")]
+struct CodeHtml<'a> {
+    s: &'a Strings,
+    lang: &'a str,
+    code: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,26 +153,59 @@ pub enum ComposeError {
     Build(String),
 }
 
+fn build_err(e: impl std::fmt::Display) -> ComposeError {
+    ComposeError::Build(e.to_string())
+}
+
+fn raw_header(email: &mut lettre::Message, name: &'static str, value: String) {
+    email
+        .headers_mut()
+        .insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
+}
+
 impl Composer {
     pub fn new(
         from_address: EmailAddress,
         reply_domain: String,
+        public_url: String,
         message_ids: MessageIds,
+        links: LinkSigner,
     ) -> Composer {
         Composer {
             from_address,
             reply_domain,
+            public_url,
             message_ids,
+            links,
         }
     }
 
-    /// Composes the email for `due`, about `messages` (already filtered to what they may see).
+    fn sender(&self, display: String) -> Result<Mailbox, ComposeError> {
+        Ok(Mailbox::new(
+            Some(display),
+            self.from_address.to_string().parse().map_err(build_err)?,
+        ))
+    }
+
+    /// Headers on everything we send.
+    fn machine_headers(&self, email: &mut lettre::Message) {
+        // RFC 3834 §5: machine-generated; stops well-behaved auto-responders from answering.
+        raw_header(email, "Auto-Submitted", "auto-generated".into());
+        // Exchange/Outlook: suppress out-of-office and other automatic responses.
+        raw_header(email, "X-Auto-Response-Suppress", "All".into());
+        raw_header(email, LOOP_HEADER, self.reply_domain.clone());
+    }
+
+    /// Composes the email for `due` about `messages` (already filtered to what they may see,
+    /// oldest first; `omitted` older unread ones are not shown).
     pub fn notification(
         &self,
         due: &DueParticipant,
         messages: &[&PendingMessage],
+        omitted: usize,
         now: Millis,
     ) -> Result<NewOutboxEmail, ComposeError> {
+        let s = strings(due.locale);
         let views: Vec<MessageView> = messages
             .iter()
             .map(|m| MessageView {
@@ -93,55 +214,46 @@ impl Composer {
                 body: &m.body_text,
             })
             .collect();
+        let token = self.links.unsubscribe_token(
+            &due.conversation_id,
+            &due.person.id,
+            now + UNSUBSCRIBE_LINK_LIFETIME_MS,
+        );
+        let mute_url = format!("{}/unsubscribe/{token}", self.public_url);
+        let manage_url = format!("{}/settings", self.public_url);
         let text = NotificationText {
+            s,
             marker: REPLY_MARKER,
             subject: &due.subject,
+            omitted,
             messages: &views,
+            mute_url: &mute_url,
+            manage_url: &manage_url,
         }
         .render()?;
         let html = NotificationHtml {
+            s,
+            lang: due.locale.as_str(),
             marker: REPLY_MARKER,
             subject: &due.subject,
+            omitted,
             messages: &views,
+            mute_url: &mute_url,
+            manage_url: &manage_url,
         }
         .render()?;
 
         let n = due.emails_sent + 1;
-        let message_id = self
-            .message_ids
-            .generate(&due.conversation_id, &due.person.id, n);
-        let author = messages
-            .last()
-            .map(|m| m.author_name.as_str())
-            .unwrap_or("threadgate");
-        let build_err = |e: &dyn std::fmt::Display| ComposeError::Build(e.to_string());
-        let from = Mailbox::new(
-            Some(format!("{author} via threadgate")),
-            self.from_address
-                .to_string()
-                .parse()
-                .map_err(|e| build_err(&e))?,
-        );
-        let to = Mailbox::new(
-            Some(due.person.name.clone()),
-            due.person.email.parse().map_err(|e| build_err(&e))?,
-        );
-        let reply_to: Mailbox = due
-            .reply_token
-            .address(&self.reply_domain)
-            .parse()
-            .map_err(|e| build_err(&e))?;
-        let subject = if due.emails_sent == 0 {
-            due.subject.clone()
-        } else {
-            format!("Re: {}", due.subject)
-        };
+        let message_id = self.message_ids.generate(&due.conversation_id, &due.person.id, n);
+        let author = messages.last().map_or("threadgate", |m| m.author_name.as_str());
+        let to = Mailbox::new(Some(due.person.name.clone()), due.person.email.parse().map_err(build_err)?);
+        let reply_to: Mailbox = due.reply_token.address(&self.reply_domain).parse().map_err(build_err)?;
 
         let mut builder = lettre::Message::builder()
-            .from(from)
+            .from(self.sender(format!("{author} via threadgate"))?)
             .to(to)
             .reply_to(reply_to)
-            .subject(subject)
+            .subject(notification_subject(due.locale, messages.len() + omitted, &due.subject))
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64));
         if let Some(previous) = &due.last_email_id {
@@ -152,34 +264,28 @@ impl Composer {
         }
         let mut email = builder
             .multipart(MultiPart::alternative_plain_html(text, html))
-            .map_err(|e| build_err(&e))?;
-        let headers = email.headers_mut();
-        // RFC 3834 §5: machine-generated; stops well-behaved auto-responders from answering.
-        headers.insert_raw(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-generated".into(),
-        ));
-        // Exchange/Outlook: suppress out-of-office and other automatic responses.
-        headers.insert_raw(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
-            "All".into(),
-        ));
-        headers.insert_raw(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Thread-Topic"),
-            due.subject.clone(),
-        ));
-        headers.insert_raw(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Thread-Index"),
+            .map_err(build_err)?;
+        self.machine_headers(&mut email);
+        raw_header(&mut email, "Thread-Topic", due.subject.clone());
+        raw_header(
+            &mut email,
+            "Thread-Index",
             base64::engine::general_purpose::STANDARD.encode(self.message_ids.thread_index(
                 &due.conversation_id,
                 due.conversation_created_at,
                 n,
             )),
-        ));
-        headers.insert_raw(HeaderValue::new(
-            HeaderName::new_from_ascii_str(LOOP_HEADER),
-            self.reply_domain.clone(),
-        ));
+        );
+        // RFC 2369 + RFC 8058: one click mutes this conversation for this person, no login.
+        raw_header(
+            &mut email,
+            "List-Unsubscribe",
+            format!(
+                "<{mute_url}>, <mailto:{}?subject=unsubscribe%20{token}>",
+                unsubscribe_address(&self.reply_domain)
+            ),
+        );
+        raw_header(&mut email, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into());
 
         let mut references = due.references.clone();
         references.push(message_id.clone());
@@ -194,6 +300,48 @@ impl Composer {
             data: email.formatted(),
         })
     }
+
+    /// A verification code email.
+    pub fn verification_code(
+        &self,
+        to_name: &str,
+        to_email: &str,
+        locale: Locale,
+        code: &str,
+        now: Millis,
+    ) -> Result<NewOutboxEmail, ComposeError> {
+        let s = strings(locale);
+        let text = CodeText { s, code }.render()?;
+        let html = CodeHtml {
+            s,
+            lang: locale.as_str(),
+            code,
+        }
+        .render()?;
+        let subject = match locale {
+            Locale::En => format!("Your code: {code}"),
+            Locale::Fr => format!("Votre code : {code}"),
+        };
+        let id = Id::generate(IdKind::Outbox);
+        let message_id = format!("<{id}@{}>", self.reply_domain);
+        let mut email = lettre::Message::builder()
+            .from(self.sender("threadgate".into())?)
+            .to(Mailbox::new(Some(to_name.to_string()), to_email.parse().map_err(build_err)?))
+            .subject(subject)
+            .message_id(Some(message_id.clone()))
+            .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64))
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .map_err(build_err)?;
+        self.machine_headers(&mut email);
+        Ok(NewOutboxEmail {
+            envelope_from: bounce_address(&id, &self.reply_domain),
+            id,
+            recipient: to_email.to_string(),
+            message_id,
+            references: String::new(),
+            data: email.formatted(),
+        })
+    }
 }
 
 /// "2026-11-23 18:34 UTC": readable in any mail client and language.
@@ -202,4 +350,16 @@ fn human_time(ms: Millis) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%d %H:%M UTC")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_say_what_happened_in_the_person_s_language() {
+        assert_eq!(notification_subject(Locale::En, 1, "Kickoff"), "New message in Kickoff");
+        assert_eq!(notification_subject(Locale::En, 2, "Kickoff"), "2 new messages in Kickoff");
+        assert_eq!(notification_subject(Locale::Fr, 2, "Kickoff"), "2 nouveaux messages dans Kickoff");
+    }
 }

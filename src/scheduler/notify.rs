@@ -1,84 +1,104 @@
-//! The notification planner: every participant with messages they have not been emailed about
-//! gets one email listing them (notes only for internal participants; never their own
-//! messages). Queueing the email and moving their "notified up to" mark is one transaction
-//! (see [`Store::enqueue_notification`]), so nothing is sent twice or skipped, even with several
-//! processes planning at once. Addresses suppressed by bounces get nothing.
+//! The notification planner. For every participant with messages they have not seen:
+//! - in digest mode (the default) the first unseen message goes out at the next tick, then at
+//!   most one email per `--digest-interval` lists everything still unseen; reading or replying
+//!   catches them up and resets that window;
+//! - in immediate mode everything goes out at the next tick;
+//! - notes only ever reach internal participants, and nobody is emailed their own messages;
+//! - notifications off, a muted conversation, a blocked person or a suppressed (bounced)
+//!   address get nothing; their mark still moves, so nothing piles up for later.
+//!
+//! Queueing an email and moving the participant's "notified up to" mark commit together,
+//! compared-and-set (see [`Store::enqueue_notifications`]), so nothing is sent twice or skipped,
+//! even with several processes planning at once.
 
+use crate::domain::NotifyMode;
 use crate::outbound::compose::Composer;
 use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store};
+use std::time::Duration;
 use tracing::Instrument;
 
-/// Participants planned per pass; the loop continues while a pass is full.
-const BATCH: i64 = 200;
+/// Participants planned per batch (one query for them, one transaction to commit them).
+const BATCH: i64 = 500;
 
 #[derive(Clone)]
 pub struct Planner {
     store: Store,
     composer: Composer,
+    digest_interval: Duration,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub participants: usize,
+    pub emails: usize,
 }
 
 impl Planner {
-    pub fn new(store: Store, composer: Composer) -> Planner {
-        Planner { store, composer }
+    pub fn new(store: Store, composer: Composer, digest_interval: Duration) -> Planner {
+        Planner {
+            store,
+            composer,
+            digest_interval,
+        }
     }
 
     /// Plans and queues everything due now. Returns the number of emails queued.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
+        Ok(self.run_once_counted().await?.emails)
+    }
+
+    pub async fn run_once_counted(&self) -> anyhow::Result<Planned> {
         let span = tracing::info_span!("notify");
         async {
-            let mut queued = 0;
+            let mut done = Planned::default();
             loop {
-                let due = self.store.due_notifications(BATCH).await?;
-                let full = due.len() as i64 == BATCH;
-                let mut progressed = false;
-                for participant in &due {
-                    let plan = self.plan(participant)?;
-                    let has_email = plan.email.is_some();
-                    if self.store.enqueue_notification(&plan).await? {
-                        progressed = true;
-                        queued += usize::from(has_email);
-                    }
-                }
-                if !full || !progressed {
+                let due = self
+                    .store
+                    .due_notifications(BATCH, self.digest_interval.as_millis() as i64)
+                    .await?;
+                let plans = due.iter().map(|d| self.plan(d)).collect::<anyhow::Result<Vec<_>>>()?;
+                let committed = self.store.enqueue_notifications(&plans).await?;
+                let progressed = committed.iter().filter(|c| **c).count();
+                done.participants += progressed;
+                done.emails += plans
+                    .iter()
+                    .zip(&committed)
+                    .filter(|(p, c)| **c && p.email.is_some())
+                    .count();
+                if (due.len() as i64) < BATCH || progressed == 0 {
                     break;
                 }
             }
-            if queued > 0 {
-                tracing::info!(queued, "notifications queued");
+            if done.emails > 0 {
+                tracing::info!(emails = done.emails, participants = done.participants, "notifications queued");
             }
-            Ok(queued)
+            Ok(done)
         }
         .instrument(span)
         .await
     }
 
     fn plan(&self, due: &DueParticipant) -> anyhow::Result<PlannedEmail> {
-        let up_to = due
-            .messages
-            .iter()
-            .map(|m| m.seq)
-            .max()
-            .unwrap_or(due.notified_up_to);
+        // Everything up to the conversation's end as planned (deleted messages included) is
+        // handled by this plan; a message that arrived since is in `messages` too.
+        let up_to = due.messages.iter().map(|m| m.seq).fold(due.last_seq, i64::max);
         let visible: Vec<&PendingMessage> = due
             .messages
             .iter()
             .filter(|m| m.author_id != due.person.id && m.kind.visible_to(due.person.role))
             .collect();
-        // A suppressed address (hard bounce) gets nothing; its mark still moves so the backlog
-        // does not pile up into one huge email if it is ever cleared.
-        let email = if visible.is_empty() || !due.person.email_status.may_email() {
+        let silenced = due.mode == NotifyMode::Off || due.muted || due.blocked || !due.person.email_status.may_email();
+        let email = if visible.is_empty() || silenced {
             None
         } else {
-            Some(
-                self.composer
-                    .notification(due, &visible, self.store.now())?,
-            )
+            Some(self.composer.notification(due, &visible, due.omitted, self.store.now())?)
         };
         Ok(PlannedEmail {
             conversation_id: due.conversation_id.clone(),
             person_id: due.person.id.clone(),
             expected_up_to: due.notified_up_to,
-            up_to,
+            up_to: up_to.max(due.notified_up_to),
             email,
         })
     }

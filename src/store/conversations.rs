@@ -1,5 +1,6 @@
+use super::lifecycle::{EventKind, decode_status, record_event};
 use super::people::person_from_row;
-use super::{Dialect, Person, Result, Store, StoreError, on_backend};
+use super::{ConversationStatus, Dialect, Person, Result, Store, StoreError, on_backend};
 use crate::domain::{Id, IdKind, Millis, ReplyToken};
 use sqlx::Row;
 
@@ -10,6 +11,11 @@ pub struct Conversation {
     pub created_by: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    pub status: ConversationStatus,
+    /// An internal user responsible for it.
+    pub assignee_id: Option<String>,
+    /// Set while `snoozed`: when it wakes up.
+    pub snoozed_until: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +48,9 @@ impl Store {
             created_by: created_by.to_string(),
             created_at: now,
             updated_at: now,
+            status: ConversationStatus::Open,
+            assignee_id: None,
+            snoozed_until: None,
         };
         let mut members: Vec<&str> = vec![created_by];
         for p in participants {
@@ -61,8 +70,8 @@ impl Store {
                 }
             }
             sqlx::query(
-                "INSERT INTO conversations (id, subject, created_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $4)",
+                "INSERT INTO conversations (id, subject, created_by, created_at, updated_at, last_activity_at)
+                 VALUES ($1, $2, $3, $4, $4, $4)",
             )
             .bind(&conversation.id)
             .bind(&conversation.subject)
@@ -90,18 +99,23 @@ impl Store {
     pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
         on_backend!(self, pool => {
             let row = sqlx::query(
-                "SELECT id, subject, created_by, created_at, updated_at FROM conversations WHERE id = $1",
+                "SELECT id, subject, created_by, created_at, updated_at, status, assignee_id, snoozed_until
+                 FROM conversations WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(pool)
             .await?;
             row.map(|row| -> Result<Conversation> {
+                let status: String = row.try_get("status")?;
                 Ok(Conversation {
                     id: row.try_get("id")?,
                     subject: row.try_get("subject")?,
                     created_by: row.try_get("created_by")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
+                    status: decode_status(&status)?,
+                    assignee_id: row.try_get("assignee_id")?,
+                    snoozed_until: row.try_get("snoozed_until")?,
                 })
             })
             .transpose()
@@ -114,6 +128,17 @@ impl Store {
         &self,
         conversation_id: &str,
         person_id: &str,
+    ) -> Result<Participant> {
+        self.add_participant_by(conversation_id, person_id, None)
+            .await
+    }
+
+    /// [`Store::add_participant`], recording who did it in the conversation's events.
+    pub async fn add_participant_by(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+        actor_id: Option<&str>,
     ) -> Result<Participant> {
         let now = self.now();
         let token = ReplyToken::generate();
@@ -173,6 +198,8 @@ impl Store {
                     .await?;
                 }
             }
+            record_event!(tx, conversation_id, EventKind::ParticipantAdded, actor_id,
+                serde_json::json!({"person_id": person_id}), now);
             tx.commit().await?;
         });
         Ok(Participant {
@@ -185,8 +212,20 @@ impl Store {
     /// Removes a participant and revokes their reply token. Returns false when they were not a
     /// (live) participant.
     pub async fn remove_participant(&self, conversation_id: &str, person_id: &str) -> Result<bool> {
+        self.remove_participant_by(conversation_id, person_id, None)
+            .await
+    }
+
+    /// [`Store::remove_participant`], recording who did it in the conversation's events.
+    pub async fn remove_participant_by(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+        actor_id: Option<&str>,
+    ) -> Result<bool> {
         let now = self.now();
         on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE participants SET removed_at = $3
                  WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",
@@ -194,9 +233,15 @@ impl Store {
             .bind(conversation_id)
             .bind(person_id)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(done.rows_affected() > 0)
+            let removed = done.rows_affected() > 0;
+            if removed {
+                record_event!(tx, conversation_id, EventKind::ParticipantRemoved, actor_id,
+                    serde_json::json!({"person_id": person_id}), now);
+            }
+            tx.commit().await?;
+            Ok(removed)
         })
     }
 

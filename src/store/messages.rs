@@ -16,6 +16,9 @@ pub struct Message {
     pub created_at: Millis,
     /// The inbound email it came from (source `email`): its raw bytes stay downloadable.
     pub inbound_id: Option<String>,
+    /// Soft delete: when, and by whom (None: an admin acting as no one). The row stays.
+    pub deleted_at: Option<Millis>,
+    pub deleted_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,11 +81,17 @@ macro_rules! insert_message {
             match seq {
                 Some(seq) => {
                     $crate::store::attachments::insert_attachments!($tx, &id, &new.attachments, $now);
-                    sqlx::query("UPDATE conversations SET updated_at = $2 WHERE id = $1")
-                        .bind(&new.conversation_id)
-                        .bind($now)
-                        .execute(&mut *$tx)
-                        .await?;
+                    // Locks the conversation row (PostgreSQL), so the status it returns is the
+                    // latest even with concurrent writers; the transition commits with the message.
+                    let status: String = sqlx::query_scalar(
+                        "UPDATE conversations SET updated_at = $2, last_activity_at = $2 WHERE id = $1
+                         RETURNING status",
+                    )
+                    .bind(&new.conversation_id)
+                    .bind($now)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                    $crate::store::lifecycle::status_after_message!($tx, new, &status, $now);
                     Ok($crate::store::messages::Inserted::New($crate::store::Message {
                         id,
                         seq,
@@ -95,6 +104,8 @@ macro_rules! insert_message {
                         source: new.source,
                         created_at: $now,
                         inbound_id: None,
+                        deleted_at: None,
+                        deleted_by: None,
                     }))
                 }
                 None => {
@@ -133,7 +144,7 @@ impl Store {
         on_backend!(self, pool => {
             let rows = sqlx::query(
                 "SELECT id, seq, conversation_id, author_id, kind, body_text, body_html, trimmed_text,
-                        source, created_at, inbound_id
+                        source, created_at, inbound_id, deleted_at, deleted_by
                  FROM messages WHERE conversation_id = $1 ORDER BY seq",
             )
             .bind(conversation_id)
@@ -157,6 +168,8 @@ impl Store {
                             .ok_or(StoreError::Database(sqlx::Error::Decode("unknown source".into())))?,
                         created_at: row.try_get("created_at")?,
                         inbound_id: row.try_get("inbound_id")?,
+                        deleted_at: row.try_get("deleted_at")?,
+                        deleted_by: row.try_get("deleted_by")?,
                     })
                 })
                 .collect()

@@ -1,15 +1,21 @@
 use super::people::person_from_row;
 use super::{Dialect, Person, Result, Store, StoreError, on_backend};
-use crate::domain::{MessageKind, Millis, ReplyToken};
+use crate::domain::{Locale, MessageKind, Millis, NotifyMode, ReplyToken};
 use sqlx::Row;
+use std::collections::HashMap;
 
-/// A participant with messages they have not been notified about.
+/// A participant with messages they have not been notified about, and may be now.
 #[derive(Debug, Clone)]
 pub struct DueParticipant {
     pub conversation_id: String,
     pub subject: String,
     pub conversation_created_at: Millis,
     pub person: Person,
+    pub mode: NotifyMode,
+    pub locale: Locale,
+    /// Blocked people and muted conversations get nothing.
+    pub blocked: bool,
+    pub muted: bool,
     pub reply_token: ReplyToken,
     /// The mark the plan was made from; enqueueing succeeds only if it is unchanged.
     pub notified_up_to: i64,
@@ -17,7 +23,12 @@ pub struct DueParticipant {
     /// Message-IDs of the recent notifications to this person in this conversation, oldest first.
     pub references: Vec<String>,
     pub emails_sent: i64,
+    /// Messages past the mark, oldest first (the latest [`MAX_PENDING`] of them).
     pub messages: Vec<PendingMessage>,
+    /// Unseen messages older than those, not loaded.
+    pub omitted: usize,
+    /// The conversation's last message seq when planned: where the mark moves to.
+    pub last_seq: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,40 +64,86 @@ pub struct NewOutboxEmail {
     pub data: Vec<u8>,
 }
 
+/// At most this many unseen messages are loaded per participant (a digest shows the latest).
+pub const MAX_PENDING: usize = 50;
+
 impl Store {
-    /// Participants with unseen messages, up to `limit` of them, each with its pending messages
-    /// (at most 200, oldest first).
-    pub async fn due_notifications(&self, limit: i64) -> Result<Vec<DueParticipant>> {
+    /// Participants with unseen messages who may be emailed now, up to `limit` of them: digest
+    /// readers only when their last email is at least `digest_interval_ms` old (or they have
+    /// caught up since), everyone else at once (including people who get nothing, so their
+    /// mark moves on).
+    pub async fn due_notifications(&self, limit: i64, digest_interval_ms: i64) -> Result<Vec<DueParticipant>> {
+        let now = self.now();
         on_backend!(self, pool => {
             let rows = sqlx::query(
                 "SELECT p.conversation_id, p.reply_token, p.notified_up_to, p.last_email_id,
-                        p.email_references, p.emails_sent, c.subject, c.created_at AS conversation_created_at,
-                        pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status
+                        p.email_references, p.emails_sent, p.muted, c.subject,
+                        c.created_at AS conversation_created_at,
+                        pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
+                        pe.notifications, pe.locale, pe.blocked,
+                        (SELECT COALESCE(MAX(m.seq), 0) FROM messages m
+                         WHERE m.conversation_id = p.conversation_id) AS last_seq
                  FROM participants p
                  JOIN conversations c ON c.id = p.conversation_id
                  JOIN people pe ON pe.id = p.person_id
                  WHERE p.removed_at IS NULL
                    AND p.notified_up_to < (SELECT COALESCE(MAX(m.seq), 0) FROM messages m
                                            WHERE m.conversation_id = p.conversation_id)
+                   AND (pe.notifications <> 'digest' OR p.last_emailed_at IS NULL
+                        OR p.last_emailed_at <= $2)
+                 ORDER BY p.notified_up_to
                  LIMIT $1",
             )
             .bind(limit)
+            .bind(now - digest_interval_ms)
             .fetch_all(pool)
             .await?;
             let mut due = Vec::with_capacity(rows.len());
             for row in &rows {
                 let token: String = row.try_get("reply_token")?;
                 let references: String = row.try_get("email_references")?;
-                let conversation_id: String = row.try_get("conversation_id")?;
-                let notified_up_to: i64 = row.try_get("notified_up_to")?;
+                let mode: String = row.try_get("notifications")?;
+                let locale: String = row.try_get("locale")?;
+                let muted: i64 = row.try_get("muted")?;
+                let blocked: i64 = row.try_get("blocked")?;
+                due.push(DueParticipant {
+                    conversation_id: row.try_get("conversation_id")?,
+                    subject: row.try_get("subject")?,
+                    conversation_created_at: row.try_get("conversation_created_at")?,
+                    person: person_from_row(row)?,
+                    mode: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
+                    locale: Locale::parse(&locale).unwrap_or(Locale::En),
+                    blocked: blocked != 0,
+                    muted: muted != 0,
+                    reply_token: ReplyToken::parse(&token)
+                        .ok_or(StoreError::Database(sqlx::Error::Decode("malformed reply token".into())))?,
+                    notified_up_to: row.try_get("notified_up_to")?,
+                    last_email_id: row.try_get("last_email_id")?,
+                    references: references.split_whitespace().map(str::to_string).collect(),
+                    emails_sent: row.try_get("emails_sent")?,
+                    messages: Vec::new(),
+                    omitted: 0,
+                    last_seq: row.try_get("last_seq")?,
+                });
+            }
+
+            // One query per conversation in the batch (not per participant): everyone in a
+            // conversation reads from the same slice of its history.
+            let mut lowest: HashMap<String, i64> = HashMap::new();
+            for d in &due {
+                let entry = lowest.entry(d.conversation_id.clone()).or_insert(d.notified_up_to);
+                *entry = (*entry).min(d.notified_up_to);
+            }
+            let mut history: HashMap<String, Vec<PendingMessage>> = HashMap::with_capacity(lowest.len());
+            for (conversation_id, from) in lowest {
                 let messages = sqlx::query(
                     "SELECT m.id, m.seq, m.kind, m.body_text, m.author_id, a.name AS author_name, m.created_at
                      FROM messages m JOIN people a ON a.id = m.author_id
                      WHERE m.conversation_id = $1 AND m.seq > $2
-                     ORDER BY m.seq LIMIT 200",
+                     ORDER BY m.seq",
                 )
                 .bind(&conversation_id)
-                .bind(notified_up_to)
+                .bind(from)
                 .fetch_all(pool)
                 .await?
                 .iter()
@@ -104,82 +161,143 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-                due.push(DueParticipant {
-                    conversation_id,
-                    subject: row.try_get("subject")?,
-                    conversation_created_at: row.try_get("conversation_created_at")?,
-                    person: person_from_row(row)?,
-                    reply_token: ReplyToken::parse(&token)
-                        .ok_or(StoreError::Database(sqlx::Error::Decode("malformed reply token".into())))?,
-                    notified_up_to,
-                    last_email_id: row.try_get("last_email_id")?,
-                    references: references.split_whitespace().map(str::to_string).collect(),
-                    emails_sent: row.try_get("emails_sent")?,
-                    messages,
-                });
+                history.insert(conversation_id, messages);
             }
+            for d in &mut due {
+                let all = history.get(&d.conversation_id).map_or(&[][..], Vec::as_slice);
+                let pending: Vec<PendingMessage> = all.iter().filter(|m| m.seq > d.notified_up_to).cloned().collect();
+                d.omitted = pending.len().saturating_sub(MAX_PENDING);
+                d.messages = pending.into_iter().skip(d.omitted).collect();
+            }
+            // Deleted messages alone can leave nothing pending: the mark moves past them.
             Ok(due)
         })
     }
 
-    /// Commits a plan: in ONE transaction, moves the participant's "notified up to" mark and
-    /// queues the email, so a crash neither loses nor repeats a notification. The mark is
-    /// compared-and-set: when another process (or an earlier tick) already moved it, nothing
-    /// is queued and this returns false.
-    pub async fn enqueue_notification(&self, plan: &PlannedEmail) -> Result<bool> {
+    /// The highest message seq of a conversation (deleted messages included).
+    pub async fn last_seq(&self, conversation_id: &str) -> Result<i64> {
+        on_backend!(self, pool => {
+            let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .fetch_one(pool)
+                .await?;
+            Ok(seq)
+        })
+    }
+
+    /// Commits plans in ONE transaction: each moves its participant's "notified up to" mark
+    /// and queues its email together, so a crash neither loses nor repeats a notification. Each
+    /// mark is compared-and-set: a plan whose mark moved meanwhile (another process, a read)
+    /// queues nothing. Returns, for each plan, whether it was committed.
+    pub async fn enqueue_notifications(&self, plans: &[PlannedEmail]) -> Result<Vec<bool>> {
+        if plans.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = self.now();
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
-            let moved = match &plan.email {
-                Some(email) => sqlx::query(
-                    "UPDATE participants
-                     SET notified_up_to = $4, last_email_id = $5, email_references = $6,
-                         emails_sent = emails_sent + 1
-                     WHERE conversation_id = $1 AND person_id = $2 AND notified_up_to = $3
-                       AND removed_at IS NULL",
-                )
-                .bind(&plan.conversation_id)
-                .bind(&plan.person_id)
-                .bind(plan.expected_up_to)
-                .bind(plan.up_to)
-                .bind(&email.message_id)
-                .bind(&email.references)
-                .execute(&mut *tx)
-                .await?,
-                None => sqlx::query(
-                    "UPDATE participants SET notified_up_to = $4
-                     WHERE conversation_id = $1 AND person_id = $2 AND notified_up_to = $3",
-                )
-                .bind(&plan.conversation_id)
-                .bind(&plan.person_id)
-                .bind(plan.expected_up_to)
-                .bind(plan.up_to)
-                .execute(&mut *tx)
-                .await?,
-            };
-            if moved.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            if let Some(email) = &plan.email {
-                sqlx::query(
-                    "INSERT INTO outbox (id, created_at, conversation_id, person_id, envelope_from,
-                                         recipient, message_id, data, next_attempt_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $2)",
-                )
-                .bind(&email.id)
-                .bind(now)
-                .bind(&plan.conversation_id)
-                .bind(&plan.person_id)
-                .bind(&email.envelope_from)
-                .bind(&email.recipient)
-                .bind(&email.message_id)
-                .bind(&email.data)
-                .execute(&mut *tx)
-                .await?;
+            let mut committed = Vec::with_capacity(plans.len());
+            for plan in plans {
+                let moved = match &plan.email {
+                    Some(email) => sqlx::query(
+                        "UPDATE participants
+                         SET notified_up_to = $4, last_email_id = $5, email_references = $6,
+                             emails_sent = emails_sent + 1, last_emailed_at = $7
+                         WHERE conversation_id = $1 AND person_id = $2 AND notified_up_to = $3
+                           AND removed_at IS NULL",
+                    )
+                    .bind(&plan.conversation_id)
+                    .bind(&plan.person_id)
+                    .bind(plan.expected_up_to)
+                    .bind(plan.up_to)
+                    .bind(&email.message_id)
+                    .bind(&email.references)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?,
+                    None => sqlx::query(
+                        "UPDATE participants SET notified_up_to = $4
+                         WHERE conversation_id = $1 AND person_id = $2 AND notified_up_to = $3",
+                    )
+                    .bind(&plan.conversation_id)
+                    .bind(&plan.person_id)
+                    .bind(plan.expected_up_to)
+                    .bind(plan.up_to)
+                    .execute(&mut *tx)
+                    .await?,
+                };
+                let moved = moved.rows_affected() > 0;
+                if moved && let Some(email) = &plan.email {
+                    insert_outbox!(tx, email, Some((plan.conversation_id.as_str(), plan.person_id.as_str())), 1i64, now);
+                }
+                committed.push(moved);
             }
             tx.commit().await?;
-            Ok(true)
+            Ok(committed)
+        })
+    }
+
+    /// One plan; true when it was committed (see [`Store::enqueue_notifications`]).
+    pub async fn enqueue_notification(&self, plan: &PlannedEmail) -> Result<bool> {
+        Ok(self.enqueue_notifications(std::slice::from_ref(plan)).await?[0])
+    }
+
+    /// The person has seen everything in the conversation (read it on the web, or replied):
+    /// nothing already there is emailed, and their next new message goes out at the next tick.
+    pub async fn mark_caught_up(&self, conversation_id: &str, person_id: &str) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE participants
+                 SET notified_up_to = (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1),
+                     last_emailed_at = NULL
+                 WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",
+            )
+            .bind(conversation_id)
+            .bind(person_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Mutes (or unmutes) a conversation for one participant.
+    pub async fn set_muted(&self, conversation_id: &str, person_id: &str, muted: bool) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE participants SET muted = $3 WHERE conversation_id = $1 AND person_id = $2",
+            )
+            .bind(conversation_id)
+            .bind(person_id)
+            .bind(i64::from(muted))
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 }
+
+/// Inserts an outbox row inside the caller's transaction (expanded per backend, like every
+/// query here).
+macro_rules! insert_outbox {
+    ($tx:expr, $email:expr, $about:expr, $priority:expr, $now:expr) => {{
+        let email: &$crate::store::NewOutboxEmail = $email;
+        let about: Option<(&str, &str)> = $about;
+        sqlx::query(
+            "INSERT INTO outbox (id, created_at, conversation_id, person_id, envelope_from,
+                                 recipient, message_id, data, next_attempt_at, priority)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $2, $9)",
+        )
+        .bind(&email.id)
+        .bind($now)
+        .bind(about.map(|(c, _)| c))
+        .bind(about.map(|(_, p)| p))
+        .bind(&email.envelope_from)
+        .bind(&email.recipient)
+        .bind(&email.message_id)
+        .bind(&email.data)
+        .bind($priority)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use insert_outbox;

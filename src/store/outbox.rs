@@ -14,6 +14,7 @@ pub struct OutboxEmail {
     /// of the latest claim (same `attempts`) can renew it or record its result.
     pub attempts: i64,
     seq: i64,
+    priority: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +40,15 @@ impl Store {
                  WHERE id IN (SELECT id FROM outbox
                               WHERE (status = 'pending' AND next_attempt_at <= $1)
                                  OR (status = 'sending' AND lease_until < $1)
-                              ORDER BY seq LIMIT $3)
-                 RETURNING seq, id, envelope_from, recipient, message_id, data, attempts",
+                              ORDER BY priority, seq LIMIT $3)
+                 RETURNING seq, priority, id, envelope_from, recipient, message_id, data, attempts",
                 "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1
                  WHERE id IN (SELECT id FROM outbox
                               WHERE (status = 'pending' AND next_attempt_at <= $1)
                                  OR (status = 'sending' AND lease_until < $1)
-                              ORDER BY seq LIMIT $3
+                              ORDER BY priority, seq LIMIT $3
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING seq, id, envelope_from, recipient, message_id, data, attempts",
+                 RETURNING seq, priority, id, envelope_from, recipient, message_id, data, attempts",
             );
             let rows = sqlx::query(sql)
                 .bind(now)
@@ -60,6 +61,7 @@ impl Store {
                 .map(|row| {
                     Ok(OutboxEmail {
                         seq: row.try_get("seq")?,
+                        priority: row.try_get("priority")?,
                         id: row.try_get("id")?,
                         envelope_from: row.try_get("envelope_from")?,
                         recipient: row.try_get("recipient")?,
@@ -69,9 +71,9 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            // UPDATE … RETURNING has no order: deliver oldest first, so a follow-up never
-            // overtakes the email it answers.
-            claimed.sort_by_key(|e| e.seq);
+            // UPDATE … RETURNING has no order: verification codes first, then oldest first, so
+            // a follow-up never overtakes the email it answers.
+            claimed.sort_by_key(|e| (e.priority, e.seq));
             Ok(claimed)
         })
     }

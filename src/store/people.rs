@@ -1,5 +1,5 @@
 use super::{Dialect, Result, Store, StoreError, conflict_on_unique, on_backend};
-use crate::domain::{EmailAddress, EmailStatus, Id, IdKind, Millis, Role};
+use crate::domain::{EmailAddress, EmailStatus, Id, IdKind, Locale, Millis, NotifyMode, Role};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +144,63 @@ impl Store {
             .await?;
             tx.commit().await?;
             Ok(Some((id, status)))
+        })
+    }
+}
+
+/// A person's notification settings and verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonSettings {
+    pub notifications: NotifyMode,
+    pub locale: Locale,
+    pub blocked: bool,
+    pub verified_at: Option<Millis>,
+}
+
+impl Store {
+    pub async fn person_settings(&self, id: &str) -> Result<Option<PersonSettings>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query("SELECT notifications, locale, blocked, verified_at FROM people WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|row| -> Result<PersonSettings> {
+                let mode: String = row.try_get("notifications")?;
+                let locale: String = row.try_get("locale")?;
+                let blocked: i64 = row.try_get("blocked")?;
+                Ok(PersonSettings {
+                    notifications: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
+                    locale: Locale::parse(&locale).unwrap_or(Locale::En),
+                    blocked: blocked != 0,
+                    verified_at: row.try_get("verified_at")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Changes what is given (None leaves a setting as it is). False for an unknown person.
+    pub async fn update_person_settings(
+        &self,
+        id: &str,
+        notifications: Option<NotifyMode>,
+        locale: Option<Locale>,
+        blocked: Option<bool>,
+    ) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE people SET notifications = COALESCE($2, notifications),
+                                   locale = COALESCE($3, locale),
+                                   blocked = COALESCE($4, blocked)
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(notifications.map(NotifyMode::as_str))
+            .bind(locale.map(Locale::as_str))
+            .bind(blocked.map(i64::from))
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 }

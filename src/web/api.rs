@@ -43,10 +43,12 @@ fn participant_json(p: &Participant) -> Value {
     })
 }
 
-fn conversation_json(c: &Conversation, participants: &[Participant]) -> Value {
+pub(super) fn conversation_json(c: &Conversation, participants: &[Participant]) -> Value {
     json!({
         "id": c.id, "subject": c.subject, "created_by": c.created_by,
         "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
+        "status": c.status.as_str(), "assignee_id": c.assignee_id,
+        "snoozed_until": c.snoozed_until.map(rfc3339),
         "participants": participants.iter().map(participant_json).collect::<Vec<_>>(),
     })
 }
@@ -65,6 +67,10 @@ fn message_json(m: &Message, attachments: &[Attachment]) -> Value {
         "kind": m.kind.as_str(), "body_text": m.body_text, "body_html": m.body_html,
         "trimmed_text": m.trimmed_text, "source": m.source.as_str(),
         "created_at": rfc3339(m.created_at), "inbound_id": m.inbound_id,
+        // Soft-deleted messages stay in this admin history, bodies included; the web view
+        // hides them from clients.
+        "deleted": m.deleted_at.is_some(), "deleted_at": m.deleted_at.map(rfc3339),
+        "deleted_by": m.deleted_by,
         "raw_url": m.inbound_id.as_ref().map(|id| format!("/api/v1/inbound/{id}/raw")),
         "attachments": attachments.iter().map(attachment_json).collect::<Vec<_>>(),
     })
@@ -129,7 +135,7 @@ pub async fn get_person(State(state): State<AppState>, ApiPath(id): ApiPath<Stri
         .person(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("person"))?;
-    ok(person_json(&person))
+    ok(super::settings::person_with_settings(&state, &person).await?)
 }
 
 #[derive(Deserialize)]
@@ -170,6 +176,8 @@ pub async fn get_conversation(
 #[derive(Deserialize)]
 pub struct AddParticipant {
     person_id: Option<String>,
+    /// Who adds them (an internal user), for the conversation's events.
+    actor_id: Option<String>,
 }
 
 pub async fn add_participant(
@@ -179,15 +187,42 @@ pub async fn add_participant(
 ) -> ApiResult {
     let Json(body) = body?;
     let person_id = required(&body.person_id, "person_id", 64)?;
-    let participant = state.store.add_participant(&id, person_id).await?;
+    let actor = super::lifecycle::actor(
+        &state,
+        body.actor_id.as_deref(),
+        super::lifecycle::Actor::InternalOnly,
+    )
+    .await?;
+    let participant = state
+        .store
+        .add_participant_by(&id, person_id, actor.as_deref())
+        .await?;
     created(participant_json(&participant))
+}
+
+/// `?actor_id=` (an internal user) says who removes them, for the conversation's events.
+#[derive(Deserialize)]
+pub struct RemoveParticipant {
+    actor_id: Option<String>,
 }
 
 pub async fn remove_participant(
     State(state): State<AppState>,
     ApiPath((id, person_id)): ApiPath<(String, String)>,
+    query: Result<Query<RemoveParticipant>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.remove_participant(&id, &person_id).await? {
+    let Query(query) = query?;
+    let actor = super::lifecycle::actor(
+        &state,
+        query.actor_id.as_deref(),
+        super::lifecycle::Actor::InternalOnly,
+    )
+    .await?;
+    if state
+        .store
+        .remove_participant_by(&id, &person_id, actor.as_deref())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("participant"))
@@ -246,6 +281,11 @@ pub async fn post_message(
             ),
             other => other.into(),
         })?;
+    // Writing in a conversation means having read it: nothing before is emailed to the author.
+    state
+        .store
+        .mark_caught_up(&message.conversation_id, &message.author_id)
+        .await?;
     created(message_json(&message, &[]))
 }
 

@@ -2,8 +2,13 @@
 
 pub mod api;
 pub mod error;
+pub mod lifecycle;
+pub mod settings;
 
 use crate::blobs::BlobStore;
+use crate::domain::LinkSigner;
+use crate::outbound::compose::Composer;
+use tokio::sync::Notify;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -20,14 +25,27 @@ pub struct AppState {
     pub store: Store,
     pub blobs: BlobStore,
     pub admin_token: Arc<str>,
+    pub composer: Composer,
+    pub links: LinkSigner,
+    /// Rung when mail is queued outside the scheduler (verification codes).
+    pub outbox_wake: Arc<Notify>,
 }
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/people", post(api::create_person))
-        .route("/people/{id}", get(api::get_person))
+        .route("/people/{id}", get(api::get_person).patch(settings::patch_person))
+        .route("/people/{id}/verification", post(settings::request_code))
+        .route("/verification/check", post(settings::check_code))
+        .route("/conversations/{id}/read", post(settings::mark_read))
+        .route("/conversations/{id}/mute", post(settings::mute))
         .route("/conversations", post(api::create_conversation))
-        .route("/conversations/{id}", get(api::get_conversation))
+        .route(
+            "/conversations/{id}",
+            get(api::get_conversation).patch(lifecycle::patch_conversation),
+        )
+        .route("/conversations/{id}/events", get(lifecycle::list_events))
+        .route("/messages/{id}", delete(lifecycle::delete_message))
         .route(
             "/conversations/{id}/participants",
             post(api::add_participant),
@@ -54,6 +72,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/unsubscribe/{token}",
+            get(settings::unsubscribe_page).post(settings::unsubscribe),
+        )
         .nest("/api/v1", api)
         .merge(inline)
         .fallback(not_found)

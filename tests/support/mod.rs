@@ -116,26 +116,27 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub fn config(data_dir: &Path, database_url: &str, extra: &[&str]) -> Config {
     let data_dir = data_dir.display().to_string();
-    let mut argv = vec![
-        "threadgate",
-        "serve",
-        "--data-dir",
-        &data_dir,
-        "--database-url",
-        database_url,
-        "--smtp-listen",
-        "127.0.0.1:0",
-        "--http-listen",
-        "127.0.0.1:0",
-        "--admin-token",
-        ADMIN_TOKEN,
-        "--tick",
-        "100ms",
-        "--reply-domain",
-        "reply.test",
-        "--from-address",
-        "notifications@gateway.test",
+    let defaults: [(&str, &str); 8] = [
+        ("--data-dir", &data_dir),
+        ("--database-url", database_url),
+        ("--smtp-listen", "127.0.0.1:0"),
+        ("--http-listen", "127.0.0.1:0"),
+        ("--admin-token", ADMIN_TOKEN),
+        ("--tick", "100ms"),
+        ("--reply-domain", "reply.test"),
+        ("--from-address", "notifications@gateway.test"),
     ];
+    let mut argv = vec!["threadgate", "serve"];
+    // A flag given in `extra` replaces its default (clap refuses a flag given twice).
+    for (flag, value) in defaults {
+        if !extra
+            .iter()
+            .any(|e| *e == flag || e.starts_with(&format!("{flag}=")))
+        {
+            argv.push(flag);
+            argv.push(value);
+        }
+    }
     argv.extend_from_slice(extra);
     match Cli::try_parse_from(argv).expect("test flags parse").command {
         Command::Serve(args) => args.into_config().expect("test config is valid"),
@@ -155,8 +156,13 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(db: &TestDb, extra: &[&str]) -> TestApp {
+    spawn_app_with_clock(db, extra, Arc::new(SystemClock)).await
+}
+
+/// A gateway whose store (and so scheduler and outbox) reads time from `clock`.
+pub async fn spawn_app_with_clock(db: &TestDb, extra: &[&str], clock: Arc<dyn Clock>) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let app = App::build(config(data_dir.path(), &db.url, extra))
+    let app = App::build_with_clock(config(data_dir.path(), &db.url, extra), clock)
         .await
         .expect("app builds");
     let (smtp, http, store) = (app.smtp_addr(), app.http_addr(), app.store().clone());
@@ -193,6 +199,19 @@ impl TestApp {
         let response = self
             .http_client
             .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("http request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http_client
+            .patch(self.url(path))
             .bearer_auth(ADMIN_TOKEN)
             .json(&body)
             .send()

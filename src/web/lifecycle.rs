@@ -1,0 +1,248 @@
+//! Conversation lifecycle routes:
+//! - `PATCH /conversations/{id}` `{status?, assignee_id?, snoozed_until?, actor_id?}`: status
+//!   `open` / `pending` / `closed`, or snoozed until an RFC 3339 time in the future (`status:
+//!   "snoozed"` may be given with it, never without it); `assignee_id` an internal user, `null`
+//!   to unassign. Answers the conversation. Unknown fields are refused (a typo never silently
+//!   does nothing).
+//! - `GET /conversations/{id}/events`: the history of changes, oldest first.
+//! - `DELETE /messages/{id}` (actor in an optional JSON body `{actor_id}` or the query): soft
+//!   delete. The message stays in the admin history marked `deleted: true`; deleting it again
+//!   is `409 conflict` (an unknown id is `404`), and the first deletion's time and actor stay.
+//!
+//! `actor_id` names who did it (recorded in the events); without it the change is recorded
+//! with no actor (an admin acting through the API). Status and assignment changes, and
+//! participant changes, are made by internal users: a client actor is a 422.
+
+use super::AppState;
+use super::api::conversation_json;
+use super::error::{ApiError, ApiPath};
+use crate::domain::{Millis, Role, rfc3339};
+use crate::store::{ConversationEvent, ConversationStatus, LifecycleChange, StatusChange};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
+
+/// Who may be named as the actor of a change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Actor {
+    Anyone,
+    InternalOnly,
+}
+
+/// The actor named by a request, checked: unknown → 404; a client where only internal users
+/// may act → 422. None when the request names no one.
+pub(super) async fn actor(
+    state: &AppState,
+    actor_id: Option<&str>,
+    who: Actor,
+) -> Result<Option<String>, ApiError> {
+    let Some(actor_id) = actor_id.map(str::trim) else {
+        return Ok(None);
+    };
+    if actor_id.is_empty() {
+        return Err(ApiError::invalid("`actor_id` must not be empty"));
+    }
+    let person = state
+        .store
+        .person(actor_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("actor"))?;
+    if who == Actor::InternalOnly && person.role != Role::Internal {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "actor_not_internal",
+            "only internal users make this change",
+        ));
+    }
+    Ok(Some(person.id))
+}
+
+/// Tells an absent field (None) from an explicit `null` (Some(None)).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchConversation {
+    status: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    assignee_id: Option<Option<String>>,
+    snoozed_until: Option<String>,
+    actor_id: Option<String>,
+}
+
+fn future_time(state: &AppState, value: &str) -> Result<Millis, ApiError> {
+    let time = chrono::DateTime::parse_from_rfc3339(value.trim()).map_err(|_| {
+        ApiError::invalid("`snoozed_until` must be an RFC 3339 time, e.g. 2026-12-01T09:00:00Z")
+    })?;
+    let ms = time.timestamp_millis();
+    if ms <= state.store.now() {
+        return Err(ApiError::invalid("`snoozed_until` must be in the future"));
+    }
+    Ok(ms)
+}
+
+pub async fn patch_conversation(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: Body<PatchConversation>,
+) -> ApiResult {
+    let Json(body) = body?;
+    if state.store.conversation(&id).await?.is_none() {
+        return Err(ApiError::not_found("conversation"));
+    }
+    let status = body
+        .status
+        .as_deref()
+        .map(|s| {
+            ConversationStatus::parse(s.trim()).ok_or_else(|| {
+                ApiError::invalid("`status` must be one of open, pending, closed, snoozed")
+            })
+        })
+        .transpose()?;
+    let until = body
+        .snoozed_until
+        .as_deref()
+        .map(|t| future_time(&state, t))
+        .transpose()?;
+    let status = match (status, until) {
+        (None, None) => None,
+        (None | Some(ConversationStatus::Snoozed), Some(until)) => {
+            Some(StatusChange::SnoozeUntil(until))
+        }
+        (Some(ConversationStatus::Snoozed), None) => {
+            return Err(ApiError::invalid(
+                "`status: \"snoozed\"` needs `snoozed_until`, the time to wake up",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "`snoozed_until` goes with `status: \"snoozed\"` only",
+            ));
+        }
+        (Some(status), None) => Some(StatusChange::To(status)),
+    };
+    let assignee = match body.assignee_id {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(assignee_id)) => {
+            let assignee_id = assignee_id.trim();
+            if assignee_id.is_empty() {
+                return Err(ApiError::invalid(
+                    "`assignee_id` must be a person's id, or null to unassign",
+                ));
+            }
+            let person = state
+                .store
+                .person(assignee_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("assignee"))?;
+            if person.role != Role::Internal {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "assignee_not_internal",
+                    "conversations are assigned to internal users only",
+                ));
+            }
+            Some(Some(person.id))
+        }
+    };
+    let actor_id = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
+    let conversation = state
+        .store
+        .change_lifecycle(
+            &id,
+            &LifecycleChange {
+                status,
+                assignee,
+                actor_id,
+            },
+        )
+        .await?;
+    let participants = state.store.participants(&id).await?;
+    Ok((
+        StatusCode::OK,
+        Json(conversation_json(&conversation, &participants)),
+    ))
+}
+
+fn event_json(e: &ConversationEvent) -> Value {
+    json!({
+        "id": e.id, "kind": e.kind, "actor_id": e.actor_id, "data": e.data,
+        "created_at": rfc3339(e.created_at),
+    })
+}
+
+pub async fn list_events(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
+    if state.store.conversation(&id).await?.is_none() {
+        return Err(ApiError::not_found("conversation"));
+    }
+    let events = state.store.conversation_events(&id).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorBody {
+    actor_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ActorQuery {
+    actor_id: Option<String>,
+}
+
+pub async fn delete_message(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    query: Result<Query<ActorQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let Query(query) = query?;
+    let body = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
+    let in_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let parsed: ActorBody = serde_json::from_slice(&body).map_err(|e| {
+            let status = if e.is_data() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            ApiError::new(status, "bad_json", format!("the body is not valid: {e}"))
+        })?;
+        parsed.actor_id
+    };
+    let actor_id = match (in_body, query.actor_id) {
+        (Some(a), Some(b)) if a.trim() != b.trim() => {
+            return Err(ApiError::invalid(
+                "`actor_id` differs between the body and the query",
+            ));
+        }
+        (a, b) => a.or(b),
+    };
+    let actor_id = actor(&state, actor_id.as_deref(), Actor::Anyone).await?;
+    let deleted = state.store.delete_message(&id, actor_id.as_deref()).await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({
+            "id": deleted.id, "conversation_id": deleted.conversation_id, "deleted": true,
+            "deleted_at": rfc3339(deleted.deleted_at), "deleted_by": deleted.deleted_by,
+        })),
+    ))
+}

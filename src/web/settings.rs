@@ -1,0 +1,259 @@
+//! Notification settings, read marks, mutes, verification codes (JSON API), and the RFC 8058
+//! one-click unsubscribe page (no login: the signed link is the authority).
+
+use super::AppState;
+use super::error::{ApiError, ApiPath};
+use crate::domain::{EmailAddress, Locale, NotifyMode, rfc3339};
+use crate::store::{CodeCheck, CodeIssue, Person};
+use askama::Template;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+/// A person with their settings, as the API shows them.
+pub async fn person_with_settings(state: &AppState, person: &Person) -> Result<Value, ApiError> {
+    let settings = state
+        .store
+        .person_settings(&person.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
+    Ok(json!({
+        "id": person.id, "email": person.email, "name": person.name, "role": person.role.as_str(),
+        "created_at": rfc3339(person.created_at), "email_status": person.email_status.as_str(),
+        "notifications": settings.notifications.as_str(), "locale": settings.locale.as_str(),
+        "blocked": settings.blocked, "verified": settings.verified_at.is_some(),
+        "verified_at": settings.verified_at.map(rfc3339),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct PatchPerson {
+    notifications: Option<String>,
+    locale: Option<String>,
+    blocked: Option<bool>,
+}
+
+pub async fn patch_person(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: Body<PatchPerson>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let notifications = body
+        .notifications
+        .as_deref()
+        .map(|v| NotifyMode::parse(v).ok_or_else(|| ApiError::invalid("`notifications` must be \"digest\", \"immediate\" or \"off\"")))
+        .transpose()?;
+    let locale = body
+        .locale
+        .as_deref()
+        .map(|v| Locale::parse(v).ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\"")))
+        .transpose()?;
+    if !state.store.update_person_settings(&id, notifications, locale, body.blocked).await? {
+        return Err(ApiError::not_found("person"));
+    }
+    let person = state.store.person(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    Ok(Json(person_with_settings(&state, &person).await?))
+}
+
+#[derive(Deserialize)]
+pub struct PersonRef {
+    person_id: Option<String>,
+    muted: Option<bool>,
+}
+
+fn person_id(body: &PersonRef) -> Result<&str, ApiError> {
+    body.person_id
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::invalid("`person_id` is required"))
+}
+
+/// The person has read the conversation (the web view calls this when a page is opened).
+pub async fn mark_read(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: Body<PersonRef>,
+) -> Result<StatusCode, ApiError> {
+    let Json(body) = body?;
+    if state.store.mark_caught_up(&id, person_id(&body)?).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("participant"))
+    }
+}
+
+pub async fn mute(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: Body<PersonRef>,
+) -> Result<StatusCode, ApiError> {
+    let Json(body) = body?;
+    if state.store.set_muted(&id, person_id(&body)?, body.muted.unwrap_or(true)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("participant"))
+    }
+}
+
+/// Emails a 6-digit code to the person (ahead of any queued notification).
+pub async fn request_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let person = state.store.person(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    let settings = state.store.person_settings(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    let address = EmailAddress::parse(&person.email).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    let email = state
+        .composer
+        .verification_code(&person.name, &person.email, settings.locale, &code, state.store.now())
+        .map_err(|e| {
+            tracing::error!(error = %e, "composing a verification code failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "compose_failed", "could not compose the email")
+        })?;
+    let hash = state.links.code_hash(&address.key(), &code);
+    match state
+        .store
+        .issue_verification_code(&id, &address.key(), &hash, &peer.ip().to_string(), &email)
+        .await?
+    {
+        CodeIssue::Issued { expires_at } => {
+            state.outbox_wake.notify_one();
+            Ok((StatusCode::ACCEPTED, Json(json!({"sent": true, "expires_at": rfc3339(expires_at)}))).into_response())
+        }
+        CodeIssue::RateLimited { retry_after_ms } => {
+            let seconds = (retry_after_ms / 1000).max(1);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many codes requested; try again in {seconds} s"),
+            )
+            .into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CheckCode {
+    email: Option<String>,
+    code: Option<String>,
+}
+
+pub async fn check_code(State(state): State<AppState>, body: Body<CheckCode>) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let address = EmailAddress::parse(body.email.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::invalid(format!("`email`: {e}")))?;
+    let code = body.code.as_deref().unwrap_or("").trim();
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid("`code` must be 6 digits"));
+    }
+    let expected = state.links.code_hash(&address.key(), code);
+    let matches = |stored: &str| -> bool { subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), expected.as_bytes()).into() };
+    match state.store.check_verification_code(&address.key(), matches).await? {
+        CodeCheck::Verified { person_id, verified_at } => Ok(Json(json!({
+            "verified": true, "person_id": person_id, "verified_at": rfc3339(verified_at),
+        }))),
+        CodeCheck::Wrong { attempts_left } => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_code",
+            format!("wrong code; {attempts_left} attempt(s) left"),
+        )),
+        CodeCheck::NoCode => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_code",
+            "no valid code for this address: it expired, was used, or had too many wrong attempts",
+        )),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/unsubscribe.html")]
+struct UnsubscribePage<'a> {
+    lang: &'a str,
+    title: &'a str,
+    text: &'a str,
+    button: &'a str,
+    action: &'a str,
+    show_form: bool,
+}
+
+fn page(status: StatusCode, page: UnsubscribePage) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "rendering the unsubscribe page failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn invalid_link() -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        UnsubscribePage {
+            lang: "en",
+            title: "This link has expired",
+            text: "This unsubscribe link is not valid any more. Use the link in a more recent email.",
+            button: "",
+            action: "",
+            show_form: false,
+        },
+    )
+}
+
+/// GET shows a confirmation button and changes nothing: link scanners and previews follow
+/// GETs, so only a POST acts (RFC 8058 §3.2).
+pub async fn unsubscribe_page(State(state): State<AppState>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
+    if state.links.verify_unsubscribe(&token, state.store.now()).is_none() {
+        return invalid_link();
+    }
+    let action = format!("/unsubscribe/{token}");
+    page(
+        StatusCode::OK,
+        UnsubscribePage {
+            lang: "en",
+            title: "Stop emails about this conversation?",
+            text: "You will no longer receive emails about this conversation. Other conversations are not affected.",
+            button: "Stop these emails",
+            action: &action,
+            show_form: true,
+        },
+    )
+}
+
+/// RFC 8058 one-click: a POST to the List-Unsubscribe URL mutes the conversation for that
+/// person, without login.
+pub async fn unsubscribe(State(state): State<AppState>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
+    let Some((conversation_id, person_id)) = state.links.verify_unsubscribe(&token, state.store.now()) else {
+        return invalid_link();
+    };
+    match state.store.set_muted(&conversation_id, &person_id, true).await {
+        Ok(_) => page(
+            StatusCode::OK,
+            UnsubscribePage {
+                lang: "en",
+                title: "Done",
+                text: "You will no longer receive emails about this conversation.",
+                button: "",
+                action: "",
+                show_form: false,
+            },
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "muting failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, try again").into_response()
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Who gets which email when: digests on an injected clock, settings, one-click unsubscribe,
+//! verification codes, and several processes sharing one database.
+
+mod support;
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+use threadgate::domain::ManualClock;
+
+const AGENT: &str = "agnes@team.test";
+const CLIENT: &str = "carl@client.test";
+const START: i64 = 1_800_000_000_000;
+
+struct Scene {
+    app: TestApp,
+    clock: ManualClock,
+    agent: String,
+    client: String,
+    conversation: String,
+}
+
+async fn scene(db: &TestDb, extra: &[&str]) -> Scene {
+    let clock = ManualClock::at(START);
+    let app = spawn_app_with_clock(db, extra, Arc::new(clock.clone())).await;
+    let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+    let client = app.person(CLIENT, "Carl Client", "client").await;
+    let conversation = app.conversation("Project kickoff", &agent, &[&client]).await;
+    Scene {
+        app,
+        clock,
+        agent,
+        client,
+        conversation,
+    }
+}
+
+impl Scene {
+    async fn agent_says(&self, text: &str) {
+        self.app.say(&self.conversation, &self.agent, text, "message").await;
+    }
+
+    async fn client_emails(&self) -> Vec<Email> {
+        self.app.settle_and_collect(CLIENT).await
+    }
+}
+
+#[tokio::test]
+async fn three_messages_in_a_minute_give_one_email_at_once_and_one_digest_after_the_interval() {
+    for db in test_databases().await {
+        let s = scene(&db, &[]).await;
+        s.agent_says("First: the kickoff is on Monday.").await;
+        let emails = s.app.wait_for_emails(CLIENT, 1).await;
+        assert_eq!(emails[0].header("Subject"), Some("New message in Project kickoff"));
+        s.clock.advance(Duration::from_secs(20));
+        s.agent_says("Second: bring the budget.").await;
+        s.clock.advance(Duration::from_secs(20));
+        s.agent_says("Third: and the slides.").await;
+        assert_eq!(s.client_emails().await.len(), 1, "nothing before the digest interval");
+
+        s.clock.advance(Duration::from_secs(30 * 60));
+        let emails = s.app.wait_for_emails(CLIENT, 2).await;
+        let digest = &emails[1];
+        assert_eq!(digest.header("Subject"), Some("2 new messages in Project kickoff"), "{}", db.backend);
+        assert!(digest.text.contains("Second: bring the budget.") && digest.text.contains("Third: and the slides."));
+        assert!(!digest.text.contains("First:"), "never the same message twice");
+        let second = digest.text.find("Second").unwrap();
+        assert!(second < digest.text.find("Third").unwrap(), "newest last");
+
+        s.clock.advance(Duration::from_secs(3600));
+        assert_eq!(s.client_emails().await.len(), 2, "then nothing");
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn reading_or_replying_in_between_means_no_digest_and_the_next_message_goes_out_at_once() {
+    for db in test_databases().await {
+        let s = scene(&db, &[]).await;
+        s.agent_says("One").await;
+        s.app.wait_for_emails(CLIENT, 1).await;
+        s.agent_says("Two").await;
+        let (status, _) = s
+            .app
+            .post(&format!("/conversations/{}/read", s.conversation), json!({"person_id": s.client}))
+            .await;
+        assert_eq!(status, 204);
+        s.clock.advance(Duration::from_secs(31 * 60));
+        assert_eq!(s.client_emails().await.len(), 1, "read on the web: no digest");
+
+        // Caught up: the next message is the first unseen one again, emailed at the next tick.
+        s.clock.advance(Duration::from_secs(60));
+        s.agent_says("Three").await;
+        let emails = s.app.wait_for_emails(CLIENT, 2).await;
+        assert!(emails[1].text.contains("Three") && !emails[1].text.contains("Two"));
+
+        // Replying catches up too.
+        s.agent_says("Four").await;
+        s.app.say(&s.conversation, &s.client, "My answer", "message").await;
+        s.clock.advance(Duration::from_secs(31 * 60));
+        assert_eq!(s.client_emails().await.len(), 2, "replied: no digest of what came before");
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn settings_off_mute_immediate_and_blocked_are_honoured() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &[]).await;
+    // Immediate: every message at the next tick, no digest window.
+    let (status, person) = s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "immediate"})).await;
+    assert_eq!(status, 200, "{person}");
+    assert_eq!(person["notifications"], "immediate");
+    s.agent_says("a").await;
+    s.app.wait_for_emails(CLIENT, 1).await;
+    s.agent_says("b").await;
+    s.app.wait_for_emails(CLIENT, 2).await;
+
+    // Muted conversation: nothing.
+    let (status, _) = s
+        .app
+        .post(&format!("/conversations/{}/mute", s.conversation), json!({"person_id": s.client}))
+        .await;
+    assert_eq!(status, 204);
+    s.agent_says("c").await;
+    assert_eq!(s.client_emails().await.len(), 2);
+    let (status, _) = s
+        .app
+        .post(&format!("/conversations/{}/mute", s.conversation), json!({"person_id": s.client, "muted": false}))
+        .await;
+    assert_eq!(status, 204);
+
+    // Off: nothing; and nothing piles up for later.
+    let (status, _) = s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "off"})).await;
+    assert_eq!(status, 200);
+    s.agent_says("d").await;
+    assert_eq!(s.client_emails().await.len(), 2);
+    s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "immediate"})).await;
+    s.agent_says("e").await;
+    let emails = s.app.wait_for_emails(CLIENT, 3).await;
+    let lines: Vec<&str> = emails[2].text.lines().map(str::trim).collect();
+    assert!(lines.contains(&"e") && !lines.contains(&"d"), "{}", emails[2].text);
+
+    // Blocked: nothing.
+    s.app.patch(&format!("/people/{}", s.client), json!({"blocked": true})).await;
+    s.agent_says("f").await;
+    assert_eq!(s.client_emails().await.len(), 3);
+
+    // Bad settings are refused.
+    let (status, body) = s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "sometimes"})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = s.app.patch("/people/per_nobody", json!({"locale": "fr"})).await;
+    assert_eq!(status, 404);
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn emails_are_written_in_the_person_s_language() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &[]).await;
+    s.app.patch(&format!("/people/{}", s.client), json!({"locale": "fr"})).await;
+    s.agent_says("Bonjour").await;
+    let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+    assert_eq!(email.header("Subject"), Some("Nouveau message dans Project kickoff"));
+    assert!(email.text.contains("Agnes Agent a écrit le"), "{}", email.text);
+    assert!(email.html.contains("lang=\"fr\""));
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn one_click_unsubscribe_mutes_the_conversation_without_login() {
+    for db in test_databases().await {
+        let s = scene(&db, &[]).await;
+        s.agent_says("Hello").await;
+        let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+        assert_eq!(email.header("List-Unsubscribe-Post"), Some("List-Unsubscribe=One-Click"));
+        let header = email.header("List-Unsubscribe").expect("List-Unsubscribe");
+        assert!(header.contains("mailto:unsubscribe@reply.test"), "{header}");
+        let url = header
+            .split(['<', '>'])
+            .find(|p| p.starts_with("http"))
+            .expect("https URL")
+            .to_string();
+
+        // A GET (link scanners, previews) shows a button and changes nothing.
+        let page = s.app.http_client.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("<form method=\"post\""));
+        s.clock.advance(Duration::from_secs(31 * 60));
+        s.agent_says("Still subscribed").await;
+        s.app.wait_for_emails(CLIENT, 2).await;
+
+        // RFC 8058: the one-click POST.
+        let done = s
+            .app
+            .http_client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 200);
+        s.clock.advance(Duration::from_secs(31 * 60));
+        s.agent_says("After unsubscribing").await;
+        assert_eq!(s.client_emails().await.len(), 2, "muted ({})", db.backend);
+
+        // A tampered link does nothing.
+        let tampered = url.replace(&s.client, &s.agent);
+        let response = s.app.http_client.post(&tampered).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        s.app.stop().await;
+    }
+}
+
+/// The 6-digit code in the newest code email to `to`.
+fn code_in(app: &TestApp, to: &str) -> String {
+    let emails: Vec<Email> = outbox_emails(&app.outbox_dir(), to)
+        .into_iter()
+        .filter(|e| e.header("Subject").is_some_and(|s| s.starts_with("Your code")))
+        .collect();
+    let subject = emails.last().expect("a code email").header("Subject").unwrap().to_string();
+    subject.rsplit(' ').next().unwrap().to_string()
+}
+
+async fn wait_for_code_email(app: &TestApp, to: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = outbox_emails(&app.outbox_dir(), to)
+            .iter()
+            .filter(|e| e.header("Subject").is_some_and(|s| s.starts_with("Your code")))
+            .count();
+        if n >= count {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "code email {count} did not arrive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn verification_codes_verify_once_expire_and_allow_five_tries() {
+    for db in test_databases().await {
+        let s = scene(&db, &["--tick", "1h"]).await;
+        let path = format!("/people/{}/verification", s.client);
+        let (status, body) = s.app.post(&path, json!({})).await;
+        assert_eq!(status, 202, "{body}");
+        // Sent at once, not at the next (hour-long) tick.
+        wait_for_code_email(&s.app, CLIENT, 1).await;
+        let code = code_in(&s.app, CLIENT);
+        assert_eq!(code.len(), 6);
+
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": wrong})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("wrong_code")));
+        let (status, body) = s.app.post("/verification/check", json!({"email": "Carl@Client.test", "code": code})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["verified"], true);
+        let (_, person) = s.app.get(&format!("/people/{}", s.client)).await;
+        assert_eq!(person["verified"], true);
+        assert!(person["verified_at"].is_string());
+        // Reuse fails.
+        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": code})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_code")));
+
+        // Expiry.
+        s.app.post(&path, json!({})).await;
+        wait_for_code_email(&s.app, CLIENT, 2).await;
+        let code = code_in(&s.app, CLIENT);
+        s.clock.advance(Duration::from_secs(11 * 60));
+        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": code})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_code")), "expired");
+
+        // Five wrong tries burn the code, even the right one after.
+        s.app.post(&path, json!({})).await;
+        wait_for_code_email(&s.app, CLIENT, 3).await;
+        let code = code_in(&s.app, CLIENT);
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for left in (0..5).rev() {
+            let (_, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": wrong})).await;
+            assert!(body["error"]["message"].as_str().unwrap().contains(&format!("{left} attempt")), "{body}");
+        }
+        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": code})).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_code")));
+
+        // Malformed input is a 422, not a 500.
+        let (status, _) = s.app.post("/verification/check", json!({"email": CLIENT, "code": "12ab"})).await;
+        assert_eq!(status, 422);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn verification_codes_are_rate_limited_per_address() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &["--tick", "1h"]).await;
+    let path = format!("/people/{}/verification", s.client);
+    for _ in 0..threadgate::store::CODES_PER_ADDRESS {
+        assert_eq!(s.app.post(&path, json!({})).await.0, 202);
+    }
+    let response = s
+        .app
+        .http_client
+        .post(s.app.url(&path))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    s.clock.advance(Duration::from_secs(11 * 60));
+    assert_eq!(s.app.post(&path, json!({})).await.0, 202, "the window passed");
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn verification_codes_go_out_ahead_of_queued_notifications() {
+    use threadgate::domain::{EmailAddress, Role};
+    use threadgate::store::{CodeIssue, NewOutboxEmail, NewPerson, PlannedEmail};
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let person = |email: &str, role| NewPerson {
+            email: EmailAddress::parse(email).unwrap(),
+            name: "x".into(),
+            role,
+        };
+        let agent = store.create_person(person(AGENT, Role::Internal)).await.unwrap();
+        let client = store.create_person(person(CLIENT, Role::Client)).await.unwrap();
+        let c = store.create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id)).await.unwrap();
+        store
+            .append_message(threadgate::store::NewMessage {
+                conversation_id: c.id.clone(),
+                author_id: agent.id.clone(),
+                kind: threadgate::domain::MessageKind::Message,
+                body_text: "hello".into(),
+                body_html: None,
+                trimmed_text: None,
+                source: threadgate::domain::Source::Api,
+                email_message_id: None,
+                attachments: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let email = |id: &str| NewOutboxEmail {
+            id: id.to_string(),
+            envelope_from: "b@gw.test".into(),
+            recipient: CLIENT.into(),
+            message_id: format!("<{id}@gw.test>"),
+            references: String::new(),
+            data: id.as_bytes().to_vec(),
+        };
+        let due = store.due_notifications(10, 0).await.unwrap();
+        let d = due.iter().find(|d| d.person.id == client.id).unwrap();
+        let plan = PlannedEmail {
+            conversation_id: c.id.clone(),
+            person_id: client.id.clone(),
+            expected_up_to: d.notified_up_to,
+            up_to: d.last_seq,
+            email: Some(email("out_digestaaaaaaaaaaaa")),
+        };
+        assert!(store.enqueue_notification(&plan).await.unwrap());
+        let issued = store
+            .issue_verification_code(&client.id, CLIENT, "hash", "127.0.0.1", &email("out_codeaaaaaaaaaaaaaa"))
+            .await
+            .unwrap();
+        assert!(matches!(issued, CodeIssue::Issued { .. }));
+        let claimed = store.claim_outbox(10, 60_000).await.unwrap();
+        let order: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(order, ["out_codeaaaaaaaaaaaaaa", "out_digestaaaaaaaaaaaa"], "{}", db.backend);
+    }
+}
+
+#[tokio::test]
+async fn two_gateway_processes_on_one_database_send_every_email_exactly_once() {
+    for db in test_databases().await {
+        let first = spawn_app(&db, &["--tick", "50ms"]).await;
+        let second = spawn_app(&db, &["--tick", "50ms"]).await;
+        let agent = first.person(AGENT, "Agnes Agent", "internal").await;
+        let mut clients = Vec::new();
+        for i in 0..20 {
+            let email = format!("client{i}@client.test");
+            let id = first.person(&email, &format!("Client {i}"), "client").await;
+            let conversation = first.conversation(&format!("Topic {i}"), &agent, &[&id]).await;
+            clients.push((email, conversation));
+        }
+        // A burst of messages, posted through both processes.
+        for (i, (_, conversation)) in clients.iter().enumerate() {
+            let app = if i % 2 == 0 { &first } else { &second };
+            app.say(conversation, &agent, &format!("Message for topic {i}"), "message").await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let total: usize = clients
+                .iter()
+                .map(|(email, _)| outbox_emails(&first.outbox_dir(), email).len() + outbox_emails(&second.outbox_dir(), email).len())
+                .sum();
+            if total >= clients.len() || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for (email, _) in &clients {
+            let n = outbox_emails(&first.outbox_dir(), email).len() + outbox_emails(&second.outbox_dir(), email).len();
+            assert_eq!(n, 1, "{email} got {n} emails ({})", db.backend);
+        }
+        first.stop().await;
+        second.stop().await;
+    }
+}
