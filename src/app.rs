@@ -109,7 +109,8 @@ impl App {
             composer,
             links,
             lifecycle: Lifecycle::new(store.clone(), config.auto_close_after),
-            worker: OutboxWorker::new(store.clone(), transport, outbox_wake.clone()),
+            worker: OutboxWorker::new(store.clone(), transport, outbox_wake.clone())
+                .with_retry_horizon(config.retry_horizon),
             config,
             store,
             smtp,
@@ -174,6 +175,7 @@ impl App {
             composer: self.composer.clone(),
             links: self.links.clone(),
             outbox_wake: self.outbox_wake.clone(),
+            default_locale: self.config.default_locale,
             admin_token: Arc::from(self.admin_token.as_str()),
         };
         let http_shutdown = shutdown.clone();

@@ -19,6 +19,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway: SMTP listener, HTTP API, scheduler and outbox worker.
@@ -97,6 +99,12 @@ pub struct ServeArgs {
     /// up) for this long close themselves.
     #[arg(long, env = "THREADGATE_AUTO_CLOSE_AFTER", default_value = "30d", value_parser = parse_duration)]
     pub auto_close_after: Duration,
+    /// Temporary delivery failures are retried (with backoff) until this long after queueing.
+    #[arg(long, env = "THREADGATE_RETRY_HORIZON", default_value = "3d", value_parser = parse_duration)]
+    pub retry_horizon: Duration,
+    /// Language of emails for people created without one (`en` or `fr`).
+    #[arg(long, env = "THREADGATE_DEFAULT_LOCALE", default_value = "en")]
+    pub default_locale: String,
     /// DNS resolver to use instead of the system's (host:port).
     #[arg(long, env = "THREADGATE_DNS_SERVER")]
     pub dns_server: Option<String>,
@@ -261,6 +269,8 @@ pub struct Config {
     pub tick: Duration,
     pub digest_interval: Duration,
     pub auto_close_after: Duration,
+    pub retry_horizon: Duration,
+    pub default_locale: crate::domain::Locale,
     pub dns_server: Option<String>,
     pub max_attachment_size: usize,
     pub smtp: SmtpSettings,
@@ -352,6 +362,10 @@ impl ServeArgs {
             tick: self.tick,
             digest_interval: self.digest_interval,
             auto_close_after: self.auto_close_after,
+            retry_horizon: self.retry_horizon,
+            default_locale: crate::domain::Locale::parse(&self.default_locale).ok_or_else(|| {
+                invalid("default-locale", format!("expected en or fr, got {:?}", self.default_locale))
+            })?,
             dns_server: self.dns_server,
             max_attachment_size: self.max_attachment_size,
             smtp: SmtpSettings {

@@ -13,7 +13,9 @@ use support::*;
 use threadgate::config::Outbound;
 use threadgate::domain::{EmailAddress, ManualClock, Role, random_base32};
 use threadgate::outbound::transport::Transport;
-use threadgate::outbound::worker::{Delivered, LEASE_MS, MAX_ATTEMPTS, OutboxWorker, backoff};
+use threadgate::outbound::worker::{
+    Delivered, LEASE_MS, MAX_ATTEMPTS, OutboxWorker, backoff, retry_delay,
+};
 use threadgate::store::{NewOutboxEmail, NewPerson, OutboxStatus, PlannedEmail, Store};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -361,8 +363,45 @@ async fn status_of(store: &Store, id: &str) -> OutboxStatus {
         .unwrap_or_else(|| panic!("{id} is in the outbox"))
 }
 
+/// A worker whose retry horizon is far away, so `MAX_ATTEMPTS` alone decides when to give up.
 fn worker(store: &Store, transport: Transport) -> OutboxWorker {
     OutboxWorker::new(store.clone(), transport, Arc::new(Notify::new()))
+        .with_retry_horizon(Duration::from_secs(365 * 24 * 3600))
+}
+
+#[tokio::test]
+async fn a_temporary_failure_is_given_up_past_the_retry_horizon() {
+    install_crypto();
+    let db = TestDb::sqlite().await;
+    let clock = ManualClock::at(START);
+    let store = store_with_clock(&db, Arc::new(clock.clone())).await;
+    let email = queue_email(&store, 0).await;
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        listener.local_addr().unwrap().port()
+    };
+    let outbound = Outbound::Relay {
+        host: "127.0.0.1".to_string(),
+        port: closed,
+        credentials: None,
+    };
+    let transport = Transport::new(&outbound, std::env::temp_dir()).unwrap();
+    let worker = OutboxWorker::new(store.clone(), transport, Arc::new(Notify::new()))
+        .with_retry_horizon(Duration::from_secs(3600));
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        assert!(passes < 50, "never gave up");
+        let done = worker.run_once().await.unwrap();
+        if done.failed == 1 {
+            break;
+        }
+        clock.advance(Duration::from_secs(3600));
+    }
+    let status = status_of(&store, &email.id).await;
+    assert_eq!(status.status, "failed");
+    assert!(status.attempts < MAX_ATTEMPTS, "the horizon, not the attempt count, ended it");
+    assert!(status.last_error.unwrap().contains("gave up"));
 }
 
 fn ms(d: Duration) -> i64 {
@@ -436,13 +475,13 @@ async fn a_relay_that_answers_451_then_250_gets_the_mail_once() {
         error.contains("451"),
         "last_error mentions the 451: {error}"
     );
-    assert_eq!(status.next_attempt_at, START + ms(backoff(1)), "{status:?}");
+    assert_eq!(status.next_attempt_at, START + ms(retry_delay(&email.id, 1)), "{status:?}");
     assert_eq!(relay.received().len(), 1, "the data was sent once");
     assert!(relay.accepted().is_empty(), "…and refused");
 
     // Not due yet: neither right away nor one millisecond before the backoff ends.
     assert_eq!(worker.run_once().await.expect("second pass"), NOTHING);
-    clock.advance(backoff(1) - Duration::from_millis(1));
+    clock.advance(retry_delay(&email.id, 1) - Duration::from_millis(1));
     assert_eq!(worker.run_once().await.expect("early pass"), NOTHING);
     assert_eq!(
         relay.received().len(),
@@ -600,11 +639,14 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
 
         // next_attempt_at moves by the doubling backoff (30 s, 1 min, 2 min, … capped at 6 h).
         let wait = Duration::from_millis((status.next_attempt_at - now) as u64);
-        assert_eq!(wait, backoff(attempt), "attempt {attempt}: {status:?}");
+        assert_eq!(wait, retry_delay(&email.id, attempt), "attempt {attempt}: {status:?}");
+        // The doubling backoff plus at most a fifth of jitter.
+        assert!(wait >= backoff(attempt) && wait <= backoff(attempt) + backoff(attempt) / 5 + Duration::from_millis(1));
         if attempt > 1 {
-            assert!(
-                wait == (previous_wait * 2).min(Duration::from_secs(6 * 3600)),
-                "attempt {attempt}: {wait:?} after {previous_wait:?}"
+            assert_eq!(
+                backoff(attempt),
+                (backoff(attempt - 1) * 2).min(Duration::from_secs(6 * 3600)),
+                "attempt {attempt}: the base doubles after {previous_wait:?}"
             );
         }
         previous_wait = wait;
@@ -926,7 +968,7 @@ async fn a_late_answer_from_an_expired_claim_does_not_undo_a_delivery() {
             ));
         }
 
-        clock.advance(backoff(MAX_ATTEMPTS) + LEASE);
+        clock.advance(backoff(MAX_ATTEMPTS) * 2 + LEASE);
         let later = b.run_once().await.expect("later pass");
         let accepted = relay.accepted().len();
         if later != NOTHING || accepted != 1 {

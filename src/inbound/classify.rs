@@ -111,7 +111,7 @@ pub fn classify(
     envelope_from: &str,
     own_address: &EmailAddress,
 ) -> Option<Machine> {
-    if parsed.is_delivery_report {
+    if parsed.is_delivery_report || report_type(parsed).as_deref() == Some("delivery-status") {
         return Some(Machine::Bounce(report_bounce(parsed)));
     }
     if let Some(why) = loop_sign(parsed, own_address) {
@@ -1274,6 +1274,20 @@ mod tests {
             class_from(&with_subject("Automatic reply: Re: Your order"), "<>"),
             "auto_reply"
         );
+    }
+
+    #[test]
+    fn a_delivery_status_report_type_is_a_bounce_even_without_the_parsed_flag() {
+        let mut p = with_header(
+            "content-type",
+            "multipart/report; report-type=\"Delivery-Status\"; boundary=b",
+        );
+        p.delivery_status = Some(
+            "Final-Recipient: rfc822; carl@client.test\nAction: failed\nStatus: 5.1.1\n".into(),
+        );
+        let b = bounce_of(&p, "");
+        assert_eq!(b.recipient.as_deref(), Some("carl@client.test"));
+        assert!(b.permanent);
     }
 
     #[test]

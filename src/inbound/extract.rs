@@ -256,30 +256,67 @@ fn mark(fate: &mut [Fate], from: usize, to: usize) {
 /// may have quoted it as `> ##- … -##`), plus the quote header just above it.
 /// Returns the index where the remaining passes must stop looking.
 ///
-/// Everything below the marker goes, even unquoted text: the notification
-/// asks people to reply above it, so below it is by contract history.
+/// When the marker is not quoted (Outlook copies the history unquoted),
+/// everything below it goes: the notification asks people to reply above
+/// it, so below it is by contract history.
+///
+/// When the marker is `>`-quoted, the client quoted our notification, and
+/// unquoted lines below it were typed by the person: inline answers between
+/// our quoted lines, or a bottom-posted answer. They are kept, the quoted
+/// lines dropped; the passes below then run over the whole text (so a
+/// signature after the answers still goes). One exception keeps the old
+/// contract where it protects top-posters: when the person wrote above the
+/// marker and nothing unquoted sits *between* quoted lines below it,
+/// unquoted text after the quote is a server disclaimer or a mailing-list
+/// footer, not an answer, and goes.
 fn cut_at_marker(lines: &Lines, fate: &mut [Fate]) -> usize {
     let Some(marker) = lines.text.iter().position(|l| l.contains(REPLY_MARKER)) else {
         return lines.len();
     };
-    mark(fate, marker, lines.len());
+    let quoted_marker = lines.quoted[marker];
 
     // Clients put blank lines or empty quote lines (">") between their quote
-    // header and the quoted marker; look past those.
+    // header and the quoted marker; look past those. Quoted lines directly
+    // above a quoted marker belong to the same quote (Apple Mail quotes its
+    // own "On … wrote:" line).
     let mut above = marker;
-    while above > 0 && unquoted_content(lines.text[above - 1]).is_empty() {
+    while above > 0
+        && (unquoted_content(lines.text[above - 1]).is_empty()
+            || (quoted_marker && lines.quoted[above - 1]))
+    {
         above -= 1;
     }
-    if above == 0 {
-        return marker;
-    }
-    match header_ending_at(lines, above - 1) {
-        Some(start) => {
-            mark(fate, start, marker);
-            start
-        }
+    let start = match above
+        .checked_sub(1)
+        .and_then(|last| header_ending_at(lines, last))
+    {
+        Some(start) => start,
+        None if quoted_marker => above,
         None => marker,
+    };
+    mark(fate, start, marker);
+    if !quoted_marker {
+        mark(fate, marker, lines.len());
+        return start;
     }
+
+    fate[marker] = Fate::Drop;
+    let mut answers = Vec::new();
+    let mut interleaved = false;
+    for j in marker + 1..lines.len() {
+        if lines.quoted[j] {
+            fate[j] = Fate::Drop;
+            interleaved |= !answers.is_empty();
+        } else if !lines.blank[j] {
+            answers.push(j);
+        }
+    }
+    let wrote_above = (0..start).any(|j| lines.is_plain(j));
+    if answers.is_empty() || (wrote_above && !interleaved) {
+        mark(fate, marker, lines.len());
+        return start;
+    }
+    lines.len()
 }
 
 /// A quote header (separator or "On … wrote:", possibly wrapped) whose last

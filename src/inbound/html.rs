@@ -16,11 +16,12 @@
 //!    it), Apple Mail and Thunderbird (`blockquote type="cite"`,
 //!    `div.moz-cite-prefix`, `div.moz-signature`), Yahoo (`yahoo_quoted`),
 //!    ProtonMail (`div.protonmail_quote`, `protonmail_signature_block`),
-//!    Outlook mobile's `#ms-outlook-mobile-signature`, and our own
-//!    [`REPLY_MARKER`] with the quote container around it.
+//!    and Outlook mobile's `#ms-outlook-mobile-signature`.
 //! 2. What is left is rendered to text ([`html_to_text`]'s rules) and run
 //!    through the plain-text extractor; the HTML of the lines it removes goes
-//!    too: quote headers in any of our languages ("On … wrote:",
+//!    too: our own [`REPLY_MARKER`] and what follows it (inline answers
+//!    below a quoted marker are kept), quote headers in any of our
+//!    languages ("On … wrote:",
 //!    "-----Original Message-----", `From:`/`Sent:` blocks) with everything
 //!    after them, a blockquote below an "On … wrote:" header, inline answers
 //!    kept between removed quotes, trailing quotes, mobile footers ("Sent
@@ -36,7 +37,9 @@
 //!    which is what `cid:` sources become through `cid_url`): a remote image
 //!    (a tracking pixel) never loads.
 
-use super::extract::{self, REPLY_MARKER};
+use super::extract;
+#[cfg(doc)]
+use super::extract::REPLY_MARKER;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -748,29 +751,11 @@ fn starts_with_forward(tree: &Tree, keep: &[bool], x: usize) -> bool {
 /// module documentation) as not kept.
 fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
     let n = tree.len();
-    // Inside a Gmail/ProtonMail wrapper; the outermost quote container
-    // around each node (for our marker).
+    // Inside a Gmail/ProtonMail wrapper.
     let mut in_wrapper = vec![false; n];
-    let mut container = vec![NONE; n];
     for x in 1..n {
-        let p = tree.parent[x];
-        let e = tree.element(x);
-        in_wrapper[x] = in_wrapper[p] || e.is_some_and(is_quote_wrapper);
-        let is_container = e.is_some_and(|e| {
-            is_quote_wrapper(e)
-                || is_cite_blockquote(e, in_wrapper[p])
-                || e.has_class("yahoo_quoted")
-                || e.id_contains("yahoo_quoted")
-        });
-        container[x] = if container[p] != NONE {
-            container[p]
-        } else if is_container {
-            x
-        } else {
-            NONE
-        };
+        in_wrapper[x] = in_wrapper[tree.parent[x]] || tree.element(x).is_some_and(is_quote_wrapper);
     }
-
     // first_blockquote[x]: the first blockquote at or after x;
     // forwards_before[x]: forward headers among the text nodes before x.
     let mut first_blockquote = vec![n; n + 1];
@@ -802,11 +787,11 @@ fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
         }
         let e = match &tree.data[x] {
             Data::Text(t) => {
-                // Outside a container, the text pass finds our marker and the
-                // quote header above it (the marker is the evidence for it).
-                if t.contains(REPLY_MARKER) && container[x] != NONE {
-                    cut = cut.min(container[x]);
-                } else if extract::is_forward_header(t) {
+                // Our marker is left to the text pass: in a client's quote
+                // container it goes with the container; elsewhere the text
+                // rules apply (with the header above it, inline answers
+                // below a quoted one).
+                if extract::is_forward_header(t) {
                     keep_from = x;
                 }
                 x += 1;

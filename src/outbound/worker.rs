@@ -9,9 +9,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// After this many attempts a temporarily failing email is given up: the waits in between
-/// (see [`backoff`]) add up to about 2.6 days.
+/// After this many attempts (or past the retry horizon, whichever comes first) a temporarily
+/// failing email is given up: the waits in between (see [`backoff`]) add up to 2.6–3.1 days.
 pub const MAX_ATTEMPTS: i64 = 20;
+/// The default retry horizon: 3 days after the email was queued.
+pub const RETRY_HORIZON: Duration = Duration::from_secs(3 * 24 * 3600);
 const BATCH: i64 = 16;
 /// How long a claim protects an email from other workers. The claim is renewed right before
 /// each delivery, so this bounds one delivery, not a whole batch.
@@ -23,12 +25,26 @@ pub struct OutboxWorker {
     transport: Transport,
     /// Rung when new mail is queued, so delivery does not wait for the next poll.
     wake: Arc<Notify>,
+    /// Temporary failures are retried until this long after the email was queued.
+    retry_horizon: Duration,
 }
 
 /// 30 s, 1 min, 2 min, … capped at 6 hours.
 pub fn backoff(attempts: i64) -> Duration {
     let exp = attempts.clamp(1, 20) as u32 - 1;
     Duration::from_secs(30u64.saturating_mul(1 << exp).min(6 * 3600))
+}
+
+/// The wait before the next attempt: [`backoff`] plus up to a fifth more, so emails that failed
+/// together (a relay outage) do not all come back at the same instant. The jitter is derived
+/// from the email and the attempt: spread, yet reproducible.
+pub fn retry_delay(outbox_id: &str, attempts: i64) -> Duration {
+    use sha2::{Digest, Sha256};
+    let base = backoff(attempts);
+    let digest = Sha256::digest(format!("{outbox_id}/{attempts}").as_bytes());
+    let spread = base.as_millis() as u64 / 5 + 1;
+    let jitter = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % spread;
+    base + Duration::from_millis(jitter)
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +60,13 @@ impl OutboxWorker {
             store,
             transport,
             wake,
+            retry_horizon: RETRY_HORIZON,
         }
+    }
+
+    pub fn with_retry_horizon(mut self, horizon: Duration) -> OutboxWorker {
+        self.retry_horizon = horizon;
+        self
     }
 
     /// One pass: claim a batch and deliver it. Returns what happened.
@@ -81,12 +103,16 @@ impl OutboxWorker {
             }
             Err(DeliveryError::Permanent(reason)) => {
                 tracing::warn!(%reason, "delivery failed permanently");
+                // A 5xx from the relay is a hard bounce: stop emailing that address.
+                if let Ok(address) = crate::domain::EmailAddress::parse(&email.recipient) {
+                    self.store.record_bounce(&address, true, &reason).await?;
+                }
                 (
                     Outcome::Failed,
                     self.store.outbox_failed(email, &reason).await?,
                 )
             }
-            Err(DeliveryError::Transient(reason)) if email.attempts >= MAX_ATTEMPTS => {
+            Err(DeliveryError::Transient(reason)) if self.give_up(email) => {
                 let reason = format!("gave up after {} attempts: {reason}", email.attempts);
                 tracing::warn!(%reason, "delivery failed permanently");
                 (
@@ -95,7 +121,8 @@ impl OutboxWorker {
                 )
             }
             Err(DeliveryError::Transient(reason)) => {
-                let next = self.store.now() + backoff(email.attempts).as_millis() as i64;
+                let next =
+                    self.store.now() + retry_delay(&email.id, email.attempts).as_millis() as i64;
                 tracing::info!(%reason, "delivery will be retried");
                 (
                     Outcome::Retry,
@@ -107,6 +134,12 @@ impl OutboxWorker {
             tracing::warn!("claim expired during delivery; a newer claim's result stands");
         }
         Ok(outcome)
+    }
+
+    /// Out of attempts, or the next one would come after the retry horizon.
+    fn give_up(&self, email: &OutboxEmail) -> bool {
+        let next = self.store.now() + retry_delay(&email.id, email.attempts).as_millis() as i64;
+        email.attempts >= MAX_ATTEMPTS || next > email.created_at + self.retry_horizon.as_millis() as i64
     }
 
     /// Delivers until `shutdown`; a batch in progress is finished first.

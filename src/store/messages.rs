@@ -36,6 +36,8 @@ pub struct NewMessage {
 }
 
 /// What inserting a message did: a new row, or nothing because the same email was already posted.
+// Short-lived (one per insert): boxing the message would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Inserted {
     New(Message),
     Duplicate { existing_id: String },

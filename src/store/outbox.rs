@@ -15,6 +15,7 @@ pub struct OutboxEmail {
     pub attempts: i64,
     seq: i64,
     priority: i64,
+    pub created_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,14 +42,14 @@ impl Store {
                               WHERE (status = 'pending' AND next_attempt_at <= $1)
                                  OR (status = 'sending' AND lease_until < $1)
                               ORDER BY priority, seq LIMIT $3)
-                 RETURNING seq, priority, id, envelope_from, recipient, message_id, data, attempts",
+                 RETURNING seq, priority, created_at, id, envelope_from, recipient, message_id, data, attempts",
                 "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1
                  WHERE id IN (SELECT id FROM outbox
                               WHERE (status = 'pending' AND next_attempt_at <= $1)
                                  OR (status = 'sending' AND lease_until < $1)
                               ORDER BY priority, seq LIMIT $3
                               FOR UPDATE SKIP LOCKED)
-                 RETURNING seq, priority, id, envelope_from, recipient, message_id, data, attempts",
+                 RETURNING seq, priority, created_at, id, envelope_from, recipient, message_id, data, attempts",
             );
             let rows = sqlx::query(sql)
                 .bind(now)
@@ -62,6 +63,7 @@ impl Store {
                     Ok(OutboxEmail {
                         seq: row.try_get("seq")?,
                         priority: row.try_get("priority")?,
+                        created_at: row.try_get("created_at")?,
                         id: row.try_get("id")?,
                         envelope_from: row.try_get("envelope_from")?,
                         recipient: row.try_get("recipient")?,

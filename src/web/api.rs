@@ -3,9 +3,9 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiPath};
-use crate::domain::{EmailAddress, MessageKind, Role, Source, rfc3339};
+use crate::domain::{EmailAddress, Locale, MessageKind, Role, Source, rfc3339};
 use crate::store::{
-    Attachment, Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant, Person,
+    Attachment, Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant,
 };
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -27,13 +27,6 @@ fn ok(value: Value) -> ApiResult {
 
 fn created(value: Value) -> ApiResult {
     Ok((StatusCode::CREATED, Json(value)))
-}
-
-fn person_json(p: &Person) -> Value {
-    json!({
-        "id": p.id, "email": p.email, "name": p.name, "role": p.role.as_str(),
-        "created_at": rfc3339(p.created_at), "email_status": p.email_status.as_str(),
-    })
 }
 
 fn participant_json(p: &Participant) -> Value {
@@ -112,6 +105,7 @@ pub struct CreatePerson {
     email: Option<String>,
     name: Option<String>,
     role: Option<String>,
+    locale: Option<String>,
 }
 
 pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerson>) -> ApiResult {
@@ -122,11 +116,21 @@ pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerso
     let role = body.role.as_deref().unwrap_or("client");
     let role = Role::parse(role)
         .ok_or_else(|| ApiError::invalid("`role` must be \"internal\" or \"client\""))?;
+    let locale = match body.locale.as_deref() {
+        Some(v) => Locale::parse(v).ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\""))?,
+        None => state.default_locale,
+    };
     let person = state
         .store
         .create_person(NewPerson { email, name, role })
         .await?;
-    created(person_json(&person))
+    if locale != Locale::En {
+        state
+            .store
+            .update_person_settings(&person.id, None, Some(locale), None)
+            .await?;
+    }
+    created(super::settings::person_with_settings(&state, &person).await?)
 }
 
 pub async fn get_person(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {

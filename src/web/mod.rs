@@ -29,6 +29,8 @@ pub struct AppState {
     pub links: LinkSigner,
     /// Rung when mail is queued outside the scheduler (verification codes).
     pub outbox_wake: Arc<Notify>,
+    /// The language of people created without one.
+    pub default_locale: crate::domain::Locale,
 }
 
 pub fn router(state: AppState) -> Router {
