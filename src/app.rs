@@ -100,6 +100,7 @@ impl App {
                 config.reply_domain.clone(),
                 config.from_address.clone(),
                 message_ids,
+                links.clone(),
                 InboundLimits {
                     max_attachment_size: config.max_attachment_size,
                     ..InboundLimits::default()

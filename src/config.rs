@@ -454,6 +454,17 @@ mod tests {
     }
 
     #[test]
+    fn auto_close_after_takes_a_duration() {
+        let c = args(&["--auto-close-after", "2h"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(c.auto_close_after, Duration::from_secs(7200));
+        let err = args(&["--auto-close-after", "never"]).unwrap_err();
+        assert!(err.to_string().contains("--auto-close-after"), "{err}");
+    }
+
+    #[test]
     fn sizes_and_durations_parse_with_units() {
         assert_eq!(parse_size("64K").unwrap(), 65536);
         assert_eq!(parse_size("2MiB").unwrap(), 2 * 1024 * 1024);

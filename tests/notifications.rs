@@ -410,3 +410,30 @@ async fn two_gateway_processes_on_one_database_send_every_email_exactly_once() {
         second.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_mailto_unsubscribe_method_mutes_the_conversation_too() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &[]).await;
+    s.agent_says("Hello").await;
+    let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+    let header = email.header("List-Unsubscribe").unwrap().to_string();
+    let mailto = header.split(['<', '>']).find(|p| p.starts_with("mailto:")).unwrap();
+    let (address, query) = mailto.trim_start_matches("mailto:").split_once('?').unwrap();
+    let subject = query.trim_start_matches("subject=").replace("%20", " ");
+    let request = format!("From: carl@client.test\r\nTo: {address}\r\nSubject: {subject}\r\n\r\n\r\n");
+    let (mut c, _) = SmtpClient::connect(s.app.smtp).await;
+    c.cmd("EHLO client.test").await;
+    assert_eq!(c.send_mail(CLIENT, &[address], &request).await.code, 250);
+    // A forged token is recorded and changes nothing.
+    let forged = "From: x@evil.test\r\nTo: unsubscribe@reply.test\r\nSubject: unsubscribe cnv_x.per_y.9999999999.aaaa\r\n\r\n\r\n";
+    assert_eq!(c.send_mail("x@evil.test", &["unsubscribe@reply.test"], forged).await.code, 250);
+    c.cmd("QUIT").await;
+    let inbound = s.app.inbound().await;
+    assert_eq!(inbound[1]["outcome"], "unsubscribe", "{inbound:?}");
+    assert_eq!(inbound[0]["outcome"], "rejected");
+    s.clock.advance(Duration::from_secs(31 * 60));
+    s.agent_says("After unsubscribing by mail").await;
+    assert_eq!(s.client_emails().await.len(), 1);
+    s.app.stop().await;
+}

@@ -204,6 +204,8 @@ pub enum InboundOutcome {
     Unmatched,
     Empty,
     Rejected,
+    /// A `mailto:` unsubscribe request (RFC 2369 List-Unsubscribe) that muted a conversation.
+    Unsubscribe,
 }
 
 impl InboundOutcome {
@@ -217,6 +219,7 @@ impl InboundOutcome {
             InboundOutcome::Unmatched => "unmatched",
             InboundOutcome::Empty => "empty",
             InboundOutcome::Rejected => "rejected",
+            InboundOutcome::Unsubscribe => "unsubscribe",
         }
     }
 
@@ -230,6 +233,7 @@ impl InboundOutcome {
             InboundOutcome::Unmatched,
             InboundOutcome::Empty,
             InboundOutcome::Rejected,
+            InboundOutcome::Unsubscribe,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)

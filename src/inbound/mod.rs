@@ -15,7 +15,9 @@ pub mod html;
 pub mod parse;
 
 use crate::blobs::BlobStore;
-use crate::domain::{EmailAddress, Id, IdKind, InboundOutcome, MessageIds, MessageKind, Source};
+use crate::domain::{
+    EmailAddress, Id, IdKind, InboundOutcome, LinkSigner, MessageIds, MessageKind, Source,
+};
 use crate::smtp::session::{Recipient, RecipientVerdict, Reply, Target, Transaction};
 use crate::store::{InboundRecord, NewAttachment, NewMessage, Store, TokenOwner, sha256_hex};
 use classify::Machine;
@@ -50,6 +52,7 @@ pub struct Inbound {
     reply_domain: String,
     own_address: EmailAddress,
     message_ids: MessageIds,
+    links: LinkSigner,
     limits: InboundLimits,
 }
 
@@ -66,6 +69,7 @@ impl Inbound {
         reply_domain: String,
         own_address: EmailAddress,
         message_ids: MessageIds,
+        links: LinkSigner,
         limits: InboundLimits,
     ) -> Inbound {
         Inbound {
@@ -74,6 +78,7 @@ impl Inbound {
             reply_domain,
             own_address,
             message_ids,
+            links,
             limits,
         }
     }
@@ -91,7 +96,7 @@ impl Inbound {
                 .outbox_recipient(outbox_id)
                 .await
                 .map(|o| o.is_some()),
-            Target::Own => Ok(true),
+            Target::Own | Target::Unsubscribe => Ok(true),
         };
         match found {
             Ok(true) => RecipientVerdict::Live,
@@ -142,6 +147,29 @@ impl Inbound {
                 .await;
         };
         let message_id = parsed.message_id.clone();
+
+        if recipients.iter().any(|r| r.target == Target::Unsubscribe) {
+            let token = parsed
+                .subject
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .last()
+                .unwrap_or("")
+                .to_string();
+            let (outcome, conversation, detail) = match self.links.verify_unsubscribe(&token, self.store.now()) {
+                Some((conversation_id, person_id)) => match self.store.set_muted(&conversation_id, &person_id, true).await {
+                    Ok(_) => (InboundOutcome::Unsubscribe, Some(conversation_id), "conversation muted by mail".to_string()),
+                    Err(err) => {
+                        tracing::error!(error = %err, "muting failed");
+                        return temporary_failure();
+                    }
+                },
+                None => (InboundOutcome::Rejected, None, "unsubscribe request without a valid token".to_string()),
+            };
+            let rec = record(outcome, conversation, &detail, message_id);
+            return self.commit(rec, &tx.data, None, accepted()).await;
+        }
 
         let bounce_ids: Vec<&str> = recipients
             .iter()

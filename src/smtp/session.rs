@@ -95,6 +95,9 @@ pub enum Target {
     /// Our From address: a client who replied to it instead of Reply-To (routed by the
     /// Message-ID they answer).
     Own,
+    /// `unsubscribe@<reply-domain>`: the `mailto:` List-Unsubscribe method (RFC 2369); the
+    /// signed token is in the subject.
+    Unsubscribe,
 }
 
 impl Target {
@@ -615,6 +618,13 @@ impl Session {
                 "5.7.1",
                 "Relaying denied: we only accept replies to this gateway",
             ));
+        }
+        if parsed.local().eq_ignore_ascii_case("unsubscribe") {
+            self.recipients.push(Recipient {
+                address,
+                target: Target::Unsubscribe,
+            });
+            return Some(Event::Reply(Reply::new(250, "2.1.5", "Recipient OK")));
         }
         let target = if let Some(token) = ReplyToken::from_local_part(parsed.local()) {
             Target::Token(token)
