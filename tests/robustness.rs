@@ -265,10 +265,9 @@ fn every_fixture_parses() {
 /// mail-parser 0.11.9 reaches `debug_assert!(false, "Invalid part ID, could not find
 /// multipart.")` (parsers/message.rs:485) on a `message/rfc822` part holding an empty
 /// `message/rfc822`: debug builds panic, release builds (no debug assertions) parse it. Found by
-/// `mutated_fixtures_never_panic` (PROPTEST_RNG_SEED=99, PROPTEST_CASES=20000). Ignored until
-/// the dependency is built without debug assertions or parsing is guarded against panics.
+/// `mutated_fixtures_never_panic` (PROPTEST_RNG_SEED=99, PROPTEST_CASES=20000). Cargo.toml
+/// builds mail-parser without debug assertions, like in release.
 #[test]
-#[ignore = "mail-parser 0.11.9 debug_assert panics in debug builds"]
 fn a_message_rfc822_holding_an_empty_message_rfc822_does_not_panic() {
     analyse(
         b"From: a@example.com\n\

@@ -429,10 +429,18 @@ impl Inbound {
             }
         }
         let mut detail = classify::Machine::Bounce(bounce.clone()).detail();
-        if let Some(address) = failed.as_deref().and_then(|a| EmailAddress::parse(a).ok()) {
+        // A 5.7.x refusal is usually about our sending (policy, reputation, authentication),
+        // not about the address: count it as a temporary failure instead of suppressing.
+        let permanent =
+            bounce.permanent && !bounce.status.as_deref().is_some_and(|s| s.starts_with("5.7"));
+        let address = failed
+            .as_deref()
+            .and_then(|a| EmailAddress::parse(a).ok())
+            .filter(|_| bounce.is_delivery_failure());
+        if let Some(address) = address {
             match self
                 .store
-                .record_bounce(&address, bounce.permanent, &detail)
+                .record_bounce(&address, permanent, &detail)
                 .await
             {
                 Ok(Some((person_id, status))) => {

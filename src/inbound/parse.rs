@@ -248,10 +248,10 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
                 parsed.delivery_status.get_or_insert(text);
                 continue;
             }
-            ("message/rfc822" | "message/global", PartType::Message(inner)) => {
-                if parsed.is_delivery_report && parsed.returned_headers.is_empty() {
-                    parsed.returned_headers = headers_of(inner.root_part(), &inner.raw_message);
-                }
+            ("message/rfc822" | "message/global", PartType::Message(inner))
+                if parsed.is_delivery_report && parsed.returned_headers.is_empty() =>
+            {
+                parsed.returned_headers = headers_of(inner.root_part(), &inner.raw_message);
             }
             ("text/rfc822-headers", PartType::Text(t)) => {
                 if parsed.returned_headers.is_empty()

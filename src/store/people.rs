@@ -204,3 +204,47 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Creates many people in one transaction (imports). Fails whole on a duplicate address.
+    pub async fn create_people(&self, new: Vec<NewPerson>) -> Result<Vec<Person>> {
+        let now = self.now();
+        let people: Vec<(Person, String)> = new
+            .into_iter()
+            .map(|n| {
+                let key = n.email.key();
+                (
+                    Person {
+                        id: Id::generate(IdKind::Person),
+                        email: n.email.to_string(),
+                        name: n.name,
+                        role: n.role,
+                        created_at: now,
+                        email_status: EmailStatus::Ok,
+                    },
+                    key,
+                )
+            })
+            .collect();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for (person, key) in &people {
+                sqlx::query(
+                    "INSERT INTO people (id, email, email_key, name, role, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&person.id)
+                .bind(&person.email)
+                .bind(key)
+                .bind(&person.name)
+                .bind(person.role.as_str())
+                .bind(person.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_on_unique(e, "a person with this email address already exists"))?;
+            }
+            tx.commit().await?;
+        });
+        Ok(people.into_iter().map(|(p, _)| p).collect())
+    }
+}
