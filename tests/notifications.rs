@@ -437,3 +437,39 @@ async fn the_mailto_unsubscribe_method_mutes_the_conversation_too() {
     assert_eq!(s.client_emails().await.len(), 1);
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_message_is_never_emailed_and_the_mark_moves_past_it() {
+    use threadgate::domain::{EmailAddress, MessageKind, Role, Source};
+    use threadgate::store::{NewMessage, NewPerson};
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let person = |email: &str, role| NewPerson {
+            email: EmailAddress::parse(email).unwrap(),
+            name: "x".into(),
+            role,
+        };
+        let agent = store.create_person(person(AGENT, Role::Internal)).await.unwrap();
+        let client = store.create_person(person(CLIENT, Role::Client)).await.unwrap();
+        let c = store.create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id)).await.unwrap();
+        let message = store
+            .append_message(NewMessage {
+                conversation_id: c.id.clone(),
+                author_id: agent.id.clone(),
+                kind: MessageKind::Message,
+                body_text: "sent by mistake".into(),
+                body_html: None,
+                trimmed_text: None,
+                source: Source::Api,
+                email_message_id: None,
+                attachments: Vec::new(),
+            })
+            .await
+            .unwrap();
+        store.delete_message(&message.id, Some(&agent.id)).await.unwrap();
+        let due = store.due_notifications(10, 0).await.unwrap();
+        let d = due.iter().find(|d| d.person.id == client.id).expect("still due: the mark must move");
+        assert!(d.messages.is_empty(), "{} ({})", d.messages.len(), db.backend);
+        assert_eq!(d.last_seq, message.seq);
+    }
+}

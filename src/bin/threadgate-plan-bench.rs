@@ -90,6 +90,8 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
     }
+    // As after any bulk import: let the database see what it now holds.
+    store.refresh_statistics().await?;
     println!("  filled {made} participants in {conversations} conversations in {:.1} s", fill.elapsed().as_secs_f64());
 
     let composer = Composer::new(

@@ -9,6 +9,8 @@
 //!
 //! 1. Our own [`REPLY_MARKER`] (quoted or not): everything from it down is
 //!    history, plus a quote header ("On … wrote:") sitting just above it.
+//!    When the client `>`-quoted it, unquoted lines below it are the
+//!    person's inline (or bottom-posted) answers and are kept.
 //! 2. Quote headers written by mail clients: "On … wrote:" and its French,
 //!    German and Spanish forms (also when wrapped over two or three lines),
 //!    "-----Original Message-----" style separators, and Outlook header
@@ -20,13 +22,14 @@
 //!    at all, so everything goes.
 //! 3. Forwarded messages ("---------- Forwarded message ---------",
 //!    "Begin forwarded message:", their translations, and Outlook blocks
-//!    whose subject starts with `FW:`/`TR:`/`WG:`/`RV:`): a forward is
+//!    whose subject starts with `FW:`/`TR:`/`WG:`/`RV:` when our marker is
+//!    not below them): a forward is
 //!    something the person chose to send into the conversation, so when one
 //!    comes before any quote header, it and everything below it is kept
 //!    verbatim; the passes below only look above it.
 //! 4. With [`extract_reply_knowing`], the text of the notification we sent
 //!    this person, wherever it is quoted: `>`-quoted or not, re-wrapped by
-//!    the client or not (see [`cut_sent_text`]).
+//!    the client or not (runs of eight words of ours, fewer when `>`-quoted).
 //! 5. Signatures: the RFC 3676 §4.3 delimiter `"-- "` and mobile footers
 //!    ("Sent from my iPhone", "Envoyé de mon iPhone", "Get Outlook for iOS"…),
 //!    only when nothing new follows them.
@@ -46,11 +49,13 @@
 //! `From:`/`Sent:` lines) and then go through the same rules; the HTML
 //! itself is trimmed by [`super::html::reply_html`].
 //!
-//! Not done: languages other than English/French/German/Spanish, and
-//! clients that re-wrap quoted lines without repeating the `>` prefix when
-//! the sent text is not known (such continuation lines look like new text
-//! and are kept: we prefer keeping history to losing words the person
-//! wrote).
+//! Not done: languages other than English/French/German/Spanish; clients
+//! that re-wrap quoted lines without repeating the `>` prefix when the sent
+//! text is not known (such continuation lines look like new text and are
+//! kept: we prefer keeping history to losing words the person wrote);
+//! answers typed inside Outlook's unquoted history (lost with it); and an
+//! Outlook forward whose header block does not say `FW:` (only the email's
+//! own Subject would tell it from a reply).
 
 use std::collections::{HashMap, HashSet};
 
@@ -113,26 +118,18 @@ pub fn extract_reply_knowing(text: &str, sent: Option<&str>) -> Extracted {
     let normalized = normalize_newlines(text);
     let lines = Lines::new(&normalized);
     let sent = sent.map(SentText::new).filter(|s| !s.is_empty());
-    let got = run_passes(&lines, sent.as_ref(), true);
-    if got.kept.is_empty() && sent.is_some() {
-        // Short unquoted matches are weak evidence: when they are all that
-        // stood between the reply and nothing, the person was echoing our
-        // words rather than quoting them.
-        let without_short = run_passes(&lines, sent.as_ref(), false);
-        if !without_short.kept.is_empty() {
-            return without_short;
-        }
-    }
-    got
+    assemble(&lines, &fates_knowing(&lines, sent.as_ref()))
 }
 
 /// For callers that rendered a reply to text themselves (HTML replies):
-/// for each line of `text` (split on `\n`), whether [`extract_reply`] keeps
-/// it. Blank lines count as kept unless they lie inside removed text.
-pub(crate) fn kept_lines(text: &str) -> Vec<bool> {
+/// for each line of `text` (split on `\n`), whether
+/// [`extract_reply_knowing`] keeps it. Blank lines count as kept unless they
+/// lie inside removed text.
+pub(crate) fn kept_lines(text: &str, sent: Option<&str>) -> Vec<bool> {
     let normalized = normalize_newlines(text);
     let lines = Lines::new(&normalized);
-    fates(&lines, None, true)
+    let sent = sent.map(SentText::new).filter(|s| !s.is_empty());
+    fates_knowing(&lines, sent.as_ref())
         .into_iter()
         .map(|f| f == Fate::Keep)
         .collect()
@@ -151,8 +148,20 @@ pub(crate) fn header_block_is_forward(text: &str) -> bool {
     block_is_forward(&lines)
 }
 
-fn run_passes(lines: &Lines, sent: Option<&SentText>, short_runs: bool) -> Extracted {
-    assemble(lines, &fates(lines, sent, short_runs))
+/// The passes with the sent text. Short unquoted matches are weak
+/// evidence: when they are all that stood between the reply and nothing,
+/// the person was echoing our words rather than quoting them, and they stay.
+fn fates_knowing(lines: &Lines, sent: Option<&SentText>) -> Vec<Fate> {
+    let keeps_text =
+        |fate: &[Fate]| (0..lines.len()).any(|j| fate[j] == Fate::Keep && !lines.blank[j]);
+    let fate = fates(lines, sent, true);
+    if sent.is_some() && !keeps_text(&fate) {
+        let without_short = fates(lines, sent, false);
+        if keeps_text(&without_short) {
+            return without_short;
+        }
+    }
+    fate
 }
 
 fn fates(lines: &Lines, sent: Option<&SentText>, short_runs: bool) -> Vec<Fate> {
@@ -303,9 +312,9 @@ fn cut_at_marker(lines: &Lines, fate: &mut [Fate]) -> usize {
     fate[marker] = Fate::Drop;
     let mut answers = Vec::new();
     let mut interleaved = false;
-    for j in marker + 1..lines.len() {
+    for (j, f) in fate.iter_mut().enumerate().skip(marker + 1) {
         if lines.quoted[j] {
-            fate[j] = Fate::Drop;
+            *f = Fate::Drop;
             interleaved |= !answers.is_empty();
         } else if !lines.blank[j] {
             answers.push(j);
@@ -379,7 +388,14 @@ fn cut_at_quote_headers(lines: &Lines, fate: &mut [Fate], end: usize) -> Option<
                 let after = i + len;
                 let next = lines.next_nonblank[after];
                 match kind {
-                    Header::Forward => return Some(i),
+                    // An Outlook block is only a forward when our marker is
+                    // not below it: a reply to our notification quotes our
+                    // notification there, whatever its subject says.
+                    Header::Forward if len == 1 || end == lines.len() => return Some(i),
+                    Header::Forward => {
+                        mark(fate, i, end);
+                        return None;
+                    }
                     Header::Wrote if next < end && lines.quoted[next] => {
                         mark(fate, i, after);
                         in_quoted_history = true;
@@ -422,7 +438,8 @@ fn quote_header_at(lines: &Lines, i: usize, end: usize) -> Option<(Header, usize
             } else {
                 Header::Block
             };
-            return Some((kind, 1));
+            // Length of the header: the rule or separator, up to the block.
+            return Some((kind, start + len - i));
         }
         let rule_above_from = is_underscore_rule(line)
             && next < end
@@ -980,6 +997,11 @@ const MOBILE_FOOTERS: &[&str] = &[
     "sent from mail for windows",
     "sent from outlook",
     "sent from yahoo mail",
+    "envoyé depuis yahoo mail",
+    "envoyé de yahoo mail",
+    "gesendet von yahoo mail",
+    "von yahoo mail gesendet",
+    "enviado desde yahoo mail",
     "sent from the all new aol app",
     "sent with proton mail",
     "sent with protonmail",
@@ -1754,6 +1776,240 @@ mod tests {
         assert_eq!(kept(text), "Done.");
     }
 
+    // --- inline answers below our quoted marker -----------------------------
+
+    #[test]
+    fn answers_between_our_quoted_lines_are_kept() {
+        let text = "Hi Agnes, answers below.\n\nOn Mon, Nov 23, 2026 at 10:02 AM Agnes <\nnotifications@example.net> wrote:\n\n> ##- Reply above this line -##\n>\n> Can you come on Tuesday?\n\nYes, in the morning.\n\n> Do you need the invoice?\n\nNo, thanks.\n\n> --\n> Reply to this email to answer.\n";
+        let got = extract_reply(text);
+        assert_eq!(
+            got.kept,
+            "Hi Agnes, answers below.\n\nYes, in the morning.\n\nNo, thanks."
+        );
+        let trimmed = got.trimmed.unwrap();
+        assert!(trimmed.starts_with("On Mon, Nov 23"), "{trimmed}");
+        assert!(trimmed.contains("> Do you need the invoice?"), "{trimmed}");
+    }
+
+    #[test]
+    fn bottom_posted_answer_below_our_quoted_marker_is_kept() {
+        let text = "> On 23 Nov 2026, at 10:00, Agnes <a@example.net> wrote:\n> \n> ##- Reply above this line -##\n> Can you come on Tuesday?\n\nYes.\n\nCarl";
+        assert_eq!(kept(text), "Yes.\n\nCarl");
+    }
+
+    #[test]
+    fn text_after_our_quote_is_dropped_when_the_person_wrote_above_it() {
+        // A server disclaimer, not an answer: nothing sits between quoted lines.
+        let text = "Yes, Tuesday.\n\n> ##- Reply above this line -##\n> Can you come?\n\nThis e-mail is confidential.";
+        assert_eq!(kept(text), "Yes, Tuesday.");
+    }
+
+    #[test]
+    fn inline_answers_below_our_marker_lose_their_signature() {
+        let text = "> ##- Reply above this line -##\n> Can you come?\nYes.\n> Bring the docs?\nSure.\n\n-- \nCarl\nACME";
+        assert_eq!(kept(text), "Yes.\n\nSure.");
+    }
+
+    #[test]
+    fn an_unquoted_marker_still_takes_everything_below_it() {
+        let text = "Ok.\n\nFrom: Agnes <a@example.net>\nSent: Monday\nTo: Carl\nSubject: Order\n\n##- Reply above this line -##\nCan you come?\nunquoted text";
+        assert_eq!(kept(text), "Ok.");
+    }
+
+    // --- forwarded messages -------------------------------------------------------
+
+    #[test]
+    fn forwarded_messages_are_kept_whole() {
+        for separator in [
+            "---------- Forwarded message ---------",
+            "-------- Forwarded Message --------",
+            "---------- Message transféré ---------",
+            "-------- Weitergeleitete Nachricht --------",
+            "---------- Mensaje reenviado ---------",
+            "Begin forwarded message:",
+            "Début du message réexpédié :",
+            "Anfang der weitergeleiteten Nachricht:",
+            "Inicio del mensaje reenviado:",
+        ] {
+            let text = format!(
+                "See below.\n\n{separator}\nFrom: Dora <dora@example.org>\nDate: Mon, 23 Nov 2026\nSubject: Invoice\nTo: Carl <carl@example.com>\n\nInvoice attached.\n\nOn 1 Jan 2026, Eve <eve@example.org> wrote:\n> old\n-- \nDora"
+            );
+            let got = extract_reply(&text);
+            assert_eq!(got.kept, text, "separator: {separator}");
+            assert_eq!(got.trimmed, None, "separator: {separator}");
+        }
+    }
+
+    #[test]
+    fn a_forward_below_a_reply_header_is_history() {
+        let text = "Thanks.\n\nOn 1 Jan 2026, Agnes <a@example.net> wrote:\n> ---------- Forwarded message ---------\n> From: Dora\n> Invoice.";
+        assert_eq!(kept(text), "Thanks.");
+    }
+
+    #[test]
+    fn a_signature_above_a_forward_goes_but_the_forward_stays() {
+        let text = "FYI.\n-- \nCarl\n\n---------- Forwarded message ---------\nFrom: Dora <dora@example.org>\n\nHello.\n> quoted by Dora\n";
+        let got = extract_reply(text);
+        assert_eq!(
+            got.kept,
+            "FYI.\n\n---------- Forwarded message ---------\nFrom: Dora <dora@example.org>\n\nHello.\n> quoted by Dora"
+        );
+        assert_eq!(got.trimmed.as_deref(), Some("-- \nCarl"));
+    }
+
+    #[test]
+    fn outlook_block_of_a_forwarded_forward_is_kept_unless_our_marker_is_below() {
+        let block = "From: Dana <dana@example.com>\nSent: Monday, November 23, 2026 11:12 AM\nTo: Carl <carl@example.com>\nSubject: FW: Delivery slot\n\nThe carrier comes after 11:00.";
+        let text = format!("See below.\n\n{block}");
+        assert_eq!(kept(&text), text);
+        let text = format!("Ok.\n\n{block}\n\n##- Reply above this line -##\nold");
+        assert_eq!(kept(&text), "Ok.");
+        for subject in ["TR: Créneau", "WG: Lieferung", "RV: Entrega", "Fwd: slot"] {
+            let text = format!(
+                "Voir ci-dessous.\n\n________________________________\nDe : Dana\nEnvoyé : lundi\nÀ : Carl\nObjet : {subject}\n\nTexte."
+            );
+            assert_eq!(kept(&text), text, "subject: {subject}");
+        }
+    }
+
+    #[test]
+    fn outlook_reply_block_is_not_a_forward() {
+        let text = "Ok.\n\nFrom: Dana <dana@example.com>\nSent: Monday\nTo: Carl\nSubject: RE: FW: Delivery slot\n\nold";
+        assert_eq!(kept(text), "Ok.");
+    }
+
+    // --- more footers -------------------------------------------------------------
+
+    #[test]
+    fn more_mobile_and_webmail_footers_are_trimmed() {
+        for footer in [
+            "Sent from my Galaxy",
+            "Sent from Yahoo Mail on Android",
+            "Envoyé depuis Yahoo Mail pour Android",
+            "Sent with Proton Mail secure email.",
+            "Envoyé avec la messagerie sécurisée Proton Mail.",
+            "Von meinem Samsung Galaxy Smartphone gesendet.",
+            "Enviado desde mi Samsung Galaxy",
+            "Outlook für iOS beziehen<https://aka.ms/o0ukef>",
+            "Obtener Outlook para Android<https://aka.ms/AAb9ysg>",
+        ] {
+            assert_eq!(
+                kept(&format!("Fine.\n\n{footer}")),
+                "Fine.",
+                "footer: {footer}"
+            );
+        }
+    }
+
+    // --- the text we sent ---------------------------------------------------------
+
+    const SENT: &str = "##- Reply above this line -##\n\nAgnes Agent wrote on 2026-11-23 09:00 UTC:\n\nHello Carl,\n\nyour order #1042 left our warehouse this morning. The carrier expects to deliver it on Thursday between 9:00 and 13:00.\n\nCould you confirm that someone will be at 12 Harbour Street to sign for it?\n\n--\nReply to this email to answer in the conversation \"Your order #1042\".\nYou receive this because you take part in it.";
+
+    fn kept_knowing(text: &str) -> String {
+        extract_reply_knowing(text, Some(SENT)).kept
+    }
+
+    #[test]
+    fn without_sent_text_knowing_is_extract_reply() {
+        let text = "Yes.\n\nOn 1 Jan 2026, Agnes <a@example.net> wrote:\n> Can you?\nInline.";
+        assert_eq!(extract_reply_knowing(text, None), extract_reply(text));
+        assert_eq!(extract_reply_knowing(text, Some("")), extract_reply(text));
+        assert_eq!(
+            extract_reply_knowing(text, Some(" \n-- \n")),
+            extract_reply(text)
+        );
+    }
+
+    #[test]
+    fn our_text_rewrapped_without_quote_marks_is_removed() {
+        let text = "Thursday works.\n\nCarl\n\nAgnes Agent wrote on 2026-11-23 09:00 UTC:\n\nHello Carl,\n\nyour order #1042 left our warehouse this morning. The\ncarrier expects to deliver it on Thursday between 9:00 and\n13:00.\n\nCould you confirm that someone will be at 12 Harbour\nStreet to sign for it?";
+        let got = extract_reply_knowing(text, Some(SENT));
+        assert_eq!(got.kept, "Thursday works.\n\nCarl");
+        assert!(got.trimmed.unwrap().ends_with("Street to sign for it?"));
+        // Without the sent text, nothing says it is a quote.
+        assert!(kept(text).contains("Harbour"));
+    }
+
+    #[test]
+    fn our_text_with_collapsed_whitespace_and_other_punctuation_is_removed() {
+        let text = "Ok!\n\n> *Agnes Agent* wrote on 2026-11-23   09:00 UTC:\n> Hello Carl, your order #1042 left our warehouse this morning.\n> The carrier expects to deliver it on Thursday between 9:00 and 13:00.\n> Reply to this email to answer in the conversation “Your order #1042”.\n\nCarl";
+        assert_eq!(kept_knowing(text), "Ok!\n\nCarl");
+        assert!(kept(text).contains("warehouse"));
+    }
+
+    #[test]
+    fn quote_header_directly_above_our_text_goes_with_it() {
+        // No address and no quoted line below it: only the match makes it a header.
+        let text = "Yes.\n\nOn Monday, Agnes Agent via threadgate wrote:\nHello Carl,\n\nyour order #1042 left our warehouse this morning. The carrier expects to deliver it on Thursday between 9:00 and 13:00.";
+        let got = extract_reply_knowing(text, Some(SENT));
+        assert_eq!(got.kept, "Yes.");
+        assert!(got.trimmed.unwrap().starts_with("On Monday, Agnes Agent"));
+    }
+
+    #[test]
+    fn a_short_quoted_sentence_of_ours_goes_a_repeated_phrase_stays() {
+        let text = "Hi Agnes,\n\n> Could you confirm that someone will be at 12 Harbour Street to sign for it?\n\nYes, someone will be at 12 Harbour Street all day.\n\nCarl";
+        assert_eq!(
+            kept_knowing(text),
+            "Hi Agnes,\n\nYes, someone will be at 12 Harbour Street all day.\n\nCarl"
+        );
+    }
+
+    #[test]
+    fn a_line_mixing_our_words_with_new_ones_is_kept() {
+        let text = "your order #1042 left our warehouse this morning, and it is still not here!";
+        assert_eq!(kept_knowing(text), text);
+    }
+
+    #[test]
+    fn fewer_than_eight_unquoted_words_of_ours_are_kept() {
+        // "the carrier expects to deliver it" is ours, but six words on their
+        // own line are not evidence of a quote.
+        let text =
+            "About your message:\nthe carrier expects to deliver it\non Friday, not Thursday.";
+        assert_eq!(kept_knowing(text), text);
+    }
+
+    #[test]
+    fn inline_answers_between_rewrapped_pieces_of_our_text_are_kept() {
+        let text = "> your order #1042 left our warehouse this morning. The carrier expects to\ndeliver it on Thursday between 9:00 and 13:00.\n\nGreat.\n\n> Could you confirm that someone will be at 12 Harbour Street to sign for\nit?\n\nYes: Dana.";
+        assert_eq!(kept_knowing(text), "Great.\n\nYes: Dana.");
+    }
+
+    #[test]
+    fn a_whole_short_paragraph_of_ours_goes_unless_it_is_all_there_is() {
+        let sent = "Agnes wrote:\n\nSee you on Thursday at the warehouse.\n\nAgnes";
+        let text = "See you on Thursday at the warehouse.";
+        assert_eq!(extract_reply_knowing(text, Some(sent)).kept, text);
+        let text = "Perfect, thanks.\n\nSee you on Thursday at the warehouse.";
+        assert_eq!(
+            extract_reply_knowing(text, Some(sent)).kept,
+            "Perfect, thanks."
+        );
+        // Inside a paragraph of the person's, it is theirs.
+        let text = "Perfect, thanks.\nSee you on Thursday at the warehouse.";
+        assert_eq!(extract_reply_knowing(text, Some(sent)).kept, text);
+    }
+
+    #[test]
+    fn our_text_quoted_twice_is_removed_twice() {
+        let body = "your order #1042 left our warehouse this morning. The carrier expects to deliver it on Thursday between 9:00 and 13:00.";
+        let text = format!("First.\n\n{body}\n\nSecond.\n\n> {body}\n\nThird.");
+        assert_eq!(kept_knowing(&text), "First.\n\nSecond.\n\nThird.");
+    }
+
+    #[test]
+    fn sent_text_removal_is_linear_on_large_and_repetitive_inputs() {
+        let sent = "the the the the\n".repeat(50_000);
+        let reply = format!("Mine.\n\n{}", "> the the the the\n".repeat(50_000));
+        assert_eq!(extract_reply_knowing(&reply, Some(&sent)).kept, "Mine.");
+        let sent: String = (0..100_000).map(|i| format!("w{} ", i % 1000)).collect();
+        let reply: String = (0..100_000)
+            .map(|i| format!("w{}\n", (i * 7) % 1000))
+            .collect();
+        let _ = extract_reply_knowing(&reply, Some(&sent));
+    }
+
     // --- robustness -----------------------------------------------------------
 
     /// Deterministic xorshift64 so the test needs no extra crate and fails
@@ -1855,6 +2111,38 @@ mod tests {
             if let Some(t) = &got.trimmed {
                 assert!(!t.trim().is_empty(), "round {round}: empty trimmed");
             }
+        }
+    }
+
+    #[test]
+    fn pseudo_random_inputs_with_sent_text_never_lose_a_line() {
+        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        for round in 0..400 {
+            let mut make = |pieces: usize| {
+                let mut text = String::new();
+                for _ in 0..pieces {
+                    text.push_str(FRAGMENTS[rng.below(FRAGMENTS.len())]);
+                    if rng.below(3) == 0 {
+                        text.push(' ');
+                    }
+                }
+                text
+            };
+            let sent = make(40);
+            let text = format!("{}{}", make(30), sent.replace('\n', "\n> "));
+            let got = extract_reply_knowing(&text, Some(&sent));
+            let trimmed = got.trimmed.as_deref().unwrap_or("");
+            let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+            for line in normalized.split('\n') {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                assert!(
+                    got.kept.contains(line) || trimmed.contains(line),
+                    "round {round}: line {line:?} lost from {text:?} -> {got:?}"
+                );
+            }
+            assert_eq!(got.kept.trim_matches('\n'), got.kept, "round {round}");
         }
     }
 

@@ -3,8 +3,9 @@
 //! Everything here is pure (no I/O) and never panics. The input is first
 //! parsed and re-serialized by ammonia (html5ever, so the tree is the one a
 //! browser builds, scripts and styles already gone); that output is
-//! well-formed, so the small tree reader below is exact on it. Time is
-//! linear in the input size.
+//! well-formed, so the small tree reader below is exact on it. Our own
+//! passes are linear in the input size (html5ever itself is slower on
+//! pathologically deep nesting, tens of thousands of levels).
 //!
 //! [`reply_html_with`] keeps what the person wrote:
 //!
@@ -18,15 +19,15 @@
 //!    ProtonMail (`div.protonmail_quote`, `protonmail_signature_block`),
 //!    and Outlook mobile's `#ms-outlook-mobile-signature`.
 //! 2. What is left is rendered to text ([`html_to_text`]'s rules) and run
-//!    through the plain-text extractor; the HTML of the lines it removes goes
-//!    too: our own [`REPLY_MARKER`] and what follows it (inline answers
-//!    below a quoted marker are kept), quote headers in any of our
-//!    languages ("On … wrote:",
-//!    "-----Original Message-----", `From:`/`Sent:` blocks) with everything
-//!    after them, a blockquote below an "On … wrote:" header, inline answers
-//!    kept between removed quotes, trailing quotes, mobile footers ("Sent
-//!    from my iPhone") and `-- ` signatures. So the HTML and the text of a
-//!    reply agree.
+//!    through the plain-text extractor; the HTML of the lines it removes
+//!    goes too: our own [`REPLY_MARKER`] and what follows it (inline answers
+//!    below a quoted marker are kept), quote headers in any of our languages
+//!    ("On … wrote:", "-----Original Message-----", `From:`/`Sent:` blocks)
+//!    with everything after them, a blockquote below an "On … wrote:"
+//!    header (answers between such blockquotes are kept), trailing quotes,
+//!    mobile footers ("Sent from my iPhone") and `-- ` signatures; with
+//!    [`reply_html_knowing`], our sent text wherever it was pasted. So the
+//!    HTML and the text of a reply agree.
 //! 3. Forwarded messages ("---------- Forwarded message ---------", Apple's
 //!    "Begin forwarded message:", Outlook blocks whose subject starts with
 //!    `FW:`/`TR:`/`WG:`/`RV:`) are kept: the person chose to send them.
@@ -40,6 +41,7 @@
 use super::extract;
 #[cfg(doc)]
 use super::extract::REPLY_MARKER;
+
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -66,15 +68,28 @@ pub fn reply_html(html: &str) -> String {
 /// survives sanitizing only when it starts with `/attachments/`; `None`
 /// drops it.
 pub fn reply_html_with(html: &str, cid_url: &dyn Fn(&str) -> Option<String>) -> String {
+    reply_html_knowing(html, None, cid_url)
+}
+
+/// [`reply_html_with`], also removing `sent` (the text of the notification
+/// we sent this person) wherever the reply quotes it, as
+/// [`extract::extract_reply_knowing`] does for the text: a client pasting
+/// our text without any quote container or marker.
+pub fn reply_html_knowing(
+    html: &str,
+    sent: Option<&str>,
+    cid_url: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let mut tree = Tree::parse(&normalize(html));
     let mut keep = vec![true; tree.len()];
     remove_client_containers(&tree, &mut keep);
-    remove_what_the_text_extractor_removes(&mut tree, &mut keep);
+    remove_what_the_text_extractor_removes(&mut tree, &mut keep, sent);
     let content = content_flags(&tree, &keep);
     if !content[ROOT] {
         return String::new();
     }
-    trim_trailing_blank(&tree, &mut keep, &content);
+    trim_blank_edges(&tree, &mut keep, &content, true);
+    trim_blank_edges(&tree, &mut keep, &content, false);
     let fragment = tree.serialize(&keep, cid_url);
     SANITIZER.clean(&fragment).to_string().trim().to_string()
 }
@@ -84,85 +99,21 @@ pub fn reply_html_with(html: &str, cid_url: &dyn Fn(&str) -> Option<String>) -> 
 // ---------------------------------------------------------------------------
 
 /// Tags kept in the final HTML.
+#[rustfmt::skip]
 const SAFE_TAGS: &[&str] = &[
-    "a",
-    "b",
-    "blockquote",
-    "br",
-    "caption",
-    "code",
-    "dd",
-    "del",
-    "div",
-    "dl",
-    "dt",
-    "em",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "hr",
-    "i",
-    "img",
-    "ins",
-    "li",
-    "ol",
-    "p",
-    "pre",
-    "s",
-    "small",
-    "span",
-    "strike",
-    "strong",
-    "sub",
-    "sup",
-    "table",
-    "tbody",
-    "td",
-    "tfoot",
-    "th",
-    "thead",
-    "tr",
-    "u",
-    "ul",
+    "a", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt", "em", "h1",
+    "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p", "pre", "s", "small",
+    "span", "strike", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
+    "u", "ul",
 ];
 
 /// Further tags kept through normalization, for their structure (blocks and
 /// inline elements the renderer knows); the final pass unwraps them.
+#[rustfmt::skip]
 const STRUCTURE_TAGS: &[&str] = &[
-    "abbr",
-    "acronym",
-    "address",
-    "article",
-    "aside",
-    "bdi",
-    "bdo",
-    "big",
-    "center",
-    "cite",
-    "col",
-    "colgroup",
-    "details",
-    "dfn",
-    "figcaption",
-    "figure",
-    "font",
-    "footer",
-    "header",
-    "kbd",
-    "main",
-    "mark",
-    "nav",
-    "q",
-    "samp",
-    "section",
-    "summary",
-    "time",
-    "tt",
-    "var",
-    "wbr",
+    "abbr", "acronym", "address", "article", "aside", "bdi", "bdo", "big", "center", "cite", "col",
+    "colgroup", "details", "dfn", "figcaption", "figure", "font", "footer", "header", "kbd", "main",
+    "mark", "nav", "q", "samp", "section", "summary", "time", "tt", "var", "wbr",
 ];
 
 /// Removed with their content at normalization.
@@ -309,6 +260,8 @@ struct Tree {
     data: Vec<Data>,
     parent: Vec<usize>,
     children: Vec<Vec<usize>>,
+    /// Position of each node among its parent's children.
+    position: Vec<usize>,
     end: Vec<usize>,
 }
 
@@ -333,6 +286,7 @@ impl Tree {
         self.data.push(data);
         self.parent.push(parent);
         self.children.push(Vec::new());
+        self.position.push(self.children[parent].len());
         self.children[parent].push(id);
         id
     }
@@ -344,6 +298,7 @@ impl Tree {
             data: vec![Data::Root],
             parent: vec![NONE],
             children: vec![Vec::new()],
+            position: vec![0],
             end: Vec::new(),
         };
         let bytes = html.as_bytes();
@@ -422,16 +377,30 @@ impl Tree {
                 (_, true) if !keep[x] => {}
                 (Data::Text(t), _) => escape_into(&mut out, t, false),
                 (Data::Element(e), true) => {
+                    // An image keeps its source only when it is one of our
+                    // attachments; without a source and without alternative
+                    // text (a tracking pixel) it goes entirely.
+                    let src = (e.name == "img")
+                        .then(|| e.attr("src"))
+                        .flatten()
+                        .and_then(|src| match cid_of(src) {
+                            Some(cid) => cid_url(&cid),
+                            None => Some(src.to_string()),
+                        })
+                        .filter(|src| is_attachment_url(src));
+                    if e.name == "img"
+                        && src.is_none()
+                        && e.attr("alt").is_none_or(|a| a.trim().is_empty())
+                    {
+                        continue;
+                    }
                     out.push('<');
-                    out.push_str(&e.name);
+                    out.push_str(serialized_name(e));
                     for (name, value) in &e.attrs {
                         let value = if e.name == "img" && name == "src" {
-                            match cid_of(value) {
-                                Some(cid) => match cid_url(&cid) {
-                                    Some(url) => Cow::Owned(url),
-                                    None => continue,
-                                },
-                                None => Cow::Borrowed(value.as_str()),
+                            match &src {
+                                Some(url) => Cow::Borrowed(url.as_str()),
+                                None => continue,
                             }
                         } else {
                             Cow::Borrowed(value.as_str())
@@ -450,13 +419,21 @@ impl Tree {
                 }
                 (Data::Element(e), false) => {
                     out.push_str("</");
-                    out.push_str(&e.name);
+                    out.push_str(serialized_name(e));
                     out.push('>');
                 }
                 (Data::Root, _) => {}
             }
         }
         out
+    }
+}
+
+fn serialized_name(e: &Element) -> &str {
+    if e.name == "p" && paragraph_is_a_line(e) {
+        "div"
+    } else {
+        &e.name
     }
 }
 
@@ -712,6 +689,16 @@ fn is_cite_blockquote(e: &Element, in_wrapper: bool) -> bool {
             || e.has_class("protonmail_quote"))
 }
 
+/// Yahoo's quote: `class="yahoo_quoted"`, or prefixed as in
+/// `id="ydp8b2e7f1fyahoo_quoted_2043577431" class="ydp8b2e7f1fyahoo_quoted"`.
+fn is_yahoo_quoted(e: &Element) -> bool {
+    e.id_contains("yahoo_quoted")
+        || e.attr("class").is_some_and(|c| {
+            c.split_ascii_whitespace()
+                .any(|k| k.to_ascii_lowercase().ends_with("yahoo_quoted"))
+        })
+}
+
 fn is_signature_container(e: &Element) -> bool {
     e.has_class("gmail_signature")
         || e.attr("data-smartmail")
@@ -719,6 +706,8 @@ fn is_signature_container(e: &Element) -> bool {
         || e.has_class("moz-signature")
         || e.has_class("protonmail_signature_block")
         || e.id_contains("ms-outlook-mobile-signature")
+        || e.id_contains("ymail_android_signature")
+        || e.id_contains("ymail_ios_signature")
 }
 
 /// Outlook's header block: a div with a grey or blue top border.
@@ -730,6 +719,9 @@ fn is_outlook_header_div(e: &Element) -> bool {
     style.contains("border-top:solid#e1e1e11.0pt") || style.contains("border-top:solid#b5c4df1.0pt")
 }
 
+/// Budget (characters and nodes) for reading the first line of a container.
+const FIRST_LINE_BUDGET: usize = 400;
+
 /// Budget (characters and nodes) for looking at the start of a container.
 const PEEK_BUDGET: usize = 2_000;
 
@@ -740,7 +732,7 @@ fn peek_text(tree: &Tree, keep: &[bool], x: usize) -> String {
 
 /// The first non-blank line of `x`'s subtree introduces a forwarded message.
 fn starts_with_forward(tree: &Tree, keep: &[bool], x: usize) -> bool {
-    Renderer::peek(tree, keep, x)
+    Renderer::render_with(tree, keep, x, FIRST_LINE_BUDGET, true)
         .lines
         .iter()
         .find(|l| !l.is_blank())
@@ -771,6 +763,10 @@ fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
         let forward = matches!(&tree.data[x], Data::Text(t) if extract::is_forward_header(t));
         forwards_before[x + 1] = forwards_before[x] + usize::from(forward);
     }
+
+    let last_marker = (0..n)
+        .rev()
+        .find(|&x| matches!(&tree.data[x], Data::Text(t) if t.contains(extract::REPLY_MARKER)));
 
     let mut cut = n;
     let mut keep_from = n;
@@ -820,7 +816,12 @@ fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
             } else {
                 Some(x)
             };
-            if header.is_some_and(|h| extract::header_block_is_forward(&peek_text(tree, keep, h))) {
+            // A forward, unless our marker is below it (then it quotes our
+            // notification, whatever the subject says).
+            if last_marker.is_none_or(|m| m < x)
+                && header
+                    .is_some_and(|h| extract::header_block_is_forward(&peek_text(tree, keep, h)))
+            {
                 keep_from = x;
                 break;
             }
@@ -833,10 +834,7 @@ fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
             cut = cut.min(at);
             break;
         }
-        if e.has_class("yahoo_quoted")
-            || e.id_contains("yahoo_quoted")
-            || e.has_class("gmail_extra")
-        {
+        if is_yahoo_quoted(e) || e.has_class("gmail_extra") {
             cut = cut.min(x);
             break;
         }
@@ -870,9 +868,9 @@ fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
             if q < tree.end[x] {
                 let header_has_forward = forwards_before[q] > forwards_before[x + 1];
                 if !header_has_forward {
-                    for y in x + 1..q {
+                    for (y, k) in keep.iter_mut().enumerate().take(q).skip(x + 1) {
                         if tree.end[y] <= q {
-                            keep[y] = false;
+                            *k = false;
                         }
                     }
                     x = q;
@@ -887,20 +885,20 @@ fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
     }
 }
 
+/// The sibling before `x`, white space aside.
 fn previous_sibling(tree: &Tree, x: usize) -> Option<usize> {
     let siblings = &tree.children[*tree.parent.get(x)?];
-    let pos = siblings.iter().position(|&s| s == x)?;
-    siblings[..pos]
+    siblings[..tree.position[x]]
         .iter()
         .rev()
         .copied()
         .find(|&s| !matches!(&tree.data[s], Data::Text(t) if t.trim().is_empty()))
 }
 
+/// The sibling after `x`, white space aside.
 fn next_sibling(tree: &Tree, x: usize) -> Option<usize> {
     let siblings = &tree.children[*tree.parent.get(x)?];
-    let pos = siblings.iter().position(|&s| s == x)?;
-    siblings[pos + 1..]
+    siblings[tree.position[x] + 1..]
         .iter()
         .copied()
         .find(|&s| !matches!(&tree.data[s], Data::Text(t) if t.trim().is_empty()))
@@ -914,9 +912,9 @@ fn next_sibling(tree: &Tree, x: usize) -> Option<usize> {
 /// the HTML of the lines it drops: a dropped tail from its first node on,
 /// dropped quoted lines with their blockquote, dropped header lines between
 /// kept ones (an "On … wrote:" above inline answers) node by node.
-fn remove_what_the_text_extractor_removes(tree: &mut Tree, keep: &mut [bool]) {
+fn remove_what_the_text_extractor_removes(tree: &mut Tree, keep: &mut [bool], sent: Option<&str>) {
     let rendered = Renderer::render(tree, keep, ROOT, usize::MAX);
-    let kept = extract::kept_lines(&rendered.text());
+    let kept = extract::kept_lines(&rendered.text(), sent);
     let lines = &rendered.lines;
     if kept.len() != lines.len() {
         return;
@@ -943,9 +941,14 @@ fn remove_what_the_text_extractor_removes(tree: &mut Tree, keep: &mut [bool]) {
             }
         } else {
             let next = lines.get(i + 1).map_or(n, |l| l.node);
-            for y in line.node..next.min(n) {
+            for (y, k) in keep
+                .iter_mut()
+                .enumerate()
+                .take(next.min(n))
+                .skip(line.node)
+            {
                 if tree.end[y] <= next {
-                    keep[y] = false;
+                    *k = false;
                 }
             }
         }
@@ -984,13 +987,19 @@ fn content_flags(tree: &Tree, keep: &[bool]) -> Vec<bool> {
 }
 
 /// Drops blank nodes (white space, `<br>`, empty elements, `<hr>`) at the
-/// end of what is kept, at every depth: the line breaks that separated the
-/// reply from the removed quote.
-fn trim_trailing_blank(tree: &Tree, keep: &mut [bool], content: &[bool]) {
+/// end (or the start) of what is kept, at every depth: the line breaks that
+/// separated the reply from the removed quote.
+fn trim_blank_edges(tree: &Tree, keep: &mut [bool], content: &[bool], at_end: bool) {
     let mut node = ROOT;
     loop {
         let mut descend = None;
-        for &c in tree.children[node].iter().rev() {
+        let children = &tree.children[node];
+        let mut order: Box<dyn Iterator<Item = &usize>> = if at_end {
+            Box::new(children.iter().rev())
+        } else {
+            Box::new(children.iter())
+        };
+        for &c in &mut order {
             if !keep[c] {
                 continue;
             }
@@ -1060,8 +1069,10 @@ struct Renderer<'t> {
     /// A blank line is due before the next line.
     blank: bool,
     /// Blockquotes entered: whether each is rendered as a quote.
-    quotes: Vec<(usize, bool)>,
+    quotes: Vec<bool>,
+    /// Quote depth, and the outermost quote blockquote while it is > 0.
     depth: usize,
+    outer_quote: usize,
     pre: usize,
     lists: Vec<Option<u64>>,
     bullet: Option<String>,
@@ -1074,6 +1085,22 @@ struct Renderer<'t> {
     /// A look at the start of a container: blockquotes are not examined.
     peek: bool,
 }
+
+/// Outlook's paragraphs (`class="MsoNormal"` and friends) and paragraphs
+/// styled without margins are lines, not paragraphs: once their class and
+/// style are gone they are written as `<div>` so they keep looking like lines.
+fn paragraph_is_a_line(e: &Element) -> bool {
+    e.attr("class")
+        .is_some_and(|c| c.split_ascii_whitespace().any(|k| k.starts_with("Mso")))
+        || {
+            let s = e.style();
+            s.contains("margin:0") || (s.contains("margin-top:0") && s.contains("margin-bottom:0"))
+        }
+}
+
+/// Deeper quotes are written with this many `>`: the text of a pathological
+/// nest of blockquotes stays linear in the input size.
+const MAX_QUOTE_MARKS: usize = 16;
 
 /// What `<hr>` becomes: Outlook's rule above its header block.
 const HR_LINE: &str = "________________________________";
@@ -1109,6 +1136,7 @@ impl<'t> Renderer<'t> {
             blank: false,
             quotes: Vec::new(),
             depth: 0,
+            outer_quote: NONE,
             pre: 0,
             lists: Vec::new(),
             bullet: None,
@@ -1147,10 +1175,7 @@ impl<'t> Renderer<'t> {
     }
 
     fn outer_quote(&self) -> usize {
-        self.quotes
-            .iter()
-            .find(|(_, q)| *q)
-            .map_or(NONE, |(x, _)| *x)
+        self.outer_quote
     }
 
     fn text(&mut self, node: usize, text: &str) {
@@ -1264,18 +1289,8 @@ impl<'t> Renderer<'t> {
 
     fn block_of(&self, e: &Element) -> Option<Block> {
         let block = match e.name.as_str() {
-            "p" => {
-                // Outlook's paragraphs have no margins: they are lines.
-                let line = e
-                    .attr("class")
-                    .is_some_and(|c| c.starts_with("Mso") || c.contains(" Mso"))
-                    || {
-                        let s = e.style();
-                        s.contains("margin:0")
-                            || (s.contains("margin-top:0") && s.contains("margin-bottom:0"))
-                    };
-                if line { Block::Line } else { Block::Paragraph }
-            }
+            "p" if paragraph_is_a_line(e) => Block::Line,
+            "p" => Block::Paragraph,
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "pre" => Block::Paragraph,
             "ul" | "ol" | "dl" if self.lists.is_empty() => Block::Paragraph,
             "div" | "li" | "ul" | "ol" | "dl" | "dt" | "dd" | "tr" | "table" | "tbody"
@@ -1293,7 +1308,11 @@ impl<'t> Renderer<'t> {
         if e.style().contains("border:none") && e.attr("type").is_none() {
             return false;
         }
-        self.peek || !starts_with_forward(self.tree, self.keep, x)
+        // Only Apple Mail puts forwards in (cite) blockquotes.
+        let cite = e
+            .attr("type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("cite"));
+        self.peek || !cite || !starts_with_forward(self.tree, self.keep, x)
     }
 
     fn enter(&mut self, x: usize, e: &Element) {
@@ -1329,8 +1348,11 @@ impl<'t> Renderer<'t> {
                 } else {
                     Block::Line
                 });
-                self.quotes.push((x, quoted));
+                self.quotes.push(quoted);
                 if quoted {
+                    if self.depth == 0 {
+                        self.outer_quote = x;
+                    }
                     self.depth += 1;
                 }
             }
@@ -1402,7 +1424,7 @@ impl<'t> Renderer<'t> {
                 }
             }
             "blockquote" => {
-                if let Some((_, quoted)) = self.quotes.pop() {
+                if let Some(quoted) = self.quotes.pop() {
                     self.boundary(if quoted {
                         Block::Paragraph
                     } else {
@@ -1410,6 +1432,9 @@ impl<'t> Renderer<'t> {
                     });
                     if quoted {
                         self.depth = self.depth.saturating_sub(1);
+                        if self.depth == 0 {
+                            self.outer_quote = NONE;
+                        }
                     }
                 }
             }
@@ -1480,7 +1505,7 @@ impl Rendered {
                 out.push('\n');
             }
             if line.depth > 0 {
-                out.push_str(&">".repeat(line.depth));
+                out.push_str(&">".repeat(line.depth.min(MAX_QUOTE_MARKS)));
                 if !line.is_blank() {
                     out.push(' ');
                 }
@@ -1778,7 +1803,7 @@ mod tests {
             let html = format!(
                 "<div class=WordSection1><p class=MsoNormal>Approved.<o:p></o:p></p><p class=MsoNormal><o:p>&nbsp;</o:p></p><div><div style='border:none;border-top:solid {color} 1.0pt;padding:3.0pt 0cm 0cm 0cm'><p class=MsoNormal><b>Von:</b> Agnes<br><b>Gesendet:</b> Montag<br><b>An:</b> Carl<br><b>Betreff:</b> Bestellung</p></div></div><p class=MsoNormal>old</p></div>"
             );
-            assert_eq!(clean(&html), "<div><p>Approved.</p></div>", "{color}");
+            assert_eq!(clean(&html), "<div><div>Approved.</div></div>", "{color}");
         }
     }
 
@@ -1891,6 +1916,17 @@ mod tests {
             got.contains("Forwarded message") && got.contains("Invoice attached."),
             "{got}"
         );
+    }
+
+    #[test]
+    fn our_sent_text_pasted_without_any_container_is_removed_when_known() {
+        let sent = "##- Reply above this line -##\n\nAgnes Agent wrote on 2026-11-23 09:00 UTC:\n\nYour order left our warehouse this morning and arrives on Thursday.\n\n--\nReply to this email to answer in the conversation \"Order\".";
+        let html = "<div>Thanks!</div><div><br></div><div>On Monday, Agnes wrote:</div><div>Agnes Agent wrote on 2026-11-23 09:00 UTC:</div><div>Your order left our warehouse this morning and</div><div>arrives on Thursday.</div>";
+        assert_eq!(
+            reply_html_knowing(html, Some(sent), &|_| None),
+            "<div>Thanks!</div>"
+        );
+        assert!(reply_html(html).contains("warehouse"));
     }
 
     #[test]

@@ -52,11 +52,17 @@ impl Planner {
         let span = tracing::info_span!("notify");
         async {
             let mut done = Planned::default();
+            let mut after: Option<(String, String)> = None;
             loop {
                 let due = self
                     .store
-                    .due_notifications(BATCH, self.digest_interval.as_millis() as i64)
+                    .due_notifications_after(
+                        after.as_ref().map(|(c, p)| (c.as_str(), p.as_str())),
+                        BATCH,
+                        self.digest_interval.as_millis() as i64,
+                    )
                     .await?;
+                after = due.last().map(|d| (d.conversation_id.clone(), d.person.id.clone()));
                 let plans = due.iter().map(|d| self.plan(d)).collect::<anyhow::Result<Vec<_>>>()?;
                 let committed = self.store.enqueue_notifications(&plans).await?;
                 let progressed = committed.iter().filter(|c| **c).count();
@@ -66,7 +72,7 @@ impl Planner {
                     .zip(&committed)
                     .filter(|(p, c)| **c && p.email.is_some())
                     .count();
-                if (due.len() as i64) < BATCH || progressed == 0 {
+                if (due.len() as i64) < BATCH {
                     break;
                 }
             }

@@ -86,11 +86,13 @@ macro_rules! insert_message {
                     // Locks the conversation row (PostgreSQL), so the status it returns is the
                     // latest even with concurrent writers; the transition commits with the message.
                     let status: String = sqlx::query_scalar(
-                        "UPDATE conversations SET updated_at = $2, last_activity_at = $2 WHERE id = $1
+                        "UPDATE conversations SET updated_at = $2, last_activity_at = $2, last_seq = $3
+                         WHERE id = $1
                          RETURNING status",
                     )
                     .bind(&new.conversation_id)
                     .bind($now)
+                    .bind(seq)
                     .fetch_one(&mut *$tx)
                     .await?;
                     $crate::store::lifecycle::status_after_message!($tx, new, &status, $now);

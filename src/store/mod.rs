@@ -200,6 +200,15 @@ impl Store {
         }
     }
 
+    /// Refreshes the query planner's statistics (`ANALYZE`), e.g. after a bulk import: plans
+    /// chosen on stale statistics can turn a keyset page into a scan of the whole table.
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        on_backend!(write self, pool => {
+            sqlx::query("ANALYZE").execute(pool).await?;
+            Ok(())
+        })
+    }
+
     /// A value shared by every process using this database (e.g. the key that signs our
     /// Message-IDs), created on first use. Concurrent first uses agree on one value.
     pub async fn shared_secret(

@@ -73,6 +73,18 @@ impl Store {
     /// caught up since), everyone else at once (including people who get nothing, so their
     /// mark moves on).
     pub async fn due_notifications(&self, limit: i64, digest_interval_ms: i64) -> Result<Vec<DueParticipant>> {
+        self.due_notifications_after(None, limit, digest_interval_ms).await
+    }
+
+    /// [`Store::due_notifications`], in (conversation, person) order after `after` — a pass
+    /// pages through with this, so each batch reads only new rows.
+    pub async fn due_notifications_after(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+        digest_interval_ms: i64,
+    ) -> Result<Vec<DueParticipant>> {
+        let (after_conversation, after_person) = after.unwrap_or(("", ""));
         let now = self.now();
         on_backend!(self, pool => {
             let rows = sqlx::query(
@@ -80,22 +92,22 @@ impl Store {
                         p.email_references, p.emails_sent, p.muted, c.subject,
                         c.created_at AS conversation_created_at,
                         pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
-                        pe.notifications, pe.locale, pe.blocked,
-                        (SELECT COALESCE(MAX(m.seq), 0) FROM messages m
-                         WHERE m.conversation_id = p.conversation_id) AS last_seq
+                        pe.notifications, pe.locale, pe.blocked, c.last_seq
                  FROM participants p
                  JOIN conversations c ON c.id = p.conversation_id
                  JOIN people pe ON pe.id = p.person_id
-                 WHERE p.removed_at IS NULL
-                   AND p.notified_up_to < (SELECT COALESCE(MAX(m.seq), 0) FROM messages m
-                                           WHERE m.conversation_id = p.conversation_id)
+                 WHERE (p.conversation_id, p.person_id) > ($3, $4)
+                   AND p.removed_at IS NULL
+                   AND p.notified_up_to < c.last_seq
                    AND (pe.notifications <> 'digest' OR p.last_emailed_at IS NULL
                         OR p.last_emailed_at <= $2)
-                 ORDER BY p.notified_up_to
+                 ORDER BY p.conversation_id, p.person_id
                  LIMIT $1",
             )
             .bind(limit)
             .bind(now - digest_interval_ms)
+            .bind(after_conversation)
+            .bind(after_person)
             .fetch_all(pool)
             .await?;
             let mut due = Vec::with_capacity(rows.len());
@@ -139,7 +151,7 @@ impl Store {
                 let messages = sqlx::query(
                     "SELECT m.id, m.seq, m.kind, m.body_text, m.author_id, a.name AS author_name, m.created_at
                      FROM messages m JOIN people a ON a.id = m.author_id
-                     WHERE m.conversation_id = $1 AND m.seq > $2
+                     WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
                      ORDER BY m.seq",
                 )
                 .bind(&conversation_id)
