@@ -84,7 +84,10 @@ impl App {
             .with_context(|| format!("binding the HTTP listener to {}", config.http_listen))?;
         let public_url = match &config.public_url {
             Some(url) => url.clone(),
-            None => format!("http://{}", http.local_addr().context("reading the HTTP address")?),
+            None => format!(
+                "http://{}",
+                http.local_addr().context("reading the HTTP address")?
+            ),
         };
         let composer = Composer::new(
             config.from_address.clone(),
@@ -185,8 +188,8 @@ impl App {
                 self.http,
                 web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
             )
-                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-                .await
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
         });
         let scheduler_task = tokio::spawn(scheduler::run(
             self.planner,

@@ -34,10 +34,18 @@ pub struct ExtractArgs {
     /// The email, as an .eml file (`-` reads standard input).
     pub file: PathBuf,
     /// Domain of the reply addresses, as given to `serve`.
-    #[arg(long, env = "THREADGATE_REPLY_DOMAIN", default_value = "reply.localhost")]
+    #[arg(
+        long,
+        env = "THREADGATE_REPLY_DOMAIN",
+        default_value = "reply.localhost"
+    )]
     pub reply_domain: String,
     /// Our From address, as given to `serve` (mail from it is a loop).
-    #[arg(long, env = "THREADGATE_FROM_ADDRESS", default_value = "notifications@localhost")]
+    #[arg(
+        long,
+        env = "THREADGATE_FROM_ADDRESS",
+        default_value = "notifications@localhost"
+    )]
     pub from_address: String,
     /// The envelope sender (MAIL FROM); default: the From address. `<>` for the null sender.
     #[arg(long)]
@@ -363,9 +371,14 @@ impl ServeArgs {
             digest_interval: self.digest_interval,
             auto_close_after: self.auto_close_after,
             retry_horizon: self.retry_horizon,
-            default_locale: crate::domain::Locale::parse(&self.default_locale).ok_or_else(|| {
-                invalid("default-locale", format!("expected en or fr, got {:?}", self.default_locale))
-            })?,
+            default_locale: crate::domain::Locale::parse(&self.default_locale).ok_or_else(
+                || {
+                    invalid(
+                        "default-locale",
+                        format!("expected en or fr, got {:?}", self.default_locale),
+                    )
+                },
+            )?,
             dns_server: self.dns_server,
             max_attachment_size: self.max_attachment_size,
             smtp: SmtpSettings {

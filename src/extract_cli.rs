@@ -9,7 +9,13 @@ use std::fmt::Write;
 
 /// Renders the report for `raw`. `sent` is the text of the notification the person answered,
 /// when known (it is then cut wherever it is quoted, as in the live pipeline).
-pub fn report(raw: &[u8], reply_domain: &str, own_address: &EmailAddress, envelope_from: Option<&str>, sent: Option<&str>) -> String {
+pub fn report(
+    raw: &[u8],
+    reply_domain: &str,
+    own_address: &EmailAddress,
+    envelope_from: Option<&str>,
+    sent: Option<&str>,
+) -> String {
     let mut out = String::new();
     let from_header = crate::inbound::parse::parse_email(raw, reply_domain)
         .and_then(|p| p.from.map(|f| f.to_string()))
@@ -23,15 +29,32 @@ pub fn report(raw: &[u8], reply_domain: &str, own_address: &EmailAddress, envelo
     let Some((parsed, machine)) = analyze::parse_and_classify(raw, &ctx) else {
         return "classification: rejected (not a parseable email: no headers)\n".to_string();
     };
-    let _ = writeln!(out, "from:           {}", parsed.from.as_ref().map_or("(none)".to_string(), |f| f.to_string()));
-    let _ = writeln!(out, "subject:        {}", parsed.subject.as_deref().unwrap_or("(none)"));
-    let _ = writeln!(out, "message-id:     {}", parsed.message_id.as_deref().unwrap_or("(none)"));
+    let _ = writeln!(
+        out,
+        "from:           {}",
+        parsed
+            .from
+            .as_ref()
+            .map_or("(none)".to_string(), |f| f.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "subject:        {}",
+        parsed.subject.as_deref().unwrap_or("(none)")
+    );
+    let _ = writeln!(
+        out,
+        "message-id:     {}",
+        parsed.message_id.as_deref().unwrap_or("(none)")
+    );
     let body = analyze::reply_body(&parsed, sent);
     let classification = match &machine {
         Some(Machine::AutoReply(why)) => format!("auto_reply ({why})"),
         Some(Machine::Loop(why)) => format!("auto_reply, loop ({why})"),
         Some(m @ Machine::Bounce(_)) => format!("bounce ({})", m.detail()),
-        None if body.text.trim().is_empty() => "empty (only quoted text or a signature)".to_string(),
+        None if body.text.trim().is_empty() => {
+            "empty (only quoted text or a signature)".to_string()
+        }
         None => "reply".to_string(),
     };
     let _ = writeln!(out, "classification: {classification}");
@@ -44,10 +67,21 @@ pub fn report(raw: &[u8], reply_domain: &str, own_address: &EmailAddress, envelo
     let _ = writeln!(
         out,
         "route:          reply addresses in To/Cc/Delivered-To: {}; Message-IDs in In-Reply-To/References: {}",
-        if tokens.is_empty() { "none".to_string() } else { tokens.join(", ") },
-        if parsed.in_reply_to.is_empty() { "none".to_string() } else { parsed.in_reply_to.join(" ") },
+        if tokens.is_empty() {
+            "none".to_string()
+        } else {
+            tokens.join(", ")
+        },
+        if parsed.in_reply_to.is_empty() {
+            "none".to_string()
+        } else {
+            parsed.in_reply_to.join(" ")
+        },
     );
-    let _ = writeln!(out, "                (the envelope recipient, when it is a reply address, comes first)");
+    let _ = writeln!(
+        out,
+        "                (the envelope recipient, when it is a reply address, comes first)"
+    );
     let _ = writeln!(out, "attachments:    {}", parsed.attachments.len());
     for a in &parsed.attachments {
         let _ = writeln!(
@@ -82,7 +116,10 @@ In-Reply-To: <n1@reply.test>\r\nSubject: Re: hi\r\n\r\nYes please.\r\n\r\nOn Mon
         let out = report(raw, "reply.test", &own, None, None);
         assert!(out.contains("classification: reply"), "{out}");
         assert!(out.contains("reply+abcd…@reply.test"), "{out}");
-        assert!(!out.contains("abcdefghijklmnopqrstuvwxyz"), "tokens are masked: {out}");
+        assert!(
+            !out.contains("abcdefghijklmnopqrstuvwxyz"),
+            "tokens are masked: {out}"
+        );
         assert!(out.contains("n1@reply.test"), "{out}");
         assert!(out.contains("--- kept text\nYes please.\n"), "{out}");
         assert!(out.contains("> Shall we?"), "{out}");

@@ -110,7 +110,12 @@ fn extract(args: threadgate::config::ExtractArgs) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let sent = match args.sent.as_deref().map(std::fs::read_to_string).transpose() {
+    let sent = match args
+        .sent
+        .as_deref()
+        .map(std::fs::read_to_string)
+        .transpose()
+    {
         Ok(sent) => sent,
         Err(err) => {
             eprintln!("threadgate: cannot read --sent: {err}");
@@ -124,10 +129,19 @@ fn extract(args: threadgate::config::ExtractArgs) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let envelope = args.envelope_from.as_deref().map(|e| if e == "<>" { "" } else { e });
+    let envelope = args
+        .envelope_from
+        .as_deref()
+        .map(|e| if e == "<>" { "" } else { e });
     print!(
         "{}",
-        threadgate::extract_cli::report(&raw, &args.reply_domain.to_ascii_lowercase(), &own, envelope, sent.as_deref())
+        threadgate::extract_cli::report(
+            &raw,
+            &args.reply_domain.to_ascii_lowercase(),
+            &own,
+            envelope,
+            sent.as_deref()
+        )
     );
     std::process::ExitCode::SUCCESS
 }

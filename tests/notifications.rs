@@ -26,7 +26,9 @@ async fn scene(db: &TestDb, extra: &[&str]) -> Scene {
     let app = spawn_app_with_clock(db, extra, Arc::new(clock.clone())).await;
     let agent = app.person(AGENT, "Agnes Agent", "internal").await;
     let client = app.person(CLIENT, "Carl Client", "client").await;
-    let conversation = app.conversation("Project kickoff", &agent, &[&client]).await;
+    let conversation = app
+        .conversation("Project kickoff", &agent, &[&client])
+        .await;
     Scene {
         app,
         clock,
@@ -38,7 +40,9 @@ async fn scene(db: &TestDb, extra: &[&str]) -> Scene {
 
 impl Scene {
     async fn agent_says(&self, text: &str) {
-        self.app.say(&self.conversation, &self.agent, text, "message").await;
+        self.app
+            .say(&self.conversation, &self.agent, text, "message")
+            .await;
     }
 
     async fn client_emails(&self) -> Vec<Email> {
@@ -52,19 +56,37 @@ async fn three_messages_in_a_minute_give_one_email_at_once_and_one_digest_after_
         let s = scene(&db, &[]).await;
         s.agent_says("First: the kickoff is on Monday.").await;
         let emails = s.app.wait_for_emails(CLIENT, 1).await;
-        assert_eq!(emails[0].header("Subject"), Some("New message in Project kickoff"));
+        assert_eq!(
+            emails[0].header("Subject"),
+            Some("New message in Project kickoff")
+        );
         s.clock.advance(Duration::from_secs(20));
         s.agent_says("Second: bring the budget.").await;
         s.clock.advance(Duration::from_secs(20));
         s.agent_says("Third: and the slides.").await;
-        assert_eq!(s.client_emails().await.len(), 1, "nothing before the digest interval");
+        assert_eq!(
+            s.client_emails().await.len(),
+            1,
+            "nothing before the digest interval"
+        );
 
         s.clock.advance(Duration::from_secs(30 * 60));
         let emails = s.app.wait_for_emails(CLIENT, 2).await;
         let digest = &emails[1];
-        assert_eq!(digest.header("Subject"), Some("2 new messages in Project kickoff"), "{}", db.backend);
-        assert!(digest.text.contains("Second: bring the budget.") && digest.text.contains("Third: and the slides."));
-        assert!(!digest.text.contains("First:"), "never the same message twice");
+        assert_eq!(
+            digest.header("Subject"),
+            Some("2 new messages in Project kickoff"),
+            "{}",
+            db.backend
+        );
+        assert!(
+            digest.text.contains("Second: bring the budget.")
+                && digest.text.contains("Third: and the slides.")
+        );
+        assert!(
+            !digest.text.contains("First:"),
+            "never the same message twice"
+        );
         let second = digest.text.find("Second").unwrap();
         assert!(second < digest.text.find("Third").unwrap(), "newest last");
 
@@ -83,11 +105,18 @@ async fn reading_or_replying_in_between_means_no_digest_and_the_next_message_goe
         s.agent_says("Two").await;
         let (status, _) = s
             .app
-            .post(&format!("/conversations/{}/read", s.conversation), json!({"person_id": s.client}))
+            .post(
+                &format!("/conversations/{}/read", s.conversation),
+                json!({"person_id": s.client}),
+            )
             .await;
         assert_eq!(status, 204);
         s.clock.advance(Duration::from_secs(31 * 60));
-        assert_eq!(s.client_emails().await.len(), 1, "read on the web: no digest");
+        assert_eq!(
+            s.client_emails().await.len(),
+            1,
+            "read on the web: no digest"
+        );
 
         // Caught up: the next message is the first unseen one again, emailed at the next tick.
         s.clock.advance(Duration::from_secs(60));
@@ -97,9 +126,15 @@ async fn reading_or_replying_in_between_means_no_digest_and_the_next_message_goe
 
         // Replying catches up too.
         s.agent_says("Four").await;
-        s.app.say(&s.conversation, &s.client, "My answer", "message").await;
+        s.app
+            .say(&s.conversation, &s.client, "My answer", "message")
+            .await;
         s.clock.advance(Duration::from_secs(31 * 60));
-        assert_eq!(s.client_emails().await.len(), 2, "replied: no digest of what came before");
+        assert_eq!(
+            s.client_emails().await.len(),
+            2,
+            "replied: no digest of what came before"
+        );
         s.app.stop().await;
     }
 }
@@ -109,7 +144,13 @@ async fn settings_off_mute_immediate_and_blocked_are_honoured() {
     let db = TestDb::sqlite().await;
     let s = scene(&db, &[]).await;
     // Immediate: every message at the next tick, no digest window.
-    let (status, person) = s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "immediate"})).await;
+    let (status, person) = s
+        .app
+        .patch(
+            &format!("/people/{}", s.client),
+            json!({"notifications": "immediate"}),
+        )
+        .await;
     assert_eq!(status, 200, "{person}");
     assert_eq!(person["notifications"], "immediate");
     s.agent_says("a").await;
@@ -120,37 +161,69 @@ async fn settings_off_mute_immediate_and_blocked_are_honoured() {
     // Muted conversation: nothing.
     let (status, _) = s
         .app
-        .post(&format!("/conversations/{}/mute", s.conversation), json!({"person_id": s.client}))
+        .post(
+            &format!("/conversations/{}/mute", s.conversation),
+            json!({"person_id": s.client}),
+        )
         .await;
     assert_eq!(status, 204);
     s.agent_says("c").await;
     assert_eq!(s.client_emails().await.len(), 2);
     let (status, _) = s
         .app
-        .post(&format!("/conversations/{}/mute", s.conversation), json!({"person_id": s.client, "muted": false}))
+        .post(
+            &format!("/conversations/{}/mute", s.conversation),
+            json!({"person_id": s.client, "muted": false}),
+        )
         .await;
     assert_eq!(status, 204);
 
     // Off: nothing; and nothing piles up for later.
-    let (status, _) = s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "off"})).await;
+    let (status, _) = s
+        .app
+        .patch(
+            &format!("/people/{}", s.client),
+            json!({"notifications": "off"}),
+        )
+        .await;
     assert_eq!(status, 200);
     s.agent_says("d").await;
     assert_eq!(s.client_emails().await.len(), 2);
-    s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "immediate"})).await;
+    s.app
+        .patch(
+            &format!("/people/{}", s.client),
+            json!({"notifications": "immediate"}),
+        )
+        .await;
     s.agent_says("e").await;
     let emails = s.app.wait_for_emails(CLIENT, 3).await;
     let lines: Vec<&str> = emails[2].text.lines().map(str::trim).collect();
-    assert!(lines.contains(&"e") && !lines.contains(&"d"), "{}", emails[2].text);
+    assert!(
+        lines.contains(&"e") && !lines.contains(&"d"),
+        "{}",
+        emails[2].text
+    );
 
     // Blocked: nothing.
-    s.app.patch(&format!("/people/{}", s.client), json!({"blocked": true})).await;
+    s.app
+        .patch(&format!("/people/{}", s.client), json!({"blocked": true}))
+        .await;
     s.agent_says("f").await;
     assert_eq!(s.client_emails().await.len(), 3);
 
     // Bad settings are refused.
-    let (status, body) = s.app.patch(&format!("/people/{}", s.client), json!({"notifications": "sometimes"})).await;
+    let (status, body) = s
+        .app
+        .patch(
+            &format!("/people/{}", s.client),
+            json!({"notifications": "sometimes"}),
+        )
+        .await;
     assert_eq!(status, 422, "{body}");
-    let (status, _) = s.app.patch("/people/per_nobody", json!({"locale": "fr"})).await;
+    let (status, _) = s
+        .app
+        .patch("/people/per_nobody", json!({"locale": "fr"}))
+        .await;
     assert_eq!(status, 404);
     s.app.stop().await;
 }
@@ -159,11 +232,20 @@ async fn settings_off_mute_immediate_and_blocked_are_honoured() {
 async fn emails_are_written_in_the_person_s_language() {
     let db = TestDb::sqlite().await;
     let s = scene(&db, &[]).await;
-    s.app.patch(&format!("/people/{}", s.client), json!({"locale": "fr"})).await;
+    s.app
+        .patch(&format!("/people/{}", s.client), json!({"locale": "fr"}))
+        .await;
     s.agent_says("Bonjour").await;
     let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
-    assert_eq!(email.header("Subject"), Some("Nouveau message dans Project kickoff"));
-    assert!(email.text.contains("Agnes Agent a écrit le"), "{}", email.text);
+    assert_eq!(
+        email.header("Subject"),
+        Some("Nouveau message dans Project kickoff")
+    );
+    assert!(
+        email.text.contains("Agnes Agent a écrit le"),
+        "{}",
+        email.text
+    );
     assert!(email.html.contains("lang=\"fr\""));
     s.app.stop().await;
 }
@@ -174,7 +256,10 @@ async fn one_click_unsubscribe_mutes_the_conversation_without_login() {
         let s = scene(&db, &[]).await;
         s.agent_says("Hello").await;
         let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
-        assert_eq!(email.header("List-Unsubscribe-Post"), Some("List-Unsubscribe=One-Click"));
+        assert_eq!(
+            email.header("List-Unsubscribe-Post"),
+            Some("List-Unsubscribe=One-Click")
+        );
         let header = email.header("List-Unsubscribe").expect("List-Unsubscribe");
         assert!(header.contains("mailto:unsubscribe@reply.test"), "{header}");
         let url = header
@@ -218,9 +303,17 @@ async fn one_click_unsubscribe_mutes_the_conversation_without_login() {
 fn code_in(app: &TestApp, to: &str) -> String {
     let emails: Vec<Email> = outbox_emails(&app.outbox_dir(), to)
         .into_iter()
-        .filter(|e| e.header("Subject").is_some_and(|s| s.starts_with("Your code")))
+        .filter(|e| {
+            e.header("Subject")
+                .is_some_and(|s| s.starts_with("Your code"))
+        })
         .collect();
-    let subject = emails.last().expect("a code email").header("Subject").unwrap().to_string();
+    let subject = emails
+        .last()
+        .expect("a code email")
+        .header("Subject")
+        .unwrap()
+        .to_string();
     subject.rsplit(' ').next().unwrap().to_string()
 }
 
@@ -229,12 +322,18 @@ async fn wait_for_code_email(app: &TestApp, to: &str, count: usize) {
     loop {
         let n = outbox_emails(&app.outbox_dir(), to)
             .iter()
-            .filter(|e| e.header("Subject").is_some_and(|s| s.starts_with("Your code")))
+            .filter(|e| {
+                e.header("Subject")
+                    .is_some_and(|s| s.starts_with("Your code"))
+            })
             .count();
         if n >= count {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "code email {count} did not arrive");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "code email {count} did not arrive"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -252,25 +351,59 @@ async fn verification_codes_verify_once_expire_and_allow_five_tries() {
         assert_eq!(code.len(), 6);
 
         let wrong = if code == "000000" { "111111" } else { "000000" };
-        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": wrong})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("wrong_code")));
-        let (status, body) = s.app.post("/verification/check", json!({"email": "Carl@Client.test", "code": code})).await;
+        let (status, body) = s
+            .app
+            .post(
+                "/verification/check",
+                json!({"email": CLIENT, "code": wrong}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("wrong_code"))
+        );
+        let (status, body) = s
+            .app
+            .post(
+                "/verification/check",
+                json!({"email": "Carl@Client.test", "code": code}),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["verified"], true);
         let (_, person) = s.app.get(&format!("/people/{}", s.client)).await;
         assert_eq!(person["verified"], true);
         assert!(person["verified_at"].is_string());
         // Reuse fails.
-        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": code})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_code")));
+        let (status, body) = s
+            .app
+            .post(
+                "/verification/check",
+                json!({"email": CLIENT, "code": code}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("no_code"))
+        );
 
         // Expiry.
         s.app.post(&path, json!({})).await;
         wait_for_code_email(&s.app, CLIENT, 2).await;
         let code = code_in(&s.app, CLIENT);
         s.clock.advance(Duration::from_secs(11 * 60));
-        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": code})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_code")), "expired");
+        let (status, body) = s
+            .app
+            .post(
+                "/verification/check",
+                json!({"email": CLIENT, "code": code}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("no_code")),
+            "expired"
+        );
 
         // Five wrong tries burn the code, even the right one after.
         s.app.post(&path, json!({})).await;
@@ -278,14 +411,41 @@ async fn verification_codes_verify_once_expire_and_allow_five_tries() {
         let code = code_in(&s.app, CLIENT);
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for left in (0..5).rev() {
-            let (_, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": wrong})).await;
-            assert!(body["error"]["message"].as_str().unwrap().contains(&format!("{left} attempt")), "{body}");
+            let (_, body) = s
+                .app
+                .post(
+                    "/verification/check",
+                    json!({"email": CLIENT, "code": wrong}),
+                )
+                .await;
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("{left} attempt")),
+                "{body}"
+            );
         }
-        let (status, body) = s.app.post("/verification/check", json!({"email": CLIENT, "code": code})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_code")));
+        let (status, body) = s
+            .app
+            .post(
+                "/verification/check",
+                json!({"email": CLIENT, "code": code}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("no_code"))
+        );
 
         // Malformed input is a 422, not a 500.
-        let (status, _) = s.app.post("/verification/check", json!({"email": CLIENT, "code": "12ab"})).await;
+        let (status, _) = s
+            .app
+            .post(
+                "/verification/check",
+                json!({"email": CLIENT, "code": "12ab"}),
+            )
+            .await;
         assert_eq!(status, 422);
         s.app.stop().await;
     }
@@ -311,7 +471,11 @@ async fn verification_codes_are_rate_limited_per_address() {
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
     s.clock.advance(Duration::from_secs(11 * 60));
-    assert_eq!(s.app.post(&path, json!({})).await.0, 202, "the window passed");
+    assert_eq!(
+        s.app.post(&path, json!({})).await.0,
+        202,
+        "the window passed"
+    );
     s.app.stop().await;
 }
 
@@ -326,9 +490,18 @@ async fn verification_codes_go_out_ahead_of_queued_notifications() {
             name: "x".into(),
             role,
         };
-        let agent = store.create_person(person(AGENT, Role::Internal)).await.unwrap();
-        let client = store.create_person(person(CLIENT, Role::Client)).await.unwrap();
-        let c = store.create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id)).await.unwrap();
+        let agent = store
+            .create_person(person(AGENT, Role::Internal))
+            .await
+            .unwrap();
+        let client = store
+            .create_person(person(CLIENT, Role::Client))
+            .await
+            .unwrap();
+        let c = store
+            .create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id))
+            .await
+            .unwrap();
         store
             .append_message(threadgate::store::NewMessage {
                 conversation_id: c.id.clone(),
@@ -362,13 +535,24 @@ async fn verification_codes_go_out_ahead_of_queued_notifications() {
         };
         assert!(store.enqueue_notification(&plan).await.unwrap());
         let issued = store
-            .issue_verification_code(&client.id, CLIENT, "hash", "127.0.0.1", &email("out_codeaaaaaaaaaaaaaa"))
+            .issue_verification_code(
+                &client.id,
+                CLIENT,
+                "hash",
+                "127.0.0.1",
+                &email("out_codeaaaaaaaaaaaaaa"),
+            )
             .await
             .unwrap();
         assert!(matches!(issued, CodeIssue::Issued { .. }));
         let claimed = store.claim_outbox(10, 60_000).await.unwrap();
         let order: Vec<&str> = claimed.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(order, ["out_codeaaaaaaaaaaaaaa", "out_digestaaaaaaaaaaaa"], "{}", db.backend);
+        assert_eq!(
+            order,
+            ["out_codeaaaaaaaaaaaaaa", "out_digestaaaaaaaaaaaa"],
+            "{}",
+            db.backend
+        );
     }
 }
 
@@ -382,19 +566,30 @@ async fn two_gateway_processes_on_one_database_send_every_email_exactly_once() {
         for i in 0..20 {
             let email = format!("client{i}@client.test");
             let id = first.person(&email, &format!("Client {i}"), "client").await;
-            let conversation = first.conversation(&format!("Topic {i}"), &agent, &[&id]).await;
+            let conversation = first
+                .conversation(&format!("Topic {i}"), &agent, &[&id])
+                .await;
             clients.push((email, conversation));
         }
         // A burst of messages, posted through both processes.
         for (i, (_, conversation)) in clients.iter().enumerate() {
             let app = if i % 2 == 0 { &first } else { &second };
-            app.say(conversation, &agent, &format!("Message for topic {i}"), "message").await;
+            app.say(
+                conversation,
+                &agent,
+                &format!("Message for topic {i}"),
+                "message",
+            )
+            .await;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let total: usize = clients
                 .iter()
-                .map(|(email, _)| outbox_emails(&first.outbox_dir(), email).len() + outbox_emails(&second.outbox_dir(), email).len())
+                .map(|(email, _)| {
+                    outbox_emails(&first.outbox_dir(), email).len()
+                        + outbox_emails(&second.outbox_dir(), email).len()
+                })
                 .sum();
             if total >= clients.len() || tokio::time::Instant::now() > deadline {
                 break;
@@ -403,7 +598,8 @@ async fn two_gateway_processes_on_one_database_send_every_email_exactly_once() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         for (email, _) in &clients {
-            let n = outbox_emails(&first.outbox_dir(), email).len() + outbox_emails(&second.outbox_dir(), email).len();
+            let n = outbox_emails(&first.outbox_dir(), email).len()
+                + outbox_emails(&second.outbox_dir(), email).len();
             assert_eq!(n, 1, "{email} got {n} emails ({})", db.backend);
         }
         first.stop().await;
@@ -418,16 +614,28 @@ async fn the_mailto_unsubscribe_method_mutes_the_conversation_too() {
     s.agent_says("Hello").await;
     let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
     let header = email.header("List-Unsubscribe").unwrap().to_string();
-    let mailto = header.split(['<', '>']).find(|p| p.starts_with("mailto:")).unwrap();
-    let (address, query) = mailto.trim_start_matches("mailto:").split_once('?').unwrap();
+    let mailto = header
+        .split(['<', '>'])
+        .find(|p| p.starts_with("mailto:"))
+        .unwrap();
+    let (address, query) = mailto
+        .trim_start_matches("mailto:")
+        .split_once('?')
+        .unwrap();
     let subject = query.trim_start_matches("subject=").replace("%20", " ");
-    let request = format!("From: carl@client.test\r\nTo: {address}\r\nSubject: {subject}\r\n\r\n\r\n");
+    let request =
+        format!("From: carl@client.test\r\nTo: {address}\r\nSubject: {subject}\r\n\r\n\r\n");
     let (mut c, _) = SmtpClient::connect(s.app.smtp).await;
     c.cmd("EHLO client.test").await;
     assert_eq!(c.send_mail(CLIENT, &[address], &request).await.code, 250);
     // A forged token is recorded and changes nothing.
     let forged = "From: x@evil.test\r\nTo: unsubscribe@reply.test\r\nSubject: unsubscribe cnv_x.per_y.9999999999.aaaa\r\n\r\n\r\n";
-    assert_eq!(c.send_mail("x@evil.test", &["unsubscribe@reply.test"], forged).await.code, 250);
+    assert_eq!(
+        c.send_mail("x@evil.test", &["unsubscribe@reply.test"], forged)
+            .await
+            .code,
+        250
+    );
     c.cmd("QUIT").await;
     let inbound = s.app.inbound().await;
     assert_eq!(inbound[1]["outcome"], "unsubscribe", "{inbound:?}");
@@ -449,9 +657,18 @@ async fn a_deleted_message_is_never_emailed_and_the_mark_moves_past_it() {
             name: "x".into(),
             role,
         };
-        let agent = store.create_person(person(AGENT, Role::Internal)).await.unwrap();
-        let client = store.create_person(person(CLIENT, Role::Client)).await.unwrap();
-        let c = store.create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id)).await.unwrap();
+        let agent = store
+            .create_person(person(AGENT, Role::Internal))
+            .await
+            .unwrap();
+        let client = store
+            .create_person(person(CLIENT, Role::Client))
+            .await
+            .unwrap();
+        let c = store
+            .create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id))
+            .await
+            .unwrap();
         let message = store
             .append_message(NewMessage {
                 conversation_id: c.id.clone(),
@@ -466,10 +683,21 @@ async fn a_deleted_message_is_never_emailed_and_the_mark_moves_past_it() {
             })
             .await
             .unwrap();
-        store.delete_message(&message.id, Some(&agent.id)).await.unwrap();
+        store
+            .delete_message(&message.id, Some(&agent.id))
+            .await
+            .unwrap();
         let due = store.due_notifications(10, 0).await.unwrap();
-        let d = due.iter().find(|d| d.person.id == client.id).expect("still due: the mark must move");
-        assert!(d.messages.is_empty(), "{} ({})", d.messages.len(), db.backend);
+        let d = due
+            .iter()
+            .find(|d| d.person.id == client.id)
+            .expect("still due: the mark must move");
+        assert!(
+            d.messages.is_empty(),
+            "{} ({})",
+            d.messages.len(),
+            db.backend
+        );
         assert_eq!(d.last_seq, message.seq);
     }
 }

@@ -400,7 +400,10 @@ async fn a_temporary_failure_is_given_up_past_the_retry_horizon() {
     }
     let status = status_of(&store, &email.id).await;
     assert_eq!(status.status, "failed");
-    assert!(status.attempts < MAX_ATTEMPTS, "the horizon, not the attempt count, ended it");
+    assert!(
+        status.attempts < MAX_ATTEMPTS,
+        "the horizon, not the attempt count, ended it"
+    );
     assert!(status.last_error.unwrap().contains("gave up"));
 }
 
@@ -475,7 +478,11 @@ async fn a_relay_that_answers_451_then_250_gets_the_mail_once() {
         error.contains("451"),
         "last_error mentions the 451: {error}"
     );
-    assert_eq!(status.next_attempt_at, START + ms(retry_delay(&email.id, 1)), "{status:?}");
+    assert_eq!(
+        status.next_attempt_at,
+        START + ms(retry_delay(&email.id, 1)),
+        "{status:?}"
+    );
     assert_eq!(relay.received().len(), 1, "the data was sent once");
     assert!(relay.accepted().is_empty(), "…and refused");
 
@@ -639,9 +646,16 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
 
         // next_attempt_at moves by the doubling backoff (30 s, 1 min, 2 min, … capped at 6 h).
         let wait = Duration::from_millis((status.next_attempt_at - now) as u64);
-        assert_eq!(wait, retry_delay(&email.id, attempt), "attempt {attempt}: {status:?}");
+        assert_eq!(
+            wait,
+            retry_delay(&email.id, attempt),
+            "attempt {attempt}: {status:?}"
+        );
         // The doubling backoff plus at most a fifth of jitter.
-        assert!(wait >= backoff(attempt) && wait <= backoff(attempt) + backoff(attempt) / 5 + Duration::from_millis(1));
+        assert!(
+            wait >= backoff(attempt)
+                && wait <= backoff(attempt) + backoff(attempt) / 5 + Duration::from_millis(1)
+        );
         if attempt > 1 {
             assert_eq!(
                 backoff(attempt),

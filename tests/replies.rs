@@ -24,7 +24,13 @@ async fn scene(db: &TestDb) -> Scene {
     let agent = app.person(AGENT, "Agnes Agent", "internal").await;
     let client = app.person(CLIENT, "Carl Client", "client").await;
     let conversation = app.conversation("Your order", &agent, &[&client]).await;
-    app.say(&conversation, &agent, "Hello Carl, your order shipped today.", "message").await;
+    app.say(
+        &conversation,
+        &agent,
+        "Hello Carl, your order shipped today.",
+        "message",
+    )
+    .await;
     let email = app.wait_for_emails(CLIENT, 1).await.remove(0);
     Scene {
         app,
@@ -79,29 +85,58 @@ async fn an_html_reply_keeps_its_formatting_inline_image_and_pdf_and_loses_its_s
     for db in test_databases().await {
         let s = scene(&db).await;
         let data = html_reply_with_image_and_pdf(&s.email.reply_to(), &s.email.message_id());
-        assert_eq!(send(&s.app, CLIENT, &s.email.reply_to(), &data).await.code, 250);
+        assert_eq!(
+            send(&s.app, CLIENT, &s.email.reply_to(), &data).await.code,
+            250
+        );
 
         let messages = s.app.messages(&s.conversation).await;
         let m = messages.last().unwrap();
-        assert_eq!(m["body_text"], "Here is the photo of the damaged box and the invoice.", "{}", db.backend);
+        assert_eq!(
+            m["body_text"], "Here is the photo of the damaged box and the invoice.",
+            "{}",
+            db.backend
+        );
         let html = m["body_html"].as_str().expect("HTML kept");
         assert!(html.contains("<b>photo</b>"), "{html}");
-        for payload in ["<script", "alert", "javascript:", "onclick", "tracker.example", "gmail_quote", "Hello Carl"] {
+        for payload in [
+            "<script",
+            "alert",
+            "javascript:",
+            "onclick",
+            "tracker.example",
+            "gmail_quote",
+            "Hello Carl",
+        ] {
             assert!(!html.contains(payload), "{payload} survived: {html}");
         }
         let attachments = m["attachments"].as_array().unwrap();
         assert_eq!(attachments.len(), 2, "{attachments:?}");
-        let image = attachments.iter().find(|a| a["inline"] == true).expect("inline image");
-        let pdf = attachments.iter().find(|a| a["filename"] == "invoice.pdf").expect("pdf");
+        let image = attachments
+            .iter()
+            .find(|a| a["inline"] == true)
+            .expect("inline image");
+        let pdf = attachments
+            .iter()
+            .find(|a| a["filename"] == "invoice.pdf")
+            .expect("pdf");
         assert_eq!(pdf["content_type"], "application/pdf");
         assert_eq!(pdf["inline"], false);
         let image_id = image["id"].as_str().unwrap();
-        assert!(html.contains(&format!("src=\"/attachments/{image_id}\"")), "cid rewritten: {html}");
+        assert!(
+            html.contains(&format!("src=\"/attachments/{image_id}\"")),
+            "cid rewritten: {html}"
+        );
 
         let response = download(&s.app, pdf["url"].as_str().unwrap()).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "application/pdf");
-        assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+        assert!(
+            response.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;")
+        );
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert!(response.bytes().await.unwrap().starts_with(b"%PDF-1.4"));
         let response = download(&s.app, &format!("/attachments/{image_id}")).await;
@@ -109,7 +144,13 @@ async fn an_html_reply_keeps_its_formatting_inline_image_and_pdf_and_loses_its_s
         assert_eq!(response.headers()["content-type"], "image/png");
         assert!(response.bytes().await.unwrap().starts_with(b"\x89PNG"));
         // Without the token: nothing.
-        let anonymous = s.app.http_client.get(format!("http://{}/attachments/{image_id}", s.app.http)).send().await.unwrap();
+        let anonymous = s
+            .app
+            .http_client
+            .get(format!("http://{}/attachments/{image_id}", s.app.http))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(anonymous.status(), 401);
 
         // The original email stays downloadable.
@@ -118,7 +159,11 @@ async fn an_html_reply_keeps_its_formatting_inline_image_and_pdf_and_loses_its_s
         assert_eq!(raw.headers()["content-type"], "message/rfc822");
         let raw = raw.bytes().await.unwrap();
         let raw = String::from_utf8_lossy(&raw);
-        assert_eq!(raw.trim_end(), data.trim_end(), "the bytes we received, unchanged");
+        assert_eq!(
+            raw.trim_end(),
+            data.trim_end(),
+            "the bytes we received, unchanged"
+        );
         s.app.stop().await;
     }
 }
@@ -128,7 +173,10 @@ async fn a_missing_attachment_file_is_extracted_again_from_the_raw_email() {
     let db = TestDb::sqlite().await;
     let s = scene(&db).await;
     let data = html_reply_with_image_and_pdf(&s.email.reply_to(), &s.email.message_id());
-    assert_eq!(send(&s.app, CLIENT, &s.email.reply_to(), &data).await.code, 250);
+    assert_eq!(
+        send(&s.app, CLIENT, &s.email.reply_to(), &data).await.code,
+        250
+    );
     std::fs::remove_dir_all(s.app.data_dir.path().join("attachments")).unwrap();
     let messages = s.app.messages(&s.conversation).await;
     let pdf = &messages.last().unwrap()["attachments"]
@@ -154,11 +202,19 @@ async fn auto_replies_and_bounces_are_recorded_post_nothing_and_send_nothing() {
 Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-1@client.test>\r\n\r\nJe suis absent jusqu'au 2 décembre.\r\n",
             s.email.reply_to()
         );
-        assert_eq!(send(&s.app, CLIENT, &s.email.reply_to(), &ooo).await.code, 250);
+        assert_eq!(
+            send(&s.app, CLIENT, &s.email.reply_to(), &ooo).await.code,
+            250
+        );
 
         // A DSN to the VERP address of Carl's notification (named by its outbox id).
         let bounce_to = format!("bounces+{}@reply.test", outbox_id_of(&s.email));
-        let dsn = dsn_for(CLIENT, &bounce_to, "5.1.1", "550 5.1.1 <carl@client.test>: Recipient address rejected: User unknown");
+        let dsn = dsn_for(
+            CLIENT,
+            &bounce_to,
+            "5.1.1",
+            "550 5.1.1 <carl@client.test>: Recipient address rejected: User unknown",
+        );
         assert_eq!(send(&s.app, "", &bounce_to, &dsn).await.code, 250);
 
         let inbound = s.app.inbound().await;
@@ -166,15 +222,28 @@ Auto-Submitted: auto-replied\r\nMessage-ID: <ooo-1@client.test>\r\n\r\nJe suis a
         assert!(inbound[0]["detail"].as_str().unwrap().contains("5.1.1"));
         assert_eq!(inbound[0]["conversation_id"], s.conversation.as_str());
         assert_eq!(inbound[1]["outcome"], "auto_reply");
-        assert_eq!(s.app.messages(&s.conversation).await.len(), before, "nothing posted");
-        assert!(s.app.settle_and_collect(AGENT).await.is_empty(), "nothing notified");
+        assert_eq!(
+            s.app.messages(&s.conversation).await.len(),
+            before,
+            "nothing posted"
+        );
+        assert!(
+            s.app.settle_and_collect(AGENT).await.is_empty(),
+            "nothing notified"
+        );
 
         // The hard bounce suppresses Carl's address: the next message is not emailed to him.
         let (status, person) = s.app.get(&format!("/people/{}", s.client)).await;
         assert_eq!(status, 200);
         assert_eq!(person["email_status"], "bounced", "{person}");
-        s.app.say(&s.conversation, &s.agent, "Did you get this?", "message").await;
-        assert_eq!(s.app.settle_and_collect(CLIENT).await.len(), 1, "no second email to a bounced address");
+        s.app
+            .say(&s.conversation, &s.agent, "Did you get this?", "message")
+            .await;
+        assert_eq!(
+            s.app.settle_and_collect(CLIENT).await.len(),
+            1,
+            "no second email to a bounced address"
+        );
         s.app.stop().await;
     }
 }
@@ -188,8 +257,17 @@ async fn soft_bounces_count_and_enough_of_them_suppress() {
         let dsn = dsn_for(CLIENT, &bounce_to, "4.2.2", "452 4.2.2 Mailbox full");
         assert_eq!(send(&s.app, "", &bounce_to, &dsn).await.code, 250);
         let (_, person) = s.app.get(&format!("/people/{}", s.client)).await;
-        let expected = if i + 1 < threadgate::store::SOFT_BOUNCE_LIMIT { "soft_bounce" } else { "bounced" };
-        assert_eq!(person["email_status"], expected, "after {} soft bounces", i + 1);
+        let expected = if i + 1 < threadgate::store::SOFT_BOUNCE_LIMIT {
+            "soft_bounce"
+        } else {
+            "bounced"
+        };
+        assert_eq!(
+            person["email_status"],
+            expected,
+            "after {} soft bounces",
+            i + 1
+        );
     }
     s.app.stop().await;
 }
@@ -199,18 +277,39 @@ async fn a_reply_to_our_from_address_is_routed_by_the_message_id_it_answers() {
     for db in test_databases().await {
         let s = scene(&db).await;
         let own = "notifications@gateway.test";
-        let good = reply_email("carl@client.test", own, "<mid-1@client.test>", &s.email.message_id(), "Replying to the From address.");
+        let good = reply_email(
+            "carl@client.test",
+            own,
+            "<mid-1@client.test>",
+            &s.email.message_id(),
+            "Replying to the From address.",
+        );
         assert_eq!(send(&s.app, CLIENT, own, &good).await.code, 250);
         let messages = s.app.messages(&s.conversation).await;
-        assert_eq!(messages.last().unwrap()["body_text"], "Replying to the From address.");
+        assert_eq!(
+            messages.last().unwrap()["body_text"],
+            "Replying to the From address."
+        );
 
         // A forged Message-ID (right shape, wrong MAC) threads nowhere.
         let forged_id = s.email.message_id().replacen(".1.", ".2.", 1);
-        let forged = reply_email("carl@client.test", own, "<mid-2@client.test>", &forged_id, "Forged thread.");
+        let forged = reply_email(
+            "carl@client.test",
+            own,
+            "<mid-2@client.test>",
+            &forged_id,
+            "Forged thread.",
+        );
         assert_eq!(send(&s.app, CLIENT, own, &forged).await.code, 250);
         assert_eq!(s.app.inbound().await[0]["outcome"], "unmatched");
         // Subject alone never threads.
-        let by_subject = reply_email("carl@client.test", own, "<mid-3@client.test>", "<other@elsewhere>", "Same subject only.");
+        let by_subject = reply_email(
+            "carl@client.test",
+            own,
+            "<mid-3@client.test>",
+            "<other@elsewhere>",
+            "Same subject only.",
+        );
         assert_eq!(send(&s.app, CLIENT, own, &by_subject).await.code, 250);
         assert_eq!(s.app.inbound().await[0]["outcome"], "unmatched");
         assert_eq!(s.app.messages(&s.conversation).await.len(), messages.len());
@@ -225,15 +324,40 @@ async fn a_burst_from_one_sender_trips_the_circuit_breaker() {
     let (mut c, _) = SmtpClient::connect(s.app.smtp).await;
     c.cmd("EHLO client.test").await;
     for i in 0..32 {
-        let mail = reply_email("carl@client.test", &s.email.reply_to(), &format!("<burst-{i}@client.test>"), "<x@y>", &format!("message {i}"));
-        assert_eq!(c.send_mail(CLIENT, &[&s.email.reply_to()], &mail).await.code, 250);
+        let mail = reply_email(
+            "carl@client.test",
+            &s.email.reply_to(),
+            &format!("<burst-{i}@client.test>"),
+            "<x@y>",
+            &format!("message {i}"),
+        );
+        assert_eq!(
+            c.send_mail(CLIENT, &[&s.email.reply_to()], &mail)
+                .await
+                .code,
+            250
+        );
     }
     c.cmd("QUIT").await;
     let inbound = s.app.inbound().await;
-    let held: Vec<&Value> = inbound.iter().filter(|e| e["outcome"] == "rejected").collect();
+    let held: Vec<&Value> = inbound
+        .iter()
+        .filter(|e| e["outcome"] == "rejected")
+        .collect();
     assert_eq!(held.len(), 2, "the 31st and 32nd are held");
-    assert!(held[0]["detail"].as_str().unwrap().contains("circuit breaker"));
-    let posted = s.app.messages(&s.conversation).await.iter().filter(|m| m["source"] == "email").count();
+    assert!(
+        held[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("circuit breaker")
+    );
+    let posted = s
+        .app
+        .messages(&s.conversation)
+        .await
+        .iter()
+        .filter(|m| m["source"] == "email")
+        .count();
     assert_eq!(posted, 30);
     s.app.stop().await;
 }

@@ -14,7 +14,9 @@
 use clap::Parser;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threadgate::domain::{EmailAddress, LinkSigner, MessageIds, MessageKind, Role, Source, SystemClock};
+use threadgate::domain::{
+    EmailAddress, LinkSigner, MessageIds, MessageKind, Role, Source, SystemClock,
+};
 use threadgate::outbound::compose::Composer;
 use threadgate::scheduler::notify::Planner;
 use threadgate::store::{NewMessage, NewPerson, Store};
@@ -43,7 +45,11 @@ async fn main() -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
     let store = Store::connect(&url, Arc::new(SystemClock)).await?;
-    println!("threadgate-plan-bench: {} participants on {}", args.participants, store.backend_name());
+    println!(
+        "threadgate-plan-bench: {} participants on {}",
+        args.participants,
+        store.backend_name()
+    );
 
     let fill = Instant::now();
     let per = args.per_conversation.max(1);
@@ -65,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
                 (0..n)
                     .map(|i| {
                         Ok(NewPerson {
-                            email: EmailAddress::parse(&format!("client-{run}-{}@bench.test", made + i))?,
+                            email: EmailAddress::parse(&format!(
+                                "client-{run}-{}@bench.test",
+                                made + i
+                            ))?,
                             name: format!("Client {}", made + i),
                             role: Role::Client,
                         })
@@ -75,13 +84,17 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         made += n;
         let ids: Vec<String> = clients.into_iter().map(|p| p.id).collect();
-        let conversation = store.create_conversation(&format!("Topic {c}"), &agent.id, &ids).await?;
+        let conversation = store
+            .create_conversation(&format!("Topic {c}"), &agent.id, &ids)
+            .await?;
         store
             .append_message(NewMessage {
                 conversation_id: conversation.id,
                 author_id: agent.id.clone(),
                 kind: MessageKind::Message,
-                body_text: "The kickoff is on Monday at 10:00. Please bring the budget and the slides.".into(),
+                body_text:
+                    "The kickoff is on Monday at 10:00. Please bring the budget and the slides."
+                        .into(),
                 body_html: None,
                 trimmed_text: None,
                 source: Source::Api,
@@ -92,7 +105,10 @@ async fn main() -> anyhow::Result<()> {
     }
     // As after any bulk import: let the database see what it now holds.
     store.refresh_statistics().await?;
-    println!("  filled {made} participants in {conversations} conversations in {:.1} s", fill.elapsed().as_secs_f64());
+    println!(
+        "  filled {made} participants in {conversations} conversations in {:.1} s",
+        fill.elapsed().as_secs_f64()
+    );
 
     let composer = Composer::new(
         EmailAddress::parse("notifications@bench.test")?,
@@ -115,6 +131,10 @@ async fn main() -> anyhow::Result<()> {
     if args.database_url.is_none() {
         std::fs::remove_dir_all(&dir).ok();
     }
-    anyhow::ensure!(planned.emails == made, "expected {made} emails, queued {}", planned.emails);
+    anyhow::ensure!(
+        planned.emails == made,
+        "expected {made} emails, queued {}",
+        planned.emails
+    );
     Ok(())
 }

@@ -19,8 +19,15 @@ impl LinkSigner {
         LinkSigner { secret }
     }
 
-    fn mac(&self, purpose: &str, conversation_id: &str, person_id: &str, expires_s: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+    fn mac(
+        &self,
+        purpose: &str,
+        conversation_id: &str,
+        person_id: &str,
+        expires_s: &str,
+    ) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         for part in [purpose, conversation_id, person_id, expires_s] {
             mac.update(part.as_bytes());
             mac.update(b"\n");
@@ -37,7 +44,12 @@ impl LinkSigner {
     }
 
     /// `conversation.person.expires.mac`: URL- and subject-safe (ids are `[a-z0-9_]`).
-    pub fn unsubscribe_token(&self, conversation_id: &str, person_id: &str, expires_at: Millis) -> String {
+    pub fn unsubscribe_token(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+        expires_at: Millis,
+    ) -> String {
         let expires_s = (expires_at / 1000).to_string();
         let mac = self.mac("unsubscribe", conversation_id, person_id, &expires_s);
         format!("{conversation_id}.{person_id}.{expires_s}.{mac}")
@@ -46,14 +58,16 @@ impl LinkSigner {
     /// The (conversation, person) a valid, unexpired token names.
     pub fn verify_unsubscribe(&self, token: &str, now: Millis) -> Option<(String, String)> {
         let mut parts = token.trim().split('.');
-        let (conversation, person, expires_s, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let (conversation, person, expires_s, mac) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
             return None;
         }
         let expected = self.mac("unsubscribe", conversation, person, expires_s);
         let same: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), mac.as_bytes()).into();
         let expires: i64 = expires_s.parse().ok()?;
-        (same && expires.saturating_mul(1000) > now).then(|| (conversation.to_string(), person.to_string()))
+        (same && expires.saturating_mul(1000) > now)
+            .then(|| (conversation.to_string(), person.to_string()))
     }
 }
 
@@ -69,10 +83,23 @@ mod tests {
             signer.verify_unsubscribe(&token, 9_000_000),
             Some(("cnv_a".to_string(), "per_b".to_string()))
         );
-        assert_eq!(signer.verify_unsubscribe(&token, 10_000_000), None, "expired");
-        assert_eq!(signer.verify_unsubscribe(&token.replace("per_b", "per_c"), 0), None);
-        assert_eq!(signer.verify_unsubscribe(&token.replace(".10000.", ".99999."), 0), None);
-        assert_eq!(LinkSigner::new(b"other".to_vec()).verify_unsubscribe(&token, 0), None);
+        assert_eq!(
+            signer.verify_unsubscribe(&token, 10_000_000),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            signer.verify_unsubscribe(&token.replace("per_b", "per_c"), 0),
+            None
+        );
+        assert_eq!(
+            signer.verify_unsubscribe(&token.replace(".10000.", ".99999."), 0),
+            None
+        );
+        assert_eq!(
+            LinkSigner::new(b"other".to_vec()).verify_unsubscribe(&token, 0),
+            None
+        );
         assert_eq!(signer.verify_unsubscribe("garbage", 0), None);
     }
 }

@@ -183,7 +183,11 @@ impl Locale {
 
     /// `fr`, `fr-CA`, `FR_fr` → French; anything else we do not write in → None.
     pub fn parse(s: &str) -> Option<Self> {
-        let lang = s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let lang = s
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match lang.as_str() {
             "en" => Some(Locale::En),
             "fr" => Some(Locale::Fr),

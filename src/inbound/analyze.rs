@@ -48,7 +48,7 @@ pub fn reply_body_with(
     let html = parsed
         .html_body
         .as_deref()
-        .map(|h| html::reply_html_with(h, cid_url));
+        .map(|h| html::reply_html_knowing(h, sent_text, cid_url));
     Body {
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),

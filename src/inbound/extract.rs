@@ -62,6 +62,14 @@ use std::collections::{HashMap, HashSet};
 /// The marker line every notification email carries; everything from it down is quoted history.
 pub const REPLY_MARKER: &str = "##- Reply above this line -##";
 
+/// The French marker, in emails to people whose locale is French.
+pub const REPLY_MARKER_FR: &str = "##- Répondez au-dessus de cette ligne -##";
+
+/// Whether a line carries one of our markers (in any of the languages we write in).
+pub fn has_marker(line: &str) -> bool {
+    line.contains(REPLY_MARKER) || line.contains(REPLY_MARKER_FR)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
     /// What the person wrote, trimmed of surrounding blank lines. Empty when the reply was only quote/signature.
@@ -156,15 +164,15 @@ fn fates_knowing(lines: &Lines, sent: Option<&SentText>) -> Vec<Fate> {
         |fate: &[Fate]| (0..lines.len()).any(|j| fate[j] == Fate::Keep && !lines.blank[j]);
     let fate = fates(lines, sent, true);
     if sent.is_some() && !keeps_text(&fate) {
-        let without_short = fates(lines, sent, false);
-        if keeps_text(&without_short) {
-            return without_short;
+        let without_weak = fates(lines, sent, false);
+        if keeps_text(&without_weak) {
+            return without_weak;
         }
     }
     fate
 }
 
-fn fates(lines: &Lines, sent: Option<&SentText>, short_runs: bool) -> Vec<Fate> {
+fn fates(lines: &Lines, sent: Option<&SentText>, weak_runs: bool) -> Vec<Fate> {
     let mut fate = vec![Fate::Keep; lines.len()];
     let end = cut_at_marker(lines, &mut fate);
     // Everything from a forwarded message down is kept verbatim: the later
@@ -172,7 +180,7 @@ fn fates(lines: &Lines, sent: Option<&SentText>, short_runs: bool) -> Vec<Fate> 
     let forward = cut_at_quote_headers(lines, &mut fate, end);
     let end = forward.unwrap_or(end);
     if let Some(sent) = sent {
-        cut_sent_text(lines, &mut fate, sent, end, short_runs);
+        cut_sent_text(lines, &mut fate, sent, end, weak_runs);
     }
     cut_signature(lines, &mut fate, end);
     if forward.is_none() {
@@ -279,7 +287,7 @@ fn mark(fate: &mut [Fate], from: usize, to: usize) {
 /// unquoted text after the quote is a server disclaimer or a mailing-list
 /// footer, not an answer, and goes.
 fn cut_at_marker(lines: &Lines, fate: &mut [Fate]) -> usize {
-    let Some(marker) = lines.text.iter().position(|l| l.contains(REPLY_MARKER)) else {
+    let Some(marker) = lines.text.iter().position(|l| has_marker(l)) else {
         return lines.len();
     };
     let quoted_marker = lines.quoted[marker];
@@ -684,19 +692,28 @@ fn ends_with_word(s: &str, word: &str) -> bool {
 // 3. The text we sent
 // ---------------------------------------------------------------------------
 
-/// A run of reply lines matching our sent text is removed from this many
-/// words on, quoted or not: eight words in the same order as ours, on lines
-/// holding nothing else, are not a coincidence.
-const MIN_SENT_RUN_WORDS: usize = 8;
-
-/// A `>`-quoted run (its first line is quoted) needs fewer words: the quote
-/// marks are evidence already, the match says whose text it is.
+/// A `>`-quoted run (its first line is quoted) matching our sent text is
+/// removed from this many words on: the quote marks are evidence already,
+/// the match says whose text it is.
 const MIN_QUOTED_SENT_RUN_WORDS: usize = 3;
 
-/// A whole paragraph of ours that the reply holds as a whole paragraph of
-/// its own (unquoted) is removed from this many words on, unless removing it
-/// would leave nothing: then the person was echoing us.
+/// Without quote marks, one line needs this many of our words in our order
+/// and nothing else: a person may well close with the same eight-word
+/// courtesy sentence as ours, not with sixteen words of it.
+const MIN_SENT_LINE_WORDS: usize = 16;
+
+/// Without quote marks, a run over several lines (our text re-wrapped by
+/// the client: line breaks that are not the person's) is removed from this
+/// many words on…
+const MIN_SENT_RUN_WORDS: usize = 8;
+
+/// …or when it is a whole paragraph of ours standing as a whole paragraph
+/// of the reply, from this many words on.
 const MIN_SENT_PARAGRAPH_WORDS: usize = 4;
+
+// The unquoted runs of fewer than MIN_SENT_LINE_WORDS words are weak
+// evidence: when removing them would leave nothing, the person was echoing
+// our words, not quoting them, and they stay (see `fates_knowing`).
 
 /// Notifications are short; this bounds the automaton's memory when one is
 /// not (a digest of a long conversation).
@@ -870,7 +887,7 @@ impl Matcher<'_> {
 /// person's words with ours is kept. Blank lines, empty quote lines and
 /// wordless lines that our text also has ("--") do not interrupt a run; any
 /// other line does.
-fn cut_sent_text(lines: &Lines, fate: &mut [Fate], sent: &SentText, end: usize, short_runs: bool) {
+fn cut_sent_text(lines: &Lines, fate: &mut [Fate], sent: &SentText, end: usize, weak_runs: bool) {
     let end = end.min(lines.len());
     let mut matcher = Matcher {
         automaton: &sent.automaton,
@@ -918,17 +935,22 @@ fn cut_sent_text(lines: &Lines, fate: &mut [Fate], sent: &SentText, end: usize, 
         }
         let first = worded[k];
         let count = line_end[j] - line_start[first];
-        let qualifies = count >= MIN_SENT_RUN_WORDS
-            || (lines.quoted[first] && count >= MIN_QUOTED_SENT_RUN_WORDS)
-            || (short_runs
-                && count >= MIN_SENT_PARAGRAPH_WORDS
-                && (first == 0 || is_gap(first - 1))
-                && (j + 1 >= end || is_gap(j + 1))
-                && stream[line_start[first]..line_end[j]]
-                    .iter()
-                    .map(|w| w.ok_or(()))
-                    .collect::<Result<Vec<u32>, ()>>()
-                    .is_ok_and(|ids| sent.short_paragraphs.contains(&ids)));
+        let several_lines = idx > k;
+        let strong = (lines.quoted[first] && count >= MIN_QUOTED_SENT_RUN_WORDS)
+            || count >= MIN_SENT_LINE_WORDS;
+        let weak = || {
+            several_lines
+                && (count >= MIN_SENT_RUN_WORDS
+                    || (count >= MIN_SENT_PARAGRAPH_WORDS
+                        && (first == 0 || is_gap(first - 1))
+                        && (j + 1 >= end || is_gap(j + 1))
+                        && stream[line_start[first]..line_end[j]]
+                            .iter()
+                            .map(|w| w.ok_or(()))
+                            .collect::<Result<Vec<u32>, ()>>()
+                            .is_ok_and(|ids| sent.short_paragraphs.contains(&ids))))
+        };
+        let qualifies = strong || (weak_runs && weak());
         if !qualifies {
             continue;
         }
@@ -1977,17 +1999,28 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_short_paragraph_of_ours_goes_unless_it_is_all_there_is() {
+    fn a_whole_short_paragraph_of_ours_rewrapped_goes_unless_it_is_all_there_is() {
         let sent = "Agnes wrote:\n\nSee you on Thursday at the warehouse.\n\nAgnes";
-        let text = "See you on Thursday at the warehouse.";
-        assert_eq!(extract_reply_knowing(text, Some(sent)).kept, text);
-        let text = "Perfect, thanks.\n\nSee you on Thursday at the warehouse.";
+        let text = "Perfect, thanks.\n\nSee you on Thursday\nat the warehouse.";
         assert_eq!(
             extract_reply_knowing(text, Some(sent)).kept,
             "Perfect, thanks."
         );
-        // Inside a paragraph of the person's, it is theirs.
-        let text = "Perfect, thanks.\nSee you on Thursday at the warehouse.";
+        // The whole reply: the person echoing us.
+        let text = "See you on Thursday\nat the warehouse.";
+        assert_eq!(extract_reply_knowing(text, Some(sent)).kept, text);
+        // On one line of their own it is theirs.
+        let text = "Perfect, thanks.\n\nSee you on Thursday at the warehouse.";
+        assert_eq!(extract_reply_knowing(text, Some(sent)).kept, text);
+        // Inside a paragraph of theirs too.
+        let text = "Perfect, thanks.\nSee you on Thursday\nat the warehouse.";
+        assert_eq!(extract_reply_knowing(text, Some(sent)).kept, text);
+    }
+
+    #[test]
+    fn a_courtesy_sentence_the_person_shares_with_us_stays() {
+        let sent = "Agnes Agent wrote on 2026-11-23 09:00 UTC:\n\nYour invoice is attached.\n\nPlease let me know if you have any questions.";
+        let text = "Paid today.\n\nPlease let me know if you have any questions.\n\nCarl";
         assert_eq!(extract_reply_knowing(text, Some(sent)).kept, text);
     }
 
@@ -2168,5 +2201,18 @@ mod tests {
             let got = extract_reply(&text);
             assert!(got.kept.len() + got.trimmed.map_or(0, |t| t.len()) > 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod marker_tests {
+    use super::*;
+
+    #[test]
+    fn the_french_marker_cuts_like_the_english_one() {
+        let text = format!("Merci !\n\n> {REPLY_MARKER_FR}\n> Bonjour Carl\n");
+        let e = extract_reply(&text);
+        assert_eq!(e.kept, "Merci !");
+        assert!(e.trimmed.unwrap().contains("Bonjour Carl"));
     }
 }

@@ -766,7 +766,7 @@ fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
 
     let last_marker = (0..n)
         .rev()
-        .find(|&x| matches!(&tree.data[x], Data::Text(t) if t.contains(extract::REPLY_MARKER)));
+        .find(|&x| matches!(&tree.data[x], Data::Text(t) if extract::has_marker(t)));
 
     let mut cut = n;
     let mut keep_from = n;

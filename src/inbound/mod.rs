@@ -157,16 +157,29 @@ impl Inbound {
                 .last()
                 .unwrap_or("")
                 .to_string();
-            let (outcome, conversation, detail) = match self.links.verify_unsubscribe(&token, self.store.now()) {
-                Some((conversation_id, person_id)) => match self.store.set_muted(&conversation_id, &person_id, true).await {
-                    Ok(_) => (InboundOutcome::Unsubscribe, Some(conversation_id), "conversation muted by mail".to_string()),
-                    Err(err) => {
-                        tracing::error!(error = %err, "muting failed");
-                        return temporary_failure();
-                    }
-                },
-                None => (InboundOutcome::Rejected, None, "unsubscribe request without a valid token".to_string()),
-            };
+            let (outcome, conversation, detail) =
+                match self.links.verify_unsubscribe(&token, self.store.now()) {
+                    Some((conversation_id, person_id)) => match self
+                        .store
+                        .set_muted(&conversation_id, &person_id, true)
+                        .await
+                    {
+                        Ok(_) => (
+                            InboundOutcome::Unsubscribe,
+                            Some(conversation_id),
+                            "conversation muted by mail".to_string(),
+                        ),
+                        Err(err) => {
+                            tracing::error!(error = %err, "muting failed");
+                            return temporary_failure();
+                        }
+                    },
+                    None => (
+                        InboundOutcome::Rejected,
+                        None,
+                        "unsubscribe request without a valid token".to_string(),
+                    ),
+                };
             let rec = record(outcome, conversation, &detail, message_id);
             return self.commit(rec, &tx.data, None, accepted()).await;
         }
@@ -431,18 +444,17 @@ impl Inbound {
         let mut detail = classify::Machine::Bounce(bounce.clone()).detail();
         // A 5.7.x refusal is usually about our sending (policy, reputation, authentication),
         // not about the address: count it as a temporary failure instead of suppressing.
-        let permanent =
-            bounce.permanent && !bounce.status.as_deref().is_some_and(|s| s.starts_with("5.7"));
+        let permanent = bounce.permanent
+            && !bounce
+                .status
+                .as_deref()
+                .is_some_and(|s| s.starts_with("5.7"));
         let address = failed
             .as_deref()
             .and_then(|a| EmailAddress::parse(a).ok())
             .filter(|_| bounce.is_delivery_failure());
         if let Some(address) = address {
-            match self
-                .store
-                .record_bounce(&address, permanent, &detail)
-                .await
-            {
+            match self.store.record_bounce(&address, permanent, &detail).await {
                 Ok(Some((person_id, status))) => {
                     tracing::info!(%person_id, status = status.as_str(), "bounce recorded");
                     detail.push_str(&format!("; {address} is now {}", status.as_str()));

@@ -10,7 +10,7 @@
 use crate::domain::{
     EmailAddress, Id, IdKind, LinkSigner, Locale, MessageIds, Millis, UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
-use crate::inbound::extract::REPLY_MARKER;
+use crate::inbound::extract::{REPLY_MARKER, REPLY_MARKER_FR};
 use crate::store::{DueParticipant, NewOutboxEmail, PendingMessage};
 use askama::Template;
 use base64::Engine;
@@ -47,6 +47,7 @@ pub struct Composer {
 
 /// Every sentence of our emails, per language.
 struct Strings {
+    marker: &'static str,
     wrote_on: &'static str,
     reply_hint: &'static str,
     why: &'static str,
@@ -59,6 +60,7 @@ struct Strings {
 }
 
 const EN: Strings = Strings {
+    marker: REPLY_MARKER,
     wrote_on: "wrote on",
     reply_hint: "Reply to this email to answer in the conversation",
     why: "You receive this because you take part in this conversation.",
@@ -71,6 +73,7 @@ const EN: Strings = Strings {
 };
 
 const FR: Strings = Strings {
+    marker: REPLY_MARKER_FR,
     wrote_on: "a écrit le",
     reply_hint: "Répondez à cet e-mail pour écrire dans la conversation",
     why: "Vous recevez cet e-mail car vous participez à cette conversation.",
@@ -158,9 +161,10 @@ fn build_err(e: impl std::fmt::Display) -> ComposeError {
 }
 
 fn raw_header(email: &mut lettre::Message, name: &'static str, value: String) {
-    email
-        .headers_mut()
-        .insert_raw(HeaderValue::new(HeaderName::new_from_ascii_str(name), value));
+    email.headers_mut().insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str(name),
+        value,
+    ));
 }
 
 impl Composer {
@@ -223,7 +227,7 @@ impl Composer {
         let manage_url = format!("{}/settings", self.public_url);
         let text = NotificationText {
             s,
-            marker: REPLY_MARKER,
+            marker: s.marker,
             subject: &due.subject,
             omitted,
             messages: &views,
@@ -234,7 +238,7 @@ impl Composer {
         let html = NotificationHtml {
             s,
             lang: due.locale.as_str(),
-            marker: REPLY_MARKER,
+            marker: s.marker,
             subject: &due.subject,
             omitted,
             messages: &views,
@@ -244,16 +248,31 @@ impl Composer {
         .render()?;
 
         let n = due.emails_sent + 1;
-        let message_id = self.message_ids.generate(&due.conversation_id, &due.person.id, n);
-        let author = messages.last().map_or("threadgate", |m| m.author_name.as_str());
-        let to = Mailbox::new(Some(due.person.name.clone()), due.person.email.parse().map_err(build_err)?);
-        let reply_to: Mailbox = due.reply_token.address(&self.reply_domain).parse().map_err(build_err)?;
+        let message_id = self
+            .message_ids
+            .generate(&due.conversation_id, &due.person.id, n);
+        let author = messages
+            .last()
+            .map_or("threadgate", |m| m.author_name.as_str());
+        let to = Mailbox::new(
+            Some(due.person.name.clone()),
+            due.person.email.parse().map_err(build_err)?,
+        );
+        let reply_to: Mailbox = due
+            .reply_token
+            .address(&self.reply_domain)
+            .parse()
+            .map_err(build_err)?;
 
         let mut builder = lettre::Message::builder()
             .from(self.sender(format!("{author} via threadgate"))?)
             .to(to)
             .reply_to(reply_to)
-            .subject(notification_subject(due.locale, messages.len() + omitted, &due.subject))
+            .subject(notification_subject(
+                due.locale,
+                messages.len() + omitted,
+                &due.subject,
+            ))
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64));
         if let Some(previous) = &due.last_email_id {
@@ -285,7 +304,11 @@ impl Composer {
                 unsubscribe_address(&self.reply_domain)
             ),
         );
-        raw_header(&mut email, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into());
+        raw_header(
+            &mut email,
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click".into(),
+        );
 
         let mut references = due.references.clone();
         references.push(message_id.clone());
@@ -326,7 +349,10 @@ impl Composer {
         let message_id = format!("<{id}@{}>", self.reply_domain);
         let mut email = lettre::Message::builder()
             .from(self.sender("threadgate".into())?)
-            .to(Mailbox::new(Some(to_name.to_string()), to_email.parse().map_err(build_err)?))
+            .to(Mailbox::new(
+                Some(to_name.to_string()),
+                to_email.parse().map_err(build_err)?,
+            ))
             .subject(subject)
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64))
@@ -358,8 +384,17 @@ mod tests {
 
     #[test]
     fn subjects_say_what_happened_in_the_person_s_language() {
-        assert_eq!(notification_subject(Locale::En, 1, "Kickoff"), "New message in Kickoff");
-        assert_eq!(notification_subject(Locale::En, 2, "Kickoff"), "2 new messages in Kickoff");
-        assert_eq!(notification_subject(Locale::Fr, 2, "Kickoff"), "2 nouveaux messages dans Kickoff");
+        assert_eq!(
+            notification_subject(Locale::En, 1, "Kickoff"),
+            "New message in Kickoff"
+        );
+        assert_eq!(
+            notification_subject(Locale::En, 2, "Kickoff"),
+            "2 new messages in Kickoff"
+        );
+        assert_eq!(
+            notification_subject(Locale::Fr, 2, "Kickoff"),
+            "2 nouveaux messages dans Kickoff"
+        );
     }
 }

@@ -139,7 +139,8 @@ impl OutboxWorker {
     /// Out of attempts, or the next one would come after the retry horizon.
     fn give_up(&self, email: &OutboxEmail) -> bool {
         let next = self.store.now() + retry_delay(&email.id, email.attempts).as_millis() as i64;
-        email.attempts >= MAX_ATTEMPTS || next > email.created_at + self.retry_horizon.as_millis() as i64
+        email.attempts >= MAX_ATTEMPTS
+            || next > email.created_at + self.retry_horizon.as_millis() as i64
     }
 
     /// Delivers until `shutdown`; a batch in progress is finished first.

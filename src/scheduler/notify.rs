@@ -62,8 +62,13 @@ impl Planner {
                         self.digest_interval.as_millis() as i64,
                     )
                     .await?;
-                after = due.last().map(|d| (d.conversation_id.clone(), d.person.id.clone()));
-                let plans = due.iter().map(|d| self.plan(d)).collect::<anyhow::Result<Vec<_>>>()?;
+                after = due
+                    .last()
+                    .map(|d| (d.conversation_id.clone(), d.person.id.clone()));
+                let plans = due
+                    .iter()
+                    .map(|d| self.plan(d))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 let committed = self.store.enqueue_notifications(&plans).await?;
                 let progressed = committed.iter().filter(|c| **c).count();
                 done.participants += progressed;
@@ -77,7 +82,11 @@ impl Planner {
                 }
             }
             if done.emails > 0 {
-                tracing::info!(emails = done.emails, participants = done.participants, "notifications queued");
+                tracing::info!(
+                    emails = done.emails,
+                    participants = done.participants,
+                    "notifications queued"
+                );
             }
             Ok(done)
         }
@@ -88,17 +97,27 @@ impl Planner {
     fn plan(&self, due: &DueParticipant) -> anyhow::Result<PlannedEmail> {
         // Everything up to the conversation's end as planned (deleted messages included) is
         // handled by this plan; a message that arrived since is in `messages` too.
-        let up_to = due.messages.iter().map(|m| m.seq).fold(due.last_seq, i64::max);
+        let up_to = due
+            .messages
+            .iter()
+            .map(|m| m.seq)
+            .fold(due.last_seq, i64::max);
         let visible: Vec<&PendingMessage> = due
             .messages
             .iter()
             .filter(|m| m.author_id != due.person.id && m.kind.visible_to(due.person.role))
             .collect();
-        let silenced = due.mode == NotifyMode::Off || due.muted || due.blocked || !due.person.email_status.may_email();
+        let silenced = due.mode == NotifyMode::Off
+            || due.muted
+            || due.blocked
+            || !due.person.email_status.may_email();
         let email = if visible.is_empty() || silenced {
             None
         } else {
-            Some(self.composer.notification(due, &visible, due.omitted, self.store.now())?)
+            Some(
+                self.composer
+                    .notification(due, &visible, due.omitted, self.store.now())?,
+            )
         };
         Ok(PlannedEmail {
             conversation_id: due.conversation_id.clone(),

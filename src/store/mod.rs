@@ -24,14 +24,16 @@ pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, Participant, TokenOwner};
 pub use inbound::{InboundEntry, InboundRecord, InboundStored, sha256_hex};
 pub use lifecycle::{
-    ConversationEvent, ConversationStatus, DeletedMessage, EventKind, LifecycleChange, MessageEffect,
-    StatusChange, Sweep,
+    ConversationEvent, ConversationStatus, DeletedMessage, EventKind, LifecycleChange,
+    MessageEffect, StatusChange, Sweep,
 };
 pub use messages::{Message, NewMessage};
 pub use notifications::{DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
-pub use verification::{CodeCheck, CodeIssue, CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP};
+pub use verification::{
+    CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, CodeCheck, CodeIssue,
+};
 
 use crate::domain::{Clock, Millis};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

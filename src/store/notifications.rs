@@ -72,8 +72,13 @@ impl Store {
     /// readers only when their last email is at least `digest_interval_ms` old (or they have
     /// caught up since), everyone else at once (including people who get nothing, so their
     /// mark moves on).
-    pub async fn due_notifications(&self, limit: i64, digest_interval_ms: i64) -> Result<Vec<DueParticipant>> {
-        self.due_notifications_after(None, limit, digest_interval_ms).await
+    pub async fn due_notifications(
+        &self,
+        limit: i64,
+        digest_interval_ms: i64,
+    ) -> Result<Vec<DueParticipant>> {
+        self.due_notifications_after(None, limit, digest_interval_ms)
+            .await
     }
 
     /// [`Store::due_notifications`], in (conversation, person) order after `after` — a pass
@@ -251,7 +256,9 @@ impl Store {
 
     /// One plan; true when it was committed (see [`Store::enqueue_notifications`]).
     pub async fn enqueue_notification(&self, plan: &PlannedEmail) -> Result<bool> {
-        Ok(self.enqueue_notifications(std::slice::from_ref(plan)).await?[0])
+        Ok(self
+            .enqueue_notifications(std::slice::from_ref(plan))
+            .await?[0])
     }
 
     /// The person has seen everything in the conversation (read it on the web, or replied):
@@ -273,7 +280,12 @@ impl Store {
     }
 
     /// Mutes (or unmutes) a conversation for one participant.
-    pub async fn set_muted(&self, conversation_id: &str, person_id: &str, muted: bool) -> Result<bool> {
+    pub async fn set_muted(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+        muted: bool,
+    ) -> Result<bool> {
         on_backend!(write self, pool => {
             let done = sqlx::query(
                 "UPDATE participants SET muted = $3 WHERE conversation_id = $1 AND person_id = $2",

@@ -14,15 +14,24 @@ pub const CODE_RATE_WINDOW_MS: Millis = 10 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeIssue {
-    Issued { expires_at: Millis },
+    Issued {
+        expires_at: Millis,
+    },
     /// Too many codes for this address or from this client recently.
-    RateLimited { retry_after_ms: Millis },
+    RateLimited {
+        retry_after_ms: Millis,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeCheck {
-    Verified { person_id: String, verified_at: Millis },
-    Wrong { attempts_left: i64 },
+    Verified {
+        person_id: String,
+        verified_at: Millis,
+    },
+    Wrong {
+        attempts_left: i64,
+    },
     /// No live code for this address (never sent, expired, used, or out of attempts).
     NoCode,
 }

@@ -117,7 +117,8 @@ pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerso
     let role = Role::parse(role)
         .ok_or_else(|| ApiError::invalid("`role` must be \"internal\" or \"client\""))?;
     let locale = match body.locale.as_deref() {
-        Some(v) => Locale::parse(v).ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\""))?,
+        Some(v) => Locale::parse(v)
+            .ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\""))?,
         None => state.default_locale,
     };
     let person = state
@@ -378,7 +379,13 @@ const ACTIVE_TYPES: &[&str] = &[
 fn content_disposition(filename: &str) -> String {
     let fallback: String = filename
         .chars()
-        .map(|c| if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in filename.bytes() {
@@ -418,7 +425,11 @@ pub async fn download_attachment(
     Ok(download_response(data, &content_type, &attachment.filename))
 }
 
-fn download_response(data: Vec<u8>, content_type: &str, filename: &str) -> axum::response::Response {
+fn download_response(
+    data: Vec<u8>,
+    content_type: &str,
+    filename: &str,
+) -> axum::response::Response {
     use axum::http::header;
     use axum::response::IntoResponse;
     (
@@ -426,7 +437,10 @@ fn download_response(data: Vec<u8>, content_type: &str, filename: &str) -> axum:
             (header::CONTENT_TYPE, content_type.to_string()),
             (header::CONTENT_DISPOSITION, content_disposition(filename)),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_string(),
+            ),
         ],
         data,
     )
@@ -444,7 +458,12 @@ async fn attachment_bytes(state: &AppState, attachment: &Attachment) -> Result<V
             "attachment storage is unavailable",
         )
     };
-    if let Some(data) = state.blobs.get(&attachment.sha256).await.map_err(unavailable)? {
+    if let Some(data) = state
+        .blobs
+        .get(&attachment.sha256)
+        .await
+        .map_err(unavailable)?
+    {
         return Ok(data);
     }
     let raw = match &attachment.inbound_id {
@@ -475,5 +494,9 @@ pub async fn download_raw(
         .raw_email(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("inbound email"))?;
-    Ok(download_response(raw, "message/rfc822", &format!("{id}.eml")))
+    Ok(download_response(
+        raw,
+        "message/rfc822",
+        &format!("{id}.eml"),
+    ))
 }

@@ -8,7 +8,6 @@ pub mod settings;
 use crate::blobs::BlobStore;
 use crate::domain::LinkSigner;
 use crate::outbound::compose::Composer;
-use tokio::sync::Notify;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -18,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use error::ApiError;
 use std::sync::Arc;
+use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]
@@ -36,7 +36,10 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/people", post(api::create_person))
-        .route("/people/{id}", get(api::get_person).patch(settings::patch_person))
+        .route(
+            "/people/{id}",
+            get(api::get_person).patch(settings::patch_person),
+        )
         .route("/people/{id}/verification", post(settings::request_code))
         .route("/verification/check", post(settings::check_code))
         .route("/conversations/{id}/read", post(settings::mark_read))

@@ -50,17 +50,31 @@ pub async fn patch_person(
     let notifications = body
         .notifications
         .as_deref()
-        .map(|v| NotifyMode::parse(v).ok_or_else(|| ApiError::invalid("`notifications` must be \"digest\", \"immediate\" or \"off\"")))
+        .map(|v| {
+            NotifyMode::parse(v).ok_or_else(|| {
+                ApiError::invalid("`notifications` must be \"digest\", \"immediate\" or \"off\"")
+            })
+        })
         .transpose()?;
     let locale = body
         .locale
         .as_deref()
-        .map(|v| Locale::parse(v).ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\"")))
+        .map(|v| {
+            Locale::parse(v).ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\""))
+        })
         .transpose()?;
-    if !state.store.update_person_settings(&id, notifications, locale, body.blocked).await? {
+    if !state
+        .store
+        .update_person_settings(&id, notifications, locale, body.blocked)
+        .await?
+    {
         return Err(ApiError::not_found("person"));
     }
-    let person = state.store.person(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    let person = state
+        .store
+        .person(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
     Ok(Json(person_with_settings(&state, &person).await?))
 }
 
@@ -97,7 +111,11 @@ pub async fn mute(
     body: Body<PersonRef>,
 ) -> Result<StatusCode, ApiError> {
     let Json(body) = body?;
-    if state.store.set_muted(&id, person_id(&body)?, body.muted.unwrap_or(true)).await? {
+    if state
+        .store
+        .set_muted(&id, person_id(&body)?, body.muted.unwrap_or(true))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("participant"))
@@ -110,16 +128,35 @@ pub async fn request_code(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let person = state.store.person(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
-    let settings = state.store.person_settings(&id).await?.ok_or_else(|| ApiError::not_found("person"))?;
-    let address = EmailAddress::parse(&person.email).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let person = state
+        .store
+        .person(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
+    let settings = state
+        .store
+        .person_settings(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
+    let address =
+        EmailAddress::parse(&person.email).map_err(|e| ApiError::invalid(e.to_string()))?;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let email = state
         .composer
-        .verification_code(&person.name, &person.email, settings.locale, &code, state.store.now())
+        .verification_code(
+            &person.name,
+            &person.email,
+            settings.locale,
+            &code,
+            state.store.now(),
+        )
         .map_err(|e| {
             tracing::error!(error = %e, "composing a verification code failed");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "compose_failed", "could not compose the email")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "compose_failed",
+                "could not compose the email",
+            )
         })?;
     let hash = state.links.code_hash(&address.key(), &code);
     match state
@@ -129,7 +166,11 @@ pub async fn request_code(
     {
         CodeIssue::Issued { expires_at } => {
             state.outbox_wake.notify_one();
-            Ok((StatusCode::ACCEPTED, Json(json!({"sent": true, "expires_at": rfc3339(expires_at)}))).into_response())
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"sent": true, "expires_at": rfc3339(expires_at)})),
+            )
+                .into_response())
         }
         CodeIssue::RateLimited { retry_after_ms } => {
             let seconds = (retry_after_ms / 1000).max(1);
@@ -139,7 +180,9 @@ pub async fn request_code(
                 format!("too many codes requested; try again in {seconds} s"),
             )
             .into_response();
-            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
             Ok(response)
         }
     }
@@ -151,7 +194,10 @@ pub struct CheckCode {
     code: Option<String>,
 }
 
-pub async fn check_code(State(state): State<AppState>, body: Body<CheckCode>) -> Result<Json<Value>, ApiError> {
+pub async fn check_code(
+    State(state): State<AppState>,
+    body: Body<CheckCode>,
+) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
     let address = EmailAddress::parse(body.email.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::invalid(format!("`email`: {e}")))?;
@@ -160,9 +206,18 @@ pub async fn check_code(State(state): State<AppState>, body: Body<CheckCode>) ->
         return Err(ApiError::invalid("`code` must be 6 digits"));
     }
     let expected = state.links.code_hash(&address.key(), code);
-    let matches = |stored: &str| -> bool { subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), expected.as_bytes()).into() };
-    match state.store.check_verification_code(&address.key(), matches).await? {
-        CodeCheck::Verified { person_id, verified_at } => Ok(Json(json!({
+    let matches = |stored: &str| -> bool {
+        subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), expected.as_bytes()).into()
+    };
+    match state
+        .store
+        .check_verification_code(&address.key(), matches)
+        .await?
+    {
+        CodeCheck::Verified {
+            person_id,
+            verified_at,
+        } => Ok(Json(json!({
             "verified": true, "person_id": person_id, "verified_at": rfc3339(verified_at),
         }))),
         CodeCheck::Wrong { attempts_left } => Err(ApiError::new(
@@ -215,8 +270,15 @@ fn invalid_link() -> Response {
 
 /// GET shows a confirmation button and changes nothing: link scanners and previews follow
 /// GETs, so only a POST acts (RFC 8058 §3.2).
-pub async fn unsubscribe_page(State(state): State<AppState>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
-    if state.links.verify_unsubscribe(&token, state.store.now()).is_none() {
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    if state
+        .links
+        .verify_unsubscribe(&token, state.store.now())
+        .is_none()
+    {
         return invalid_link();
     }
     let action = format!("/unsubscribe/{token}");
@@ -235,11 +297,20 @@ pub async fn unsubscribe_page(State(state): State<AppState>, axum::extract::Path
 
 /// RFC 8058 one-click: a POST to the List-Unsubscribe URL mutes the conversation for that
 /// person, without login.
-pub async fn unsubscribe(State(state): State<AppState>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
-    let Some((conversation_id, person_id)) = state.links.verify_unsubscribe(&token, state.store.now()) else {
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    let Some((conversation_id, person_id)) =
+        state.links.verify_unsubscribe(&token, state.store.now())
+    else {
         return invalid_link();
     };
-    match state.store.set_muted(&conversation_id, &person_id, true).await {
+    match state
+        .store
+        .set_muted(&conversation_id, &person_id, true)
+        .await
+    {
         Ok(_) => page(
             StatusCode::OK,
             UnsubscribePage {
@@ -253,7 +324,11 @@ pub async fn unsubscribe(State(state): State<AppState>, axum::extract::Path(toke
         ),
         Err(err) => {
             tracing::error!(error = %err, "muting failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, try again").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily unavailable, try again",
+            )
+                .into_response()
         }
     }
 }
