@@ -140,3 +140,28 @@ fn a_bad_setting_is_refused_with_the_name_of_its_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--tick"), "{err}");
 }
+
+#[test]
+fn extract_prints_how_an_email_is_read() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/mail/plain-english-gmail-on-wrote.eml"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_threadgate"))
+        .args(["extract", fixture, "--reply-domain", "reply.example.net"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("classification: reply"), "{text}");
+    assert!(
+        text.contains("--- kept text\nThanks, that works for me.\n"),
+        "{text}"
+    );
+    assert!(text.contains("--- trimmed\nOn Mon, Nov 23, 2026"), "{text}");
+    let missing = Command::new(env!("CARGO_BIN_EXE_threadgate"))
+        .args(["extract", "/nonexistent.eml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}

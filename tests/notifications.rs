@@ -701,3 +701,256 @@ async fn a_deleted_message_is_never_emailed_and_the_mark_moves_past_it() {
         assert_eq!(d.last_seq, message.seq);
     }
 }
+
+/// A `threadgate serve` child process on free ports.
+struct Serve {
+    child: std::process::Child,
+    http: String,
+    outbox: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(database_url: &str) -> Serve {
+    let dir = tempfile::tempdir().unwrap();
+    let http = format!("127.0.0.1:{}", free_port());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_threadgate"))
+        .args([
+            "serve",
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--database-url",
+            database_url,
+            "--smtp-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--http-listen",
+            &http,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--tick",
+            "100ms",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn threadgate serve");
+    Serve {
+        child,
+        http,
+        outbox: dir.path().join("outbox"),
+        _dir: dir,
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn api(
+    client: &reqwest::Client,
+    http: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match client
+            .post(format!("http://{http}/api/v1{path}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(response) => {
+                assert_eq!(response.status(), 201, "{path}");
+                return response.json().await.unwrap();
+            }
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(err) => panic!("{path}: {err}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_serve_processes_on_one_database_queue_and_send_every_email_once() {
+    for db in test_databases().await {
+        // Migrations run once, before either process starts planning.
+        store(&db).await.close().await;
+        let (a, b) = (serve(&db.url), serve(&db.url));
+        let client = reqwest::Client::new();
+        let agent = api(
+            &client,
+            &a.http,
+            "/people",
+            json!({"email": AGENT, "name": "Agnes", "role": "internal"}),
+        )
+        .await;
+        let agent = agent["id"].as_str().unwrap().to_string();
+        let mut expected = Vec::new();
+        for i in 0..15 {
+            let email = format!("proc{i}@client.test");
+            let person = api(
+                &client,
+                &b.http,
+                "/people",
+                json!({"email": email, "name": "C", "role": "client"}),
+            )
+            .await;
+            let conversation = api(
+                &client,
+                &a.http,
+                "/conversations",
+                json!({"subject": format!("T{i}"), "created_by": agent, "participants": [person["id"]]}),
+            )
+            .await;
+            let id = conversation["id"].as_str().unwrap().to_string();
+            for (n, via) in [(1, &a.http), (2, &b.http)] {
+                api(
+                    &client,
+                    via,
+                    &format!("/conversations/{id}/messages"),
+                    json!({"author_id": agent, "body": format!("burst {n}"), "kind": "message"}),
+                )
+                .await;
+            }
+            expected.push(email);
+        }
+        let count = |email: &str| {
+            outbox_emails(&a.outbox, email).len() + outbox_emails(&b.outbox, email).len()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while expected.iter().any(|e| count(e) == 0) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        for email in &expected {
+            // Both burst messages are in one email (the digest window holds the second) or in
+            // two; never the same message twice.
+            let mut bodies = Vec::new();
+            for dir in [&a.outbox, &b.outbox] {
+                for e in outbox_emails(dir, email) {
+                    bodies.push(e.text.clone());
+                }
+            }
+            let first = bodies.iter().filter(|t| t.contains("burst 1")).count();
+            let second = bodies.iter().filter(|t| t.contains("burst 2")).count();
+            assert_eq!(
+                first, 1,
+                "{email}: burst 1 emailed {first} times ({})",
+                db.backend
+            );
+            assert!(
+                second <= 1,
+                "{email}: burst 2 emailed {second} times ({})",
+                db.backend
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_mid_batch_is_replaced_without_losing_or_repeating_mail() {
+    use threadgate::outbound::transport::Transport;
+    use threadgate::outbound::worker::{LEASE_MS, OutboxWorker};
+    for db in test_databases().await {
+        let clock = ManualClock::at(START);
+        let store = store_with_clock(&db, Arc::new(clock.clone())).await;
+        // Queue ten emails through the real planner path.
+        let agent = store
+            .create_person(threadgate::store::NewPerson {
+                email: threadgate::domain::EmailAddress::parse(AGENT).unwrap(),
+                name: "Agnes".into(),
+                role: threadgate::domain::Role::Internal,
+            })
+            .await
+            .unwrap();
+        let mut recipients = Vec::new();
+        for i in 0..10 {
+            let email = format!("crash{i}@client.test");
+            let person = store
+                .create_person(threadgate::store::NewPerson {
+                    email: threadgate::domain::EmailAddress::parse(&email).unwrap(),
+                    name: "C".into(),
+                    role: threadgate::domain::Role::Client,
+                })
+                .await
+                .unwrap();
+            let c = store
+                .create_conversation("T", &agent.id, std::slice::from_ref(&person.id))
+                .await
+                .unwrap();
+            store
+                .append_message(threadgate::store::NewMessage {
+                    conversation_id: c.id,
+                    author_id: agent.id.clone(),
+                    kind: threadgate::domain::MessageKind::Message,
+                    body_text: format!("hello {i}"),
+                    body_html: None,
+                    trimmed_text: None,
+                    source: threadgate::domain::Source::Api,
+                    email_message_id: None,
+                    attachments: Vec::new(),
+                })
+                .await
+                .unwrap();
+            recipients.push(email);
+        }
+        let composer = threadgate::outbound::compose::Composer::new(
+            threadgate::domain::EmailAddress::parse("n@gateway.test").unwrap(),
+            "reply.test".into(),
+            "http://gw.test".into(),
+            threadgate::domain::MessageIds::new(b"k".to_vec(), "reply.test".into()),
+            threadgate::domain::LinkSigner::new(b"k".to_vec()),
+        );
+        let planner = threadgate::scheduler::notify::Planner::new(
+            store.clone(),
+            composer,
+            Duration::from_secs(1800),
+        );
+        assert!(planner.run_once().await.unwrap() >= 10);
+
+        // A first worker claims a batch and dies before recording anything.
+        let claimed = store.claim_outbox(6, LEASE_MS).await.unwrap();
+        assert_eq!(claimed.len(), 6);
+        // After its lease, a fresh worker (a restarted process) delivers everything once.
+        clock.advance(Duration::from_millis(LEASE_MS as u64 + 1000));
+        let dir = tempfile::tempdir().unwrap();
+        let worker = OutboxWorker::new(
+            store.clone(),
+            Transport::File {
+                dir: dir.path().to_path_buf(),
+            },
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        while worker.run_once().await.unwrap().sent > 0 {}
+        for email in &recipients {
+            assert_eq!(
+                outbox_emails(dir.path(), email).len(),
+                1,
+                "{email} ({})",
+                db.backend
+            );
+        }
+        let statuses = store.outbox_statuses(100).await.unwrap();
+        assert!(
+            statuses
+                .iter()
+                .filter(|s| recipients.contains(&s.recipient))
+                .all(|s| s.status == "sent")
+        );
+    }
+}

@@ -379,3 +379,53 @@ Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: {status}\r\nDi
         threadgate::domain::random_base32(5)
     )
 }
+
+#[tokio::test]
+async fn an_attachment_over_the_limit_is_listed_as_omitted_and_the_message_still_posts() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &["--max-attachment-size", "8"]).await;
+    let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+    let client = app.person(CLIENT, "Carl Client", "client").await;
+    let conversation = app.conversation("Your order", &agent, &[&client]).await;
+    app.say(&conversation, &agent, "Hello", "message").await;
+    let email = app.wait_for_emails(CLIENT, 1).await.remove(0);
+    let data = html_reply_with_image_and_pdf(&email.reply_to(), &email.message_id());
+    assert_eq!(send(&app, CLIENT, &email.reply_to(), &data).await.code, 250);
+    let messages = app.messages(&conversation).await;
+    let m = messages.last().unwrap();
+    assert_eq!(
+        m["body_text"],
+        "Here is the photo of the damaged box and the invoice."
+    );
+    let pdf = m["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["filename"] == "invoice.pdf")
+        .unwrap()
+        .clone();
+    assert!(
+        pdf["omitted"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 8 bytes"),
+        "{pdf}"
+    );
+    assert!(pdf["url"].is_null());
+    let response = download(
+        &app,
+        &format!("/api/v1/attachments/{}", pdf["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(response.status(), 410);
+    let detail = app.inbound().await[0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("attachments not kept")
+            && detail.contains("invoice.pdf (larger than 8 bytes)"),
+        "{detail}"
+    );
+    app.stop().await;
+}
