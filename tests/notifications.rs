@@ -954,3 +954,33 @@ async fn a_worker_that_dies_mid_batch_is_replaced_without_losing_or_repeating_ma
         );
     }
 }
+
+#[tokio::test]
+async fn verification_codes_are_rate_limited_per_client_ip_across_addresses() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &["--tick", "1h"]).await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let person = s
+            .app
+            .person(&format!("ip{i}@client.test"), "C", "client")
+            .await;
+        for _ in 0..threadgate::store::CODES_PER_ADDRESS {
+            statuses.push(
+                s.app
+                    .post(&format!("/people/{person}/verification"), json!({}))
+                    .await
+                    .0,
+            );
+        }
+    }
+    // 12 requests from one IP, no address over its own limit: the 11th and 12th are refused.
+    let accepted = statuses.iter().filter(|s| **s == 202).count() as i64;
+    assert_eq!(accepted, threadgate::store::CODES_PER_IP, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
+    s.app.stop().await;
+}
