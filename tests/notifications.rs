@@ -479,43 +479,81 @@ async fn verification_codes_are_rate_limited_per_address() {
     s.app.stop().await;
 }
 
-#[tokio::test]
-async fn verification_codes_go_out_ahead_of_queued_notifications() {
-    use threadgate::domain::{EmailAddress, Role};
-    use threadgate::store::{CodeIssue, NewOutboxEmail, NewPerson, PlannedEmail};
-    for db in test_databases().await {
-        let store = store(&db).await;
-        let person = |email: &str, role| NewPerson {
-            email: EmailAddress::parse(email).unwrap(),
+/// Store-level setup: an agent and a client in one conversation, and one agent message in it.
+struct StoreScene {
+    store: threadgate::store::Store,
+    agent: threadgate::store::Person,
+    client: threadgate::store::Person,
+    conversation: String,
+    message: threadgate::store::Message,
+}
+
+async fn person_in(
+    store: &threadgate::store::Store,
+    email: &str,
+    role: threadgate::domain::Role,
+) -> threadgate::store::Person {
+    store
+        .create_person(threadgate::store::NewPerson {
+            email: threadgate::domain::EmailAddress::parse(email).unwrap(),
             name: "x".into(),
             role,
-        };
-        let agent = store
-            .create_person(person(AGENT, Role::Internal))
-            .await
-            .unwrap();
-        let client = store
-            .create_person(person(CLIENT, Role::Client))
-            .await
-            .unwrap();
-        let c = store
-            .create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id))
-            .await
-            .unwrap();
-        store
-            .append_message(threadgate::store::NewMessage {
-                conversation_id: c.id.clone(),
-                author_id: agent.id.clone(),
-                kind: threadgate::domain::MessageKind::Message,
-                body_text: "hello".into(),
-                body_html: None,
-                trimmed_text: None,
-                source: threadgate::domain::Source::Api,
-                email_message_id: None,
-                attachments: Vec::new(),
-            })
-            .await
-            .unwrap();
+        })
+        .await
+        .unwrap()
+}
+
+async fn post_message(
+    store: &threadgate::store::Store,
+    conversation: &str,
+    author: &str,
+    body: &str,
+) -> threadgate::store::Message {
+    store
+        .append_message(threadgate::store::NewMessage {
+            conversation_id: conversation.to_string(),
+            author_id: author.to_string(),
+            kind: threadgate::domain::MessageKind::Message,
+            body_text: body.into(),
+            body_html: None,
+            trimmed_text: None,
+            source: threadgate::domain::Source::Api,
+            email_message_id: None,
+            attachments: Vec::new(),
+        })
+        .await
+        .unwrap()
+}
+
+async fn store_scene(store: threadgate::store::Store) -> StoreScene {
+    use threadgate::domain::Role;
+    let agent = person_in(&store, AGENT, Role::Internal).await;
+    let client = person_in(&store, CLIENT, Role::Client).await;
+    let conversation = store
+        .create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id))
+        .await
+        .unwrap()
+        .id;
+    let message = post_message(&store, &conversation, &agent.id, "hello").await;
+    StoreScene {
+        store,
+        agent,
+        client,
+        conversation,
+        message,
+    }
+}
+
+#[tokio::test]
+async fn verification_codes_go_out_ahead_of_queued_notifications() {
+    use threadgate::store::{CodeIssue, NewOutboxEmail, PlannedEmail};
+    for db in test_databases().await {
+        let StoreScene {
+            store,
+            client,
+            conversation: c,
+            ..
+        } = store_scene(store(&db).await).await;
         let email = |id: &str| NewOutboxEmail {
             id: id.to_string(),
             envelope_from: "b@gw.test".into(),
@@ -527,7 +565,7 @@ async fn verification_codes_go_out_ahead_of_queued_notifications() {
         let due = store.due_notifications(10, 0).await.unwrap();
         let d = due.iter().find(|d| d.person.id == client.id).unwrap();
         let plan = PlannedEmail {
-            conversation_id: c.id.clone(),
+            conversation_id: c.clone(),
             person_id: client.id.clone(),
             expected_up_to: d.notified_up_to,
             up_to: d.last_seq,
@@ -648,41 +686,14 @@ async fn the_mailto_unsubscribe_method_mutes_the_conversation_too() {
 
 #[tokio::test]
 async fn a_deleted_message_is_never_emailed_and_the_mark_moves_past_it() {
-    use threadgate::domain::{EmailAddress, MessageKind, Role, Source};
-    use threadgate::store::{NewMessage, NewPerson};
     for db in test_databases().await {
-        let store = store(&db).await;
-        let person = |email: &str, role| NewPerson {
-            email: EmailAddress::parse(email).unwrap(),
-            name: "x".into(),
-            role,
-        };
-        let agent = store
-            .create_person(person(AGENT, Role::Internal))
-            .await
-            .unwrap();
-        let client = store
-            .create_person(person(CLIENT, Role::Client))
-            .await
-            .unwrap();
-        let c = store
-            .create_conversation("Hi", &agent.id, std::slice::from_ref(&client.id))
-            .await
-            .unwrap();
-        let message = store
-            .append_message(NewMessage {
-                conversation_id: c.id.clone(),
-                author_id: agent.id.clone(),
-                kind: MessageKind::Message,
-                body_text: "sent by mistake".into(),
-                body_html: None,
-                trimmed_text: None,
-                source: Source::Api,
-                email_message_id: None,
-                attachments: Vec::new(),
-            })
-            .await
-            .unwrap();
+        let StoreScene {
+            store,
+            agent,
+            client,
+            message,
+            ..
+        } = store_scene(store(&db).await).await;
         store
             .delete_message(&message.id, Some(&agent.id))
             .await
@@ -870,43 +881,16 @@ async fn a_worker_that_dies_mid_batch_is_replaced_without_losing_or_repeating_ma
         let clock = ManualClock::at(START);
         let store = store_with_clock(&db, Arc::new(clock.clone())).await;
         // Queue ten emails through the real planner path.
-        let agent = store
-            .create_person(threadgate::store::NewPerson {
-                email: threadgate::domain::EmailAddress::parse(AGENT).unwrap(),
-                name: "Agnes".into(),
-                role: threadgate::domain::Role::Internal,
-            })
-            .await
-            .unwrap();
+        let agent = person_in(&store, AGENT, threadgate::domain::Role::Internal).await;
         let mut recipients = Vec::new();
         for i in 0..10 {
             let email = format!("crash{i}@client.test");
-            let person = store
-                .create_person(threadgate::store::NewPerson {
-                    email: threadgate::domain::EmailAddress::parse(&email).unwrap(),
-                    name: "C".into(),
-                    role: threadgate::domain::Role::Client,
-                })
-                .await
-                .unwrap();
+            let person = person_in(&store, &email, threadgate::domain::Role::Client).await;
             let c = store
                 .create_conversation("T", &agent.id, std::slice::from_ref(&person.id))
                 .await
                 .unwrap();
-            store
-                .append_message(threadgate::store::NewMessage {
-                    conversation_id: c.id,
-                    author_id: agent.id.clone(),
-                    kind: threadgate::domain::MessageKind::Message,
-                    body_text: format!("hello {i}"),
-                    body_html: None,
-                    trimmed_text: None,
-                    source: threadgate::domain::Source::Api,
-                    email_message_id: None,
-                    attachments: Vec::new(),
-                })
-                .await
-                .unwrap();
+            post_message(&store, &c.id, &agent.id, &format!("hello {i}")).await;
             recipients.push(email);
         }
         let composer = threadgate::outbound::compose::Composer::new(
