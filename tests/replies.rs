@@ -429,3 +429,45 @@ async fn an_attachment_over_the_limit_is_listed_as_omitted_and_the_message_still
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_forged_bounce_or_an_auto_reply_to_the_return_path_suppresses_nobody() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db).await;
+    // Anyone can send a "delivery failure" for any address to our From address.
+    let forged = dsn_for(
+        CLIENT,
+        "notifications@gateway.test",
+        "5.1.1",
+        "550 5.1.1 user unknown",
+    );
+    assert_eq!(
+        send(&s.app, "", "notifications@gateway.test", &forged)
+            .await
+            .code,
+        250
+    );
+    // RFC 3834 responders answer the envelope sender, which is our VERP return path.
+    let bounce_to = format!("bounces+{}@reply.test", outbox_id_of(&s.email));
+    let ooo = format!(
+        "From: carl@client.test\r\nTo: {bounce_to}\r\nSubject: Out of Office: Your order\r\nAuto-Submitted: auto-replied\r\n\r\nAway.\r\n"
+    );
+    for _ in 0..6 {
+        assert_eq!(send(&s.app, CLIENT, &bounce_to, &ooo).await.code, 250);
+    }
+    let inbound = s.app.inbound().await;
+    assert_eq!(inbound.last().unwrap()["outcome"], "bounce");
+    assert!(
+        inbound.last().unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no address suppressed")
+    );
+    assert!(
+        inbound[..6].iter().all(|e| e["outcome"] == "auto_reply"),
+        "{inbound:?}"
+    );
+    let (_, person) = s.app.get(&format!("/people/{}", s.client)).await;
+    assert_eq!(person["email_status"], "ok", "{person}");
+    s.app.stop().await;
+}

@@ -188,13 +188,9 @@ fn is_attachment_url(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("/attachments/") else {
         return false;
     };
-    !rest.is_empty()
-        && !rest.starts_with('/')
-        && !rest.contains("..")
-        && !rest.contains("//")
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~%/+=?&@:".contains(c))
+    // Our attachment ids only: no dots, slashes or percent-escapes (`%2e%2e` is `..` to a
+    // browser).
+    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 // ---------------------------------------------------------------------------
@@ -383,10 +379,9 @@ impl Tree {
                     let src = (e.name == "img")
                         .then(|| e.attr("src"))
                         .flatten()
-                        .and_then(|src| match cid_of(src) {
-                            Some(cid) => cid_url(&cid),
-                            None => Some(src.to_string()),
-                        })
+                        // Only sources we produced from the email's own cid: parts: a
+                        // sender-written `/attachments/…` could point anywhere on our origin.
+                        .and_then(|src| cid_of(src).and_then(|cid| cid_url(&cid)))
                         .filter(|src| is_attachment_url(src));
                     if e.name == "img"
                         && src.is_none()

@@ -116,12 +116,12 @@ impl Inbound {
                       conversation_id: Option<String>,
                       detail: &str,
                       message_id: Option<String>| InboundRecord {
-            envelope_from: tx.mail_from.clone(),
+            envelope_from: no_nul(tx.mail_from.clone()),
             recipients: addresses.clone(),
-            message_id,
+            message_id: message_id.map(no_nul),
             outcome,
             conversation_id,
-            detail: detail.to_string(),
+            detail: no_nul(detail.to_string()),
             peer: peer.to_string(),
         };
 
@@ -191,15 +191,8 @@ impl Inbound {
                 _ => None,
             })
             .collect();
-        if !bounce_ids.is_empty() || matches!(machine, Some(Machine::Bounce(_))) {
-            let bounce = match machine {
-                Some(Machine::Bounce(b)) => b,
-                _ => classify::Bounce {
-                    reason: "mail to a bounce address".into(),
-                    ..classify::Bounce::default()
-                },
-            };
-            return match self.bounce(&bounce, &bounce_ids).await {
+        if let Some(Machine::Bounce(bounce)) = &machine {
+            return match self.bounce(bounce, &bounce_ids).await {
                 Ok((conversation, detail)) => {
                     let rec = record(InboundOutcome::Bounce, conversation, &detail, message_id);
                     self.commit(rec, &tx.data, None, accepted()).await
@@ -208,6 +201,13 @@ impl Inbound {
             };
         }
 
+        // Anything else sent to a return path (RFC 3834 responders answer the envelope sender)
+        // is machine mail too, but says nothing about whether the address works.
+        let machine = machine.or_else(|| {
+            (!bounce_ids.is_empty()).then(|| {
+                Machine::AutoReply("mail to a bounce address that is not a delivery report".into())
+            })
+        });
         if let Some(machine) = machine {
             let conversation = match self.route(&parsed, recipients).await {
                 Ok(route) => route.map(|r| r.owner.conversation_id),
@@ -335,11 +335,11 @@ impl Inbound {
             conversation_id: owner.conversation_id.clone(),
             author_id: owner.person.id.clone(),
             kind: MessageKind::Message,
-            body_text: body.text,
-            body_html: body.html,
-            trimmed_text: body.trimmed,
+            body_text: no_nul(body.text),
+            body_html: body.html.map(no_nul),
+            trimmed_text: body.trimmed.map(no_nul),
             source: Source::Email,
-            email_message_id: Some(dedup_key),
+            email_message_id: Some(no_nul(dedup_key)),
             attachments,
         };
         let mut detail = format!("routed by {}", route.via);
@@ -352,18 +352,7 @@ impl Inbound {
             &detail,
             message_id,
         );
-        let reply = self.commit(rec, &tx.data, Some(&new), accepted()).await;
-        // Replying means having read the conversation: nothing before is emailed to them. (Not
-        // part of the transaction: at worst a digest repeats something they have seen.)
-        if reply.is_positive()
-            && let Err(err) = self
-                .store
-                .mark_caught_up(&owner.conversation_id, &owner.person.id)
-                .await
-        {
-            tracing::warn!(error = %err, "marking the sender caught up failed");
-        }
-        reply
+        self.commit(rec, &tx.data, Some(&new), accepted()).await
     }
 
     /// The first live participant among the envelope tokens, then the header tokens, then our
@@ -423,7 +412,11 @@ impl Inbound {
         bounce: &classify::Bounce,
         outbox_ids: &[&str],
     ) -> Result<(Option<String>, String), Reply> {
-        let mut failed = bounce.recipient.clone();
+        // Only evidence we issued ourselves says which address failed: the VERP address of the
+        // email (its outbox row), or our signed Message-ID in the returned headers naming that
+        // very person. A report's own Final-Recipient is attacker-controlled: anyone can send
+        // a "bounce" for any address.
+        let mut failed = None;
         let mut conversation = None;
         for id in outbox_ids {
             match self.store.outbox_recipient(id).await {
@@ -441,7 +434,35 @@ impl Inbound {
                 }
             }
         }
+        if failed.is_none()
+            && let Some(ours) = bounce
+                .original_message_id
+                .as_deref()
+                .and_then(|id| self.message_ids.verify(id))
+        {
+            match self.store.person(&ours.person_id).await {
+                Ok(Some(person)) => {
+                    let reported = bounce
+                        .recipient
+                        .as_deref()
+                        .and_then(|r| EmailAddress::parse(r).ok());
+                    let named = EmailAddress::parse(&person.email).ok();
+                    if reported.is_some() && reported.map(|r| r.key()) == named.map(|n| n.key()) {
+                        failed = Some(person.email);
+                        conversation = Some(ours.conversation_id);
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, "bounce lookup failed");
+                    return Err(temporary_failure());
+                }
+            }
+        }
         let mut detail = classify::Machine::Bounce(bounce.clone()).detail();
+        if failed.is_none() {
+            detail.push_str("; not matched to an email we sent: no address suppressed");
+        }
         // A 5.7.x refusal is usually about our sending (policy, reputation, authentication),
         // not about the address: count it as a temporary failure instead of suppressing.
         let permanent = bounce.permanent
@@ -452,7 +473,10 @@ impl Inbound {
         let address = failed
             .as_deref()
             .and_then(|a| EmailAddress::parse(a).ok())
-            .filter(|_| bounce.is_delivery_failure());
+            // "delayed" reports: the mail is usually delivered later.
+            .filter(|_| {
+                bounce.is_delivery_failure() && bounce.action.as_deref() != Some("delayed")
+            });
         if let Some(address) = address {
             match self.store.record_bounce(&address, permanent, &detail).await {
                 Ok(Some((person_id, status))) => {
@@ -503,8 +527,8 @@ impl Inbound {
             };
             stored.push(NewAttachment {
                 id: Id::generate(IdKind::Attachment),
-                filename: part.filename.clone(),
-                content_type: part.content_type.clone(),
+                filename: no_nul(part.filename.clone()),
+                content_type: no_nul(part.content_type.clone()),
                 size: part.data.len() as i64,
                 sha256,
                 content_id: part.content_id.clone(),
@@ -543,6 +567,16 @@ impl Inbound {
                 temporary_failure()
             }
         }
+    }
+}
+
+/// Mail can carry NUL characters (`=00` in quoted-printable); PostgreSQL text cannot, and a
+/// store error would make the sender retry forever. They carry no meaning in text: drop them.
+fn no_nul(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s
     }
 }
 

@@ -48,6 +48,7 @@ pub struct Composer {
 /// Every sentence of our emails, per language.
 struct Strings {
     marker: &'static str,
+    note: &'static str,
     wrote_on: &'static str,
     reply_hint: &'static str,
     why: &'static str,
@@ -61,6 +62,7 @@ struct Strings {
 
 const EN: Strings = Strings {
     marker: REPLY_MARKER,
+    note: "Internal note",
     wrote_on: "wrote on",
     reply_hint: "Reply to this email to answer in the conversation",
     why: "You receive this because you take part in this conversation.",
@@ -74,6 +76,7 @@ const EN: Strings = Strings {
 
 const FR: Strings = Strings {
     marker: REPLY_MARKER_FR,
+    note: "Note interne",
     wrote_on: "a écrit le",
     reply_hint: "Répondez à cet e-mail pour écrire dans la conversation",
     why: "Vous recevez cet e-mail car vous participez à cette conversation.",
@@ -106,6 +109,9 @@ struct MessageView<'a> {
     author: &'a str,
     time: String,
     body: &'a str,
+    /// An internal note (only internal people ever get these): labelled, so an agent does
+    /// not quote it in a reply that a client will read.
+    note: bool,
 }
 
 #[derive(Template)]
@@ -216,6 +222,7 @@ impl Composer {
                 author: &m.author_name,
                 time: human_time(m.created_at),
                 body: &m.body_text,
+                note: m.kind == crate::domain::MessageKind::Note,
             })
             .collect();
         let token = self.links.unsubscribe_token(

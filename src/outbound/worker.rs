@@ -29,6 +29,19 @@ pub struct OutboxWorker {
     retry_horizon: Duration,
 }
 
+/// Whether a permanent failure names the recipient's mailbox as bad: RFC 3463 status
+/// 5.1.x (bad address) or 5.2.1 (mailbox disabled) in the server's answer.
+pub fn address_is_dead(reason: &str) -> bool {
+    reason
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .any(|code| {
+            code == "5.2.1"
+                || (code.starts_with("5.1.")
+                    && code.len() >= 5
+                    && code[4..].bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
 /// 30 s, 1 min, 2 min, … capped at 6 hours.
 pub fn backoff(attempts: i64) -> Duration {
     let exp = attempts.clamp(1, 20) as u32 - 1;
@@ -103,8 +116,12 @@ impl OutboxWorker {
             }
             Err(DeliveryError::Permanent(reason)) => {
                 tracing::warn!(%reason, "delivery failed permanently");
-                // A 5xx from the relay is a hard bounce: stop emailing that address.
-                if let Ok(address) = crate::domain::EmailAddress::parse(&email.recipient) {
+                // A refusal that says the address does not exist (or is disabled) is a hard
+                // bounce: stop emailing it. Other 5xx (authentication, policy, size) are about
+                // our sending, not the recipient: the email fails, the person stays reachable.
+                if address_is_dead(&reason)
+                    && let Ok(address) = crate::domain::EmailAddress::parse(&email.recipient)
+                {
                     self.store.record_bounce(&address, true, &reason).await?;
                 }
                 (
@@ -171,6 +188,20 @@ enum Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_mailbox_errors_suppress_an_address() {
+        assert!(address_is_dead(
+            "permanent error (550): 5.1.1 <x@y>: user unknown"
+        ));
+        assert!(address_is_dead("550 5.2.1 mailbox disabled"));
+        assert!(!address_is_dead(
+            "permanent error (535): 5.7.8 authentication failed"
+        ));
+        assert!(!address_is_dead("550 5.7.1 relaying denied"));
+        assert!(!address_is_dead("552 5.3.4 message too big"));
+        assert!(!address_is_dead("550 no reason given"));
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

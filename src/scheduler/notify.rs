@@ -11,11 +11,14 @@
 //! compared-and-set (see [`Store::enqueue_notifications`]), so nothing is sent twice or skipped,
 //! even with several processes planning at once.
 
-use crate::domain::NotifyMode;
+use crate::domain::{NotifyMode, Role};
 use crate::outbound::compose::Composer;
 use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store};
 use std::time::Duration;
 use tracing::Instrument;
+
+/// Messages listed in one email (the latest); older unread ones are counted, not shown.
+const MAX_SHOWN: usize = 50;
 
 /// Participants planned per batch (one query for them, one transaction to commit them).
 const BATCH: i64 = 500;
@@ -65,10 +68,7 @@ impl Planner {
                 after = due
                     .last()
                     .map(|d| (d.conversation_id.clone(), d.person.id.clone()));
-                let plans = due
-                    .iter()
-                    .map(|d| self.plan(d))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let plans: Vec<PlannedEmail> = due.iter().map(|d| self.plan(d)).collect();
                 let committed = self.store.enqueue_notifications(&plans).await?;
                 let progressed = committed.iter().filter(|c| **c).count();
                 done.participants += progressed;
@@ -94,7 +94,9 @@ impl Planner {
         .await
     }
 
-    fn plan(&self, due: &DueParticipant) -> anyhow::Result<PlannedEmail> {
+    /// Never fails: an email that cannot be composed (an address our mail library refuses)
+    /// is logged and skipped, so one person never blocks everyone else's notifications.
+    fn plan(&self, due: &DueParticipant) -> PlannedEmail {
         // Everything up to the conversation's end as planned (deleted messages included) is
         // handled by this plan; a message that arrived since is in `messages` too.
         let up_to = due
@@ -102,11 +104,19 @@ impl Planner {
             .iter()
             .map(|m| m.seq)
             .fold(due.last_seq, i64::max);
+        // Filter by visibility first, then keep the latest: hidden notes never push a visible
+        // message out, and the counts shown never reveal that notes exist.
         let visible: Vec<&PendingMessage> = due
             .messages
             .iter()
             .filter(|m| m.author_id != due.person.id && m.kind.visible_to(due.person.role))
             .collect();
+        let shown = visible.len().min(MAX_SHOWN);
+        let mut omitted = visible.len() - shown;
+        if due.person.role == Role::Internal {
+            // Internal people may see everything, so the unloaded backlog counts for them.
+            omitted += due.omitted;
+        }
         let silenced = due.mode == NotifyMode::Off
             || due.muted
             || due.blocked
@@ -114,17 +124,25 @@ impl Planner {
         let email = if visible.is_empty() || silenced {
             None
         } else {
-            Some(
-                self.composer
-                    .notification(due, &visible, due.omitted, self.store.now())?,
-            )
+            match self.composer.notification(
+                due,
+                &visible[visible.len() - shown..],
+                omitted,
+                self.store.now(),
+            ) {
+                Ok(email) => Some(email),
+                Err(err) => {
+                    tracing::error!(person_id = %due.person.id, error = %err, "cannot compose a notification; skipped");
+                    None
+                }
+            }
         };
-        Ok(PlannedEmail {
+        PlannedEmail {
             conversation_id: due.conversation_id.clone(),
             person_id: due.person.id.clone(),
             expected_up_to: due.notified_up_to,
             up_to: up_to.max(due.notified_up_to),
             email,
-        })
+        }
     }
 }

@@ -52,8 +52,15 @@ where
     loop {
         // RFC 2920 §3.2: replies to pipelined commands are flushed once the input is drained.
         if !out.is_empty() {
-            writer.write_all(&out).await?;
-            writer.flush().await?;
+            // A client that pipelines but never reads must not hold its slot forever.
+            tokio::time::timeout(timeouts.command, async {
+                writer.write_all(&out).await?;
+                writer.flush().await
+            })
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading")
+            })??;
             out.clear();
         }
         if session.is_closed() {

@@ -281,9 +281,10 @@ impl Session {
                         return None;
                     }
                     if *too_big {
+                        let reply = self.refuse_data(too_big_reply());
                         self.reset_transaction();
                         self.state = State::Command;
-                        return Some(Event::Reply(too_big_reply()));
+                        return Some(Event::Reply(reply));
                     }
                     return Some(self.take_transaction());
                 }
@@ -315,8 +316,9 @@ impl Session {
                         return Some(Event::Reply(Reply::new(250, "2.0.0", "Chunk accepted")));
                     }
                     if self.chunks_too_big {
+                        let reply = self.refuse_data(too_big_reply());
                         self.reset_transaction();
-                        return Some(Event::Reply(too_big_reply()));
+                        return Some(Event::Reply(reply));
                     }
                     return Some(self.take_transaction());
                 }
@@ -390,6 +392,12 @@ impl Session {
             }
             RecipientVerdict::Unknown => {
                 self.errors += 1;
+                // Probing for live tokens costs the session like any other error.
+                if self.errors > self.config.max_errors {
+                    self.state = State::Closed;
+                    self.pending = Some(Event::Close);
+                    return Reply::new(421, "4.7.0", "Too many errors, closing connection");
+                }
                 Reply::new(
                     550,
                     "5.1.1",
@@ -412,6 +420,18 @@ impl Session {
             self.messages += 1;
         }
         replies
+    }
+
+    /// The answer to refused message data: RFC 2033 §4.2 wants one reply per accepted
+    /// recipient in LMTP, one in SMTP.
+    fn refuse_data(&self, reply: Reply) -> Reply {
+        match self.config.protocol {
+            Protocol::Smtp => reply,
+            Protocol::Lmtp => {
+                let n = self.recipients.len().max(1);
+                Reply::raw(reply.code, reply.text.repeat(n))
+            }
+        }
     }
 
     fn take_transaction(&mut self) -> Event {

@@ -159,8 +159,9 @@ impl Store {
 }
 
 impl Store {
-    /// How many emails this envelope sender sent into this conversation since `since` (the
-    /// loop circuit breaker's measure).
+    /// How many emails this envelope sender got into this conversation since `since` (posted,
+    /// duplicates, and ones already held): the loop circuit breaker's measure. Refused mail
+    /// (a forged sender, say) does not count against the real participant.
     pub async fn inbound_count_since(
         &self,
         envelope_from: &str,
@@ -170,7 +171,8 @@ impl Store {
         on_backend!(self, pool => {
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM inbound
-                 WHERE envelope_from = $1 AND conversation_id = $2 AND received_at >= $3",
+                 WHERE envelope_from = $1 AND conversation_id = $2 AND received_at >= $3
+                   AND outcome IN ('posted', 'duplicate', 'rejected')",
             )
             .bind(envelope_from)
             .bind(conversation_id)

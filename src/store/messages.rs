@@ -59,6 +59,14 @@ macro_rules! insert_message {
         if is_participant.is_none() {
             Err($crate::store::StoreError::NotFound("participant"))
         } else {
+            // Take the conversation's row lock BEFORE drawing a seq (a no-op write; SQLite
+            // already holds the database write lock): messages of one conversation then get
+            // their seqs in commit order, so `last_seq` only grows and the planner, which
+            // marks people up to it, can never skip a message committed late with a lower seq.
+            sqlx::query("UPDATE conversations SET last_seq = last_seq WHERE id = $1")
+                .bind(&new.conversation_id)
+                .execute(&mut *$tx)
+                .await?;
             let id = $crate::domain::Id::generate($crate::domain::IdKind::Message);
             let seq: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, body_html,
@@ -96,6 +104,21 @@ macro_rules! insert_message {
                     .fetch_one(&mut *$tx)
                     .await?;
                     $crate::store::lifecycle::status_after_message!($tx, new, &status, $now);
+                    // Writing in a conversation means having read it: what came before is not
+                    // emailed to the author, and their next new message goes out at once. In
+                    // this transaction, and only up to their own message: a message someone
+                    // else commits meanwhile is still emailed to them.
+                    sqlx::query(
+                        "UPDATE participants
+                         SET notified_up_to = CASE WHEN notified_up_to < $3 THEN $3 ELSE notified_up_to END,
+                             last_emailed_at = NULL
+                         WHERE conversation_id = $1 AND person_id = $2",
+                    )
+                    .bind(&new.conversation_id)
+                    .bind(&new.author_id)
+                    .bind(seq)
+                    .execute(&mut *$tx)
+                    .await?;
                     Ok($crate::store::messages::Inserted::New($crate::store::Message {
                         id,
                         seq,

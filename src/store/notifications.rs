@@ -64,8 +64,9 @@ pub struct NewOutboxEmail {
     pub data: Vec<u8>,
 }
 
-/// At most this many unseen messages are loaded per participant (a digest shows the latest).
-pub const MAX_PENDING: usize = 50;
+/// At most this many unseen messages are loaded per participant (the planner filters them by
+/// visibility and shows the latest).
+pub const MAX_PENDING: usize = 1000;
 
 impl Store {
     /// Participants with unseen messages who may be emailed now, up to `limit` of them: digest

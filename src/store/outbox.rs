@@ -104,12 +104,16 @@ impl Store {
         let now = self.now();
         on_backend!(write self, pool => {
             let done = sqlx::query(
-                "UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+                // A sent verification code (priority 0) is not kept: the code would otherwise
+                // sit in plain text in the database, defeating its hashed storage.
+                "UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL,
+                                   data = CASE WHEN priority = 0 THEN $4 ELSE data END
                  WHERE id = $1 AND status = 'sending' AND attempts = $2",
             )
             .bind(&email.id)
             .bind(email.attempts)
             .bind(now)
+            .bind(Vec::<u8>::new())
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)

@@ -119,21 +119,31 @@ impl Store {
                 return Ok(CodeCheck::NoCode);
             };
             let id: String = row.try_get("id")?;
-            let attempts: i64 = row.try_get("attempts")?;
-            if attempts >= CODE_MAX_ATTEMPTS {
+            // Spend an attempt before comparing, atomically (a row lock on PostgreSQL): parallel
+            // guesses each cost one, so five attempts mean five guesses.
+            let attempts: Option<i64> = sqlx::query_scalar(
+                "UPDATE verification_codes SET attempts = attempts + 1
+                 WHERE id = $1 AND used_at IS NULL AND attempts < $2
+                 RETURNING attempts",
+            )
+            .bind(&id)
+            .bind(CODE_MAX_ATTEMPTS)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(attempts) = attempts else {
+                tx.commit().await?;
                 return Ok(CodeCheck::NoCode);
-            }
+            };
             let hash: String = row.try_get("code_hash")?;
             if !matches(&hash) {
-                let attempts = attempts + 1;
-                // The last allowed wrong guess burns the code.
-                sqlx::query("UPDATE verification_codes SET attempts = $2, used_at = CASE WHEN $2 >= $3 THEN $4 ELSE NULL END WHERE id = $1")
-                    .bind(&id)
-                    .bind(attempts)
-                    .bind(CODE_MAX_ATTEMPTS)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                if attempts >= CODE_MAX_ATTEMPTS {
+                    // The last allowed wrong guess burns the code.
+                    sqlx::query("UPDATE verification_codes SET used_at = $2 WHERE id = $1")
+                        .bind(&id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 return Ok(CodeCheck::Wrong {
                     attempts_left: CODE_MAX_ATTEMPTS - attempts,

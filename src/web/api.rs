@@ -89,6 +89,11 @@ fn required<'a>(value: &'a Option<String>, field: &str, max: usize) -> Result<&'
             "`{field}` is longer than {max} bytes"
         )));
     }
+    if v.contains('\0') {
+        return Err(ApiError::invalid(format!(
+            "`{field}` contains a NUL character"
+        )));
+    }
     Ok(v)
 }
 
@@ -111,6 +116,11 @@ pub struct CreatePerson {
 pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerson>) -> ApiResult {
     let Json(body) = body?;
     let email = EmailAddress::parse(required(&body.email, "email", 254)?)
+        .map_err(|e| ApiError::invalid(format!("`email`: {e}")))?;
+    // What we accept must also be deliverable by our mail library, or nobody could email them.
+    email
+        .to_string()
+        .parse::<lettre::Address>()
         .map_err(|e| ApiError::invalid(format!("`email`: {e}")))?;
     let name = required(&body.name, "name", MAX_NAME)?.to_string();
     let role = body.role.as_deref().unwrap_or("client");
@@ -286,11 +296,6 @@ pub async fn post_message(
             ),
             other => other.into(),
         })?;
-    // Writing in a conversation means having read it: nothing before is emailed to the author.
-    state
-        .store
-        .mark_caught_up(&message.conversation_id, &message.author_id)
-        .await?;
     created(message_json(&message, &[]))
 }
 

@@ -84,8 +84,20 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(inline)
         .fallback(not_found)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// One span per request, with the path but never a token: `/unsubscribe/<token>` is logged
+/// without its token.
+fn request_span(request: &Request) -> tracing::Span {
+    let path = request.uri().path();
+    let path = if path.starts_with("/unsubscribe/") {
+        "/unsubscribe/…"
+    } else {
+        path
+    };
+    tracing::info_span!("http", method = %request.method(), path = %path)
 }
 
 async fn method_not_allowed() -> ApiError {

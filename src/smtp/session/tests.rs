@@ -418,3 +418,26 @@ fn bounce_addresses_and_our_own_address_are_recipients_too() {
     // The bounce address is looked up (unknown here), our own address is accepted at once.
     assert_eq!(t.codes, vec![250, 250, 550, 250, 550]);
 }
+
+#[test]
+fn lmtp_refuses_oversized_data_once_per_recipient() {
+    let r = rcpt(LIVE);
+    let big = "x".repeat(1200);
+    let t = run_chunks(
+        Protocol::Lmtp,
+        &[
+            format!("LHLO c\r\nMAIL FROM:<a@example.com>\r\n{r}{r}DATA\r\n{big}\r\n.\r\nNOOP\r\n")
+                .as_bytes(),
+        ],
+    );
+    assert_eq!(t.text.matches("552 5.3.4").count(), 2, "{}", t.text);
+    assert_eq!(*t.codes.last().unwrap(), 250);
+}
+
+#[test]
+fn probing_unknown_recipients_ends_the_session() {
+    let probes = rcpt(REVOKED).repeat(30);
+    let t = run(&format!("EHLO c\r\nMAIL FROM:<a@example.com>\r\n{probes}"));
+    assert!(t.closed);
+    assert_eq!(*t.codes.last().unwrap(), 421);
+}
