@@ -1144,7 +1144,10 @@ fn count_client_messages(msgs: &[Value], client_id: &Value) -> u64 {
 
 /// Diagnostic only: inbound records that mention this run.
 async fn count_inbound(api: &Api, run_id: &str, want: u64) -> Result<usize> {
-    let v = api.get(&format!("/inbound?limit={}", want + 100)).await?;
+    // The API serves at most 1000 entries per call.
+    let v = api
+        .get(&format!("/inbound?limit={}", (want + 100).min(1000)))
+        .await?;
     let items = v
         .get("inbound")
         .and_then(Value::as_array)
