@@ -131,7 +131,9 @@ impl Store {
                         id: row.try_get("id")?,
                         received_at: row.try_get("received_at")?,
                         envelope_from: row.try_get("envelope_from")?,
-                        recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+                        recipients: serde_json::from_str(&recipients).map_err(|e| {
+                            StoreError::Database(sqlx::Error::Decode(format!("recipients: {e}").into()))
+                        })?,
                         message_id: row.try_get("message_id")?,
                         outcome: InboundOutcome::parse(&outcome)
                             .ok_or(StoreError::Database(sqlx::Error::Decode("unknown outcome".into())))?,
