@@ -169,6 +169,7 @@ impl App {
             },
             timeouts: Timeouts::from(&self.config.smtp),
             max_connections: self.config.smtp.max_connections,
+            max_connections_per_ip: self.config.smtp.max_connections_per_ip,
             inbound: self.inbound,
         };
         let smtp_task = tokio::spawn(smtp.run(shutdown.clone(), connections.clone()));

@@ -136,6 +136,13 @@ pub struct ServeArgs {
     /// Concurrent SMTP connections; more get 421 4.7.0.
     #[arg(long, env = "THREADGATE_SMTP_MAX_CONNECTIONS", default_value_t = 1000)]
     pub smtp_max_connections: usize,
+    /// Concurrent SMTP connections from one IP address; more get 421 4.7.0.
+    #[arg(
+        long,
+        env = "THREADGATE_SMTP_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 50
+    )]
+    pub smtp_max_connections_per_ip: usize,
     /// Messages per SMTP session before the client must reconnect.
     #[arg(long, env = "THREADGATE_SMTP_MAX_MESSAGES", default_value_t = 1000)]
     pub smtp_max_messages: usize,
@@ -290,6 +297,7 @@ pub struct SmtpSettings {
     pub hostname: String,
     pub max_message_size: usize,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub max_messages: usize,
     pub idle_timeout: Duration,
     pub command_timeout: Duration,
@@ -354,6 +362,9 @@ impl ServeArgs {
         if self.smtp_max_connections == 0 {
             return Err(invalid("smtp-max-connections", "must be at least 1"));
         }
+        if self.smtp_max_connections_per_ip == 0 {
+            return Err(invalid("smtp-max-connections-per-ip", "must be at least 1"));
+        }
         if self.smtp_max_messages == 0 {
             return Err(invalid("smtp-max-messages", "must be at least 1"));
         }
@@ -389,6 +400,7 @@ impl ServeArgs {
                 hostname: self.hostname,
                 max_message_size: self.max_message_size,
                 max_connections: self.smtp_max_connections,
+                max_connections_per_ip: self.smtp_max_connections_per_ip,
                 max_messages: self.smtp_max_messages,
                 idle_timeout: self.smtp_idle_timeout,
                 command_timeout: self.smtp_command_timeout,

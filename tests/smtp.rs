@@ -1114,3 +1114,30 @@ async fn an_accepted_reply_over_the_listener_is_posted_on_every_backend() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn connections_beyond_the_per_ip_cap_get_421_4_7_0() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &["--smtp-max-connections-per-ip", "1"]).await;
+    let (mut first, greeting) = SmtpClient::connect(app.smtp).await;
+    assert_eq!(greeting.code, 220);
+    let (_, refused) = SmtpClient::connect(app.smtp).await;
+    assert_eq!(refused.code, 421, "{refused:?}");
+    assert!(refused.text.contains("4.7.0"));
+    assert_eq!(first.cmd("QUIT").await.code, 221);
+    // The slot is released when the connection ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (mut again, greeting) = SmtpClient::connect(app.smtp).await;
+        if greeting.code == 220 {
+            assert_eq!(again.cmd("QUIT").await.code, 221);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was never released"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}

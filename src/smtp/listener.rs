@@ -4,7 +4,9 @@
 use super::connection::{self, Timeouts};
 use super::session::{Reply, SessionConfig};
 use crate::inbound::Inbound;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -17,6 +19,8 @@ pub struct SmtpListener {
     pub session: SessionConfig,
     pub timeouts: Timeouts,
     pub max_connections: usize,
+    /// Concurrent connections from one IP address (one host must not take every slot).
+    pub max_connections_per_ip: usize,
     pub inbound: Inbound,
 }
 
@@ -24,6 +28,7 @@ impl SmtpListener {
     /// Accepts until `shutdown`; connection tasks are spawned on `tracker`.
     pub async fn run(self, shutdown: CancellationToken, tracker: TaskTracker) {
         let permits = Arc::new(Semaphore::new(self.max_connections));
+        let per_ip = PerIp::default();
         loop {
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
@@ -39,7 +44,10 @@ impl SmtpListener {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let slot = per_ip.claim(peer.ip(), self.max_connections_per_ip);
+            let permit = permits.clone().try_acquire_owned().ok();
+            let (Some(slot), Some(permit)) = (slot, permit) else {
+                // RFC 5321 §3.8: 421 and close when the service cannot take the connection.
                 tracker.spawn(async move {
                     let reply = Reply::new(421, "4.7.0", "Too many connections, try again later");
                     let _ = stream.write_all(reply.as_bytes()).await;
@@ -55,6 +63,7 @@ impl SmtpListener {
             tracker.spawn(
                 async move {
                     let _permit = permit;
+                    let _slot = slot;
                     if let Err(err) = connection::serve(
                         stream,
                         peer.to_string(),
@@ -71,5 +80,69 @@ impl SmtpListener {
                 .instrument(span),
             );
         }
+    }
+}
+
+/// Open connections per client IP.
+#[derive(Clone, Default)]
+struct PerIp(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection's place in its IP's count; released when the connection ends.
+struct IpSlot {
+    counts: PerIp,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn claim(&self, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_slots_are_capped_and_released() {
+        let per_ip = PerIp::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = per_ip.claim(ip, 2).unwrap();
+        let _b = per_ip.claim(ip, 2).unwrap();
+        assert!(per_ip.claim(ip, 2).is_none());
+        assert!(
+            per_ip.claim("192.0.2.2".parse().unwrap(), 2).is_some(),
+            "other hosts are not affected"
+        );
+        drop(a);
+        assert!(per_ip.claim(ip, 2).is_some());
     }
 }
