@@ -73,7 +73,8 @@ pub struct ServeArgs {
     pub smtp_listen: SocketAddr,
     #[arg(long, env = "THREADGATE_HTTP_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_socket)]
     pub http_listen: SocketAddr,
-    /// Base URL people use to reach the web view (default: http://<http-listen>).
+    /// Base URL of links in emails (one-click unsubscribe, settings); default: http:// and the
+    /// bound HTTP address.
     #[arg(long, env = "THREADGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Domain of the reply addresses (`reply+<token>@<reply-domain>`); the only domain the SMTP

@@ -1,14 +1,18 @@
 //! threadgate: an email-first conversation gateway.
 //!
 //! Code map (see ARCHITECTURE.md for the full picture):
-//! - [`domain`]: addresses, reply tokens, ids, roles, visibility rules. No I/O.
+//! - [`domain`]: addresses, reply tokens, ids, roles, visibility rules, signed Message-IDs and
+//!   links. No I/O.
 //! - [`config`]: CLI flags and `THREADGATE_*` variables, validated once.
 //! - [`store`]: the only module with SQL; SQLite and PostgreSQL behind one API.
 //! - [`smtp`]: the listener, connections, and the pure session state machine.
-//! - [`inbound`]: parse, classify, route, extract, and store received mail.
+//! - [`inbound`]: parse, classify, route, extract, and store received mail; bounces.
+//! - [`blobs`]: content-addressed attachment files.
+//! - [`extract_cli`]: `threadgate extract FILE.eml`.
 //! - [`outbound`]: compose notifications, the outbox worker, transports.
-//! - [`scheduler`]: the tick loop and its step functions (notification planning).
-//! - [`web`]: the JSON API.
+//! - [`scheduler`]: the tick loop and its step functions (digest planning, conversation
+//!   lifecycle).
+//! - [`web`]: the JSON API, settings and verification codes, the one-click unsubscribe page.
 //! - [`app`]: wiring; the only module that knows every other.
 //!
 //! Invariants: "250" only after the message is committed; no SQL outside `store`; the SMTP

@@ -299,6 +299,12 @@ async fn one_click_unsubscribe_mutes_the_conversation_without_login() {
     }
 }
 
+/// `POST /verification/check`.
+async fn check_code(app: &TestApp, email: &str, code: &str) -> (u16, serde_json::Value) {
+    app.post("/verification/check", json!({"email": email, "code": code}))
+        .await
+}
+
 /// The 6-digit code in the newest code email to `to`.
 fn code_in(app: &TestApp, to: &str) -> String {
     let emails: Vec<Email> = outbox_emails(&app.outbox_dir(), to)
@@ -351,37 +357,19 @@ async fn verification_codes_verify_once_expire_and_allow_five_tries() {
         assert_eq!(code.len(), 6);
 
         let wrong = if code == "000000" { "111111" } else { "000000" };
-        let (status, body) = s
-            .app
-            .post(
-                "/verification/check",
-                json!({"email": CLIENT, "code": wrong}),
-            )
-            .await;
+        let (status, body) = check_code(&s.app, CLIENT, wrong).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (422, Some("wrong_code"))
         );
-        let (status, body) = s
-            .app
-            .post(
-                "/verification/check",
-                json!({"email": "Carl@Client.test", "code": code}),
-            )
-            .await;
+        let (status, body) = check_code(&s.app, "Carl@Client.test", &code).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["verified"], true);
         let (_, person) = s.app.get(&format!("/people/{}", s.client)).await;
         assert_eq!(person["verified"], true);
         assert!(person["verified_at"].is_string());
         // Reuse fails.
-        let (status, body) = s
-            .app
-            .post(
-                "/verification/check",
-                json!({"email": CLIENT, "code": code}),
-            )
-            .await;
+        let (status, body) = check_code(&s.app, CLIENT, &code).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (422, Some("no_code"))
@@ -392,13 +380,7 @@ async fn verification_codes_verify_once_expire_and_allow_five_tries() {
         wait_for_code_email(&s.app, CLIENT, 2).await;
         let code = code_in(&s.app, CLIENT);
         s.clock.advance(Duration::from_secs(11 * 60));
-        let (status, body) = s
-            .app
-            .post(
-                "/verification/check",
-                json!({"email": CLIENT, "code": code}),
-            )
-            .await;
+        let (status, body) = check_code(&s.app, CLIENT, &code).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (422, Some("no_code")),
@@ -411,13 +393,7 @@ async fn verification_codes_verify_once_expire_and_allow_five_tries() {
         let code = code_in(&s.app, CLIENT);
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for left in (0..5).rev() {
-            let (_, body) = s
-                .app
-                .post(
-                    "/verification/check",
-                    json!({"email": CLIENT, "code": wrong}),
-                )
-                .await;
+            let (_, body) = check_code(&s.app, CLIENT, wrong).await;
             assert!(
                 body["error"]["message"]
                     .as_str()
@@ -426,26 +402,14 @@ async fn verification_codes_verify_once_expire_and_allow_five_tries() {
                 "{body}"
             );
         }
-        let (status, body) = s
-            .app
-            .post(
-                "/verification/check",
-                json!({"email": CLIENT, "code": code}),
-            )
-            .await;
+        let (status, body) = check_code(&s.app, CLIENT, &code).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (422, Some("no_code"))
         );
 
         // Malformed input is a 422, not a 500.
-        let (status, _) = s
-            .app
-            .post(
-                "/verification/check",
-                json!({"email": CLIENT, "code": "12ab"}),
-            )
-            .await;
+        let (status, _) = check_code(&s.app, CLIENT, "12ab").await;
         assert_eq!(status, 422);
         s.app.stop().await;
     }

@@ -55,13 +55,6 @@ impl Transport {
         }
     }
 
-    pub fn describe(&self) -> String {
-        match self {
-            Transport::File { dir } => format!("files in {}", dir.display()),
-            Transport::Relay(_) => "SMTP relay".to_string(),
-        }
-    }
-
     pub async fn deliver(&self, email: &OutboxEmail) -> Result<(), DeliveryError> {
         match self {
             Transport::File { dir } => {
