@@ -181,6 +181,7 @@ impl App {
             links: self.links.clone(),
             outbox_wake: self.outbox_wake.clone(),
             default_locale: self.config.default_locale,
+            secure_cookies: self.composer.public_url().starts_with("https://"),
             admin_token: Arc::from(self.admin_token.as_str()),
         };
         let http_shutdown = shutdown.clone();

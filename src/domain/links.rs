@@ -1,5 +1,5 @@
-//! Signed, expiring tokens for links that act without a login (RFC 8058 one-click
-//! unsubscribe). A token names what it acts on and when it expires, with a keyed MAC over both
+//! Signed, expiring tokens for links that act without a login: RFC 8058 one-click
+//! unsubscribe, and the web view's magic sign-in links. A token names what it acts on and when it expires, with a keyed MAC over both
 //! and over its purpose, so it cannot be altered, reused for another purpose, or guessed.
 
 use super::Millis;
@@ -13,6 +13,10 @@ pub struct LinkSigner {
 
 /// How long an unsubscribe link in an email keeps working.
 pub const UNSUBSCRIBE_LINK_LIFETIME_MS: Millis = 90 * 24 * 3600 * 1000;
+
+/// How long the "open in the browser" link of a notification email signs its recipient in.
+/// Shorter than the unsubscribe link: it grants reading and writing, not just muting.
+pub const MAGIC_LINK_LIFETIME_MS: Millis = 14 * 24 * 3600 * 1000;
 
 impl LinkSigner {
     pub fn new(secret: Vec<u8>) -> LinkSigner {
@@ -44,30 +48,61 @@ impl LinkSigner {
     }
 
     /// `conversation.person.expires.mac`: URL- and subject-safe (ids are `[a-z0-9_]`).
-    pub fn unsubscribe_token(
+    fn sign(
         &self,
+        purpose: &str,
         conversation_id: &str,
         person_id: &str,
         expires_at: Millis,
     ) -> String {
         let expires_s = (expires_at / 1000).to_string();
-        let mac = self.mac("unsubscribe", conversation_id, person_id, &expires_s);
+        let mac = self.mac(purpose, conversation_id, person_id, &expires_s);
         format!("{conversation_id}.{person_id}.{expires_s}.{mac}")
     }
 
-    /// The (conversation, person) a valid, unexpired token names.
-    pub fn verify_unsubscribe(&self, token: &str, now: Millis) -> Option<(String, String)> {
+    /// The (conversation, person) a valid, unexpired token for `purpose` names.
+    fn verify(&self, purpose: &str, token: &str, now: Millis) -> Option<(String, String)> {
         let mut parts = token.trim().split('.');
         let (conversation, person, expires_s, mac) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
             return None;
         }
-        let expected = self.mac("unsubscribe", conversation, person, expires_s);
+        let expected = self.mac(purpose, conversation, person, expires_s);
         let same: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), mac.as_bytes()).into();
         let expires: i64 = expires_s.parse().ok()?;
         (same && expires.saturating_mul(1000) > now)
             .then(|| (conversation.to_string(), person.to_string()))
+    }
+
+    pub fn unsubscribe_token(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+        expires_at: Millis,
+    ) -> String {
+        self.sign("unsubscribe", conversation_id, person_id, expires_at)
+    }
+
+    /// The (conversation, person) a valid, unexpired unsubscribe token names.
+    pub fn verify_unsubscribe(&self, token: &str, now: Millis) -> Option<(String, String)> {
+        self.verify("unsubscribe", token, now)
+    }
+
+    /// The sign-in link of a notification email: opens a web session for that recipient and
+    /// shows that conversation. Bound to both by the MAC; useless after `expires_at`.
+    pub fn magic_token(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+        expires_at: Millis,
+    ) -> String {
+        self.sign("magic-link", conversation_id, person_id, expires_at)
+    }
+
+    /// The (conversation, person) a valid, unexpired magic-link token names.
+    pub fn verify_magic(&self, token: &str, now: Millis) -> Option<(String, String)> {
+        self.verify("magic-link", token, now)
     }
 }
 
@@ -101,5 +136,19 @@ mod tests {
             None
         );
         assert_eq!(signer.verify_unsubscribe("garbage", 0), None);
+    }
+
+    #[test]
+    fn magic_links_and_unsubscribe_links_are_not_interchangeable() {
+        let signer = LinkSigner::new(b"k".to_vec());
+        let magic = signer.magic_token("cnv_a", "per_b", 10_000_000);
+        let unsubscribe = signer.unsubscribe_token("cnv_a", "per_b", 10_000_000);
+        assert_eq!(
+            signer.verify_magic(&magic, 0),
+            Some(("cnv_a".to_string(), "per_b".to_string()))
+        );
+        assert_eq!(signer.verify_magic(&unsubscribe, 0), None);
+        assert_eq!(signer.verify_unsubscribe(&magic, 0), None);
+        assert_eq!(signer.verify_magic(&magic, 10_000_000), None, "expired");
     }
 }

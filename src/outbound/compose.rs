@@ -8,7 +8,8 @@
 //! one-click unsubscribe. Text and HTML, in the person's language (English or French).
 
 use crate::domain::{
-    EmailAddress, Id, IdKind, LinkSigner, Locale, MessageIds, Millis, UNSUBSCRIBE_LINK_LIFETIME_MS,
+    EmailAddress, Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis,
+    UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
 use crate::inbound::extract::{REPLY_MARKER, REPLY_MARKER_FR};
 use crate::store::{DueParticipant, NewOutboxEmail, PendingMessage};
@@ -54,6 +55,7 @@ struct Strings {
     why: &'static str,
     mute: &'static str,
     manage: &'static str,
+    open: &'static str,
     earlier: &'static str,
     code_intro: &'static str,
     code_expiry: &'static str,
@@ -68,6 +70,7 @@ const EN: Strings = Strings {
     why: "You receive this because you take part in this conversation.",
     mute: "Stop emails about this conversation",
     manage: "Manage notifications",
+    open: "Open the conversation in your browser",
     earlier: "earlier unread messages are not shown",
     code_intro: "Your verification code is:",
     code_expiry: "It expires in 10 minutes and can be used once.",
@@ -82,6 +85,7 @@ const FR: Strings = Strings {
     why: "Vous recevez cet e-mail car vous participez à cette conversation.",
     mute: "Ne plus recevoir d'e-mails pour cette conversation",
     manage: "Gérer les notifications",
+    open: "Ouvrir la conversation dans le navigateur",
     earlier: "messages non lus plus anciens ne sont pas affichés",
     code_intro: "Votre code de vérification :",
     code_expiry: "Il expire dans 10 minutes et ne peut servir qu'une fois.",
@@ -124,6 +128,7 @@ struct NotificationText<'a> {
     messages: &'a [MessageView<'a>],
     mute_url: &'a str,
     manage_url: &'a str,
+    open_url: &'a str,
 }
 
 #[derive(Template)]
@@ -137,6 +142,7 @@ struct NotificationHtml<'a> {
     messages: &'a [MessageView<'a>],
     mute_url: &'a str,
     manage_url: &'a str,
+    open_url: &'a str,
 }
 
 #[derive(Template)]
@@ -190,6 +196,11 @@ impl Composer {
         }
     }
 
+    /// Where links in our emails point (the web view).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     fn sender(&self, display: String) -> Result<Mailbox, ComposeError> {
         Ok(Mailbox::new(
             Some(display),
@@ -232,6 +243,17 @@ impl Composer {
         );
         let mute_url = format!("{}/unsubscribe/{token}", self.public_url);
         let manage_url = format!("{}/settings", self.public_url);
+        // The sign-in link for this recipient and conversation (web view); it expires sooner
+        // than the unsubscribe link because it grants reading and writing.
+        let open_url = format!(
+            "{}/m/{}",
+            self.public_url,
+            self.links.magic_token(
+                &due.conversation_id,
+                &due.person.id,
+                now + MAGIC_LINK_LIFETIME_MS
+            )
+        );
         let text = NotificationText {
             s,
             marker: s.marker,
@@ -240,6 +262,7 @@ impl Composer {
             messages: &views,
             mute_url: &mute_url,
             manage_url: &manage_url,
+            open_url: &open_url,
         }
         .render()?;
         let html = NotificationHtml {
@@ -251,6 +274,7 @@ impl Composer {
             messages: &views,
             mute_url: &mute_url,
             manage_url: &manage_url,
+            open_url: &open_url,
         }
         .render()?;
 

@@ -177,29 +177,56 @@ impl Store {
             .bind(conversation_id)
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| {
-                    let kind: String = row.try_get("kind")?;
-                    let source: String = row.try_get("source")?;
-                    Ok(Message {
-                        id: row.try_get("id")?,
-                        seq: row.try_get("seq")?,
-                        conversation_id: row.try_get("conversation_id")?,
-                        author_id: row.try_get("author_id")?,
-                        kind: MessageKind::parse(&kind)
-                            .ok_or(StoreError::Database(sqlx::Error::Decode("unknown kind".into())))?,
-                        body_text: row.try_get("body_text")?,
-                        body_html: row.try_get("body_html")?,
-                        trimmed_text: row.try_get("trimmed_text")?,
-                        source: Source::parse(&source)
-                            .ok_or(StoreError::Database(sqlx::Error::Decode("unknown source".into())))?,
-                        created_at: row.try_get("created_at")?,
-                        inbound_id: row.try_get("inbound_id")?,
-                        deleted_at: row.try_get("deleted_at")?,
-                        deleted_by: row.try_get("deleted_by")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(message_from_row).collect()
         })
     }
+}
+
+impl Store {
+    /// One message by id, whichever conversation it is in (callers check it is the one they
+    /// were asked about).
+    pub async fn message(&self, id: &str) -> Result<Option<Message>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, seq, conversation_id, author_id, kind, body_text, body_html, trimmed_text,
+                        source, created_at, inbound_id, deleted_at, deleted_by
+                 FROM messages WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(message_from_row).transpose()
+        })
+    }
+}
+
+fn message_from_row<R: Row>(row: &R) -> Result<Message>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    let kind: String = row.try_get("kind")?;
+    let source: String = row.try_get("source")?;
+    Ok(Message {
+        id: row.try_get("id")?,
+        seq: row.try_get("seq")?,
+        conversation_id: row.try_get("conversation_id")?,
+        author_id: row.try_get("author_id")?,
+        kind: MessageKind::parse(&kind).ok_or(StoreError::Database(sqlx::Error::Decode(
+            "unknown kind".into(),
+        )))?,
+        body_text: row.try_get("body_text")?,
+        body_html: row.try_get("body_html")?,
+        trimmed_text: row.try_get("trimmed_text")?,
+        source: Source::parse(&source).ok_or(StoreError::Database(sqlx::Error::Decode(
+            "unknown source".into(),
+        )))?,
+        created_at: row.try_get("created_at")?,
+        inbound_id: row.try_get("inbound_id")?,
+        deleted_at: row.try_get("deleted_at")?,
+        deleted_by: row.try_get("deleted_by")?,
+    })
 }

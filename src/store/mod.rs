@@ -13,16 +13,19 @@
 mod attachments;
 mod conversations;
 mod inbound;
+mod inbox;
 mod lifecycle;
 mod messages;
 mod notifications;
 mod outbox;
 mod people;
+mod sessions;
 mod verification;
 
 pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, Participant, TokenOwner};
 pub use inbound::{InboundEntry, InboundRecord, InboundStored, sha256_hex};
+pub use inbox::{ConversationSummary, ListScope, ParticipantState};
 pub use lifecycle::{
     ConversationEvent, ConversationStatus, DeletedMessage, EventKind, LifecycleChange,
     MessageEffect, StatusChange, Sweep,
@@ -31,6 +34,7 @@ pub use messages::{Message, NewMessage};
 pub use notifications::{DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
+pub use sessions::{SessionVia, WebSession};
 pub use verification::{
     CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, CodeCheck, CodeIssue,
 };

@@ -414,6 +414,14 @@ pub async fn download_attachment(
         .attachment(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("attachment"))?;
+    serve_attachment(&state, &attachment).await
+}
+
+/// An attachment's bytes as a download (the caller has checked who may have it).
+pub(crate) async fn serve_attachment(
+    state: &AppState,
+    attachment: &Attachment,
+) -> Result<axum::response::Response, ApiError> {
     if let Some(why) = &attachment.omitted {
         return Err(ApiError::new(
             StatusCode::GONE,
@@ -421,7 +429,7 @@ pub async fn download_attachment(
             format!("this attachment was not kept: {why}"),
         ));
     }
-    let data = attachment_bytes(&state, &attachment).await?;
+    let data = attachment_bytes(state, attachment).await?;
     let content_type = if ACTIVE_TYPES.contains(&attachment.content_type.as_str()) {
         "application/octet-stream".to_string()
     } else {
@@ -430,7 +438,7 @@ pub async fn download_attachment(
     Ok(download_response(data, &content_type, &attachment.filename))
 }
 
-fn download_response(
+pub(crate) fn download_response(
     data: Vec<u8>,
     content_type: &str,
     filename: &str,

@@ -1,9 +1,11 @@
-//! HTTP: the JSON API (bearer admin token) and a health check. Thin adapters over the store.
+//! HTTP: the web view (`view`: sessions, pages), the JSON API (bearer admin token) and a
+//! health check. Thin adapters over the store.
 
 pub mod api;
 pub mod error;
 pub mod lifecycle;
 pub mod settings;
+pub mod view;
 
 use crate::blobs::BlobStore;
 use crate::domain::LinkSigner;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// The language of people created without one.
     pub default_locale: crate::domain::Locale,
+    /// Session cookies carry `Secure` (the public URL is https).
+    pub secure_cookies: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +45,7 @@ pub fn router(state: AppState) -> Router {
             get(api::get_person).patch(settings::patch_person),
         )
         .route("/people/{id}/verification", post(settings::request_code))
+        .route("/people/{id}/sessions", delete(settings::revoke_sessions))
         .route("/verification/check", post(settings::check_code))
         .route("/conversations/{id}/read", post(settings::mark_read))
         .route("/conversations/{id}/mute", post(settings::mute))
@@ -70,11 +75,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    // Inline images in sanitized HTML point at /attachments/{id}; until the web view serves
-    // them with a session, they need the same bearer token as the API.
-    let inline = Router::new()
-        .route("/attachments/{id}", get(api::download_attachment))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -82,18 +82,20 @@ pub fn router(state: AppState) -> Router {
             get(settings::unsubscribe_page).post(settings::unsubscribe),
         )
         .nest("/api/v1", api)
-        .merge(inline)
+        .merge(view::routes())
         .fallback(not_found)
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
-/// One span per request, with the path but never a token: `/unsubscribe/<token>` is logged
-/// without its token.
+/// One span per request, with the path but never a token: `/unsubscribe/<token>` and the
+/// magic links `/m/<token>` are logged without their token.
 fn request_span(request: &Request) -> tracing::Span {
     let path = request.uri().path();
     let path = if path.starts_with("/unsubscribe/") {
         "/unsubscribe/…"
+    } else if path.starts_with("/m/") {
+        "/m/…"
     } else {
         path
     };

@@ -122,6 +122,20 @@ pub async fn mute(
     }
 }
 
+/// Signs a person out of the web view everywhere (server-side revocation of their sessions).
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .store
+        .person(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
+    let revoked = state.store.revoke_sessions_of(&id).await?;
+    Ok(Json(json!({"revoked": revoked})))
+}
+
 /// Emails a 6-digit code to the person (ahead of any queued notification).
 pub async fn request_code(
     State(state): State<AppState>,
@@ -133,9 +147,38 @@ pub async fn request_code(
         .person(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("person"))?;
+    match send_code(&state, &person, &peer.ip().to_string()).await? {
+        CodeIssue::Issued { expires_at } => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"sent": true, "expires_at": rfc3339(expires_at)})),
+        )
+            .into_response()),
+        CodeIssue::RateLimited { retry_after_ms } => {
+            let seconds = (retry_after_ms / 1000).max(1);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many codes requested; try again in {seconds} s"),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+            Ok(response)
+        }
+    }
+}
+
+/// Composes and queues a 6-digit code for `person` (rate limited per address and per client
+/// IP); the API's `verification` route and the web view's sign-in share it.
+pub(crate) async fn send_code(
+    state: &AppState,
+    person: &Person,
+    client_ip: &str,
+) -> Result<CodeIssue, ApiError> {
     let settings = state
         .store
-        .person_settings(&id)
+        .person_settings(&person.id)
         .await?
         .ok_or_else(|| ApiError::not_found("person"))?;
     let address =
@@ -159,33 +202,30 @@ pub async fn request_code(
             )
         })?;
     let hash = state.links.code_hash(&address.key(), &code);
-    match state
+    let issued = state
         .store
-        .issue_verification_code(&id, &address.key(), &hash, &peer.ip().to_string(), &email)
-        .await?
-    {
-        CodeIssue::Issued { expires_at } => {
-            state.outbox_wake.notify_one();
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({"sent": true, "expires_at": rfc3339(expires_at)})),
-            )
-                .into_response())
-        }
-        CodeIssue::RateLimited { retry_after_ms } => {
-            let seconds = (retry_after_ms / 1000).max(1);
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many codes requested; try again in {seconds} s"),
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, seconds.into());
-            Ok(response)
-        }
+        .issue_verification_code(&person.id, &address.key(), &hash, client_ip, &email)
+        .await?;
+    if matches!(issued, CodeIssue::Issued { .. }) {
+        state.outbox_wake.notify_one();
     }
+    Ok(issued)
+}
+
+/// Checks a code for `email` in constant time; spends an attempt.
+pub(crate) async fn verify_code(
+    state: &AppState,
+    address: &EmailAddress,
+    code: &str,
+) -> Result<CodeCheck, ApiError> {
+    let expected = state.links.code_hash(&address.key(), code);
+    let matches = |stored: &str| -> bool {
+        subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), expected.as_bytes()).into()
+    };
+    Ok(state
+        .store
+        .check_verification_code(&address.key(), matches)
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -205,15 +245,7 @@ pub async fn check_code(
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid("`code` must be 6 digits"));
     }
-    let expected = state.links.code_hash(&address.key(), code);
-    let matches = |stored: &str| -> bool {
-        subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), expected.as_bytes()).into()
-    };
-    match state
-        .store
-        .check_verification_code(&address.key(), matches)
-        .await?
-    {
+    match verify_code(&state, &address, code).await? {
         CodeCheck::Verified {
             person_id,
             verified_at,

@@ -1,0 +1,19 @@
+-- The web view: sign-in sessions and read marks. Same intent as migrations/sqlite/0007.
+
+-- A session is a random cookie value; only its SHA-256 is stored, so a database leak does not
+-- hand out live sessions. person_id NULL: an admin session (opened with the admin token).
+CREATE TABLE web_sessions (
+    id         TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    person_id  TEXT REFERENCES people(id),
+    csrf       TEXT NOT NULL,                 -- the synchronizer token every form carries
+    via        TEXT NOT NULL CHECK (via IN ('magic_link', 'code', 'admin_token')),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT                       -- non-null: signed out (server-side revocation)
+);
+CREATE INDEX web_sessions_person ON web_sessions(person_id);
+
+-- The highest messages.seq this participant has seen in the web view (or written): the list's
+-- unread counts. Distinct from notified_up_to, which says what was emailed.
+ALTER TABLE participants ADD COLUMN read_up_to BIGINT NOT NULL DEFAULT 0;

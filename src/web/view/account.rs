@@ -1,0 +1,162 @@
+//! Settings (`/settings`): email notifications (digest, immediate, off), language, muted
+//! conversations, signing out everywhere. And attachment downloads for signed-in viewers.
+
+use super::auth::{require_poster, require_viewer, viewer};
+use super::conversation::may_download;
+use super::page::{Chrome, Web, WebError, WebForm, WebPath, render};
+use crate::domain::{Locale, NotifyMode};
+use crate::store::ListScope;
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+pub struct Muted {
+    pub id: String,
+    pub subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    is_person: bool,
+    mode: &'static str,
+    locale: &'static str,
+    muted: Vec<Muted>,
+    saved: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn settings_page(
+    state: Web,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<SavedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let viewer = match require_viewer(&state, &headers, "/settings").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let t = viewer.text();
+    let result = async {
+        let (mode, muted) = match viewer.person() {
+            Some(person) => {
+                let settings = state
+                    .store
+                    .person_settings(&person.id)
+                    .await?
+                    .ok_or_else(WebError::not_found)?;
+                let muted = state
+                    .store
+                    .conversation_list(
+                        ListScope::Person {
+                            person_id: &person.id,
+                            internal: viewer.is_staff(),
+                        },
+                        500,
+                    )
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.muted)
+                    .map(|c| Muted {
+                        id: c.id,
+                        subject: c.subject,
+                    })
+                    .collect();
+                (settings.notifications.as_str(), muted)
+            }
+            None => ("off", Vec::new()),
+        };
+        Ok::<_, WebError>(render(
+            StatusCode::OK,
+            SettingsPage {
+                chrome: Chrome::for_viewer(&viewer, t.settings),
+                is_person: viewer.person().is_some(),
+                mode,
+                locale: viewer.locale().as_str(),
+                muted,
+                saved: query.is_ok_and(|q| q.saved.is_some()),
+            },
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| e.in_language(t).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    notifications: String,
+    #[serde(default)]
+    locale: String,
+}
+
+pub async fn settings_submit(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<SettingsForm>,
+) -> Result<Response, WebError> {
+    let viewer = require_poster(&state, &headers).await?;
+    viewer.check_csrf(&form.csrf)?;
+    let t = viewer.text();
+    let person = viewer
+        .person()
+        .ok_or_else(|| WebError::forbidden().in_language(t))?;
+    let mode = NotifyMode::parse(form.notifications.trim()).ok_or_else(|| {
+        WebError::bad_form(format!("{}: {:?}", t.notifications, form.notifications)).in_language(t)
+    })?;
+    let locale = Locale::parse(form.locale.trim()).ok_or_else(|| {
+        WebError::bad_form(format!("{}: {:?}", t.language, form.locale)).in_language(t)
+    })?;
+    state
+        .store
+        .update_person_settings(&person.id, Some(mode), Some(locale), None)
+        .await?;
+    Ok(Redirect::to("/settings?saved=1").into_response())
+}
+
+/// `/attachments/{id}`: for a signed-in viewer who may see its message, or with the admin
+/// bearer token (the JSON API's clients). Inline images in sanitized HTML point here.
+pub async fn attachment(state: Web, headers: HeaderMap, WebPath(id): WebPath<String>) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let result = async {
+        let attachment = state.store.attachment(&id).await?;
+        if let Some(presented) = bearer {
+            let expected = state.admin_token.as_bytes();
+            let same: bool = subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected).into();
+            if !same || expected.is_empty() {
+                return Ok(crate::web::error::ApiError::unauthorized().into_response());
+            }
+            return Ok(match attachment {
+                Some(a) => crate::web::api::serve_attachment(&state, &a)
+                    .await
+                    .into_response(),
+                None => crate::web::error::ApiError::not_found("attachment").into_response(),
+            });
+        }
+        let Some(viewer) = viewer(&state, &headers).await? else {
+            return Ok(crate::web::error::ApiError::unauthorized().into_response());
+        };
+        match attachment {
+            Some(a) if may_download(&state, &viewer, &a).await? => {
+                Ok(crate::web::api::serve_attachment(&state, &a)
+                    .await
+                    .map_err(WebError::from)
+                    .into_response())
+            }
+            _ => Err(WebError::not_found().in_language(viewer.text())),
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e: WebError| e.into_response())
+}

@@ -1,0 +1,763 @@
+//! A conversation (`/c/{id}`): the full history to every participant, with what each may see,
+//! and everything that can be done to it from the web: reply, internal note, participants,
+//! status, assignment, snooze, delete, mute, attachments and the original email.
+//!
+//! Visibility (DESIGN.md): a client never sees internal notes, the participant list, other
+//! participants' email addresses, nor the content of deleted messages; staff (internal users
+//! and admins) see all of it, deleted content marked. Every route first checks that the viewer
+//! takes part in the conversation (admins: any) and that ids in the URL belong to it; anything
+//! else is a 404, so ids reveal nothing.
+
+use super::auth::{Viewer, require_poster, require_viewer};
+use super::list::{parse_addresses, person_for, status_label};
+use super::login::CsrfOnly;
+use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time, render};
+use super::text::Text;
+use crate::domain::{MessageKind, Role, Source, rfc3339};
+use crate::store::{
+    Attachment, Conversation, ConversationEvent, ConversationStatus, LifecycleChange, Message,
+    NewMessage, ParticipantState, Person, StatusChange,
+};
+use crate::web::AppState;
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+pub struct AttachmentView {
+    pub url: String,
+    pub filename: String,
+    pub size: String,
+    pub omitted: Option<String>,
+}
+
+pub struct MessageView {
+    pub id: String,
+    pub author: String,
+    pub author_is_staff: bool,
+    pub time: String,
+    pub time_iso: String,
+    pub note: bool,
+    /// Deleted: clients see only "message deleted"; staff see the content, marked.
+    pub deleted: bool,
+    pub show_content: bool,
+    /// Sanitized when stored (ammonia, `inbound::html`); shown as is.
+    pub html: Option<String>,
+    pub text: String,
+    pub trimmed: Option<String>,
+    pub attachments: Vec<AttachmentView>,
+    pub original_url: Option<String>,
+    pub by_email: bool,
+    pub can_delete: bool,
+}
+
+pub struct EventView {
+    pub time: String,
+    pub time_iso: String,
+    pub text: String,
+}
+
+pub enum Item {
+    Message(MessageView),
+    Event(EventView),
+}
+
+pub struct ParticipantView {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: &'static str,
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/conversation.html")]
+struct ConversationPage {
+    chrome: Chrome,
+    id: String,
+    subject: String,
+    status: &'static str,
+    status_label: &'static str,
+    assignee: Option<String>,
+    items: Vec<Item>,
+    participants: Vec<ParticipantView>,
+    statuses: Vec<Choice>,
+    assignees: Vec<Choice>,
+    can_write: bool,
+    can_note: bool,
+    muted: bool,
+    is_participant: bool,
+}
+
+/// The conversation, if the viewer may see it (a live participant, or an admin); else 404.
+async fn open(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<(Conversation, Option<ParticipantState>), WebError> {
+    let not_found = || WebError::not_found().in_language(viewer.text());
+    let conversation = state.store.conversation(id).await?.ok_or_else(not_found)?;
+    match viewer.person() {
+        Some(person) => {
+            let place = state
+                .store
+                .participant_state(id, &person.id)
+                .await?
+                .ok_or_else(not_found)?;
+            Ok((conversation, Some(place)))
+        }
+        None => Ok((conversation, None)),
+    }
+}
+
+fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.0} KB", b as f64 / 1024.0),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Our own sign-in links, quoted back in replies, are not shown: whoever reads the quote
+/// (an agent, say) must not be able to sign in as the person who replied.
+pub fn redact_sign_in_links(text: &str) -> String {
+    if !text.contains("/m/") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/m/") {
+        out.push_str(&rest[..at + 3]);
+        rest = &rest[at + 3..];
+        let token_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len());
+        if token_len > 20 {
+            out.push('…');
+            rest = &rest[token_len..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>) -> Option<String> {
+    let name = |id: Option<&str>| {
+        id.and_then(|id| people.get(id))
+            .map_or(t.someone.to_string(), |p| p.name.clone())
+    };
+    let actor = name(e.actor_id.as_deref());
+    let field = |k: &str| e.data.get(k).and_then(|v| v.as_str());
+    let status = |k: &str| {
+        field(k)
+            .and_then(ConversationStatus::parse)
+            .map(|s| status_label(t, s).to_lowercase())
+            .unwrap_or_default()
+    };
+    Some(match e.kind.as_str() {
+        "status_changed" => format!("{actor} {} {}", t.ev_status, status("to")),
+        "assigned" => format!("{actor} {} {}", t.ev_assigned, name(field("assignee_id"))),
+        "unassigned" => format!("{actor} {}", t.ev_unassigned),
+        "participant_added" => format!("{actor} {} {}", t.ev_added, name(field("person_id"))),
+        "participant_removed" => format!("{actor} {} {}", t.ev_removed, name(field("person_id"))),
+        "message_deleted" => format!("{actor} {}", t.ev_deleted),
+        "snoozed" => format!("{actor} {}", t.ev_snoozed),
+        "woke_up" => t.ev_woke.to_string(),
+        "auto_closed" => t.ev_auto_closed.to_string(),
+        _ => return None,
+    })
+}
+
+/// Which events a client sees: the conversation closing and reopening. Everything else
+/// (participants, assignment, snoozes, deletions) is the team's business.
+fn client_sees_event(e: &ConversationEvent) -> bool {
+    let touches_closed = |k: &str| e.data.get(k).and_then(|v| v.as_str()) == Some("closed");
+    match e.kind.as_str() {
+        "status_changed" => touches_closed("to") || touches_closed("from"),
+        "auto_closed" => true,
+        _ => false,
+    }
+}
+
+fn message_view(
+    t: &Text,
+    viewer: &Viewer,
+    conversation_id: &str,
+    m: &Message,
+    attachments: &[Attachment],
+    people: &HashMap<String, Person>,
+) -> MessageView {
+    let staff = viewer.is_staff();
+    let author = people.get(&m.author_id);
+    let deleted = m.deleted_at.is_some();
+    let show_content = !deleted || staff;
+    let attachments = if show_content {
+        let referenced = |a: &Attachment| {
+            m.body_html
+                .as_deref()
+                .is_some_and(|h| h.contains(&format!("/attachments/{}", a.id)))
+        };
+        attachments
+            .iter()
+            .filter(|a| !referenced(a))
+            .map(|a| AttachmentView {
+                url: format!("/attachments/{}", a.id),
+                filename: a.filename.clone(),
+                size: human_size(a.size),
+                omitted: a
+                    .omitted
+                    .as_ref()
+                    .map(|why| format!("{} ({why})", t.omitted_attachment)),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    MessageView {
+        id: m.id.clone(),
+        author: author.map_or(t.someone.to_string(), |p| p.name.clone()),
+        author_is_staff: author.is_some_and(|p| p.role == Role::Internal),
+        time: human_time(m.created_at),
+        time_iso: rfc3339(m.created_at),
+        note: m.kind == MessageKind::Note,
+        deleted,
+        show_content,
+        html: show_content
+            .then(|| m.body_html.as_deref().map(redact_sign_in_links))
+            .flatten(),
+        text: if show_content {
+            redact_sign_in_links(&m.body_text)
+        } else {
+            String::new()
+        },
+        trimmed: show_content
+            .then(|| m.trimmed_text.as_deref().filter(|t| !t.trim().is_empty()))
+            .flatten()
+            .map(redact_sign_in_links),
+        attachments,
+        original_url: (staff && m.inbound_id.is_some())
+            .then(|| format!("/c/{conversation_id}/messages/{}/original", m.id)),
+        by_email: m.source == Source::Email,
+        can_delete: staff && !deleted,
+    }
+}
+
+pub async fn conversation_page(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+) -> Response {
+    let viewer = match require_viewer(&state, &headers, &format!("/c/{id}")).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match page(&state, &viewer, &id).await {
+        Ok(r) => r,
+        Err(e) => e.in_language(viewer.text()).into_response(),
+    }
+}
+
+async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, WebError> {
+    let t = viewer.text();
+    let (conversation, place) = open(state, viewer, id).await?;
+    let staff = viewer.is_staff();
+    let role = viewer.role();
+    let (messages, attachments, events, people) = tokio::try_join!(
+        state.store.messages(id),
+        state.store.attachments_of_conversation(id),
+        state.store.conversation_events(id),
+        state.store.conversation_people(id),
+    )?;
+
+    // Messages and events, in time order (events after a message of the same millisecond).
+    let mut items: Vec<(i64, u8, Item)> = Vec::with_capacity(messages.len() + events.len());
+    for m in &messages {
+        if !m.kind.visible_to(role) {
+            continue;
+        }
+        let files = attachments.get(&m.id).map_or(&[][..], Vec::as_slice);
+        items.push((
+            m.created_at,
+            0,
+            Item::Message(message_view(t, viewer, id, m, files, &people)),
+        ));
+    }
+    for e in &events {
+        if !staff && !client_sees_event(e) {
+            continue;
+        }
+        if let Some(text) = event_text(t, e, &people) {
+            items.push((
+                e.created_at,
+                1,
+                Item::Event(EventView {
+                    time: human_time(e.created_at),
+                    time_iso: rfc3339(e.created_at),
+                    text,
+                }),
+            ));
+        }
+    }
+    items.sort_by_key(|(at, order, _)| (*at, *order));
+
+    // Seen: the newest message shown (the planner will not email it; the list stops counting
+    // it). Written only when it moves, so reading a page twice costs no write.
+    if let (Some(person), Some(place)) = (viewer.person(), place)
+        && let Some(last) = messages.last()
+        && last.seq > place.read_up_to
+    {
+        state.store.mark_read(id, &person.id, last.seq).await?;
+    }
+
+    let participants = if staff {
+        state
+            .store
+            .participants(id)
+            .await?
+            .into_iter()
+            .map(|p| ParticipantView {
+                id: p.person.id,
+                name: p.person.name,
+                email: p.person.email,
+                role: p.person.role.as_str(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let statuses = [
+        ConversationStatus::Open,
+        ConversationStatus::Pending,
+        ConversationStatus::Closed,
+    ]
+    .into_iter()
+    .map(|s| Choice {
+        value: s.as_str().to_string(),
+        label: status_label(t, s).to_string(),
+        selected: s == conversation.status,
+    })
+    .collect();
+    let mut assignees = vec![Choice {
+        value: String::new(),
+        label: t.nobody.to_string(),
+        selected: conversation.assignee_id.is_none(),
+    }];
+    if staff {
+        for p in state.store.internal_people(200).await? {
+            assignees.push(Choice {
+                selected: conversation.assignee_id.as_deref() == Some(p.id.as_str()),
+                value: p.id,
+                label: p.name,
+            });
+        }
+    }
+    let assignee = conversation
+        .assignee_id
+        .as_ref()
+        .and_then(|a| people.get(a))
+        .map(|p| p.name.clone());
+    Ok(render(
+        StatusCode::OK,
+        ConversationPage {
+            chrome: Chrome::for_viewer(viewer, conversation.subject.clone()),
+            id: conversation.id.clone(),
+            subject: conversation.subject.clone(),
+            status: conversation.status.as_str(),
+            status_label: status_label(t, conversation.status),
+            assignee,
+            items: items.into_iter().map(|(_, _, item)| item).collect(),
+            participants,
+            statuses,
+            assignees,
+            can_write: viewer.person().is_some(),
+            can_note: viewer.internal_person().is_some(),
+            muted: place.is_some_and(|p| p.muted),
+            is_participant: place.is_some(),
+        },
+    ))
+}
+
+/// A form post on a conversation: a viewer who may see it, with a valid CSRF token.
+async fn posting(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    csrf: &str,
+) -> Result<(Viewer, Conversation, Option<ParticipantState>), WebError> {
+    let viewer = require_poster(state, headers).await?;
+    viewer.check_csrf(csrf)?;
+    let (conversation, place) = open(state, &viewer, id).await?;
+    Ok((viewer, conversation, place))
+}
+
+fn back(id: &str, anchor: &str) -> Response {
+    Redirect::to(&format!("/c/{id}{anchor}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+    kind: Option<String>,
+}
+
+pub async fn post_reply(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<ReplyForm>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    let t = viewer.text();
+    let person = viewer
+        .person()
+        .ok_or_else(|| WebError::bad_form(t.admin_cannot_write).in_language(t))?;
+    let kind = match form.kind.as_deref().unwrap_or("message") {
+        "message" => MessageKind::Message,
+        "note" if person.role == Role::Internal => MessageKind::Note,
+        "note" => return Err(WebError::forbidden().in_language(t)),
+        other => return Err(WebError::bad_form(format!("kind: {other:?}")).in_language(t)),
+    };
+    let body = field(&form.body, t.reply, MAX_BODY).map_err(|e| e.in_language(t))?;
+    let message = state
+        .store
+        .append_message(NewMessage {
+            conversation_id: id.clone(),
+            author_id: person.id.clone(),
+            kind,
+            body_text: body.replace("\r\n", "\n"),
+            body_html: None,
+            trimmed_text: None,
+            source: Source::Web,
+            email_message_id: None,
+            attachments: Vec::new(),
+        })
+        .await?;
+    state.store.mark_read(&id, &person.id, message.seq).await?;
+    Ok(back(&id, &format!("#{}", message.id)))
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn post_status(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<StatusForm>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let status = match ConversationStatus::parse(form.status.trim()) {
+        Some(s) if s != ConversationStatus::Snoozed => s,
+        _ => {
+            return Err(
+                WebError::bad_form(format!("status: {:?}", form.status)).in_language(viewer.text())
+            );
+        }
+    };
+    change(&state, &viewer, &id, Some(StatusChange::To(status)), None).await
+}
+
+#[derive(Deserialize)]
+pub struct SnoozeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    duration: String,
+}
+
+pub async fn post_snooze(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<SnoozeForm>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let hours: i64 = match form.duration.as_str() {
+        "1h" => 1,
+        "4h" => 4,
+        "1d" => 24,
+        "3d" => 72,
+        "1w" => 168,
+        other => {
+            return Err(
+                WebError::bad_form(format!("duration: {other:?}")).in_language(viewer.text())
+            );
+        }
+    };
+    let until = state.store.now() + hours * 3600 * 1000;
+    change(
+        &state,
+        &viewer,
+        &id,
+        Some(StatusChange::SnoozeUntil(until)),
+        None,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    assignee: String,
+}
+
+pub async fn post_assign(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<AssignForm>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let assignee = match form.assignee.trim() {
+        "" => None,
+        a => {
+            let person = state.store.person(a).await?;
+            match person {
+                Some(p) if p.role == Role::Internal => Some(p.id),
+                _ => {
+                    return Err(WebError::bad_form("assignee: not a team member")
+                        .in_language(viewer.text()));
+                }
+            }
+        }
+    };
+    change(&state, &viewer, &id, None, Some(assignee)).await
+}
+
+async fn change(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    status: Option<StatusChange>,
+    assignee: Option<Option<String>>,
+) -> Result<Response, WebError> {
+    state
+        .store
+        .change_lifecycle(
+            id,
+            &LifecycleChange {
+                status,
+                assignee,
+                actor_id: viewer.actor_id().map(str::to_string),
+            },
+        )
+        .await
+        .map_err(|e| WebError::from(e).in_language(viewer.text()))?;
+    Ok(back(id, ""))
+}
+
+#[derive(Deserialize)]
+pub struct AddParticipantForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    name: Option<String>,
+}
+
+/// Staff add people by address; a new address becomes a client (nobody becomes a team member
+/// from a form).
+pub async fn post_add_participant(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<AddParticipantForm>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let t = viewer.text();
+    let addresses =
+        parse_addresses(&form.email).map_err(|e| WebError::bad_form(e).in_language(t))?;
+    if addresses.is_empty() {
+        return Err(WebError::bad_form(format!("{}: required", t.email)).in_language(t));
+    }
+    if let Some(name) = &form.name {
+        field(name, t.name, 200).or_else(|e| {
+            if name.trim().is_empty() {
+                Ok("")
+            } else {
+                Err(e)
+            }
+        })?;
+    }
+    for address in &addresses {
+        let person = person_for(&state, address, form.name.as_deref()).await?;
+        state
+            .store
+            .add_participant_by(&id, &person.id, viewer.actor_id())
+            .await
+            .map_err(|e| WebError::from(e).in_language(t))?;
+    }
+    Ok(back(&id, "#participants"))
+}
+
+pub async fn post_remove_participant(
+    state: Web,
+    headers: HeaderMap,
+    WebPath((id, person_id)): WebPath<(String, String)>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    if !state
+        .store
+        .remove_participant_by(&id, &person_id, viewer.actor_id())
+        .await?
+    {
+        return Err(WebError::not_found().in_language(viewer.text()));
+    }
+    // Removing oneself leaves nothing to come back to.
+    if viewer.person().is_some_and(|p| p.id == person_id) {
+        return Ok(Redirect::to("/").into_response());
+    }
+    Ok(back(&id, "#participants"))
+}
+
+/// A message of this conversation, or 404 (an id from another conversation is not found).
+async fn message_in(
+    state: &AppState,
+    viewer: &Viewer,
+    conversation_id: &str,
+    message_id: &str,
+) -> Result<Message, WebError> {
+    match state.store.message(message_id).await? {
+        Some(m) if m.conversation_id == conversation_id && m.kind.visible_to(viewer.role()) => {
+            Ok(m)
+        }
+        _ => Err(WebError::not_found().in_language(viewer.text())),
+    }
+}
+
+pub async fn post_delete_message(
+    state: Web,
+    headers: HeaderMap,
+    WebPath((id, message_id)): WebPath<(String, String)>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let message = message_in(&state, &viewer, &id, &message_id).await?;
+    if message.deleted_at.is_none() {
+        state
+            .store
+            .delete_message(&message.id, viewer.actor_id())
+            .await
+            .map_err(|e| WebError::from(e).in_language(viewer.text()))?;
+    }
+    Ok(back(&id, &format!("#{}", message.id)))
+}
+
+#[derive(Deserialize)]
+pub struct MuteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    muted: String,
+    back: Option<String>,
+}
+
+pub async fn post_mute(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<MuteForm>,
+) -> Result<Response, WebError> {
+    let (viewer, _, place) = posting(&state, &headers, &id, &form.csrf).await?;
+    let (Some(person), Some(_)) = (viewer.person(), place) else {
+        return Err(WebError::forbidden().in_language(viewer.text()));
+    };
+    let muted = form.muted == "1";
+    state.store.set_muted(&id, &person.id, muted).await?;
+    if form.back.as_deref() == Some("settings") {
+        return Ok(Redirect::to("/settings").into_response());
+    }
+    Ok(back(&id, ""))
+}
+
+/// "View original email": the raw bytes as received, for staff, of a message of this
+/// conversation only.
+pub async fn original_email(
+    state: Web,
+    headers: HeaderMap,
+    WebPath((id, message_id)): WebPath<(String, String)>,
+) -> Response {
+    let viewer = match require_viewer(&state, &headers, &format!("/c/{id}")).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let result = async {
+        viewer.require_staff()?;
+        open(&state, &viewer, &id).await?;
+        let message = message_in(&state, &viewer, &id, &message_id).await?;
+        let inbound_id = message.inbound_id.ok_or_else(WebError::not_found)?;
+        let raw = state
+            .store
+            .raw_email(&inbound_id)
+            .await?
+            .ok_or_else(WebError::not_found)?;
+        Ok::<_, WebError>(crate::web::api::download_response(
+            raw,
+            "message/rfc822",
+            &format!("{inbound_id}.eml"),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| e.in_language(viewer.text()).into_response())
+}
+
+/// May this viewer download this attachment? Only if they may see its message: in a
+/// conversation they take part in, visible to their role, and (for clients) not deleted.
+pub async fn may_download(
+    state: &AppState,
+    viewer: &Viewer,
+    attachment: &Attachment,
+) -> Result<bool, WebError> {
+    if open(state, viewer, &attachment.conversation_id)
+        .await
+        .is_err()
+    {
+        return Ok(false);
+    }
+    Ok(match state.store.message(&attachment.message_id).await? {
+        Some(m) => {
+            m.conversation_id == attachment.conversation_id
+                && m.kind.visible_to(viewer.role())
+                && (m.deleted_at.is_none() || viewer.is_staff())
+        }
+        None => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_sign_in_links_are_redacted_and_other_text_is_kept() {
+        let quoted = "> Open: https://gw.example/m/cnv_abc.per_def.1799999999.abcdefghijklmnopqrstuvwx\n> bye";
+        let shown = redact_sign_in_links(quoted);
+        assert!(!shown.contains("abcdefghijklmnop"), "{shown}");
+        assert!(shown.contains("https://gw.example/m/…") && shown.ends_with("> bye"));
+        assert_eq!(redact_sign_in_links("a/m/b c"), "a/m/b c");
+        assert_eq!(redact_sign_in_links("no links"), "no links");
+    }
+}

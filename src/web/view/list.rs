@@ -1,0 +1,384 @@
+//! The conversation list (`/`): the conversations the viewer takes part in (admins: all),
+//! newest visible activity first, with excerpt, time, unread count and status; staff filter by
+//! mine / unassigned / all and by status, with counts. And starting a conversation (`/new`).
+
+use super::auth::{Viewer, require_poster, require_viewer};
+use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, check_field, human_time, render};
+use super::text::Text;
+use crate::domain::{EmailAddress, MessageKind, Role, Source};
+use crate::store::{
+    ConversationStatus, ConversationSummary, ListScope, NewMessage, NewPerson, StoreError,
+};
+use askama::Template;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+/// How many conversations the list reads (newest first); counts are over these.
+const LIST_LIMIT: i64 = 500;
+/// How many characters of the last message a row shows.
+const EXCERPT: usize = 140;
+
+pub struct Row {
+    pub id: String,
+    pub subject: String,
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub excerpt: String,
+    pub time: String,
+    pub time_iso: String,
+    pub unread: i64,
+    pub muted: bool,
+}
+
+pub struct Tab {
+    pub label: &'static str,
+    pub href: String,
+    pub count: usize,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/list.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    views: Vec<Tab>,
+    statuses: Vec<Tab>,
+}
+
+pub fn status_label(t: &Text, status: ConversationStatus) -> &'static str {
+    match status {
+        ConversationStatus::Open => t.open,
+        ConversationStatus::Pending => t.pending,
+        ConversationStatus::Closed => t.closed,
+        ConversationStatus::Snoozed => t.snoozed,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Filter {
+    view: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Mine,
+    Unassigned,
+    All,
+}
+
+fn excerpt(s: &ConversationSummary, t: &Text) -> String {
+    match (&s.excerpt, &s.last_author) {
+        (Some(text), author) => {
+            let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let mut cut: String = flat.chars().take(EXCERPT).collect();
+            if flat.chars().count() > EXCERPT {
+                cut.push('…');
+            }
+            match author {
+                Some(a) => format!("{a}: {cut}"),
+                None => cut,
+            }
+        }
+        (None, _) => t.no_messages_yet.to_string(),
+    }
+}
+
+pub async fn list_page(
+    state: Web,
+    headers: HeaderMap,
+    filter: Result<Query<Filter>, QueryRejection>,
+) -> Response {
+    let back = "/";
+    let viewer = match require_viewer(&state, &headers, back).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match list(&state, &viewer, filter.ok().map(|Query(f)| f)).await {
+        Ok(r) => r,
+        Err(e) => e.in_language(viewer.text()).into_response(),
+    }
+}
+
+async fn list(
+    state: &crate::web::AppState,
+    viewer: &Viewer,
+    filter: Option<Filter>,
+) -> Result<Response, WebError> {
+    let t = viewer.text();
+    let scope = match viewer.person() {
+        Some(p) => ListScope::Person {
+            person_id: &p.id,
+            internal: p.role == Role::Internal,
+        },
+        None => ListScope::All,
+    };
+    let all = state.store.conversation_list(scope, LIST_LIMIT).await?;
+    let filter = filter.unwrap_or(Filter {
+        view: None,
+        status: None,
+    });
+    let view = match filter.view.as_deref() {
+        Some("mine") => View::Mine,
+        Some("unassigned") => View::Unassigned,
+        _ => View::All,
+    };
+    let status = filter.status.as_deref().and_then(ConversationStatus::parse);
+    let me = viewer.person().map(|p| p.id.as_str());
+    let in_view = |s: &ConversationSummary, v: View| match v {
+        View::Mine => me.is_some() && s.assignee_id.as_deref() == me,
+        View::Unassigned => s.assignee_id.is_none(),
+        View::All => true,
+    };
+    let staff = viewer.is_staff();
+    let (view, status) = if staff {
+        (view, status)
+    } else {
+        (View::All, None)
+    };
+    let query = |v: View, st: Option<ConversationStatus>| {
+        let v = match v {
+            View::Mine => "mine",
+            View::Unassigned => "unassigned",
+            View::All => "all",
+        };
+        match st {
+            Some(st) => format!("/?view={v}&status={}", st.as_str()),
+            None => format!("/?view={v}"),
+        }
+    };
+    let mut views = Vec::new();
+    let mut statuses = Vec::new();
+    if staff {
+        for (v, label) in [
+            (View::Mine, t.mine),
+            (View::Unassigned, t.unassigned),
+            (View::All, t.all),
+        ] {
+            views.push(Tab {
+                label,
+                href: query(v, status),
+                count: all
+                    .iter()
+                    .filter(|s| in_view(s, v) && status.is_none_or(|st| s.status == st))
+                    .count(),
+                active: v == view,
+            });
+        }
+        statuses.push(Tab {
+            label: t.any_status,
+            href: query(view, None),
+            count: all.iter().filter(|s| in_view(s, view)).count(),
+            active: status.is_none(),
+        });
+        for st in [
+            ConversationStatus::Open,
+            ConversationStatus::Pending,
+            ConversationStatus::Snoozed,
+            ConversationStatus::Closed,
+        ] {
+            statuses.push(Tab {
+                label: status_label(t, st),
+                href: query(view, Some(st)),
+                count: all
+                    .iter()
+                    .filter(|s| in_view(s, view) && s.status == st)
+                    .count(),
+                active: status == Some(st),
+            });
+        }
+    }
+    let rows = all
+        .iter()
+        .filter(|s| in_view(s, view) && status.is_none_or(|st| s.status == st))
+        .map(|s| {
+            let at = s.last_at.unwrap_or(s.created_at);
+            Row {
+                id: s.id.clone(),
+                subject: s.subject.clone(),
+                status: s.status.as_str(),
+                status_label: status_label(t, s.status),
+                excerpt: excerpt(s, t),
+                time: human_time(at),
+                time_iso: crate::domain::rfc3339(at),
+                unread: s.unread,
+                muted: s.muted,
+            }
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        ListPage {
+            chrome: Chrome::for_viewer(viewer, t.conversations),
+            rows,
+            views,
+            statuses,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "web/new.html")]
+struct NewPage<'a> {
+    chrome: Chrome,
+    subject: &'a str,
+    participants: &'a str,
+    body: &'a str,
+    error: &'a str,
+}
+
+pub async fn new_page(state: Web, headers: HeaderMap) -> Response {
+    let viewer = match require_viewer(&state, &headers, "/new").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if viewer.internal_person().is_none() {
+        return WebError::forbidden()
+            .in_language(viewer.text())
+            .into_response();
+    }
+    render(
+        StatusCode::OK,
+        NewPage {
+            chrome: Chrome::for_viewer(&viewer, viewer.text().new_conversation),
+            subject: "",
+            participants: "",
+            body: "",
+            error: "",
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    participants: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// Parses "a@x, b@y\nc@z" into addresses (at most 100).
+pub fn parse_addresses(raw: &str) -> Result<Vec<EmailAddress>, String> {
+    let mut out: Vec<EmailAddress> = Vec::new();
+    for part in raw.split([',', ';', '\n', '\r']).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let address = EmailAddress::parse(part).map_err(|e| format!("{part}: {e}"))?;
+        part.parse::<lettre::Address>()
+            .map_err(|e| format!("{part}: {e}"))?;
+        if !out.iter().any(|a| a.key() == address.key()) {
+            out.push(address);
+        }
+    }
+    if out.len() > 100 {
+        return Err("at most 100 participants".into());
+    }
+    Ok(out)
+}
+
+/// The person with this address, created as a client when new.
+pub async fn person_for(
+    state: &crate::web::AppState,
+    address: &EmailAddress,
+    name: Option<&str>,
+) -> Result<crate::store::Person, WebError> {
+    if let Some(p) = state.store.person_by_email(address).await? {
+        return Ok(p);
+    }
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(address.local())
+        .to_string();
+    match state
+        .store
+        .create_person(NewPerson {
+            email: address.clone(),
+            name,
+            role: Role::Client,
+        })
+        .await
+    {
+        Ok(p) => Ok(p),
+        // Created meanwhile by someone else: use theirs.
+        Err(StoreError::Conflict(_)) => state
+            .store
+            .person_by_email(address)
+            .await?
+            .ok_or_else(WebError::unavailable),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn new_submit(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<NewForm>,
+) -> Result<Response, WebError> {
+    let viewer = require_poster(&state, &headers).await?;
+    viewer.check_csrf(&form.csrf)?;
+    let t = viewer.text();
+    let me = viewer
+        .internal_person()
+        .ok_or_else(|| WebError::forbidden().in_language(t))?
+        .clone();
+    let fail = |error: String| {
+        render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            NewPage {
+                chrome: Chrome::for_viewer(&viewer, t.new_conversation),
+                subject: &form.subject,
+                participants: &form.participants,
+                body: &form.body,
+                error: &error,
+            },
+        )
+    };
+    let subject = match check_field(&form.subject, t.subject, 500) {
+        Ok(s) => s.to_string(),
+        Err(e) => return Ok(fail(e)),
+    };
+    let addresses = match parse_addresses(&form.participants) {
+        Ok(a) => a,
+        Err(e) => return Ok(fail(e)),
+    };
+    if !form.body.trim().is_empty()
+        && let Err(e) = check_field(&form.body, t.first_message, MAX_BODY)
+    {
+        return Ok(fail(e));
+    }
+    let mut ids = Vec::new();
+    for address in &addresses {
+        ids.push(person_for(&state, address, None).await?.id);
+    }
+    let conversation = state
+        .store
+        .create_conversation(&subject, &me.id, &ids)
+        .await?;
+    if !form.body.trim().is_empty() {
+        state
+            .store
+            .append_message(NewMessage {
+                conversation_id: conversation.id.clone(),
+                author_id: me.id.clone(),
+                kind: MessageKind::Message,
+                body_text: form.body.trim_end().to_string(),
+                body_html: None,
+                trimmed_text: None,
+                source: Source::Web,
+                email_message_id: None,
+                attachments: Vec::new(),
+            })
+            .await?;
+    }
+    Ok(Redirect::to(&format!("/c/{}", conversation.id)).into_response())
+}

@@ -1,0 +1,371 @@
+//! Getting in without a password: the magic link of a notification email, a 6-digit code by
+//! email (`/login`), or the admin token (`/admin`); and signing out.
+//!
+//! `/login` answers the same for an unknown address as for a known one, so it reveals nothing
+//! about who is here.
+
+use super::auth::{
+    Viewer, anonymous_csrf, check_anonymous_csrf, csrf_cookie, require_poster, set_cookie, sign_in,
+    viewer,
+};
+use super::page::{Chrome, Web, WebError, WebForm, WebPath, render, safe_next, visitor_text};
+use super::text::Text;
+use crate::domain::EmailAddress;
+use crate::store::{CodeCheck, SessionVia};
+use crate::web::settings::{send_code, verify_code};
+use askama::Template;
+use axum::extract::{ConnectInfo, Query};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Template)]
+#[template(path = "web/login.html")]
+struct LoginPage<'a> {
+    chrome: Chrome,
+    next: &'a str,
+    email: &'a str,
+    error: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/code.html")]
+struct CodePage<'a> {
+    chrome: Chrome,
+    next: &'a str,
+    email: &'a str,
+    error: &'a str,
+    attempts_left: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/admin_login.html")]
+struct AdminLoginPage<'a> {
+    chrome: Chrome,
+    error: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/link_invalid.html")]
+struct LinkInvalidPage {
+    chrome: Chrome,
+}
+
+/// A pre-sign-in page, with the visitor's CSRF cookie set when it is new.
+fn anonymous_page(
+    headers: &HeaderMap,
+    secure: bool,
+    status: StatusCode,
+    build: impl FnOnce(Chrome) -> Response,
+    title: fn(&Text) -> &'static str,
+) -> Response {
+    let t = visitor_text(headers);
+    let (csrf, fresh) = anonymous_csrf(headers);
+    let mut response = build(Chrome::anonymous(t, title(t), csrf.clone()));
+    *response.status_mut() = status;
+    if fresh {
+        set_cookie(&mut response, &csrf_cookie(&csrf, secure));
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    state: Web,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(query.next.as_deref());
+    if let Ok(Some(_)) = viewer(&state, &headers).await {
+        return Redirect::to(&next).into_response();
+    }
+    anonymous_page(
+        &headers,
+        state.secure_cookies,
+        StatusCode::OK,
+        |chrome| {
+            render(
+                StatusCode::OK,
+                LoginPage {
+                    chrome,
+                    next: &next,
+                    email: "",
+                    error: "",
+                },
+            )
+        },
+        |t| t.sign_in,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    next: Option<String>,
+}
+
+/// Sends a code when the address is someone's; answers the same page either way.
+pub async fn login_submit(
+    state: Web,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    WebForm(form): WebForm<LoginForm>,
+) -> Result<Response, WebError> {
+    check_anonymous_csrf(&headers, &form.csrf)?;
+    let next = safe_next(form.next.as_deref());
+    let t = visitor_text(&headers);
+    let address = match EmailAddress::parse(form.email.trim()) {
+        Ok(address) => address,
+        Err(e) => {
+            let email = form.email.trim().to_string();
+            let error = format!("{}: {e}", t.email);
+            return Ok(anonymous_page(
+                &headers,
+                state.secure_cookies,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                |chrome| {
+                    render(
+                        StatusCode::OK,
+                        LoginPage {
+                            chrome,
+                            next: &next,
+                            email: &email,
+                            error: &error,
+                        },
+                    )
+                },
+                |t| t.sign_in,
+            ));
+        }
+    };
+    if let Some(person) = state.store.person_by_email(&address).await?
+        && !state
+            .store
+            .person_settings(&person.id)
+            .await?
+            .is_some_and(|s| s.blocked)
+    {
+        // Rate limited or sent: the answer is the same (the page says codes are limited).
+        send_code(&state, &person, &peer.ip().to_string()).await?;
+    }
+    let email = address.to_string();
+    Ok(anonymous_page(
+        &headers,
+        state.secure_cookies,
+        StatusCode::OK,
+        |chrome| {
+            render(
+                StatusCode::OK,
+                CodePage {
+                    chrome,
+                    next: &next,
+                    email: &email,
+                    error: "",
+                    attempts_left: String::new(),
+                },
+            )
+        },
+        |t| t.sign_in,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    code: String,
+    next: Option<String>,
+}
+
+pub async fn code_submit(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<CodeForm>,
+) -> Result<Response, WebError> {
+    check_anonymous_csrf(&headers, &form.csrf)?;
+    let next = safe_next(form.next.as_deref());
+    let t = visitor_text(&headers);
+    let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
+    let email = form.email.trim().to_string();
+    let again = |error: &str, attempts_left: String| {
+        anonymous_page(
+            &headers,
+            state.secure_cookies,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            |chrome| {
+                render(
+                    StatusCode::OK,
+                    CodePage {
+                        chrome,
+                        next: &next,
+                        email: &email,
+                        error,
+                        attempts_left,
+                    },
+                )
+            },
+            |t| t.sign_in,
+        )
+    };
+    let Ok(address) = EmailAddress::parse(&email) else {
+        return Ok(again(t.no_code, String::new()));
+    };
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(again(t.code_hint, String::new()));
+    }
+    match verify_code(&state, &address, &code).await? {
+        CodeCheck::Verified { person_id, .. } => {
+            sign_in(&state, Some(&person_id), SessionVia::Code, &next).await
+        }
+        CodeCheck::Wrong { attempts_left } => Ok(again(t.wrong_code, attempts_left.to_string())),
+        CodeCheck::NoCode => Ok(again(t.no_code, String::new())),
+    }
+}
+
+/// `/m/{token}` from a notification email: signs its recipient in and opens the
+/// conversation. The address is verified by following it.
+pub async fn magic_link(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(token): WebPath<String>,
+) -> Result<Response, WebError> {
+    let invalid = || {
+        anonymous_page(
+            &headers,
+            state.secure_cookies,
+            StatusCode::BAD_REQUEST,
+            |chrome| render(StatusCode::BAD_REQUEST, LinkInvalidPage { chrome }),
+            |t| t.link_invalid_title,
+        )
+    };
+    let Some((conversation_id, person_id)) = state.links.verify_magic(&token, state.store.now())
+    else {
+        return Ok(invalid());
+    };
+    let Some(person) = state.store.person(&person_id).await? else {
+        return Ok(invalid());
+    };
+    if state
+        .store
+        .person_settings(&person.id)
+        .await?
+        .is_some_and(|s| s.blocked)
+    {
+        return Ok(invalid());
+    }
+    state.store.mark_verified(&person.id).await?;
+    let to = format!("/c/{conversation_id}");
+    // Already signed in as this person (a second click): no new session.
+    if let Some(Viewer::Person {
+        person: current, ..
+    }) = viewer(&state, &headers).await?
+        && current.id == person.id
+    {
+        return Ok(Redirect::to(&to).into_response());
+    }
+    sign_in(&state, Some(&person.id), SessionVia::MagicLink, &to).await
+}
+
+pub async fn admin_page(state: Web, headers: HeaderMap) -> Response {
+    anonymous_page(
+        &headers,
+        state.secure_cookies,
+        StatusCode::OK,
+        |chrome| render(StatusCode::OK, AdminLoginPage { chrome, error: "" }),
+        |t| t.admin_sign_in,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct AdminForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn admin_submit(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<AdminForm>,
+) -> Result<Response, WebError> {
+    check_anonymous_csrf(&headers, &form.csrf)?;
+    let expected = state.admin_token.as_bytes();
+    let same: bool = subtle::ConstantTimeEq::ct_eq(form.token.trim().as_bytes(), expected).into();
+    if !same || expected.is_empty() {
+        let t = visitor_text(&headers);
+        return Ok(anonymous_page(
+            &headers,
+            state.secure_cookies,
+            StatusCode::UNAUTHORIZED,
+            |chrome| {
+                render(
+                    StatusCode::OK,
+                    AdminLoginPage {
+                        chrome,
+                        error: t.wrong_admin_token,
+                    },
+                )
+            },
+            |t| t.admin_sign_in,
+        ));
+    }
+    sign_in(&state, None, SessionVia::AdminToken, "/").await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// Signs this session out (server-side: the cookie stops working everywhere it was copied).
+pub async fn logout(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let viewer = require_poster(&state, &headers).await?;
+    viewer.check_csrf(&form.csrf)?;
+    state.store.revoke_session(&viewer.session().id).await?;
+    signed_out(&state)
+}
+
+/// Signs the person out on every device.
+pub async fn logout_everywhere(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let viewer = require_poster(&state, &headers).await?;
+    viewer.check_csrf(&form.csrf)?;
+    match viewer.person() {
+        Some(person) => {
+            state.store.revoke_sessions_of(&person.id).await?;
+        }
+        None => {
+            state.store.revoke_session(&viewer.session().id).await?;
+        }
+    }
+    signed_out(&state)
+}
+
+fn signed_out(state: &crate::web::AppState) -> Result<Response, WebError> {
+    let mut response = Redirect::to("/login").into_response();
+    set_cookie(
+        &mut response,
+        &super::auth::session_cookie("", 0, state.secure_cookies),
+    );
+    Ok(response)
+}

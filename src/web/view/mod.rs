@@ -1,0 +1,79 @@
+//! The web view: server-rendered pages (askama), no JavaScript, no external assets, readable
+//! on a phone, in English and French. Sessions come from magic links in notification emails,
+//! 6-digit codes by email, or the admin token. Every page and form checks what the viewer may
+//! see and do (`auth`, `conversation::open`); every form carries a CSRF token.
+//!
+//! - `auth`: sessions, cookies, CSRF, the `Viewer` and its rights
+//! - `login`: magic links, `/login` by code, `/admin`, sign-out
+//! - `list`: the conversation list with filters; starting a conversation
+//! - `conversation`: the history and every action on it; original emails; download rights
+//! - `account`: settings; attachment downloads
+//! - `page`: chrome, rendering, HTML errors, extractors, security headers; `text`: EN/FR
+
+pub mod account;
+pub mod auth;
+pub mod conversation;
+pub mod list;
+pub mod login;
+pub mod page;
+pub mod text;
+
+use super::AppState;
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+/// The stylesheet, served by us (no CDN, no web font).
+const STYLESHEET: &str = include_str!("../../../assets/app.css");
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list::list_page))
+        .route("/new", get(list::new_page).post(list::new_submit))
+        .route("/login", get(login::login_page).post(login::login_submit))
+        .route("/login/code", post(login::code_submit))
+        .route("/m/{token}", get(login::magic_link))
+        .route("/admin", get(login::admin_page).post(login::admin_submit))
+        .route("/logout", post(login::logout))
+        .route("/logout/everywhere", post(login::logout_everywhere))
+        .route(
+            "/settings",
+            get(account::settings_page).post(account::settings_submit),
+        )
+        .route("/attachments/{id}", get(account::attachment))
+        .route("/c/{id}", get(conversation::conversation_page))
+        .route("/c/{id}/messages", post(conversation::post_reply))
+        .route("/c/{id}/status", post(conversation::post_status))
+        .route("/c/{id}/snooze", post(conversation::post_snooze))
+        .route("/c/{id}/assign", post(conversation::post_assign))
+        .route("/c/{id}/mute", post(conversation::post_mute))
+        .route(
+            "/c/{id}/participants",
+            post(conversation::post_add_participant),
+        )
+        .route(
+            "/c/{id}/participants/{person_id}/remove",
+            post(conversation::post_remove_participant),
+        )
+        .route(
+            "/c/{id}/messages/{message_id}/delete",
+            post(conversation::post_delete_message),
+        )
+        .route(
+            "/c/{id}/messages/{message_id}/original",
+            get(conversation::original_email),
+        )
+        .layer(axum::middleware::map_response(page::security_headers))
+        .route("/assets/app.css", get(stylesheet))
+}

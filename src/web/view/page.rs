@@ -1,0 +1,314 @@
+//! What every web page shares: the chrome (navigation, language, CSRF token), rendering, the
+//! HTML error page, form and path extractors whose failures are 4xx pages, and the security
+//! headers of every response.
+
+use super::auth::Viewer;
+use super::text::{Text, negotiate, text};
+use crate::web::AppState;
+use crate::web::error::ApiError;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{Html, IntoResponse, Response};
+
+/// The longest message body a form may post (as the JSON API).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The frame around every page.
+pub struct Chrome {
+    pub t: &'static Text,
+    pub title: String,
+    /// Who is signed in (None on sign-in pages).
+    pub who: Option<String>,
+    pub csrf: String,
+    /// An internal user or an admin: sees notes, participants and management forms.
+    pub staff: bool,
+    /// May start conversations (internal people).
+    pub can_create: bool,
+}
+
+impl Chrome {
+    pub fn for_viewer(viewer: &Viewer, title: impl Into<String>) -> Chrome {
+        Chrome {
+            t: viewer.text(),
+            title: title.into(),
+            who: Some(viewer.display_name()),
+            csrf: viewer.csrf().to_string(),
+            staff: viewer.is_staff(),
+            can_create: viewer.internal_person().is_some(),
+        }
+    }
+
+    pub fn anonymous(t: &'static Text, title: impl Into<String>, csrf: String) -> Chrome {
+        Chrome {
+            t,
+            title: title.into(),
+            who: None,
+            csrf,
+            staff: false,
+            can_create: false,
+        }
+    }
+}
+
+/// Renders a template, or a 500 page if the template itself fails (our bug, never the input).
+pub fn render(status: StatusCode, page: impl askama::Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "rendering a page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "web/error.html")]
+struct ErrorPage<'a> {
+    chrome: Chrome,
+    message: &'a str,
+    detail: &'a str,
+}
+
+/// A failed page request: a status and a sentence, shown as an HTML page in the viewer's
+/// language. The caller's faults are 4xx; only our own are 5xx, with the detail logged.
+pub struct WebError {
+    status: StatusCode,
+    kind: ErrorKind,
+    detail: String,
+    lang: &'static Text,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ErrorKind {
+    NotFound,
+    Forbidden,
+    FormExpired,
+    BadForm,
+    Unavailable,
+}
+
+impl WebError {
+    fn new(status: StatusCode, kind: ErrorKind, detail: impl Into<String>) -> WebError {
+        WebError {
+            status,
+            kind,
+            detail: detail.into(),
+            lang: &super::text::EN,
+        }
+    }
+
+    /// Also for things that exist but the viewer may not see: ids never reveal existence.
+    pub fn not_found() -> WebError {
+        WebError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, "")
+    }
+
+    pub fn forbidden() -> WebError {
+        WebError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, "")
+    }
+
+    pub fn form_expired() -> WebError {
+        WebError::new(StatusCode::FORBIDDEN, ErrorKind::FormExpired, "")
+    }
+
+    pub fn bad_form(detail: impl Into<String>) -> WebError {
+        WebError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::BadForm, detail)
+    }
+
+    pub fn unavailable() -> WebError {
+        WebError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Unavailable, "")
+    }
+
+    /// Shown in this language.
+    pub fn in_language(mut self, t: &'static Text) -> WebError {
+        self.lang = t;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let t = self.lang;
+        let message = match self.kind {
+            ErrorKind::NotFound => t.not_found,
+            ErrorKind::Forbidden => t.forbidden,
+            ErrorKind::FormExpired => t.form_expired,
+            ErrorKind::BadForm => t.bad_form,
+            ErrorKind::Unavailable => t.unavailable,
+        };
+        render(
+            self.status,
+            ErrorPage {
+                chrome: Chrome::anonymous(t, t.error, String::new()),
+                message,
+                detail: &self.detail,
+            },
+        )
+    }
+}
+
+impl From<crate::store::StoreError> for WebError {
+    fn from(err: crate::store::StoreError) -> WebError {
+        use crate::store::StoreError;
+        match err {
+            StoreError::NotFound(_) => WebError::not_found(),
+            StoreError::Conflict(what) => WebError::bad_form(what),
+            other => {
+                tracing::error!(error = %other, "storage failure in a page request");
+                WebError::unavailable()
+            }
+        }
+    }
+}
+
+impl From<ApiError> for WebError {
+    fn from(err: ApiError) -> WebError {
+        match err.status() {
+            StatusCode::NOT_FOUND => WebError::not_found(),
+            s if s.is_client_error() => WebError::bad_form(err.message().to_string()),
+            _ => WebError::unavailable(),
+        }
+    }
+}
+
+/// `Form<T>` whose rejection (wrong content type, missing field, too large) is a 4xx page.
+pub struct WebForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for WebForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, WebError> {
+        match axum::Form::<T>::from_request(request, state).await {
+            Ok(axum::Form(value)) => Ok(WebForm(value)),
+            Err(rejection) => {
+                let mut error = WebError::bad_form(rejection.body_text());
+                error.status = rejection.status();
+                if error.status.is_server_error() {
+                    error.status = StatusCode::BAD_REQUEST;
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// `Path<T>` whose rejection is a 4xx page.
+pub struct WebPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for WebPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(WebPath(value)),
+            Err(_) => Err(WebError::not_found()),
+        }
+    }
+}
+
+/// The language of a visitor who is not signed in.
+pub fn visitor_text(headers: &HeaderMap) -> &'static Text {
+    text(negotiate(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    ))
+}
+
+/// A value from a form, trimmed, required, bounded, without NUL; or what is wrong with it.
+pub fn check_field<'a>(value: &'a str, name: &str, max: usize) -> Result<&'a str, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(format!("{name}: required"));
+    }
+    if v.len() > max {
+        return Err(format!("{name}: longer than {max} bytes"));
+    }
+    if v.contains('\0') {
+        return Err(format!("{name}: contains a NUL character"));
+    }
+    Ok(v)
+}
+
+/// [`check_field`] as a 422 page.
+pub fn field<'a>(value: &'a str, name: &str, max: usize) -> Result<&'a str, WebError> {
+    check_field(value, name, max).map_err(WebError::bad_form)
+}
+
+/// A local path to go back to after signing in: only our own absolute paths, never
+/// `//host` or a URL (no open redirect).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() < 500
+                && n.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// Security headers for every page: no script runs at all (the view works without
+/// JavaScript), styles and images only from us, never framed, no referrer (a magic-link URL
+/// must not leak to another site).
+pub async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// "2026-11-23 18:34 UTC".
+pub fn human_time(ms: crate::domain::Millis) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string()
+}
+
+/// The state the web handlers need, for handlers that only take `State<AppState>`.
+pub type Web = axum::extract::State<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_paths_never_leave_the_site() {
+        assert_eq!(safe_next(Some("/c/cnv_1")), "/c/cnv_1");
+        assert_eq!(safe_next(Some("//evil.example/x")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}
