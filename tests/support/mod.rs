@@ -2,6 +2,8 @@
 //! API and SMTP clients, and the outbox as files.
 #![allow(dead_code)]
 
+pub mod web;
+
 use clap::Parser;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,993 @@
+//! The web view over HTTP: sign-in (magic links, codes, admin token), sessions and their
+//! revocation, CSRF, and every authorization rule (client vs agent vs admin vs stranger), on
+//! every backend. The browser suite (`tests/browser.rs`) drives the same pages in Chromium.
+
+mod support;
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use support::web::{Browser, code_in, magic_link};
+use support::*;
+use threadgate::domain::ManualClock;
+
+const AGENT: &str = "agnes@team.test";
+const CLIENT: &str = "carl@client.test";
+const OTHER: &str = "olga@other.test";
+
+struct Scene {
+    app: TestApp,
+    agent: String,
+    client: String,
+    other: String,
+    conversation: String,
+}
+
+/// An agent, a client in a conversation with them (with one message from the agent, so the
+/// client has a sign-in link), and another client who is not in it.
+async fn scene(db: &TestDb) -> Scene {
+    scene_on(spawn_app(db, &[]).await).await
+}
+
+async fn scene_on(app: TestApp) -> Scene {
+    let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+    let client = app.person(CLIENT, "Carl Client", "client").await;
+    let other = app.person(OTHER, "Olga Other", "client").await;
+    let conversation = app.conversation("Your order", &agent, &[&client]).await;
+    app.say(
+        &conversation,
+        &agent,
+        "Hello Carl, your order shipped.",
+        "message",
+    )
+    .await;
+    app.wait_for_emails(CLIENT, 1).await;
+    Scene {
+        app,
+        agent,
+        client,
+        other,
+        conversation,
+    }
+}
+
+/// A browser signed in as `email` through the link of the latest email they got.
+async fn signed_in(app: &TestApp, email: &str) -> Browser {
+    let latest = app.wait_for_emails(email, 1).await.pop().unwrap();
+    let mut browser = Browser::new(app);
+    browser.sign_in_with(&magic_link(&latest)).await;
+    browser
+}
+
+/// The agent gets an email (and so a sign-in link) once the client writes.
+async fn agent_browser(s: &Scene) -> Browser {
+    s.app
+        .say(
+            &s.conversation,
+            &s.client,
+            "Thanks, when will it arrive?",
+            "message",
+        )
+        .await;
+    signed_in(&s.app, AGENT).await
+}
+
+/// A browser signed in as someone in no conversation, by code.
+async fn sign_in_by_code(app: &TestApp, email: &str) -> Browser {
+    let mut browser = Browser::new(app);
+    let before = outbox_emails(&app.outbox_dir(), email).len();
+    let page = browser
+        .submit("/login", "/login", &[("email", email)])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let code = code_in(&app.wait_for_emails(email, before + 1).await.pop().unwrap());
+    let csrf = page.csrf();
+    let page = browser
+        .post(
+            "/login/code",
+            &[("csrf", &csrf), ("email", email), ("code", &code)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    browser
+}
+
+#[tokio::test]
+async fn a_magic_link_signs_its_recipient_in_opens_the_conversation_and_verifies_the_address() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+        let link = magic_link(&email);
+        assert!(link.contains(&format!("/m/{}.", s.conversation)), "{link}");
+        assert!(email.html.contains(&link), "the HTML part links too");
+
+        let mut browser = Browser::new(&s.app);
+        let page = browser.sign_in_with(&link).await;
+        assert_eq!(
+            page.location(),
+            Some(format!("/c/{}", s.conversation).as_str())
+        );
+        let cookie = page
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("tg_session="))
+            .unwrap();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        assert!(
+            !cookie.contains("Secure"),
+            "plain http test server: {cookie}"
+        );
+        assert_eq!(page.headers["referrer-policy"], "no-referrer");
+
+        let page = browser.get(&format!("/c/{}", s.conversation)).await;
+        assert_eq!(page.status, 200, "{}", db.backend);
+        assert!(page.body.contains("Hello Carl, your order shipped."));
+        assert!(
+            page.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'none'")
+        );
+        let (_, person) = s.app.get(&format!("/people/{}", s.client)).await;
+        assert_eq!(person["verified"], true, "{person}");
+
+        // A second click reuses the session.
+        let again = browser.get(&link).await;
+        assert_eq!(again.status, 303);
+        assert!(
+            again
+                .set_cookies()
+                .iter()
+                .all(|c| !c.starts_with("tg_session="))
+        );
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn tampered_and_expired_magic_links_open_no_session() {
+    for db in test_databases().await {
+        let clock = ManualClock::at(1_800_000_000_000);
+        let app = spawn_app_with_clock(&db, &[], Arc::new(clock.clone())).await;
+        let s = scene_on(app).await;
+        let link = magic_link(&s.app.wait_for_emails(CLIENT, 1).await.remove(0));
+        let (base, token) = link.split_once("/m/").unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut last = parts[3].to_string();
+        let flipped = if last.ends_with('a') { 'b' } else { 'a' };
+        last.pop();
+        last.push(flipped);
+        let forged = [
+            format!("{base}/m/{}.{}.{}.{last}", parts[0], parts[1], parts[2]),
+            format!(
+                "{base}/m/{}.{}.{}.{}",
+                parts[0], s.other, parts[2], parts[3]
+            ),
+            format!("{base}/m/{}.{}.9999999999.{}", parts[0], parts[1], parts[3]),
+            format!("{base}/m/garbage"),
+            format!("{base}/m/{}", "x".repeat(5000)),
+        ];
+        for link in &forged {
+            let mut browser = Browser::new(&s.app);
+            let page = browser.get(link).await;
+            assert_eq!(page.status, 400, "{link}: {}", db.backend);
+            assert!(browser.session().is_none(), "{link}");
+            assert!(page.body.contains("does not work any more"));
+        }
+        clock.advance(Duration::from_secs(15 * 24 * 3600));
+        let mut browser = Browser::new(&s.app);
+        let page = browser.get(&link).await;
+        assert_eq!(page.status, 400, "expired after 14 days");
+        assert!(browser.session().is_none());
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_never_sees_notes_participants_other_addresses_or_deleted_content() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let second = s
+            .app
+            .person("dora@client.test", "Dora Second", "client")
+            .await;
+        s.app
+            .post(
+                &format!("/conversations/{}/participants", s.conversation),
+                json!({"person_id": second}),
+            )
+            .await;
+        s.app
+            .say(
+                &s.conversation,
+                &s.agent,
+                "Internal: refund approved",
+                "note",
+            )
+            .await;
+        let gone = s
+            .app
+            .say(
+                &s.conversation,
+                &s.agent,
+                "Wrong customer, sorry",
+                "message",
+            )
+            .await;
+        let response = s
+            .app
+            .http_client
+            .delete(s.app.url(&format!("/messages/{gone}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let page = client.get(&format!("/c/{}", s.conversation)).await;
+        assert_eq!(page.status, 200);
+        for hidden in [
+            "Internal: refund approved",
+            "Internal note",
+            "Wrong customer",
+            "dora@client.test",
+            AGENT,
+            "Participants",
+            "/participants",
+            "/status",
+            "/delete",
+            "View original",
+        ] {
+            assert!(
+                !page.body.contains(hidden),
+                "client sees {hidden:?} ({})",
+                db.backend
+            );
+        }
+        assert!(page.body.contains("Message deleted"));
+        assert!(
+            page.body.contains("Agnes Agent"),
+            "authors' names are shown"
+        );
+
+        let mut agent = agent_browser(&s).await;
+        let page = agent.get(&format!("/c/{}", s.conversation)).await;
+        for shown in [
+            "Internal: refund approved",
+            "Internal note",
+            "Wrong customer",
+            "dora@client.test",
+            CLIENT,
+            "Participants",
+        ] {
+            assert!(page.body.contains(shown), "agent misses {shown:?}");
+        }
+        assert!(
+            page.body.contains("class=\"message deleted"),
+            "deleted content is marked"
+        );
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn strangers_and_the_signed_out_can_neither_see_nor_act() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+
+        let mut anonymous = Browser::new(&s.app);
+        let page = anonymous.get(&path).await;
+        assert_eq!(page.status, 303);
+        assert_eq!(
+            page.location(),
+            Some(format!("/login?next=/c/{}", s.conversation).as_str())
+        );
+        for action in ["messages", "status", "assign", "participants", "mute"] {
+            let page = anonymous
+                .post(
+                    &format!("{path}/{action}"),
+                    &[("csrf", "x"), ("body", "hi")],
+                )
+                .await;
+            assert_eq!(page.status, 403, "{action} without a session");
+        }
+        assert_eq!(anonymous.get("/").await.status, 303);
+        assert_eq!(anonymous.get("/settings").await.status, 303);
+
+        // Olga signs in (by code) but takes no part in the conversation.
+        let mut olga = sign_in_by_code(&s.app, OTHER).await;
+        let page = olga.get(&path).await;
+        assert_eq!(page.status, 404, "{}", db.backend);
+        assert!(!page.body.contains("Your order"));
+        let csrf = olga.get("/").await.csrf();
+        let page = olga
+            .post(
+                &format!("{path}/messages"),
+                &[("csrf", &csrf), ("body", "intrusion")],
+            )
+            .await;
+        assert_eq!(page.status, 404);
+        let page = olga
+            .post(&format!("{path}/mute"), &[("csrf", &csrf), ("muted", "1")])
+            .await;
+        assert_eq!(page.status, 404);
+        assert!(!olga.get("/").await.body.contains("Your order"));
+        let messages = s.app.messages(&s.conversation).await;
+        assert!(messages.iter().all(|m| m["body_text"] != "intrusion"));
+        assert_eq!(olga.get("/c/cnv_doesnotexist00").await.status, 404);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn clients_write_messages_but_never_notes_nor_manage_the_conversation() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let page = client
+            .submit(
+                &path,
+                &format!("{path}/messages"),
+                &[("body", "It arrived, thanks!")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = client
+            .submit(
+                &path,
+                &format!("{path}/messages"),
+                &[("body", "sneaky"), ("kind", "note")],
+            )
+            .await;
+        assert_eq!(page.status, 403);
+        let first = s.app.messages(&s.conversation).await[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for (action, form) in [
+            ("status", vec![("status", "closed")]),
+            ("snooze", vec![("duration", "1d")]),
+            ("assign", vec![("assignee", s.agent.as_str())]),
+            ("participants", vec![("email", "mallory@evil.test")]),
+            (&*format!("participants/{}/remove", s.agent), vec![]),
+            (&*format!("messages/{first}/delete"), vec![]),
+        ] {
+            let page = client
+                .submit(&path, &format!("{path}/{action}"), &form)
+                .await;
+            assert_eq!(page.status, 403, "client {action} ({})", db.backend);
+        }
+        let messages = s.app.messages(&s.conversation).await;
+        let bodies: Vec<&str> = messages
+            .iter()
+            .map(|m| m["body_text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            ["Hello Carl, your order shipped.", "It arrived, thanks!"]
+        );
+        assert_eq!(messages[1]["source"], "web");
+        let (_, conversation) = s
+            .app
+            .get(&format!("/conversations/{}", s.conversation))
+            .await;
+        assert_eq!(
+            conversation["status"], "open",
+            "the client's message reopened it"
+        );
+        assert_eq!(conversation["participants"].as_array().unwrap().len(), 2);
+        assert!(conversation["assignee_id"].is_null());
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn agents_manage_participants_status_assignment_snoozes_and_deletions() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+        let mut agent = agent_browser(&s).await;
+        let ok = |page: &support::web::Page, what: &str| {
+            assert_eq!(page.status, 303, "{what}: {}", page.body);
+        };
+        ok(
+            &agent
+                .submit(
+                    &path,
+                    &format!("{path}/messages"),
+                    &[("body", "Refund ok"), ("kind", "note")],
+                )
+                .await,
+            "note",
+        );
+        ok(
+            &agent
+                .submit(
+                    &path,
+                    &format!("{path}/participants"),
+                    &[("email", "nina@new.test"), ("name", "Nina New")],
+                )
+                .await,
+            "add",
+        );
+        ok(
+            &agent
+                .submit(&path, &format!("{path}/assign"), &[("assignee", &s.agent)])
+                .await,
+            "assign",
+        );
+        ok(
+            &agent
+                .submit(&path, &format!("{path}/status"), &[("status", "pending")])
+                .await,
+            "status",
+        );
+        let (_, conversation) = s
+            .app
+            .get(&format!("/conversations/{}", s.conversation))
+            .await;
+        assert_eq!(conversation["status"], "pending", "{}", db.backend);
+        assert_eq!(conversation["assignee_id"], s.agent.as_str());
+        let nina = conversation["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["email"] == "nina@new.test")
+            .expect("new participant")
+            .clone();
+        assert_eq!(nina["role"], "client", "new addresses become clients");
+        assert_eq!(nina["name"], "Nina New");
+
+        ok(
+            &agent
+                .submit(
+                    &path,
+                    &format!(
+                        "{path}/participants/{}/remove",
+                        nina["person_id"].as_str().unwrap()
+                    ),
+                    &[],
+                )
+                .await,
+            "remove",
+        );
+        ok(
+            &agent
+                .submit(&path, &format!("{path}/snooze"), &[("duration", "4h")])
+                .await,
+            "snooze",
+        );
+        let messages = s.app.messages(&s.conversation).await;
+        let note = messages.iter().find(|m| m["kind"] == "note").unwrap();
+        ok(
+            &agent
+                .submit(
+                    &path,
+                    &format!("{path}/messages/{}/delete", note["id"].as_str().unwrap()),
+                    &[],
+                )
+                .await,
+            "delete",
+        );
+
+        let (_, conversation) = s
+            .app
+            .get(&format!("/conversations/{}", s.conversation))
+            .await;
+        assert_eq!(conversation["status"], "snoozed");
+        assert_eq!(conversation["participants"].as_array().unwrap().len(), 2);
+        let messages = s.app.messages(&s.conversation).await;
+        assert!(
+            messages
+                .iter()
+                .any(|m| m["kind"] == "note" && m["deleted"] == true)
+        );
+        let (_, events) = s
+            .app
+            .get(&format!("/conversations/{}/events", s.conversation))
+            .await;
+        let kinds: Vec<&str> = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        for kind in [
+            "participant_added",
+            "assigned",
+            "status_changed",
+            "participant_removed",
+            "snoozed",
+            "message_deleted",
+        ] {
+            assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+        }
+        let page = agent.get(&path).await;
+        assert!(
+            page.body.contains("added Nina New") && page.body.contains("removed Nina New"),
+            "events are shown"
+        );
+
+        // Bad values are 422 pages, never 500s.
+        for (action, form) in [
+            ("status", vec![("status", "exploded")]),
+            ("snooze", vec![("duration", "forever")]),
+            ("assign", vec![("assignee", s.client.as_str())]),
+            ("participants", vec![("email", "not an address")]),
+            ("messages", vec![("body", "   ")]),
+            ("messages", vec![("body", "x"), ("kind", "shout")]),
+        ] {
+            let page = agent
+                .submit(&path, &format!("{path}/{action}"), &form)
+                .await;
+            assert_eq!(page.status, 422, "{action} {form:?}: {}", page.body);
+        }
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn ids_from_another_conversation_do_not_work_in_this_one() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let elsewhere = s.app.conversation("Elsewhere", &s.agent, &[&s.other]).await;
+        let foreign = s
+            .app
+            .say(&elsewhere, &s.agent, "Private to Olga", "message")
+            .await;
+        let mut agent = agent_browser(&s).await;
+        let path = format!("/c/{}", s.conversation);
+        let page = agent
+            .submit(&path, &format!("{path}/messages/{foreign}/delete"), &[])
+            .await;
+        assert_eq!(page.status, 404, "{}", db.backend);
+        assert_eq!(
+            agent
+                .get(&format!("{path}/messages/{foreign}/original"))
+                .await
+                .status,
+            404
+        );
+        let messages = s.app.messages(&elsewhere).await;
+        assert_eq!(messages[0]["deleted"], false);
+
+        // The client of this conversation cannot reach the other one at all.
+        let mut client = signed_in(&s.app, CLIENT).await;
+        assert_eq!(client.get(&format!("/c/{elsewhere}")).await.status, 404);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn forms_without_the_session_s_csrf_token_change_nothing() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+        let mut client = signed_in(&s.app, CLIENT).await;
+        for csrf in ["", "wrong-token-wrong-token", "a"] {
+            let page = client
+                .post(
+                    &format!("{path}/messages"),
+                    &[("csrf", csrf), ("body", "forged")],
+                )
+                .await;
+            assert_eq!(page.status, 403, "csrf {csrf:?} ({})", db.backend);
+        }
+        let page = client
+            .post(&format!("{path}/messages"), &[("body", "forged")])
+            .await;
+        assert_eq!(page.status, 403);
+        assert!(
+            s.app
+                .messages(&s.conversation)
+                .await
+                .iter()
+                .all(|m| m["body_text"] != "forged")
+        );
+        let page = client.post("/logout", &[("csrf", "nope")]).await;
+        assert_eq!(page.status, 403);
+        assert_eq!(client.get(&path).await.status, 200, "still signed in");
+
+        // Pre-sign-in forms: the token must match the visitor's own cookie.
+        let mut visitor = Browser::new(&s.app);
+        let page = visitor.get("/login").await;
+        let csrf = page.csrf();
+        let mut other = Browser::new(&s.app);
+        let page = other
+            .post("/login", &[("csrf", &csrf), ("email", CLIENT)])
+            .await;
+        assert_eq!(page.status, 403, "a token without its cookie");
+        let page = visitor
+            .post(
+                "/login",
+                &[("csrf", "forged-forged-forged"), ("email", CLIENT)],
+            )
+            .await;
+        assert_eq!(page.status, 403);
+        assert_eq!(
+            outbox_emails(&s.app.outbox_dir(), CLIENT)
+                .iter()
+                .filter(|e| e.header("Subject").is_some_and(|s| s.contains("code")))
+                .count(),
+            0,
+            "no code was sent"
+        );
+        // Not a form at all.
+        let response = reqwest::Client::new()
+            .post(format!("http://{}{path}/messages", s.app.http))
+            .header(
+                "cookie",
+                format!("tg_session={}", client.session().unwrap()),
+            )
+            .header("content-type", "application/json")
+            .body("{\"body\":\"json\"}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn signing_out_revokes_the_session_on_the_server() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let stolen = client.session().unwrap().to_string();
+        let page = client.submit(&path, "/logout", &[]).await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), Some("/login"));
+        let mut thief = Browser::new(&s.app);
+        thief.cookies.insert("tg_session".into(), stolen);
+        assert_eq!(
+            thief.get(&path).await.status,
+            303,
+            "a revoked cookie is no session"
+        );
+
+        // Everywhere: two sessions, one click.
+        let link = magic_link(&s.app.wait_for_emails(CLIENT, 1).await.remove(0));
+        let mut phone = Browser::new(&s.app);
+        phone.sign_in_with(&link).await;
+        let mut laptop = Browser::new(&s.app);
+        laptop.sign_in_with(&link).await;
+        let page = laptop.submit("/settings", "/logout/everywhere", &[]).await;
+        assert_eq!(page.status, 303);
+        assert_eq!(phone.get(&path).await.status, 303, "{}", db.backend);
+
+        // An admin revokes a person's sessions through the API.
+        let mut again = Browser::new(&s.app);
+        again.sign_in_with(&link).await;
+        let response = s
+            .app
+            .http_client
+            .delete(s.app.url(&format!("/people/{}/sessions", s.client)))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.json::<serde_json::Value>().await.unwrap()["revoked"],
+            1
+        );
+        assert_eq!(again.get(&path).await.status, 303);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn signing_in_by_code_works_and_an_unknown_address_learns_nothing() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let mut known = Browser::new(&s.app);
+        let known_page = known.submit("/login", "/login", &[("email", CLIENT)]).await;
+        let mut unknown = Browser::new(&s.app);
+        let unknown_page = unknown
+            .submit("/login", "/login", &[("email", "nobody@nowhere.test")])
+            .await;
+        assert_eq!(known_page.status, unknown_page.status);
+        let strip = |p: &support::web::Page, email: &str| {
+            p.body.replace(&p.csrf(), "CSRF").replace(email, "EMAIL")
+        };
+        assert_eq!(
+            strip(&known_page, CLIENT),
+            strip(&unknown_page, "nobody@nowhere.test"),
+            "the same answer for known and unknown addresses"
+        );
+        assert!(outbox_emails(&s.app.outbox_dir(), "nobody@nowhere.test").is_empty());
+
+        let code_email = s.app.wait_for_emails(CLIENT, 2).await.pop().unwrap();
+        let code = code_in(&code_email);
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let csrf = known_page.csrf();
+        let page = known
+            .post(
+                "/login/code",
+                &[
+                    ("csrf", &csrf),
+                    ("email", CLIENT),
+                    ("code", wrong),
+                    ("next", "/settings"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", db.backend);
+        assert!(page.body.contains("Attempts left: 4"), "{}", page.body);
+        let csrf = page.csrf();
+        let page = known
+            .post(
+                "/login/code",
+                &[
+                    ("csrf", &csrf),
+                    ("email", CLIENT),
+                    ("code", &code),
+                    ("next", "/settings"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location(), Some("/settings"));
+        assert!(known.get("/").await.body.contains("Your order"));
+        // A code works once.
+        let mut replay = Browser::new(&s.app);
+        let page = replay.get("/login").await;
+        let csrf = page.csrf();
+        let page = replay
+            .post(
+                "/login/code",
+                &[("csrf", &csrf), ("email", CLIENT), ("code", &code)],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        assert!(replay.session().is_none());
+        // Never an open redirect.
+        let page = unknown
+            .post(
+                "/login/code",
+                &[
+                    ("csrf", &unknown_page.csrf()),
+                    ("email", "x@y.test"),
+                    ("code", "12345"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_admin_session_sees_every_conversation_and_manages_without_writing() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let elsewhere = s.app.conversation("Elsewhere", &s.agent, &[&s.other]).await;
+        let mut admin = Browser::new(&s.app);
+        let page = admin
+            .submit("/admin", "/admin", &[("token", "wrong")])
+            .await;
+        assert_eq!(page.status, 401);
+        assert!(admin.session().is_none());
+        let page = admin
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        assert_eq!(page.status, 303);
+        let list = admin.get("/").await;
+        assert!(
+            list.body.contains("Your order") && list.body.contains("Elsewhere"),
+            "{}",
+            db.backend
+        );
+        let path = format!("/c/{elsewhere}");
+        let page = admin
+            .submit(&path, &format!("{path}/status"), &[("status", "closed")])
+            .await;
+        assert_eq!(page.status, 303);
+        let page = admin
+            .submit(&path, &format!("{path}/messages"), &[("body", "as whom?")])
+            .await;
+        assert_eq!(page.status, 422);
+        let (_, conversation) = s.app.get(&format!("/conversations/{elsewhere}")).await;
+        assert_eq!(conversation["status"], "closed");
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_list_counts_unread_until_the_page_is_opened_and_agents_filter_it() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(&s.conversation, &s.agent, "A second message", "message")
+            .await;
+        s.app
+            .say(&s.conversation, &s.agent, "Team only", "note")
+            .await;
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let list = client.get("/").await;
+        assert!(
+            list.body.contains("unread-count\" title=\"unread\">2<"),
+            "notes are not counted for clients: {}",
+            list.body
+        );
+        assert!(
+            list.body.contains("Agnes Agent: A second message"),
+            "excerpt of the last visible message"
+        );
+        client.get(&format!("/c/{}", s.conversation)).await;
+        let list = client.get("/").await;
+        assert!(!list.body.contains("unread-count"), "{}", db.backend);
+
+        let mut agent = agent_browser(&s).await;
+        let other = s
+            .app
+            .conversation("Assigned to me", &s.agent, &[&s.other])
+            .await;
+        s.app
+            .patch(
+                &format!("/conversations/{other}"),
+                json!({"assignee_id": s.agent}),
+            )
+            .await;
+        let mine = agent.get("/?view=mine").await;
+        assert!(mine.body.contains("Assigned to me") && !mine.body.contains("Your order"));
+        let unassigned = agent.get("/?view=unassigned").await;
+        assert!(
+            unassigned.body.contains("Your order") && !unassigned.body.contains("Assigned to me")
+        );
+        let all = agent.get("/?view=all&status=open").await;
+        assert!(all.body.contains("Your order") && all.body.contains("Assigned to me"));
+        assert!(
+            all.body.contains(">Mine <span class=\"count\">1</span>"),
+            "{}",
+            all.body
+        );
+        let closed = agent.get("/?view=all&status=closed").await;
+        assert!(!closed.body.contains("/c/cnv_"));
+        assert_eq!(agent.get("/?view=%00&status=bogus").await.status, 200);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_reply_written_on_the_web_is_emailed_to_the_other_participants() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let page = client
+            .submit(
+                &path,
+                &format!("{path}/messages"),
+                &[("body", "Could you resend the invoice?")],
+            )
+            .await;
+        assert_eq!(page.status, 303);
+        let email = s.app.wait_for_emails(AGENT, 1).await.remove(0);
+        assert!(
+            email.text.contains("Could you resend the invoice?"),
+            "{}",
+            db.backend
+        );
+        assert!(
+            outbox_emails(&s.app.outbox_dir(), CLIENT).len() == 1,
+            "the author is not emailed their own message"
+        );
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn attachments_download_only_for_those_who_may_see_their_message() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+        let data = format!(
+            "From: Carl Client <{CLIENT}>\r\nTo: {to}\r\nSubject: Re: Your order\r\nMessage-ID: <att-1@client.test>\r\n\
+In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nThe invoice is attached.\r\n\
+--b\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcTl8uXrp/Og0MTGCg==\r\n--b--\r\n",
+            to = email.reply_to(),
+            irt = email.message_id()
+        );
+        let (mut smtp, _) = SmtpClient::connect(s.app.smtp).await;
+        smtp.cmd("EHLO client.test").await;
+        assert_eq!(
+            smtp.send_mail(CLIENT, &[&email.reply_to()], &data)
+                .await
+                .code,
+            250
+        );
+        let messages = s.app.messages(&s.conversation).await;
+        let attachment = messages.last().unwrap()["attachments"][0]["url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("/api/v1")
+            .to_string();
+
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let page = client.get(&format!("/c/{}", s.conversation)).await;
+        assert!(page.body.contains(&attachment) && page.body.contains("invoice.pdf"));
+        let file = client.get(&attachment).await;
+        assert_eq!(file.status, 200, "{}", db.backend);
+        assert!(file.body.starts_with("%PDF"));
+        let mut agent = agent_browser(&s).await;
+        assert_eq!(agent.get(&attachment).await.status, 200);
+        let page = agent.get(&format!("/c/{}", s.conversation)).await;
+        let original = format!(
+            "/c/{}/messages/{}/original",
+            s.conversation,
+            messages.last().unwrap()["id"].as_str().unwrap()
+        );
+        assert!(page.body.contains(&original));
+        let raw = agent.get(&original).await;
+        assert_eq!(raw.status, 200);
+        assert!(raw.body.contains("Message-ID: <att-1@client.test>"));
+        assert_eq!(
+            client.get(&original).await.status,
+            403,
+            "clients get no original emails"
+        );
+
+        let mut olga = sign_in_by_code(&s.app, OTHER).await;
+        assert_eq!(olga.get(&attachment).await.status, 404);
+        assert_eq!(Browser::new(&s.app).get(&attachment).await.status, 401);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn settings_change_notifications_and_language_and_list_muted_conversations() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let page = client
+            .submit(
+                "/settings",
+                "/settings",
+                &[("notifications", "immediate"), ("locale", "fr")],
+            )
+            .await;
+        assert_eq!(page.status, 303);
+        let (_, person) = s.app.get(&format!("/people/{}", s.client)).await;
+        assert_eq!(person["notifications"], "immediate", "{}", db.backend);
+        assert_eq!(person["locale"], "fr");
+        let page = client.get("/settings").await;
+        assert!(page.body.contains("Réglages") && page.body.contains("lang=\"fr\""));
+
+        let page = client
+            .submit(&path, &format!("{path}/mute"), &[("muted", "1")])
+            .await;
+        assert_eq!(page.status, 303);
+        let page = client.get("/settings").await;
+        assert!(page.body.contains("Your order"), "listed as muted");
+        let page = client
+            .submit(
+                &path,
+                &format!("{path}/mute"),
+                &[("muted", "0"), ("back", "settings")],
+            )
+            .await;
+        assert_eq!(page.location(), Some("/settings"));
+
+        let page = client
+            .submit(
+                "/settings",
+                "/settings",
+                &[("notifications", "loud"), ("locale", "fr")],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        s.app.stop().await;
+    }
+}
