@@ -12,7 +12,8 @@
 //! - [`outbound`]: compose notifications, the outbox worker, transports.
 //! - [`scheduler`]: the tick loop and its step functions (digest planning, conversation
 //!   lifecycle).
-//! - [`web`]: the JSON API, settings and verification codes, the one-click unsubscribe page.
+//! - [`web`]: the web view (`web::view`: sessions, magic links, codes, pages), the JSON API,
+//!   settings and verification codes, the one-click unsubscribe page.
 //! - [`app`]: wiring; the only module that knows every other.
 //!
 //! Invariants: "250" only after the message is committed; no SQL outside `store`; the SMTP

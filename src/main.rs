@@ -40,6 +40,10 @@ async fn serve(config: threadgate::config::Config) -> anyhow::Result<()> {
     let c = app.config();
     println!("threadgate is running");
     println!("  SMTP ({:?})   {}", c.smtp.protocol, app.smtp_addr());
+    println!(
+        "  web view      http://{}/  (admin: /admin)",
+        app.http_addr()
+    );
     println!("  HTTP API      http://{}/api/v1", app.http_addr());
     println!(
         "  database      {} ({})",
