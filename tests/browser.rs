@@ -402,6 +402,15 @@ async fn an_agent_s_note_never_reaches_the_client_s_page() {
             .expect("the note, marked as a note");
         let html = page_source(&b).await;
         assert!(html.contains("carrier claim #77") && html.contains(CLIENT));
+        b.client
+            .goto(&format!("http://{}/c/{}", s.app.http, s.conversation))
+            .await
+            .unwrap();
+        b.client
+            .wait()
+            .for_element(Locator::Css("aside.manage"))
+            .await
+            .unwrap();
         screenshot(&b, "conversation-agent").await;
         b.client
             .goto(&format!("http://{}/", s.app.http))

@@ -991,3 +991,158 @@ async fn settings_change_notifications_and_language_and_list_muted_conversations
         s.app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn opening_the_page_means_no_digest_repeats_it_and_the_next_message_goes_out_at_once() {
+    for db in test_databases().await {
+        let clock = ManualClock::at(1_800_000_000_000);
+        let app = spawn_app_with_clock(&db, &[], Arc::new(clock.clone())).await;
+        let s = scene_on(app).await;
+        s.app
+            .say(&s.conversation, &s.agent, "Two: the invoice", "message")
+            .await;
+        let mut client = signed_in(&s.app, CLIENT).await;
+        assert_eq!(
+            client.get(&format!("/c/{}", s.conversation)).await.status,
+            200
+        );
+        clock.advance(Duration::from_secs(31 * 60));
+        assert_eq!(
+            s.app.settle_and_collect(CLIENT).await.len(),
+            1,
+            "read on the web: no digest ({})",
+            db.backend
+        );
+        s.app
+            .say(
+                &s.conversation,
+                &s.agent,
+                "Three: the delivery date",
+                "message",
+            )
+            .await;
+        let emails = s.app.wait_for_emails(CLIENT, 2).await;
+        assert!(emails[1].text.contains("Three: the delivery date"));
+        assert!(!emails[1].text.contains("Two: the invoice"), "already read");
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn agents_start_conversations_from_the_web_and_clients_cannot() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let mut agent = agent_browser(&s).await;
+        let page = agent
+            .submit(
+                "/new",
+                "/new",
+                &[
+                    ("subject", "Welcome aboard"),
+                    ("participants", "carl@client.test, newbie@client.test\nbad"),
+                    ("body", "Hello both!"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 422, "one address is not an address");
+        assert!(
+            page.body.contains("bad") && page.body.contains("Welcome aboard"),
+            "the form is kept"
+        );
+        let page = agent
+            .submit(
+                "/new",
+                "/new",
+                &[
+                    ("subject", "Welcome aboard"),
+                    ("participants", "carl@client.test, newbie@client.test"),
+                    ("body", "Hello both!"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let id = page
+            .location()
+            .unwrap()
+            .trim_start_matches("/c/")
+            .to_string();
+        let (_, conversation) = s.app.get(&format!("/conversations/{id}")).await;
+        assert_eq!(conversation["subject"], "Welcome aboard", "{}", db.backend);
+        assert_eq!(conversation["created_by"], s.agent.as_str());
+        assert_eq!(conversation["participants"].as_array().unwrap().len(), 3);
+        assert_eq!(s.app.messages(&id).await[0]["body_text"], "Hello both!");
+        let email = s
+            .app
+            .wait_for_emails("newbie@client.test", 1)
+            .await
+            .remove(0);
+        assert!(email.text.contains("Hello both!"));
+
+        let mut client = signed_in(&s.app, CLIENT).await;
+        assert_eq!(client.get("/new").await.status, 403);
+        let csrf = client.get("/").await.csrf();
+        let page = client
+            .post(
+                "/new",
+                &[("csrf", &csrf), ("subject", "Mine"), ("participants", "")],
+            )
+            .await;
+        assert_eq!(page.status, 403);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn under_https_the_session_cookie_is_secure_and_inline_images_are_served_to_the_page() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &["--public-url", "https://gateway.test"]).await;
+        let s = scene_on(app).await;
+        let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+        let link = magic_link(&email);
+        assert!(link.starts_with("https://gateway.test/m/"), "{link}");
+        let local = link.replace("https://gateway.test", &format!("http://{}", s.app.http));
+        let mut client = Browser::new(&s.app);
+        let page = client.sign_in_with(&local).await;
+        let cookie = page
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("tg_session="))
+            .unwrap();
+        assert!(cookie.ends_with("; Secure"), "{cookie} ({})", db.backend);
+
+        let data = format!(
+            "From: Carl Client <{CLIENT}>\r\nTo: {to}\r\nSubject: Re: Your order\r\nMessage-ID: <img-1@client.test>\r\n\
+In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"r\"\r\n\r\n\
+--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>See the box:</p><img src=\"cid:box@client.test\" alt=\"box\">\r\n\
+--r\r\nContent-Type: image/png\r\nContent-ID: <box@client.test>\r\nContent-Disposition: inline; filename=\"box.png\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg==\r\n--r--\r\n",
+            to = email.reply_to(),
+            irt = email.message_id()
+        );
+        let (mut smtp, _) = SmtpClient::connect(s.app.smtp).await;
+        smtp.cmd("EHLO client.test").await;
+        assert_eq!(
+            smtp.send_mail(CLIENT, &[&email.reply_to()], &data)
+                .await
+                .code,
+            250
+        );
+        let page = client.get(&format!("/c/{}", s.conversation)).await;
+        let at = page
+            .body
+            .find("<img src=\"/attachments/")
+            .expect("the inline image")
+            + 10;
+        let src = page.body[at..].split('"').next().unwrap().to_string();
+        let image = client.get(&src).await;
+        assert_eq!(image.status, 200, "{src}");
+        assert_eq!(image.headers["content-type"], "image/png");
+        let mut olga = sign_in_by_code(&s.app, OTHER).await;
+        assert_eq!(
+            olga.get(&src).await.status,
+            404,
+            "only for those who see the message"
+        );
+        s.app.stop().await;
+    }
+}
