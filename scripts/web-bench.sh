@@ -57,8 +57,8 @@ base, token, conv, agent, client, n = sys.argv[1:7]
 u = urllib.parse.urlparse(base)
 c = http.client.HTTPConnection(u.hostname, u.port)
 for i in range(int(n)):
-    author = client if i % 2 == 0 else agent
-    kind = "note" if i % 10 == 9 else "message"
+    author = agent if i % 2 == 0 else client  # the last one is the client's: the agent is emailed
+    kind = "note" if i % 10 == 8 else "message"
     body = (f"Message {i}: thanks for the update on the delivery. " * 3 + "\n\n"
             + "Could you confirm the address and the time window? We are available all week.\n\n"
             + "Best regards")
@@ -91,7 +91,17 @@ done
 [ -n "$LINK" ] || { echo "no sign-in link for the agent"; exit 1; }
 COOKIE=$(curl -s -o /dev/null -D - "$LINK" | sed -n 's/^set-cookie: \(tg_session=[^;]*\).*/\1/ip' | head -1)
 SIZE=$(curl -s -H "Cookie: $COOKIE" "$BASE/c/$CONV" | wc -c)
-echo "page: /c/$CONV, $MESSAGES messages, $SIZE bytes of HTML, backend ${DATABASE_URL:+postgres}${DATABASE_URL:-sqlite}"
-wrk -t 2 -c "$CONNECTIONS" -d "${SECONDS_}s" --latency -H "Cookie: $COOKIE" "$BASE/c/$CONV"
+BACKEND=sqlite
+[ -n "${DATABASE_URL:-}" ] && BACKEND=postgres
+echo "page: /c/$CONV, $MESSAGES messages, $SIZE bytes of HTML, backend $BACKEND"
+# BENCH_PERF=1: also record a CPU profile of the server during the run (target/web-bench.perf).
+if [ -n "${BENCH_PERF:-}" ]; then
+  perf record -F 499 -g -o target/web-bench.perf -p "$SERVER" -- sleep "$SECONDS_" >/dev/null 2>&1 &
+  PERF=$!
+fi
+THREADS=2
+[ "$CONNECTIONS" -lt 2 ] && THREADS=1
+wrk -t "$THREADS" -c "$CONNECTIONS" -d "${SECONDS_}s" --latency -H "Cookie: $COOKIE" "$BASE/c/$CONV"
+if [ -n "${PERF:-}" ]; then wait "$PERF" || true; fi
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
 echo "server peak RSS: $((RSS / 1024)) MiB"
