@@ -100,10 +100,49 @@ impl LinkSigner {
         self.sign("magic-link", conversation_id, person_id, expires_at)
     }
 
-    /// The (conversation, person) a valid, unexpired magic-link token names.
-    pub fn verify_magic(&self, token: &str, now: Millis) -> Option<(String, String)> {
-        self.verify("magic-link", token, now)
+    /// What a valid, unexpired magic-link token names, and when it was issued.
+    pub fn verify_magic(&self, token: &str, now: Millis) -> Option<MagicLink> {
+        let (conversation_id, person_id) = self.verify("magic-link", token, now)?;
+        let expires_s: i64 = token.trim().split('.').nth(2)?.parse().ok()?;
+        Some(MagicLink {
+            conversation_id,
+            person_id,
+            issued_at: expires_s.saturating_mul(1000) - MAGIC_LINK_LIFETIME_MS,
+        })
     }
+}
+
+/// A verified sign-in link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MagicLink {
+    pub conversation_id: String,
+    pub person_id: String,
+    /// When it was issued (to the second): links issued before a revocation stop working.
+    pub issued_at: Millis,
+}
+
+/// Our own sign-in links (`…/m/<token>`) in a text, made useless: when a reply quotes our
+/// notification, whoever reads the quote (an agent, another participant's email) must not be
+/// able to sign in as the person who replied.
+pub fn redact_sign_in_links(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("/m/") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("/m/") {
+        out.push_str(&rest[..at + 3]);
+        rest = &rest[at + 3..];
+        let token_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '='))
+            .unwrap_or(rest.len());
+        if token_len > 20 {
+            out.push('…');
+            rest = &rest[token_len..];
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -143,12 +182,24 @@ mod tests {
         let signer = LinkSigner::new(b"k".to_vec());
         let magic = signer.magic_token("cnv_a", "per_b", 10_000_000);
         let unsubscribe = signer.unsubscribe_token("cnv_a", "per_b", 10_000_000);
+        let link = signer.verify_magic(&magic, 0).expect("valid");
         assert_eq!(
-            signer.verify_magic(&magic, 0),
-            Some(("cnv_a".to_string(), "per_b".to_string()))
+            (link.conversation_id.as_str(), link.person_id.as_str()),
+            ("cnv_a", "per_b")
         );
+        assert_eq!(link.issued_at, 10_000_000 - MAGIC_LINK_LIFETIME_MS);
         assert_eq!(signer.verify_magic(&unsubscribe, 0), None);
         assert_eq!(signer.verify_unsubscribe(&magic, 0), None);
         assert_eq!(signer.verify_magic(&magic, 10_000_000), None, "expired");
+    }
+
+    #[test]
+    fn quoted_sign_in_links_are_redacted_and_other_text_is_kept() {
+        let quoted = "> Open: https://gw.example/m/cnv_abc.per_def.1799999999.abcdefghijklmnopqrstuvwx\n> bye";
+        let shown = redact_sign_in_links(quoted);
+        assert!(!shown.contains("abcdefghijklmnop"), "{shown}");
+        assert!(shown.contains("https://gw.example/m/…") && shown.ends_with("> bye"));
+        assert_eq!(redact_sign_in_links("a/m/b c"), "a/m/b c");
+        assert_eq!(redact_sign_in_links("no links"), "no links");
     }
 }

@@ -8,7 +8,10 @@ mod token;
 
 pub use address::{EmailAddress, InvalidEmail};
 pub use ids::{Id, IdKind};
-pub use links::{LinkSigner, MAGIC_LINK_LIFETIME_MS, UNSUBSCRIBE_LINK_LIFETIME_MS};
+pub use links::{
+    LinkSigner, MAGIC_LINK_LIFETIME_MS, MagicLink, UNSUBSCRIBE_LINK_LIFETIME_MS,
+    redact_sign_in_links,
+};
 pub use message_id::{MessageIds, OurMessageId};
 pub use token::{ReplyToken, random_base32};
 

@@ -112,7 +112,7 @@ pub fn notification_subject(locale: Locale, count: usize, subject: &str) -> Stri
 struct MessageView<'a> {
     author: &'a str,
     time: String,
-    body: &'a str,
+    body: std::borrow::Cow<'a, str>,
     /// An internal note (only internal people ever get these): labelled, so an agent does
     /// not quote it in a reply that a client will read.
     note: bool,
@@ -232,7 +232,8 @@ impl Composer {
             .map(|m| MessageView {
                 author: &m.author_name,
                 time: human_time(m.created_at),
-                body: &m.body_text,
+                // A reply that quoted its author's sign-in link must not hand it to others.
+                body: crate::domain::redact_sign_in_links(&m.body_text),
                 note: m.kind == crate::domain::MessageKind::Note,
             })
             .collect();

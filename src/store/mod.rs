@@ -34,7 +34,7 @@ pub use messages::{Message, NewMessage};
 pub use notifications::{DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
-pub use sessions::{SessionVia, WebSession};
+pub use sessions::{LinkPolicy, SessionVia, WebSession};
 pub use verification::{
     CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, CodeCheck, CodeIssue,
 };

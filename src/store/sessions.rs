@@ -3,7 +3,7 @@
 //! server-side (sign out, sign out everywhere, an admin revoking a person's sessions).
 
 use super::people::person_from_row;
-use super::{Person, Result, Store, on_backend};
+use super::{Dialect, Person, Result, Store, on_backend};
 use crate::domain::{Millis, random_base32};
 use sqlx::Row;
 
@@ -34,13 +34,26 @@ pub struct WebSession {
     /// The synchronizer token every form of this session must carry.
     pub csrf: String,
     pub expires_at: Millis,
+    /// Admin sessions: the hash of the admin token they were opened with (a new token ends
+    /// them).
+    pub admin_key: Option<String>,
+}
+
+/// What decides whether a person's sign-in link still works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkPolicy {
+    pub blocked: bool,
+    /// Links issued before this were revoked (sign out everywhere, blocking).
+    pub valid_after: Millis,
 }
 
 impl Store {
-    /// Opens a session for `person_id` (None: admin). Returns its id.
+    /// Opens a session for `person_id` (None: admin, with the hash of the admin token).
+    /// Returns its id.
     pub async fn create_session(
         &self,
         person_id: Option<&str>,
+        admin_key: Option<&str>,
         via: SessionVia,
         token_hash: &str,
         csrf: &str,
@@ -50,8 +63,8 @@ impl Store {
         let id = format!("ses_{}", random_base32(10));
         on_backend!(write self, pool => {
             sqlx::query(
-                "INSERT INTO web_sessions (id, token_hash, person_id, csrf, via, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO web_sessions (id, token_hash, person_id, csrf, via, created_at, expires_at, admin_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&id)
             .bind(token_hash)
@@ -60,21 +73,24 @@ impl Store {
             .bind(via.as_str())
             .bind(now)
             .bind(now.saturating_add(lifetime_ms))
+            .bind(admin_key)
             .execute(pool)
             .await?;
         });
         Ok(id)
     }
 
-    /// The unexpired, unrevoked session whose cookie hashes to `token_hash`.
+    /// The unexpired, unrevoked session whose cookie hashes to `token_hash` (never one of a
+    /// blocked person).
     pub async fn session_by_hash(&self, token_hash: &str) -> Result<Option<WebSession>> {
         let now = self.now();
         on_backend!(self, pool => {
             let row = sqlx::query(
-                "SELECT s.id AS session_id, s.csrf, s.expires_at, s.person_id,
+                "SELECT s.id AS session_id, s.csrf, s.expires_at, s.person_id, s.admin_key,
                         p.id, p.email, p.name, p.role, p.created_at, p.email_status
                  FROM web_sessions s LEFT JOIN people p ON p.id = s.person_id
-                 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+                 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+                   AND (s.person_id IS NULL OR p.blocked = 0)",
             )
             .bind(token_hash)
             .bind(now)
@@ -90,6 +106,7 @@ impl Store {
                 },
                 csrf: row.try_get("csrf")?,
                 expires_at: row.try_get("expires_at")?,
+                admin_key: row.try_get("admin_key")?,
             }))
         })
     }
@@ -109,19 +126,57 @@ impl Store {
         })
     }
 
-    /// Signs a person out everywhere. Returns how many sessions were live.
+    /// Signs a person out everywhere: their sessions, and the sign-in links already emailed
+    /// to them. Returns how many sessions were live.
     pub async fn revoke_sessions_of(&self, person_id: &str) -> Result<u64> {
         let now = self.now();
         on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(
                 "UPDATE web_sessions SET revoked_at = $2
                  WHERE person_id = $1 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(person_id)
             .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE people SET sessions_valid_after = $2 WHERE id = $1")
+                .bind(person_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Signs every admin session out.
+    pub async fn revoke_admin_sessions(&self) -> Result<u64> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE web_sessions SET revoked_at = $1
+                 WHERE person_id IS NULL AND revoked_at IS NULL AND expires_at > $1",
+            )
+            .bind(now)
             .execute(pool)
             .await?;
             Ok(done.rows_affected())
+        })
+    }
+
+    /// Whether links to this person may sign them in, and since when. None: no such person.
+    pub async fn link_policy(&self, person_id: &str) -> Result<Option<LinkPolicy>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query("SELECT blocked, sessions_valid_after FROM people WHERE id = $1")
+                .bind(person_id)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|row| -> Result<LinkPolicy> {
+                let blocked: i64 = row.try_get("blocked")?;
+                Ok(LinkPolicy { blocked: blocked != 0, valid_after: row.try_get("sessions_valid_after")? })
+            })
+            .transpose()
         })
     }
 

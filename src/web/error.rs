@@ -116,6 +116,17 @@ where
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
+        // Ids are short ASCII; anything else names nothing (and a NUL would make PostgreSQL
+        // answer with an error instead of "not found").
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("resource"))?;
+        if !raw
+            .iter()
+            .all(|(_, v)| crate::web::view::page::is_id_like(v))
+        {
+            return Err(ApiError::not_found("resource"));
+        }
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(ApiPath(value))

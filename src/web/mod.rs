@@ -79,7 +79,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/unsubscribe/{token}",
-            get(settings::unsubscribe_page).post(settings::unsubscribe),
+            get(settings::unsubscribe_page)
+                .post(settings::unsubscribe)
+                .layer(middleware::map_response(view::page::security_headers)),
         )
         .nest("/api/v1", api)
         .merge(view::routes())

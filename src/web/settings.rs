@@ -70,6 +70,10 @@ pub async fn patch_person(
     {
         return Err(ApiError::not_found("person"));
     }
+    if body.blocked == Some(true) {
+        // Blocked people lose the web view at once: sessions and sign-in links already sent.
+        state.store.revoke_sessions_of(&id).await?;
+    }
     let person = state
         .store
         .person(&id)

@@ -17,6 +17,14 @@ pub const SESSION_COOKIE: &str = "tg_session";
 pub const CSRF_COOKIE: &str = "tg_csrf";
 /// How long a web session lasts.
 pub const SESSION_LIFETIME_MS: Millis = 30 * 24 * 3600 * 1000;
+/// Admin sessions are shorter: they see everything.
+pub const ADMIN_SESSION_LIFETIME_MS: Millis = 12 * 3600 * 1000;
+
+/// What an admin session remembers of the token it was opened with: a new admin token ends
+/// every admin session opened with the old one.
+pub fn admin_key(admin_token: &str) -> String {
+    sha256_hex(format!("threadgate-admin-session\n{admin_token}").as_bytes())
+}
 
 /// A signed-in viewer.
 #[derive(Debug, Clone)]
@@ -142,6 +150,9 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<View
         return Ok(None);
     };
     Ok(Some(match session.person.clone() {
+        None if session.admin_key.as_deref() != Some(admin_key(&state.admin_token).as_str()) => {
+            return Ok(None);
+        }
         Some(person) => {
             let locale = state
                 .store
@@ -182,7 +193,8 @@ pub async fn require_poster(state: &AppState, headers: &HeaderMap) -> Result<Vie
     }
 }
 
-/// Opens a session and answers with its cookie and a redirect to `to`.
+/// Opens a session (a fresh cookie value every time: no session fixation) and answers with
+/// its cookie and a redirect to `to`. `person_id` None: an admin session.
 pub async fn sign_in(
     state: &AppState,
     person_id: Option<&str>,
@@ -191,20 +203,28 @@ pub async fn sign_in(
 ) -> Result<Response, WebError> {
     let token = random_base32(16);
     let csrf = random_base32(16);
+    let (admin, lifetime) = match person_id {
+        Some(_) => (None, SESSION_LIFETIME_MS),
+        None => (
+            Some(admin_key(&state.admin_token)),
+            ADMIN_SESSION_LIFETIME_MS,
+        ),
+    };
     state
         .store
         .create_session(
             person_id,
+            admin.as_deref(),
             via,
             &sha256_hex(token.as_bytes()),
             &csrf,
-            SESSION_LIFETIME_MS,
+            lifetime,
         )
         .await?;
     let mut response = Redirect::to(to).into_response();
     set_cookie(
         &mut response,
-        &session_cookie(&token, SESSION_LIFETIME_MS / 1000, state.secure_cookies),
+        &session_cookie(&token, lifetime / 1000, state.secure_cookies),
     );
     // The sign-in form's token has done its job.
     set_cookie(

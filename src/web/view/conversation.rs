@@ -13,7 +13,7 @@ use super::list::{parse_addresses, person_for, status_label};
 use super::login::CsrfOnly;
 use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time, render};
 use super::text::Text;
-use crate::domain::{MessageKind, Role, Source, rfc3339};
+use crate::domain::{MessageKind, Role, Source, redact_sign_in_links, rfc3339};
 use crate::store::{
     Attachment, Conversation, ConversationEvent, ConversationStatus, LifecycleChange, Message,
     NewMessage, ParticipantState, Person, StatusChange,
@@ -124,29 +124,6 @@ fn human_size(bytes: i64) -> String {
     }
 }
 
-/// Our own sign-in links, quoted back in replies, are not shown: whoever reads the quote
-/// (an agent, say) must not be able to sign in as the person who replied.
-pub fn redact_sign_in_links(text: &str) -> String {
-    if !text.contains("/m/") {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("/m/") {
-        out.push_str(&rest[..at + 3]);
-        rest = &rest[at + 3..];
-        let token_len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-            .unwrap_or(rest.len());
-        if token_len > 20 {
-            out.push('…');
-            rest = &rest[token_len..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>) -> Option<String> {
     let name = |id: Option<&str>| {
         id.and_then(|id| people.get(id))
@@ -172,6 +149,17 @@ fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>)
         "auto_closed" => t.ev_auto_closed.to_string(),
         _ => return None,
     })
+}
+
+/// What a client is told of the status: open or closed. Pending and snoozed are the team's
+/// workflow.
+pub fn shown_status(viewer: &Viewer, status: ConversationStatus) -> ConversationStatus {
+    match status {
+        ConversationStatus::Pending | ConversationStatus::Snoozed if !viewer.is_staff() => {
+            ConversationStatus::Open
+        }
+        other => other,
+    }
 }
 
 /// Which events a client sees: the conversation closing and reopening. Everything else
@@ -229,17 +217,21 @@ fn message_view(
         deleted,
         show_content,
         html: show_content
-            .then(|| m.body_html.as_deref().map(redact_sign_in_links))
+            .then(|| {
+                m.body_html
+                    .as_deref()
+                    .map(|h| redact_sign_in_links(h).into_owned())
+            })
             .flatten(),
         text: if show_content {
-            redact_sign_in_links(&m.body_text)
+            redact_sign_in_links(&m.body_text).into_owned()
         } else {
             String::new()
         },
         trimmed: show_content
             .then(|| m.trimmed_text.as_deref().filter(|t| !t.trim().is_empty()))
             .flatten()
-            .map(redact_sign_in_links),
+            .map(|t| redact_sign_in_links(t).into_owned()),
         attachments,
         original_url: (staff && m.inbound_id.is_some())
             .then(|| format!("/c/{conversation_id}/messages/{}/original", m.id)),
@@ -349,12 +341,14 @@ async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, W
         selected: conversation.assignee_id.is_none(),
     }];
     if staff {
-        for p in state.store.internal_people(200).await? {
-            assignees.push(Choice {
-                selected: conversation.assignee_id.as_deref() == Some(p.id.as_str()),
-                value: p.id,
-                label: p.name,
-            });
+        for p in state.store.participants(id).await? {
+            if p.person.role == Role::Internal {
+                assignees.push(Choice {
+                    selected: conversation.assignee_id.as_deref() == Some(p.person.id.as_str()),
+                    value: p.person.id,
+                    label: p.person.name,
+                });
+            }
         }
     }
     let assignee = conversation
@@ -368,8 +362,8 @@ async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, W
             chrome: Chrome::for_viewer(viewer, conversation.subject.clone()),
             id: conversation.id.clone(),
             subject: conversation.subject.clone(),
-            status: conversation.status.as_str(),
-            status_label: status_label(t, conversation.status),
+            status: shown_status(viewer, conversation.status).as_str(),
+            status_label: status_label(t, shown_status(viewer, conversation.status)),
             assignee,
             items: items.into_iter().map(|(_, _, item)| item).collect(),
             participants,
@@ -441,7 +435,8 @@ pub async fn post_reply(
             attachments: Vec::new(),
         })
         .await?;
-    state.store.mark_read(&id, &person.id, message.seq).await?;
+    // No read mark here: the page this redirects to marks what it shows, including anything
+    // that arrived while the reply was being typed.
     Ok(back(&id, &format!("#{}", message.id)))
 }
 
@@ -527,15 +522,23 @@ pub async fn post_assign(
 ) -> Result<Response, WebError> {
     let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
     viewer.require_staff()?;
+    // Only a team member taking part in the conversation: the assignee must be able to open it.
     let assignee = match form.assignee.trim() {
         "" => None,
         a => {
-            let person = state.store.person(a).await?;
-            match person {
-                Some(p) if p.role == Role::Internal => Some(p.id),
-                _ => {
-                    return Err(WebError::bad_form("assignee: not a team member")
-                        .in_language(viewer.text()));
+            let member = state
+                .store
+                .participants(&id)
+                .await?
+                .into_iter()
+                .find(|p| p.person.id == a && p.person.role == Role::Internal);
+            match member {
+                Some(p) => Some(p.person.id),
+                None => {
+                    return Err(WebError::bad_form(
+                        "assignee: not a team member taking part in this conversation",
+                    )
+                    .in_language(viewer.text()));
                 }
             }
         }
@@ -590,17 +593,20 @@ pub async fn post_add_participant(
     if addresses.is_empty() {
         return Err(WebError::bad_form(format!("{}: required", t.email)).in_language(t));
     }
-    if let Some(name) = &form.name {
-        field(name, t.name, 200).or_else(|e| {
-            if name.trim().is_empty() {
-                Ok("")
-            } else {
-                Err(e)
-            }
-        })?;
+    let name = form
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if let Some(name) = name {
+        field(name, t.name, 200).map_err(|e| e.in_language(t))?;
     }
-    for address in &addresses {
-        let person = person_for(&state, address, form.name.as_deref()).await?;
+    for (address, typed_name) in &addresses {
+        // The name field names one person; with several addresses, each keeps its own.
+        let name = typed_name
+            .as_deref()
+            .or(if addresses.len() == 1 { name } else { None });
+        let person = person_for(&state, address, name).await?;
         state
             .store
             .add_participant_by(&id, &person.id, viewer.actor_id())
@@ -745,19 +751,4 @@ pub async fn may_download(
         }
         None => false,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoted_sign_in_links_are_redacted_and_other_text_is_kept() {
-        let quoted = "> Open: https://gw.example/m/cnv_abc.per_def.1799999999.abcdefghijklmnopqrstuvwx\n> bye";
-        let shown = redact_sign_in_links(quoted);
-        assert!(!shown.contains("abcdefghijklmnop"), "{shown}");
-        assert!(shown.contains("https://gw.example/m/…") && shown.ends_with("> bye"));
-        assert_eq!(redact_sign_in_links("a/m/b c"), "a/m/b c");
-        assert_eq!(redact_sign_in_links("no links"), "no links");
-    }
 }

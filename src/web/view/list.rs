@@ -74,6 +74,7 @@ enum View {
 fn excerpt(s: &ConversationSummary, t: &Text) -> String {
     match (&s.excerpt, &s.last_author) {
         (Some(text), author) => {
+            let text = crate::domain::redact_sign_in_links(text);
             let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
             let mut cut: String = flat.chars().take(EXCERPT).collect();
             if flat.chars().count() > EXCERPT {
@@ -197,11 +198,12 @@ async fn list(
         .filter(|s| in_view(s, view) && status.is_none_or(|st| s.status == st))
         .map(|s| {
             let at = s.last_at.unwrap_or(s.created_at);
+            let status = super::conversation::shown_status(viewer, s.status);
             Row {
                 id: s.id.clone(),
                 subject: s.subject.clone(),
-                status: s.status.as_str(),
-                status_label: status_label(t, s.status),
+                status: status.as_str(),
+                status_label: status_label(t, status),
                 excerpt: excerpt(s, t),
                 time: human_time(at),
                 time_iso: crate::domain::rfc3339(at),
@@ -265,18 +267,28 @@ pub struct NewForm {
     body: String,
 }
 
-/// Parses "a@x, b@y\nc@z" into addresses (at most 100).
-pub fn parse_addresses(raw: &str) -> Result<Vec<EmailAddress>, String> {
-    let mut out: Vec<EmailAddress> = Vec::new();
+/// Parses "a@x, Bea <b@y>\nc@z" into addresses with their names, if given (at most 100).
+pub fn parse_addresses(raw: &str) -> Result<Vec<(EmailAddress, Option<String>)>, String> {
+    let mut out: Vec<(EmailAddress, Option<String>)> = Vec::new();
     for part in raw.split([',', ';', '\n', '\r']).map(str::trim) {
         if part.is_empty() {
             continue;
         }
-        let address = EmailAddress::parse(part).map_err(|e| format!("{part}: {e}"))?;
-        part.parse::<lettre::Address>()
+        let (name, addr) = match (part.rfind('<'), part.ends_with('>')) {
+            (Some(open), true) => {
+                let name = part[..open].trim().trim_matches('"').trim();
+                (
+                    (!name.is_empty()).then(|| name.chars().take(200).collect::<String>()),
+                    &part[open + 1..part.len() - 1],
+                )
+            }
+            _ => (None, part),
+        };
+        let address = EmailAddress::parse(addr).map_err(|e| format!("{part}: {e}"))?;
+        addr.parse::<lettre::Address>()
             .map_err(|e| format!("{part}: {e}"))?;
-        if !out.iter().any(|a| a.key() == address.key()) {
-            out.push(address);
+        if !out.iter().any(|(a, _)| a.key() == address.key()) {
+            out.push((address, name));
         }
     }
     if out.len() > 100 {
@@ -357,8 +369,8 @@ pub async fn new_submit(
         return Ok(fail(e));
     }
     let mut ids = Vec::new();
-    for address in &addresses {
-        ids.push(person_for(&state, address, None).await?.id);
+    for (address, name) in &addresses {
+        ids.push(person_for(&state, address, name.as_deref()).await?.id);
     }
     let conversation = state
         .store

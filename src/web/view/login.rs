@@ -36,7 +36,14 @@ struct CodePage<'a> {
     next: &'a str,
     email: &'a str,
     error: &'a str,
-    attempts_left: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/switch.html")]
+struct SwitchPage<'a> {
+    chrome: Chrome,
+    name: &'a str,
+    action: &'a str,
 }
 
 #[derive(Template)]
@@ -146,16 +153,30 @@ pub async fn login_submit(
             ));
         }
     };
-    if let Some(person) = state.store.person_by_email(&address).await?
-        && !state
-            .store
-            .person_settings(&person.id)
-            .await?
-            .is_some_and(|s| s.blocked)
-    {
-        // Rate limited or sent: the answer is the same (the page says codes are limited).
-        send_code(&state, &person, &peer.ip().to_string()).await?;
-    }
+    // Looked up and sent in the background, so the answer comes as fast, and the same, for an
+    // unknown address as for a known one (failures are logged, never shown).
+    let background = state.0.clone();
+    let ip = peer.ip().to_string();
+    let lookup = address.clone();
+    tokio::spawn(async move {
+        let result: Result<(), crate::web::error::ApiError> = async {
+            if let Some(person) = background.store.person_by_email(&lookup).await?
+                && !background
+                    .store
+                    .link_policy(&person.id)
+                    .await?
+                    .is_some_and(|p| p.blocked)
+            {
+                // Sent or rate limited: the page says codes are limited either way.
+                send_code(&background, &person, &ip).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = err.message(), "sending a sign-in code failed");
+        }
+    });
     let email = address.to_string();
     Ok(anonymous_page(
         &headers,
@@ -169,7 +190,6 @@ pub async fn login_submit(
                     next: &next,
                     email: &email,
                     error: "",
-                    attempts_left: String::new(),
                 },
             )
         },
@@ -198,7 +218,9 @@ pub async fn code_submit(
     let t = visitor_text(&headers);
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
     let email = form.email.trim().to_string();
-    let again = |error: &str, attempts_left: String| {
+    // One answer for every failure (wrong, expired, used, unknown address): how many attempts
+    // are left would tell whether the address is known.
+    let again = |error: &str| {
         anonymous_page(
             &headers,
             state.secure_cookies,
@@ -211,7 +233,6 @@ pub async fn code_submit(
                         next: &next,
                         email: &email,
                         error,
-                        attempts_left,
                     },
                 )
             },
@@ -219,17 +240,24 @@ pub async fn code_submit(
         )
     };
     let Ok(address) = EmailAddress::parse(&email) else {
-        return Ok(again(t.no_code, String::new()));
+        return Ok(again(t.wrong_code));
     };
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(again(t.code_hint, String::new()));
+        return Ok(again(t.code_hint));
     }
     match verify_code(&state, &address, &code).await? {
         CodeCheck::Verified { person_id, .. } => {
+            if state
+                .store
+                .link_policy(&person_id)
+                .await?
+                .is_none_or(|p| p.blocked)
+            {
+                return Ok(again(t.wrong_code));
+            }
             sign_in(&state, Some(&person_id), SessionVia::Code, &next).await
         }
-        CodeCheck::Wrong { attempts_left } => Ok(again(t.wrong_code, attempts_left.to_string())),
-        CodeCheck::NoCode => Ok(again(t.no_code, String::new())),
+        CodeCheck::Wrong { .. } | CodeCheck::NoCode => Ok(again(t.wrong_code)),
     }
 }
 
@@ -249,32 +277,76 @@ pub async fn magic_link(
             |t| t.link_invalid_title,
         )
     };
-    let Some((conversation_id, person_id)) = state.links.verify_magic(&token, state.store.now())
-    else {
+    let Some(person) = live_link(&state, &token).await? else {
         return Ok(invalid());
     };
-    let Some(person) = state.store.person(&person_id).await? else {
-        return Ok(invalid());
+    let to = format!("/c/{}", person.1);
+    let person = person.0;
+    match viewer(&state, &headers).await? {
+        // Already signed in as this person (a second click): no new session.
+        Some(Viewer::Person {
+            person: current, ..
+        }) if current.id == person.id => Ok(Redirect::to(&to).into_response()),
+        // Signed in as someone else (a link someone forwarded, say): ask before switching.
+        Some(current) => Ok(render(
+            StatusCode::OK,
+            SwitchPage {
+                chrome: Chrome::for_viewer(&current, current.text().switch_title),
+                name: &person.name,
+                action: &format!("/m/{token}"),
+            },
+        )),
+        None => {
+            state.store.mark_verified(&person.id).await?;
+            sign_in(&state, Some(&person.id), SessionVia::MagicLink, &to).await
+        }
+    }
+}
+
+/// The person (and conversation) a sign-in link still works for: valid, unexpired, not
+/// issued before their last "sign out everywhere", and not blocked.
+async fn live_link(
+    state: &crate::web::AppState,
+    token: &str,
+) -> Result<Option<(crate::store::Person, String)>, WebError> {
+    let Some(link) = state.links.verify_magic(token, state.store.now()) else {
+        return Ok(None);
     };
-    if state
+    let Some(policy) = state.store.link_policy(&link.person_id).await? else {
+        return Ok(None);
+    };
+    if policy.blocked || link.issued_at < policy.valid_after {
+        return Ok(None);
+    }
+    Ok(state
         .store
-        .person_settings(&person.id)
+        .person(&link.person_id)
         .await?
-        .is_some_and(|s| s.blocked)
-    {
-        return Ok(invalid());
-    }
+        .map(|p| (p, link.conversation_id)))
+}
+
+/// "Continue as …" after a link for someone else than who is signed in (a form of the current
+/// session, so another site cannot switch people behind their back).
+pub async fn magic_link_switch(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(token): WebPath<String>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let current = require_poster(&state, &headers).await?;
+    current.check_csrf(&form.csrf)?;
+    let Some((person, conversation_id)) = live_link(&state, &token).await? else {
+        return Err(WebError::not_found().in_language(current.text()));
+    };
+    state.store.revoke_session(&current.session().id).await?;
     state.store.mark_verified(&person.id).await?;
-    let to = format!("/c/{conversation_id}");
-    // Already signed in as this person (a second click): no new session.
-    if let Some(Viewer::Person {
-        person: current, ..
-    }) = viewer(&state, &headers).await?
-        && current.id == person.id
-    {
-        return Ok(Redirect::to(&to).into_response());
-    }
-    sign_in(&state, Some(&person.id), SessionVia::MagicLink, &to).await
+    sign_in(
+        &state,
+        Some(&person.id),
+        SessionVia::MagicLink,
+        &format!("/c/{conversation_id}"),
+    )
+    .await
 }
 
 pub async fn admin_page(state: Web, headers: HeaderMap) -> Response {
@@ -355,7 +427,7 @@ pub async fn logout_everywhere(
             state.store.revoke_sessions_of(&person.id).await?;
         }
         None => {
-            state.store.revoke_session(&viewer.session().id).await?;
+            state.store.revoke_admin_sessions().await?;
         }
     }
     signed_out(&state)

@@ -43,7 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/new", get(list::new_page).post(list::new_submit))
         .route("/login", get(login::login_page).post(login::login_submit))
         .route("/login/code", post(login::code_submit))
-        .route("/m/{token}", get(login::magic_link))
+        .route(
+            "/m/{token}",
+            get(login::magic_link).post(login::magic_link_switch),
+        )
         .route("/admin", get(login::admin_page).post(login::admin_submit))
         .route("/logout", post(login::logout))
         .route("/logout/everywhere", post(login::logout_everywhere))

@@ -210,11 +210,28 @@ where
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| WebError::not_found())?;
+        if !raw.iter().all(|(_, v)| is_id_like(v)) {
+            return Err(WebError::not_found());
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(WebPath(value)),
             Err(_) => Err(WebError::not_found()),
         }
     }
+}
+
+/// Ids and tokens in our URLs are short ASCII (`cnv_…`, `conversation.person.expiry.mac`);
+/// anything else (a NUL, a megabyte) cannot name anything, and PostgreSQL would refuse a NUL
+/// with an error instead of "not found".
+pub fn is_id_like(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 300
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-=".contains(&b))
 }
 
 /// The language of a visitor who is not signed in.
