@@ -44,6 +44,8 @@ pub struct App {
     worker: OutboxWorker,
     inbound: Inbound,
     outbox_wake: Arc<Notify>,
+    domains: crate::domains::Domains,
+    signer: crate::outbound::dkim::Signer,
 }
 
 impl App {
@@ -89,6 +91,13 @@ impl App {
                 http.local_addr().context("reading the HTTP address")?
             ),
         };
+        let checker = crate::dns::check::DnsChecker::new(config.dns_server)
+            .context("setting up the DNS resolver")?;
+        let domains = crate::domains::Domains::new(store.clone(), checker, config.domains.clone());
+        let signer = crate::outbound::dkim::Signer::new(
+            store.clone(),
+            config.from_address.domain().to_string(),
+        );
         let composer = Composer::new(
             config.from_address.clone(),
             config.reply_domain.clone(),
@@ -114,6 +123,7 @@ impl App {
             links,
             lifecycle: Lifecycle::new(store.clone(), config.auto_close_after),
             worker: OutboxWorker::new(store.clone(), transport, outbox_wake.clone())
+                .with_signer(signer.clone())
                 .with_retry_horizon(config.retry_horizon),
             config,
             store,
@@ -122,6 +132,8 @@ impl App {
             admin_token,
             generated_token,
             outbox_wake,
+            domains,
+            signer,
         })
     }
 
@@ -182,6 +194,8 @@ impl App {
             outbox_wake: self.outbox_wake.clone(),
             default_locale: self.config.default_locale,
             secure_cookies: self.composer.public_url().starts_with("https://"),
+            domains: self.domains.clone(),
+            signer: self.signer.clone(),
             admin_token: Arc::from(self.admin_token.as_str()),
         };
         let http_shutdown = shutdown.clone();
@@ -201,6 +215,11 @@ impl App {
             shutdown.clone(),
         ));
         let worker_task = tokio::spawn(self.worker.run(OUTBOX_POLL, shutdown.clone()));
+        let domains_task = tokio::spawn(scheduler::domain_checks(
+            self.domains.clone(),
+            self.config.tick.max(Duration::from_secs(60)),
+            shutdown.clone(),
+        ));
 
         signal.await;
         tracing::info!("shutting down: finishing in-flight transactions and deliveries");
@@ -211,6 +230,7 @@ impl App {
             connections.wait().await;
             let _ = worker_task.await;
             let _ = scheduler_task.await;
+            let _ = domains_task.await;
             let _ = http_task.await;
         })
         .await;

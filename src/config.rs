@@ -27,6 +27,60 @@ pub enum Command {
     Serve(ServeArgs),
     /// Show how an email would be read: classification, route, kept text, trimmed part.
     Extract(ExtractArgs),
+    /// Sending domains: add one (DKIM keys and the DNS records to publish), list, check,
+    /// rotate keys. Takes the same flags and variables as `serve` (database, DNS server, MX
+    /// host).
+    Domain {
+        #[command(subcommand)]
+        action: DomainAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainAction {
+    /// Create a sending domain with its reply subdomain and DKIM keys; prints the records.
+    Add {
+        name: String,
+        /// Where replies and bounces for this domain go; default: reply.<name>.
+        #[arg(long = "reply-subdomain", id = "reply_subdomain")]
+        reply_domain: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// List the sending domains and their records.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Check every record in DNS now; exits 1 unless all are ok.
+    Check {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Add the next pair of DKIM selectors (pending: publish their records, then activate).
+    Rotate {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Sign with this selector's keys from now on; retire the previous ones.
+    Activate {
+        name: String,
+        selector: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -114,9 +168,16 @@ pub struct ServeArgs {
     /// Language of emails for people created without one (`en` or `fr`).
     #[arg(long, env = "THREADGATE_DEFAULT_LOCALE", default_value = "en")]
     pub default_locale: String,
-    /// DNS resolver to use instead of the system's (host:port).
+    /// DNS resolver to use instead of the system's (IP or IP:port), for domain checks.
     #[arg(long, env = "THREADGATE_DNS_SERVER")]
     pub dns_server: Option<String>,
+    /// The host the MX records of reply domains point to (this gateway); default: --hostname.
+    #[arg(long, env = "THREADGATE_MX_HOST")]
+    pub mx_host: Option<String>,
+    /// What the SPF record of a reply domain authorizes: `include:<relay's SPF domain>` when
+    /// mail goes out through a relay; default `a:<mx host>` (this host sends directly).
+    #[arg(long, env = "THREADGATE_SPF")]
+    pub spf: Option<String>,
     /// Speak SMTP (as the MX) or LMTP (behind Postfix or another MTA).
     #[arg(
         long,
@@ -287,7 +348,8 @@ pub struct Config {
     pub auto_close_after: Duration,
     pub retry_horizon: Duration,
     pub default_locale: crate::domain::Locale,
-    pub dns_server: Option<String>,
+    pub dns_server: Option<SocketAddr>,
+    pub domains: crate::domains::DomainSettings,
     pub max_attachment_size: usize,
     pub smtp: SmtpSettings,
 }
@@ -391,7 +453,45 @@ impl ServeArgs {
                     )
                 },
             )?,
-            dns_server: self.dns_server,
+            dns_server: self
+                .dns_server
+                .as_deref()
+                .map(crate::dns::check::parse_dns_server)
+                .transpose()
+                .map_err(|e| invalid("dns-server", e))?,
+            domains: {
+                let mx_host = match self.mx_host.as_deref() {
+                    Some(h) => {
+                        crate::domains::parse_domain_name(h).map_err(|e| invalid("mx-host", e))?
+                    }
+                    None => self.hostname.trim_end_matches('.').to_ascii_lowercase(),
+                };
+                let spf_mechanism = match self.spf {
+                    Some(s)
+                        if s.starts_with("include:")
+                            || s.starts_with("a:")
+                            || s.starts_with("ip4:")
+                            || s.starts_with("ip6:")
+                            || s == "mx"
+                            || s == "a" =>
+                    {
+                        s
+                    }
+                    Some(s) => {
+                        return Err(invalid(
+                            "spf",
+                            format!(
+                                "expected an SPF mechanism (include:…, a:…, ip4:…, ip6:…), got {s:?}"
+                            ),
+                        ));
+                    }
+                    None => format!("a:{mx_host}"),
+                };
+                crate::domains::DomainSettings {
+                    mx_host,
+                    spf_mechanism,
+                }
+            },
             max_attachment_size: self.max_attachment_size,
             smtp: SmtpSettings {
                 protocol: match self.smtp_protocol {
@@ -420,7 +520,7 @@ mod tests {
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Serve(a) => a,
-            Command::Extract(_) => unreachable!("serve was parsed"),
+            _ => unreachable!("serve was parsed"),
         })
     }
 

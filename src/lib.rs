@@ -4,6 +4,8 @@
 //! - [`domain`]: addresses, reply tokens, ids, roles, visibility rules, signed Message-IDs and
 //!   links. No I/O.
 //! - [`config`]: CLI flags and `THREADGATE_*` variables, validated once.
+//! - [`dns`]: the DNS records a sending domain publishes, and checking them.
+//! - [`domains`]: sending domains: setup, DKIM keys and rotation, record checks.
 //! - [`store`]: the only module with SQL; SQLite and PostgreSQL behind one API.
 //! - [`smtp`]: the listener, connections, and the pure session state machine.
 //! - [`inbound`]: parse, classify, route, extract, and store received mail; bounces.
@@ -23,7 +25,10 @@
 pub mod app;
 pub mod blobs;
 pub mod config;
+pub mod dns;
 pub mod domain;
+pub mod domain_cli;
+pub mod domains;
 pub mod extract_cli;
 pub mod inbound;
 pub mod outbound;

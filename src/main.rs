@@ -16,6 +16,10 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Extract(args) => extract(args),
+        Command::Domain { action } => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            threadgate::domain_cli::run(action).await
+        }
         Command::Serve(args) => {
             let config = match args.into_config() {
                 Ok(config) => config,

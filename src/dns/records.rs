@@ -103,7 +103,9 @@ pub fn expected(
             kind: "TXT",
             host: reply_domain.to_string(),
             value: format!("v=spf1 {spf_mechanism} ~all"),
-            purpose: "SPF for the return-path (bounce) domain: authorizes the hosts that send our mail".into(),
+            purpose:
+                "SPF for the return-path (bounce) domain: authorizes the hosts that send our mail"
+                    .into(),
             expect: Expect::SpfWith(spf_mechanism.to_string()),
         },
     ];
@@ -114,7 +116,11 @@ pub fn expected(
             value: format!("v=DKIM1; k={}; p={}", key.algorithm, key.public_key),
             purpose: format!(
                 "DKIM public key ({}, selector {}) that verifies our signatures",
-                if key.algorithm == "rsa" { "RSA-2048" } else { "Ed25519" },
+                if key.algorithm == "rsa" {
+                    "RSA-2048"
+                } else {
+                    "Ed25519"
+                },
                 key.selector
             ),
             expect: Expect::DkimKey(key.public_key.clone()),
@@ -126,7 +132,9 @@ pub fn expected(
         value: format!(
             "v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}; adkim=r; aspf=r; pct=100"
         ),
-        purpose: "DMARC policy: start with p=none and reports, move to quarantine/reject once all is ok".into(),
+        purpose:
+            "DMARC policy: start with p=none and reports, move to quarantine/reject once all is ok"
+                .into(),
         expect: Expect::Dmarc,
     });
     records
@@ -151,7 +159,10 @@ pub fn judge(expect: &Expect, found: &[String]) -> Status {
         Expect::MxTo(host) => {
             if found.is_empty() {
                 Status::Missing
-            } else if found.iter().any(|f| normalize_host(f) == normalize_host(host)) {
+            } else if found
+                .iter()
+                .any(|f| normalize_host(f) == normalize_host(host))
+            {
                 Status::Ok
             } else {
                 Status::Wrong
@@ -196,9 +207,7 @@ pub fn judge(expect: &Expect, found: &[String]) -> Status {
         Expect::Dmarc => {
             let dmarc: Vec<&String> = found
                 .iter()
-                .filter(|t| {
-                    tag(t, "v").is_some_and(|v| v.eq_ignore_ascii_case("DMARC1"))
-                })
+                .filter(|t| tag(t, "v").is_some_and(|v| v.eq_ignore_ascii_case("DMARC1")))
                 .collect();
             match dmarc.as_slice() {
                 [] => Status::Missing,
@@ -224,10 +233,24 @@ mod tests {
     #[test]
     fn the_record_set_names_every_host_and_value_to_publish() {
         let keys = [
-            DkimPublic { selector: "tg1r".into(), algorithm: "rsa", public_key: "MIIB".into() },
-            DkimPublic { selector: "tg1e".into(), algorithm: "ed25519", public_key: "11qY".into() },
+            DkimPublic {
+                selector: "tg1r".into(),
+                algorithm: "rsa",
+                public_key: "MIIB".into(),
+            },
+            DkimPublic {
+                selector: "tg1e".into(),
+                algorithm: "ed25519",
+                public_key: "11qY".into(),
+            },
         ];
-        let r = expected("example.com", "reply.example.com", "mx.gw.test", "a:mx.gw.test", &keys);
+        let r = expected(
+            "example.com",
+            "reply.example.com",
+            "mx.gw.test",
+            "a:mx.gw.test",
+            &keys,
+        );
         let hosts: Vec<(&str, &str)> = r.iter().map(|r| (r.kind, r.host.as_str())).collect();
         assert_eq!(
             hosts,
@@ -259,9 +282,22 @@ mod tests {
     fn spf_needs_exactly_one_policy_with_our_mechanism() {
         let e = Expect::SpfWith("a:mx.gw.test".into());
         assert_eq!(judge(&e, &s(&["v=spf1 a:mx.gw.test ~all"])), Status::Ok);
-        assert_eq!(judge(&e, &s(&["google-site-verification=x", "v=spf1 +a:MX.gw.test -all"])), Status::Ok);
-        assert_eq!(judge(&e, &s(&["v=spf1 include:_spf.other.test ~all"])), Status::Wrong);
-        assert_eq!(judge(&e, &s(&["v=spf1 a:mx.gw.test ~all", "v=spf1 -all"])), Status::Wrong, "two policies");
+        assert_eq!(
+            judge(
+                &e,
+                &s(&["google-site-verification=x", "v=spf1 +a:MX.gw.test -all"])
+            ),
+            Status::Ok
+        );
+        assert_eq!(
+            judge(&e, &s(&["v=spf1 include:_spf.other.test ~all"])),
+            Status::Wrong
+        );
+        assert_eq!(
+            judge(&e, &s(&["v=spf1 a:mx.gw.test ~all", "v=spf1 -all"])),
+            Status::Wrong,
+            "two policies"
+        );
         assert_eq!(judge(&e, &s(&["v=spf10 a:mx.gw.test"])), Status::Missing);
         assert_eq!(judge(&e, &[]), Status::Missing);
     }
@@ -269,9 +305,20 @@ mod tests {
     #[test]
     fn dkim_is_ok_only_with_our_public_key() {
         let e = Expect::DkimKey("MIIBkey".into());
-        assert_eq!(judge(&e, &s(&["v=DKIM1; k=rsa; p=MIIB key"])), Status::Ok, "whitespace in p= is folded");
-        assert_eq!(judge(&e, &s(&["v=DKIM1; k=rsa; p=MIIBother"])), Status::Wrong);
-        assert_eq!(judge(&e, &s(&["v=DKIM1; k=rsa; p="])), Status::Wrong, "revoked key");
+        assert_eq!(
+            judge(&e, &s(&["v=DKIM1; k=rsa; p=MIIB key"])),
+            Status::Ok,
+            "whitespace in p= is folded"
+        );
+        assert_eq!(
+            judge(&e, &s(&["v=DKIM1; k=rsa; p=MIIBother"])),
+            Status::Wrong
+        );
+        assert_eq!(
+            judge(&e, &s(&["v=DKIM1; k=rsa; p="])),
+            Status::Wrong,
+            "revoked key"
+        );
         assert_eq!(judge(&e, &[]), Status::Missing);
     }
 
@@ -279,9 +326,16 @@ mod tests {
     fn dmarc_is_ok_with_one_record_and_a_policy() {
         let e = Expect::Dmarc;
         assert_eq!(judge(&e, &s(&["v=DMARC1; p=reject"])), Status::Ok);
-        assert_eq!(judge(&e, &s(&["v=DMARC1; rua=mailto:x@y"])), Status::Wrong, "no policy");
+        assert_eq!(
+            judge(&e, &s(&["v=DMARC1; rua=mailto:x@y"])),
+            Status::Wrong,
+            "no policy"
+        );
         assert_eq!(judge(&e, &s(&["v=DMARC1; p=sometimes"])), Status::Wrong);
-        assert_eq!(judge(&e, &s(&["v=DMARC1; p=none", "v=DMARC1; p=reject"])), Status::Wrong);
+        assert_eq!(
+            judge(&e, &s(&["v=DMARC1; p=none", "v=DMARC1; p=reject"])),
+            Status::Wrong
+        );
         assert_eq!(judge(&e, &s(&["unrelated"])), Status::Missing);
     }
 }

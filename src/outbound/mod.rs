@@ -1,5 +1,7 @@
-//! Outbound mail: compose (templates + threading headers), the outbox worker, transports.
+//! Outbound mail: compose (templates + threading headers), DKIM signing, the outbox worker,
+//! transports.
 
 pub mod compose;
+pub mod dkim;
 pub mod transport;
 pub mod worker;

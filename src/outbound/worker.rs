@@ -27,6 +27,8 @@ pub struct OutboxWorker {
     wake: Arc<Notify>,
     /// Temporary failures are retried until this long after the email was queued.
     retry_horizon: Duration,
+    /// DKIM: every email is signed with the From domain's active keys right before delivery.
+    signer: Option<super::dkim::Signer>,
 }
 
 /// Whether a permanent failure names the recipient's mailbox as bad: RFC 3463 status
@@ -74,7 +76,13 @@ impl OutboxWorker {
             transport,
             wake,
             retry_horizon: RETRY_HORIZON,
+            signer: None,
         }
+    }
+
+    pub fn with_signer(mut self, signer: super::dkim::Signer) -> OutboxWorker {
+        self.signer = Some(signer);
+        self
     }
 
     pub fn with_retry_horizon(mut self, horizon: Duration) -> OutboxWorker {
@@ -109,6 +117,16 @@ impl OutboxWorker {
             tracing::info!("claim lost to another worker; skipping");
             return Ok(Outcome::Lost);
         }
+        let signed;
+        let email = match &self.signer {
+            Some(signer) => {
+                let mut copy = email.clone();
+                copy.data = signer.sign(&email.data).await?;
+                signed = copy;
+                &signed
+            }
+            None => email,
+        };
         let (outcome, recorded) = match self.transport.deliver(email).await {
             Ok(()) => {
                 tracing::info!("delivered");

@@ -35,3 +35,29 @@ pub async fn run(
         }
     }
 }
+
+/// Re-checks the DNS records of sending domains once a day (those checked before: a domain
+/// is first checked by its admin), every `period`, in a loop of its own so that a slow
+/// resolver never delays notifications.
+pub async fn domain_checks(
+    domains: crate::domains::Domains,
+    period: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = interval.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            result = domains.recheck_due() => {
+                if let Err(err) = result {
+                    tracing::error!(error = %err, "re-checking sending domains failed");
+                }
+            }
+        }
+    }
+}

@@ -12,6 +12,7 @@
 
 mod attachments;
 mod conversations;
+mod domains;
 mod inbound;
 mod inbox;
 mod lifecycle;
@@ -24,6 +25,7 @@ mod verification;
 
 pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, Participant, TokenOwner};
+pub use domains::{DkimKey, Domain, KeyStatus};
 pub use inbound::{InboundEntry, InboundRecord, InboundStored, sha256_hex};
 pub use inbox::{ConversationSummary, ListScope, ParticipantState};
 pub use lifecycle::{

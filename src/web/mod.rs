@@ -2,6 +2,7 @@
 //! health check. Thin adapters over the store.
 
 pub mod api;
+pub mod domains;
 pub mod error;
 pub mod lifecycle;
 pub mod settings;
@@ -35,6 +36,16 @@ pub struct AppState {
     pub default_locale: crate::domain::Locale,
     /// Session cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    pub domains: crate::domains::Domains,
+    /// The outbox's DKIM signer, told when keys change here.
+    pub signer: crate::outbound::dkim::Signer,
+}
+
+impl AppState {
+    /// Keys changed in this process: sign with the new ones from the next email on.
+    pub fn signer_reload(&self) {
+        self.signer.reload();
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -67,6 +78,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/conversations/{id}/messages",
             post(api::post_message).get(api::list_messages),
+        )
+        .route(
+            "/domains",
+            post(domains::add_domain).get(domains::list_domains),
+        )
+        .route("/domains/{name}", get(domains::get_domain))
+        .route("/domains/{name}/check", post(domains::check_domain))
+        .route("/domains/{name}/keys", post(domains::rotate_keys))
+        .route(
+            "/domains/{name}/keys/{selector}/activate",
+            post(domains::activate_key),
         )
         .route("/inbound", get(api::list_inbound))
         .route("/inbound/{id}/raw", get(api::download_raw))

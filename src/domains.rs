@@ -1,0 +1,338 @@
+//! Sending domains: `domain add` creates one with its reply subdomain and DKIM keys (RSA-2048
+//! and Ed25519), says exactly which DNS records to publish, and checks them (now, and daily from
+//! the scheduler). Shared by the CLI (`threadgate domain …`) and the API (`/api/v1/domains`).
+//!
+//! Key rotation: `rotate` adds a new pair of selectors as `pending` (publish their records),
+//! `activate` switches signing to them and retires the previous keys (their records can be
+//! removed once mail signed with them is delivered, a few days later).
+
+use crate::dns::check::DnsChecker;
+use crate::dns::records::{self, DkimPublic, Record, Status};
+use crate::domain::{Millis, rfc3339};
+use crate::outbound::dkim;
+use crate::store::{DkimKey, Domain, KeyStatus, Store, StoreError};
+use serde_json::{Value, json};
+
+/// Where our records point: the host that receives replies (MX) and the SPF mechanism that
+/// authorizes our senders.
+#[derive(Debug, Clone)]
+pub struct DomainSettings {
+    pub mx_host: String,
+    pub spf_mechanism: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] dkim::DkimError),
+}
+
+/// How often the scheduler re-checks a domain.
+pub const RECHECK_EVERY_MS: Millis = 24 * 3600 * 1000;
+
+/// A domain name as DNS allows it (RFC 1035 §2.3.1, RFC 5890 A-labels), lowercased, without
+/// the trailing dot.
+pub fn parse_domain_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("{raw:?} is not a domain name"));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Err(format!("{raw:?} needs at least two labels (example.com)"));
+    }
+    for label in &labels {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!("{raw:?} has an invalid label {label:?}"));
+        }
+    }
+    Ok(name)
+}
+
+#[derive(Clone)]
+pub struct Domains {
+    store: Store,
+    checker: DnsChecker,
+    settings: DomainSettings,
+}
+
+impl Domains {
+    pub fn new(store: Store, checker: DnsChecker, settings: DomainSettings) -> Domains {
+        Domains {
+            store,
+            checker,
+            settings,
+        }
+    }
+
+    /// Creates `name` (reply domain `reply.<name>` unless given) with fresh keys.
+    pub async fn add(&self, name: &str, reply_domain: Option<&str>) -> Result<Value, DomainError> {
+        let name = parse_domain_name(name).map_err(DomainError::Invalid)?;
+        let reply_domain = match reply_domain {
+            Some(r) => parse_domain_name(r).map_err(DomainError::Invalid)?,
+            None => format!("reply.{name}"),
+        };
+        if reply_domain != name && !reply_domain.ends_with(&format!(".{name}")) {
+            // Relaxed SPF alignment (RFC 7489 §3.1.2) needs the return path under the domain.
+            return Err(DomainError::Invalid(format!(
+                "the reply domain {reply_domain} must be {name} or a subdomain of it"
+            )));
+        }
+        let keys = generate_pair(&name, 1, KeyStatus::Active).await?;
+        let domain = self
+            .store
+            .create_domain(&name, &reply_domain, &keys)
+            .await?;
+        self.view_of(&domain).await
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<Value>, DomainError> {
+        match self.store.domain(&name.to_ascii_lowercase()).await? {
+            Some(domain) => Ok(Some(self.view_of(&domain).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<Value>, DomainError> {
+        let mut out = Vec::new();
+        for domain in self.store.domains().await? {
+            out.push(self.view_of(&domain).await?);
+        }
+        Ok(out)
+    }
+
+    /// Checks every record now and records the result.
+    pub async fn check(&self, name: &str) -> Result<Option<Value>, DomainError> {
+        let Some(domain) = self.store.domain(&name.to_ascii_lowercase()).await? else {
+            return Ok(None);
+        };
+        let records = self.records(&domain).await?;
+        let checked = self.checker.check(&records).await;
+        let before = domain.check_results.clone();
+        let results = serde_json::to_value(&checked).unwrap_or(Value::Array(Vec::new()));
+        if statuses(&before) != statuses(&results) && domain.last_checked_at.is_some() {
+            tracing::warn!(domain = %domain.name, before = %statuses(&before), now = %statuses(&results), "DNS records of a domain changed");
+        }
+        self.store
+            .record_domain_check(&domain.name, &results)
+            .await?;
+        let domain = self.store.domain(&domain.name).await?.unwrap_or(domain);
+        Ok(Some(self.view_of(&domain).await?))
+    }
+
+    /// The scheduler's daily re-check: domains not checked for a day, claimed so that one
+    /// process checks each.
+    pub async fn recheck_due(&self) -> Result<usize, DomainError> {
+        let before = self.store.now() - RECHECK_EVERY_MS;
+        let claimed = self.store.claim_domains_to_check(before, 20).await?;
+        for name in &claimed {
+            self.check(name).await?;
+        }
+        Ok(claimed.len())
+    }
+
+    /// Adds the next pair of selectors as `pending`: publish them, then `activate`.
+    pub async fn rotate(&self, name: &str) -> Result<Option<Value>, DomainError> {
+        let Some(domain) = self.store.domain(&name.to_ascii_lowercase()).await? else {
+            return Ok(None);
+        };
+        let keys = self.store.dkim_keys(&domain.name).await?;
+        let next = keys
+            .iter()
+            .filter_map(|k| selector_number(&k.selector))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let pair = generate_pair(&domain.name, next, KeyStatus::Pending).await?;
+        self.store.add_dkim_keys(&domain.name, &pair).await?;
+        Ok(Some(self.view_of(&domain).await?))
+    }
+
+    /// Signs with the keys of `selector`'s generation from now on; the other active keys are
+    /// retired.
+    pub async fn activate(&self, name: &str, selector: &str) -> Result<Option<Value>, DomainError> {
+        let Some(domain) = self.store.domain(&name.to_ascii_lowercase()).await? else {
+            return Ok(None);
+        };
+        let keys = self.store.dkim_keys(&domain.name).await?;
+        let Some(generation) = keys
+            .iter()
+            .find(|k| k.selector == selector && k.status != KeyStatus::Retired)
+            .and_then(|k| selector_number(&k.selector))
+        else {
+            return Err(DomainError::Invalid(format!(
+                "no pending or active key with selector {selector:?}"
+            )));
+        };
+        for key in &keys {
+            let status = if selector_number(&key.selector) == Some(generation) {
+                KeyStatus::Active
+            } else if key.status == KeyStatus::Active {
+                KeyStatus::Retired
+            } else {
+                key.status
+            };
+            if status != key.status {
+                self.store
+                    .set_dkim_key_status(&domain.name, &key.selector, status)
+                    .await?;
+            }
+        }
+        Ok(Some(self.view_of(&domain).await?))
+    }
+
+    /// The records to publish: MX, SPF, one DKIM record per published key (pending and
+    /// active), DMARC.
+    async fn records(&self, domain: &Domain) -> Result<Vec<Record>, DomainError> {
+        let keys: Vec<DkimPublic> = self
+            .store
+            .dkim_keys(&domain.name)
+            .await?
+            .into_iter()
+            .filter(|k| k.status != KeyStatus::Retired)
+            .map(|k| DkimPublic {
+                selector: k.selector,
+                algorithm: if k.algorithm == "rsa" {
+                    "rsa"
+                } else {
+                    "ed25519"
+                },
+                public_key: k.public_key,
+            })
+            .collect();
+        Ok(records::expected(
+            &domain.name,
+            &domain.reply_domain,
+            &self.settings.mx_host,
+            &self.settings.spf_mechanism,
+            &keys,
+        ))
+    }
+
+    /// `{name, reply_domain, records: [{type, host, value, purpose, status, found}], keys,
+    /// last_checked_at}`; statuses from the last check of the same record.
+    async fn view_of(&self, domain: &Domain) -> Result<Value, DomainError> {
+        let records = self.records(domain).await?;
+        let previous = domain.check_results.as_array().cloned().unwrap_or_default();
+        let records: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                let seen = previous.iter().find(|p| {
+                    p["type"] == r.kind && p["host"] == r.host.as_str() && p["value"] == r.value.as_str()
+                });
+                json!({
+                    "type": r.kind, "host": r.host, "value": r.value, "purpose": r.purpose,
+                    "status": seen.and_then(|s| s["status"].as_str()).unwrap_or(Status::Unknown.as_str()),
+                    "found": seen.map(|s| s["found"].clone()).unwrap_or(json!([])),
+                })
+            })
+            .collect();
+        let keys: Vec<Value> = self
+            .store
+            .dkim_keys(&domain.name)
+            .await?
+            .iter()
+            .map(|k| {
+                json!({"selector": k.selector, "algorithm": k.algorithm, "status": k.status.as_str(),
+                       "created_at": rfc3339(k.created_at)})
+            })
+            .collect();
+        let all_ok = !records.is_empty() && records.iter().all(|r| r["status"] == "ok");
+        Ok(json!({
+            "name": domain.name, "reply_domain": domain.reply_domain, "records": records,
+            "keys": keys, "verified": all_ok,
+            "last_checked_at": domain.last_checked_at.map(rfc3339),
+        }))
+    }
+}
+
+fn statuses(results: &Value) -> String {
+    results
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    format!(
+                        "{}:{}",
+                        r["host"].as_str().unwrap_or(""),
+                        r["status"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// `tg3r` → 3.
+fn selector_number(selector: &str) -> Option<u32> {
+    selector
+        .strip_prefix("tg")?
+        .trim_end_matches(['r', 'e'])
+        .parse()
+        .ok()
+}
+
+/// An RSA-2048 key (`tg<n>r`) and an Ed25519 key (`tg<n>e`). RSA generation takes a moment of
+/// CPU: off the async threads.
+async fn generate_pair(
+    domain: &str,
+    generation: u32,
+    status: KeyStatus,
+) -> Result<Vec<DkimKey>, DomainError> {
+    let domain = domain.to_string();
+    let keys = tokio::task::spawn_blocking(move || -> Result<Vec<DkimKey>, dkim::DkimError> {
+        Ok(vec![
+            dkim::generate(&domain, &format!("tg{generation}r"), "rsa", status)?,
+            dkim::generate(&domain, &format!("tg{generation}e"), "ed25519", status)?,
+        ])
+    })
+    .await
+    .map_err(|e| DomainError::Invalid(format!("key generation stopped: {e}")))??;
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_names_are_checked_and_normalized() {
+        assert_eq!(parse_domain_name("Example.COM.").unwrap(), "example.com");
+        assert_eq!(
+            parse_domain_name("xn--bcher-kva.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
+        for bad in [
+            "",
+            "localhost",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "a_b.com",
+            "a b.com",
+            "bücher.de",
+        ] {
+            assert!(parse_domain_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_domain_name(&format!("{}.com", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn selectors_count_generations() {
+        assert_eq!(selector_number("tg1r"), Some(1));
+        assert_eq!(selector_number("tg12e"), Some(12));
+        assert_eq!(selector_number("default"), None);
+    }
+}
