@@ -46,6 +46,7 @@ pub struct App {
     outbox_wake: Arc<Notify>,
     domains: crate::domains::Domains,
     signer: crate::outbound::dkim::Signer,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl App {
@@ -91,6 +92,10 @@ impl App {
                 http.local_addr().context("reading the HTTP address")?
             ),
         };
+        let tls = match &config.smtp.tls {
+            Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+            None => None,
+        };
         let checker = crate::dns::check::DnsChecker::new(config.dns_server)
             .context("setting up the DNS resolver")?;
         let domains = crate::domains::Domains::new(store.clone(), checker, config.domains.clone());
@@ -134,6 +139,7 @@ impl App {
             outbox_wake,
             domains,
             signer,
+            tls,
         })
     }
 
@@ -178,11 +184,14 @@ impl App {
                 max_messages: self.config.smtp.max_messages,
                 max_errors: 20,
                 protocol: self.config.smtp.protocol,
+                tls_available: self.tls.is_some(),
+                tls_required: self.config.smtp.require_tls,
             },
             timeouts: Timeouts::from(&self.config.smtp),
             max_connections: self.config.smtp.max_connections,
             max_connections_per_ip: self.config.smtp.max_connections_per_ip,
             inbound: self.inbound,
+            tls: self.tls.clone(),
         };
         let smtp_task = tokio::spawn(smtp.run(shutdown.clone(), connections.clone()));
 
@@ -240,6 +249,29 @@ impl App {
         self.store.close().await;
         Ok(())
     }
+}
+
+/// The STARTTLS certificate: TLS 1.2 and 1.3 only (rustls offers nothing older), ring.
+fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect())
+        .with_context(|| format!("--tls-cert: reading certificates from {}", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("--tls-cert: no certificate in {}", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("--tls-key: reading a private key from {}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+    .context("TLS versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("--tls-cert/--tls-key: the key does not match the certificate")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The admin token lives in `<data-dir>/admin-token` (mode 0600), created on first start.

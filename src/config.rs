@@ -192,6 +192,15 @@ pub struct ServeArgs {
     /// Largest attachment kept; larger ones are listed as omitted (the message is still posted).
     #[arg(long, env = "THREADGATE_MAX_ATTACHMENT_SIZE", default_value = "20MiB", value_parser = parse_size)]
     pub max_attachment_size: usize,
+    /// PEM certificate chain for STARTTLS on the SMTP listener (with --tls-key).
+    #[arg(long, env = "THREADGATE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "THREADGATE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse mail over plain text: MAIL before STARTTLS gets 530 5.7.0.
+    #[arg(long, env = "THREADGATE_SMTP_REQUIRE_TLS")]
+    pub smtp_require_tls: bool,
     /// Name used in the SMTP greeting and EHLO reply.
     #[arg(long, env = "THREADGATE_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
@@ -357,6 +366,9 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct SmtpSettings {
     pub protocol: Protocol,
+    /// Certificate chain and key files for STARTTLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub require_tls: bool,
     pub hostname: String,
     pub max_message_size: usize,
     pub max_connections: usize,
@@ -421,6 +433,12 @@ impl ServeArgs {
             && token.len() < 16
         {
             return Err(invalid("admin-token", "must be at least 16 characters"));
+        }
+        if self.smtp_require_tls && self.tls_cert.is_none() {
+            return Err(invalid(
+                "smtp-require-tls",
+                "needs a certificate: --tls-cert and --tls-key",
+            ));
         }
         if self.smtp_max_connections == 0 {
             return Err(invalid("smtp-max-connections", "must be at least 1"));
@@ -498,6 +516,17 @@ impl ServeArgs {
                     SmtpProtocol::Smtp => Protocol::Smtp,
                     SmtpProtocol::Lmtp => Protocol::Lmtp,
                 },
+                tls: match (self.tls_cert, self.tls_key) {
+                    (Some(cert), Some(key)) => Some((cert, key)),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(invalid("tls-key", "--tls-cert needs --tls-key"));
+                    }
+                    (None, Some(_)) => {
+                        return Err(invalid("tls-cert", "--tls-key needs --tls-cert"));
+                    }
+                },
+                require_tls: self.smtp_require_tls,
                 hostname: self.hostname,
                 max_message_size: self.max_message_size,
                 max_connections: self.smtp_max_connections,

@@ -28,8 +28,16 @@ impl From<&SmtpSettings> for Timeouts {
     }
 }
 
+/// What ended one stretch of a connection.
+enum Ended<S> {
+    Done,
+    /// STARTTLS was accepted: the plain stream, to hand to the TLS handshake.
+    StartTls(S),
+}
+
 /// Serves one connection until QUIT, a timeout, the peer leaving, or shutdown (at the next
-/// point where no transaction is in flight: an accepted transaction always finishes).
+/// point where no transaction is in flight: an accepted transaction always finishes). With
+/// `tls`, STARTTLS (RFC 3207) upgrades the connection in place and the session starts over.
 pub async fn serve<S>(
     stream: S,
     peer: String,
@@ -37,17 +45,78 @@ pub async fn serve<S>(
     timeouts: Timeouts,
     inbound: Inbound,
     shutdown: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let protocol = config.protocol;
-    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut session = Session::new(config);
-    let mut out: Vec<u8> = session.greeting().as_bytes().to_vec();
+    let greeting = session.greeting().as_bytes().to_vec();
+    match drive(
+        stream,
+        &mut session,
+        greeting,
+        &peer,
+        timeouts,
+        &inbound,
+        &shutdown,
+    )
+    .await?
+    {
+        Ended::Done => Ok(()),
+        Ended::StartTls(plain) => {
+            let Some(acceptor) = tls else {
+                // The session offers STARTTLS only with a certificate.
+                return Ok(());
+            };
+            let stream = match tokio::time::timeout(timeouts.command, acceptor.accept(plain)).await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => {
+                    tracing::info!(error = %err, "TLS handshake failed");
+                    return Ok(());
+                }
+                Err(_) => {
+                    tracing::info!("TLS handshake timed out");
+                    return Ok(());
+                }
+            };
+            session.tls_started();
+            match drive(
+                stream,
+                &mut session,
+                Vec::new(),
+                &peer,
+                timeouts,
+                &inbound,
+                &shutdown,
+            )
+            .await?
+            {
+                Ended::Done | Ended::StartTls(_) => Ok(()),
+            }
+        }
+    }
+}
+
+async fn drive<S>(
+    stream: S,
+    session: &mut Session,
+    mut out: Vec<u8>,
+    peer: &str,
+    timeouts: Timeouts,
+    inbound: &Inbound,
+    shutdown: &CancellationToken,
+) -> std::io::Result<Ended<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let protocol = session.protocol();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = vec![0u8; READ_BUFFER];
     let mut command_started: Option<Instant> = None;
     let mut data_started: Option<Instant> = None;
+    let mut upgrade = false;
 
     loop {
         // RFC 2920 §3.2: replies to pipelined commands are flushed once the input is drained.
@@ -62,6 +131,10 @@ where
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading")
             })??;
             out.clear();
+        }
+        if upgrade {
+            // Whatever else was read with STARTTLS is dropped with `buf` (RFC 3207 §4.2).
+            return Ok(Ended::StartTls(reader.unsplit(writer)));
         }
         if session.is_closed() {
             break;
@@ -108,14 +181,14 @@ where
                     let replies = match protocol {
                         Protocol::Smtp => {
                             let recipients: Vec<_> = transaction.recipients.iter().collect();
-                            vec![inbound.deliver(&transaction, &recipients, &peer).await]
+                            vec![inbound.deliver(&transaction, &recipients, peer).await]
                         }
                         // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
                         Protocol::Lmtp => {
                             let mut replies = Vec::with_capacity(transaction.recipients.len());
                             for recipient in &transaction.recipients {
                                 replies
-                                    .push(inbound.deliver(&transaction, &[recipient], &peer).await);
+                                    .push(inbound.deliver(&transaction, &[recipient], peer).await);
                             }
                             replies
                         }
@@ -125,6 +198,10 @@ where
                     }
                 }
                 Event::Close => {}
+                Event::StartTls => {
+                    upgrade = true;
+                    break;
+                }
             }
         }
     }
@@ -132,5 +209,5 @@ where
         writer.write_all(&out).await?;
     }
     writer.shutdown().await.ok();
-    Ok(())
+    Ok(Ended::Done)
 }

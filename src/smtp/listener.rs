@@ -22,6 +22,8 @@ pub struct SmtpListener {
     /// Concurrent connections from one IP address (one host must not take every slot).
     pub max_connections_per_ip: usize,
     pub inbound: Inbound,
+    /// The certificate for STARTTLS, if one is configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl SmtpListener {
@@ -59,6 +61,7 @@ impl SmtpListener {
             let inbound = self.inbound.clone();
             let shutdown = shutdown.clone();
             let timeouts = self.timeouts;
+            let tls = self.tls.clone();
             let span = tracing::info_span!("smtp", peer = %peer);
             tracker.spawn(
                 async move {
@@ -71,6 +74,7 @@ impl SmtpListener {
                         timeouts,
                         inbound,
                         shutdown,
+                        tls,
                     )
                     .await
                     {

@@ -15,7 +15,7 @@ use crate::domain::{EmailAddress, ReplyToken};
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
 use smtp_proto::{
     EXT_8BIT_MIME, EXT_CHUNKING, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE,
-    EXT_SMTP_UTF8, EhloResponse, Request,
+    EXT_SMTP_UTF8, EXT_START_TLS, EhloResponse, Request,
 };
 use std::fmt;
 use std::slice::Iter;
@@ -41,6 +41,10 @@ pub struct SessionConfig {
     /// Bad commands tolerated before the session is dropped.
     pub max_errors: usize,
     pub protocol: Protocol,
+    /// STARTTLS (RFC 3207) is offered (a certificate is configured).
+    pub tls_available: bool,
+    /// No MAIL before STARTTLS: `530 5.7.0` (RFC 3207 §4).
+    pub tls_required: bool,
 }
 
 /// One reply, ready for the wire.
@@ -133,6 +137,11 @@ pub enum Event {
     CheckRecipient(Recipient),
     /// A complete message: the caller stores it and calls [`Session::delivered`].
     Deliver(Transaction),
+    /// Flush the pending replies (the `220` to STARTTLS last), discard every byte read after
+    /// the command (RFC 3207 §4.2 forbids acting on anything pipelined before the handshake:
+    /// the STARTTLS command-injection attacks), do the TLS handshake, then call
+    /// [`Session::tls_started`].
+    StartTls,
     /// Flush pending replies and close the connection.
     Close,
 }
@@ -181,6 +190,8 @@ pub struct Session {
     /// Bytes of the command line received so far (0: at a line start).
     partial_len: usize,
     pending: Option<Event>,
+    /// The connection is encrypted (after STARTTLS).
+    tls_active: bool,
 }
 
 /// Longest command line accepted, CRLF included (Postfix's default is 2048 too).
@@ -204,7 +215,28 @@ impl Session {
             errors: 0,
             partial_len: 0,
             pending: None,
+            tls_active: false,
         }
+    }
+
+    /// The TLS handshake after STARTTLS succeeded: RFC 3207 §4.2, the session starts over
+    /// (the client must say EHLO again; nothing said before counts).
+    pub fn tls_started(&mut self) {
+        self.reset_transaction();
+        self.helo = None;
+        self.requests = RequestReceiver::default();
+        self.partial_len = 0;
+        self.pending = None;
+        self.state = State::Command;
+        self.tls_active = true;
+    }
+
+    pub fn tls_active(&self) -> bool {
+        self.tls_active
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.config.protocol
     }
 
     pub fn greeting(&self) -> Reply {
@@ -552,7 +584,7 @@ impl Session {
                 "Commands: EHLO HELO LHLO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT",
             ))),
             Request::Quit => self.close_with(Reply::new(221, "2.0.0", "Bye")),
-            Request::StartTls => self.error(Reply::new(502, "5.5.1", "STARTTLS is not available")),
+            Request::StartTls => self.start_tls(),
             Request::Auth { .. } => {
                 self.error(Reply::new(502, "5.5.1", "Authentication is not available"))
             }
@@ -560,6 +592,27 @@ impl Session {
                 self.error(Reply::new(502, "5.5.1", "Command not implemented"))
             }
         }
+    }
+
+    fn start_tls(&mut self) -> Option<Event> {
+        if !self.config.tls_available {
+            return self.error(Reply::new(502, "5.5.1", "STARTTLS is not available"));
+        }
+        if self.tls_active {
+            return self.error(Reply::new(503, "5.5.1", "TLS is already active"));
+        }
+        if self.helo.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Say EHLO first"));
+        }
+        if self.in_transaction() {
+            return self.error(Reply::new(
+                503,
+                "5.5.1",
+                "STARTTLS is not allowed in a transaction",
+            ));
+        }
+        self.pending = Some(Event::StartTls);
+        Some(Event::Reply(Reply::new(220, "2.0.0", "Ready to start TLS")))
     }
 
     fn hello(&mut self, host: String, extended: bool) -> Event {
@@ -575,6 +628,9 @@ impl Session {
             | EXT_SMTP_UTF8
             | EXT_ENHANCED_STATUS_CODES
             | EXT_CHUNKING;
+        if self.config.tls_available && !self.tls_active {
+            ehlo.capabilities |= EXT_START_TLS;
+        }
         ehlo.size = self.config.max_message_size;
         let mut text = Vec::new();
         ehlo.write(&mut text).expect("writing to a Vec cannot fail");
@@ -587,6 +643,13 @@ impl Session {
         }
         if self.mail_from.is_some() {
             return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
+        }
+        if self.config.tls_required && !self.tls_active {
+            return self.error(Reply::new(
+                530,
+                "5.7.0",
+                "Must issue a STARTTLS command first",
+            ));
         }
         if self.messages >= self.config.max_messages {
             return self.close_with(Reply::new(

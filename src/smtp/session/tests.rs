@@ -15,6 +15,8 @@ fn config(protocol: Protocol) -> SessionConfig {
         max_messages: 2,
         max_errors: 20,
         protocol,
+        tls_available: false,
+        tls_required: false,
     }
 }
 
@@ -29,7 +31,14 @@ struct Transcript {
 /// Feeds `chunks` one at a time, as separate reads, answering lookups and deliveries the way
 /// the connection would: `LIVE` is a live token, everything else unknown; deliveries get 250.
 fn run_chunks(protocol: Protocol, chunks: &[&[u8]]) -> Transcript {
-    let mut session = Session::new(config(protocol));
+    run_with(config(protocol), chunks)
+}
+
+/// As [`run_chunks`] with a given configuration; a STARTTLS "handshake" discards the rest of
+/// the chunk it came in, as the connection does.
+fn run_with(config: SessionConfig, chunks: &[&[u8]]) -> Transcript {
+    let protocol = config.protocol;
+    let mut session = Session::new(config);
     let mut t = Transcript::default();
     let push = |t: &mut Transcript, r: Reply| {
         t.codes.push(r.code);
@@ -62,10 +71,86 @@ fn run_chunks(protocol: Protocol, chunks: &[&[u8]]) -> Transcript {
                     }
                 }
                 Event::Close => t.closed = true,
+                Event::StartTls => {
+                    session.tls_started();
+                    t.text.push_str("<TLS>\n");
+                    break;
+                }
             }
         }
     }
     t
+}
+
+fn tls_config(required: bool) -> SessionConfig {
+    SessionConfig {
+        tls_available: true,
+        tls_required: required,
+        ..config(Protocol::Smtp)
+    }
+}
+
+#[test]
+fn starttls_is_offered_until_tls_is_active_and_the_session_starts_over_after_it() {
+    let t = run_with(
+        tls_config(false),
+        &[
+            b"EHLO c\r\n",
+            b"STARTTLS\r\n",
+            b"MAIL FROM:<a@b.test>\r\n",
+            b"EHLO c\r\n",
+            b"STARTTLS\r\n",
+        ],
+    );
+    assert_eq!(t.codes, [250, 220, 503, 250, 503], "{}", t.text);
+    let (before, after) = t.text.split_once("<TLS>").unwrap();
+    assert!(before.contains("STARTTLS"), "advertised before: {before}");
+    assert!(
+        !after.contains("250-STARTTLS") && !after.contains("250 STARTTLS"),
+        "not after: {after}"
+    );
+    assert!(
+        after.contains("503 5.5.1 Say EHLO first"),
+        "EHLO again after TLS: {after}"
+    );
+}
+
+#[test]
+fn commands_pipelined_behind_starttls_are_never_acted_on() {
+    // RFC 3207 §4.2 (the 2011 command-injection attacks): RSET and MAIL arrive in the same
+    // packet as STARTTLS, before the handshake; they must be thrown away, not answered.
+    let t = run_with(
+        tls_config(false),
+        &[
+            b"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<a@b.test>\r\nRSET\r\n",
+            b"EHLO c\r\n",
+        ],
+    );
+    assert_eq!(t.codes, [250, 220, 250], "{}", t.text);
+}
+
+#[test]
+fn with_tls_required_mail_before_starttls_is_refused_with_530() {
+    let t = run_with(
+        tls_config(true),
+        &[
+            b"EHLO c\r\nMAIL FROM:<a@b.test>\r\n",
+            b"STARTTLS\r\n",
+            b"EHLO c\r\nMAIL FROM:<a@b.test>\r\n",
+        ],
+    );
+    assert_eq!(t.codes, [250, 530, 220, 250, 250], "{}", t.text);
+    assert!(
+        t.text
+            .contains("530 5.7.0 Must issue a STARTTLS command first")
+    );
+}
+
+#[test]
+fn starttls_without_a_certificate_is_not_offered_and_refused() {
+    let t = run("EHLO c\r\nSTARTTLS\r\n");
+    assert_eq!(t.codes, [250, 502], "{}", t.text);
+    assert!(!t.text.contains("STARTTLS\r\n250"));
 }
 
 fn run(input: &str) -> Transcript {
