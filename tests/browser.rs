@@ -645,3 +645,79 @@ async fn pages_fit_a_phone_screen_without_sideways_scrolling() {
         s.app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_admin_sees_each_domain_record_coloured_by_status() {
+    let Some(b) = browser(1280, 900).await else {
+        return;
+    };
+    let db = TestDb::sqlite().await;
+    let dns = support::dns::TestDns::start().await;
+    let server = dns.addr.to_string();
+    let app = spawn_app(
+        &db,
+        &["--dns-server", &server, "--mx-host", "mx.example.com"],
+    )
+    .await;
+    let (status, _) = app.post("/domains", json!({"name": "example.com"})).await;
+    assert_eq!(status, 201);
+    dns.mx("reply.example.com", 10, "mx.example.com").await;
+    dns.txt("reply.example.com", "v=spf1 a:mx.example.com ~all")
+        .await;
+    dns.txt(
+        "_dmarc.example.com",
+        "v=DMARC1; rua=mailto:reports@example.com",
+    )
+    .await;
+    app.post("/domains/example.com/check", json!({})).await;
+
+    b.client
+        .goto(&format!("http://{}/admin", app.http))
+        .await
+        .unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Css("input#token"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_TOKEN)
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Css("ul.conversations, p.empty"))
+        .await
+        .unwrap();
+    b.client
+        .goto(&format!("http://{}/admin/domains", app.http))
+        .await
+        .unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Css("li.record-ok"))
+        .await
+        .expect("the records");
+    let colours = b
+        .client
+        .execute(
+            "return ['ok','missing','wrong'].map(s => document.querySelectorAll('li.record-' + s).length);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        colours,
+        json!([2, 2, 1]),
+        "MX and SPF ok, both keys missing, DMARC wrong"
+    );
+    screenshot(&b, "admin-domains").await;
+    b.client.clone().close().await.ok();
+    app.stop().await;
+}

@@ -510,3 +510,92 @@ async fn the_domain_command_adds_lists_and_checks() {
     let out = run(&["check", "unknown.test"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn the_admin_page_lists_records_by_status_for_admins_only() {
+    for db in test_databases().await {
+        let dns = TestDns::start().await;
+        let app = app_with_dns(&db, &dns).await;
+        let mut admin = support::web::Browser::new(&app);
+        let page = admin
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        assert_eq!(page.status, 303);
+        let page = admin
+            .submit("/admin/domains", "/admin/domains", &[("name", "shop.test")])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = admin
+            .submit(
+                "/admin/domains",
+                "/admin/domains",
+                &[("name", "not a domain")],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        let (_, view) = app.get("/domains/shop.test").await;
+        dns.mx("reply.shop.test", 10, MX_HOST).await;
+        dns.txt("_dmarc.shop.test", "v=DMARC1; p=reject").await;
+        dns.txt("tg1r._domainkey.shop.test", "v=DKIM1; k=rsa; p=MIIBnotours")
+            .await;
+        let page = admin
+            .submit("/admin/domains", "/admin/domains/shop.test/check", &[])
+            .await;
+        assert_eq!(page.status, 303);
+        let page = admin.get("/admin/domains").await;
+        assert_eq!(page.status, 200, "{}", db.backend);
+        assert_eq!(
+            page.body.matches("record record-ok").count(),
+            2,
+            "MX and DMARC"
+        );
+        assert_eq!(
+            page.body.matches("record record-missing").count(),
+            2,
+            "SPF and Ed25519 key"
+        );
+        assert_eq!(
+            page.body.matches("record record-wrong").count(),
+            1,
+            "the RSA key"
+        );
+        assert!(
+            page.body
+                .contains("Found instead: <code>v=DKIM1; k=rsa; p=MIIBnotours</code>")
+        );
+        let rsa_value = record(&view, "TXT", "tg1r._domainkey.shop.test")["value"]
+            .as_str()
+            .unwrap();
+        assert!(page.body.contains(rsa_value), "the exact value to publish");
+        assert!(page.body.contains("data-copy="), "copy buttons");
+        assert!(
+            page.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+
+        // A person, even an agent, gets no admin page.
+        let agent = app
+            .person("agent@team.test", "Agnes Agent", "internal")
+            .await;
+        let client = app
+            .person("client@client.test", "Carl Client", "client")
+            .await;
+        let conversation = app.conversation("Hi", &client, &[&agent]).await;
+        app.say(&conversation, &client, "Hello", "message").await;
+        let email = app.wait_for_emails("agent@team.test", 1).await.remove(0);
+        let mut agent_browser = support::web::Browser::new(&app);
+        agent_browser
+            .sign_in_with(&support::web::magic_link(&email))
+            .await;
+        assert_eq!(agent_browser.get("/admin/domains").await.status, 403);
+        let csrf = agent_browser.get("/").await.csrf();
+        let page = agent_browser
+            .post("/admin/domains", &[("csrf", &csrf), ("name", "evil.test")])
+            .await;
+        assert_eq!(page.status, 403);
+        assert_eq!(app.get("/domains/evil.test").await.0, 404);
+        app.stop().await;
+    }
+}

@@ -11,6 +11,7 @@
 //! - `page`: chrome, rendering, HTML errors, extractors, security headers; `text`: EN/FR
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod conversation;
 pub mod list;
@@ -26,6 +27,18 @@ use axum::routing::{get, post};
 
 /// The stylesheet, served by us (no CDN, no web font).
 const STYLESHEET: &str = include_str!("../../../assets/app.css");
+/// The admin domains page's copy buttons (the only script; every other page allows none).
+const COPY_SCRIPT: &str = include_str!("../../../assets/copy.js");
+
+async fn copy_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        COPY_SCRIPT,
+    )
+}
 
 async fn stylesheet() -> impl IntoResponse {
     (
@@ -48,6 +61,11 @@ pub fn routes() -> Router<AppState> {
             get(login::magic_link).post(login::magic_link_switch),
         )
         .route("/admin", get(login::admin_page).post(login::admin_submit))
+        .route(
+            "/admin/domains",
+            get(admin::domains_page).post(admin::add_domain),
+        )
+        .route("/admin/domains/{name}/check", post(admin::check_domain))
         .route("/logout", post(login::logout))
         .route("/logout/everywhere", post(login::logout_everywhere))
         .route(
@@ -79,4 +97,5 @@ pub fn routes() -> Router<AppState> {
         )
         .layer(axum::middleware::map_response(page::security_headers))
         .route("/assets/app.css", get(stylesheet))
+        .route("/assets/copy.js", get(copy_script))
 }

@@ -24,6 +24,8 @@ pub struct Chrome {
     pub staff: bool,
     /// May start conversations (internal people).
     pub can_create: bool,
+    /// An admin session: sees the sending domains page.
+    pub admin: bool,
 }
 
 impl Chrome {
@@ -35,6 +37,7 @@ impl Chrome {
             csrf: viewer.csrf().to_string(),
             staff: viewer.is_staff(),
             can_create: viewer.internal_person().is_some(),
+            admin: matches!(viewer, Viewer::Admin { .. }),
         }
     }
 
@@ -46,6 +49,7 @@ impl Chrome {
             csrf,
             staff: false,
             can_create: false,
+            admin: false,
         }
     }
 }
