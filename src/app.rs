@@ -110,19 +110,34 @@ impl App {
             message_ids.clone(),
             links.clone(),
         );
+        let inbound_auth = if config.verify_inbound {
+            Some(
+                crate::inbound::auth::InboundAuth::new(
+                    config.dns_server,
+                    config.smtp.hostname.clone(),
+                )
+                .context("setting up inbound SPF/DKIM/DMARC checks")?,
+            )
+        } else {
+            None
+        };
+        let mut inbound = Inbound::new(
+            store.clone(),
+            BlobStore::new(config.data_dir.join("attachments")),
+            config.reply_domain.clone(),
+            config.from_address.clone(),
+            message_ids,
+            links.clone(),
+            InboundLimits {
+                max_attachment_size: config.max_attachment_size,
+                ..InboundLimits::default()
+            },
+        );
+        if let Some(auth) = inbound_auth {
+            inbound = inbound.with_auth(auth);
+        }
         Ok(App {
-            inbound: Inbound::new(
-                store.clone(),
-                BlobStore::new(config.data_dir.join("attachments")),
-                config.reply_domain.clone(),
-                config.from_address.clone(),
-                message_ids,
-                links.clone(),
-                InboundLimits {
-                    max_attachment_size: config.max_attachment_size,
-                    ..InboundLimits::default()
-                },
-            ),
+            inbound,
             planner: Planner::new(store.clone(), composer.clone(), config.digest_interval),
             composer,
             links,
@@ -190,7 +205,7 @@ impl App {
             timeouts: Timeouts::from(&self.config.smtp),
             max_connections: self.config.smtp.max_connections,
             max_connections_per_ip: self.config.smtp.max_connections_per_ip,
-            inbound: self.inbound,
+            inbound: self.inbound.clone(),
             tls: self.tls.clone(),
         };
         let smtp_task = tokio::spawn(smtp.run(shutdown.clone(), connections.clone()));
@@ -204,6 +219,7 @@ impl App {
             default_locale: self.config.default_locale,
             secure_cookies: self.composer.public_url().starts_with("https://"),
             domains: self.domains.clone(),
+            inbound: self.inbound.clone(),
             signer: self.signer.clone(),
             admin_token: Arc::from(self.admin_token.as_str()),
         };

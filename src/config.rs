@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "THREADGATE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// `verify`: check SPF, DKIM and DMARC of inbound mail (as the MX): DMARC failures of
+    /// `p=reject` domains are refused, of `p=quarantine` ones held. `off`: do not check.
+    #[arg(long, env = "THREADGATE_INBOUND_AUTH", default_value = "off")]
+    pub inbound_auth: String,
     /// Refuse mail over plain text: MAIL before STARTTLS gets 530 5.7.0.
     #[arg(long, env = "THREADGATE_SMTP_REQUIRE_TLS")]
     pub smtp_require_tls: bool,
@@ -358,6 +362,8 @@ pub struct Config {
     pub retry_horizon: Duration,
     pub default_locale: crate::domain::Locale,
     pub dns_server: Option<SocketAddr>,
+    /// Check SPF/DKIM/DMARC of inbound mail.
+    pub verify_inbound: bool,
     pub domains: crate::domains::DomainSettings,
     pub max_attachment_size: usize,
     pub smtp: SmtpSettings,
@@ -477,6 +483,16 @@ impl ServeArgs {
                 .map(crate::dns::check::parse_dns_server)
                 .transpose()
                 .map_err(|e| invalid("dns-server", e))?,
+            verify_inbound: match self.inbound_auth.as_str() {
+                "verify" => true,
+                "off" => false,
+                other => {
+                    return Err(invalid(
+                        "inbound-auth",
+                        format!("expected verify or off, got {other:?}"),
+                    ));
+                }
+            },
             domains: {
                 let mx_host = match self.mx_host.as_deref() {
                     Some(h) => {

@@ -49,6 +49,7 @@ fn record(conversation: Option<&str>) -> InboundRecord {
         conversation_id: conversation.map(str::to_string),
         detail: String::new(),
         peer: "127.0.0.1:1".into(),
+        auth_results: None,
     }
 }
 

@@ -213,6 +213,11 @@ pub enum InboundOutcome {
     Rejected,
     /// A `mailto:` unsubscribe request (RFC 2369 List-Unsubscribe) that muted a conversation.
     Unsubscribe,
+    /// Failed DMARC where the sender's domain says `p=quarantine`: kept, not posted, until an
+    /// admin releases it.
+    Held,
+    /// A held email an admin released (its post has an inbound record of its own).
+    Released,
 }
 
 impl InboundOutcome {
@@ -227,6 +232,8 @@ impl InboundOutcome {
             InboundOutcome::Empty => "empty",
             InboundOutcome::Rejected => "rejected",
             InboundOutcome::Unsubscribe => "unsubscribe",
+            InboundOutcome::Held => "held",
+            InboundOutcome::Released => "released",
         }
     }
 
@@ -241,6 +248,8 @@ impl InboundOutcome {
             InboundOutcome::Empty,
             InboundOutcome::Rejected,
             InboundOutcome::Unsubscribe,
+            InboundOutcome::Held,
+            InboundOutcome::Released,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)

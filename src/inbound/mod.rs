@@ -9,6 +9,7 @@
 //! the SMTP reply. The reply is positive only once that transaction has committed.
 
 pub mod analyze;
+pub mod auth;
 pub mod classify;
 pub mod extract;
 pub mod html;
@@ -54,6 +55,19 @@ pub struct Inbound {
     message_ids: MessageIds,
     links: LinkSigner,
     limits: InboundLimits,
+    /// SPF/DKIM/DMARC of every inbound email (`--inbound-auth verify`).
+    auth: Option<auth::InboundAuth>,
+}
+
+/// Why releasing a held email did not post it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("no such inbound email")]
+    NotFound,
+    #[error("this email is not held")]
+    NotHeld,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Where a routed email goes, and how we found it.
@@ -80,7 +94,57 @@ impl Inbound {
             message_ids,
             links,
             limits,
+            auth: None,
         }
+    }
+
+    pub fn with_auth(mut self, auth: auth::InboundAuth) -> Inbound {
+        self.auth = Some(auth);
+        self
+    }
+
+    /// Posts a held email (DMARC quarantine) as if it had passed: an admin vouched for it.
+    /// Returns the reply the pipeline gave, and the new inbound record says what happened.
+    pub async fn release(&self, inbound_id: &str) -> Result<Reply, ReleaseError> {
+        let entry = self
+            .store
+            .inbound_entry(inbound_id)
+            .await?
+            .ok_or(ReleaseError::NotFound)?;
+        if entry.outcome != InboundOutcome::Held || !self.store.claim_held(inbound_id).await? {
+            return Err(ReleaseError::NotHeld);
+        }
+        let raw = self
+            .store
+            .raw_email(inbound_id)
+            .await?
+            .ok_or(ReleaseError::NotFound)?;
+        let own = self.own_address.key();
+        let recipients: Vec<Recipient> = entry
+            .recipients
+            .iter()
+            .filter_map(|address| {
+                match crate::smtp::session::classify_recipient(
+                    address,
+                    &self.reply_domain,
+                    Some(&own),
+                ) {
+                    crate::smtp::session::Classified::Target(target) => Some(Recipient {
+                        address: address.clone(),
+                        target,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
+        let tx = Transaction {
+            helo: String::new(),
+            mail_from: entry.envelope_from.clone(),
+            recipients: recipients.clone(),
+            data: raw,
+        };
+        let refs: Vec<&Recipient> = recipients.iter().collect();
+        Ok(self.deliver_checked(&tx, &refs, "released", false).await)
     }
 
     /// RCPT-time check: does this address lead anywhere?
@@ -111,6 +175,27 @@ impl Inbound {
     /// Processes one message for `recipients` (all the envelope recipients for SMTP, one for
     /// each LMTP recipient) and says what to answer.
     pub async fn deliver(&self, tx: &Transaction, recipients: &[&Recipient], peer: &str) -> Reply {
+        self.deliver_checked(tx, recipients, peer, true).await
+    }
+
+    async fn deliver_checked(
+        &self,
+        tx: &Transaction,
+        recipients: &[&Recipient],
+        peer: &str,
+        authenticate: bool,
+    ) -> Reply {
+        let verdict = match (&self.auth, authenticate) {
+            (Some(auth), true) => {
+                let ip = peer
+                    .parse::<std::net::SocketAddr>()
+                    .map(|a| a.ip())
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                Some(auth.check(&tx.data, ip, &tx.helo, &tx.mail_from).await)
+            }
+            _ => None,
+        };
+        let auth_results = verdict.as_ref().map(|v| no_nul(v.results.clone()));
         let addresses: Vec<String> = tx.recipients.iter().map(|r| r.address.clone()).collect();
         let record = |outcome,
                       conversation_id: Option<String>,
@@ -123,6 +208,7 @@ impl Inbound {
             conversation_id,
             detail: no_nul(detail.to_string()),
             peer: peer.to_string(),
+            auth_results: auth_results.clone(),
         };
 
         let ctx = analyze::Context {
@@ -261,6 +347,35 @@ impl Inbound {
                 "This reply address belongs to another participant; reply from the address the notification was sent to",
             );
             return self.commit(rec, &tx.data, None, reply).await;
+        }
+
+        // The From is the participant's; DMARC says whether that domain vouches for it.
+        match verdict.as_ref().map(|v| &v.action) {
+            Some(auth::Action::Reject(why)) => {
+                let rec = record(
+                    InboundOutcome::Rejected,
+                    Some(owner.conversation_id),
+                    why,
+                    message_id,
+                );
+                let reply = Reply::new(
+                    550,
+                    "5.7.1",
+                    "Rejected by the sender domain's DMARC policy (SPF and DKIM failed)",
+                );
+                return self.commit(rec, &tx.data, None, reply).await;
+            }
+            Some(auth::Action::Quarantine(why)) => {
+                tracing::warn!(conversation_id = %owner.conversation_id, "inbound email held by DMARC quarantine");
+                let rec = record(
+                    InboundOutcome::Held,
+                    Some(owner.conversation_id),
+                    why,
+                    message_id,
+                );
+                return self.commit(rec, &tx.data, None, accepted()).await;
+            }
+            Some(auth::Action::Accept) | None => {}
         }
 
         match self.burst(&tx.mail_from, &owner.conversation_id).await {

@@ -681,44 +681,72 @@ impl Session {
                 "Too many recipients",
             )));
         }
-        let Ok(parsed) = EmailAddress::parse(&address) else {
-            return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
-        };
-        if self.config.own_address.as_deref() == Some(parsed.key().as_str()) {
-            self.recipients.push(Recipient {
-                address,
-                target: Target::Own,
-            });
-            return Some(Event::Reply(Reply::new(250, "2.1.5", "Recipient OK")));
-        }
-        if !parsed
-            .domain()
-            .eq_ignore_ascii_case(&self.config.reply_domain)
-        {
+        let target = match classify_recipient(
+            &address,
+            &self.config.reply_domain,
+            self.config.own_address.as_deref(),
+        ) {
+            Classified::Target(target @ (Target::Own | Target::Unsubscribe)) => {
+                self.recipients.push(Recipient { address, target });
+                return Some(Event::Reply(Reply::new(250, "2.1.5", "Recipient OK")));
+            }
+            Classified::Target(target) => target,
+            Classified::BadSyntax => {
+                return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
+            }
             // Never an open relay: we only take mail for our own reply domain.
-            return self.error(Reply::new(
-                550,
-                "5.7.1",
-                "Relaying denied: we only accept replies to this gateway",
-            ));
-        }
-        if parsed.local().eq_ignore_ascii_case("unsubscribe") {
-            self.recipients.push(Recipient {
-                address,
-                target: Target::Unsubscribe,
-            });
-            return Some(Event::Reply(Reply::new(250, "2.1.5", "Recipient OK")));
-        }
-        let target = if let Some(token) = ReplyToken::from_local_part(parsed.local()) {
-            Target::Token(token)
-        } else if let Some(outbox_id) = Target::bounce_from_local_part(parsed.local()) {
-            Target::Bounce(outbox_id)
-        } else {
-            return self.error(Reply::new(550, "5.1.1", "No such recipient"));
+            Classified::OtherDomain => {
+                return self.error(Reply::new(
+                    550,
+                    "5.7.1",
+                    "Relaying denied: we only accept replies to this gateway",
+                ));
+            }
+            Classified::Unknown => {
+                return self.error(Reply::new(550, "5.1.1", "No such recipient"));
+            }
         };
         let recipient = Recipient { address, target };
         self.state = State::AwaitRecipient(recipient.clone());
         Some(Event::CheckRecipient(recipient))
+    }
+}
+
+/// What a recipient address is to us, by its form alone (RCPT then looks tokens up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    Target(Target),
+    BadSyntax,
+    /// Not our reply domain nor our own address: we are not a relay.
+    OtherDomain,
+    /// On our reply domain, but no form we know.
+    Unknown,
+}
+
+/// Classifies `address` (`own_address`: our From address, lowercased).
+pub fn classify_recipient(
+    address: &str,
+    reply_domain: &str,
+    own_address: Option<&str>,
+) -> Classified {
+    let Ok(parsed) = EmailAddress::parse(address) else {
+        return Classified::BadSyntax;
+    };
+    if own_address == Some(parsed.key().as_str()) {
+        return Classified::Target(Target::Own);
+    }
+    if !parsed.domain().eq_ignore_ascii_case(reply_domain) {
+        return Classified::OtherDomain;
+    }
+    if parsed.local().eq_ignore_ascii_case("unsubscribe") {
+        return Classified::Target(Target::Unsubscribe);
+    }
+    if let Some(token) = ReplyToken::from_local_part(parsed.local()) {
+        Classified::Target(Target::Token(token))
+    } else if let Some(outbox_id) = Target::bounce_from_local_part(parsed.local()) {
+        Classified::Target(Target::Bounce(outbox_id))
+    } else {
+        Classified::Unknown
     }
 }
 

@@ -14,6 +14,8 @@ pub struct InboundRecord {
     pub conversation_id: Option<String>,
     pub detail: String,
     pub peer: String,
+    /// SPF/DKIM/DMARC results (an Authentication-Results value), when checked.
+    pub auth_results: Option<String>,
 }
 
 /// What was committed.
@@ -36,6 +38,7 @@ pub struct InboundEntry {
     pub conversation_id: Option<String>,
     pub posted_message_id: Option<String>,
     pub detail: String,
+    pub auth_results: Option<String>,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -78,8 +81,8 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
-                                      conversation_id, posted_message_id, detail, raw_sha256, peer)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                      conversation_id, posted_message_id, detail, raw_sha256, peer, auth_results)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&inbound_id)
             .bind(now)
@@ -92,6 +95,7 @@ impl Store {
             .bind(&record.detail)
             .bind(&sha)
             .bind(&record.peer)
+            .bind(&record.auth_results)
             .execute(&mut *tx)
             .await?;
             if outcome == InboundOutcome::Posted
@@ -117,35 +121,75 @@ impl Store {
         on_backend!(self, pool => {
             let rows = sqlx::query(
                 "SELECT id, received_at, envelope_from, recipients, message_id, outcome,
-                        conversation_id, posted_message_id, detail
+                        conversation_id, posted_message_id, detail, auth_results
                  FROM inbound ORDER BY seq DESC LIMIT $1",
             )
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| {
-                    let outcome: String = row.try_get("outcome")?;
-                    let recipients: String = row.try_get("recipients")?;
-                    Ok(InboundEntry {
-                        id: row.try_get("id")?,
-                        received_at: row.try_get("received_at")?,
-                        envelope_from: row.try_get("envelope_from")?,
-                        recipients: serde_json::from_str(&recipients).map_err(|e| {
-                            StoreError::Database(sqlx::Error::Decode(format!("recipients: {e}").into()))
-                        })?,
-                        message_id: row.try_get("message_id")?,
-                        outcome: InboundOutcome::parse(&outcome)
-                            .ok_or(StoreError::Database(sqlx::Error::Decode("unknown outcome".into())))?,
-                        conversation_id: row.try_get("conversation_id")?,
-                        posted_message_id: row.try_get("posted_message_id")?,
-                        detail: row.try_get("detail")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(entry_from_row).collect()
         })
     }
 
+    /// One inbound record.
+    pub async fn inbound_entry(&self, id: &str) -> Result<Option<InboundEntry>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, received_at, envelope_from, recipients, message_id, outcome,
+                        conversation_id, posted_message_id, detail, auth_results
+                 FROM inbound WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(entry_from_row).transpose()
+        })
+    }
+
+    /// Claims a held email for release (compare-and-set: two admins clicking at once release
+    /// it once). False when it is not held (any more).
+    pub async fn claim_held(&self, id: &str) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE inbound SET outcome = 'released', detail = detail || '; released by an admin'
+                 WHERE id = $1 AND outcome = 'held'",
+            )
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+}
+
+fn entry_from_row<R: Row>(row: &R) -> Result<InboundEntry>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    let outcome: String = row.try_get("outcome")?;
+    let recipients: String = row.try_get("recipients")?;
+    Ok(InboundEntry {
+        id: row.try_get("id")?,
+        received_at: row.try_get("received_at")?,
+        envelope_from: row.try_get("envelope_from")?,
+        recipients: serde_json::from_str(&recipients).map_err(|e| {
+            StoreError::Database(sqlx::Error::Decode(format!("recipients: {e}").into()))
+        })?,
+        message_id: row.try_get("message_id")?,
+        outcome: InboundOutcome::parse(&outcome).ok_or(StoreError::Database(
+            sqlx::Error::Decode("unknown outcome".into()),
+        ))?,
+        conversation_id: row.try_get("conversation_id")?,
+        posted_message_id: row.try_get("posted_message_id")?,
+        detail: row.try_get("detail")?,
+        auth_results: row.try_get("auth_results")?,
+    })
+}
+
+impl Store {
     /// The raw bytes of a received email, by inbound record id.
     pub async fn raw_email(&self, inbound_id: &str) -> Result<Option<Vec<u8>>> {
         on_backend!(self, pool => {

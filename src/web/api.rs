@@ -74,7 +74,7 @@ fn inbound_json(e: &InboundEntry) -> Value {
         "id": e.id, "received_at": rfc3339(e.received_at), "envelope_from": e.envelope_from,
         "recipients": e.recipients, "message_id": e.message_id, "outcome": e.outcome.as_str(),
         "conversation_id": e.conversation_id, "posted_message_id": e.posted_message_id,
-        "detail": e.detail,
+        "detail": e.detail, "auth_results": e.auth_results,
     })
 }
 
@@ -495,6 +495,28 @@ async fn attachment_bytes(state: &AppState, attachment: &Attachment) -> Result<V
         .ok_or_else(|| ApiError::not_found("attachment content"))?;
     state.blobs.put(&part.data).await.map_err(unavailable)?;
     Ok(part.data)
+}
+
+/// Releases a held email (DMARC quarantine): it goes through the pipeline again, without the
+/// authentication check, and is posted if nothing else stops it.
+pub async fn release_inbound(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult {
+    use crate::inbound::ReleaseError;
+    match state.inbound.release(&id).await {
+        Ok(reply) => ok(json!({
+            "released": reply.is_positive(),
+            "reply": String::from_utf8_lossy(reply.as_bytes()).trim_end(),
+        })),
+        Err(ReleaseError::NotFound) => Err(ApiError::not_found("inbound email")),
+        Err(ReleaseError::NotHeld) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_held",
+            "only held emails can be released",
+        )),
+        Err(ReleaseError::Store(e)) => Err(e.into()),
+    }
 }
 
 /// The original email as received, for "view original".

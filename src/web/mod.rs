@@ -37,6 +37,8 @@ pub struct AppState {
     /// Session cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
     pub domains: crate::domains::Domains,
+    /// The inbound pipeline, for releasing held emails.
+    pub inbound: crate::inbound::Inbound,
     /// The outbox's DKIM signer, told when keys change here.
     pub signer: crate::outbound::dkim::Signer,
 }
@@ -92,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/inbound", get(api::list_inbound))
         .route("/inbound/{id}/raw", get(api::download_raw))
+        .route("/inbound/{id}/release", post(api::release_inbound))
         .route("/attachments/{id}", get(api::download_attachment))
         .route("/outbox", get(api::list_outbox))
         .fallback(not_found)
