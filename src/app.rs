@@ -76,8 +76,18 @@ impl App {
             .await
             .context("loading the link-signing key")?;
         let links = LinkSigner::new(link_secret.into_bytes());
-        let transport = Transport::new(&config.outbound, config.data_dir.join("outbox"))
-            .context("setting up the outbound transport")?;
+        let transport = match &config.outbound {
+            crate::config::Outbound::Mx => {
+                Transport::Direct(Box::new(crate::outbound::direct::Direct::new(
+                    crate::dns::check::DnsChecker::new(config.dns_server)
+                        .context("setting up the DNS resolver for direct delivery")?,
+                    config.smtp.hostname.clone(),
+                    config.direct_port,
+                )))
+            }
+            other => Transport::new(other, config.data_dir.join("outbox"))
+                .context("setting up the outbound transport")?,
+        };
         let outbox_wake = Arc::new(Notify::new());
         let smtp = TcpListener::bind(config.smtp_listen)
             .await

@@ -202,6 +202,9 @@ pub struct ServeArgs {
     /// `p=reject` domains are refused, of `p=quarantine` ones held. `off`: do not check.
     #[arg(long, env = "THREADGATE_INBOUND_AUTH", default_value = "off")]
     pub inbound_auth: String,
+    /// The port of recipients' MX hosts for `--outbound mx` (25; tests point it elsewhere).
+    #[arg(long, env = "THREADGATE_DIRECT_PORT", default_value_t = 25)]
+    pub direct_port: u16,
     /// Refuse mail over plain text: MAIL before STARTTLS gets 530 5.7.0.
     #[arg(long, env = "THREADGATE_SMTP_REQUIRE_TLS")]
     pub smtp_require_tls: bool,
@@ -283,6 +286,8 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 #[derive(Clone, PartialEq, Eq)]
 pub enum Outbound {
     File,
+    /// Direct delivery to each recipient domain's MX hosts.
+    Mx,
     Relay {
         host: String,
         port: u16,
@@ -294,6 +299,7 @@ impl std::fmt::Debug for Outbound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Outbound::File => f.write_str("file"),
+            Outbound::Mx => f.write_str("mx"),
             Outbound::Relay { host, port, .. } => write!(f, "smtp://{host}:{port}"),
         }
     }
@@ -304,10 +310,13 @@ impl Outbound {
         if s == "file" {
             return Ok(Outbound::File);
         }
+        if s == "mx" {
+            return Ok(Outbound::Mx);
+        }
         let rest = s.strip_prefix("smtp://").ok_or_else(|| {
             invalid(
                 "outbound",
-                "expected `file` or `smtp://[user:password@]host:port`",
+                "expected `file`, `mx` or `smtp://[user:password@]host:port`",
             )
         })?;
         let rest = rest.trim_end_matches('/');
@@ -362,6 +371,8 @@ pub struct Config {
     pub retry_horizon: Duration,
     pub default_locale: crate::domain::Locale,
     pub dns_server: Option<SocketAddr>,
+    /// The port of recipients' MX hosts (`--outbound mx`).
+    pub direct_port: u16,
     /// Check SPF/DKIM/DMARC of inbound mail.
     pub verify_inbound: bool,
     pub domains: crate::domains::DomainSettings,
@@ -483,6 +494,7 @@ impl ServeArgs {
                 .map(crate::dns::check::parse_dns_server)
                 .transpose()
                 .map_err(|e| invalid("dns-server", e))?,
+            direct_port: self.direct_port,
             verify_inbound: match self.inbound_auth.as_str() {
                 "verify" => true,
                 "off" => false,

@@ -89,23 +89,35 @@ impl DnsChecker {
         format!("{}.", name.trim_end_matches('.'))
     }
 
-    /// MX exchanges of `name` (without the trailing dot).
+    /// MX exchanges of `name` (without the trailing dot), most preferred first; the null MX
+    /// (RFC 7505, exchange `.`) is an empty name.
     pub async fn mx(&self, name: &str) -> Found {
         match self.resolver.mx_lookup(Self::fqdn(name)).await {
-            Ok(lookup) => Found::Values(
-                lookup
+            Ok(lookup) => {
+                let mut hosts: Vec<(u16, String)> = lookup
                     .answers()
                     .iter()
                     .filter_map(|r| match &r.data {
-                        RData::MX(mx) => {
-                            Some(mx.exchange.to_ascii().trim_end_matches('.').to_string())
-                        }
+                        RData::MX(mx) => Some((
+                            mx.preference,
+                            mx.exchange.to_ascii().trim_end_matches('.').to_string(),
+                        )),
                         _ => None,
                     })
-                    .collect(),
-            ),
+                    .collect();
+                hosts.sort();
+                Found::Values(hosts.into_iter().map(|(_, h)| h).collect())
+            }
             Err(e) if e.is_no_records_found() => Found::Values(Vec::new()),
             Err(e) => Found::Failed(e.to_string()),
+        }
+    }
+
+    /// The addresses (A and AAAA) of `name`; empty when there are none or the lookup failed.
+    pub async fn ips(&self, name: &str) -> Vec<std::net::IpAddr> {
+        match self.resolver.lookup_ip(Self::fqdn(name)).await {
+            Ok(lookup) => lookup.iter().collect(),
+            Err(_) => Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! transports.
 
 pub mod compose;
+pub mod direct;
 pub mod dkim;
 pub mod transport;
 pub mod worker;

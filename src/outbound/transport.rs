@@ -28,12 +28,18 @@ pub enum Transport {
         dir: PathBuf,
     },
     Relay(AsyncSmtpTransport<Tokio1Executor>),
+    /// `--outbound mx`: to each recipient domain's MX hosts (built by the app, which has the
+    /// resolver; see [`super::direct`]).
+    Direct(Box<super::direct::Direct>),
 }
 
 impl Transport {
     pub fn new(outbound: &Outbound, outbox_dir: PathBuf) -> Result<Transport, DeliveryError> {
         match outbound {
             Outbound::File => Ok(Transport::File { dir: outbox_dir }),
+            Outbound::Mx => Err(DeliveryError::Permanent(
+                "direct delivery is built with its resolver: Transport::Direct".into(),
+            )),
             Outbound::Relay {
                 host,
                 port,
@@ -71,6 +77,7 @@ impl Transport {
                     DeliveryError::Transient(format!("writing {}: {e}", final_path.display()))
                 })
             }
+            Transport::Direct(direct) => direct.deliver(email).await,
             Transport::Relay(relay) => {
                 let from = if email.envelope_from.is_empty() {
                     None

@@ -103,6 +103,28 @@ where
     })
 }
 
+/// Inserts `keys` of `domain` inside the caller's transaction (expanded per backend).
+macro_rules! insert_keys {
+    ($tx:expr, $domain:expr, $keys:expr, $now:expr) => {
+        for key in $keys {
+            sqlx::query(
+                "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, status, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind($domain)
+            .bind(&key.selector)
+            .bind(&key.algorithm)
+            .bind(&key.private_key)
+            .bind(&key.public_key)
+            .bind(key.status.as_str())
+            .bind($now)
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| conflict_on_unique(e, "this selector already exists"))?;
+        }
+    };
+}
+
 const DOMAIN_COLUMNS: &str = "name, reply_domain, created_at, last_checked_at, check_results";
 const KEY_COLUMNS: &str =
     "domain, selector, algorithm, private_key, public_key, status, created_at";
@@ -125,21 +147,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_on_unique(e, "this domain already exists"))?;
-            for key in keys {
-                sqlx::query(
-                    "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, status, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(name)
-                .bind(&key.selector)
-                .bind(&key.algorithm)
-                .bind(&key.private_key)
-                .bind(&key.public_key)
-                .bind(key.status.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_keys!(tx, name, keys, now);
             tx.commit().await?;
         });
         Ok(Domain {
@@ -189,22 +197,7 @@ impl Store {
         let now = self.now();
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
-            for key in keys {
-                sqlx::query(
-                    "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, status, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(domain)
-                .bind(&key.selector)
-                .bind(&key.algorithm)
-                .bind(&key.private_key)
-                .bind(&key.public_key)
-                .bind(key.status.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict_on_unique(e, "this selector already exists"))?;
-            }
+            insert_keys!(tx, domain, keys, now);
             tx.commit().await?;
             Ok(())
         })

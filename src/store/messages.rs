@@ -35,6 +35,29 @@ pub struct NewMessage {
     pub attachments: Vec<super::NewAttachment>,
 }
 
+impl NewMessage {
+    /// A message typed by a person (web view or API): text only, no email behind it.
+    pub fn typed(
+        conversation_id: &str,
+        author_id: &str,
+        kind: MessageKind,
+        body_text: String,
+        source: Source,
+    ) -> NewMessage {
+        NewMessage {
+            conversation_id: conversation_id.to_string(),
+            author_id: author_id.to_string(),
+            kind,
+            body_text,
+            body_html: None,
+            trimmed_text: None,
+            source,
+            email_message_id: None,
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// What inserting a message did: a new row, or nothing because the same email was already posted.
 // Short-lived (one per insert): boxing the message would buy nothing.
 #[allow(clippy::large_enum_variant)]

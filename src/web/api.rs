@@ -276,17 +276,7 @@ pub async fn post_message(
     }
     let message = state
         .store
-        .append_message(NewMessage {
-            conversation_id: id,
-            author_id: author.id,
-            kind,
-            body_text: text,
-            body_html: None,
-            trimmed_text: None,
-            source: Source::Api,
-            email_message_id: None,
-            attachments: Vec::new(),
-        })
+        .append_message(NewMessage::typed(&id, &author.id, kind, text, Source::Api))
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound("participant") => ApiError::new(

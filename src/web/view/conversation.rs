@@ -423,17 +423,13 @@ pub async fn post_reply(
     let body = field(&form.body, t.reply, MAX_BODY).map_err(|e| e.in_language(t))?;
     let message = state
         .store
-        .append_message(NewMessage {
-            conversation_id: id.clone(),
-            author_id: person.id.clone(),
+        .append_message(NewMessage::typed(
+            &id,
+            &person.id,
             kind,
-            body_text: body.replace("\r\n", "\n"),
-            body_html: None,
-            trimmed_text: None,
-            source: Source::Web,
-            email_message_id: None,
-            attachments: Vec::new(),
-        })
+            body.replace("\r\n", "\n"),
+            Source::Web,
+        ))
         .await?;
     // No read mark here: the page this redirects to marks what it shows, including anything
     // that arrived while the reply was being typed.

@@ -379,17 +379,13 @@ pub async fn new_submit(
     if !form.body.trim().is_empty() {
         state
             .store
-            .append_message(NewMessage {
-                conversation_id: conversation.id.clone(),
-                author_id: me.id.clone(),
-                kind: MessageKind::Message,
-                body_text: form.body.trim_end().to_string(),
-                body_html: None,
-                trimmed_text: None,
-                source: Source::Web,
-                email_message_id: None,
-                attachments: Vec::new(),
-            })
+            .append_message(NewMessage::typed(
+                &conversation.id,
+                &me.id,
+                MessageKind::Message,
+                form.body.trim_end().to_string(),
+                Source::Web,
+            ))
             .await?;
     }
     Ok(Redirect::to(&format!("/c/{}", conversation.id)).into_response())

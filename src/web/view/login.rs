@@ -177,24 +177,42 @@ pub async fn login_submit(
             tracing::warn!(error = err.message(), "sending a sign-in code failed");
         }
     });
-    let email = address.to_string();
-    Ok(anonymous_page(
+    Ok(code_page(
+        &state,
         &headers,
-        state.secure_cookies,
         StatusCode::OK,
+        &next,
+        &address.to_string(),
+        "",
+    ))
+}
+
+/// The page that asks for the code (after `/login`, or again after a wrong one).
+fn code_page(
+    state: &crate::web::AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    next: &str,
+    email: &str,
+    error: &str,
+) -> Response {
+    anonymous_page(
+        headers,
+        state.secure_cookies,
+        status,
         |chrome| {
             render(
                 StatusCode::OK,
                 CodePage {
                     chrome,
-                    next: &next,
-                    email: &email,
-                    error: "",
+                    next,
+                    email,
+                    error,
                 },
             )
         },
         |t| t.sign_in,
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -221,22 +239,13 @@ pub async fn code_submit(
     // One answer for every failure (wrong, expired, used, unknown address): how many attempts
     // are left would tell whether the address is known.
     let again = |error: &str| {
-        anonymous_page(
+        code_page(
+            &state,
             &headers,
-            state.secure_cookies,
             StatusCode::UNPROCESSABLE_ENTITY,
-            |chrome| {
-                render(
-                    StatusCode::OK,
-                    CodePage {
-                        chrome,
-                        next: &next,
-                        email: &email,
-                        error,
-                    },
-                )
-            },
-            |t| t.sign_in,
+            &next,
+            &email,
+            error,
         )
     };
     let Ok(address) = EmailAddress::parse(&email) else {
