@@ -120,16 +120,21 @@ impl App {
             message_ids.clone(),
             links.clone(),
         );
-        let inbound_auth = if config.verify_inbound {
-            Some(
+        let inbound_auth = match &config.inbound_auth {
+            crate::config::InboundAuthMode::Off => None,
+            crate::config::InboundAuthMode::Verify => Some(
                 crate::inbound::auth::InboundAuth::new(
                     config.dns_server,
                     config.smtp.hostname.clone(),
                 )
                 .context("setting up inbound SPF/DKIM/DMARC checks")?,
-            )
-        } else {
-            None
+            ),
+            crate::config::InboundAuthMode::Trust(ids) => {
+                Some(crate::inbound::auth::InboundAuth::trusting(
+                    ids.clone(),
+                    config.smtp.hostname.clone(),
+                ))
+            }
         };
         let mut inbound = Inbound::new(
             store.clone(),

@@ -199,7 +199,8 @@ pub struct ServeArgs {
     #[arg(long, env = "THREADGATE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// `verify`: check SPF, DKIM and DMARC of inbound mail (as the MX): DMARC failures of
-    /// `p=reject` domains are refused, of `p=quarantine` ones held. `off`: do not check.
+    /// `p=reject` domains are refused, of `p=quarantine` ones held. `trust:<authserv-id>,…`:
+    /// behind another MTA, act on its Authentication-Results from these ids only. `off`.
     #[arg(long, env = "THREADGATE_INBOUND_AUTH", default_value = "off")]
     pub inbound_auth: String,
     /// The port of recipients' MX hosts for `--outbound mx` (25; tests point it elsewhere).
@@ -373,11 +374,22 @@ pub struct Config {
     pub dns_server: Option<SocketAddr>,
     /// The port of recipients' MX hosts (`--outbound mx`).
     pub direct_port: u16,
-    /// Check SPF/DKIM/DMARC of inbound mail.
-    pub verify_inbound: bool,
+    /// Whether and how inbound mail is authenticated.
+    pub inbound_auth: InboundAuthMode,
     pub domains: crate::domains::DomainSettings,
     pub max_attachment_size: usize,
     pub smtp: SmtpSettings,
+}
+
+/// `--inbound-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundAuthMode {
+    Off,
+    /// Check SPF, DKIM and DMARC ourselves (we are the MX).
+    Verify,
+    /// Behind another MTA: read its Authentication-Results (RFC 8601), only from these
+    /// authserv-ids.
+    Trust(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -495,15 +507,26 @@ impl ServeArgs {
                 .transpose()
                 .map_err(|e| invalid("dns-server", e))?,
             direct_port: self.direct_port,
-            verify_inbound: match self.inbound_auth.as_str() {
-                "verify" => true,
-                "off" => false,
-                other => {
-                    return Err(invalid(
-                        "inbound-auth",
-                        format!("expected verify or off, got {other:?}"),
-                    ));
-                }
+            inbound_auth: match self.inbound_auth.as_str() {
+                "verify" => InboundAuthMode::Verify,
+                "off" => InboundAuthMode::Off,
+                other => match other.strip_prefix("trust:") {
+                    Some(ids) if ids.split(',').all(|id| !id.trim().is_empty()) => {
+                        InboundAuthMode::Trust(
+                            ids.split(',')
+                                .map(|id| id.trim().to_ascii_lowercase())
+                                .collect(),
+                        )
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "inbound-auth",
+                            format!(
+                                "expected off, verify or trust:<authserv-id>[,<authserv-id>…], got {other:?}"
+                            ),
+                        ));
+                    }
+                },
             },
             domains: {
                 let mx_host = match self.mx_host.as_deref() {

@@ -236,3 +236,73 @@ async fn each_authentication_outcome_is_applied_and_recorded() {
         s.app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn behind_another_mta_only_its_authentication_results_are_trusted() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &["--inbound-auth", "trust:mx.upstream.test"]).await;
+        let agent = app
+            .person("agnes@team.test", "Agnes Agent", "internal")
+            .await;
+        let mut cases = Vec::new();
+        for (n, header, expect_code, expect_outcome) in [
+            (
+                1,
+                "Authentication-Results: mx.upstream.test; dkim=pass; dmarc=pass header.from=a.test",
+                250,
+                "posted",
+            ),
+            (
+                2,
+                "Authentication-Results: mx.upstream.test; dmarc=fail header.from=a.test policy.dmarc=reject",
+                550,
+                "rejected",
+            ),
+            // A forged "pass" from an untrusted host above the trusted failure changes nothing.
+            (
+                3,
+                "Authentication-Results: attacker.test; dmarc=pass\r\nAuthentication-Results: mx.upstream.test; dmarc=fail policy.dmarc=quarantine",
+                250,
+                "held",
+            ),
+        ] {
+            let email = format!("client{n}@a.test");
+            let client = app.person(&email, "Client", "client").await;
+            let conversation = app.conversation("Upstream", &agent, &[&client]).await;
+            app.say(&conversation, &agent, "Hello", "message").await;
+            let notification = app.wait_for_emails(&email, 1).await.remove(0);
+            let to = notification.reply_to();
+            let data = format!(
+                "{header}\r\n{}",
+                reply(
+                    &email,
+                    &to,
+                    &notification.message_id(),
+                    &format!("up-{n}@a.test"),
+                    "Via the upstream MTA."
+                )
+            );
+            let (mut smtp, _) = SmtpClient::connect(app.smtp).await;
+            smtp.cmd("EHLO mx.upstream.test").await;
+            let answer = smtp.send_mail(&email, &[&to], &data).await;
+            cases.push((n, answer.code, expect_code));
+            let entry = app.inbound().await.remove(0);
+            assert_eq!(
+                entry["outcome"], expect_outcome,
+                "case {n}: {entry} ({})",
+                db.backend
+            );
+            assert!(
+                entry["auth_results"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("mx.upstream.test"),
+                "{entry}"
+            );
+        }
+        for (n, code, expected) in cases {
+            assert_eq!(code, expected, "case {n}");
+        }
+        app.stop().await;
+    }
+}

@@ -36,8 +36,77 @@ pub struct Verdict {
 
 #[derive(Clone)]
 pub struct InboundAuth {
-    authenticator: Arc<MessageAuthenticator>,
+    how: How,
     hostname: String,
+}
+
+#[derive(Clone)]
+enum How {
+    Verify(Arc<MessageAuthenticator>),
+    /// Read the Authentication-Results of the MTA in front of us, from these authserv-ids.
+    Trust(Vec<String>),
+}
+
+/// The DMARC verdict in the topmost Authentication-Results header (RFC 8601 §2.2) whose
+/// authserv-id is trusted: `(result, policy.dmarc if given, the header value)`. Headers from
+/// other ids are ignored: anyone can write one.
+pub fn trusted_dmarc(raw: &[u8], trusted: &[String]) -> Option<(String, Option<String>, String)> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..end]);
+    // Unfold (RFC 5322 §2.2.3), then look at each Authentication-Results field.
+    let unfolded = head
+        .replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ");
+    for line in unfolded.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.trim().eq_ignore_ascii_case("authentication-results") {
+            continue;
+        }
+        let mut parts = value.split(';');
+        let id = parts
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !trusted.contains(&id) {
+            continue;
+        }
+        for resinfo in parts {
+            let mut words = resinfo.split_whitespace();
+            let Some(result) = words.next().and_then(|w| {
+                w.to_ascii_lowercase()
+                    .strip_prefix("dmarc=")
+                    .map(str::to_string)
+            }) else {
+                continue;
+            };
+            let policy = resinfo.split_whitespace().find_map(|w| {
+                w.to_ascii_lowercase()
+                    .strip_prefix("policy.dmarc=")
+                    .map(str::to_string)
+            });
+            return Some((
+                result,
+                policy,
+                value.split_whitespace().collect::<Vec<_>>().join(" "),
+            ));
+        }
+        return Some((
+            "none".into(),
+            None,
+            value.split_whitespace().collect::<Vec<_>>().join(" "),
+        ));
+    }
+    None
 }
 
 impl InboundAuth {
@@ -64,12 +133,24 @@ impl InboundAuth {
             None => MessageAuthenticator::new_system_conf()?,
         };
         Ok(InboundAuth {
-            authenticator: Arc::new(authenticator),
+            how: How::Verify(Arc::new(authenticator)),
             hostname,
         })
     }
 
+    /// Behind another MTA: its Authentication-Results, from `ids` only.
+    pub fn trusting(ids: Vec<String>, hostname: String) -> InboundAuth {
+        InboundAuth {
+            how: How::Trust(ids),
+            hostname,
+        }
+    }
+
     pub async fn check(&self, raw: &[u8], ip: IpAddr, helo: &str, mail_from: &str) -> Verdict {
+        let authenticator = match &self.how {
+            How::Verify(a) => a,
+            How::Trust(ids) => return trusted_verdict(raw, ids, &self.hostname),
+        };
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             return Verdict {
                 action: Action::Accept,
@@ -77,13 +158,13 @@ impl InboundAuth {
             };
         };
         let helo = if helo.is_empty() { "unknown" } else { helo };
-        let dkim = self.authenticator.verify_dkim(&message).await;
+        let dkim = authenticator.verify_dkim(&message).await;
         let spf = if mail_from.is_empty() {
-            self.authenticator
+            authenticator
                 .verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname))
                 .await
         } else {
-            self.authenticator
+            authenticator
                 .verify_spf(SpfParameters::verify_mail_from(
                     ip,
                     helo,
@@ -97,8 +178,7 @@ impl InboundAuth {
             .map(|(_, d)| d)
             .unwrap_or(helo)
             .to_string();
-        let dmarc = self
-            .authenticator
+        let dmarc = authenticator
             .verify_dmarc(DmarcParameters::new(
                 &message,
                 &dkim,
@@ -129,5 +209,76 @@ impl InboundAuth {
             _ => Action::Accept,
         };
         Verdict { action, results }
+    }
+}
+
+/// The action an upstream MTA's verdict calls for: a DMARC failure is refused or held as its
+/// policy says, and held when the header does not say (we cannot tell it is harmless).
+fn trusted_verdict(raw: &[u8], ids: &[String], hostname: &str) -> Verdict {
+    match trusted_dmarc(raw, ids) {
+        None => Verdict {
+            action: Action::Accept,
+            results: format!("{hostname}; none (no Authentication-Results from a trusted host)"),
+        },
+        Some((result, policy, value)) => {
+            let action = match (result.as_str(), policy.as_deref()) {
+                ("fail", Some("reject")) => {
+                    Action::Reject("the upstream MTA reports a DMARC failure, policy reject".into())
+                }
+                ("fail", Some("none")) => Action::Accept,
+                ("fail", _) => Action::Quarantine(
+                    "the upstream MTA reports a DMARC failure: held for review".into(),
+                ),
+                _ => Action::Accept,
+            };
+            Verdict {
+                action,
+                results: value,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> Vec<String> {
+        vec!["mx.example.com".into()]
+    }
+
+    #[test]
+    fn only_authentication_results_from_a_trusted_host_count() {
+        let raw = b"Authentication-Results: evil.example; dmarc=pass header.from=bank.test\r\n\
+Authentication-Results: mx.example.com 1;\r\n\tspf=fail smtp.mailfrom=bank.test;\r\n\
+\tdmarc=fail (p=reject) header.from=bank.test policy.dmarc=reject\r\nFrom: x@bank.test\r\n\r\nbody";
+        let (result, policy, value) = trusted_dmarc(raw, &ids()).unwrap();
+        assert_eq!(
+            (result.as_str(), policy.as_deref()),
+            ("fail", Some("reject"))
+        );
+        assert!(value.starts_with("mx.example.com 1;"), "{value}");
+        assert_eq!(
+            trusted_verdict(raw, &ids(), "gw").action,
+            Action::Reject("the upstream MTA reports a DMARC failure, policy reject".into())
+        );
+        assert!(trusted_dmarc(raw, &["other.example".into()]).is_none());
+    }
+
+    #[test]
+    fn a_failure_without_a_stated_policy_is_held_and_a_pass_accepted() {
+        let fail = b"Authentication-Results: MX.example.com; dmarc=fail header.from=x.test\r\n\r\n";
+        assert!(matches!(
+            trusted_verdict(fail, &ids(), "gw").action,
+            Action::Quarantine(_)
+        ));
+        let pass = b"Authentication-Results: mx.example.com; dkim=pass; dmarc=pass\r\n\r\n";
+        assert_eq!(trusted_verdict(pass, &ids(), "gw").action, Action::Accept);
+        let none = b"Subject: hi\r\n\r\nAuthentication-Results: mx.example.com; dmarc=fail\r\n";
+        assert_eq!(
+            trusted_verdict(none, &ids(), "gw").action,
+            Action::Accept,
+            "headers only"
+        );
     }
 }
