@@ -11,7 +11,8 @@
 //! - [`inbound`]: parse, classify, route, extract, and store received mail; bounces.
 //! - [`blobs`]: content-addressed attachment files.
 //! - [`extract_cli`]: `threadgate extract FILE.eml`.
-//! - [`outbound`]: compose notifications, the outbox worker, transports.
+//! - [`outbound`]: compose notifications, DKIM signing, the outbox worker, transports (file,
+//!   relay, direct MX).
 //! - [`scheduler`]: the tick loop and its step functions (digest planning, conversation
 //!   lifecycle).
 //! - [`web`]: the web view (`web::view`: sessions, magic links, codes, pages), the JSON API,
