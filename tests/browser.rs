@@ -123,6 +123,43 @@ async fn browser(width: u32, height: u32) -> Option<Browser> {
     }
     panic!("could not start a WebDriver session: {last_error}");
 }
+impl Browser {
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
+    async fn open(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+}
+
 fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -291,12 +328,8 @@ async fn a_client_follows_the_emailed_link_reads_the_history_and_replies() {
             .unwrap()
             + 1;
         let email = email_about(&s.app, CLIENT, ORDER).await;
-        b.client.goto(&magic_link(&email)).await.unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("ol.history"))
-            .await
-            .expect("the conversation page");
+        b.open(&magic_link(&email)).await;
+        b.wait_for("ol.history").await;
         let html = page_source(&b).await;
         for shown in [
             "sorry to hear the box arrived damaged",
@@ -313,17 +346,12 @@ async fn a_client_follows_the_emailed_link_reads_the_history_and_replies() {
         }
         screenshot(&b, "conversation-client").await;
 
-        let body = b.client.find(Locator::Css("textarea#body")).await.unwrap();
-        body.send_keys("Great, thanks a lot! I will keep the old box until then.")
-            .await
-            .unwrap();
-        b.client
-            .find(Locator::Css("form.reply button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        b.type_into(
+            "textarea#body",
+            "Great, thanks a lot! I will keep the old box until then.",
+        )
+        .await;
+        b.click("form.reply button[type=submit]").await;
         b.client
             .wait()
             .for_element(Locator::XPath(
@@ -344,15 +372,8 @@ async fn a_client_follows_the_emailed_link_reads_the_history_and_replies() {
         assert_eq!(messages.last().unwrap()["source"], "web");
         assert_eq!(messages.last().unwrap()["author_id"], s.client.as_str());
 
-        b.client
-            .goto(&format!("http://{}/", s.app.http))
-            .await
-            .unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("ul.conversations"))
-            .await
-            .unwrap();
+        b.open(&format!("http://{}/", s.app.http)).await;
+        b.wait_for("ul.conversations").await;
         screenshot(&b, "list-client").await;
         b.client.clone().close().await.ok();
         s.app.stop().await;
@@ -368,80 +389,31 @@ async fn an_agent_s_note_never_reaches_the_client_s_page() {
         let s = scene(&db).await;
         // The agent signs in from their own notification and writes a note.
         let agent_email = email_about(&s.app, AGENT, ORDER).await;
-        b.client.goto(&magic_link(&agent_email)).await.unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("textarea#body"))
-            .await
-            .unwrap();
-        b.client
-            .find(Locator::Css("textarea#body"))
-            .await
-            .unwrap()
-            .send_keys("Internal: approve the replacement, carrier claim #77")
-            .await
-            .unwrap();
-        b.client
-            .find(Locator::Css("input[name=kind][value=note]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        b.client
-            .find(Locator::Css("form.reply button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("li.message.note"))
-            .await
-            .expect("the note, marked as a note");
+        b.open(&magic_link(&agent_email)).await;
+        b.wait_for("textarea#body").await;
+        b.type_into(
+            "textarea#body",
+            "Internal: approve the replacement, carrier claim #77",
+        )
+        .await;
+        b.click("input[name=kind][value=note]").await;
+        b.click("form.reply button[type=submit]").await;
+        b.wait_for("li.message.note").await;
         let html = page_source(&b).await;
         assert!(html.contains("carrier claim #77") && html.contains(CLIENT));
-        b.client
-            .goto(&format!("http://{}/c/{}", s.app.http, s.conversation))
-            .await
-            .unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("aside.manage"))
-            .await
-            .unwrap();
+        b.open(&format!("http://{}/c/{}", s.app.http, s.conversation))
+            .await;
+        b.wait_for("aside.manage").await;
         screenshot(&b, "conversation-agent").await;
-        b.client
-            .goto(&format!("http://{}/", s.app.http))
-            .await
-            .unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("nav.tabs"))
-            .await
-            .unwrap();
+        b.open(&format!("http://{}/", s.app.http)).await;
+        b.wait_for("nav.tabs").await;
         screenshot(&b, "list-agent").await;
         // Sign out, then in as the client.
-        b.client
-            .find(Locator::Css("header form button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("input#email"))
-            .await
-            .unwrap();
+        b.click("header form button").await;
+        b.wait_for("input#email").await;
         let client_email = email_about(&s.app, CLIENT, ORDER).await;
-        b.client.goto(&magic_link(&client_email)).await.unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("ol.history"))
-            .await
-            .unwrap();
+        b.open(&magic_link(&client_email)).await;
+        b.wait_for("ol.history").await;
         let html = page_source(&b).await;
         assert!(
             html.contains("A replacement is on its way"),
@@ -484,12 +456,8 @@ In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-
         );
         send(&s.app, CLIENT, &email.reply_to(), &data).await;
         let agent_email = email_about(&s.app, AGENT, ORDER).await;
-        b.client.goto(&magic_link(&agent_email)).await.unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("ol.history"))
-            .await
-            .unwrap();
+        b.open(&magic_link(&agent_email)).await;
+        b.wait_for("ol.history").await;
         let html = page_source(&b).await;
         assert!(
             html.contains("Hello <b>team</b>"),
@@ -540,31 +508,13 @@ async fn signing_in_with_a_code_by_email_works_in_the_browser() {
         };
         let s = scene(&db).await;
         let before = s.app.wait_for_emails(CLIENT, 2).await.len();
-        b.client
-            .goto(&format!("http://{}/c/{}", s.app.http, s.conversation))
-            .await
-            .unwrap();
-        let email_field = b
-            .client
-            .wait()
-            .for_element(Locator::Css("input#email"))
-            .await
-            .expect("sent to sign in");
+        b.open(&format!("http://{}/c/{}", s.app.http, s.conversation))
+            .await;
+        let email_field = b.wait_for("input#email").await;
         screenshot(&b, "login").await;
         email_field.send_keys(CLIENT).await.unwrap();
-        b.client
-            .find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let code_field = b
-            .client
-            .wait()
-            .for_element(Locator::Css("input#code"))
-            .await
-            .unwrap();
+        b.click("form button[type=submit]").await;
+        let code_field = b.wait_for("input#code").await;
         let code = code_in(
             &s.app
                 .wait_for_emails(CLIENT, before + 1)
@@ -573,18 +523,8 @@ async fn signing_in_with_a_code_by_email_works_in_the_browser() {
                 .unwrap(),
         );
         code_field.send_keys(&code).await.unwrap();
-        b.client
-            .find(Locator::Css("main form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("ol.history"))
-            .await
-            .expect("back on the conversation it asked for");
+        b.click("main form button[type=submit]").await;
+        b.wait_for("ol.history").await;
         let url = b.client.current_url().await.unwrap();
         assert_eq!(
             url.path(),
@@ -605,17 +545,10 @@ async fn pages_fit_a_phone_screen_without_sideways_scrolling() {
         };
         let s = scene(&db).await;
         let agent_email = email_about(&s.app, AGENT, ORDER).await;
-        b.client
-            .goto(&format!("http://{}/login", s.app.http))
-            .await
-            .unwrap();
+        b.open(&format!("http://{}/login", s.app.http)).await;
         assert_fits_width(&b, "login").await;
-        b.client.goto(&magic_link(&agent_email)).await.unwrap();
-        b.client
-            .wait()
-            .for_element(Locator::Css("ol.history"))
-            .await
-            .unwrap();
+        b.open(&magic_link(&agent_email)).await;
+        b.wait_for("ol.history").await;
         assert_fits_width(&b, "conversation (agent)").await;
         screenshot(&b, "conversation-phone").await;
         for (path, what) in [
@@ -623,22 +556,12 @@ async fn pages_fit_a_phone_screen_without_sideways_scrolling() {
             ("/settings", "settings"),
             ("/new", "new conversation"),
         ] {
-            b.client
-                .goto(&format!("http://{}{path}", s.app.http))
-                .await
-                .unwrap();
-            b.client
-                .wait()
-                .for_element(Locator::Css("main h1"))
-                .await
-                .unwrap();
+            b.open(&format!("http://{}{path}", s.app.http)).await;
+            b.wait_for("main h1").await;
             assert_fits_width(&b, what).await;
         }
         screenshot(&b, "new-phone").await;
-        b.client
-            .goto(&format!("http://{}/", s.app.http))
-            .await
-            .unwrap();
+        b.open(&format!("http://{}/", s.app.http)).await;
         screenshot(&b, "list-phone").await;
         let _ = &db.backend;
         b.client.clone().close().await.ok();
@@ -671,39 +594,13 @@ async fn the_admin_sees_each_domain_record_coloured_by_status() {
     .await;
     app.post("/domains/example.com/check", json!({})).await;
 
-    b.client
-        .goto(&format!("http://{}/admin", app.http))
-        .await
-        .unwrap();
-    b.client
-        .wait()
-        .for_element(Locator::Css("input#token"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_TOKEN)
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.client
-        .wait()
-        .for_element(Locator::Css("ul.conversations, p.empty"))
-        .await
-        .unwrap();
-    b.client
-        .goto(&format!("http://{}/admin/domains", app.http))
-        .await
-        .unwrap();
-    b.client
-        .wait()
-        .for_element(Locator::Css("li.record-ok"))
-        .await
-        .expect("the records");
+    b.open(&format!("http://{}/admin", app.http)).await;
+    b.wait_for("input#token").await;
+    b.type_into("input#token", ADMIN_TOKEN).await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("ul.conversations, p.empty").await;
+    b.open(&format!("http://{}/admin/domains", app.http)).await;
+    b.wait_for("li.record-ok").await;
     let colours = b
         .client
         .execute(
