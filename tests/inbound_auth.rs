@@ -306,3 +306,69 @@ async fn behind_another_mta_only_its_authentication_results_are_trusted() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn staff_release_held_emails_from_the_conversation_page_and_clients_never_see_them() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.dns.txt("loose.test", "v=spf1 ip4:192.0.2.1 -all").await;
+        s.dns
+            .txt("_dmarc.loose.test", "v=DMARC1; p=quarantine")
+            .await;
+        let (conversation, to, irt) = s.client("quinn@loose.test").await;
+        let data = reply(
+            "quinn@loose.test",
+            &to,
+            &irt,
+            "held-web@loose.test",
+            "Held, then released.",
+        );
+        assert_eq!(s.send("quinn@loose.test", &data, &to).await.code, 250);
+        let held = s.last_inbound().await;
+        assert_eq!(held["outcome"], "held");
+        let path = format!("/c/{conversation}");
+
+        let link =
+            support::web::magic_link(&s.app.wait_for_emails("quinn@loose.test", 1).await.remove(0));
+        let mut client = support::web::Browser::new(&s.app);
+        client.sign_in_with(&link).await;
+        let page = client.get(&path).await;
+        assert!(
+            !page.body.contains("Held emails") && !page.body.contains("Held, then released."),
+            "{}",
+            db.backend
+        );
+
+        let mut admin = support::web::Browser::new(&s.app);
+        admin
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        let page = admin.get(&path).await;
+        assert!(
+            page.body.contains("Held emails") && page.body.contains("quinn@loose.test"),
+            "{}",
+            page.body
+        );
+        let held_id = held["id"].as_str().unwrap();
+        // Ids from elsewhere do not work here.
+        let page = admin
+            .submit(&path, &format!("{path}/held/inb_elsewhere000/release"), &[])
+            .await;
+        assert_eq!(page.status, 404);
+        let page = client
+            .submit(&path, &format!("{path}/held/{held_id}/release"), &[])
+            .await;
+        assert_eq!(page.status, 403, "clients cannot release");
+        let page = admin
+            .submit(&path, &format!("{path}/held/{held_id}/release"), &[])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let messages = s.app.messages(&conversation).await;
+        assert_eq!(
+            messages.last().unwrap()["body_text"],
+            "Held, then released."
+        );
+        assert!(!admin.get(&path).await.body.contains("Held emails"));
+        s.app.stop().await;
+    }
+}

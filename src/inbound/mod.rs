@@ -144,7 +144,12 @@ impl Inbound {
             data: raw,
         };
         let refs: Vec<&Recipient> = recipients.iter().collect();
-        Ok(self.deliver_checked(&tx, &refs, "released", false).await)
+        let reply = self.deliver_checked(&tx, &refs, "released", false).await;
+        if (400..500).contains(&reply.code) {
+            // Not stored (a storage hiccup): held again, to be released later.
+            self.store.unclaim_held(inbound_id).await?;
+        }
+        Ok(reply)
     }
 
     /// RCPT-time check: does this address lead anywhere?

@@ -146,6 +146,32 @@ impl Store {
         })
     }
 
+    /// Emails held for review in a conversation (DMARC quarantine), oldest first.
+    pub async fn held_inbound(&self, conversation_id: &str) -> Result<Vec<InboundEntry>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, received_at, envelope_from, recipients, message_id, outcome,
+                        conversation_id, posted_message_id, detail, auth_results
+                 FROM inbound WHERE conversation_id = $1 AND outcome = 'held' ORDER BY seq LIMIT 100",
+            )
+            .bind(conversation_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(entry_from_row).collect()
+        })
+    }
+
+    /// Puts a claimed email back on hold (its release could not be stored: try again later).
+    pub async fn unclaim_held(&self, id: &str) -> Result<()> {
+        on_backend!(write self, pool => {
+            sqlx::query("UPDATE inbound SET outcome = 'held' WHERE id = $1 AND outcome = 'released'")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Claims a held email for release (compare-and-set: two admins clicking at once release
     /// it once). False when it is not held (any more).
     pub async fn claim_held(&self, id: &str) -> Result<bool> {

@@ -70,6 +70,13 @@ pub struct ParticipantView {
     pub role: &'static str,
 }
 
+pub struct HeldView {
+    pub id: String,
+    pub from: String,
+    pub time: String,
+    pub detail: String,
+}
+
 pub struct Choice {
     pub value: String,
     pub label: String,
@@ -93,6 +100,8 @@ struct ConversationPage {
     can_note: bool,
     muted: bool,
     is_participant: bool,
+    /// Emails held by DMARC quarantine, for staff to release.
+    held: Vec<HeldView>,
 }
 
 /// The conversation, if the viewer may see it (a live participant, or an admin); else 404.
@@ -351,6 +360,22 @@ async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, W
             }
         }
     }
+    let held = if staff {
+        state
+            .store
+            .held_inbound(id)
+            .await?
+            .into_iter()
+            .map(|e| HeldView {
+                id: e.id,
+                from: e.envelope_from,
+                time: human_time(e.received_at),
+                detail: e.detail,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let assignee = conversation
         .assignee_id
         .as_ref()
@@ -373,6 +398,7 @@ async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, W
             can_note: viewer.internal_person().is_some(),
             muted: place.is_some_and(|p| p.muted),
             is_participant: place.is_some(),
+            held,
         },
     ))
 }
@@ -693,6 +719,31 @@ pub async fn post_mute(
         return Ok(Redirect::to("/settings").into_response());
     }
     Ok(back(&id, ""))
+}
+
+/// Releases an email held by DMARC quarantine into this conversation (staff; the email must
+/// be held for this very conversation).
+pub async fn post_release_held(
+    state: Web,
+    headers: HeaderMap,
+    WebPath((id, inbound_id)): WebPath<(String, String)>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let t = viewer.text();
+    match state.store.inbound_entry(&inbound_id).await? {
+        Some(e)
+            if e.conversation_id.as_deref() == Some(id.as_str())
+                && e.outcome == crate::domain::InboundOutcome::Held => {}
+        _ => return Err(WebError::not_found().in_language(t)),
+    }
+    match state.inbound.release(&inbound_id).await {
+        Ok(reply) if reply.is_positive() => Ok(back(&id, "")),
+        Ok(_) => Err(WebError::unavailable().in_language(t)),
+        Err(crate::inbound::ReleaseError::Store(e)) => Err(WebError::from(e).in_language(t)),
+        Err(_) => Err(WebError::not_found().in_language(t)),
+    }
 }
 
 /// "View original email": the raw bytes as received, for staff, of a message of this

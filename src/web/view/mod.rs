@@ -95,6 +95,10 @@ pub fn routes() -> Router<AppState> {
             "/c/{id}/messages/{message_id}/original",
             get(conversation::original_email),
         )
+        .route(
+            "/c/{id}/held/{inbound_id}/release",
+            post(conversation::post_release_held),
+        )
         .layer(axum::middleware::map_response(page::security_headers))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/copy.js", get(copy_script))
