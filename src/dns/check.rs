@@ -75,8 +75,18 @@ impl DnsChecker {
                 )]);
                 Resolver::builder_with_config(config, TokioRuntimeProvider::default())
             }
-            None => Resolver::builder(TokioRuntimeProvider::default())
-                .map_err(|e| ResolverError(e.to_string()))?,
+            None => match Resolver::builder(TokioRuntimeProvider::default()) {
+                Ok(builder) => builder,
+                // No usable system configuration (no /etc/resolv.conf, say): the gateway still
+                // starts; checks answer `unknown` until --dns-server is given.
+                Err(err) => {
+                    tracing::warn!(error = %err, "no system DNS configuration; domain checks need --dns-server");
+                    Resolver::builder_with_config(
+                        ResolverConfig::from_name_servers(Vec::new()),
+                        TokioRuntimeProvider::default(),
+                    )
+                }
+            },
         };
         let resolver = builder
             .with_options(options)
