@@ -1357,3 +1357,43 @@ async fn clients_see_open_or_closed_and_only_participating_agents_can_be_assigne
         s.app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn replying_by_email_leaves_nothing_unread_in_the_web_list() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(&s.conversation, &s.agent, "Second update", "message")
+            .await;
+        let email = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+        let mut client = Browser::new(&s.app);
+        client.sign_in_with(&magic_link(&email)).await;
+        assert!(
+            client.get("/").await.body.contains("unread-count"),
+            "two unread first"
+        );
+        let data = reply_email(
+            CLIENT,
+            &email.reply_to(),
+            "<by-mail-1@client.test>",
+            &email.message_id(),
+            "Answered from my phone.",
+        );
+        let (mut smtp, _) = SmtpClient::connect(s.app.smtp).await;
+        smtp.cmd("EHLO client.test").await;
+        assert_eq!(
+            smtp.send_mail(CLIENT, &[&email.reply_to()], &data)
+                .await
+                .code,
+            250
+        );
+        let list = client.get("/").await;
+        assert!(
+            !list.body.contains("unread-count"),
+            "{} ({})",
+            list.body,
+            db.backend
+        );
+        s.app.stop().await;
+    }
+}

@@ -128,12 +128,14 @@ macro_rules! insert_message {
                     .await?;
                     $crate::store::lifecycle::status_after_message!($tx, new, &status, $now);
                     // Writing in a conversation means having read it: what came before is not
-                    // emailed to the author, and their next new message goes out at once. In
-                    // this transaction, and only up to their own message: a message someone
-                    // else commits meanwhile is still emailed to them.
+                    // emailed to the author, nor counted unread in their web list, and their
+                    // next new message goes out at once. In this transaction, and only up to
+                    // their own message: a message someone else commits meanwhile is still
+                    // emailed to them.
                     sqlx::query(
                         "UPDATE participants
                          SET notified_up_to = CASE WHEN notified_up_to < $3 THEN $3 ELSE notified_up_to END,
+                             read_up_to = CASE WHEN read_up_to < $3 THEN $3 ELSE read_up_to END,
                              last_emailed_at = NULL
                          WHERE conversation_id = $1 AND person_id = $2",
                     )
