@@ -201,10 +201,7 @@ async fn assert_fits_width(b: &Browser, what: &str) {
 }
 
 async fn send(app: &TestApp, from: &str, to: &str, data: &str) {
-    let (mut c, _) = SmtpClient::connect(app.smtp).await;
-    c.cmd("EHLO client.test").await;
-    assert_eq!(c.send_mail(from, &[to], data).await.code, 250);
-    c.cmd("QUIT").await;
+    assert_eq!(app.deliver(from, &[to], data).await.code, 250);
 }
 
 /// The latest email to `recipient` about the conversation whose subject contains `about`.

@@ -61,11 +61,7 @@ impl Scene {
     }
 
     async fn send(&self, from: &str, data: &str, to: &str) -> SmtpReply {
-        let (mut smtp, _) = SmtpClient::connect(self.app.smtp).await;
-        smtp.cmd("EHLO mail.client.test").await;
-        let reply = smtp.send_mail(from, &[to], data).await;
-        smtp.cmd("QUIT").await;
-        reply
+        self.app.deliver(from, &[to], data).await
     }
 
     async fn last_inbound(&self) -> Value {
@@ -282,9 +278,7 @@ async fn behind_another_mta_only_its_authentication_results_are_trusted() {
                     "Via the upstream MTA."
                 )
             );
-            let (mut smtp, _) = SmtpClient::connect(app.smtp).await;
-            smtp.cmd("EHLO mx.upstream.test").await;
-            let answer = smtp.send_mail(&email, &[&to], &data).await;
+            let answer = app.deliver(&email, &[&to], &data).await;
             cases.push((n, answer.code, expect_code));
             let entry = app.inbound().await.remove(0);
             assert_eq!(

@@ -931,10 +931,9 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcTl8uXrp/Og0MTGCg==\r\n--b
             to = email.reply_to(),
             irt = email.message_id()
         );
-        let (mut smtp, _) = SmtpClient::connect(s.app.smtp).await;
-        smtp.cmd("EHLO client.test").await;
         assert_eq!(
-            smtp.send_mail(CLIENT, &[&email.reply_to()], &data)
+            s.app
+                .deliver(CLIENT, &[&email.reply_to()], &data)
                 .await
                 .code,
             250
@@ -1151,10 +1150,9 @@ Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAA
             to = email.reply_to(),
             irt = email.message_id()
         );
-        let (mut smtp, _) = SmtpClient::connect(s.app.smtp).await;
-        smtp.cmd("EHLO client.test").await;
         assert_eq!(
-            smtp.send_mail(CLIENT, &[&email.reply_to()], &data)
+            s.app
+                .deliver(CLIENT, &[&email.reply_to()], &data)
                 .await
                 .code,
             250
@@ -1379,10 +1377,9 @@ async fn replying_by_email_leaves_nothing_unread_in_the_web_list() {
             &email.message_id(),
             "Answered from my phone.",
         );
-        let (mut smtp, _) = SmtpClient::connect(s.app.smtp).await;
-        smtp.cmd("EHLO client.test").await;
         assert_eq!(
-            smtp.send_mail(CLIENT, &[&email.reply_to()], &data)
+            s.app
+                .deliver(CLIENT, &[&email.reply_to()], &data)
                 .await
                 .code,
             250

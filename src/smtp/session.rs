@@ -231,10 +231,6 @@ impl Session {
         self.tls_active = true;
     }
 
-    pub fn tls_active(&self) -> bool {
-        self.tls_active
-    }
-
     pub fn protocol(&self) -> Protocol {
         self.config.protocol
     }

@@ -186,18 +186,4 @@ impl Store {
                 .collect()
         })
     }
-
-    /// Internal people, for the assignee picker (bounded: a team, not a customer base).
-    pub async fn internal_people(&self, limit: i64) -> Result<Vec<Person>> {
-        on_backend!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT id, email, name, role, created_at, email_status FROM people
-                 WHERE role = 'internal' ORDER BY name, id LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            rows.iter().map(person_from_row).collect()
-        })
-    }
 }

@@ -34,6 +34,8 @@ pub struct WebSession {
     /// The synchronizer token every form of this session must carry.
     pub csrf: String,
     pub expires_at: Millis,
+    /// The person's language (`people.locale`), read with the session.
+    pub locale: Option<crate::domain::Locale>,
     /// Admin sessions: the hash of the admin token they were opened with (a new token ends
     /// them).
     pub admin_key: Option<String>,
@@ -87,7 +89,7 @@ impl Store {
         on_backend!(self, pool => {
             let row = sqlx::query(
                 "SELECT s.id AS session_id, s.csrf, s.expires_at, s.person_id, s.admin_key,
-                        p.id, p.email, p.name, p.role, p.created_at, p.email_status
+                        p.id, p.email, p.name, p.role, p.created_at, p.email_status, p.locale
                  FROM web_sessions s LEFT JOIN people p ON p.id = s.person_id
                  WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
                    AND (s.person_id IS NULL OR p.blocked = 0)",
@@ -98,6 +100,7 @@ impl Store {
             .await?;
             let Some(row) = row else { return Ok(None) };
             let person_id: Option<String> = row.try_get("person_id")?;
+            let locale: Option<String> = row.try_get("locale")?;
             Ok(Some(WebSession {
                 id: row.try_get("session_id")?,
                 person: match person_id {
@@ -106,6 +109,7 @@ impl Store {
                 },
                 csrf: row.try_get("csrf")?,
                 expires_at: row.try_get("expires_at")?,
+                locale: locale.as_deref().and_then(crate::domain::Locale::parse),
                 admin_key: row.try_get("admin_key")?,
             }))
         })

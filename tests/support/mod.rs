@@ -288,6 +288,16 @@ impl TestApp {
         body["inbound"].as_array().unwrap().clone()
     }
 
+    /// Sends one email over a fresh SMTP session (EHLO, the transaction, QUIT) and returns the
+    /// reply to its data (or to the first refused command).
+    pub async fn deliver(&self, from: &str, to: &[&str], data: &str) -> SmtpReply {
+        let (mut client, _) = SmtpClient::connect(self.smtp).await;
+        client.cmd("EHLO client.test").await;
+        let reply = client.send_mail(from, to, data).await;
+        client.cmd("QUIT").await;
+        reply
+    }
+
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.path().join("outbox")
     }

@@ -1,7 +1,7 @@
 //! Settings (`/settings`): email notifications (digest, immediate, off), language, muted
 //! conversations, signing out everywhere. And attachment downloads for signed-in viewers.
 
-use super::auth::{require_poster, require_viewer, viewer};
+use super::auth::{require_form, require_viewer, viewer};
 use super::conversation::may_download;
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render};
 use crate::domain::{Locale, NotifyMode};
@@ -102,8 +102,7 @@ pub async fn settings_submit(
     headers: HeaderMap,
     WebForm(form): WebForm<SettingsForm>,
 ) -> Result<Response, WebError> {
-    let viewer = require_poster(&state, &headers).await?;
-    viewer.check_csrf(&form.csrf)?;
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
     let t = viewer.text();
     let person = viewer
         .person()

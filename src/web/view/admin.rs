@@ -1,7 +1,7 @@
 //! The admin's page of sending domains (`/admin/domains`): every record to publish with its
 //! status in colour and a copy button, "check now", and adding a domain. Admin sessions only.
 
-use super::auth::{Viewer, require_poster, require_viewer};
+use super::auth::{Viewer, require_form, require_viewer};
 use super::login::CsrfOnly;
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render};
 use askama::Template;
@@ -133,8 +133,7 @@ pub async fn add_domain(
     headers: HeaderMap,
     WebForm(form): WebForm<AddForm>,
 ) -> Result<Response, WebError> {
-    let viewer = require_poster(&state, &headers).await?;
-    viewer.check_csrf(&form.csrf)?;
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
     admin_only(&viewer)?;
     match state.domains.add(&form.name, None).await {
         Ok(view) => {
@@ -157,8 +156,7 @@ pub async fn check_domain(
     WebPath(name): WebPath<String>,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    let viewer = require_poster(&state, &headers).await?;
-    viewer.check_csrf(&form.csrf)?;
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
     admin_only(&viewer)?;
     match state
         .domains

@@ -154,11 +154,7 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<View
             return Ok(None);
         }
         Some(person) => {
-            let locale = state
-                .store
-                .person_settings(&person.id)
-                .await?
-                .map_or(state.default_locale, |s| s.locale);
+            let locale = session.locale.unwrap_or(state.default_locale);
             Viewer::Person {
                 session,
                 person,
@@ -191,6 +187,18 @@ pub async fn require_poster(state: &AppState, headers: &HeaderMap) -> Result<Vie
         Some(viewer) => Ok(viewer),
         None => Err(WebError::form_expired().in_language(super::page::visitor_text(headers))),
     }
+}
+
+/// A form post by a signed-in viewer carrying this session's CSRF token: the check every
+/// state-changing route starts with.
+pub async fn require_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Viewer, WebError> {
+    let viewer = require_poster(state, headers).await?;
+    viewer.check_csrf(csrf)?;
+    Ok(viewer)
 }
 
 /// Opens a session (a fresh cookie value every time: no session fixation) and answers with

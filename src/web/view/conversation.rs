@@ -8,7 +8,7 @@
 //! takes part in the conversation (admins: any) and that ids in the URL belong to it; anything
 //! else is a 404, so ids reveal nothing.
 
-use super::auth::{Viewer, require_poster, require_viewer};
+use super::auth::{Viewer, require_form, require_viewer};
 use super::list::{parse_addresses, person_for, status_label};
 use super::login::CsrfOnly;
 use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time, render};
@@ -316,22 +316,21 @@ async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, W
         state.store.mark_read(id, &person.id, last.seq).await?;
     }
 
-    let participants = if staff {
-        state
-            .store
-            .participants(id)
-            .await?
-            .into_iter()
-            .map(|p| ParticipantView {
-                id: p.person.id,
-                name: p.person.name,
-                email: p.person.email,
-                role: p.person.role.as_str(),
-            })
-            .collect()
+    // Read once: the participant list and the assignee picker (team members taking part).
+    let members = if staff {
+        state.store.participants(id).await?
     } else {
         Vec::new()
     };
+    let participants = members
+        .iter()
+        .map(|p| ParticipantView {
+            id: p.person.id.clone(),
+            name: p.person.name.clone(),
+            email: p.person.email.clone(),
+            role: p.person.role.as_str(),
+        })
+        .collect();
     let statuses = [
         ConversationStatus::Open,
         ConversationStatus::Pending,
@@ -349,16 +348,15 @@ async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, W
         label: t.nobody.to_string(),
         selected: conversation.assignee_id.is_none(),
     }];
-    if staff {
-        for p in state.store.participants(id).await? {
-            if p.person.role == Role::Internal {
-                assignees.push(Choice {
-                    selected: conversation.assignee_id.as_deref() == Some(p.person.id.as_str()),
-                    value: p.person.id,
-                    label: p.person.name,
-                });
-            }
-        }
+    for p in members
+        .into_iter()
+        .filter(|p| p.person.role == Role::Internal)
+    {
+        assignees.push(Choice {
+            selected: conversation.assignee_id.as_deref() == Some(p.person.id.as_str()),
+            value: p.person.id,
+            label: p.person.name,
+        });
     }
     let held = if staff {
         state
@@ -410,8 +408,7 @@ async fn posting(
     id: &str,
     csrf: &str,
 ) -> Result<(Viewer, Conversation, Option<ParticipantState>), WebError> {
-    let viewer = require_poster(state, headers).await?;
-    viewer.check_csrf(csrf)?;
+    let viewer = require_form(state, headers, csrf).await?;
     let (conversation, place) = open(state, &viewer, id).await?;
     Ok((viewer, conversation, place))
 }

@@ -2,7 +2,7 @@
 //! newest visible activity first, with excerpt, time, unread count and status; staff filter by
 //! mine / unassigned / all and by status, with counts. And starting a conversation (`/new`).
 
-use super::auth::{Viewer, require_poster, require_viewer};
+use super::auth::{Viewer, require_form, require_viewer};
 use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, check_field, human_time, render};
 use super::text::Text;
 use crate::domain::{EmailAddress, MessageKind, Role, Source};
@@ -336,8 +336,7 @@ pub async fn new_submit(
     headers: HeaderMap,
     WebForm(form): WebForm<NewForm>,
 ) -> Result<Response, WebError> {
-    let viewer = require_poster(&state, &headers).await?;
-    viewer.check_csrf(&form.csrf)?;
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
     let t = viewer.text();
     let me = viewer
         .internal_person()

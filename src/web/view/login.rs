@@ -5,7 +5,7 @@
 //! about who is here.
 
 use super::auth::{
-    Viewer, anonymous_csrf, check_anonymous_csrf, csrf_cookie, require_poster, set_cookie, sign_in,
+    Viewer, anonymous_csrf, check_anonymous_csrf, csrf_cookie, require_form, set_cookie, sign_in,
     viewer,
 };
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render, safe_next, visitor_text};
@@ -342,8 +342,7 @@ pub async fn magic_link_switch(
     WebPath(token): WebPath<String>,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    let current = require_poster(&state, &headers).await?;
-    current.check_csrf(&form.csrf)?;
+    let current = require_form(&state, &headers, &form.csrf).await?;
     let Some((person, conversation_id)) = live_link(&state, &token).await? else {
         return Err(WebError::not_found().in_language(current.text()));
     };
@@ -417,8 +416,7 @@ pub async fn logout(
     headers: HeaderMap,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    let viewer = require_poster(&state, &headers).await?;
-    viewer.check_csrf(&form.csrf)?;
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
     state.store.revoke_session(&viewer.session().id).await?;
     signed_out(&state)
 }
@@ -429,8 +427,7 @@ pub async fn logout_everywhere(
     headers: HeaderMap,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    let viewer = require_poster(&state, &headers).await?;
-    viewer.check_csrf(&form.csrf)?;
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
     match viewer.person() {
         Some(person) => {
             state.store.revoke_sessions_of(&person.id).await?;

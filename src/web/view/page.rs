@@ -127,10 +127,6 @@ impl WebError {
         self.lang = t;
         self
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl IntoResponse for WebError {
