@@ -151,6 +151,11 @@ impl App {
         if let Some(auth) = inbound_auth {
             inbound = inbound.with_auth(auth);
         }
+        let inbound = inbound.with_confirmations(crate::inbound::Confirmations {
+            composer: composer.clone(),
+            default_locale: config.default_locale,
+            outbox_wake: outbox_wake.clone(),
+        });
         Ok(App {
             inbound,
             planner: Planner::new(store.clone(), composer.clone(), config.digest_interval),

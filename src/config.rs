@@ -81,6 +81,35 @@ pub enum DomainAction {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Set the domain's inbox address (`support` → support@<name>) and what it does with
+    /// mail from people it does not know.
+    Inbox {
+        name: String,
+        /// The local part of the inbox address.
+        #[arg(long, conflicts_with = "none")]
+        address: Option<String>,
+        /// No inbox address: only replies are accepted.
+        #[arg(long)]
+        none: bool,
+        /// Mail from strangers: refuse, verify (hold until they confirm their address), accept.
+        #[arg(long, value_parser = ["refuse", "verify", "accept"])]
+        strangers: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Refuse mail from a sender domain (and its subdomains); `--remove` lifts the block;
+    /// without a domain, lists the blocked ones.
+    Block {
+        domain: Option<String>,
+        #[arg(long, requires = "domain")]
+        remove: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,7 +3,7 @@
 
 use crate::config::{DomainAction, ServeArgs};
 use crate::dns::check::DnsChecker;
-use crate::domain::SystemClock;
+use crate::domain::{StrangerPolicy, SystemClock};
 use crate::domains::{DomainError, Domains};
 use crate::store::Store;
 use serde_json::Value;
@@ -65,6 +65,15 @@ pub fn table(view: &Value) -> String {
         })
         .collect();
     out.push_str(&format!("\n  DKIM keys: {}\n", keys.join(", ")));
+    match view["inbox"].as_object() {
+        Some(inbox) => out.push_str(&format!(
+            "  Inbox: {} (or forward it to {}), strangers: {}\n",
+            inbox["address"].as_str().unwrap_or(""),
+            inbox["forward_to"].as_str().unwrap_or(""),
+            inbox["strangers"].as_str().unwrap_or(""),
+        )),
+        None => out.push_str("  Inbox: none\n"),
+    }
     out
 }
 
@@ -87,7 +96,9 @@ pub async fn run(action: DomainAction) -> ExitCode {
         | DomainAction::List { serve, json }
         | DomainAction::Check { serve, json, .. }
         | DomainAction::Rotate { serve, json, .. }
-        | DomainAction::Activate { serve, json, .. } => (serve.clone(), *json),
+        | DomainAction::Activate { serve, json, .. }
+        | DomainAction::Inbox { serve, json, .. }
+        | DomainAction::Block { serve, json, .. } => (serve.clone(), *json),
     };
     let domains = match domains(serve).await {
         Ok(d) => d,
@@ -140,6 +151,60 @@ pub async fn run(action: DomainAction) -> ExitCode {
                 }
                 None => missing(name),
             },
+            DomainAction::Inbox {
+                name,
+                address,
+                none,
+                strangers,
+                ..
+            } => {
+                let local = match (address, none) {
+                    (_, true) => Some(None),
+                    (Some(address), false) => Some(Some(address.as_str())),
+                    (None, false) => None,
+                };
+                let strangers = strangers.as_deref().and_then(StrangerPolicy::parse);
+                match domains.set_inbox(name, local, strangers).await? {
+                    Some(view) => {
+                        print(&view, json);
+                        ExitCode::SUCCESS
+                    }
+                    None => missing(name),
+                }
+            }
+            DomainAction::Block {
+                domain: None, ..
+            } => {
+                let blocked = domains.blocked().await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&blocked).unwrap_or_default());
+                } else if blocked.is_empty() {
+                    println!("no blocked sender domains");
+                } else {
+                    for b in &blocked {
+                        println!("{}", b["domain"].as_str().unwrap_or(""));
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            DomainAction::Block {
+                domain: Some(domain),
+                remove,
+                ..
+            } => {
+                let changed = if *remove {
+                    domains.unblock(domain).await?
+                } else {
+                    domains.block(domain).await?
+                };
+                let state = if *remove { "not blocked" } else { "blocked" };
+                if json {
+                    println!("{}", serde_json::json!({"domain": domain, "blocked": !remove, "changed": changed}));
+                } else {
+                    println!("{domain}: {state}{}", if changed { "" } else { " (no change)" });
+                }
+                ExitCode::SUCCESS
+            }
             DomainAction::Activate { name, selector, .. } => {
                 match domains.activate(name, selector).await? {
                     Some(view) => {

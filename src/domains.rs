@@ -8,7 +8,7 @@
 
 use crate::dns::check::DnsChecker;
 use crate::dns::records::{self, DkimPublic, Record, Status};
-use crate::domain::{Millis, rfc3339};
+use crate::domain::{Millis, StrangerPolicy, rfc3339};
 use crate::outbound::dkim;
 use crate::store::{DkimKey, Domain, KeyStatus, Store, StoreError};
 use serde_json::{Value, json};
@@ -58,6 +58,35 @@ pub fn parse_domain_name(raw: &str) -> Result<String, String> {
         }
     }
     Ok(name)
+}
+
+/// Local parts the reply domain already uses for itself (reply tokens, VERP, unsubscribe).
+const RESERVED_LOCAL_PARTS: [&str; 4] = ["reply", "bounces", "unsubscribe", "postmaster"];
+
+/// An inbox address's local part: what mail clients let people type without quoting
+/// (RFC 5322 dot-atom, restricted to the characters every provider accepts), lowercased,
+/// without `+` (a `+detail` reaches the same inbox).
+pub fn parse_inbox_local(raw: &str) -> Result<String, String> {
+    let local = raw.trim().to_ascii_lowercase();
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    if !ok {
+        return Err(format!(
+            "{raw:?} is not an inbox address local part (letters, digits, '.', '-', '_')"
+        ));
+    }
+    if RESERVED_LOCAL_PARTS.contains(&local.as_str()) {
+        return Err(format!(
+            "{local:?} is reserved for the gateway's own addresses"
+        ));
+    }
+    Ok(local)
 }
 
 #[derive(Clone)]
@@ -192,6 +221,53 @@ impl Domains {
         Ok(Some(self.view_of(&domain).await?))
     }
 
+    /// Sets a domain's inbox address (`Some(None)`: none) and stranger policy.
+    pub async fn set_inbox(
+        &self,
+        name: &str,
+        local: Option<Option<&str>>,
+        strangers: Option<StrangerPolicy>,
+    ) -> Result<Option<Value>, DomainError> {
+        let local = match local {
+            Some(Some(raw)) => Some(Some(parse_inbox_local(raw).map_err(DomainError::Invalid)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        let name = name.to_ascii_lowercase();
+        if !self
+            .store
+            .set_inbox(&name, local.as_ref().map(|l| l.as_deref()), strangers)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.get(&name).await
+    }
+
+    /// Refuses mail from `domain` and its subdomains (at RCPT, `550 5.7.1`). False when it
+    /// already was.
+    pub async fn block(&self, domain: &str) -> Result<bool, DomainError> {
+        let domain = parse_blocked_name(domain)?;
+        Ok(self.store.block_domain(&domain).await?)
+    }
+
+    /// False when it was not blocked.
+    pub async fn unblock(&self, domain: &str) -> Result<bool, DomainError> {
+        let domain = parse_blocked_name(domain)?;
+        Ok(self.store.unblock_domain(&domain).await?)
+    }
+
+    /// `[{domain, created_at}]`.
+    pub async fn blocked(&self) -> Result<Vec<Value>, DomainError> {
+        Ok(self
+            .store
+            .blocked_domains()
+            .await?
+            .into_iter()
+            .map(|b| json!({"domain": b.domain, "created_at": rfc3339(b.created_at)}))
+            .collect())
+    }
+
     /// The records to publish: MX, SPF, one DKIM record per published key (pending and
     /// active), DMARC.
     async fn records(&self, domain: &Domain) -> Result<Vec<Record>, DomainError> {
@@ -249,12 +325,35 @@ impl Domains {
             })
             .collect();
         let all_ok = !records.is_empty() && records.iter().all(|r| r["status"] == "ok");
+        // The inbox address is reachable directly when the domain's MX is ours, or through a
+        // forwarding rule at the domain's mail provider to the same local part on the reply
+        // domain (whose MX is ours).
+        let inbox = domain.inbox_local.as_ref().map(|local| {
+            json!({
+                "address": format!("{local}@{}", domain.name),
+                "forward_to": format!("{local}@{}", domain.reply_domain),
+                "strangers": domain.stranger_policy,
+            })
+        });
         Ok(json!({
             "name": domain.name, "reply_domain": domain.reply_domain, "records": records,
             "keys": keys, "verified": all_ok,
             "last_checked_at": domain.last_checked_at.map(rfc3339),
+            "inbox": inbox,
         }))
     }
+}
+
+/// A sender domain to block: a domain name, or a single label (a whole TLD).
+fn parse_blocked_name(raw: &str) -> Result<String, DomainError> {
+    let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    let single_label = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if single_label {
+        return Ok(name);
+    }
+    parse_domain_name(&name).map_err(DomainError::Invalid)
 }
 
 fn statuses(results: &Value) -> String {
@@ -327,6 +426,41 @@ mod tests {
             assert!(parse_domain_name(bad).is_err(), "{bad:?}");
         }
         assert!(parse_domain_name(&format!("{}.com", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn inbox_local_parts_are_plain_and_not_ours() {
+        assert_eq!(parse_inbox_local(" Support ").unwrap(), "support");
+        assert_eq!(
+            parse_inbox_local("help.desk-fr_1").unwrap(),
+            "help.desk-fr_1"
+        );
+        for bad in [
+            "",
+            "a+b",
+            "a b",
+            ".a",
+            "a.",
+            "a..b",
+            "reply",
+            "Bounces",
+            "unsubscribe",
+            "é",
+            "a@b",
+            "\"a\"",
+        ] {
+            assert!(parse_inbox_local(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_inbox_local(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn blocked_names_are_domains_or_top_level_labels() {
+        assert_eq!(parse_blocked_name("Spam.Example.").unwrap(), "spam.example");
+        assert_eq!(parse_blocked_name("zip").unwrap(), "zip");
+        for bad in ["", "a b", "a..b", "*.example"] {
+            assert!(parse_blocked_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

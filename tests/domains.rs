@@ -504,6 +504,41 @@ async fn the_domain_command_adds_lists_and_checks() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.matches("[ok]").count(), 5, "{stdout}");
 
+    // The inbox address and its stranger policy; sender blocks.
+    let out = run(&[
+        "inbox",
+        "cli.test",
+        "--address",
+        "Help",
+        "--strangers",
+        "refuse",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "Inbox: help@cli.test (or forward it to help@reply.cli.test), strangers: refuse"
+        ),
+        "{stdout}"
+    );
+    let out = run(&["inbox", "cli.test", "--address", "bounces"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reserved"));
+    let out = run(&["inbox", "cli.test", "--none"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Inbox: none"));
+    let out = run(&["block", "spam.test"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "spam.test: blocked"
+    );
+    let out = run(&["block"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "spam.test");
+    let out = run(&["block", "spam.test", "--remove"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "spam.test: not blocked"
+    );
+
     let out = run(&["add", "not a domain"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a domain"));

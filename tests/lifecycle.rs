@@ -319,6 +319,7 @@ async fn a_client_reply_by_email_reopens_the_conversation_in_the_same_transactio
             detail: String::new(),
             peer: "127.0.0.1:1".into(),
             auth_results: None,
+            awaiting: None,
         };
         let stored = store
             .record_inbound(record.clone(), b"raw", Some(&reply))

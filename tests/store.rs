@@ -50,6 +50,7 @@ fn record(conversation: Option<&str>) -> InboundRecord {
         detail: String::new(),
         peer: "127.0.0.1:1".into(),
         auth_results: None,
+        awaiting: None,
     }
 }
 
@@ -454,6 +455,75 @@ async fn migrations_apply_once_and_reconnecting_keeps_the_data() {
         let again = support::store(&db).await;
         assert!(again.person(&id).await.unwrap().is_some());
         assert_eq!(again.backend_name(), db.backend);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn blocks_cover_subdomains_and_held_emails_are_claimed_once() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let carl = person(&store, "carl@client.test", Role::Client).await;
+        let address = |a: &str| EmailAddress::parse(a).unwrap();
+        assert_eq!(
+            store
+                .sender_block(&address("x@mail.spam.test"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(store.block_domain("spam.test").await.unwrap());
+        assert!(!store.block_domain("spam.test").await.unwrap(), "once");
+        for sender in ["x@spam.test", "x@mail.spam.test", "x@a.b.c.spam.test"] {
+            assert_eq!(
+                store.sender_block(&address(sender)).await.unwrap(),
+                Some(threadgate::store::SenderBlock::Domain),
+                "{sender}"
+            );
+        }
+        for sender in ["x@notspam.test", "x@spam.test.example"] {
+            assert_eq!(
+                store.sender_block(&address(sender)).await.unwrap(),
+                None,
+                "{sender}"
+            );
+        }
+        store
+            .update_person_settings(&carl, None, None, Some(true))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .sender_block(&address("CARL@client.test"))
+                .await
+                .unwrap(),
+            Some(threadgate::store::SenderBlock::Person)
+        );
+        assert!(store.unblock_domain("spam.test").await.unwrap());
+        assert!(!store.unblock_domain("spam.test").await.unwrap());
+
+        // Two emails wait on one address; claiming releases both, once.
+        for _ in 0..2 {
+            let mut held = record(None);
+            held.outcome = InboundOutcome::Held;
+            held.awaiting = Some("nina@new.test".into());
+            store.record_inbound(held, b"raw", None).await.unwrap();
+        }
+        let since = store.now() - 1000;
+        assert_eq!(
+            store.awaiting_since("nina@new.test", since).await.unwrap(),
+            2
+        );
+        let (a, b) = tokio::join!(
+            store.claim_awaiting("nina@new.test"),
+            store.claim_awaiting("nina@new.test")
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.len() + b.len(), 2, "{a:?} {b:?}");
+        assert!(
+            a.is_empty() || b.is_empty(),
+            "one claimer wins: {a:?} {b:?}"
+        );
         db.cleanup().await;
     }
 }

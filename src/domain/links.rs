@@ -17,6 +17,8 @@ pub const UNSUBSCRIBE_LINK_LIFETIME_MS: Millis = 90 * 24 * 3600 * 1000;
 /// How long the "open in the browser" link of a notification email signs its recipient in.
 /// Shorter than the unsubscribe link: it grants reading and writing, not just muting.
 pub const MAGIC_LINK_LIFETIME_MS: Millis = 14 * 24 * 3600 * 1000;
+/// How long a stranger has to confirm the email they sent to an inbox address (7 days).
+pub const CONFIRM_LINK_LIFETIME_MS: Millis = 7 * 24 * 3600 * 1000;
 
 impl LinkSigner {
     pub fn new(secret: Vec<u8>) -> LinkSigner {
@@ -100,6 +102,19 @@ impl LinkSigner {
         self.sign("magic-link", conversation_id, person_id, expires_at)
     }
 
+    /// The link a stranger follows to confirm that the email held for them (inbound record
+    /// `inbound_id`) is theirs: proves they read the From address.
+    pub fn confirm_token(&self, inbound_id: &str, expires_at: Millis) -> String {
+        self.sign("inbox-confirm", inbound_id, "sender", expires_at)
+    }
+
+    /// The inbound record a valid, unexpired confirmation token names.
+    pub fn verify_confirm(&self, token: &str, now: Millis) -> Option<String> {
+        self.verify("inbox-confirm", token, now)
+            .filter(|(_, slot)| slot == "sender")
+            .map(|(inbound_id, _)| inbound_id)
+    }
+
     /// What a valid, unexpired magic-link token names, and when it was issued.
     pub fn verify_magic(&self, token: &str, now: Millis) -> Option<MagicLink> {
         let (conversation_id, person_id) = self.verify("magic-link", token, now)?;
@@ -175,6 +190,23 @@ mod tests {
             None
         );
         assert_eq!(signer.verify_unsubscribe("garbage", 0), None);
+    }
+
+    #[test]
+    fn confirmation_links_name_their_email_and_nothing_else() {
+        let signer = LinkSigner::new(b"k".to_vec());
+        let token = signer.confirm_token("inb_x", 10_000_000);
+        assert_eq!(signer.verify_confirm(&token, 0).as_deref(), Some("inb_x"));
+        assert_eq!(signer.verify_confirm(&token, 10_000_000), None, "expired");
+        assert_eq!(
+            signer.verify_confirm(&token.replace("inb_x", "inb_y"), 0),
+            None
+        );
+        // Other links are no confirmation, and a confirmation signs nobody in.
+        let magic = signer.magic_token("inb_x", "sender", 10_000_000);
+        assert_eq!(signer.verify_confirm(&magic, 0), None);
+        assert!(signer.verify_magic(&token, 0).is_none());
+        assert!(signer.verify_unsubscribe(&token, 0).is_none());
     }
 
     #[test]

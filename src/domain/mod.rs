@@ -9,8 +9,8 @@ mod token;
 pub use address::{EmailAddress, InvalidEmail};
 pub use ids::{Id, IdKind};
 pub use links::{
-    LinkSigner, MAGIC_LINK_LIFETIME_MS, MagicLink, UNSUBSCRIBE_LINK_LIFETIME_MS,
-    redact_sign_in_links,
+    CONFIRM_LINK_LIFETIME_MS, LinkSigner, MAGIC_LINK_LIFETIME_MS, MagicLink,
+    UNSUBSCRIBE_LINK_LIFETIME_MS, redact_sign_in_links,
 };
 pub use message_id::{MessageIds, OurMessageId};
 pub use token::{ReplyToken, random_base32};
@@ -253,6 +253,40 @@ impl InboundOutcome {
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
+    }
+}
+
+/// What an inbox address (`support@<domain>`) does with mail from someone who is not a person
+/// we know yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrangerPolicy {
+    /// `550 5.7.1`: only known people may write.
+    Refuse,
+    /// Held until the sender follows the confirmation link we email them (proving they own
+    /// the address), then posted as a new client.
+    Verify,
+    /// Posted at once as a new client.
+    Accept,
+}
+
+impl StrangerPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrangerPolicy::Refuse => "refuse",
+            StrangerPolicy::Verify => "verify",
+            StrangerPolicy::Accept => "accept",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            StrangerPolicy::Refuse,
+            StrangerPolicy::Verify,
+            StrangerPolicy::Accept,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 

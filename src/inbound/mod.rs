@@ -13,14 +13,18 @@ pub mod auth;
 pub mod classify;
 pub mod extract;
 pub mod html;
+mod inbox;
+pub use inbox::{Confirmations, Confirmed};
 pub mod parse;
 
 use crate::blobs::BlobStore;
 use crate::domain::{
     EmailAddress, Id, IdKind, InboundOutcome, LinkSigner, MessageIds, MessageKind, Source,
 };
-use crate::smtp::session::{Recipient, RecipientVerdict, Reply, Target, Transaction};
-use crate::store::{InboundRecord, NewAttachment, NewMessage, Store, TokenOwner, sha256_hex};
+use crate::smtp::session::{Classified, Recipient, RecipientVerdict, Reply, Target, Transaction};
+use crate::store::{
+    InboundEntry, InboundRecord, NewAttachment, NewMessage, Store, TokenOwner, sha256_hex,
+};
 use classify::Machine;
 use parse::ParsedEmail;
 use std::collections::HashMap;
@@ -57,6 +61,8 @@ pub struct Inbound {
     limits: InboundLimits,
     /// SPF/DKIM/DMARC of every inbound email (`--inbound-auth verify`).
     auth: Option<auth::InboundAuth>,
+    /// Confirmation emails to strangers writing to an inbox address (policy `verify`).
+    confirmations: Option<inbox::Confirmations>,
 }
 
 /// Why releasing a held email did not post it.
@@ -95,6 +101,7 @@ impl Inbound {
             links,
             limits,
             auth: None,
+            confirmations: None,
         }
     }
 
@@ -103,8 +110,9 @@ impl Inbound {
         self
     }
 
-    /// Posts a held email (DMARC quarantine) as if it had passed: an admin vouched for it.
-    /// Returns the reply the pipeline gave, and the new inbound record says what happened.
+    /// Posts a held email (DMARC quarantine, or a stranger's) as if it had passed: an admin
+    /// vouched for it. Returns the reply the pipeline gave, and the new inbound record says
+    /// what happened.
     pub async fn release(&self, inbound_id: &str) -> Result<Reply, ReleaseError> {
         let entry = self
             .store
@@ -114,9 +122,15 @@ impl Inbound {
         if entry.outcome != InboundOutcome::Held || !self.store.claim_held(inbound_id).await? {
             return Err(ReleaseError::NotHeld);
         }
+        self.redeliver(&entry).await
+    }
+
+    /// Runs a claimed held email through the pipeline again, vouched for (no authentication
+    /// check; a stranger becomes a client). Not stored (a storage hiccup): held again.
+    async fn redeliver(&self, entry: &InboundEntry) -> Result<Reply, ReleaseError> {
         let raw = self
             .store
-            .raw_email(inbound_id)
+            .raw_email(&entry.id)
             .await?
             .ok_or(ReleaseError::NotFound)?;
         let own = self.own_address.key();
@@ -124,17 +138,21 @@ impl Inbound {
             .recipients
             .iter()
             .filter_map(|address| {
-                match crate::smtp::session::classify_recipient(
+                let target = match crate::smtp::session::classify_recipient(
                     address,
                     &self.reply_domain,
                     Some(&own),
                 ) {
-                    crate::smtp::session::Classified::Target(target) => Some(Recipient {
-                        address: address.clone(),
-                        target,
-                    }),
-                    _ => None,
-                }
+                    Classified::Target(target) => target,
+                    Classified::OtherDomain | Classified::Unknown => {
+                        Target::Inbox(address.to_ascii_lowercase())
+                    }
+                    Classified::BadSyntax => return None,
+                };
+                Some(Recipient {
+                    address: address.clone(),
+                    target,
+                })
             })
             .collect();
         let tx = Transaction {
@@ -146,14 +164,15 @@ impl Inbound {
         let refs: Vec<&Recipient> = recipients.iter().collect();
         let reply = self.deliver_checked(&tx, &refs, "released", false).await;
         if (400..500).contains(&reply.code) {
-            // Not stored (a storage hiccup): held again, to be released later.
-            self.store.unclaim_held(inbound_id).await?;
+            self.store.unclaim_held(&entry.id).await?;
         }
         Ok(reply)
     }
 
-    /// RCPT-time check: does this address lead anywhere?
-    pub async fn check_recipient(&self, target: &Target) -> RecipientVerdict {
+    /// RCPT-time check: does this address lead anywhere, and may `sender` (the envelope
+    /// sender, "" for bounces) write to it? Blocked people and domains are refused here,
+    /// before any data.
+    pub async fn check_recipient(&self, target: &Target, sender: &str) -> RecipientVerdict {
         let found = match target {
             Target::Token(token) => self
                 .store
@@ -166,12 +185,28 @@ impl Inbound {
                 .await
                 .map(|o| o.is_some()),
             Target::Own | Target::Unsubscribe => Ok(true),
+            Target::Inbox(address) => self.inbox_of(address).await.map(|i| i.is_some()),
         };
         match found {
-            Ok(true) => RecipientVerdict::Live,
-            Ok(false) => RecipientVerdict::Unknown,
+            Ok(true) => {}
+            Ok(false) => return RecipientVerdict::Unknown,
             Err(err) => {
                 tracing::error!(error = %err, "recipient lookup failed");
+                return RecipientVerdict::TemporaryFailure;
+            }
+        }
+        // A bounce is about mail we sent: whoever reports it, it is ours to read.
+        if matches!(target, Target::Bounce(_)) {
+            return RecipientVerdict::Live;
+        }
+        let Ok(sender) = EmailAddress::parse(sender) else {
+            return RecipientVerdict::Live;
+        };
+        match self.store.sender_block(&sender).await {
+            Ok(None) => RecipientVerdict::Live,
+            Ok(Some(_)) => RecipientVerdict::SenderBlocked,
+            Err(err) => {
+                tracing::error!(error = %err, "sender lookup failed");
                 RecipientVerdict::TemporaryFailure
             }
         }
@@ -214,6 +249,7 @@ impl Inbound {
             detail: no_nul(detail.to_string()),
             peer: peer.to_string(),
             auth_results: auth_results.clone(),
+            awaiting: None,
         };
 
         let ctx = analyze::Context {
@@ -316,6 +352,21 @@ impl Inbound {
         let route = match self.route(&parsed, recipients).await {
             Ok(Some(route)) => route,
             Ok(None) => {
+                if let Some(address) = recipients.iter().find_map(|r| match &r.target {
+                    Target::Inbox(address) => Some(address),
+                    _ => None,
+                }) {
+                    let base = record(InboundOutcome::Rejected, None, "", message_id);
+                    let mail = inbox::InboxMail {
+                        tx,
+                        parsed: &parsed,
+                        address,
+                        verdict: verdict.as_ref(),
+                        base,
+                        vouched: !authenticate,
+                    };
+                    return self.inbox_email(mail).await;
+                }
                 let rec = record(
                     InboundOutcome::Unmatched,
                     None,
@@ -403,23 +454,83 @@ impl Inbound {
         }
 
         let sent_text = match self
-            .store
-            .last_notification(&owner.conversation_id, &owner.person.id)
+            .last_sent_text(&owner.conversation_id, &owner.person.id)
             .await
         {
-            Ok(sent) => sent
+            Ok(sent) => sent,
+            Err(reply) => return reply,
+        };
+        let (new, omitted) = match self
+            .message_from(
+                &parsed,
+                &tx.data,
+                &owner.conversation_id,
+                &owner.person.id,
+                sent_text.as_deref(),
+            )
+            .await
+        {
+            Ok(Some(post)) => post,
+            Ok(None) => {
+                let rec = record(
+                    InboundOutcome::Empty,
+                    Some(owner.conversation_id),
+                    EMPTY_DETAIL,
+                    message_id,
+                );
+                return self.commit(rec, &tx.data, None, accepted()).await;
+            }
+            Err(reply) => return reply,
+        };
+        let detail = with_omitted(format!("routed by {}", route.via), &omitted);
+        let rec = record(
+            InboundOutcome::Posted,
+            Some(owner.conversation_id.clone()),
+            &detail,
+            message_id,
+        );
+        self.commit(rec, &tx.data, Some(&new), accepted()).await
+    }
+
+    /// The text of the last notification we emailed this person in this conversation: their
+    /// reply quotes it, and it is cut wherever it appears.
+    async fn last_sent_text(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+    ) -> Result<Option<String>, Reply> {
+        match self
+            .store
+            .last_notification(conversation_id, person_id)
+            .await
+        {
+            Ok(sent) => Ok(sent
                 .and_then(|raw| parse::parse_email(&raw, &self.reply_domain))
-                .map(|p| p.text()),
+                .map(|p| p.text())),
             Err(err) => {
                 tracing::error!(error = %err, "loading the last notification failed");
-                return temporary_failure();
+                Err(temporary_failure())
             }
-        };
-        let attachments = match self.store_attachments(&parsed).await {
+        }
+    }
+
+    /// The message an email posts into `conversation_id` by `author_id`: attachments written
+    /// to the blob store, the new text and sanitized HTML extracted (cutting `sent_text`), and
+    /// the attachments too large to keep. None when nothing new is left (only quoted text or a
+    /// signature).
+    async fn message_from(
+        &self,
+        parsed: &ParsedEmail,
+        raw: &[u8],
+        conversation_id: &str,
+        author_id: &str,
+        sent_text: Option<&str>,
+    ) -> Result<Option<(NewMessage, Vec<String>)>, Reply> {
+        let attachments = match self.store_attachments(parsed).await {
             Ok(attachments) => attachments,
             Err(err) => {
                 tracing::error!(error = %err, "storing attachments failed");
-                return temporary_failure();
+                return Err(temporary_failure());
             }
         };
         let cid_urls: HashMap<String, String> = attachments
@@ -427,22 +538,14 @@ impl Inbound {
             .filter(|a| a.omitted.is_none())
             .filter_map(|a| Some((a.content_id.clone()?, format!("/attachments/{}", a.id))))
             .collect();
-        let body = analyze::reply_body_with(&parsed, sent_text.as_deref(), &|cid| {
-            cid_urls.get(cid).cloned()
-        });
+        let body = analyze::reply_body_with(parsed, sent_text, &|cid| cid_urls.get(cid).cloned());
         if body.text.trim().is_empty() && attachments.iter().all(|a| a.inline) {
-            let rec = record(
-                InboundOutcome::Empty,
-                Some(owner.conversation_id),
-                "the reply contained only quoted text or a signature",
-                message_id,
-            );
-            return self.commit(rec, &tx.data, None, accepted()).await;
+            return Ok(None);
         }
-
-        let dedup_key = message_id
+        let dedup_key = parsed
+            .message_id
             .clone()
-            .unwrap_or_else(|| format!("sha256:{}", sha256_hex(&tx.data)));
+            .unwrap_or_else(|| format!("sha256:{}", sha256_hex(raw)));
         let omitted: Vec<String> = attachments
             .iter()
             .filter_map(|a| {
@@ -452,8 +555,8 @@ impl Inbound {
             })
             .collect();
         let new = NewMessage {
-            conversation_id: owner.conversation_id.clone(),
-            author_id: owner.person.id.clone(),
+            conversation_id: conversation_id.to_string(),
+            author_id: author_id.to_string(),
             kind: MessageKind::Message,
             body_text: no_nul(body.text),
             body_html: body.html.map(no_nul),
@@ -462,17 +565,7 @@ impl Inbound {
             email_message_id: Some(no_nul(dedup_key)),
             attachments,
         };
-        let mut detail = format!("routed by {}", route.via);
-        if !omitted.is_empty() {
-            detail.push_str(&format!("; attachments not kept: {}", omitted.join(", ")));
-        }
-        let rec = record(
-            InboundOutcome::Posted,
-            Some(owner.conversation_id.clone()),
-            &detail,
-            message_id,
-        );
-        self.commit(rec, &tx.data, Some(&new), accepted()).await
+        Ok(Some((new, omitted)))
     }
 
     /// The first live participant among the envelope tokens, then the header tokens, then our
@@ -668,7 +761,18 @@ impl Inbound {
         post: Option<&NewMessage>,
         reply: Reply,
     ) -> Reply {
-        match self.store.record_inbound(record, raw, post).await {
+        let stored = self.store.record_inbound(record, raw, post).await;
+        self.committed(stored, reply)
+    }
+
+    /// The SMTP reply once the store has answered: `reply` (a positive one naming the record)
+    /// after a commit, 451 after an error.
+    fn committed(
+        &self,
+        stored: Result<crate::store::InboundStored, crate::store::StoreError>,
+        reply: Reply,
+    ) -> Reply {
+        match stored {
             Ok(stored) => {
                 tracing::info!(
                     inbound_id = %stored.inbound_id,
@@ -698,6 +802,16 @@ fn no_nul(s: String) -> String {
     } else {
         s
     }
+}
+
+const EMPTY_DETAIL: &str = "the reply contained only quoted text or a signature";
+
+/// An inbound record's detail, naming the attachments that were too large to keep.
+fn with_omitted(mut detail: String, omitted: &[String]) -> String {
+    if !omitted.is_empty() {
+        detail.push_str(&format!("; attachments not kept: {}", omitted.join(", ")));
+    }
+    detail
 }
 
 fn accepted() -> Reply {

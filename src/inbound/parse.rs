@@ -9,6 +9,8 @@ use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 pub struct ParsedEmail {
     /// The first From mailbox, when it is a valid address.
     pub from: Option<EmailAddress>,
+    /// The display name of that From mailbox, if it has one.
+    pub from_name: Option<String>,
     pub message_id: Option<String>,
     pub subject: Option<String>,
     /// Reply tokens found in To, Cc and Delivered-To (in that order, no duplicates).
@@ -145,6 +147,12 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             .and_then(|a| a.first())
             .and_then(|a| a.address())
             .and_then(|a| EmailAddress::parse(a).ok()),
+        from_name: message
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.name())
+            .map(|n| n.trim().chars().take(100).collect::<String>())
+            .filter(|n| !n.is_empty()),
         message_id: message
             .message_id()
             .map(strip_brackets)

@@ -60,6 +60,12 @@ struct Strings {
     code_intro: &'static str,
     code_expiry: &'static str,
     code_ignore: &'static str,
+    confirm_subject: &'static str,
+    confirm_intro: &'static str,
+    confirm_action: &'static str,
+    confirm_button: &'static str,
+    confirm_expiry: &'static str,
+    confirm_ignore: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -75,6 +81,12 @@ const EN: Strings = Strings {
     code_intro: "Your verification code is:",
     code_expiry: "It expires in 10 minutes and can be used once.",
     code_ignore: "If you did not ask for it, you can ignore this email.",
+    confirm_subject: "Confirm your message",
+    confirm_intro: "We received your email to",
+    confirm_action: "To deliver it, confirm that this address is yours:",
+    confirm_button: "Confirm and deliver my message",
+    confirm_expiry: "The link works for 7 days. Once confirmed, your next emails arrive directly.",
+    confirm_ignore: "If you did not write to us, ignore this email: nothing will be delivered.",
 };
 
 const FR: Strings = Strings {
@@ -90,6 +102,12 @@ const FR: Strings = Strings {
     code_intro: "Votre code de vérification :",
     code_expiry: "Il expire dans 10 minutes et ne peut servir qu'une fois.",
     code_ignore: "Si vous ne l'avez pas demandé, ignorez cet e-mail.",
+    confirm_subject: "Confirmez votre message",
+    confirm_intro: "Nous avons reçu votre e-mail adressé à",
+    confirm_action: "Pour le transmettre, confirmez que cette adresse est la vôtre :",
+    confirm_button: "Confirmer et transmettre mon message",
+    confirm_expiry: "Le lien est valable 7 jours. Une fois confirmé, vos prochains e-mails arrivent directement.",
+    confirm_ignore: "Si vous ne nous avez pas écrit, ignorez cet e-mail : rien ne sera transmis.",
 };
 
 fn strings(locale: Locale) -> &'static Strings {
@@ -158,6 +176,25 @@ struct CodeHtml<'a> {
     s: &'a Strings,
     lang: &'a str,
     code: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm.txt")]
+struct ConfirmText<'a> {
+    s: &'a Strings,
+    inbox: &'a str,
+    subject: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm.html")]
+struct ConfirmHtml<'a> {
+    s: &'a Strings,
+    lang: &'a str,
+    inbox: &'a str,
+    subject: &'a str,
+    link: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -377,12 +414,57 @@ impl Composer {
             Locale::En => format!("Your code: {code}"),
             Locale::Fr => format!("Votre code : {code}"),
         };
+        self.machine_email(to_name, to_email, subject, text, html, now)
+    }
+
+    /// The email asking a stranger who wrote to `inbox` to confirm their address
+    /// (stranger policy `verify`); following the link delivers the held email.
+    pub fn inbox_confirmation(
+        &self,
+        to_email: &str,
+        locale: Locale,
+        inbox: &str,
+        their_subject: &str,
+        token: &str,
+        now: Millis,
+    ) -> Result<NewOutboxEmail, ComposeError> {
+        let s = strings(locale);
+        let link = format!("{}/confirm/{token}", self.public_url);
+        let subject: String = their_subject.chars().take(200).collect();
+        let text = ConfirmText {
+            s,
+            inbox,
+            subject: &subject,
+            link: &link,
+        }
+        .render()?;
+        let html = ConfirmHtml {
+            s,
+            lang: locale.as_str(),
+            inbox,
+            subject: &subject,
+            link: &link,
+        }
+        .render()?;
+        self.machine_email("", to_email, s.confirm_subject.to_string(), text, html, now)
+    }
+
+    /// A one-off email from us (no conversation): verification codes, confirmations.
+    fn machine_email(
+        &self,
+        to_name: &str,
+        to_email: &str,
+        subject: String,
+        text: String,
+        html: String,
+        now: Millis,
+    ) -> Result<NewOutboxEmail, ComposeError> {
         let id = Id::generate(IdKind::Outbox);
         let message_id = format!("<{id}@{}>", self.reply_domain);
         let mut email = lettre::Message::builder()
             .from(self.sender("threadgate".into())?)
             .to(Mailbox::new(
-                Some(to_name.to_string()),
+                Some(to_name.to_string()).filter(|n| !n.is_empty()),
                 to_email.parse().map_err(build_err)?,
             ))
             .subject(subject)

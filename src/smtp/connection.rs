@@ -174,7 +174,8 @@ where
             match event {
                 Event::Reply(reply) => out.extend_from_slice(reply.as_bytes()),
                 Event::CheckRecipient(recipient) => {
-                    let verdict = inbound.check_recipient(&recipient.target).await;
+                    let sender = session.mail_from().unwrap_or_default();
+                    let verdict = inbound.check_recipient(&recipient.target, sender).await;
                     out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
                 }
                 Event::Deliver(transaction) => {

@@ -9,7 +9,8 @@
 //!
 //! Wire parsing (commands, DATA dot-unstuffing, BDAT chunks) is smtp-proto's; this module owns
 //! the protocol *policy*: RFC 5321 command sequencing, RFC 3030 CHUNKING, RFC 2033 LMTP,
-//! RFC 3463 enhanced status codes, and never relaying (only our reply domain is accepted).
+//! RFC 3463 enhanced status codes, and never relaying (only our reply domain, our From address
+//! and the inbox addresses the caller's lookup confirms are accepted).
 
 use crate::domain::{EmailAddress, ReplyToken};
 use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
@@ -102,6 +103,9 @@ pub enum Target {
     /// `unsubscribe@<reply-domain>`: the `mailto:` List-Unsubscribe method (RFC 2369); the
     /// signed token is in the subject.
     Unsubscribe,
+    /// Any other address (lowercased): perhaps a domain's inbox address (`support@<domain>`);
+    /// if the lookup finds none, it is refused — on another domain as relaying.
+    Inbox(String),
 }
 
 impl Target {
@@ -150,7 +154,10 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecipientVerdict {
     Live,
+    /// No such address here (for an [`Target::Inbox`] on another domain: not ours to relay).
     Unknown,
+    /// The envelope sender is a blocked person or on a blocked domain.
+    SenderBlocked,
     /// The lookup failed (database down): ask the client to retry later.
     TemporaryFailure,
 }
@@ -407,6 +414,11 @@ impl Session {
         }
     }
 
+    /// The envelope sender of the transaction in progress ("" for the null reverse-path).
+    pub fn mail_from(&self) -> Option<&str> {
+        self.mail_from.as_deref()
+    }
+
     /// Answers the [`Event::CheckRecipient`] just emitted.
     pub fn recipient_verdict(&mut self, verdict: RecipientVerdict) -> Reply {
         let State::AwaitRecipient(recipient) = std::mem::replace(&mut self.state, State::Command)
@@ -418,19 +430,39 @@ impl Session {
                 self.recipients.push(recipient);
                 Reply::new(250, "2.1.5", "Recipient OK")
             }
-            RecipientVerdict::Unknown => {
+            RecipientVerdict::Unknown | RecipientVerdict::SenderBlocked => {
                 self.errors += 1;
-                // Probing for live tokens costs the session like any other error.
+                // Probing for live tokens (or for a relay) costs the session like any other
+                // error.
                 if self.errors > self.config.max_errors {
                     self.state = State::Closed;
                     self.pending = Some(Event::Close);
                     return Reply::new(421, "4.7.0", "Too many errors, closing connection");
                 }
-                Reply::new(
-                    550,
-                    "5.1.1",
-                    "No such recipient: unknown or expired reply address",
-                )
+                match (&recipient.target, verdict) {
+                    (_, RecipientVerdict::SenderBlocked) => {
+                        Reply::new(550, "5.7.1", "Mail from this sender is not accepted")
+                    }
+                    // Never an open relay: another domain is refused as relaying (RFC 5321
+                    // §3.6.2), unless it is one of our inbox addresses.
+                    (Target::Inbox(address), _)
+                        if !address.rsplit_once('@').is_some_and(|(_, d)| {
+                            d.eq_ignore_ascii_case(&self.config.reply_domain)
+                        }) =>
+                    {
+                        Reply::new(
+                            550,
+                            "5.7.1",
+                            "Relaying denied: we only accept replies to this gateway",
+                        )
+                    }
+                    (Target::Inbox(_), _) => Reply::new(550, "5.1.1", "No such recipient"),
+                    _ => Reply::new(
+                        550,
+                        "5.1.1",
+                        "No such recipient: unknown or expired reply address",
+                    ),
+                }
             }
             RecipientVerdict::TemporaryFailure => Reply::new(
                 451,
@@ -690,17 +722,13 @@ impl Session {
             Classified::BadSyntax => {
                 return self.error(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
             }
-            // Never an open relay: we only take mail for our own reply domain.
-            Classified::OtherDomain => {
-                return self.error(Reply::new(
-                    550,
-                    "5.7.1",
-                    "Relaying denied: we only accept replies to this gateway",
-                ));
-            }
-            Classified::Unknown => {
-                return self.error(Reply::new(550, "5.1.1", "No such recipient"));
-            }
+            // Not a reply address: only a domain's inbox address is accepted (the lookup
+            // refuses everything else, relaying included).
+            Classified::OtherDomain | Classified::Unknown => Target::Inbox(
+                EmailAddress::parse(&address)
+                    .map(|a| a.key())
+                    .unwrap_or_else(|_| address.to_ascii_lowercase()),
+            ),
         };
         let recipient = Recipient { address, target };
         self.state = State::AwaitRecipient(recipient.clone());

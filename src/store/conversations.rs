@@ -32,7 +32,97 @@ pub struct TokenOwner {
     pub person: Person,
 }
 
+/// A conversation to create inside another transaction (an email to an inbox address starts
+/// one in the transaction that stores the email).
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub id: String,
+    pub subject: String,
+    pub created_by: String,
+    /// Everyone taking part, the creator included; each gets a fresh reply token.
+    pub members: Vec<String>,
+    /// The sending domain whose inbox address it came to.
+    pub inbox_domain: Option<String>,
+}
+
+/// Inserts a [`NewConversation`] in the caller's transaction (expanded per backend). Unknown
+/// people fail it with `NotFound`.
+macro_rules! insert_conversation {
+    ($tx:expr, $new:expr, $now:expr) => {{
+        let new: &$crate::store::conversations::NewConversation = $new;
+        for member in &new.members {
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
+                .bind(member)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            if exists.is_none() {
+                return Err($crate::store::StoreError::NotFound("person"));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO conversations (id, subject, created_by, created_at, updated_at, last_activity_at, inbox_domain)
+             VALUES ($1, $2, $3, $4, $4, $4, $5)",
+        )
+        .bind(&new.id)
+        .bind(&new.subject)
+        .bind(&new.created_by)
+        .bind($now)
+        .bind(&new.inbox_domain)
+        .execute(&mut *$tx)
+        .await?;
+        for member in &new.members {
+            sqlx::query(
+                "INSERT INTO participants (conversation_id, person_id, reply_token, added_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&new.id)
+            .bind(member)
+            .bind($crate::domain::ReplyToken::generate().as_str())
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+pub(super) use insert_conversation;
+
 impl Store {
+    /// The people every conversation started at an inbox address includes: the team (internal,
+    /// not blocked), oldest first.
+    pub async fn team_ids(&self) -> Result<Vec<String>> {
+        on_backend!(self, pool => {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM people WHERE role = 'internal' AND blocked = 0 ORDER BY created_at, id",
+            )
+            .fetch_all(pool)
+            .await?;
+            Ok(ids)
+        })
+    }
+
+    /// The most recently active conversation, not closed, that `person_id` started (or takes
+    /// part in) through `domain`'s inbox address.
+    pub async fn open_inbox_conversation(
+        &self,
+        person_id: &str,
+        domain: &str,
+    ) -> Result<Option<String>> {
+        on_backend!(self, pool => {
+            let id: Option<String> = sqlx::query_scalar(
+                "SELECT c.id FROM conversations c
+                 JOIN participants p ON p.conversation_id = c.id
+                 WHERE p.person_id = $1 AND p.removed_at IS NULL
+                   AND c.inbox_domain = $2 AND c.status <> 'closed'
+                 ORDER BY c.last_activity_at DESC, c.id LIMIT 1",
+            )
+            .bind(person_id)
+            .bind(domain)
+            .fetch_optional(pool)
+            .await?;
+            Ok(id)
+        })
+    }
+
     /// Creates the conversation with its creator and `participants` (duplicates ignored), each
     /// with a fresh reply token. Unknown people fail the whole creation.
     pub async fn create_conversation(
@@ -58,39 +148,16 @@ impl Store {
                 members.push(p);
             }
         }
+        let new = NewConversation {
+            id: conversation.id.clone(),
+            subject: conversation.subject.clone(),
+            created_by: created_by.to_string(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            inbox_domain: None,
+        };
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
-            for member in &members {
-                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
-                    .bind(member)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound("person"));
-                }
-            }
-            sqlx::query(
-                "INSERT INTO conversations (id, subject, created_by, created_at, updated_at, last_activity_at)
-                 VALUES ($1, $2, $3, $4, $4, $4)",
-            )
-            .bind(&conversation.id)
-            .bind(&conversation.subject)
-            .bind(&conversation.created_by)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            for member in &members {
-                sqlx::query(
-                    "INSERT INTO participants (conversation_id, person_id, reply_token, added_at)
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&conversation.id)
-                .bind(member)
-                .bind(ReplyToken::generate().as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_conversation!(tx, &new, now);
             tx.commit().await?;
         });
         Ok(conversation)

@@ -1,7 +1,7 @@
 //! Sending domains and their DKIM keys; the last DNS check of each.
 
 use super::{Dialect, Result, Store, StoreError, conflict_on_unique, on_backend};
-use crate::domain::Millis;
+use crate::domain::{Millis, StrangerPolicy};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +12,21 @@ pub struct Domain {
     pub last_checked_at: Option<Millis>,
     /// JSON array of the last check (`[{type, host, status, found}]`).
     pub check_results: serde_json::Value,
+    /// The local part of the inbox address (`support` → `support@<name>`); None: no inbox.
+    pub inbox_local: Option<String>,
+    pub stranger_policy: StrangerPolicy,
 }
+
+/// The inbox an address leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxAddress {
+    /// The sending domain it belongs to.
+    pub domain: String,
+    pub stranger_policy: StrangerPolicy,
+}
+
+/// Default local part of a new domain's inbox address.
+pub const DEFAULT_INBOX_LOCAL: &str = "support";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
@@ -70,9 +84,11 @@ where
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> &'r str: sqlx::ColumnIndex<R>,
 {
     let results: String = row.try_get("check_results")?;
+    let policy: String = row.try_get("stranger_policy")?;
     Ok(Domain {
         name: row.try_get("name")?,
         reply_domain: row.try_get("reply_domain")?,
@@ -80,6 +96,10 @@ where
         last_checked_at: row.try_get("last_checked_at")?,
         check_results: serde_json::from_str(&results)
             .map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))?,
+        inbox_local: row.try_get("inbox_local")?,
+        stranger_policy: StrangerPolicy::parse(&policy).ok_or(StoreError::Database(
+            sqlx::Error::Decode(format!("unknown stranger policy {policy:?}").into()),
+        ))?,
     })
 }
 
@@ -125,7 +145,8 @@ macro_rules! insert_keys {
     };
 }
 
-const DOMAIN_COLUMNS: &str = "name, reply_domain, created_at, last_checked_at, check_results";
+const DOMAIN_COLUMNS: &str =
+    "name, reply_domain, created_at, last_checked_at, check_results, inbox_local, stranger_policy";
 const KEY_COLUMNS: &str =
     "domain, selector, algorithm, private_key, public_key, status, created_at";
 
@@ -156,6 +177,59 @@ impl Store {
             created_at: now,
             last_checked_at: None,
             check_results: serde_json::Value::Array(Vec::new()),
+            inbox_local: Some(DEFAULT_INBOX_LOCAL.to_string()),
+            stranger_policy: StrangerPolicy::Verify,
+        })
+    }
+
+    /// Changes a domain's inbox address (`Some(None)`: none) and stranger policy. False when
+    /// there is no such domain. `Conflict` when another domain's inbox has the same address.
+    pub async fn set_inbox(
+        &self,
+        name: &str,
+        inbox_local: Option<Option<&str>>,
+        policy: Option<StrangerPolicy>,
+    ) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE domains SET inbox_local = CASE WHEN $2 = 1 THEN $3 ELSE inbox_local END,
+                                    stranger_policy = COALESCE($4, stranger_policy)
+                 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(i64::from(inbox_local.is_some()))
+            .bind(inbox_local.flatten())
+            .bind(policy.map(StrangerPolicy::as_str))
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// The inbox `local@domain` is, if any: `domain` is the sending domain itself or its reply
+    /// subdomain (where a provider's forwarding rule can send `support@` mail, since its MX is
+    /// ours). `local` is lowercase, without any `+detail`.
+    pub async fn inbox_address(&self, local: &str, domain: &str) -> Result<Option<InboxAddress>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query(
+                "SELECT name, stranger_policy FROM domains
+                 WHERE inbox_local = $1 AND (name = $2 OR reply_domain = $2)
+                 ORDER BY name LIMIT 1",
+            )
+            .bind(local)
+            .bind(domain)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|row| -> Result<InboxAddress> {
+                let policy: String = row.try_get("stranger_policy")?;
+                Ok(InboxAddress {
+                    domain: row.try_get("name")?,
+                    stranger_policy: StrangerPolicy::parse(&policy).ok_or(StoreError::Database(
+                        sqlx::Error::Decode(format!("unknown stranger policy {policy:?}").into()),
+                    ))?,
+                })
+            })
+            .transpose()
         })
     }
 

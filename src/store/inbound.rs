@@ -1,5 +1,7 @@
+use super::conversations::{NewConversation, insert_conversation};
 use super::messages::{Inserted, insert_message};
-use super::{Dialect, NewMessage, Result, Store, StoreError, on_backend};
+use super::notifications::insert_outbox;
+use super::{Dialect, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend};
 use crate::domain::{Id, IdKind, InboundOutcome, Millis};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -16,6 +18,8 @@ pub struct InboundRecord {
     pub peer: String,
     /// SPF/DKIM/DMARC results (an Authentication-Results value), when checked.
     pub auth_results: Option<String>,
+    /// Held until this address (a From key) confirms it is theirs (stranger policy `verify`).
+    pub awaiting: Option<String>,
 }
 
 /// What was committed.
@@ -25,6 +29,8 @@ pub struct InboundStored {
     /// `Posted`, or `Duplicate` when the same email had already been posted.
     pub outcome: InboundOutcome,
     pub posted_message_id: Option<String>,
+    /// The conversation it went to (a retried first email finds the one it started).
+    pub conversation_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +62,51 @@ impl Store {
         raw: &[u8],
         post: Option<&NewMessage>,
     ) -> Result<InboundStored> {
+        self.record_inbound_in(record, raw, None, post, None).await
+    }
+
+    /// Stores an email held for its sender's confirmation (`record.awaiting` set) under
+    /// `inbound_id`, and queues `email` (the confirmation link, which names that id) ahead of
+    /// notifications, in one transaction: the link never points at an email that is not kept.
+    pub async fn record_inbound_awaiting(
+        &self,
+        record: InboundRecord,
+        raw: &[u8],
+        inbound_id: String,
+        email: &NewOutboxEmail,
+    ) -> Result<InboundStored> {
+        self.record_inbound_in(record, raw, None, None, Some((inbound_id, email)))
+            .await
+    }
+
+    /// [`Store::record_inbound`] for an email that starts a conversation (`start`, whose id
+    /// `post` names), in the same transaction. The same email stored before (a retry after a
+    /// lost answer: same author, same dedup key) starts nothing: it is a `duplicate` of the
+    /// message it posted then.
+    pub async fn record_inbound_starting(
+        &self,
+        record: InboundRecord,
+        raw: &[u8],
+        start: &NewConversation,
+        post: &NewMessage,
+    ) -> Result<InboundStored> {
+        self.record_inbound_in(record, raw, Some(start), Some(post), None)
+            .await
+    }
+
+    async fn record_inbound_in(
+        &self,
+        mut record: InboundRecord,
+        raw: &[u8],
+        start: Option<&NewConversation>,
+        post: Option<&NewMessage>,
+        queue: Option<(String, &NewOutboxEmail)>,
+    ) -> Result<InboundStored> {
         let now = self.now();
-        let inbound_id = Id::generate(IdKind::Inbound);
+        let (inbound_id, queue) = match queue {
+            Some((id, email)) => (id, Some(email)),
+            None => (Id::generate(IdKind::Inbound), None),
+        };
         let sha = sha256_hex(raw);
         let recipients = serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into());
         on_backend!(write self, pool => {
@@ -72,17 +121,44 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let (outcome, posted) = match post {
-                None => (record.outcome, None),
-                Some(new) => match insert_message!(tx, new, now)? {
-                    Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
-                    Inserted::Duplicate { existing_id } => (InboundOutcome::Duplicate, Some(existing_id)),
-                },
+            let earlier = match (start, post) {
+                (Some(_), Some(new)) => {
+                    let row = sqlx::query(
+                        "SELECT id, conversation_id FROM messages
+                         WHERE email_message_id = $1 AND author_id = $2 ORDER BY seq LIMIT 1",
+                    )
+                    .bind(&new.email_message_id)
+                    .bind(&new.author_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    row.map(|row| -> Result<(String, String)> {
+                        Ok((row.try_get("id")?, row.try_get("conversation_id")?))
+                    })
+                    .transpose()?
+                }
+                _ => None,
+            };
+            let (outcome, posted) = match (post, earlier) {
+                (_, Some((existing_id, conversation_id))) => {
+                    record.conversation_id = Some(conversation_id);
+                    (InboundOutcome::Duplicate, Some(existing_id))
+                }
+                (None, None) => (record.outcome, None),
+                (Some(new), None) => {
+                    if let Some(start) = start {
+                        insert_conversation!(tx, start, now);
+                    }
+                    match insert_message!(tx, new, now)? {
+                        Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
+                        Inserted::Duplicate { existing_id } => (InboundOutcome::Duplicate, Some(existing_id)),
+                    }
+                }
             };
             sqlx::query(
                 "INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
-                                      conversation_id, posted_message_id, detail, raw_sha256, peer, auth_results)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                      conversation_id, posted_message_id, detail, raw_sha256, peer, auth_results,
+                                      awaiting)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&inbound_id)
             .bind(now)
@@ -96,6 +172,7 @@ impl Store {
             .bind(&sha)
             .bind(&record.peer)
             .bind(&record.auth_results)
+            .bind(&record.awaiting)
             .execute(&mut *tx)
             .await?;
             if outcome == InboundOutcome::Posted
@@ -107,11 +184,15 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            if let Some(email) = queue {
+                insert_outbox!(tx, email, None, 0i64, now);
+            }
             tx.commit().await?;
             Ok(InboundStored {
                 inbound_id,
                 outcome,
                 posted_message_id: posted,
+                conversation_id: record.conversation_id,
             })
         })
     }
@@ -158,6 +239,56 @@ impl Store {
             .fetch_all(pool)
             .await?;
             rows.iter().map(entry_from_row).collect()
+        })
+    }
+
+    /// Emails held for `awaiting` (a From key) received since `since`: a stranger gets one
+    /// confirmation email a day however many emails they send.
+    pub async fn awaiting_since(&self, awaiting: &str, since: Millis) -> Result<i64> {
+        on_backend!(self, pool => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM inbound WHERE awaiting = $1 AND received_at >= $2",
+            )
+            .bind(awaiting)
+            .bind(since)
+            .fetch_one(pool)
+            .await?;
+            Ok(n)
+        })
+    }
+
+    /// Claims every email still held for `awaiting` (the sender confirmed their address), in
+    /// arrival order; compare-and-set like [`Store::claim_held`], so each is released once.
+    pub async fn claim_awaiting(&self, awaiting: &str) -> Result<Vec<String>> {
+        on_backend!(write self, pool => {
+            // One statement: a concurrent claimer's UPDATE waits for this one, then finds the
+            // rows no longer held (PostgreSQL re-checks the WHERE after the row lock).
+            let rows = sqlx::query(
+                "UPDATE inbound SET outcome = 'released', detail = detail || '; the sender confirmed their address'
+                 WHERE awaiting = $1 AND outcome = 'held'
+                 RETURNING id, seq",
+            )
+            .bind(awaiting)
+            .fetch_all(pool)
+            .await?;
+            let mut claimed = rows
+                .iter()
+                .map(|row| Ok((row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("id")?)))
+                .collect::<Result<Vec<_>>>()?;
+            claimed.sort();
+            Ok(claimed.into_iter().map(|(_, id)| id).collect())
+        })
+    }
+
+    /// The address a held email waits on, if it waits on its sender's confirmation.
+    pub async fn inbound_awaiting(&self, id: &str) -> Result<Option<String>> {
+        on_backend!(self, pool => {
+            let awaiting: Option<Option<String>> =
+                sqlx::query_scalar("SELECT awaiting FROM inbound WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(awaiting.flatten())
         })
     }
 

@@ -20,12 +20,13 @@ mod messages;
 mod notifications;
 mod outbox;
 mod people;
+mod senders;
 mod sessions;
 mod verification;
 
 pub use attachments::{Attachment, NewAttachment};
-pub use conversations::{Conversation, Participant, TokenOwner};
-pub use domains::{DkimKey, Domain, KeyStatus};
+pub use conversations::{Conversation, NewConversation, Participant, TokenOwner};
+pub use domains::{DEFAULT_INBOX_LOCAL, DkimKey, Domain, InboxAddress, KeyStatus};
 pub use inbound::{InboundEntry, InboundRecord, InboundStored, sha256_hex};
 pub use inbox::{ConversationSummary, ListScope, ParticipantState};
 pub use lifecycle::{
@@ -36,6 +37,7 @@ pub use messages::{Message, NewMessage};
 pub use notifications::{DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
+pub use senders::{BlockedDomain, SenderBlock};
 pub use sessions::{LinkPolicy, SessionVia, WebSession};
 pub use verification::{
     CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, CodeCheck, CodeIssue,

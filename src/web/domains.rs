@@ -4,9 +4,13 @@
 //! - `GET /domains`, `GET /domains/{name}`; `POST /domains/{name}/check` checks now
 //! - `POST /domains/{name}/keys`: a new pair of selectors, pending (publish, then activate)
 //! - `POST /domains/{name}/keys/{selector}/activate`: sign with it, retire the previous keys
+//! - `PATCH /domains/{name} {inbox?: "support" | null, strangers?: "refuse" | "verify" |
+//!   "accept"}`: the inbox address and what it does with mail from strangers
+//! - `GET /blocked-domains`, `POST /blocked-domains {domain}`, `DELETE /blocked-domains/{domain}`
 
 use super::AppState;
 use super::error::{ApiError, ApiPath};
+use crate::domain::StrangerPolicy;
 use crate::domains::DomainError;
 use axum::Json;
 use axum::extract::State;
@@ -101,4 +105,86 @@ pub async fn activate_key(
     let result = found(state.domains.activate(&name, &selector).await?);
     state.signer_reload();
     result
+}
+
+/// `{inbox?, strangers?}`: an absent key changes nothing, `"inbox": null` removes the inbox.
+pub async fn update_domain(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let fields = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("the body must be a JSON object"))?;
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["inbox", "strangers"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(format!(
+            "unknown field `{unknown}` (expected `inbox`, `strangers`)"
+        )));
+    }
+    let inbox = match fields.get("inbox") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(local)) => Some(Some(local.as_str())),
+        Some(_) => return Err(ApiError::invalid("`inbox` must be a string or null")),
+    };
+    let strangers =
+        match fields.get("strangers") {
+            None => None,
+            Some(value) => Some(value.as_str().and_then(StrangerPolicy::parse).ok_or_else(
+                || ApiError::invalid("`strangers` must be \"refuse\", \"verify\" or \"accept\""),
+            )?),
+        };
+    found(state.domains.set_inbox(&name, inbox, strangers).await?)
+}
+
+#[derive(Deserialize)]
+pub struct BlockDomain {
+    domain: Option<String>,
+}
+
+pub async fn list_blocked(State(state): State<AppState>) -> ApiResult {
+    Ok((
+        StatusCode::OK,
+        Json(json!({"domains": state.domains.blocked().await?})),
+    ))
+}
+
+/// 201 when newly blocked, 200 when it already was.
+pub async fn block_domain(
+    State(state): State<AppState>,
+    body: Result<Json<BlockDomain>, JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body?;
+    let domain = body
+        .domain
+        .as_deref()
+        .filter(|d| !d.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid("`domain` is required"))?;
+    let created = state.domains.block(domain).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(
+            json!({"domain": domain.trim().trim_end_matches('.').to_ascii_lowercase(), "blocked": true}),
+        ),
+    ))
+}
+
+pub async fn unblock_domain(
+    State(state): State<AppState>,
+    ApiPath(domain): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.domains.unblock(&domain).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("blocked domain"))
+    }
 }

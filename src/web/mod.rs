@@ -85,7 +85,15 @@ pub fn router(state: AppState) -> Router {
             "/domains",
             post(domains::add_domain).get(domains::list_domains),
         )
-        .route("/domains/{name}", get(domains::get_domain))
+        .route(
+            "/domains/{name}",
+            get(domains::get_domain).patch(domains::update_domain),
+        )
+        .route(
+            "/blocked-domains",
+            get(domains::list_blocked).post(domains::block_domain),
+        )
+        .route("/blocked-domains/{domain}", delete(domains::unblock_domain))
         .route("/domains/{name}/check", post(domains::check_domain))
         .route("/domains/{name}/keys", post(domains::rotate_keys))
         .route(

@@ -261,6 +261,29 @@ fn foreign_domains_are_refused_so_we_are_never_an_open_relay() {
 }
 
 #[test]
+fn other_addresses_are_looked_up_as_inbox_addresses_and_blocked_senders_refused() {
+    let mut session = Session::new(config(Protocol::Smtp));
+    let bytes = b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<Support@Example.COM>\r\nRCPT TO:<help@example.com>\r\n";
+    let mut input = bytes.iter();
+    let mut replies = Vec::new();
+    let mut verdicts = [RecipientVerdict::SenderBlocked, RecipientVerdict::Live].into_iter();
+    while let Some(event) = session.ingest(&mut input) {
+        match event {
+            Event::Reply(r) => replies.push(r),
+            Event::CheckRecipient(rcpt) => {
+                assert!(matches!(rcpt.target, Target::Inbox(ref a) if a.ends_with("@example.com")));
+                assert_eq!(session.mail_from(), Some("a@example.com"));
+                replies.push(session.recipient_verdict(verdicts.next().unwrap()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let codes: Vec<u16> = replies.iter().map(|r| r.code).collect();
+    assert_eq!(codes, vec![250, 250, 550, 250]);
+    assert!(format!("{:?}", replies[2]).starts_with("550 5.7.1 Mail from this sender"));
+}
+
+#[test]
 fn token_addresses_match_in_any_letter_case() {
     let upper = format!(
         "RCPT TO:<REPLY+{}@REPLY.TEST>\r\n",

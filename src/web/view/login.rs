@@ -60,7 +60,7 @@ struct LinkInvalidPage {
 }
 
 /// A pre-sign-in page, with the visitor's CSRF cookie set when it is new.
-fn anonymous_page(
+pub(super) fn anonymous_page(
     headers: &HeaderMap,
     secure: bool,
     status: StatusCode,

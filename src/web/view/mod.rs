@@ -13,6 +13,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod confirm;
 pub mod conversation;
 pub mod list;
 pub mod login;
@@ -61,6 +62,10 @@ pub fn routes() -> Router<AppState> {
             get(login::magic_link).post(login::magic_link_switch),
         )
         .route("/admin", get(login::admin_page).post(login::admin_submit))
+        .route(
+            "/confirm/{token}",
+            get(confirm::confirm_page).post(confirm::confirm_submit),
+        )
         .route(
             "/admin/domains",
             get(admin::domains_page).post(admin::add_domain),

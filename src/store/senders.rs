@@ -1,0 +1,115 @@
+//! Who may not write to us at all: blocked people and blocked sender domains. Checked at RCPT
+//! time against the envelope sender, and again against the From of the email.
+
+use super::{Result, Store, on_backend};
+use crate::domain::{EmailAddress, Millis};
+use sqlx::Row;
+
+/// Why a sender is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderBlock {
+    Person,
+    Domain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedDomain {
+    pub domain: String,
+    pub created_at: Millis,
+}
+
+/// `mail.spam.example` → `mail.spam.example`, `spam.example`, `example`: a block on a domain
+/// covers its subdomains. At most 8 labels deep (deeper names are matched on their last 8).
+fn suffixes(domain: &str) -> Vec<String> {
+    let labels: Vec<&str> = domain.split('.').collect();
+    let start = labels.len().saturating_sub(8);
+    (start..labels.len())
+        .map(|i| labels[i..].join("."))
+        .collect()
+}
+
+impl Store {
+    /// Blocks a sender domain (and its subdomains). False when it already was.
+    pub async fn block_domain(&self, domain: &str) -> Result<bool> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "INSERT INTO blocked_domains (domain, created_at) VALUES ($1, $2)
+                 ON CONFLICT (domain) DO NOTHING",
+            )
+            .bind(domain)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// False when it was not blocked.
+    pub async fn unblock_domain(&self, domain: &str) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query("DELETE FROM blocked_domains WHERE domain = $1")
+                .bind(domain)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    pub async fn blocked_domains(&self) -> Result<Vec<BlockedDomain>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query("SELECT domain, created_at FROM blocked_domains ORDER BY domain")
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| Ok(BlockedDomain { domain: row.try_get("domain")?, created_at: row.try_get("created_at")? }))
+                .collect()
+        })
+    }
+
+    /// Whether mail from `address` is refused: a blocked person, or a blocked domain (or a
+    /// parent of its domain). One query.
+    pub async fn sender_block(&self, address: &EmailAddress) -> Result<Option<SenderBlock>> {
+        let mut domains = suffixes(&address.domain().to_ascii_lowercase());
+        // The query takes exactly 8 domains: pad with the first (a repeat matches nothing new).
+        let first = domains[0].clone();
+        domains.resize(8, first);
+        on_backend!(self, pool => {
+            let mut query = sqlx::query(
+                "SELECT
+                   (SELECT COUNT(*) FROM people WHERE email_key = $1 AND blocked = 1) AS person,
+                   (SELECT COUNT(*) FROM blocked_domains
+                     WHERE domain IN ($2, $3, $4, $5, $6, $7, $8, $9)) AS domain",
+            )
+            .bind(address.key());
+            for domain in &domains {
+                query = query.bind(domain);
+            }
+            let row = query.fetch_one(pool).await?;
+            let person: i64 = row.try_get("person")?;
+            let domain: i64 = row.try_get("domain")?;
+            Ok(if person > 0 {
+                Some(SenderBlock::Person)
+            } else if domain > 0 {
+                Some(SenderBlock::Domain)
+            } else {
+                None
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suffixes;
+
+    #[test]
+    fn a_block_covers_the_domain_and_its_parents_only() {
+        assert_eq!(
+            suffixes("mail.spam.example"),
+            ["mail.spam.example", "spam.example", "example"]
+        );
+        assert_eq!(suffixes("a.b.c.d.e.f.g.h.i.j").len(), 8);
+        assert_eq!(suffixes("a.b.c.d.e.f.g.h.i.j")[0], "c.d.e.f.g.h.i.j");
+    }
+}
