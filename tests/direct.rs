@@ -195,3 +195,100 @@ async fn mail_goes_to_the_recipient_mx_in_preference_order_over_reused_connectio
         app.stop().await;
     }
 }
+
+/// The receiving MX is another threadgate that requires STARTTLS (a self-signed certificate,
+/// as most MX hosts on the internet have for opportunistic TLS): the email arrives, so the
+/// `mx` transport upgraded the connection; plain text would get `530 5.7.0`.
+#[tokio::test]
+async fn direct_delivery_uses_starttls_when_the_mx_offers_it() {
+    for db in test_databases().await {
+        let dns = TestDns::start().await;
+        let certs = tempfile::tempdir().unwrap();
+        let (cert, key, _) = certificate(certs.path());
+        let receiving_db = db.sibling().await;
+        let receiver = spawn_app(
+            &receiving_db,
+            &[
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--smtp-require-tls",
+                "--reply-domain",
+                "reply.dest.test",
+            ],
+        )
+        .await;
+        let (status, body) = receiver
+            .post("/domains", serde_json::json!({"name": "dest.test"}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = receiver
+            .patch(
+                "/domains/dest.test",
+                serde_json::json!({"strangers": "accept"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        receiver.person("dana@team.test", "Dana", "internal").await;
+
+        dns.mx("dest.test", 10, "mx.dest.test").await;
+        dns.a("mx.dest.test", std::net::Ipv4Addr::LOCALHOST).await;
+        let server = dns.addr.to_string();
+        let port = receiver.smtp.port().to_string();
+        let sender = spawn_app(
+            &db,
+            &[
+                "--outbound",
+                "mx",
+                "--direct-port",
+                &port,
+                "--dns-server",
+                &server,
+            ],
+        )
+        .await;
+        let agent = sender.person("agnes@team.test", "Agnes", "internal").await;
+        let support = sender
+            .person("support@dest.test", "Dest support", "client")
+            .await;
+        let conversation = sender.conversation("Over TLS", &agent, &[&support]).await;
+        sender
+            .say(&conversation, &agent, "Sent over STARTTLS", "message")
+            .await;
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let record = loop {
+            if let Some(record) = receiver.inbound().await.into_iter().next() {
+                break record;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: nothing arrived at the TLS-only MX; sender outbox: {:?}",
+                db.backend,
+                sender.get("/outbox").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(record["recipients"][0], "support@dest.test", "{record}");
+        // Our notifications say Auto-Submitted (RFC 3834): the receiving gateway keeps them as
+        // machine mail rather than posting them.
+        assert_eq!(record["outcome"], "auto_reply", "{record}");
+        let (status, raw) = {
+            let response = receiver
+                .http_client
+                .get(receiver.url(&format!("/inbound/{}/raw", record["id"].as_str().unwrap())))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.text().await.unwrap())
+        };
+        assert_eq!(status, 200);
+        assert!(raw.contains("Sent over STARTTLS"), "{raw}");
+        sender.stop().await;
+        receiver.stop().await;
+        receiving_db.cleanup().await;
+        db.cleanup().await;
+    }
+}

@@ -11,26 +11,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 const AGENT: &str = "agnes@team.test";
 const CLIENT: &str = "carl@client.test";
 
-/// A self-signed certificate for `localhost`, as PEM files in `dir`.
-fn certificate(dir: &std::path::Path) -> (String, String, String) {
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::File::create(&cert)
-        .unwrap()
-        .write_all(generated.cert.pem().as_bytes())
-        .unwrap();
-    std::fs::File::create(&key)
-        .unwrap()
-        .write_all(generated.signing_key.serialize_pem().as_bytes())
-        .unwrap();
-    (
-        cert.display().to_string(),
-        key.display().to_string(),
-        generated.cert.pem(),
-    )
-}
-
 struct Scene {
     app: TestApp,
     reply_to: String,

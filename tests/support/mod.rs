@@ -59,6 +59,14 @@ impl TestDb {
         }
     }
 
+    /// Another fresh database on the same backend (a second gateway in the same test).
+    pub async fn sibling(&self) -> TestDb {
+        match &self.pg_admin {
+            Some((admin, _)) => TestDb::postgres(admin).await,
+            None => TestDb::sqlite().await,
+        }
+    }
+
     /// Drops the PostgreSQL database now (SQLite files go with their temp dir). Dropping a
     /// `TestDb` does the same, also when a test panics.
     pub async fn cleanup(mut self) {
@@ -514,5 +522,19 @@ pub fn reply_email(
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: Re: test\r\nMessage-ID: {message_id}\r\nIn-Reply-To: {in_reply_to}\r\n\
 Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+/// A self-signed certificate for `localhost`, as PEM files in `dir`.
+pub fn certificate(dir: &std::path::Path) -> (String, String, String) {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    (
+        cert.display().to_string(),
+        key.display().to_string(),
+        generated.cert.pem(),
     )
 }
