@@ -598,6 +598,13 @@ async fn the_admin_page_lists_records_by_status_for_admins_only() {
             page.body
                 .contains("Found instead: <code>v=DKIM1; k=rsa; p=MIIBnotours</code>")
         );
+        assert!(
+            page.body.contains(
+                "Inbox: support@shop.test (or forwarded to support@reply.shop.test), strangers: verify"
+            ),
+            "{}",
+            page.body
+        );
         let rsa_value = record(&view, "TXT", "tg1r._domainkey.shop.test")["value"]
             .as_str()
             .unwrap();

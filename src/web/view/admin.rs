@@ -25,6 +25,8 @@ pub struct DomainRow {
     pub checked: Option<String>,
     pub verified: bool,
     pub records: Vec<RecordRow>,
+    /// "support@example.com (or forwarded to support@reply.example.com), strangers: verify".
+    pub inbox: Option<String>,
 }
 
 #[derive(Template)]
@@ -45,6 +47,14 @@ fn row(view: &Value) -> DomainRow {
         reply_domain: text(&view["reply_domain"]),
         checked: view["last_checked_at"].as_str().map(str::to_string),
         verified: view["verified"] == true,
+        inbox: view["inbox"].as_object().map(|inbox| {
+            format!(
+                "{} (or forwarded to {}), strangers: {}",
+                text(&inbox["address"]),
+                text(&inbox["forward_to"]),
+                text(&inbox["strangers"])
+            )
+        }),
         records: view["records"]
             .as_array()
             .into_iter()
