@@ -1,7 +1,7 @@
 use super::conversations::{NewConversation, insert_conversation};
 use super::messages::{Inserted, insert_message};
 use super::notifications::insert_outbox;
-use super::{Dialect, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend};
+use super::{Backend, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend};
 use crate::domain::{Id, IdKind, InboundOutcome, Millis};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -96,105 +96,37 @@ impl Store {
 
     async fn record_inbound_in(
         &self,
-        mut record: InboundRecord,
+        record: InboundRecord,
         raw: &[u8],
         start: Option<&NewConversation>,
         post: Option<&NewMessage>,
         queue: Option<(String, &NewOutboxEmail)>,
     ) -> Result<InboundStored> {
-        let now = self.now();
         let (inbound_id, queue) = match queue {
-            Some((id, email)) => (id, Some(email)),
+            Some((id, email)) => (id, Some(email.clone())),
             None => (Id::generate(IdKind::Inbound), None),
         };
-        let sha = sha256_hex(raw);
-        let recipients = serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into());
-        on_backend!(write self, pool => {
-            let mut tx = pool.begin_write().await?;
-            sqlx::query(
-                "INSERT INTO raw_emails (sha256, data, size, received_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (sha256) DO NOTHING",
-            )
-            .bind(&sha)
-            .bind(raw)
-            .bind(raw.len() as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let earlier = match (start, post) {
-                (Some(_), Some(new)) => {
-                    let row = sqlx::query(
-                        "SELECT id, conversation_id FROM messages
-                         WHERE email_message_id = $1 AND author_id = $2 ORDER BY seq LIMIT 1",
-                    )
-                    .bind(&new.email_message_id)
-                    .bind(&new.author_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    row.map(|row| -> Result<(String, String)> {
-                        Ok((row.try_get("id")?, row.try_get("conversation_id")?))
-                    })
-                    .transpose()?
-                }
-                _ => None,
-            };
-            let (outcome, posted) = match (post, earlier) {
-                (_, Some((existing_id, conversation_id))) => {
-                    record.conversation_id = Some(conversation_id);
-                    (InboundOutcome::Duplicate, Some(existing_id))
-                }
-                (None, None) => (record.outcome, None),
-                (Some(new), None) => {
-                    if let Some(start) = start {
-                        insert_conversation!(tx, start, now);
-                    }
-                    match insert_message!(tx, new, now)? {
-                        Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
-                        Inserted::Duplicate { existing_id } => (InboundOutcome::Duplicate, Some(existing_id)),
-                    }
-                }
-            };
-            sqlx::query(
-                "INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
-                                      conversation_id, posted_message_id, detail, raw_sha256, peer, auth_results,
-                                      awaiting)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&inbound_id)
-            .bind(now)
-            .bind(&record.envelope_from)
-            .bind(&recipients)
-            .bind(&record.message_id)
-            .bind(outcome.as_str())
-            .bind(&record.conversation_id)
-            .bind(&posted)
-            .bind(&record.detail)
-            .bind(&sha)
-            .bind(&record.peer)
-            .bind(&record.auth_results)
-            .bind(&record.awaiting)
-            .execute(&mut *tx)
-            .await?;
-            if outcome == InboundOutcome::Posted
-                && let Some(message_id) = &posted
-            {
-                sqlx::query("UPDATE messages SET inbound_id = $2 WHERE id = $1")
-                    .bind(message_id)
-                    .bind(&inbound_id)
-                    .execute(&mut *tx)
-                    .await?;
+        let write = InboundWrite {
+            now: self.now(),
+            inbound_id,
+            sha256: sha256_hex(raw),
+            recipients: serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into()),
+            record,
+            raw: raw.to_vec(),
+            start: start.cloned(),
+            post: post.cloned(),
+            queue,
+        };
+        match &self.backend {
+            // Many sessions' emails share one transaction (and one fsync): see group_commit.
+            Backend::Sqlite { group, .. } => group.commit(write).await,
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let stored = write_inbound_pg(&mut tx, &write).await?;
+                tx.commit().await?;
+                Ok(stored)
             }
-            if let Some(email) = queue {
-                insert_outbox!(tx, email, None, 0i64, now);
-            }
-            tx.commit().await?;
-            Ok(InboundStored {
-                inbound_id,
-                outcome,
-                posted_message_id: posted,
-                conversation_id: record.conversation_id,
-            })
-        })
+        }
     }
 
     /// The inbound log, newest first.
@@ -317,6 +249,128 @@ impl Store {
             Ok(done.rows_affected() > 0)
         })
     }
+}
+
+/// One email's writes, owned so that it can wait in the group-commit queue.
+pub(super) struct InboundWrite {
+    pub now: Millis,
+    pub inbound_id: String,
+    pub sha256: String,
+    /// `record.recipients` as JSON.
+    pub recipients: String,
+    pub record: InboundRecord,
+    pub raw: Vec<u8>,
+    pub start: Option<NewConversation>,
+    pub post: Option<NewMessage>,
+    pub queue: Option<NewOutboxEmail>,
+}
+
+/// The statements of one inbound email, inside the caller's transaction (expanded per
+/// backend): the raw bytes (once per content), the conversation it starts, the message it
+/// posts (or the duplicate it is), the inbound record, the queued email.
+macro_rules! write_inbound {
+    ($conn:ident, $w:expr) => {{
+        let w: &InboundWrite = $w;
+        let now = w.now;
+        sqlx::query(
+            "INSERT INTO raw_emails (sha256, data, size, received_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&w.sha256)
+        .bind(&w.raw)
+        .bind(w.raw.len() as i64)
+        .bind(now)
+        .execute(&mut *$conn)
+        .await?;
+        let earlier = match (&w.start, &w.post) {
+            (Some(_), Some(new)) => {
+                let row = sqlx::query(
+                    "SELECT id, conversation_id FROM messages
+                     WHERE email_message_id = $1 AND author_id = $2 ORDER BY seq LIMIT 1",
+                )
+                .bind(&new.email_message_id)
+                .bind(&new.author_id)
+                .fetch_optional(&mut *$conn)
+                .await?;
+                row.map(|row| -> Result<(String, String)> {
+                    Ok((row.try_get("id")?, row.try_get("conversation_id")?))
+                })
+                .transpose()?
+            }
+            _ => None,
+        };
+        let mut conversation_id = w.record.conversation_id.clone();
+        let (outcome, posted) = match (&w.post, earlier) {
+            (_, Some((existing_id, existing_conversation))) => {
+                conversation_id = Some(existing_conversation);
+                (InboundOutcome::Duplicate, Some(existing_id))
+            }
+            (None, None) => (w.record.outcome, None),
+            (Some(new), None) => {
+                if let Some(start) = &w.start {
+                    insert_conversation!($conn, start, now);
+                }
+                match insert_message!($conn, new, now)? {
+                    Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
+                    Inserted::Duplicate { existing_id } => (InboundOutcome::Duplicate, Some(existing_id)),
+                }
+            }
+        };
+        let record = &w.record;
+        sqlx::query(
+            "INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
+                                  conversation_id, posted_message_id, detail, raw_sha256, peer, auth_results,
+                                  awaiting)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&w.inbound_id)
+        .bind(now)
+        .bind(&record.envelope_from)
+        .bind(&w.recipients)
+        .bind(&record.message_id)
+        .bind(outcome.as_str())
+        .bind(&conversation_id)
+        .bind(&posted)
+        .bind(&record.detail)
+        .bind(&w.sha256)
+        .bind(&record.peer)
+        .bind(&record.auth_results)
+        .bind(&record.awaiting)
+        .execute(&mut *$conn)
+        .await?;
+        if outcome == InboundOutcome::Posted
+            && let Some(message_id) = &posted
+        {
+            sqlx::query("UPDATE messages SET inbound_id = $2 WHERE id = $1")
+                .bind(message_id)
+                .bind(&w.inbound_id)
+                .execute(&mut *$conn)
+                .await?;
+        }
+        if let Some(email) = &w.queue {
+            insert_outbox!($conn, email, None, 0i64, now);
+        }
+        Ok(InboundStored {
+            inbound_id: w.inbound_id.clone(),
+            outcome,
+            posted_message_id: posted,
+            conversation_id,
+        })
+    }};
+}
+
+pub(super) async fn write_inbound_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    w: &InboundWrite,
+) -> Result<InboundStored> {
+    write_inbound!(conn, w)
+}
+
+async fn write_inbound_pg(
+    conn: &mut sqlx::PgConnection,
+    w: &InboundWrite,
+) -> Result<InboundStored> {
+    write_inbound!(conn, w)
 }
 
 fn entry_from_row<R: Row>(row: &R) -> Result<InboundEntry>

@@ -13,6 +13,7 @@
 mod attachments;
 mod conversations;
 mod domains;
+mod group_commit;
 mod inbound;
 mod inbox;
 mod lifecycle;
@@ -65,6 +66,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A grouped commit failed (the whole batch was rolled back).
+    #[error("database error: {0}")]
+    Batch(String),
     #[error("invalid database URL {url:?}: {reason}")]
     Url { url: String, reason: String },
 }
@@ -79,6 +83,8 @@ enum Backend {
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        /// Inbound emails, committed in batches on `write`.
+        group: group_commit::GroupCommit,
     },
     Postgres(PgPool),
 }
@@ -169,7 +175,8 @@ impl Store {
                 .max_connections(8)
                 .connect_with(options)
                 .await?;
-            Backend::Sqlite { read, write }
+            let group = group_commit::GroupCommit::start(write.clone());
+            Backend::Sqlite { read, write, group }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
             let pool = PgPoolOptions::new()
@@ -202,7 +209,7 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { read, write } => {
+            Backend::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }
