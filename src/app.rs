@@ -164,7 +164,8 @@ impl App {
             lifecycle: Lifecycle::new(store.clone(), config.auto_close_after),
             worker: OutboxWorker::new(store.clone(), transport, outbox_wake.clone())
                 .with_signer(signer.clone())
-                .with_retry_horizon(config.retry_horizon),
+                .with_retry_horizon(config.retry_horizon)
+                .with_lease(config.outbox_lease),
             config,
             store,
             smtp,

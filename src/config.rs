@@ -194,6 +194,10 @@ pub struct ServeArgs {
     /// Temporary delivery failures are retried (with backoff) until this long after queueing.
     #[arg(long, env = "THREADGATE_RETRY_HORIZON", default_value = "3d", value_parser = parse_duration)]
     pub retry_horizon: Duration,
+    /// How long an email being delivered stays reserved for its worker: after a crash, it is
+    /// delivered again once this has passed (longer than the slowest delivery).
+    #[arg(long, env = "THREADGATE_OUTBOX_LEASE", default_value = "5m", value_parser = parse_duration)]
+    pub outbox_lease: Duration,
     /// Language of emails for people created without one (`en` or `fr`).
     #[arg(long, env = "THREADGATE_DEFAULT_LOCALE", default_value = "en")]
     pub default_locale: String,
@@ -399,6 +403,7 @@ pub struct Config {
     pub digest_interval: Duration,
     pub auto_close_after: Duration,
     pub retry_horizon: Duration,
+    pub outbox_lease: Duration,
     pub default_locale: crate::domain::Locale,
     pub dns_server: Option<SocketAddr>,
     /// The port of recipients' MX hosts (`--outbound mx`).
@@ -521,6 +526,7 @@ impl ServeArgs {
             digest_interval: self.digest_interval,
             auto_close_after: self.auto_close_after,
             retry_horizon: self.retry_horizon,
+            outbox_lease: self.outbox_lease,
             default_locale: crate::domain::Locale::parse(&self.default_locale).ok_or_else(
                 || {
                     invalid(

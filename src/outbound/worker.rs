@@ -29,6 +29,8 @@ pub struct OutboxWorker {
     retry_horizon: Duration,
     /// DKIM: every email is signed with the From domain's active keys right before delivery.
     signer: Option<super::dkim::Signer>,
+    /// How long a claim reserves an email (`--outbox-lease`; [`LEASE_MS`] by default).
+    lease_ms: i64,
 }
 
 /// Whether a permanent failure names the recipient's mailbox as bad: RFC 3463 status
@@ -77,6 +79,7 @@ impl OutboxWorker {
             wake,
             retry_horizon: RETRY_HORIZON,
             signer: None,
+            lease_ms: LEASE_MS,
         }
     }
 
@@ -90,9 +93,16 @@ impl OutboxWorker {
         self
     }
 
+    pub fn with_lease(mut self, lease: Duration) -> OutboxWorker {
+        self.lease_ms = i64::try_from(lease.as_millis())
+            .unwrap_or(LEASE_MS)
+            .max(1000);
+        self
+    }
+
     /// One pass: claim a batch and deliver it. Returns what happened.
     pub async fn run_once(&self) -> anyhow::Result<Delivered> {
-        let claimed = self.store.claim_outbox(BATCH, LEASE_MS).await?;
+        let claimed = self.store.claim_outbox(BATCH, self.lease_ms).await?;
         let mut done = Delivered::default();
         for email in claimed {
             match self.deliver(&email).await? {
@@ -113,7 +123,7 @@ impl OutboxWorker {
     async fn deliver_in_span(&self, email: &OutboxEmail) -> anyhow::Result<Outcome> {
         // Fencing: the batch was claimed at once, and an earlier delivery may have outlasted
         // this email's lease; if another worker has claimed it since, leave it to them.
-        if !self.store.renew_outbox_claim(email, LEASE_MS).await? {
+        if !self.store.renew_outbox_claim(email, self.lease_ms).await? {
             tracing::info!("claim lost to another worker; skipping");
             return Ok(Outcome::Lost);
         }

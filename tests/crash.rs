@@ -1,0 +1,425 @@
+//! Crash safety, on both backends: the real `threadgate` binary takes replies from several
+//! concurrent SMTP clients while it is killed with SIGKILL again and again and restarted. The
+//! clients keep their own log: a message answered `250` must be stored exactly once; a message
+//! whose answer was lost is sent again (same Message-ID) until it gets its `250`, and is still
+//! stored once. Then the outbox: every stored reply reaches the agent in exactly one
+//! notification email, however the kills fell between planning, queueing and delivery.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const CONVERSATIONS: usize = 20;
+const PER_CONVERSATION: usize = 20;
+const SENDERS: usize = 6;
+const KILLS: usize = 5;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Gateway {
+    args: Vec<String>,
+    child: Option<Child>,
+    smtp: SocketAddr,
+    http: SocketAddr,
+    outbox: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    fn new(db: &TestDb) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let args = [
+            "serve",
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--database-url",
+            &db.url,
+            "--smtp-listen",
+            &smtp.to_string(),
+            "--http-listen",
+            &http.to_string(),
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--tick",
+            "100ms",
+            "--reply-domain",
+            "reply.test",
+            "--from-address",
+            "notifications@gateway.test",
+            // A crash leaves claimed emails reserved this long before they go out again.
+            "--outbox-lease",
+            "2s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Gateway {
+            args,
+            child: None,
+            smtp,
+            http,
+            outbox: dir.path().join("outbox"),
+            _dir: dir,
+        }
+    }
+
+    async fn start(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_threadgate"))
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start threadgate");
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = client
+                .get(format!("http://{}/healthz", self.http))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if up && TcpStream::connect(self.smtp).await.is_ok() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gateway did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let client = reqwest::Client::new();
+        let mut request = client
+            .request(method, format!("http://{}/api/v1{path}", self.http))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API request");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What the client saw of one message, across all its attempts.
+#[derive(Debug, Default, Clone)]
+struct Outcome {
+    attempts: u32,
+    /// Attempts whose data was sent but whose answer never came (the connection was cut):
+    /// stored or not, the client cannot know, and sends it again.
+    lost: u32,
+    /// Attempts that failed before the data (connection refused or cut early).
+    failed: u32,
+    accepted: bool,
+}
+
+/// One attempt over a fresh connection: the reply to the data (or the first refusal), or
+/// how far it got before the connection failed.
+enum Attempt {
+    Answered(u16),
+    /// Failed before the data was sent.
+    Failed,
+    /// The data was sent, the answer never came.
+    Lost,
+}
+
+async fn attempt(smtp: SocketAddr, from: &str, to: &str, data: &str) -> Attempt {
+    let mut data_sent = false;
+    match try_attempt(smtp, from, to, data, &mut data_sent).await {
+        Ok(code) => Attempt::Answered(code),
+        Err(_) if data_sent => Attempt::Lost,
+        Err(_) => Attempt::Failed,
+    }
+}
+
+async fn try_attempt(
+    smtp: SocketAddr,
+    from: &str,
+    to: &str,
+    data: &str,
+    data_sent: &mut bool,
+) -> std::io::Result<u16> {
+    let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(smtp))
+        .await
+        .map_err(|_| std::io::Error::other("connect timeout"))??;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u16> {
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::Error::other("reply timeout"))??;
+            if n == 0 {
+                return Err(std::io::Error::other("connection closed"));
+            }
+            if line.len() >= 4 && line.as_bytes()[3] == b'-' {
+                continue;
+            }
+            return line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("bad reply {line:?}")));
+        }
+    }
+    reply(&mut r).await?;
+    for command in [
+        "EHLO crash.test".to_string(),
+        format!("MAIL FROM:<{from}>"),
+        format!("RCPT TO:<{to}>"),
+        "DATA".to_string(),
+    ] {
+        w.write_all(format!("{command}\r\n").as_bytes()).await?;
+        let code = reply(&mut r).await?;
+        if code >= 400 {
+            return Ok(code);
+        }
+    }
+    *data_sent = true;
+    w.write_all(dot_stuffed(data).as_bytes()).await?;
+    let code = reply(&mut r).await?;
+    let _ = w.write_all(b"QUIT\r\n").await;
+    Ok(code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_mail_survives_sigkill_exactly_once_and_so_do_notifications() {
+    for db in test_databases().await {
+        let mut gateway = Gateway::new(&db);
+        gateway.start().await;
+        let agent = gateway
+            .api(
+                reqwest::Method::POST,
+                "/people",
+                Some(json!({"email": "agent@team.test", "name": "Agent", "role": "internal"})),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Every message reaches the agent at the next tick, not in a 30-minute digest.
+        gateway
+            .api(
+                reqwest::Method::PATCH,
+                &format!("/people/{agent}"),
+                Some(json!({"notifications": "immediate"})),
+            )
+            .await;
+        let mut threads = Vec::new();
+        for i in 0..CONVERSATIONS {
+            let email = format!("client{i}@client.test");
+            let client = gateway
+                .api(
+                    reqwest::Method::POST,
+                    "/people",
+                    Some(json!({"email": email, "name": format!("Client {i}"), "role": "client"})),
+                )
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let conversation = gateway
+                .api(
+                    reqwest::Method::POST,
+                    "/conversations",
+                    Some(json!({"subject": format!("Case {i}"), "created_by": agent, "participants": [client]})),
+                )
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            gateway
+                .api(
+                    reqwest::Method::POST,
+                    &format!("/conversations/{conversation}/messages"),
+                    Some(
+                        json!({"author_id": agent, "body": "How can we help?", "kind": "message"}),
+                    ),
+                )
+                .await;
+            threads.push((email, conversation));
+        }
+        let mut reply_to = HashMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while reply_to.len() < CONVERSATIONS {
+            for (email, _) in &threads {
+                if let Some(found) = outbox_emails(&gateway.outbox, email).first() {
+                    reply_to.insert(email.clone(), found.reply_to());
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "notifications");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // The messages, dealt to the senders round-robin.
+        let mut work: Vec<Vec<(String, String, String, String)>> = vec![Vec::new(); SENDERS];
+        let mut n = 0;
+        for round in 0..PER_CONVERSATION {
+            for (email, _) in &threads {
+                let marker = format!("crashmark{n:05}");
+                let data = format!(
+                    "From: {email}\r\nTo: {to}\r\nSubject: Re: case\r\nMessage-ID: <{marker}@client.test>\r\n\
+Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+Update {round}: {marker} is the word.\r\n",
+                    to = reply_to[email]
+                );
+                work[n % SENDERS].push((marker, email.clone(), reply_to[email].clone(), data));
+                n += 1;
+            }
+        }
+        let log: Arc<Mutex<HashMap<String, Outcome>>> = Arc::default();
+        let smtp = gateway.smtp;
+        let mut senders = Vec::new();
+        for batch in work {
+            let log = log.clone();
+            senders.push(tokio::spawn(async move {
+                for (marker, from, to, data) in batch {
+                    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+                    loop {
+                        let result = attempt(smtp, &from, &to, &data).await;
+                        let accepted = {
+                            let mut log = log.lock().unwrap();
+                            let outcome = log.entry(marker.clone()).or_default();
+                            outcome.attempts += 1;
+                            match result {
+                                Attempt::Answered(250) => outcome.accepted = true,
+                                Attempt::Answered(code) if code >= 500 => {
+                                    panic!("{marker} refused with {code}")
+                                }
+                                // 4xx (shutting down, storage): send it again.
+                                Attempt::Answered(_) => {}
+                                Attempt::Failed => outcome.failed += 1,
+                                Attempt::Lost => outcome.lost += 1,
+                            }
+                            outcome.accepted
+                        };
+                        if accepted {
+                            break;
+                        }
+                        assert!(
+                            tokio::time::Instant::now() < give_up,
+                            "{marker} never got in"
+                        );
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                    }
+                }
+            }));
+        }
+        // Kill the gateway in the middle, several times.
+        for _ in 0..KILLS {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            gateway.kill();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            gateway.start().await;
+        }
+        for sender in senders {
+            sender.await.expect("sender");
+        }
+        let log = log.lock().unwrap().clone();
+        let total = CONVERSATIONS * PER_CONVERSATION;
+        assert_eq!(log.len(), total);
+        assert!(log.values().all(|o| o.accepted));
+        let lost: u32 = log.values().map(|o| o.lost).sum();
+        let failed: u32 = log.values().map(|o| o.failed).sum();
+
+        // Every message is stored exactly once (retries of stored ones were duplicates).
+        let mut stored: HashMap<String, usize> = HashMap::new();
+        for (_, conversation) in &threads {
+            let messages = gateway
+                .api(
+                    reqwest::Method::GET,
+                    &format!("/conversations/{conversation}/messages"),
+                    None,
+                )
+                .await;
+            for m in messages["messages"].as_array().unwrap() {
+                let body = m["body_text"].as_str().unwrap_or("");
+                if let Some(at) = body.find("crashmark") {
+                    *stored.entry(body[at..at + 14].to_string()).or_default() += 1;
+                }
+            }
+        }
+        for marker in log.keys() {
+            assert_eq!(
+                stored.get(marker),
+                Some(&1),
+                "{}: {marker} stored {:?} times (client log {:?})",
+                db.backend,
+                stored.get(marker),
+                log[marker]
+            );
+        }
+        assert_eq!(stored.len(), total);
+
+        // Every stored reply reaches the agent in exactly one notification email.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let counts = loop {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for email in outbox_emails(&gateway.outbox, "agent@team.test") {
+                for word in email.text.split_whitespace() {
+                    if let Some(at) = word.find("crashmark") {
+                        let marker: String = word[at..].chars().take(14).collect();
+                        *counts.entry(marker).or_default() += 1;
+                    }
+                }
+            }
+            if counts.len() == total || tokio::time::Instant::now() > deadline {
+                break counts;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let missing: Vec<&String> = log.keys().filter(|m| !counts.contains_key(*m)).collect();
+        let twice: Vec<(&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            missing.is_empty() && twice.is_empty(),
+            "{}: notifications missing for {missing:?}, sent more than once for {twice:?}",
+            db.backend
+        );
+        eprintln!(
+            "{}: {total} messages, {KILLS} SIGKILLs, {lost} answers lost after the data and {failed} \
+             attempts refused while down, all retried; every message stored once and notified once",
+            db.backend
+        );
+        gateway.kill();
+        drop(gateway);
+        db.cleanup().await;
+    }
+}
