@@ -1141,3 +1141,232 @@ async fn connections_beyond_the_per_ip_cap_get_421_4_7_0() {
     }
     app.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Abuse
+// ---------------------------------------------------------------------------------------------
+
+/// Every end-of-data look-alike from the SMTP smuggling reports (SEC Consult, 2023: bare LF,
+/// bare CR, mixed, and NUL variants) stays inside the one message; only CRLF.CRLF ends it.
+#[tokio::test]
+async fn no_smuggling_variant_splits_a_message() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &[]).await;
+    let variants: [&[u8]; 10] = [
+        b"\n.\n",
+        b"\n.\r\n",
+        b"\r\n.\n",
+        b"\r.\r",
+        b"\r.\r\n",
+        b"\r\n.\r",
+        b"\n.\r",
+        b"\r\n\x00.\r\n",
+        b"\r\n.\x00\r\n",
+        b"\r\r\n.\r\r\n",
+    ];
+    for (i, end) in variants.iter().enumerate() {
+        let before = s.app.inbound().await.len();
+        let mut c = connect_ehlo(s.app.smtp).await;
+        c.cmd("MAIL FROM:<carl@client.test>").await;
+        c.cmd(&format!("RCPT TO:<{}>", s.reply_to)).await;
+        assert_eq!(c.cmd("DATA").await.code, 354);
+        let mut data = format!(
+            "From: carl@client.test\r\nTo: {to}\r\nSubject: Re: Your order\r\nMessage-ID: <outer{i}@client.test>\r\n\r\nOuter"
+            , to = s.reply_to
+        )
+        .into_bytes();
+        data.extend_from_slice(end);
+        data.extend_from_slice(
+            format!(
+                "MAIL FROM:<carl@client.test>\r\nRCPT TO:<{to}>\r\nDATA\r\nSubject: smuggled\r\n\r\nSmuggled\r\n.\r\n",
+                to = s.reply_to
+            )
+            .as_bytes(),
+        );
+        c.send_raw(&data).await;
+        let stored = next_reply(&mut c).await;
+        assert!(stored.code == 250, "variant {i} ({end:?}): {stored:?}");
+        // Had the look-alike ended the data, the next replies would belong to MAIL/RCPT/DATA.
+        let quit = c.cmd("QUIT").await;
+        assert!(
+            quit.code == 221,
+            "variant {i} ({end:?}) split the message: {quit:?}"
+        );
+        assert_eq!(
+            s.app.inbound().await.len(),
+            before + 1,
+            "variant {i} ({end:?}) made one message"
+        );
+    }
+    s.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_sending_junk_is_disconnected_after_twenty_errors() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let mut c = connect_ehlo(app.smtp).await;
+    let mut codes = Vec::new();
+    for i in 0..40 {
+        c.send_raw(format!("XYZZY {i}\r\n").as_bytes()).await;
+        match timeout(WITHIN, c.read_reply()).await.expect("a reply") {
+            Some(reply) => codes.push(reply.code),
+            None => break,
+        }
+        if codes.last() == Some(&421) {
+            break;
+        }
+    }
+    assert_eq!(codes.iter().filter(|&&c| c == 500).count(), 20, "{codes:?}");
+    assert_eq!(codes.last(), Some(&421), "{codes:?}");
+    assert_closed(&mut c).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn data_trickled_one_byte_every_300_ms_hits_the_data_timeout() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &["--smtp-data-timeout", "1s"]).await;
+    let mut c = connect_ehlo(s.app.smtp).await;
+    c.cmd("MAIL FROM:<carl@client.test>").await;
+    c.cmd(&format!("RCPT TO:<{}>", s.reply_to)).await;
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    let started = Instant::now();
+    let mut answer = None;
+    for byte in b"Subject: slow\r\n\r\nThis message never ends".iter() {
+        c.send_raw(std::slice::from_ref(byte)).await;
+        if let Ok(reply) = timeout(Duration::from_millis(300), c.read_reply()).await {
+            answer = reply;
+            break;
+        }
+    }
+    let answer = answer.expect("the server gives up on the slow data");
+    assert_reply(&answer, 421, "4.4.2");
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    assert_closed(&mut c).await;
+    assert!(
+        s.app.inbound().await.is_empty(),
+        "nothing half-received is stored"
+    );
+    s.app.stop().await;
+}
+
+/// Peak resident memory of this test process (`VmHWM`), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// MIME bombs are answered (stored, or refused with a 5xx), quickly and without memory
+/// blow-up: 1,000 nested multiparts, 10,000 parts, 50,000 headers, and a base64 attachment
+/// larger than the attachment limit (listed as omitted, not kept).
+#[tokio::test]
+async fn mime_bombs_are_answered_and_bounded() {
+    let db = TestDb::sqlite().await;
+    let s = scene(&db, &["--max-attachment-size", "1MiB"]).await;
+    let head = |id: &str, extra: &str| {
+        format!(
+            "From: carl@client.test\r\nTo: {to}\r\nSubject: Re: Your order\r\nMessage-ID: <{id}@client.test>\r\n\
+MIME-Version: 1.0\r\n{extra}",
+            to = s.reply_to
+        )
+    };
+    let mut nested = head(
+        "nested",
+        "Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n",
+    );
+    for depth in 1..1000 {
+        nested.push_str(&format!(
+            "--b{}\r\nContent-Type: multipart/mixed; boundary=\"b{depth}\"\r\n\r\n",
+            depth - 1
+        ));
+    }
+    nested.push_str("--b999\r\nContent-Type: text/plain\r\n\r\nDeep down\r\n");
+    for depth in (0..1000).rev() {
+        nested.push_str(&format!("--b{depth}--\r\n"));
+    }
+    let mut parts = head(
+        "parts",
+        "Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n",
+    );
+    for i in 0..10_000 {
+        parts.push_str(&format!(
+            "--p\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"
+        ));
+    }
+    parts.push_str("--p--\r\n");
+    let mut headers = head("headers", "");
+    for i in 0..50_000 {
+        headers.push_str(&format!("X-Flood-{i}: v\r\n"));
+    }
+    headers.push_str("Content-Type: text/plain\r\n\r\nUnder a flood of headers\r\n");
+    let blob = data_encoding::BASE64.encode(&vec![7u8; 3 * 1024 * 1024]);
+    let mut big = head(
+        "big",
+        "Content-Type: multipart/mixed; boundary=\"a\"\r\n\r\n",
+    );
+    big.push_str("--a\r\nContent-Type: text/plain\r\n\r\nSee the attachment\r\n--a\r\n");
+    big.push_str("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    for line in blob.as_bytes().chunks(76) {
+        big.push_str(std::str::from_utf8(line).unwrap());
+        big.push_str("\r\n");
+    }
+    big.push_str("--a--\r\n");
+
+    let before = peak_rss();
+    for (name, email) in [
+        ("nested", &nested),
+        ("parts", &parts),
+        ("headers", &headers),
+        ("big", &big),
+    ] {
+        let started = Instant::now();
+        let reply = s
+            .app
+            .deliver("carl@client.test", &[&s.reply_to], email)
+            .await;
+        assert!(
+            reply.code == 250 || (500..600).contains(&reply.code),
+            "{name}: {reply:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+    let grown = peak_rss().saturating_sub(before);
+    assert!(
+        grown < 300 * 1024 * 1024,
+        "peak RSS grew by {} MiB",
+        grown >> 20
+    );
+    // The gateway still works, and the big attachment was listed, not kept.
+    let inbound = s.app.inbound().await;
+    assert_eq!(inbound.len(), 4, "{inbound:?}");
+    let big_record = inbound
+        .iter()
+        .find(|r| r["message_id"] == "big@client.test")
+        .expect("the big one is recorded");
+    assert!(
+        big_record["detail"]
+            .as_str()
+            .unwrap()
+            .contains("attachments not kept: big.bin"),
+        "{big_record}"
+    );
+    let reply = s
+        .app
+        .deliver(
+            "carl@client.test",
+            &[&s.reply_to],
+            &s.reply("after", "Still here"),
+        )
+        .await;
+    assert_reply(&reply, 250, "2.0.0");
+    s.app.stop().await;
+}

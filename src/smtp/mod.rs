@@ -1,5 +1,6 @@
 //! The SMTP/LMTP listener: accept loop, per-connection I/O, and the pure session.
 
 pub mod connection;
+pub mod data;
 pub mod listener;
 pub mod session;

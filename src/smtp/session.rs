@@ -12,8 +12,9 @@
 //! RFC 3463 enhanced status codes, and never relaying (only our reply domain, our From address
 //! and the inbox addresses the caller's lookup confirms are accepted).
 
+use super::data::DotData;
 use crate::domain::{EmailAddress, ReplyToken};
-use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
+use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
 use smtp_proto::{
     EXT_8BIT_MIME, EXT_CHUNKING, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE,
     EXT_SMTP_UTF8, EXT_START_TLS, EhloResponse, Request,
@@ -167,7 +168,7 @@ enum State {
     /// Discarding the rest of an over-long command line.
     SkipLine,
     Data {
-        receiver: DataReceiver,
+        receiver: DotData,
         too_big: bool,
     },
     /// `discard`: the chunk is read and thrown away, then this reply is given.
@@ -561,12 +562,10 @@ impl Session {
                     return self.error(Reply::new(503, "5.5.1", text));
                 }
                 // The CRLF that ended the DATA command also begins the data (RFC 5321 §4.1.1.4):
-                // prime the receiver with it so a first line "." ends an empty message and a
-                // first line ".." is unstuffed.
-                let mut receiver = DataReceiver::new();
-                receiver.ingest(&mut b"\r\n".iter(), &mut Vec::new());
+                // the receiver starts at a line start, so a first line "." ends an empty
+                // message and a first line ".." is unstuffed.
                 self.state = State::Data {
-                    receiver,
+                    receiver: DotData::new(),
                     too_big: false,
                 };
                 Some(Event::Reply(Reply::raw(354, DATA_GO_AHEAD.to_string())))
