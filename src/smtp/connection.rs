@@ -8,7 +8,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Bytes read per call: a bound on what one connection holds besides the message itself.
+/// Read buffer while commands are exchanged: idle connections are the common case (and the
+/// cheap attack), so each costs little.
+const COMMAND_BUFFER: usize = 4 * 1024;
+/// Read buffer once message data flows: fewer, larger reads.
 const READ_BUFFER: usize = 64 * 1024;
 
 #[derive(Clone, Copy)]
@@ -82,7 +85,8 @@ where
                 }
             };
             session.tls_started();
-            match drive(
+            // Boxed: only connections that upgrade pay for the TLS stream's state.
+            match Box::pin(drive(
                 stream,
                 &mut session,
                 Vec::new(),
@@ -90,7 +94,7 @@ where
                 timeouts,
                 &inbound,
                 &shutdown,
-            )
+            ))
             .await?
             {
                 Ended::Done | Ended::StartTls(_) => Ok(()),
@@ -113,7 +117,7 @@ where
 {
     let protocol = session.protocol();
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut buf = vec![0u8; COMMAND_BUFFER];
     let mut command_started: Option<Instant> = None;
     let mut data_started: Option<Instant> = None;
     let mut upgrade = false;
@@ -138,6 +142,9 @@ where
         }
         if session.is_closed() {
             break;
+        }
+        if session.in_data() && buf.len() < READ_BUFFER {
+            buf.resize(READ_BUFFER, 0);
         }
         let now = Instant::now();
         let deadline = if session.in_data() {
@@ -175,21 +182,27 @@ where
                 Event::Reply(reply) => out.extend_from_slice(reply.as_bytes()),
                 Event::CheckRecipient(recipient) => {
                     let sender = session.mail_from().unwrap_or_default();
-                    let verdict = inbound.check_recipient(&recipient.target, sender).await;
+                    // Boxed, like the delivery below: a task's future is allocated whole when
+                    // the connection starts, so the pipeline's state machines would otherwise
+                    // make every idle connection as big as the busiest moment of a delivery.
+                    let verdict =
+                        Box::pin(inbound.check_recipient(&recipient.target, sender)).await;
                     out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
                 }
                 Event::Deliver(transaction) => {
                     let replies = match protocol {
                         Protocol::Smtp => {
                             let recipients: Vec<_> = transaction.recipients.iter().collect();
-                            vec![inbound.deliver(&transaction, &recipients, peer).await]
+                            vec![Box::pin(inbound.deliver(&transaction, &recipients, peer)).await]
                         }
                         // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
                         Protocol::Lmtp => {
                             let mut replies = Vec::with_capacity(transaction.recipients.len());
                             for recipient in &transaction.recipients {
-                                replies
-                                    .push(inbound.deliver(&transaction, &[recipient], peer).await);
+                                replies.push(
+                                    Box::pin(inbound.deliver(&transaction, &[recipient], peer))
+                                        .await,
+                                );
                             }
                             replies
                         }
