@@ -167,9 +167,23 @@ struct Args {
     #[arg(long, value_name = "DIR", requires = "api_url")]
     outbox_dir: Option<PathBuf>,
 
-    /// PID of the running server, to report its memory (with --api-url)
-    #[arg(long, value_name = "PID", requires = "api_url")]
+    /// PID of the running server, to report its memory (with --api-url or --peer)
+    #[arg(long, value_name = "PID")]
     server_pid: Option<u32>,
+
+    /// Benchmark any SMTP server at HOST:PORT (Postfix, Haraka, aiosmtpd, smtp-sink, …) with the
+    /// same replies, sessions and timing: no API, no verification; every message goes from
+    /// --peer-from to --peer-to
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["api_url", "idle"])]
+    peer: Option<String>,
+
+    /// Envelope sender and From of the messages sent with --peer
+    #[arg(long, default_value = "client@example.test", value_name = "ADDRESS")]
+    peer_from: String,
+
+    /// Envelope recipient and To of the messages sent with --peer
+    #[arg(long, default_value = "inbox@example.test", value_name = "ADDRESS")]
+    peer_to: String,
 
     /// Skip checking through the API that every accepted reply was stored
     #[arg(long)]
@@ -239,8 +253,19 @@ async fn run(args: Args) -> Result<bool> {
         return run_idle(args).await;
     }
     let run_id = random_hex(&mut rand::rng(), 8);
-    let (target, mut server) = match &args.api_url {
-        Some(url) => {
+    let (target, mut server) = match (&args.api_url, &args.peer) {
+        (_, Some(peer)) => {
+            let target = Target {
+                // Never called in peer mode.
+                api: Api::new("http://127.0.0.1:9", "unused")?,
+                smtp_addr: peer.clone(),
+                outbox: PathBuf::new(),
+                pid: args.server_pid,
+                backend: format!("peer {peer}"),
+            };
+            (target, None)
+        }
+        (Some(url), None) => {
             let (Some(smtp), Some(token), Some(outbox)) =
                 (&args.smtp_addr, &args.admin_token, &args.outbox_dir)
             else {
@@ -255,7 +280,7 @@ async fn run(args: Args) -> Result<bool> {
             };
             (target, None)
         }
-        None => {
+        (None, None) => {
             let (target, server) = Server::spawn(&args, &run_id).await?;
             (target, Some(server))
         }
@@ -453,7 +478,10 @@ async fn drive(
     }
 
     let prep_start = Instant::now();
-    let prepared = prepare(args, target, run_id).await?;
+    let prepared = match &args.peer {
+        Some(_) => peer_prepared(args),
+        None => prepare(args, target, run_id).await?,
+    };
     let prepare_s = prep_start.elapsed().as_secs_f64();
     progress(format_args!(
         "prepared {} conversations in {prepare_s:.2} s; sending {} replies over {} sessions",
@@ -464,7 +492,7 @@ async fn drive(
 
     let load = run_load(args, target, &prepared, run_id).await;
 
-    let verified = if args.no_verify {
+    let verified = if args.no_verify || args.peer.is_some() {
         None
     } else {
         Some(verify(&target.api, &prepared, &load.accepted_per_conv, run_id).await?)
@@ -774,6 +802,33 @@ const TOPICS: &[&str] = &[
     "Onboarding call next week",
     "Refund for duplicate payment",
 ];
+
+/// `--peer`: the same realistic replies (quoted history, HTML alternative), all from
+/// --peer-from to --peer-to, as if answering one notification per conversation.
+fn peer_prepared(args: &Args) -> Prepared {
+    let clients = (0..args.conversations as usize)
+        .map(|i| ClientTarget {
+            name: format!(
+                "{} {}",
+                FIRST_NAMES[i % FIRST_NAMES.len()],
+                LAST_NAMES[i % LAST_NAMES.len()]
+            ),
+            email: args.peer_from.clone(),
+            reply_addr: args.peer_to.clone(),
+            notif_message_id: Some(format!("<notification.{i}@example.test>")),
+            subject: TOPICS[i % TOPICS.len()].to_string(),
+            quoted_from: "Alex Agent".to_string(),
+            quoted_date: "Mon, 23 Nov 2026 10:00:00 +0000".to_string(),
+            quoted_text: "Thanks for your message. Could you send us the details of the order, \
+                          the invoice number and the delivery address?"
+                .to_string(),
+        })
+        .collect();
+    Prepared {
+        convs: Vec::new(),
+        clients,
+    }
+}
 
 async fn prepare(args: &Args, target: &Target, run_id: &str) -> Result<Prepared> {
     let api = &target.api;
