@@ -117,14 +117,10 @@ impl Store {
             post: post.cloned(),
             queue,
         };
+        // Many sessions' emails share one transaction (and one fsync): see group_commit.
         match &self.backend {
-            // Many sessions' emails share one transaction (and one fsync): see group_commit.
-            Backend::Sqlite { group, .. } => group.commit(write).await,
-            Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let stored = write_inbound_pg(&mut tx, &write).await?;
-                tx.commit().await?;
-                Ok(stored)
+            Backend::Sqlite { group, .. } | Backend::Postgres { group, .. } => {
+                group.commit(write).await
             }
         }
     }
@@ -366,7 +362,7 @@ pub(super) async fn write_inbound_sqlite(
     write_inbound!(conn, w)
 }
 
-async fn write_inbound_pg(
+pub(super) async fn write_inbound_pg(
     conn: &mut sqlx::PgConnection,
     w: &InboundWrite,
 ) -> Result<InboundStored> {

@@ -86,7 +86,11 @@ enum Backend {
         /// Inbound emails, committed in batches on `write`.
         group: group_commit::GroupCommit,
     },
-    Postgres(PgPool),
+    Postgres {
+        pool: PgPool,
+        /// Inbound emails, committed in batches.
+        group: group_commit::GroupCommit,
+    },
 }
 
 /// Cheap to clone: pools are reference-counted.
@@ -103,13 +107,13 @@ macro_rules! on_backend {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Postgres { pool: $pool, .. } => $body,
         }
     };
     (write $store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Postgres { pool: $pool, .. } => $body,
         }
     };
 }
@@ -175,7 +179,7 @@ impl Store {
                 .max_connections(8)
                 .connect_with(options)
                 .await?;
-            let group = group_commit::GroupCommit::start(write.clone());
+            let group = group_commit::GroupCommit::start_sqlite(write.clone());
             Backend::Sqlite { read, write, group }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
@@ -185,7 +189,8 @@ impl Store {
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            Backend::Postgres(pool)
+            let group = group_commit::GroupCommit::start_pg(pool.clone());
+            Backend::Postgres { pool, group }
         } else {
             return Err(bad("expected a sqlite: or postgres: URL".into()));
         };
@@ -195,7 +200,7 @@ impl Store {
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
             Backend::Sqlite { .. } => "sqlite",
-            Backend::Postgres(_) => "postgres",
+            Backend::Postgres { .. } => "postgres",
         }
     }
 
@@ -213,7 +218,7 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Backend::Postgres(pool) => pool.close().await,
+            Backend::Postgres { pool, .. } => pool.close().await,
         }
     }
 
