@@ -41,6 +41,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(config: threadgate::config::Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
+    let stop = shutdown_signal();
     let c = app.config();
     println!("threadgate is running");
     println!("  SMTP ({:?})   {}", c.smtp.protocol, app.smtp_addr());
@@ -76,28 +77,39 @@ async fn serve(config: threadgate::config::Config) -> anyhow::Result<()> {
             c.data_dir.join("admin-token").display()
         );
     }
-    app.run_until_stopped(shutdown_signal()).await
+    app.run_until_stopped(stop).await
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled: a supervisor that sends SIGTERM as soon as we say we are running
+/// must get a clean shutdown, not the default action (death by signal).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            tokio::select! {
+                _ = next_signal(term) => {}
+                _ = next_signal(interrupt) => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Waits for the next delivery of a signal; forever when its handler could not be installed.
+#[cfg(unix)]
+async fn next_signal(stream: Option<tokio::signal::unix::Signal>) {
+    match stream {
+        Some(mut s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -1,17 +1,12 @@
 //! The binary as a user runs it: `threadgate serve` on its defaults in a fresh directory,
 //! printing where it listens, generating the admin token once, stopping cleanly on SIGTERM.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::free_port;
 
 fn sigterm(pid: u32) {
     let status = Command::new("kill")

@@ -22,14 +22,6 @@ const PER_CONVERSATION: usize = 20;
 const SENDERS: usize = 6;
 const KILLS: usize = 5;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Gateway {
     args: Vec<String>,
     child: Option<Child>,

@@ -538,3 +538,12 @@ pub fn certificate(dir: &std::path::Path) -> (String, String, String) {
         generated.cert.pem(),
     )
 }
+
+/// A loopback port free right now (for a gateway started as a separate process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
