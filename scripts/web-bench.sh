@@ -8,14 +8,16 @@
 # It builds the release binary, starts a gateway on loopback in a temporary data dir, creates an
 # agent, a client and a conversation with MESSAGES messages through the JSON API, signs the agent
 # in with the magic link of their notification email (from the file outbox), then runs wrk
-# against /c/<id> with that session cookie. Everything stays on 127.0.0.1.
+# against /c/<id> with that session cookie, asking for gzip as browsers do
+# (BENCH_IDENTITY=1: uncompressed). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MESSAGES="${1:-1000}"
 CONNECTIONS="${2:-50}"
 SECONDS_="${3:-15}"
-command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk"; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+command -v wrk >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 command -v curl >/dev/null || { echo "curl is required"; exit 1; }
 
 cargo build --release -j 2 --bin threadgate >/dev/null
@@ -91,9 +93,12 @@ done
 [ -n "$LINK" ] || { echo "no sign-in link for the agent"; exit 1; }
 COOKIE=$(curl -s -o /dev/null -D - "$LINK" | sed -n 's/^set-cookie: \(tg_session=[^;]*\).*/\1/ip' | head -1)
 SIZE=$(curl -s -H "Cookie: $COOKIE" "$BASE/c/$CONV" | wc -c)
+GZIP_SIZE=$(curl -s -H "Cookie: $COOKIE" -H 'Accept-Encoding: gzip' "$BASE/c/$CONV" | wc -c)
+ENCODING=(-H 'Accept-Encoding: gzip, deflate, br')
+[ -n "${BENCH_IDENTITY:-}" ] && ENCODING=()
 BACKEND=sqlite
 [ -n "${DATABASE_URL:-}" ] && BACKEND=postgres
-echo "page: /c/$CONV, $MESSAGES messages, $SIZE bytes of HTML, backend $BACKEND"
+echo "page: /c/$CONV, $MESSAGES messages, $SIZE bytes of HTML ($GZIP_SIZE gzipped), backend $BACKEND"
 # BENCH_PERF=1: also record a CPU profile of the server during the run (target/web-bench.perf).
 if [ -n "${BENCH_PERF:-}" ]; then
   perf record -F 499 -g -o target/web-bench.perf -p "$SERVER" -- sleep "$SECONDS_" >/dev/null 2>&1 &
@@ -101,7 +106,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
 fi
 THREADS=2
 [ "$CONNECTIONS" -lt 2 ] && THREADS=1
-wrk -t "$THREADS" -c "$CONNECTIONS" -d "${SECONDS_}s" --latency -H "Cookie: $COOKIE" "$BASE/c/$CONV"
+wrk -t "$THREADS" -c "$CONNECTIONS" -d "${SECONDS_}s" --latency -H "Cookie: $COOKIE" "${ENCODING[@]}" "$BASE/c/$CONV"
 if [ -n "${PERF:-}" ]; then wait "$PERF" || true; fi
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
 echo "server peak RSS: $((RSS / 1024)) MiB"

@@ -243,6 +243,7 @@ impl App {
             inbound: self.inbound.clone(),
             signer: self.signer.clone(),
             admin_token: Arc::from(self.admin_token.as_str()),
+            histories: web::HistoryCache::new(self.config.web_cache_bytes),
         };
         let http_shutdown = shutdown.clone();
         let http_task = tokio::spawn(async move {

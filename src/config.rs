@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// delivered again once this has passed (longer than the slowest delivery).
     #[arg(long, env = "THREADGATE_OUTBOX_LEASE", default_value = "5m", value_parser = parse_duration)]
     pub outbox_lease: Duration,
+    /// Memory for rendered conversation histories in the web view, in MiB (0: render every
+    /// page from the database).
+    #[arg(long, env = "THREADGATE_WEB_CACHE_MIB", default_value_t = 64)]
+    pub web_cache_mib: usize,
     /// Language of emails for people created without one (`en` or `fr`).
     #[arg(long, env = "THREADGATE_DEFAULT_LOCALE", default_value = "en")]
     pub default_locale: String,
@@ -404,6 +408,8 @@ pub struct Config {
     pub auto_close_after: Duration,
     pub retry_horizon: Duration,
     pub outbox_lease: Duration,
+    /// Bytes of rendered conversation histories the web view keeps.
+    pub web_cache_bytes: usize,
     pub default_locale: crate::domain::Locale,
     pub dns_server: Option<SocketAddr>,
     /// The port of recipients' MX hosts (`--outbound mx`).
@@ -527,6 +533,10 @@ impl ServeArgs {
             auto_close_after: self.auto_close_after,
             retry_horizon: self.retry_horizon,
             outbox_lease: self.outbox_lease,
+            web_cache_bytes: self
+                .web_cache_mib
+                .checked_mul(1024 * 1024)
+                .ok_or_else(|| invalid("web-cache-mib", "too large"))?,
             default_locale: crate::domain::Locale::parse(&self.default_locale).ok_or_else(
                 || {
                     invalid(

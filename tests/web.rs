@@ -1394,3 +1394,124 @@ async fn replying_by_email_leaves_nothing_unread_in_the_web_list() {
         s.app.stop().await;
     }
 }
+
+/// The web view keeps each conversation's rendered history between requests: every change to
+/// what it shows is on the next page, whichever audience rendered it first, and the gzip
+/// answer (history deflated once, spliced) is the same page.
+#[tokio::test]
+async fn the_kept_history_follows_every_change_and_never_crosses_audiences() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let path = format!("/c/{}", s.conversation);
+        let mut agent = agent_browser(&s).await;
+        let mut client = signed_in(&s.app, CLIENT).await;
+        let write = |kind: &'static str, body: &'static str| [("body", body), ("kind", kind)];
+        let page = agent
+            .submit(
+                &path,
+                &format!("{path}/messages"),
+                &write("note", "Refund approved internally"),
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+
+        // Staff render first, with the note; the client's page, rendered next, has none.
+        let staff = agent.get(&path).await;
+        assert!(
+            staff.body.contains("Refund approved internally"),
+            "{}",
+            db.backend
+        );
+        for _ in 0..2 {
+            let page = client.get(&path).await;
+            assert_eq!(page.status, 200);
+            assert!(page.body.contains("when will it arrive?"));
+            assert!(
+                !page.body.contains("Refund approved"),
+                "a note reached the client"
+            );
+            assert!(!page.body.contains(AGENT), "an address reached the client");
+        }
+
+        // A new message, from outside the web view, is on both pages.
+        let wrong = s
+            .app
+            .say(
+                &s.conversation,
+                &s.agent,
+                "Tracking number 4711, arriving Tuesday.",
+                "message",
+            )
+            .await;
+        assert!(agent.get(&path).await.body.contains("Tracking number 4711"));
+        assert!(
+            client
+                .get(&path)
+                .await
+                .body
+                .contains("Tracking number 4711")
+        );
+
+        // Deleted: gone for the client, marked for staff; the event only for staff.
+        let page = agent
+            .submit(&path, &format!("{path}/messages/{wrong}/delete"), &[])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = client.get(&path).await;
+        assert!(
+            !page.body.contains("Tracking number 4711"),
+            "{}",
+            db.backend
+        );
+        assert!(page.body.contains("Message deleted"));
+        let staff = agent.get(&path).await;
+        assert!(staff.body.contains("Tracking number 4711"));
+        assert!(staff.body.contains("deleted a message"));
+        assert!(!client.get(&path).await.body.contains("deleted a message"));
+
+        // Closing is an event the client sees too.
+        let page = agent
+            .submit(&path, &format!("{path}/status"), &[("status", "closed")])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert!(
+            client
+                .get(&path)
+                .await
+                .body
+                .contains("changed the status to closed")
+        );
+
+        // gzip: the same page, decoded by an independent decoder (flate2's reader).
+        let plain = agent.get(&path).await.body;
+        let (status, headers, body) = agent
+            .get_raw(&path, &[("accept-encoding", "gzip, deflate, br")])
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-encoding"], "gzip");
+        assert_eq!(headers["vary"], "accept-encoding");
+        let mut decoded = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut decoded)
+            .expect("a valid gzip member");
+        assert_eq!(decoded, plain);
+        assert!(body.len() < plain.len(), "{} ≥ {}", body.len(), plain.len());
+        let (_, headers, body) = agent
+            .get_raw(&path, &[("accept-encoding", "gzip;q=0")])
+            .await;
+        assert!(headers.get("content-encoding").is_none());
+        assert_eq!(String::from_utf8(body).unwrap(), plain);
+
+        // A French reader gets the history in French (the cache is per language).
+        let page = client
+            .submit(
+                "/settings",
+                "/settings",
+                &[("notifications", "immediate"), ("locale", "fr")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = client.get(&path).await;
+        assert!(page.body.contains("Message supprimé"), "{}", page.body);
+        s.app.stop().await;
+    }
+}

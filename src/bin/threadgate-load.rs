@@ -815,7 +815,7 @@ fn peer_prepared(args: &Args) -> Prepared {
             ),
             email: args.peer_from.clone(),
             reply_addr: args.peer_to.clone(),
-            notif_message_id: Some(format!("<notification.{i}@example.test>")),
+            notif_message_id: Some(format!("notification.{i}@example.test")),
             subject: TOPICS[i % TOPICS.len()].to_string(),
             quoted_from: "Alex Agent".to_string(),
             quoted_date: "Mon, 23 Nov 2026 10:00:00 +0000".to_string(),

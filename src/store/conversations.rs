@@ -16,6 +16,11 @@ pub struct Conversation {
     pub assignee_id: Option<String>,
     /// Set while `snoozed`: when it wakes up.
     pub snoozed_until: Option<Millis>,
+    /// Moves with every change to what the history shows (messages, deletions, events), in
+    /// the transaction that makes it: the web view's rendered-history cache key.
+    pub history_rev: i64,
+    /// The seq of its newest message (0: none yet).
+    pub last_seq: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +146,8 @@ impl Store {
             status: ConversationStatus::Open,
             assignee_id: None,
             snoozed_until: None,
+            history_rev: 0,
+            last_seq: 0,
         };
         let mut members: Vec<&str> = vec![created_by];
         for p in participants {
@@ -166,7 +173,8 @@ impl Store {
     pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
         on_backend!(self, pool => {
             let row = sqlx::query(
-                "SELECT id, subject, created_by, created_at, updated_at, status, assignee_id, snoozed_until
+                "SELECT id, subject, created_by, created_at, updated_at, status, assignee_id, snoozed_until,
+                        history_rev, last_seq
                  FROM conversations WHERE id = $1",
             )
             .bind(id)
@@ -183,6 +191,8 @@ impl Store {
                     status: decode_status(&status)?,
                     assignee_id: row.try_get("assignee_id")?,
                     snoozed_until: row.try_get("snoozed_until")?,
+                    history_rev: row.try_get("history_rev")?,
+                    last_seq: row.try_get("last_seq")?,
                 })
             })
             .transpose()

@@ -164,8 +164,10 @@ impl Store {
         })
     }
 
-    /// Everyone a conversation's history can name: participants (current and past), authors,
-    /// actors and the assignee, by id.
+    /// Everyone a conversation's history can name: participants (current and past), actors
+    /// and the assignee, by id. Authors are among the participants: a message is only written
+    /// by a live participant (`insert_message!`) and participant rows are never deleted (a
+    /// removal sets `removed_at`), so the messages are not scanned — this runs on every page.
     pub async fn conversation_people(
         &self,
         conversation_id: &str,
@@ -174,7 +176,6 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT id, email, name, role, created_at, email_status FROM people WHERE id IN (
                      SELECT person_id FROM participants WHERE conversation_id = $1
-                     UNION SELECT author_id FROM messages WHERE conversation_id = $1
                      UNION SELECT actor_id FROM conversation_events WHERE conversation_id = $1 AND actor_id IS NOT NULL
                      UNION SELECT assignee_id FROM conversations WHERE id = $1 AND assignee_id IS NOT NULL)",
             )

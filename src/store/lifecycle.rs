@@ -158,6 +158,11 @@ macro_rules! record_event {
         .bind($now)
         .execute(&mut *$tx)
         .await?;
+        // The history shows events: the web view's cached rendering is stale from here.
+        sqlx::query("UPDATE conversations SET history_rev = history_rev + 1 WHERE id = $1")
+            .bind($conversation_id)
+            .execute(&mut *$tx)
+            .await?;
     }};
 }
 pub(super) use record_event;

@@ -117,7 +117,8 @@ macro_rules! insert_message {
                     // Locks the conversation row (PostgreSQL), so the status it returns is the
                     // latest even with concurrent writers; the transition commits with the message.
                     let status: String = sqlx::query_scalar(
-                        "UPDATE conversations SET updated_at = $2, last_activity_at = $2, last_seq = $3
+                        "UPDATE conversations SET updated_at = $2, last_activity_at = $2, last_seq = $3,
+                                                  history_rev = history_rev + 1
                          WHERE id = $1
                          RETURNING status",
                     )

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod domains;
 pub mod error;
+pub mod gzip;
 pub mod lifecycle;
 pub mod settings;
 pub mod view;
@@ -22,6 +23,7 @@ use error::ApiError;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
+pub use view::history::HistoryCache;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -41,6 +43,8 @@ pub struct AppState {
     pub inbound: crate::inbound::Inbound,
     /// The outbox's DKIM signer, told when keys change here.
     pub signer: crate::outbound::dkim::Signer,
+    /// Rendered conversation histories, re-rendered when their conversation changes.
+    pub histories: HistoryCache,
 }
 
 impl AppState {

@@ -102,6 +102,26 @@ impl Browser {
         self.finish(response).await
     }
 
+    /// A GET with extra request headers, the body as bytes (not decoded).
+    pub async fn get_raw(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut request = self
+            .client
+            .get(self.url(path))
+            .header("cookie", self.cookie_header());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("GET");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("body").to_vec();
+        (status, headers, body)
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let response = self
             .client

@@ -9,59 +9,21 @@
 //! else is a 404, so ids reveal nothing.
 
 use super::auth::{Viewer, require_form, require_viewer};
+use super::history::{self, Rendered};
 use super::list::{parse_addresses, person_for, status_label};
 use super::login::CsrfOnly;
-use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time, render};
-use super::text::Text;
-use crate::domain::{MessageKind, Role, Source, redact_sign_in_links, rfc3339};
+use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time};
+use crate::domain::{MessageKind, Role, Source};
 use crate::store::{
-    Attachment, Conversation, ConversationEvent, ConversationStatus, LifecycleChange, Message,
-    NewMessage, ParticipantState, Person, StatusChange,
+    Attachment, Conversation, ConversationStatus, LifecycleChange, Message, NewMessage,
+    ParticipantState, StatusChange,
 };
 use crate::web::AppState;
+use crate::web::gzip::{Deflated, accepts_gzip};
 use askama::Template;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::collections::HashMap;
-
-pub struct AttachmentView {
-    pub url: String,
-    pub filename: String,
-    pub size: String,
-    pub omitted: Option<String>,
-}
-
-pub struct MessageView {
-    pub id: String,
-    pub author: String,
-    pub author_is_staff: bool,
-    pub time: String,
-    pub time_iso: String,
-    pub note: bool,
-    /// Deleted: clients see only "message deleted"; staff see the content, marked.
-    pub deleted: bool,
-    pub show_content: bool,
-    /// Sanitized when stored (ammonia, `inbound::html`); shown as is.
-    pub html: Option<String>,
-    pub text: String,
-    pub trimmed: Option<String>,
-    pub attachments: Vec<AttachmentView>,
-    pub original_url: Option<String>,
-    pub by_email: bool,
-    pub can_delete: bool,
-}
-
-pub struct EventView {
-    pub time: String,
-    pub time_iso: String,
-    pub text: String,
-}
-
-pub enum Item {
-    Message(MessageView),
-    Event(EventView),
-}
 
 pub struct ParticipantView {
     pub id: String,
@@ -92,7 +54,8 @@ struct ConversationPage {
     status: &'static str,
     status_label: &'static str,
     assignee: Option<String>,
-    items: Vec<Item>,
+    /// [`HISTORY_MARK`], replaced by the (cached) history after rendering.
+    history: &'static str,
     participants: Vec<ParticipantView>,
     statuses: Vec<Choice>,
     assignees: Vec<Choice>,
@@ -125,41 +88,6 @@ async fn open(
     }
 }
 
-fn human_size(bytes: i64) -> String {
-    match bytes {
-        b if b < 1024 => format!("{b} B"),
-        b if b < 1024 * 1024 => format!("{:.0} KB", b as f64 / 1024.0),
-        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
-    }
-}
-
-fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>) -> Option<String> {
-    let name = |id: Option<&str>| {
-        id.and_then(|id| people.get(id))
-            .map_or(t.someone.to_string(), |p| p.name.clone())
-    };
-    let actor = name(e.actor_id.as_deref());
-    let field = |k: &str| e.data.get(k).and_then(|v| v.as_str());
-    let status = |k: &str| {
-        field(k)
-            .and_then(ConversationStatus::parse)
-            .map(|s| status_label(t, s).to_lowercase())
-            .unwrap_or_default()
-    };
-    Some(match e.kind.as_str() {
-        "status_changed" => format!("{actor} {} {}", t.ev_status, status("to")),
-        "assigned" => format!("{actor} {} {}", t.ev_assigned, name(field("assignee_id"))),
-        "unassigned" => format!("{actor} {}", t.ev_unassigned),
-        "participant_added" => format!("{actor} {} {}", t.ev_added, name(field("person_id"))),
-        "participant_removed" => format!("{actor} {} {}", t.ev_removed, name(field("person_id"))),
-        "message_deleted" => format!("{actor} {}", t.ev_deleted),
-        "snoozed" => format!("{actor} {}", t.ev_snoozed),
-        "woke_up" => t.ev_woke.to_string(),
-        "auto_closed" => t.ev_auto_closed.to_string(),
-        _ => return None,
-    })
-}
-
 /// What a client is told of the status: open or closed. Pending and snoozed are the team's
 /// workflow.
 pub fn shown_status(viewer: &Viewer, status: ConversationStatus) -> ConversationStatus {
@@ -168,84 +96,6 @@ pub fn shown_status(viewer: &Viewer, status: ConversationStatus) -> Conversation
             ConversationStatus::Open
         }
         other => other,
-    }
-}
-
-/// Which events a client sees: the conversation closing and reopening. Everything else
-/// (participants, assignment, snoozes, deletions) is the team's business.
-fn client_sees_event(e: &ConversationEvent) -> bool {
-    let touches_closed = |k: &str| e.data.get(k).and_then(|v| v.as_str()) == Some("closed");
-    match e.kind.as_str() {
-        "status_changed" => touches_closed("to") || touches_closed("from"),
-        "auto_closed" => true,
-        _ => false,
-    }
-}
-
-fn message_view(
-    t: &Text,
-    viewer: &Viewer,
-    conversation_id: &str,
-    m: &Message,
-    attachments: &[Attachment],
-    people: &HashMap<String, Person>,
-) -> MessageView {
-    let staff = viewer.is_staff();
-    let author = people.get(&m.author_id);
-    let deleted = m.deleted_at.is_some();
-    let show_content = !deleted || staff;
-    let attachments = if show_content {
-        let referenced = |a: &Attachment| {
-            m.body_html
-                .as_deref()
-                .is_some_and(|h| h.contains(&format!("/attachments/{}", a.id)))
-        };
-        attachments
-            .iter()
-            .filter(|a| !referenced(a))
-            .map(|a| AttachmentView {
-                url: format!("/attachments/{}", a.id),
-                filename: a.filename.clone(),
-                size: human_size(a.size),
-                omitted: a
-                    .omitted
-                    .as_ref()
-                    .map(|why| format!("{} ({why})", t.omitted_attachment)),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    MessageView {
-        id: m.id.clone(),
-        author: author.map_or(t.someone.to_string(), |p| p.name.clone()),
-        author_is_staff: author.is_some_and(|p| p.role == Role::Internal),
-        time: human_time(m.created_at),
-        time_iso: rfc3339(m.created_at),
-        note: m.kind == MessageKind::Note,
-        deleted,
-        show_content,
-        html: show_content
-            .then(|| {
-                m.body_html
-                    .as_deref()
-                    .map(|h| redact_sign_in_links(h).into_owned())
-            })
-            .flatten(),
-        text: if show_content {
-            redact_sign_in_links(&m.body_text).into_owned()
-        } else {
-            String::new()
-        },
-        trimmed: show_content
-            .then(|| m.trimmed_text.as_deref().filter(|t| !t.trim().is_empty()))
-            .flatten()
-            .map(|t| redact_sign_in_links(t).into_owned()),
-        attachments,
-        original_url: (staff && m.inbound_id.is_some())
-            .then(|| format!("/c/{conversation_id}/messages/{}/original", m.id)),
-        by_email: m.source == Source::Email,
-        can_delete: staff && !deleted,
     }
 }
 
@@ -258,62 +108,33 @@ pub async fn conversation_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    match page(&state, &viewer, &id).await {
+    match page(&state, &viewer, &id, accepts_gzip(&headers)).await {
         Ok(r) => r,
         Err(e) => e.in_language(viewer.text()).into_response(),
     }
 }
 
-async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, WebError> {
+async fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    gzip: bool,
+) -> Result<Response, WebError> {
     let t = viewer.text();
     let (conversation, place) = open(state, viewer, id).await?;
     let staff = viewer.is_staff();
-    let role = viewer.role();
-    let (messages, attachments, events, people) = tokio::try_join!(
-        state.store.messages(id),
-        state.store.attachments_of_conversation(id),
-        state.store.conversation_events(id),
-        state.store.conversation_people(id),
-    )?;
-
-    // Messages and events, in time order (events after a message of the same millisecond).
-    let mut items: Vec<(i64, u8, Item)> = Vec::with_capacity(messages.len() + events.len());
-    for m in &messages {
-        if !m.kind.visible_to(role) {
-            continue;
-        }
-        let files = attachments.get(&m.id).map_or(&[][..], Vec::as_slice);
-        items.push((
-            m.created_at,
-            0,
-            Item::Message(message_view(t, viewer, id, m, files, &people)),
-        ));
-    }
-    for e in &events {
-        if !staff && !client_sees_event(e) {
-            continue;
-        }
-        if let Some(text) = event_text(t, e, &people) {
-            items.push((
-                e.created_at,
-                1,
-                Item::Event(EventView {
-                    time: human_time(e.created_at),
-                    time_iso: rfc3339(e.created_at),
-                    text,
-                }),
-            ));
-        }
-    }
-    items.sort_by_key(|(at, order, _)| (*at, *order));
+    let people = state.store.conversation_people(id).await?;
+    let history = history::history(state, viewer, &conversation, &people).await?;
 
     // Seen: the newest message shown (the planner will not email it; the list stops counting
     // it). Written only when it moves, so reading a page twice costs no write.
     if let (Some(person), Some(place)) = (viewer.person(), place)
-        && let Some(last) = messages.last()
-        && last.seq > place.read_up_to
+        && conversation.last_seq > place.read_up_to
     {
-        state.store.mark_read(id, &person.id, last.seq).await?;
+        state
+            .store
+            .mark_read(id, &person.id, conversation.last_seq)
+            .await?;
     }
 
     // Read once: the participant list and the assignee picker (team members taking part).
@@ -379,26 +200,63 @@ async fn page(state: &AppState, viewer: &Viewer, id: &str) -> Result<Response, W
         .as_ref()
         .and_then(|a| people.get(a))
         .map(|p| p.name.clone());
-    Ok(render(
-        StatusCode::OK,
-        ConversationPage {
-            chrome: Chrome::for_viewer(viewer, conversation.subject.clone()),
-            id: conversation.id.clone(),
-            subject: conversation.subject.clone(),
-            status: shown_status(viewer, conversation.status).as_str(),
-            status_label: status_label(t, shown_status(viewer, conversation.status)),
-            assignee,
-            items: items.into_iter().map(|(_, _, item)| item).collect(),
-            participants,
-            statuses,
-            assignees,
-            can_write: viewer.person().is_some(),
-            can_note: viewer.internal_person().is_some(),
-            muted: place.is_some_and(|p| p.muted),
-            is_participant: place.is_some(),
-            held,
-        },
-    ))
+    let page = ConversationPage {
+        chrome: Chrome::for_viewer(viewer, conversation.subject.clone()),
+        id: conversation.id.clone(),
+        subject: conversation.subject.clone(),
+        status: shown_status(viewer, conversation.status).as_str(),
+        status_label: status_label(t, shown_status(viewer, conversation.status)),
+        assignee,
+        history: HISTORY_MARK,
+        participants,
+        statuses,
+        assignees,
+        can_write: viewer.person().is_some(),
+        can_note: viewer.internal_person().is_some(),
+        muted: place.is_some_and(|p| p.muted),
+        is_participant: place.is_some(),
+        held,
+    };
+    let html = page.render().map_err(|err| {
+        tracing::error!(error = %err, "rendering a conversation page failed");
+        WebError::unavailable()
+    })?;
+    let Some((head, tail)) = html.split_once(HISTORY_MARK) else {
+        tracing::error!("the conversation template lost its history mark");
+        return Err(WebError::unavailable());
+    };
+    Ok(respond(head, &history, tail, gzip))
+}
+
+/// Where the cached history goes in the rendered page. Only the template can produce it: every
+/// value the page shows is escaped, so `<!--` from a subject or a name arrives as `&lt;!--`.
+const HISTORY_MARK: &str = "<!--threadgate:history-->";
+
+/// The page around its history: gzip (the history deflated once, the rest now) when the
+/// client accepts it and the history has its deflated copy, else plain HTML.
+fn respond(head: &str, history: &Rendered, tail: &str, gzip: bool) -> Response {
+    let html_type = (header::CONTENT_TYPE, "text/html; charset=utf-8");
+    let vary = (header::VARY, "accept-encoding");
+    if gzip
+        && let Some(middle) = &history.deflated
+        && let (Ok(head), Ok(tail)) = (
+            Deflated::fast(head.as_bytes()),
+            Deflated::fast(tail.as_bytes()),
+        )
+    {
+        let body = crate::web::gzip::gzip(&[&head, middle, &tail]);
+        return (
+            StatusCode::OK,
+            [html_type, vary, (header::CONTENT_ENCODING, "gzip")],
+            body,
+        )
+            .into_response();
+    }
+    let mut body = String::with_capacity(head.len() + history.html.len() + tail.len());
+    body.push_str(head);
+    body.push_str(&history.html);
+    body.push_str(tail);
+    (StatusCode::OK, [html_type, vary], body).into_response()
 }
 
 /// A form post on a conversation: a viewer who may see it, with a valid CSRF token.

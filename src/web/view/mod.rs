@@ -15,6 +15,7 @@ pub mod admin;
 pub mod auth;
 pub mod confirm;
 pub mod conversation;
+pub mod history;
 pub mod list;
 pub mod login;
 pub mod page;
