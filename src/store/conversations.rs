@@ -23,6 +23,38 @@ pub struct Conversation {
     pub last_seq: i64,
 }
 
+/// The columns [`conversation_from_row`] reads, from `conversations c` (a macro, so queries
+/// stay literal strings).
+macro_rules! conversation_columns {
+    () => {
+        "c.id, c.subject, c.created_by, c.created_at, c.updated_at, c.status, c.assignee_id,
+         c.snoozed_until, c.history_rev, c.last_seq"
+    };
+}
+
+fn conversation_from_row<R: Row>(row: &R) -> Result<Conversation>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = row.try_get("status")?;
+    Ok(Conversation {
+        id: row.try_get("id")?,
+        subject: row.try_get("subject")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        status: decode_status(&status)?,
+        assignee_id: row.try_get("assignee_id")?,
+        snoozed_until: row.try_get("snoozed_until")?,
+        history_rev: row.try_get("history_rev")?,
+        last_seq: row.try_get("last_seq")?,
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Participant {
     pub person: Person,
@@ -172,28 +204,48 @@ impl Store {
 
     pub async fn conversation(&self, id: &str) -> Result<Option<Conversation>> {
         on_backend!(self, pool => {
-            let row = sqlx::query(
-                "SELECT id, subject, created_by, created_at, updated_at, status, assignee_id, snoozed_until,
-                        history_rev, last_seq
-                 FROM conversations WHERE id = $1",
-            )
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations c WHERE c.id = $1"
+            ))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|row| conversation_from_row(&row)).transpose()
+        })
+    }
+
+    /// The conversation and, when `person_id` takes part in it, their read mark and mute: one
+    /// query for what every web page of a conversation starts with.
+    pub async fn conversation_for(
+        &self,
+        id: &str,
+        person_id: Option<&str>,
+    ) -> Result<Option<(Conversation, Option<super::ParticipantState>)>> {
+        on_backend!(self, pool => {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                conversation_columns!(),
+                ", p.read_up_to, p.muted
+                 FROM conversations c
+                 LEFT JOIN participants p
+                   ON p.conversation_id = c.id AND p.person_id = $2 AND p.removed_at IS NULL
+                 WHERE c.id = $1"
+            ))
             .bind(id)
+            .bind(person_id)
             .fetch_optional(pool)
             .await?;
-            row.map(|row| -> Result<Conversation> {
-                let status: String = row.try_get("status")?;
-                Ok(Conversation {
-                    id: row.try_get("id")?,
-                    subject: row.try_get("subject")?,
-                    created_by: row.try_get("created_by")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                    status: decode_status(&status)?,
-                    assignee_id: row.try_get("assignee_id")?,
-                    snoozed_until: row.try_get("snoozed_until")?,
-                    history_rev: row.try_get("history_rev")?,
-                    last_seq: row.try_get("last_seq")?,
-                })
+            row.map(|row| -> Result<_> {
+                let conversation = conversation_from_row(&row)?;
+                let read_up_to: Option<i64> = row.try_get("read_up_to")?;
+                let muted: Option<i64> = row.try_get("muted")?;
+                let place = read_up_to.map(|read_up_to| super::ParticipantState {
+                    read_up_to,
+                    muted: muted.unwrap_or(0) != 0,
+                });
+                Ok((conversation, place))
             })
             .transpose()
         })

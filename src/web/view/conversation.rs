@@ -74,18 +74,16 @@ async fn open(
     id: &str,
 ) -> Result<(Conversation, Option<ParticipantState>), WebError> {
     let not_found = || WebError::not_found().in_language(viewer.text());
-    let conversation = state.store.conversation(id).await?.ok_or_else(not_found)?;
-    match viewer.person() {
-        Some(person) => {
-            let place = state
-                .store
-                .participant_state(id, &person.id)
-                .await?
-                .ok_or_else(not_found)?;
-            Ok((conversation, Some(place)))
-        }
-        None => Ok((conversation, None)),
+    let person = viewer.person().map(|p| p.id.as_str());
+    let (conversation, place) = state
+        .store
+        .conversation_for(id, person)
+        .await?
+        .ok_or_else(not_found)?;
+    if person.is_some() && place.is_none() {
+        return Err(not_found());
     }
+    Ok((conversation, place))
 }
 
 /// What a client is told of the status: open or closed. Pending and snoozed are the team's
