@@ -5,7 +5,8 @@
 //! Cache validity comes from the database, so it holds across processes sharing PostgreSQL:
 //! `conversations.history_rev` moves in the same transaction as every change to what the
 //! history shows (a message with its attachments, a deletion, an event), and the names and
-//! roles of the people it mentions are fingerprinted on each request (a rename shows at once).
+//! roles of the people it mentions are fingerprinted on each request (nothing renames people
+//! today; should something, its page shows the new name at once).
 //! The fragment holds nothing tied to a session: the per-message delete buttons submit one
 //! form outside it (the HTML `form` attribute), which carries the CSRF token.
 
@@ -353,7 +354,9 @@ pub async fn history(
     // Deflating a long history takes milliseconds of CPU: off the I/O threads. Without it the
     // page is still served, uncompressed.
     let rendered = tokio::task::spawn_blocking(move || {
-        let deflated = Deflated::new(html.as_bytes(), flate2::Compression::default()).ok();
+        let deflated = Deflated::new(html.as_bytes(), flate2::Compression::default())
+            .inspect_err(|err| tracing::warn!(error = %err, "deflating a history failed; served uncompressed"))
+            .ok();
         Rendered { html, deflated }
     })
     .await
