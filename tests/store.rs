@@ -273,6 +273,178 @@ async fn a_failed_inbound_transaction_stores_nothing() {
     }
 }
 
+#[tokio::test]
+async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_status() {
+    // The first client reply reopens the conversation (a status change, written statement by
+    // statement); the next ones leave it open (on SQLite, written in two round trips). Both
+    // must move the same marks.
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let client = person(&store, "client@x.test", Role::Client).await;
+        let c = store
+            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
+            .await
+            .unwrap();
+        store
+            .append_message(message(&c.id, &agent, "hello"))
+            .await
+            .unwrap();
+        let mut revs = vec![
+            store
+                .conversation(&c.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .history_rev,
+        ];
+        let changes = |events: Vec<threadgate::store::ConversationEvent>| {
+            events.iter().filter(|e| e.kind == "status_changed").count()
+        };
+        let changes_before = changes(store.conversation_events(&c.id).await.unwrap());
+        for (i, status_after) in [(0, "open"), (1, "open"), (2, "open")] {
+            let mut reply = message(&c.id, &client, &format!("reply {i}"));
+            reply.source = Source::Email;
+            reply.email_message_id = Some(format!("r{i}@client.test"));
+            let mut rec = record(Some(&c.id));
+            rec.message_id = reply.email_message_id.clone();
+            let raw = format!("From: client@x.test\r\n\r\nreply {i}\r\n");
+            let stored = store
+                .record_inbound(rec, raw.as_bytes(), Some(&reply))
+                .await
+                .unwrap();
+            assert_eq!(stored.outcome, InboundOutcome::Posted, "{}", db.backend);
+            assert_eq!(stored.conversation_id.as_deref(), Some(c.id.as_str()));
+            let posted = stored.posted_message_id.clone().unwrap();
+
+            let history = store.messages(&c.id).await.unwrap();
+            let m = history.last().unwrap();
+            assert_eq!(m.id, posted, "{}", db.backend);
+            assert_eq!(m.body_text, format!("reply {i}"));
+            assert_eq!(m.source, Source::Email);
+            assert_eq!(m.inbound_id.as_deref(), Some(stored.inbound_id.as_str()));
+            let conversation = store.conversation(&c.id).await.unwrap().unwrap();
+            assert_eq!(conversation.last_seq, m.seq, "{} reply {i}", db.backend);
+            assert_eq!(conversation.status.as_str(), status_after);
+            revs.push(conversation.history_rev);
+            assert!(
+                revs[revs.len() - 1] > revs[revs.len() - 2],
+                "{} reply {i}",
+                db.backend
+            );
+            // Writing means having read: the author's marks are at their own message…
+            let state = store
+                .participant_state(&c.id, &client)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(state.read_up_to, m.seq, "{} reply {i}", db.backend);
+            let due = store.due_notifications(100, 0).await.unwrap();
+            assert!(
+                due.iter().all(|d| d.person.id != client),
+                "{} reply {i}: the author is not emailed their own reply",
+                db.backend
+            );
+            // …and the agent's are not.
+            let agent_due = due
+                .iter()
+                .find(|d| d.person.id == agent)
+                .expect("agent due");
+            assert!(agent_due.notified_up_to < m.seq);
+            let entry = store
+                .inbound_entry(&stored.inbound_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(entry.outcome, InboundOutcome::Posted);
+            assert_eq!(entry.posted_message_id.as_deref(), Some(posted.as_str()));
+            assert_eq!(
+                entry.message_id.as_deref(),
+                Some(format!("r{i}@client.test").as_str())
+            );
+            assert_eq!(
+                store.raw_email(&stored.inbound_id).await.unwrap().unwrap(),
+                raw.as_bytes()
+            );
+        }
+        // One status change, recorded once: by the first reply.
+        let after = changes(store.conversation_events(&c.id).await.unwrap());
+        assert_eq!(after, changes_before + 1, "{}", db.backend);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_inbound_emails_commit_together_and_a_failing_one_is_undone_alone() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let client = person(&store, "client@x.test", Role::Client).await;
+        let c = store
+            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
+            .await
+            .unwrap();
+        // 60 emails at once queue up behind each other's commits, so they share transactions;
+        // every seventh is from someone who is not a participant and must fail alone, as must
+        // a second copy of the same email posted in the same batch (a duplicate, not an error).
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let store = store.clone();
+            let conversation = c.id.clone();
+            let author = if i % 7 == 3 {
+                "per_ghost".to_string()
+            } else {
+                client.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                let key = if i == 57 { 56 } else { i };
+                let mut reply = message(&conversation, &author, &format!("reply {key}"));
+                reply.source = Source::Email;
+                reply.email_message_id = Some(format!("m{key}@client.test"));
+                let mut rec = record(Some(&conversation));
+                rec.message_id = reply.email_message_id.clone();
+                let raw = format!("From: client@x.test\r\n\r\nreply {i}\r\n");
+                store
+                    .record_inbound(rec, raw.as_bytes(), Some(&reply))
+                    .await
+            }));
+        }
+        let mut posted = HashSet::new();
+        let mut failed = 0;
+        let mut duplicates = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(stored) if stored.outcome == InboundOutcome::Posted => {
+                    assert!(posted.insert(stored.posted_message_id.unwrap()));
+                }
+                Ok(stored) => {
+                    assert_eq!(stored.outcome, InboundOutcome::Duplicate, "{}", db.backend);
+                    duplicates += 1;
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        assert_eq!(failed, 9, "{}", db.backend);
+        assert_eq!(duplicates, 1, "{}", db.backend);
+        assert_eq!(posted.len(), 50, "{}", db.backend);
+        let messages = store.messages(&c.id).await.unwrap();
+        assert_eq!(messages.len(), 50, "{}", db.backend);
+        assert!(messages.iter().all(|m| m.author_id == client));
+        let log = store.recent_inbound(100).await.unwrap();
+        assert_eq!(log.len(), 51, "only the emails that committed are recorded");
+        // Each posted message points back at its own inbound record.
+        for m in &messages {
+            let inbound = m
+                .inbound_id
+                .as_deref()
+                .expect("posted from an inbound email");
+            let entry = store.inbound_entry(inbound).await.unwrap().unwrap();
+            assert_eq!(entry.posted_message_id.as_deref(), Some(m.id.as_str()));
+        }
+        db.cleanup().await;
+    }
+}
+
 fn planned(due: &threadgate::store::DueParticipant, with_email: bool) -> PlannedEmail {
     PlannedEmail {
         conversation_id: due.conversation_id.clone(),

@@ -490,7 +490,13 @@ async fn drive(
         (args.sessions as u64).min(args.messages).max(1)
     ));
 
+    let cpu_before = target.pid.and_then(proc_cpu_seconds);
     let load = run_load(args, target, &prepared, run_id).await;
+    let server_cpu_s = target
+        .pid
+        .and_then(proc_cpu_seconds)
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
 
     let verified = if args.no_verify || args.peer.is_some() {
         None
@@ -535,6 +541,9 @@ async fn drive(
             max: latencies.last().copied().unwrap_or(0.0),
             mean,
         },
+        server_cpu_ms_per_message: server_cpu_s
+            .filter(|_| load.accepted > 0)
+            .map(|cpu| cpu * 1e3 / load.accepted as f64),
         server_peak_rss_bytes: None,
         server_max_sampled_rss_bytes: None,
         verified,
@@ -748,6 +757,22 @@ fn free_ports() -> Result<(u16, u16)> {
 fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     parse_status_kib(&status, field)
+}
+
+/// User + system CPU time of a process, all its threads, in seconds (`/proc/<pid>/stat`
+/// fields 14 and 15, in clock ticks: 100 per second on Linux).
+fn proc_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_cpu_ticks(&stat).map(|ticks| ticks as f64 / 100.0)
+}
+
+fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11); // field 3 is the first after ')'
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
@@ -1375,6 +1400,10 @@ struct Report {
     elapsed_s: f64,
     throughput_per_s: f64,
     latency_ms: LatencyReport,
+    /// The server's CPU time (user + system, all threads) while the replies were sent, per
+    /// accepted message: steadier than throughput on a shared machine, where other load
+    /// moves wall-clock figures but not the work each message costs
+    server_cpu_ms_per_message: Option<f64>,
     /// max(VmHWM at the end, largest sampled VmRSS)
     server_peak_rss_bytes: Option<u64>,
     /// Largest VmRSS seen sampling every 100 ms
@@ -1413,6 +1442,9 @@ impl Report {
             "  latency: p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
             l.p50, l.p95, l.p99, l.max
         );
+        if let Some(cpu) = self.server_cpu_ms_per_message {
+            let _ = writeln!(s, "  server CPU: {cpu:.3} ms per message");
+        }
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         match (
             self.server_peak_rss_bytes,
@@ -2557,6 +2589,14 @@ mod tests {
         assert_eq!(n.date, "Mon, Jun 3, 2024 at 10:15 AM");
         assert!(n.text.contains("Hello Maria"));
         assert!(parse_notification(b"To: a@b\r\n\r\nno reply-to").is_none());
+    }
+
+    #[test]
+    fn stat_cpu_parsing() {
+        // A command name with a space and a parenthesis must not shift the fields.
+        let stat = "4242 (thread gate) S 1 4242 4242 0 -1 4194560 900 0 3 0 1234 567 0 0 20 0 9 0";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(1234 + 567));
+        assert_eq!(parse_stat_cpu_ticks("garbage"), None);
     }
 
     #[test]

@@ -233,9 +233,17 @@ impl Inbound {
             }
         };
         let sent_text = if start.is_none() {
-            match self.last_sent_text(&conversation_id, &person.id).await {
-                Ok(sent) => sent,
-                Err(reply) => return reply,
+            let since = self.store.now();
+            match self
+                .store
+                .reply_context(&mail.tx.mail_from, &conversation_id, &person.id, since)
+                .await
+            {
+                Ok(context) => self.sent_text(context.last_notification),
+                Err(err) => {
+                    tracing::error!(error = %err, "loading the last notification failed");
+                    return temporary_failure();
+                }
             }
         } else {
             None

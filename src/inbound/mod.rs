@@ -19,7 +19,8 @@ pub mod parse;
 
 use crate::blobs::BlobStore;
 use crate::domain::{
-    EmailAddress, Id, IdKind, InboundOutcome, LinkSigner, MessageIds, MessageKind, Source,
+    EmailAddress, Id, IdKind, InboundOutcome, LinkSigner, MessageIds, MessageKind, ReplyToken,
+    Source,
 };
 use crate::smtp::session::{Classified, Recipient, RecipientVerdict, Reply, Target, Transaction};
 use crate::store::{
@@ -80,6 +81,36 @@ pub enum ReleaseError {
 struct Route {
     owner: TokenOwner,
     via: &'static str,
+}
+
+/// The participants behind the reply addresses a connection's RCPT commands named, so that
+/// DATA routes by them without looking each up again. Only a hint: the transaction that posts
+/// the message checks again that its author is a live participant.
+#[derive(Default)]
+pub struct KnownOwners(Vec<(ReplyToken, TokenOwner)>);
+
+impl KnownOwners {
+    /// A transaction has at most `--max-recipients` of them; more than this are looked up
+    /// again rather than kept.
+    const MAX: usize = 100;
+
+    fn remember(&mut self, token: &ReplyToken, owner: &TokenOwner) {
+        if self.0.len() < Self::MAX && self.get(token).is_none() {
+            self.0.push((token.clone(), owner.clone()));
+        }
+    }
+
+    fn get(&self, token: &ReplyToken) -> Option<&TokenOwner> {
+        self.0
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, owner)| owner)
+    }
+
+    /// Forgets them all (after each delivered transaction).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 impl Inbound {
@@ -162,7 +193,9 @@ impl Inbound {
             data: raw,
         };
         let refs: Vec<&Recipient> = recipients.iter().collect();
-        let reply = self.deliver_checked(&tx, &refs, "released", false).await;
+        let reply = self
+            .deliver_checked(&tx, &refs, "released", false, &KnownOwners::default())
+            .await;
         if (400..500).contains(&reply.code) {
             self.store.unclaim_held(&entry.id).await?;
         }
@@ -172,20 +205,42 @@ impl Inbound {
     /// RCPT-time check: does this address lead anywhere, and may `sender` (the envelope
     /// sender, "" for bounces) write to it? Blocked people and domains are refused here,
     /// before any data.
-    pub async fn check_recipient(&self, target: &Target, sender: &str) -> RecipientVerdict {
-        let found = match target {
-            Target::Token(token) => self
-                .store
-                .participant_by_token(token)
-                .await
-                .map(|o| o.is_some()),
-            Target::Bounce(outbox_id) => self
+    pub async fn check_recipient(
+        &self,
+        target: &Target,
+        sender: &str,
+        known: &mut KnownOwners,
+    ) -> RecipientVerdict {
+        let sender_address = EmailAddress::parse(sender).ok();
+        let found = match (target, &sender_address) {
+            // The common case, in one query: the participant and the sender's standing.
+            (Target::Token(token), Some(sender)) => {
+                return match self.store.token_recipient(token, sender).await {
+                    Ok((None, _)) => RecipientVerdict::Unknown,
+                    Ok((Some(_), Some(_))) => RecipientVerdict::SenderBlocked,
+                    Ok((Some(owner), None)) => {
+                        known.remember(token, &owner);
+                        RecipientVerdict::Live
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "recipient lookup failed");
+                        RecipientVerdict::TemporaryFailure
+                    }
+                };
+            }
+            (Target::Token(token), None) => self.store.participant_by_token(token).await.map(|o| {
+                if let Some(owner) = &o {
+                    known.remember(token, owner);
+                }
+                o.is_some()
+            }),
+            (Target::Bounce(outbox_id), _) => self
                 .store
                 .outbox_recipient(outbox_id)
                 .await
                 .map(|o| o.is_some()),
-            Target::Own | Target::Unsubscribe => Ok(true),
-            Target::Inbox(address) => self.inbox_of(address).await.map(|i| i.is_some()),
+            (Target::Own | Target::Unsubscribe, _) => Ok(true),
+            (Target::Inbox(address), _) => self.inbox_of(address).await.map(|i| i.is_some()),
         };
         match found {
             Ok(true) => {}
@@ -199,7 +254,7 @@ impl Inbound {
         if matches!(target, Target::Bounce(_)) {
             return RecipientVerdict::Live;
         }
-        let Ok(sender) = EmailAddress::parse(sender) else {
+        let Some(sender) = sender_address else {
             return RecipientVerdict::Live;
         };
         match self.store.sender_block(&sender).await {
@@ -214,8 +269,16 @@ impl Inbound {
 
     /// Processes one message for `recipients` (all the envelope recipients for SMTP, one for
     /// each LMTP recipient) and says what to answer.
-    pub async fn deliver(&self, tx: &Transaction, recipients: &[&Recipient], peer: &str) -> Reply {
-        self.deliver_checked(tx, recipients, peer, true).await
+    /// `known`: what [`Inbound::check_recipient`] found for this transaction's recipients.
+    pub async fn deliver(
+        &self,
+        tx: &Transaction,
+        recipients: &[&Recipient],
+        peer: &str,
+        known: &KnownOwners,
+    ) -> Reply {
+        self.deliver_checked(tx, recipients, peer, true, known)
+            .await
     }
 
     async fn deliver_checked(
@@ -224,6 +287,7 @@ impl Inbound {
         recipients: &[&Recipient],
         peer: &str,
         authenticate: bool,
+        known: &KnownOwners,
     ) -> Reply {
         let verdict = match (&self.auth, authenticate) {
             (Some(auth), true) => {
@@ -336,7 +400,7 @@ impl Inbound {
             })
         });
         if let Some(machine) = machine {
-            let conversation = match self.route(&parsed, recipients).await {
+            let conversation = match self.route(&parsed, recipients, known).await {
                 Ok(route) => route.map(|r| r.owner.conversation_id),
                 Err(reply) => return reply,
             };
@@ -349,7 +413,7 @@ impl Inbound {
             return self.commit(rec, &tx.data, None, accepted()).await;
         }
 
-        let route = match self.route(&parsed, recipients).await {
+        let route = match self.route(&parsed, recipients, known).await {
             Ok(Some(route)) => route,
             Ok(None) => {
                 if let Some(address) = recipients.iter().find_map(|r| match &r.target {
@@ -434,32 +498,40 @@ impl Inbound {
             Some(auth::Action::Accept) | None => {}
         }
 
-        match self.burst(&tx.mail_from, &owner.conversation_id).await {
-            Ok(Some(count)) => {
-                let detail = format!(
-                    "held by the loop circuit breaker: {count} emails from this sender in {} minutes",
-                    self.limits.burst_window_ms / 60_000
-                );
-                tracing::warn!(conversation_id = %owner.conversation_id, count, "inbound burst held");
-                let rec = record(
-                    InboundOutcome::Rejected,
-                    Some(owner.conversation_id),
-                    &detail,
-                    message_id,
-                );
-                return self.commit(rec, &tx.data, None, accepted()).await;
-            }
-            Ok(None) => {}
-            Err(reply) => return reply,
-        }
-
-        let sent_text = match self
-            .last_sent_text(&owner.conversation_id, &owner.person.id)
+        let since = self.store.now() - self.limits.burst_window_ms;
+        let context = match self
+            .store
+            .reply_context(
+                &tx.mail_from,
+                &owner.conversation_id,
+                &owner.person.id,
+                since,
+            )
             .await
         {
-            Ok(sent) => sent,
-            Err(reply) => return reply,
+            Ok(context) => context,
+            Err(err) => {
+                tracing::error!(error = %err, "reading the reply's context failed");
+                return temporary_failure();
+            }
         };
+        let count = context.recent_emails;
+        if count >= self.limits.burst_limit {
+            let detail = format!(
+                "held by the loop circuit breaker: {count} emails from this sender in {} minutes",
+                self.limits.burst_window_ms / 60_000
+            );
+            tracing::warn!(conversation_id = %owner.conversation_id, count, "inbound burst held");
+            let rec = record(
+                InboundOutcome::Rejected,
+                Some(owner.conversation_id),
+                &detail,
+                message_id,
+            );
+            return self.commit(rec, &tx.data, None, accepted()).await;
+        }
+
+        let sent_text = self.sent_text(context.last_notification);
         let (new, omitted) = match self
             .message_from(
                 &parsed,
@@ -492,26 +564,12 @@ impl Inbound {
         self.commit(rec, &tx.data, Some(&new), accepted()).await
     }
 
-    /// The text of the last notification we emailed this person in this conversation: their
-    /// reply quotes it, and it is cut wherever it appears.
-    async fn last_sent_text(
-        &self,
-        conversation_id: &str,
-        person_id: &str,
-    ) -> Result<Option<String>, Reply> {
-        match self
-            .store
-            .last_notification(conversation_id, person_id)
-            .await
-        {
-            Ok(sent) => Ok(sent
-                .and_then(|raw| parse::parse_email(&raw, &self.reply_domain))
-                .map(|p| p.text())),
-            Err(err) => {
-                tracing::error!(error = %err, "loading the last notification failed");
-                Err(temporary_failure())
-            }
-        }
+    /// The text of the last notification we emailed someone in a conversation (its raw
+    /// bytes, from [`crate::store::ReplyContext`]): their reply quotes it, and it is cut wherever it appears.
+    fn sent_text(&self, last_notification: Option<Vec<u8>>) -> Option<String> {
+        last_notification
+            .and_then(|raw| parse::parse_email(&raw, &self.reply_domain))
+            .map(|p| p.text())
     }
 
     /// The message an email posts into `conversation_id` by `author_id`: attachments written
@@ -574,6 +632,7 @@ impl Inbound {
         &self,
         parsed: &ParsedEmail,
         recipients: &[&Recipient],
+        known: &KnownOwners,
     ) -> Result<Option<Route>, Reply> {
         let envelope = recipients.iter().filter_map(|r| match &r.target {
             Target::Token(token) => Some(("envelope recipient", token)),
@@ -584,6 +643,10 @@ impl Inbound {
             .iter()
             .map(|t| ("To/Cc/Delivered-To", t));
         for (via, token) in envelope.chain(headers) {
+            if let Some(owner) = known.get(token) {
+                let owner = owner.clone();
+                return Ok(Some(Route { owner, via }));
+            }
             match self.store.participant_by_token(token).await {
                 Ok(Some(owner)) => return Ok(Some(Route { owner, via })),
                 Ok(None) => continue,
@@ -704,27 +767,6 @@ impl Inbound {
             }
         }
         Ok((conversation, detail))
-    }
-
-    /// Some(count) when this sender has sent too much into this conversation recently.
-    async fn burst(
-        &self,
-        envelope_from: &str,
-        conversation_id: &str,
-    ) -> Result<Option<i64>, Reply> {
-        let since = self.store.now() - self.limits.burst_window_ms;
-        match self
-            .store
-            .inbound_count_since(envelope_from, conversation_id, since)
-            .await
-        {
-            Ok(count) if count >= self.limits.burst_limit => Ok(Some(count)),
-            Ok(_) => Ok(None),
-            Err(err) => {
-                tracing::error!(error = %err, "burst check failed");
-                Err(temporary_failure())
-            }
-        }
     }
 
     /// Writes every attachment's bytes to the blob store (before the database commit, so a

@@ -2,7 +2,7 @@
 
 use super::session::{Event, Protocol, Reply, Session, SessionConfig};
 use crate::config::SmtpSettings;
-use crate::inbound::Inbound;
+use crate::inbound::{Inbound, KnownOwners};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -121,6 +121,7 @@ where
     let mut command_started: Option<Instant> = None;
     let mut data_started: Option<Instant> = None;
     let mut upgrade = false;
+    let mut known = KnownOwners::default();
 
     loop {
         // RFC 2920 §3.2: replies to pipelined commands are flushed once the input is drained.
@@ -186,27 +187,37 @@ where
                     // the connection starts, so the pipeline's state machines would otherwise
                     // make every idle connection as big as the busiest moment of a delivery.
                     let verdict =
-                        Box::pin(inbound.check_recipient(&recipient.target, sender)).await;
+                        Box::pin(inbound.check_recipient(&recipient.target, sender, &mut known))
+                            .await;
                     out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
                 }
                 Event::Deliver(transaction) => {
                     let replies = match protocol {
                         Protocol::Smtp => {
                             let recipients: Vec<_> = transaction.recipients.iter().collect();
-                            vec![Box::pin(inbound.deliver(&transaction, &recipients, peer)).await]
+                            vec![
+                                Box::pin(inbound.deliver(&transaction, &recipients, peer, &known))
+                                    .await,
+                            ]
                         }
                         // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
                         Protocol::Lmtp => {
                             let mut replies = Vec::with_capacity(transaction.recipients.len());
                             for recipient in &transaction.recipients {
                                 replies.push(
-                                    Box::pin(inbound.deliver(&transaction, &[recipient], peer))
-                                        .await,
+                                    Box::pin(inbound.deliver(
+                                        &transaction,
+                                        &[recipient],
+                                        peer,
+                                        &known,
+                                    ))
+                                    .await,
                                 );
                             }
                             replies
                         }
                     };
+                    known.clear();
                     for reply in session.delivered(replies) {
                         out.extend_from_slice(reply.as_bytes());
                     }

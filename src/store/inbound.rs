@@ -306,7 +306,7 @@ macro_rules! write_inbound {
                 if let Some(start) = &w.start {
                     insert_conversation!($conn, start, now);
                 }
-                match insert_message!($conn, new, now)? {
+                match insert_message!($conn, new, now, Some(w.inbound_id.as_str()))? {
                     Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
                     Inserted::Duplicate { existing_id } => (InboundOutcome::Duplicate, Some(existing_id)),
                 }
@@ -334,15 +334,6 @@ macro_rules! write_inbound {
         .bind(&record.awaiting)
         .execute(&mut *$conn)
         .await?;
-        if outcome == InboundOutcome::Posted
-            && let Some(message_id) = &posted
-        {
-            sqlx::query("UPDATE messages SET inbound_id = $2 WHERE id = $1")
-                .bind(message_id)
-                .bind(&w.inbound_id)
-                .execute(&mut *$conn)
-                .await?;
-        }
         if let Some(email) = &w.queue {
             insert_outbox!($conn, email, None, 0i64, now);
         }
@@ -359,6 +350,10 @@ pub(super) async fn write_inbound_sqlite(
     conn: &mut sqlx::SqliteConnection,
     w: &InboundWrite,
 ) -> Result<InboundStored> {
+    // The common cases in two round trips; the rest statement by statement.
+    if let Some(stored) = super::inbound_sqlite::write(conn, w).await? {
+        return Ok(stored);
+    }
     write_inbound!(conn, w)
 }
 
@@ -411,28 +406,47 @@ impl Store {
     }
 }
 
-impl Store {
+/// What the pipeline reads before extracting a reply, in one query.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyContext {
     /// How many emails this envelope sender got into this conversation since `since` (posted,
     /// duplicates, and ones already held): the loop circuit breaker's measure. Refused mail
     /// (a forged sender, say) does not count against the real participant.
-    pub async fn inbound_count_since(
+    pub recent_emails: i64,
+    /// The last notification we emailed this person in this conversation (raw bytes): their
+    /// reply quotes it.
+    pub last_notification: Option<Vec<u8>>,
+}
+
+impl Store {
+    /// The [`ReplyContext`] of a reply from `envelope_from`, participant `person_id` of
+    /// `conversation_id`: both indexed lookups in one round trip.
+    pub async fn reply_context(
         &self,
         envelope_from: &str,
         conversation_id: &str,
+        person_id: &str,
         since: Millis,
-    ) -> Result<i64> {
+    ) -> Result<ReplyContext> {
         on_backend!(self, pool => {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM inbound
-                 WHERE envelope_from = $1 AND conversation_id = $2 AND received_at >= $3
-                   AND outcome IN ('posted', 'duplicate', 'rejected')",
+            let row = sqlx::query(
+                "SELECT
+                   (SELECT COUNT(*) FROM inbound
+                     WHERE envelope_from = $1 AND conversation_id = $2 AND received_at >= $3
+                       AND outcome IN ('posted', 'duplicate', 'rejected')) AS recent,
+                   (SELECT data FROM outbox WHERE conversation_id = $2 AND person_id = $4
+                     ORDER BY seq DESC LIMIT 1) AS last_notification",
             )
             .bind(envelope_from)
             .bind(conversation_id)
             .bind(since)
+            .bind(person_id)
             .fetch_one(pool)
             .await?;
-            Ok(n)
+            Ok(ReplyContext {
+                recent_emails: row.try_get("recent")?,
+                last_notification: row.try_get("last_notification")?,
+            })
         })
     }
 }

@@ -167,22 +167,14 @@ macro_rules! record_event {
 }
 pub(super) use record_event;
 
-/// The status rule for a new message, inside `insert_message!`'s transaction. `$current` is the
-/// conversation's status read AFTER the statement that locked its row (the `updated_at` update),
-/// so concurrent writers on PostgreSQL see each other's transitions.
+/// The status rule for a new message, inside `insert_message!`'s transaction. `$role` is the
+/// author's; `$current` is the conversation's status read AFTER the statement that locked its
+/// row, so concurrent writers on PostgreSQL see each other's transitions.
 macro_rules! status_after_message {
-    ($tx:expr, $new:expr, $current:expr, $now:expr) => {{
+    ($tx:expr, $new:expr, $role:expr, $current:expr, $now:expr) => {{
         let new: &$crate::store::NewMessage = $new;
         if new.kind == $crate::domain::MessageKind::Message {
-            let role: String = sqlx::query_scalar("SELECT role FROM people WHERE id = $1")
-                .bind(&new.author_id)
-                .fetch_one(&mut *$tx)
-                .await?;
-            let role = $crate::domain::Role::parse(&role).ok_or_else(|| {
-                $crate::store::StoreError::Database(sqlx::Error::Decode(
-                    format!("unknown role {role:?}").into(),
-                ))
-            })?;
+            let role: $crate::domain::Role = $role;
             let current = $crate::store::lifecycle::decode_status($current)?;
             match current.after_message(role) {
                 $crate::store::MessageEffect::Unchanged => {}

@@ -67,34 +67,45 @@ pub(super) enum Inserted {
 }
 
 /// Inserts inside the caller's transaction so an inbound email, its raw copy and its record
-/// commit together. The author must be a live participant.
+/// commit together. The author must be a live participant. `$inbound_id`: the inbound record
+/// the message is posted from, written in the same transaction.
 macro_rules! insert_message {
-    ($tx:expr, $new:expr, $now:expr) => {{
+    ($tx:expr, $new:expr, $now:expr) => {
+        $crate::store::messages::insert_message!($tx, $new, $now, None::<&str>)
+    };
+    ($tx:expr, $new:expr, $now:expr, $inbound_id:expr) => {{
         let new: &$crate::store::NewMessage = $new;
-        let is_participant: Option<String> = sqlx::query_scalar(
-            "SELECT person_id FROM participants
-             WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",
-        )
+        let inbound_id: Option<&str> = $inbound_id;
+        // One statement checks that the author is a live participant, reads their role (for
+        // the status rule) and, on PostgreSQL, takes the conversation's row lock BEFORE a seq
+        // is drawn: messages of one conversation then get their seqs in commit order, so
+        // `last_seq` only grows and the planner, which marks people up to it, can never skip a
+        // message committed late with a lower seq. SQLite already holds the database's write
+        // lock (`BEGIN IMMEDIATE`).
+        let role: Option<String> = sqlx::query_scalar($crate::store::ConnDialect::pick(
+            &*$tx,
+            "SELECT pe.role FROM participants p JOIN people pe ON pe.id = p.person_id
+             WHERE p.conversation_id = $1 AND p.person_id = $2 AND p.removed_at IS NULL",
+            "SELECT pe.role FROM participants p JOIN people pe ON pe.id = p.person_id
+                                             JOIN conversations c ON c.id = p.conversation_id
+             WHERE p.conversation_id = $1 AND p.person_id = $2 AND p.removed_at IS NULL
+             FOR NO KEY UPDATE OF c",
+        ))
         .bind(&new.conversation_id)
         .bind(&new.author_id)
         .fetch_optional(&mut *$tx)
         .await?;
-        if is_participant.is_none() {
-            Err($crate::store::StoreError::NotFound("participant"))
-        } else {
-            // Take the conversation's row lock BEFORE drawing a seq (a no-op write; SQLite
-            // already holds the database write lock): messages of one conversation then get
-            // their seqs in commit order, so `last_seq` only grows and the planner, which
-            // marks people up to it, can never skip a message committed late with a lower seq.
-            sqlx::query("UPDATE conversations SET last_seq = last_seq WHERE id = $1")
-                .bind(&new.conversation_id)
-                .execute(&mut *$tx)
-                .await?;
+        if let Some(role) = role {
+            let role = $crate::domain::Role::parse(&role).ok_or_else(|| {
+                $crate::store::StoreError::Database(sqlx::Error::Decode(
+                    format!("unknown role {role:?}").into(),
+                ))
+            })?;
             let id = $crate::domain::Id::generate($crate::domain::IdKind::Message);
             let seq: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, body_html,
-                                       trimmed_text, source, email_message_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                       trimmed_text, source, email_message_id, created_at, inbound_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (conversation_id, email_message_id) WHERE email_message_id IS NOT NULL
                  DO NOTHING
                  RETURNING seq",
@@ -109,6 +120,7 @@ macro_rules! insert_message {
             .bind(new.source.as_str())
             .bind(&new.email_message_id)
             .bind($now)
+            .bind(inbound_id)
             .fetch_optional(&mut *$tx)
             .await?;
             match seq {
@@ -127,7 +139,7 @@ macro_rules! insert_message {
                     .bind(seq)
                     .fetch_one(&mut *$tx)
                     .await?;
-                    $crate::store::lifecycle::status_after_message!($tx, new, &status, $now);
+                    $crate::store::lifecycle::status_after_message!($tx, new, role, &status, $now);
                     // Writing in a conversation means having read it: what came before is not
                     // emailed to the author, nor counted unread in their web list, and their
                     // next new message goes out at once. In this transaction, and only up to
@@ -156,7 +168,7 @@ macro_rules! insert_message {
                         trimmed_text: new.trimmed_text.clone(),
                         source: new.source,
                         created_at: $now,
-                        inbound_id: None,
+                        inbound_id: inbound_id.map(str::to_string),
                         deleted_at: None,
                         deleted_by: None,
                     }))
@@ -172,6 +184,8 @@ macro_rules! insert_message {
                     Ok($crate::store::messages::Inserted::Duplicate { existing_id })
                 }
             }
+        } else {
+            Err($crate::store::StoreError::NotFound("participant"))
         }
     }};
 }

@@ -15,6 +15,7 @@ mod conversations;
 mod domains;
 mod group_commit;
 mod inbound;
+mod inbound_sqlite;
 mod inbox;
 mod lifecycle;
 mod messages;
@@ -28,7 +29,7 @@ mod verification;
 pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, NewConversation, Participant, TokenOwner};
 pub use domains::{DEFAULT_INBOX_LOCAL, DkimKey, Domain, InboxAddress, KeyStatus};
-pub use inbound::{InboundEntry, InboundRecord, InboundStored, sha256_hex};
+pub use inbound::{InboundEntry, InboundRecord, InboundStored, ReplyContext, sha256_hex};
 pub use inbox::{ConversationSummary, ListScope, ParticipantState};
 pub use lifecycle::{
     ConversationEvent, ConversationStatus, DeletedMessage, EventKind, LifecycleChange,
@@ -147,6 +148,24 @@ impl Dialect for PgPool {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.begin().await
     }
+    fn pick(&self, _sqlite: &'static str, postgres: &'static str) -> &'static str {
+        postgres
+    }
+}
+
+/// [`Dialect::pick`] for statements run on a connection (inside a transaction) rather than a
+/// pool.
+pub(crate) trait ConnDialect {
+    fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str;
+}
+
+impl ConnDialect for sqlx::SqliteConnection {
+    fn pick(&self, sqlite: &'static str, _postgres: &'static str) -> &'static str {
+        sqlite
+    }
+}
+
+impl ConnDialect for sqlx::PgConnection {
     fn pick(&self, _sqlite: &'static str, postgres: &'static str) -> &'static str {
         postgres
     }

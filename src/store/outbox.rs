@@ -211,24 +211,4 @@ impl Store {
             .transpose()
         })
     }
-
-    /// The last notification emailed to a person in a conversation (the bytes we sent), so an
-    /// inbound reply can be cut where it quotes it.
-    pub async fn last_notification(
-        &self,
-        conversation_id: &str,
-        person_id: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        on_backend!(self, pool => {
-            let data: Option<Vec<u8>> = sqlx::query_scalar(
-                "SELECT data FROM outbox WHERE conversation_id = $1 AND person_id = $2
-                 ORDER BY seq DESC LIMIT 1",
-            )
-            .bind(conversation_id)
-            .bind(person_id)
-            .fetch_optional(pool)
-            .await?;
-            Ok(data)
-        })
-    }
 }

@@ -1,8 +1,9 @@
 //! Who may not write to us at all: blocked people and blocked sender domains. Checked at RCPT
 //! time against the envelope sender, and again against the From of the email.
 
-use super::{Result, Store, on_backend};
-use crate::domain::{EmailAddress, Millis};
+use super::people::person_from_row;
+use super::{Result, Store, TokenOwner, on_backend};
+use crate::domain::{EmailAddress, Millis, ReplyToken};
 use sqlx::Row;
 
 /// Why a sender is refused.
@@ -16,6 +17,16 @@ pub enum SenderBlock {
 pub struct BlockedDomain {
     pub domain: String,
     pub created_at: Millis,
+}
+
+/// The two counts behind [`SenderBlock`], as select-list items: `$2` the sender's address
+/// key, `$3`–`$10` its domain and parents ([`block_domains`]). `$1` is the caller's.
+macro_rules! block_counts {
+    () => {
+        "(SELECT COUNT(*) FROM people WHERE email_key = $2 AND blocked = 1) AS blocked_person,
+         (SELECT COUNT(*) FROM blocked_domains
+           WHERE domain IN ($3, $4, $5, $6, $7, $8, $9, $10)) AS blocked_domain"
+    };
 }
 
 /// `mail.spam.example` → `mail.spam.example`, `spam.example`, `example`: a block on a domain
@@ -70,33 +81,78 @@ impl Store {
     /// Whether mail from `address` is refused: a blocked person, or a blocked domain (or a
     /// parent of its domain). One query.
     pub async fn sender_block(&self, address: &EmailAddress) -> Result<Option<SenderBlock>> {
-        let mut domains = suffixes(&address.domain().to_ascii_lowercase());
-        // The query takes exactly 8 domains: pad with the first (a repeat matches nothing new).
-        let first = domains[0].clone();
-        domains.resize(8, first);
+        let domains = block_domains(address);
         on_backend!(self, pool => {
-            let mut query = sqlx::query(
-                "SELECT
-                   (SELECT COUNT(*) FROM people WHERE email_key = $1 AND blocked = 1) AS person,
-                   (SELECT COUNT(*) FROM blocked_domains
-                     WHERE domain IN ($2, $3, $4, $5, $6, $7, $8, $9)) AS domain",
-            )
-            .bind(address.key());
+            let mut query = sqlx::query(concat!("SELECT ", block_counts!(), ""))
+                .bind(String::new())
+                .bind(address.key());
             for domain in &domains {
                 query = query.bind(domain);
             }
             let row = query.fetch_one(pool).await?;
-            let person: i64 = row.try_get("person")?;
-            let domain: i64 = row.try_get("domain")?;
-            Ok(if person > 0 {
-                Some(SenderBlock::Person)
-            } else if domain > 0 {
-                Some(SenderBlock::Domain)
-            } else {
-                None
-            })
+            block_from_row(&row)
         })
     }
+
+    /// RCPT to a reply address: the participant behind `token` (if live) and whether mail from
+    /// `sender` is refused, in one query (each is a round trip to the database's thread).
+    pub async fn token_recipient(
+        &self,
+        token: &ReplyToken,
+        sender: &EmailAddress,
+    ) -> Result<(Option<TokenOwner>, Option<SenderBlock>)> {
+        let domains = block_domains(sender);
+        on_backend!(self, pool => {
+            let mut query = sqlx::query(concat!(
+                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at,
+                        pe.email_status, ",
+                block_counts!(),
+                " FROM (SELECT 1 AS one) AS one
+                  LEFT JOIN participants p ON p.reply_token = $1 AND p.removed_at IS NULL
+                  LEFT JOIN people pe ON pe.id = p.person_id"
+            ))
+            .bind(token.as_str())
+            .bind(sender.key());
+            for domain in &domains {
+                query = query.bind(domain);
+            }
+            let row = query.fetch_one(pool).await?;
+            let conversation_id: Option<String> = row.try_get("conversation_id")?;
+            let owner = match conversation_id {
+                Some(conversation_id) => Some(TokenOwner {
+                    conversation_id,
+                    person: person_from_row(&row)?,
+                }),
+                None => None,
+            };
+            Ok((owner, block_from_row(&row)?))
+        })
+    }
+}
+
+/// Exactly 8 domains to check `address` against: its domain's suffixes, padded with the first
+/// (a repeat matches nothing new).
+fn block_domains(address: &EmailAddress) -> Vec<String> {
+    let mut domains = suffixes(&address.domain().to_ascii_lowercase());
+    let first = domains[0].clone();
+    domains.resize(8, first);
+    domains
+}
+
+fn block_from_row<R: Row>(row: &R) -> Result<Option<SenderBlock>>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    let person: i64 = row.try_get("blocked_person")?;
+    let domain: i64 = row.try_get("blocked_domain")?;
+    Ok(if person > 0 {
+        Some(SenderBlock::Person)
+    } else if domain > 0 {
+        Some(SenderBlock::Domain)
+    } else {
+        None
+    })
 }
 
 #[cfg(test)]
