@@ -35,7 +35,11 @@ HARAKA_VERSION=3.3.4
 HARAKA_PREFIX=target/peers/haraka # npm's node_modules for Haraka: a cache, ignored like target/
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_install() { as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+apt_updated=""
+apt_install() {
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 command -v smtp-sink >/dev/null || [ -x /usr/sbin/smtp-sink ] || apt_install postfix # and postfix
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
 command -v node >/dev/null || apt_install nodejs
@@ -74,7 +78,8 @@ server, size, sessions, path = sys.argv[1:5]
 r = json.load(open(path))
 lat = r["latency_ms"]
 rss = r.get("server_peak_rss_bytes")
-print(f"| {server} | {int(size)//1024} KiB | {sessions} | {r['throughput_per_s']:.0f} | {lat['p50']:.1f} | {lat['p99']:.1f} | {r['errors']} | {'' if rss is None else f'{rss/1048576:.0f} MiB'} |")
+cpu = r.get("server_cpu_ms_per_message")
+print(f"| {server} | {int(size)//1024} KiB | {sessions} | {r['throughput_per_s']:.0f} | {lat['p50']:.1f} | {lat['p99']:.1f} | {r['errors']} | {'' if cpu is None else f'{cpu:.2f}'} | {'' if rss is None else f'{rss/1048576:.0f} MiB'} |")
 PY
 }
 
@@ -150,8 +155,8 @@ haraka_start() { # port dir: Haraka set up from scripts/peers/haraka, on 127.0.0
   node "$HARAKA" -c "$2" >"$2/haraka.log" 2>&1 &
 }
 
-echo "| server | size | sessions | messages/s | p50 ms | p99 ms | errors | server peak RSS |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| server | size | sessions | messages/s | p50 ms | p99 ms | errors | server CPU ms/message | server peak RSS |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for size in 4096 65536; do
   for sessions in 1 10 50; do
     common=(--conversations 100 --messages "$MESSAGES" --sessions "$sessions" --size "$size" --json)
