@@ -44,11 +44,13 @@ pub fn reply_body_with(
     sent_text: Option<&str>,
     cid_url: &dyn Fn(&str) -> Option<String>,
 ) -> Body {
-    let Extracted { kept, trimmed } = extract::extract_reply_knowing(&parsed.text(), sent_text);
+    // Prepared once for both parts: for a long notification it costs as much as the matching.
+    let sent = sent_text.and_then(extract::Sent::new);
+    let Extracted { kept, trimmed } = extract::extract_reply_with(&parsed.text(), sent.as_ref());
     let html = parsed
         .html_body
         .as_deref()
-        .map(|h| html::reply_html_knowing(h, sent_text, cid_url));
+        .map(|h| html::reply_html_with_sent(h, sent.as_ref(), cid_url));
     Body {
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),

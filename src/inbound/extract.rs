@@ -57,7 +57,9 @@
 //! Outlook forward whose header block does not say `FW:` (only the email's
 //! own Subject would tell it from a reply).
 
-use std::collections::{HashMap, HashSet};
+// foldhash, seeded per process: the matcher hashes every word of a reply (a 64 KiB reply is
+// ~10,000 words), and SipHash was a tenth of its time.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// The marker line every notification email carries; everything from it down is quoted history.
 pub const REPLY_MARKER: &str = "##- Reply above this line -##";
@@ -123,21 +125,39 @@ pub fn extract_reply(text: &str) -> Extracted {
 /// panics; linear in the sizes of `text` and `sent`.
 #[must_use]
 pub fn extract_reply_knowing(text: &str, sent: Option<&str>) -> Extracted {
+    extract_reply_with(text, sent.and_then(Sent::new).as_ref())
+}
+
+/// The text of the notification we sent, prepared once for matching (its words and their
+/// automaton): the text and the HTML of one reply are both cut against it.
+pub struct Sent(SentText);
+
+impl Sent {
+    /// None when it has no words to match.
+    #[must_use]
+    pub fn new(sent: &str) -> Option<Sent> {
+        Some(SentText::new(sent))
+            .filter(|s| !s.is_empty())
+            .map(Sent)
+    }
+}
+
+/// [`extract_reply_knowing`] with the sent text already prepared.
+#[must_use]
+pub fn extract_reply_with(text: &str, sent: Option<&Sent>) -> Extracted {
     let normalized = normalize_newlines(text);
     let lines = Lines::new(&normalized);
-    let sent = sent.map(SentText::new).filter(|s| !s.is_empty());
-    assemble(&lines, &fates_knowing(&lines, sent.as_ref()))
+    assemble(&lines, &fates_knowing(&lines, sent.map(|s| &s.0)))
 }
 
 /// For callers that rendered a reply to text themselves (HTML replies):
 /// for each line of `text` (split on `\n`), whether
 /// [`extract_reply_knowing`] keeps it. Blank lines count as kept unless they
 /// lie inside removed text.
-pub(crate) fn kept_lines(text: &str, sent: Option<&str>) -> Vec<bool> {
+pub(crate) fn kept_lines(text: &str, sent: Option<&Sent>) -> Vec<bool> {
     let normalized = normalize_newlines(text);
     let lines = Lines::new(&normalized);
-    let sent = sent.map(SentText::new).filter(|s| !s.is_empty());
-    fates_knowing(&lines, sent.as_ref())
+    fates_knowing(&lines, sent.map(|s| &s.0))
         .into_iter()
         .map(|f| f == Fate::Keep)
         .collect()
@@ -470,7 +490,9 @@ fn quote_header_at(lines: &Lines, i: usize, end: usize) -> Option<(Header, usize
 /// Mail, Outlook on the web), in English, French, German and Spanish.
 fn is_forward_separator(line: &str) -> bool {
     let t = line.trim();
-    if t.is_empty() || t.len() > 80 {
+    // Every form starts with dashes or ends with a colon: look no further at other lines
+    // (lowercasing would allocate for each of them).
+    if t.is_empty() || t.len() > 80 || !(t.starts_with("--") || t.ends_with(':')) {
         return false;
     }
     let lower = t.to_lowercase();
@@ -720,7 +742,7 @@ const MIN_SENT_PARAGRAPH_WORDS: usize = 4;
 const MAX_SENT_WORDS: usize = 200_000;
 
 /// The text of the notification we sent, as a sequence of normalized words
-/// (see [`normalize_word`]) with a suffix automaton that recognizes every
+/// (see [`normalize_word_into`]) with a suffix automaton that recognizes every
 /// contiguous run of them.
 struct SentText {
     vocab: HashMap<String, u32>,
@@ -740,6 +762,7 @@ impl SentText {
         let mut short_paragraphs = HashSet::new();
         let mut wordless_lines = HashSet::new();
         let mut paragraph: Vec<u32> = Vec::new();
+        let mut word = String::new();
         let mut end_paragraph = |paragraph: &mut Vec<u32>| {
             if (MIN_SENT_PARAGRAPH_WORDS..MIN_SENT_RUN_WORDS).contains(&paragraph.len()) {
                 short_paragraphs.insert(std::mem::take(paragraph));
@@ -749,12 +772,21 @@ impl SentText {
         'lines: for line in sent.split('\n') {
             let content = unquoted_content(line);
             let mut any = false;
-            for word in content.split_whitespace().filter_map(normalize_word) {
+            for raw_word in content.split_whitespace() {
+                if !normalize_word_into(raw_word, &mut word) {
+                    continue;
+                }
                 if words.len() >= MAX_SENT_WORDS {
                     break 'lines;
                 }
-                let next_id = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
-                let id = *vocab.entry(word).or_insert(next_id);
+                let id = match vocab.get(word.as_str()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = u32::try_from(vocab.len()).unwrap_or(u32::MAX);
+                        vocab.insert(word.clone(), id);
+                        id
+                    }
+                };
                 words.push(id);
                 paragraph.push(id);
                 any = true;
@@ -780,12 +812,21 @@ impl SentText {
     }
 }
 
-/// Lowercased, without the punctuation around it (quotes, brackets,
-/// trailing commas, `*bold*` marks), so that a client re-rendering our text
-/// does not hide it; `None` when nothing alphanumeric is left.
-fn normalize_word(word: &str) -> Option<String> {
+/// A word lowercased, without the punctuation around it (quotes, brackets, trailing commas,
+/// `*bold*` marks), so that a client re-rendering our text does not hide it; written into
+/// `out` (cleared first), so that matching a long reply allocates nothing per word. False
+/// when nothing alphanumeric is left.
+fn normalize_word_into(word: &str, out: &mut String) -> bool {
+    out.clear();
     let core = word.trim_matches(|c: char| !c.is_alphanumeric());
-    (!core.is_empty()).then(|| core.to_lowercase())
+    if core.is_ascii() {
+        out.push_str(core);
+        out.make_ascii_lowercase();
+    } else {
+        // Unicode's rules (a final sigma, say) as `str::to_lowercase` has them.
+        out.push_str(&core.to_lowercase());
+    }
+    !out.is_empty()
 }
 
 /// A suffix automaton over word ids: it accepts exactly the contiguous
@@ -795,36 +836,72 @@ fn normalize_word(word: &str) -> Option<String> {
 struct Automaton {
     len: Vec<usize>,
     link: Vec<usize>,
-    next: Vec<HashMap<u32, usize>>,
+    next: Vec<Edges>,
 }
 
 const NO_STATE: usize = usize::MAX;
+
+/// A state's transitions (word id → state). Most states of a suffix automaton over prose have
+/// one, so that case allocates nothing; a map only for states with more.
+#[derive(Clone, Default)]
+enum Edges {
+    #[default]
+    None,
+    One(u32, usize),
+    Many(HashMap<u32, usize>),
+}
+
+impl Edges {
+    fn get(&self, word: u32) -> Option<usize> {
+        match self {
+            Edges::None => None,
+            Edges::One(w, to) => (*w == word).then_some(*to),
+            Edges::Many(map) => map.get(&word).copied(),
+        }
+    }
+
+    /// Adds or replaces the transition on `word`.
+    fn set(&mut self, word: u32, to: usize) {
+        match self {
+            Edges::None => *self = Edges::One(word, to),
+            Edges::One(w, t) if *w == word => *t = to,
+            Edges::One(w, t) => {
+                let mut map = HashMap::with_capacity(2);
+                map.insert(*w, *t);
+                map.insert(word, to);
+                *self = Edges::Many(map);
+            }
+            Edges::Many(map) => {
+                map.insert(word, to);
+            }
+        }
+    }
+}
 
 impl Automaton {
     fn new(words: &[u32]) -> Automaton {
         let mut a = Automaton {
             len: vec![0],
             link: vec![NO_STATE],
-            next: vec![HashMap::new()],
+            next: vec![Edges::None],
         };
         let mut last = 0;
         for &w in words {
-            let cur = a.push(a.len[last] + 1, NO_STATE, HashMap::new());
+            let cur = a.push(a.len[last] + 1, NO_STATE, Edges::None);
             let mut p = last;
-            while p != NO_STATE && !a.next[p].contains_key(&w) {
-                a.next[p].insert(w, cur);
+            while p != NO_STATE && a.next[p].get(w).is_none() {
+                a.next[p].set(w, cur);
                 p = a.link[p];
             }
             if p == NO_STATE {
                 a.link[cur] = 0;
-            } else {
-                let q = a.next[p][&w];
+            } else if let Some(q) = a.next[p].get(w) {
                 if a.len[p] + 1 == a.len[q] {
                     a.link[cur] = q;
                 } else {
                     let clone = a.push(a.len[p] + 1, a.link[q], a.next[q].clone());
-                    while p != NO_STATE && a.next[p].get(&w) == Some(&q) {
-                        a.next[p].insert(w, clone);
+                    while p != NO_STATE && a.next[p].get(w) == Some(q) {
+                        a.next[p].set(w, clone);
                         p = a.link[p];
                     }
                     a.link[q] = clone;
@@ -836,7 +913,7 @@ impl Automaton {
         a
     }
 
-    fn push(&mut self, len: usize, link: usize, next: HashMap<u32, usize>) -> usize {
+    fn push(&mut self, len: usize, link: usize, next: Edges) -> usize {
         self.len.push(len);
         self.link.push(link);
         self.next.push(next);
@@ -865,7 +942,7 @@ impl Matcher<'_> {
         };
         let a = self.automaton;
         loop {
-            if let Some(&next) = a.next[self.state].get(&w) {
+            if let Some(next) = a.next[self.state].get(w) {
                 self.state = next;
                 self.matched += 1;
                 return;
@@ -900,12 +977,16 @@ fn cut_sent_text(lines: &Lines, fate: &mut [Fate], sent: &SentText, end: usize, 
     let mut line_end = vec![0usize; end];
     let mut matched_at_end = vec![0usize; end];
     let mut worded: Vec<usize> = Vec::new();
+    let mut word = String::new();
     for j in 0..end {
         let content = unquoted_content(lines.text[j]);
         line_start[j] = stream.len();
         let mut any = false;
-        for word in content.split_whitespace().filter_map(normalize_word) {
-            let id = sent.vocab.get(&word).copied();
+        for raw_word in content.split_whitespace() {
+            if !normalize_word_into(raw_word, &mut word) {
+                continue;
+            }
+            let id = sent.vocab.get(word.as_str()).copied();
             matcher.step(id);
             stream.push(id);
             any = true;
@@ -1061,6 +1142,16 @@ const MOBILE_FOOTERS: &[&str] = &[
 fn is_mobile_footer(line: &str) -> bool {
     let t = line.trim();
     if t.is_empty() || t.len() > MAX_FOOTER_CHARS {
+        return false;
+    }
+    // Only lines starting like some footer are lowercased and compared.
+    let Some(first) = t.chars().next().and_then(|c| c.to_lowercase().next()) else {
+        return false;
+    };
+    if !MOBILE_FOOTERS
+        .iter()
+        .any(|footer| footer.starts_with(first))
+    {
         return false;
     }
     let lower = t.to_lowercase();

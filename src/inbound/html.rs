@@ -80,6 +80,16 @@ pub fn reply_html_knowing(
     sent: Option<&str>,
     cid_url: &dyn Fn(&str) -> Option<String>,
 ) -> String {
+    reply_html_with_sent(html, sent.and_then(extract::Sent::new).as_ref(), cid_url)
+}
+
+/// [`reply_html_knowing`] with the sent text already prepared (shared with the text part's
+/// extraction).
+pub fn reply_html_with_sent(
+    html: &str,
+    sent: Option<&extract::Sent>,
+    cid_url: &dyn Fn(&str) -> Option<String>,
+) -> String {
     let mut tree = Tree::parse(&normalize(html));
     let mut keep = vec![true; tree.len()];
     remove_client_containers(&tree, &mut keep);
@@ -907,7 +917,11 @@ fn next_sibling(tree: &Tree, x: usize) -> Option<usize> {
 /// the HTML of the lines it drops: a dropped tail from its first node on,
 /// dropped quoted lines with their blockquote, dropped header lines between
 /// kept ones (an "On … wrote:" above inline answers) node by node.
-fn remove_what_the_text_extractor_removes(tree: &mut Tree, keep: &mut [bool], sent: Option<&str>) {
+fn remove_what_the_text_extractor_removes(
+    tree: &mut Tree,
+    keep: &mut [bool],
+    sent: Option<&extract::Sent>,
+) {
     let rendered = Renderer::render(tree, keep, ROOT, usize::MAX);
     let kept = extract::kept_lines(&rendered.text(), sent);
     let lines = &rendered.lines;
