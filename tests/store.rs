@@ -26,6 +26,17 @@ async fn person(store: &Store, email: &str, role: Role) -> String {
         .id
 }
 
+/// An agent and a client (agent@team.test, client@x.test) in a conversation "Hi".
+async fn agent_and_client(store: &Store) -> (String, String, threadgate::store::Conversation) {
+    let agent = person(store, "agent@team.test", Role::Internal).await;
+    let client = person(store, "client@x.test", Role::Client).await;
+    let c = store
+        .create_conversation("Hi", &agent, std::slice::from_ref(&client))
+        .await
+        .unwrap();
+    (agent, client, c)
+}
+
 fn message(conversation: &str, author: &str, body: &str) -> NewMessage {
     NewMessage {
         conversation_id: conversation.to_string(),
@@ -141,12 +152,7 @@ async fn conversations_give_each_participant_a_distinct_live_token() {
 async fn removing_a_participant_revokes_their_token_and_readding_issues_a_new_one() {
     for db in test_databases().await {
         let store = store(&db).await;
-        let agent = person(&store, "agent@team.test", Role::Internal).await;
-        let client = person(&store, "client@x.test", Role::Client).await;
-        let c = store
-            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
-            .await
-            .unwrap();
+        let (_agent, client, c) = agent_and_client(&store).await;
         let old = store
             .participants(&c.id)
             .await
@@ -206,12 +212,7 @@ async fn only_participants_can_post_and_history_is_ordered() {
 async fn an_inbound_email_is_stored_with_its_raw_bytes_once_even_when_delivered_twice() {
     for db in test_databases().await {
         let store = store(&db).await;
-        let agent = person(&store, "agent@team.test", Role::Internal).await;
-        let client = person(&store, "client@x.test", Role::Client).await;
-        let c = store
-            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
-            .await
-            .unwrap();
+        let (_agent, client, c) = agent_and_client(&store).await;
         let mut reply = message(&c.id, &client, "thanks");
         reply.source = Source::Email;
         reply.email_message_id = Some("m1@client.test".into());
@@ -280,12 +281,7 @@ async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_st
     // must move the same marks.
     for db in test_databases().await {
         let store = store(&db).await;
-        let agent = person(&store, "agent@team.test", Role::Internal).await;
-        let client = person(&store, "client@x.test", Role::Client).await;
-        let c = store
-            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
-            .await
-            .unwrap();
+        let (agent, client, c) = agent_and_client(&store).await;
         store
             .append_message(message(&c.id, &agent, "hello"))
             .await
@@ -378,12 +374,7 @@ async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_st
 async fn concurrent_inbound_emails_commit_together_and_a_failing_one_is_undone_alone() {
     for db in test_databases().await {
         let store = store(&db).await;
-        let agent = person(&store, "agent@team.test", Role::Internal).await;
-        let client = person(&store, "client@x.test", Role::Client).await;
-        let c = store
-            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
-            .await
-            .unwrap();
+        let (_agent, client, c) = agent_and_client(&store).await;
         // 60 emails at once queue up behind each other's commits, so they share transactions;
         // every seventh is from someone who is not a participant and must fail alone, as must
         // a second copy of the same email posted in the same batch (a duplicate, not an error).
@@ -466,12 +457,7 @@ fn planned(due: &threadgate::store::DueParticipant, with_email: bool) -> Planned
 async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurrently() {
     for db in test_databases().await {
         let store = store(&db).await;
-        let agent = person(&store, "agent@team.test", Role::Internal).await;
-        let client = person(&store, "client@x.test", Role::Client).await;
-        let c = store
-            .create_conversation("Hi", &agent, std::slice::from_ref(&client))
-            .await
-            .unwrap();
+        let (agent, client, c) = agent_and_client(&store).await;
         assert!(store.due_notifications(10, 0).await.unwrap().is_empty());
         store
             .append_message(message(&c.id, &agent, "hello"))

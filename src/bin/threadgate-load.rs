@@ -3,7 +3,8 @@
 //! Measures how fast the gateway accepts client replies by email: the number
 //! of SMTP transactions per second it answers with 2xx, the latency of each
 //! transaction (from `MAIL FROM` to the final reply to `DATA`, i.e. until the
-//! server says the message is durably stored), and the server's peak resident
+//! server says the message is durably stored), the server's CPU time per
+//! message (user + system while the replies are sent), and its peak resident
 //! memory (`VmHWM`, plus the largest `VmRSS` sampled every 100 ms).
 //!
 //! It is a black-box client of the server's external contract (JSON API under
@@ -101,7 +102,7 @@ const HELO_NAME: &str = "mail.example.test";
         ports, random admin token), creates conversations through the API, collects each \
         client's reply address from the notification emails in the outbox, then sends realistic \
         email replies over parallel persistent SMTP sessions, verifies they were stored and \
-        prints throughput, latency percentiles and the server's peak RSS.\n\n\
+        prints throughput, latency percentiles, the server's CPU time per message and its peak RSS.\n\n\
         Build the server first: `cargo build --release --bin threadgate`.\n\
         Example: threadgate-load --conversations 50 --messages 2000 --sessions 20 --size 4096"
 )]

@@ -233,13 +233,12 @@ impl Inbound {
             }
         };
         let sent_text = if start.is_none() {
-            let since = self.store.now();
             match self
                 .store
-                .reply_context(&mail.tx.mail_from, &conversation_id, &person.id, since)
+                .last_notification(&conversation_id, &person.id)
                 .await
             {
-                Ok(context) => self.sent_text(context.last_notification),
+                Ok(raw) => self.sent_text(raw),
                 Err(err) => {
                     tracing::error!(error = %err, "loading the last notification failed");
                     return temporary_failure();

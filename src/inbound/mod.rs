@@ -565,7 +565,7 @@ impl Inbound {
     }
 
     /// The text of the last notification we emailed someone in a conversation (its raw
-    /// bytes, from [`crate::store::ReplyContext`]): their reply quotes it, and it is cut wherever it appears.
+    /// bytes): their reply quotes it, and it is cut wherever it appears.
     fn sent_text(&self, last_notification: Option<Vec<u8>>) -> Option<String> {
         last_notification
             .and_then(|raw| parse::parse_email(&raw, &self.reply_domain))

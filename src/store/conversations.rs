@@ -62,6 +62,35 @@ pub struct Participant {
     pub reply_token: ReplyToken,
 }
 
+/// The select list a [`TokenOwner`] is read from ([`token_owner_from_row`]); `p` is
+/// participants, `pe` people.
+macro_rules! token_owner_columns {
+    () => {
+        "p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status"
+    };
+}
+pub(super) use token_owner_columns;
+
+/// The [`TokenOwner`] of a row with [`token_owner_columns!`]; None when its participant
+/// columns are NULL (a LEFT JOIN that found no one).
+pub(super) fn token_owner_from_row<R: Row>(row: &R) -> Result<Option<TokenOwner>>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    let conversation_id: Option<String> = row.try_get("conversation_id")?;
+    conversation_id
+        .map(|conversation_id| {
+            Ok(TokenOwner {
+                conversation_id,
+                person: person_from_row(row)?,
+            })
+        })
+        .transpose()
+}
+
 /// Who a live reply token belongs to, and where it leads.
 #[derive(Debug, Clone)]
 pub struct TokenOwner {
@@ -403,21 +432,15 @@ impl Store {
     /// The live participant a reply token belongs to; None for unknown or revoked tokens.
     pub async fn participant_by_token(&self, token: &ReplyToken) -> Result<Option<TokenOwner>> {
         on_backend!(self, pool => {
-            let row = sqlx::query(
-                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status
-                 FROM participants p JOIN people pe ON pe.id = p.person_id
-                 WHERE p.reply_token = $1 AND p.removed_at IS NULL",
-            )
+            let row = sqlx::query(concat!(
+                "SELECT ", token_owner_columns!(),
+                " FROM participants p JOIN people pe ON pe.id = p.person_id
+                  WHERE p.reply_token = $1 AND p.removed_at IS NULL"
+            ))
             .bind(token.as_str())
             .fetch_optional(pool)
             .await?;
-            row.map(|row| -> Result<TokenOwner> {
-                Ok(TokenOwner {
-                    conversation_id: row.try_get("conversation_id")?,
-                    person: person_from_row(&row)?,
-                })
-            })
-            .transpose()
+            Ok(row.as_ref().map(token_owner_from_row).transpose()?.flatten())
         })
     }
 }
@@ -430,22 +453,16 @@ impl Store {
         person_id: &str,
     ) -> Result<Option<TokenOwner>> {
         on_backend!(self, pool => {
-            let row = sqlx::query(
-                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status
-                 FROM participants p JOIN people pe ON pe.id = p.person_id
-                 WHERE p.conversation_id = $1 AND p.person_id = $2 AND p.removed_at IS NULL",
-            )
+            let row = sqlx::query(concat!(
+                "SELECT ", token_owner_columns!(),
+                " FROM participants p JOIN people pe ON pe.id = p.person_id
+                  WHERE p.conversation_id = $1 AND p.person_id = $2 AND p.removed_at IS NULL"
+            ))
             .bind(conversation_id)
             .bind(person_id)
             .fetch_optional(pool)
             .await?;
-            row.map(|row| -> Result<TokenOwner> {
-                Ok(TokenOwner {
-                    conversation_id: row.try_get("conversation_id")?,
-                    person: person_from_row(&row)?,
-                })
-            })
-            .transpose()
+            Ok(row.as_ref().map(token_owner_from_row).transpose()?.flatten())
         })
     }
 }

@@ -134,7 +134,11 @@ macro_rules! batch_committer {
             for (write, _) in batch {
                 match $write(&mut tx, write).await {
                     Ok(stored) => results.push(Ok(stored)),
-                    Err(_) => break,
+                    Err(err) => {
+                        // The run with savepoints below answers the email with its own error.
+                        tracing::debug!(error = %err, "an email failed in its batch; again with savepoints");
+                        break;
+                    }
                 }
             }
             if results.len() < batch.len() {
@@ -169,13 +173,7 @@ macro_rules! batch_committer {
                     results.push(result);
                 }
             }
-            let written = std::time::Instant::now();
-            let committed = tx.commit().await;
-            tracing::debug!(
-                micros = written.elapsed().as_micros() as u64,
-                "inbound batch fsynced"
-            );
-            match committed {
+            match tx.commit().await {
                 Ok(()) => results,
                 Err(err) => failed(format!("committing: {err}")),
             }

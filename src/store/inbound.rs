@@ -406,6 +406,15 @@ impl Store {
     }
 }
 
+/// The last notification emailed to person `$4` in conversation `$2` (its raw bytes), as a
+/// scalar subquery: [`Store::reply_context`] and [`Store::last_notification`] read it.
+macro_rules! last_notification_sql {
+    () => {
+        "(SELECT data FROM outbox WHERE conversation_id = $2 AND person_id = $4
+           ORDER BY seq DESC LIMIT 1)"
+    };
+}
+
 /// What the pipeline reads before extracting a reply, in one query.
 #[derive(Debug, Clone, Default)]
 pub struct ReplyContext {
@@ -429,14 +438,14 @@ impl Store {
         since: Millis,
     ) -> Result<ReplyContext> {
         on_backend!(self, pool => {
-            let row = sqlx::query(
+            let row = sqlx::query(concat!(
                 "SELECT
                    (SELECT COUNT(*) FROM inbound
                      WHERE envelope_from = $1 AND conversation_id = $2 AND received_at >= $3
-                       AND outcome IN ('posted', 'duplicate', 'rejected')) AS recent,
-                   (SELECT data FROM outbox WHERE conversation_id = $2 AND person_id = $4
-                     ORDER BY seq DESC LIMIT 1) AS last_notification",
-            )
+                       AND outcome IN ('posted', 'duplicate', 'rejected')) AS recent, ",
+                last_notification_sql!(),
+                " AS last_notification"
+            ))
             .bind(envelope_from)
             .bind(conversation_id)
             .bind(since)
@@ -447,6 +456,28 @@ impl Store {
                 recent_emails: row.try_get("recent")?,
                 last_notification: row.try_get("last_notification")?,
             })
+        })
+    }
+}
+
+impl Store {
+    /// The last notification emailed to a person in a conversation (the bytes we sent), for a
+    /// reply that needs no loop-breaker count (an email to an inbox address).
+    pub async fn last_notification(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        on_backend!(self, pool => {
+            // $1 and $3 of the shared subquery's numbering are unused here.
+            let data: Option<Vec<u8>> = sqlx::query_scalar(concat!("SELECT ", last_notification_sql!()))
+                .bind(String::new())
+                .bind(conversation_id)
+                .bind(0i64)
+                .bind(person_id)
+                .fetch_one(pool)
+                .await?;
+            Ok(data)
         })
     }
 }

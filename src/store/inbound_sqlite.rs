@@ -88,10 +88,8 @@ pub(super) async fn write(
             };
             let earlier: Option<String> = row.try_get("earlier")?;
             match earlier {
-                // Only a message from email has a dedup key: one without always posts.
-                Some(existing) if new.email_message_id.is_some() => {
-                    (InboundOutcome::Duplicate, Some(existing), RECORD)
-                }
+                // `= $3` never matches a NULL key: a message without one always posts.
+                Some(existing) => (InboundOutcome::Duplicate, Some(existing), RECORD),
                 _ => {
                     let role: String = row.try_get("role")?;
                     let role = Role::parse(&role).ok_or_else(|| {

@@ -1,7 +1,7 @@
 //! Who may not write to us at all: blocked people and blocked sender domains. Checked at RCPT
 //! time against the envelope sender, and again against the From of the email.
 
-use super::people::person_from_row;
+use super::conversations::{token_owner_columns, token_owner_from_row};
 use super::{Result, Store, TokenOwner, on_backend};
 use crate::domain::{EmailAddress, Millis, ReplyToken};
 use sqlx::Row;
@@ -83,8 +83,8 @@ impl Store {
     pub async fn sender_block(&self, address: &EmailAddress) -> Result<Option<SenderBlock>> {
         let domains = block_domains(address);
         on_backend!(self, pool => {
-            let mut query = sqlx::query(concat!("SELECT ", block_counts!(), ""))
-                .bind(String::new())
+            let mut query = sqlx::query(concat!("SELECT ", block_counts!()))
+                .bind(String::new()) // $1: the token in `token_recipient`; unused here
                 .bind(address.key());
             for domain in &domains {
                 query = query.bind(domain);
@@ -104,8 +104,9 @@ impl Store {
         let domains = block_domains(sender);
         on_backend!(self, pool => {
             let mut query = sqlx::query(concat!(
-                "SELECT p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at,
-                        pe.email_status, ",
+                "SELECT ",
+                token_owner_columns!(),
+                ", ",
                 block_counts!(),
                 " FROM (SELECT 1 AS one) AS one
                   LEFT JOIN participants p ON p.reply_token = $1 AND p.removed_at IS NULL
@@ -117,15 +118,7 @@ impl Store {
                 query = query.bind(domain);
             }
             let row = query.fetch_one(pool).await?;
-            let conversation_id: Option<String> = row.try_get("conversation_id")?;
-            let owner = match conversation_id {
-                Some(conversation_id) => Some(TokenOwner {
-                    conversation_id,
-                    person: person_from_row(&row)?,
-                }),
-                None => None,
-            };
-            Ok((owner, block_from_row(&row)?))
+            Ok((token_owner_from_row(&row)?, block_from_row(&row)?))
         })
     }
 }
