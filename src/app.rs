@@ -13,6 +13,7 @@ use crate::smtp::connection::Timeouts;
 use crate::smtp::listener::SmtpListener;
 use crate::smtp::session::SessionConfig;
 use crate::store::Store;
+use crate::supervise::{Health, OnReturn, supervise};
 use crate::web::{self, AppState};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -47,6 +48,7 @@ pub struct App {
     domains: crate::domains::Domains,
     signer: crate::outbound::dkim::Signer,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    health: Health,
 }
 
 impl App {
@@ -59,9 +61,14 @@ impl App {
         let _ = rustls::crypto::ring::default_provider().install_default();
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
-        let store = Store::connect(&config.database_url, clock)
+        let health = Health::new();
+        let store = Store::connect_supervised(&config.database_url, clock, health.clone())
             .await
             .context("opening the database")?;
+        store
+            .clean_stored_text()
+            .await
+            .context("checking stored names and subjects")?;
         let (admin_token, generated_token) = match &config.admin_token {
             Some(token) => (token.clone(), false),
             None => load_or_create_admin_token(&config.data_dir)?,
@@ -176,6 +183,7 @@ impl App {
             domains,
             signer,
             tls,
+            health,
         })
     }
 
@@ -201,6 +209,11 @@ impl App {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The supervised background loops (for `/healthz`, and to restart one by name).
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 
     /// Serves until `signal` resolves, then stops accepting, lets in-flight SMTP transactions
@@ -244,6 +257,7 @@ impl App {
             signer: self.signer.clone(),
             admin_token: Arc::from(self.admin_token.as_str()),
             histories: web::HistoryCache::new(self.config.web_cache_bytes),
+            health: self.health.clone(),
         };
         let http_shutdown = shutdown.clone();
         let http_task = tokio::spawn(async move {
@@ -254,18 +268,48 @@ impl App {
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await
         });
-        let scheduler_task = tokio::spawn(scheduler::run(
+        // Every background loop is supervised: restarted with backoff if it ends or panics.
+        let (planner, lifecycle, tick, wake, stop) = (
             self.planner,
             self.lifecycle,
             self.config.tick,
             self.outbox_wake.clone(),
             shutdown.clone(),
+        );
+        let scheduler_task = tokio::spawn(supervise(
+            "scheduler",
+            self.health.clone(),
+            shutdown.clone(),
+            OnReturn::RestartUnlessShutdown,
+            move || {
+                scheduler::run(
+                    planner.clone(),
+                    lifecycle.clone(),
+                    tick,
+                    wake.clone(),
+                    stop.clone(),
+                )
+            },
         ));
-        let worker_task = tokio::spawn(self.worker.run(OUTBOX_POLL, shutdown.clone()));
-        let domains_task = tokio::spawn(scheduler::domain_checks(
+        let (worker, stop) = (self.worker, shutdown.clone());
+        let worker_task = tokio::spawn(supervise(
+            "outbox",
+            self.health.clone(),
+            shutdown.clone(),
+            OnReturn::RestartUnlessShutdown,
+            move || worker.clone().run(OUTBOX_POLL, stop.clone()),
+        ));
+        let (domains, period, stop) = (
             self.domains.clone(),
             self.config.tick.max(Duration::from_secs(60)),
             shutdown.clone(),
+        );
+        let domains_task = tokio::spawn(supervise(
+            "domain-checks",
+            self.health.clone(),
+            shutdown.clone(),
+            OnReturn::RestartUnlessShutdown,
+            move || scheduler::domain_checks(domains.clone(), period, stop.clone()),
         ));
 
         signal.await;

@@ -166,7 +166,14 @@ impl Domains {
         let before = self.store.now() - RECHECK_EVERY_MS;
         let claimed = self.store.claim_domains_to_check(before, 20).await?;
         for name in &claimed {
-            self.check(name).await?;
+            // One domain that cannot be checked (its row, the resolver) is recorded and the
+            // others are still checked; the claim moved its next check a day on.
+            if let Err(err) = self.check(name).await {
+                tracing::error!(domain = %name, error = %err, "re-checking a domain failed");
+                self.store
+                    .record_failure(crate::store::job::DOMAIN_CHECK, name, &err.to_string())
+                    .await?;
+            }
         }
         Ok(claimed.len())
     }

@@ -17,6 +17,7 @@
 //!   lifecycle).
 //! - [`web`]: the web view (`web::view`: sessions, magic links, codes, pages), the JSON API,
 //!   settings and verification codes, the one-click unsubscribe page.
+//! - [`supervise`]: background loops restarted when they fail, and their health.
 //! - [`app`]: wiring; the only module that knows every other.
 //!
 //! Invariants: "250" only after the message is committed; no SQL outside `store`; the SMTP
@@ -36,4 +37,5 @@ pub mod outbound;
 pub mod scheduler;
 pub mod smtp;
 pub mod store;
+pub mod supervise;
 pub mod web;

@@ -328,6 +328,7 @@ async fn queue_email(store: &Store, n: usize) -> Queued {
     );
     let data = rfc5322(&recipient, &message_id, n);
     let plan = PlannedEmail {
+        failure: None,
         conversation_id: conversation.id.clone(),
         person_id: person.id.clone(),
         expected_up_to: 0,
@@ -444,6 +445,7 @@ const NOTHING: Delivered = Delivered {
     sent: 0,
     retried: 0,
     failed: 0,
+errors: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -466,7 +468,8 @@ async fn a_relay_that_answers_451_then_250_gets_the_mail_once() {
         Delivered {
             sent: 0,
             retried: 1,
-            failed: 0
+            failed: 0,
+errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -503,7 +506,8 @@ async fn a_relay_that_answers_451_then_250_gets_the_mail_once() {
         Delivered {
             sent: 1,
             retried: 0,
-            failed: 0
+            failed: 0,
+errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -558,7 +562,8 @@ async fn a_relay_that_answers_550_marks_the_mail_failed() {
         Delivered {
             sent: 0,
             retried: 0,
-            failed: 1
+            failed: 1,
+errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -629,7 +634,8 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
             Delivered {
                 sent: 0,
                 retried: 1,
-                failed: 0
+                failed: 0,
+errors: 0,
             },
             "attempt {attempt}"
         );
@@ -682,7 +688,8 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
         Delivered {
             sent: 0,
             retried: 0,
-            failed: 1
+            failed: 1,
+errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -801,7 +808,8 @@ async fn the_file_transport_writes_one_eml_per_email_atomically() {
         Delivered {
             sent: 3,
             retried: 0,
-            failed: 0
+            failed: 0,
+errors: 0,
         }
     );
     assert_eq!(worker.run_once().await.expect("second pass"), NOTHING);
@@ -963,7 +971,8 @@ async fn a_late_answer_from_an_expired_claim_does_not_undo_a_delivery() {
             Delivered {
                 sent: 1,
                 retried: 0,
-                failed: 0
+                failed: 0,
+errors: 0,
             },
             "{backend}"
         );

@@ -4,6 +4,7 @@ mod address;
 mod ids;
 mod links;
 mod message_id;
+pub mod text;
 mod token;
 
 pub use address::{EmailAddress, InvalidEmail};

@@ -8,6 +8,7 @@ use super::{
     EMPTY_DETAIL, Inbound, ReleaseError, accepted, auth, no_nul, parse::ParsedEmail,
     temporary_failure, with_omitted,
 };
+use crate::domain::text::{self, TextRule};
 use crate::domain::{
     CONFIRM_LINK_LIFETIME_MS, EmailAddress, Id, IdKind, InboundOutcome, Locale, Role,
     StrangerPolicy,
@@ -212,16 +213,16 @@ impl Inbound {
                 };
                 let mut members = vec![person.id.clone()];
                 members.extend(team.into_iter().filter(|t| *t != person.id));
-                let subject = mail
-                    .parsed
-                    .subject
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or("(no subject)")
-                    .chars()
-                    .take(MAX_SUBJECT_CHARS)
-                    .collect::<String>();
+                // From a header: cleaned (controls made spaces, cut), never refused.
+                let subject = Some(text::clean(
+                    mail.parsed.subject.as_deref().unwrap_or(""),
+                    &TextRule {
+                        max_chars: MAX_SUBJECT_CHARS,
+                        ..text::SUBJECT
+                    },
+                ))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "(no subject)".to_string());
                 let start = NewConversation {
                     id: id.clone(),
                     subject: no_nul(subject),
@@ -297,10 +298,12 @@ impl Inbound {
         parsed: &ParsedEmail,
         verified: bool,
     ) -> Result<Person, Reply> {
+        // `from_name` was cleaned when the email was parsed; the local part follows the
+        // address grammar, which has no control characters.
         let name = parsed
             .from_name
             .clone()
-            .unwrap_or_else(|| from.local().to_string());
+            .unwrap_or_else(|| text::clean(from.local(), &text::NAME));
         let created = self
             .store
             .create_person(NewPerson {

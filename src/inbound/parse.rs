@@ -151,7 +151,17 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             .from()
             .and_then(|a| a.first())
             .and_then(|a| a.name())
-            .map(|n| n.trim().chars().take(100).collect::<String>())
+            // Decoded from RFC 2047 words, it may hold anything (a CR LF among them): cleaned,
+            // never refused, so the email is still delivered.
+            .map(|n| {
+                crate::domain::text::clean(
+                    n,
+                    &crate::domain::text::TextRule {
+                        max_chars: 100,
+                        ..crate::domain::text::NAME
+                    },
+                )
+            })
             .filter(|n| !n.is_empty()),
         message_id: message
             .message_id()
@@ -292,7 +302,8 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
         let inline = content_id.is_some() && !disposition_attachment;
         let filename = part
             .attachment_name()
-            .map(str::to_string)
+            .map(|n| crate::domain::text::clean(n, &crate::domain::text::FILE_NAME))
+            .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("attachment-{}", parsed.attachments.len() + 1));
         parsed.attachments.push(AttachmentPart {
             filename,

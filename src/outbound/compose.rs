@@ -203,6 +203,40 @@ pub enum ComposeError {
     Template(#[from] askama::Error),
     #[error("building the email: {0}")]
     Build(String),
+    /// Stored text that cannot stand in a header (a control character: CR or LF would end the
+    /// header, RFC 5322 §2.2). Input checks keep such text out; this is the last line.
+    #[error("the {what} cannot be written in a header: {reason}")]
+    Header { what: &'static str, reason: String },
+}
+
+/// Text from the store, checked before it goes into a header: no control character (a tab
+/// only where `allow_tab`), whatever the field. Header values are then encoded by lettre
+/// (RFC 2047), which never fails on checked text.
+fn header_text<'a>(
+    what: &'static str,
+    value: &'a str,
+    allow_tab: bool,
+) -> Result<&'a str, ComposeError> {
+    match value
+        .chars()
+        .find(|c| crate::domain::text::is_control(*c) && !(allow_tab && *c == '\t'))
+    {
+        Some(c) => Err(ComposeError::Header {
+            what,
+            reason: format!("control character U+{:04X}", c as u32),
+        }),
+        None => Ok(value),
+    }
+}
+
+/// A mailbox (`"Name" <address>`) from stored text: the name checked (lettre's display of a
+/// mailbox panics on CR or LF), the address parsed.
+fn mailbox(what: &'static str, name: &str, address: &str) -> Result<Mailbox, ComposeError> {
+    let name = header_text(what, name.trim(), false)?;
+    Ok(Mailbox::new(
+        (!name.is_empty()).then(|| name.to_string()),
+        address.parse().map_err(build_err)?,
+    ))
 }
 
 fn build_err(e: impl std::fmt::Display) -> ComposeError {
@@ -239,10 +273,7 @@ impl Composer {
     }
 
     fn sender(&self, display: String) -> Result<Mailbox, ComposeError> {
-        Ok(Mailbox::new(
-            Some(display),
-            self.from_address.to_string().parse().map_err(build_err)?,
-        ))
+        mailbox("sender name", &display, &self.from_address.to_string())
     }
 
     /// Headers on everything we send.
@@ -323,10 +354,8 @@ impl Composer {
         let author = messages
             .last()
             .map_or("threadgate", |m| m.author_name.as_str());
-        let to = Mailbox::new(
-            Some(due.person.name.clone()),
-            due.person.email.parse().map_err(build_err)?,
-        );
+        let to = mailbox("recipient's name", &due.person.name, &due.person.email)?;
+        let subject = header_text("subject", &due.subject, true)?;
         let reply_to: Mailbox = due
             .reply_token
             .address(&self.reply_domain)
@@ -340,7 +369,7 @@ impl Composer {
             .subject(notification_subject(
                 due.locale,
                 messages.len() + omitted,
-                &due.subject,
+                subject,
             ))
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64));
@@ -354,7 +383,7 @@ impl Composer {
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(build_err)?;
         self.machine_headers(&mut email);
-        raw_header(&mut email, "Thread-Topic", due.subject.clone());
+        raw_header(&mut email, "Thread-Topic", subject.to_string());
         raw_header(
             &mut email,
             "Thread-Index",
@@ -463,11 +492,8 @@ impl Composer {
         let message_id = format!("<{id}@{}>", self.reply_domain);
         let mut email = lettre::Message::builder()
             .from(self.sender("threadgate".into())?)
-            .to(Mailbox::new(
-                Some(to_name.to_string()).filter(|n| !n.is_empty()),
-                to_email.parse().map_err(build_err)?,
-            ))
-            .subject(subject)
+            .to(mailbox("recipient's name", to_name, to_email)?)
+            .subject(header_text("subject", &subject, true)?)
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64))
             .multipart(MultiPart::alternative_plain_html(text, html))

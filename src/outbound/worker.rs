@@ -2,7 +2,7 @@
 //! Temporary failures are retried with exponential backoff; permanent ones are marked failed.
 
 use super::transport::{DeliveryError, Transport};
-use crate::store::{OutboxEmail, Store};
+use crate::store::{OutboxEmail, Store, job};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -60,7 +60,9 @@ pub fn retry_delay(outbox_id: &str, attempts: i64) -> Duration {
     let base = backoff(attempts);
     let digest = Sha256::digest(format!("{outbox_id}/{attempts}").as_bytes());
     let spread = base.as_millis() as u64 / 5 + 1;
-    let jitter = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % spread;
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let jitter = u64::from_be_bytes(first) % spread;
     base + Duration::from_millis(jitter)
 }
 
@@ -69,6 +71,8 @@ pub struct Delivered {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Emails whose result could not be recorded (see [`crate::store::job::OUTBOX`]).
+    pub errors: usize,
 }
 
 impl OutboxWorker {
@@ -105,11 +109,25 @@ impl OutboxWorker {
         let claimed = self.store.claim_outbox(BATCH, self.lease_ms).await?;
         let mut done = Delivered::default();
         for email in claimed {
-            match self.deliver(&email).await? {
-                Outcome::Sent => done.sent += 1,
-                Outcome::Retry => done.retried += 1,
-                Outcome::Failed => done.failed += 1,
-                Outcome::Lost => {}
+            match self.deliver(&email).await {
+                Ok(Outcome::Sent) => done.sent += 1,
+                Ok(Outcome::Retry) => done.retried += 1,
+                Ok(Outcome::Failed) => done.failed += 1,
+                Ok(Outcome::Lost) => {}
+                // One email's trouble (its result could not be recorded) is that email's: it
+                // is logged and recorded, its claim runs out and it comes back; the rest of
+                // the batch is delivered.
+                Err(err) => {
+                    done.errors += 1;
+                    tracing::error!(outbox_id = %email.id, error = %err, "delivering an email failed");
+                    if let Err(record) = self
+                        .store
+                        .record_failure(job::OUTBOX, &email.id, &err.to_string())
+                        .await
+                    {
+                        tracing::error!(outbox_id = %email.id, error = %record, "cannot record an outbox failure");
+                    }
+                }
             }
         }
         Ok(done)
@@ -128,16 +146,21 @@ impl OutboxWorker {
             return Ok(Outcome::Lost);
         }
         let signed;
-        let email = match &self.signer {
-            Some(signer) => {
-                let mut copy = email.clone();
-                copy.data = signer.sign(&email.data).await?;
-                signed = copy;
-                &signed
-            }
-            None => email,
+        let delivery = match &self.signer {
+            Some(signer) => match signer.sign(&email.data).await {
+                Ok(data) => {
+                    let mut copy = email.clone();
+                    copy.data = data;
+                    signed = copy;
+                    self.transport.deliver(&signed).await
+                }
+                // Never sent unsigned: a key that cannot be read now is retried like a relay
+                // that does not answer.
+                Err(err) => Err(DeliveryError::Transient(format!("DKIM signing: {err}"))),
+            },
+            None => self.transport.deliver(email).await,
         };
-        let (outcome, recorded) = match self.transport.deliver(email).await {
+        let (outcome, recorded) = match delivery {
             Ok(()) => {
                 tracing::info!("delivered");
                 (Outcome::Sent, self.store.outbox_sent(email).await?)

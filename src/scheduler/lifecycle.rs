@@ -62,7 +62,9 @@ where
     loop {
         let sweep = pass().await?;
         changed += sweep.changed;
-        if sweep.claimed < BATCH as usize || sweep.changed == 0 {
+        // Failed rows were recorded and are not claimed again for a while: they count as
+        // progress.
+        if sweep.claimed < BATCH as usize || sweep.changed + sweep.failed == 0 {
             return Ok(changed);
         }
     }

@@ -1,6 +1,10 @@
 //! The scheduler: one tick loop on the application's runtime; each job is a step function that
 //! tests call directly instead of sleeping.
 
+// One bad record never stops the work for everyone: no unwrap or expect on paths that
+// handle data (a panic here would stop a loop); errors are returned and recorded instead.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod lifecycle;
 pub mod notify;
 

@@ -13,7 +13,7 @@
 
 use crate::domain::{NotifyMode, Role};
 use crate::outbound::compose::Composer;
-use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store};
+use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store, job};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -57,7 +57,7 @@ impl Planner {
             let mut done = Planned::default();
             let mut after: Option<(String, String)> = None;
             loop {
-                let due = self
+                let page = self
                     .store
                     .due_notifications_after(
                         after.as_ref().map(|(c, p)| (c.as_str(), p.as_str())),
@@ -65,11 +65,28 @@ impl Planner {
                         self.digest_interval.as_millis() as i64,
                     )
                     .await?;
-                after = due
-                    .last()
-                    .map(|d| (d.conversation_id.clone(), d.person.id.clone()));
-                let plans: Vec<PlannedEmail> = due.iter().map(|d| self.plan(d)).collect();
-                let committed = self.store.enqueue_notifications(&plans).await?;
+                after = page.last.clone();
+                for (message_id, reason) in &page.broken_messages {
+                    tracing::error!(%message_id, %reason, "a message cannot be read; left out of notifications");
+                    self.note_failure(message_id, reason).await;
+                }
+                let mut plans: Vec<PlannedEmail> = page.due.iter().map(|d| self.plan(d)).collect();
+                for broken in &page.broken {
+                    tracing::error!(item = %broken.item, reason = %broken.reason, "a participant's row cannot be read; skipped");
+                    match broken.marks {
+                        // Recorded with the mark's move, so it is recorded once per message.
+                        Some((from, to)) => plans.push(PlannedEmail {
+                            conversation_id: broken.conversation_id.clone(),
+                            person_id: broken.person_id.clone(),
+                            expected_up_to: from,
+                            up_to: to.max(from),
+                            email: None,
+                            failure: Some(broken.reason.clone()),
+                        }),
+                        None => self.note_failure(&broken.item, &broken.reason).await,
+                    }
+                }
+                let committed = self.commit(&plans).await?;
                 let progressed = committed.iter().filter(|c| **c).count();
                 done.participants += progressed;
                 done.emails += plans
@@ -77,7 +94,7 @@ impl Planner {
                     .zip(&committed)
                     .filter(|(p, c)| **c && p.email.is_some())
                     .count();
-                if (due.len() as i64) < BATCH {
+                if (page.rows as i64) < BATCH {
                     break;
                 }
             }
@@ -94,8 +111,47 @@ impl Planner {
         .await
     }
 
-    /// Never fails: an email that cannot be composed (an address our mail library refuses)
-    /// is logged and skipped, so one person never blocks everyone else's notifications.
+    /// Commits a batch of plans in one transaction; if that fails, each plan alone, so one
+    /// plan the database refuses is recorded as failed and the others still go out.
+    async fn commit(&self, plans: &[PlannedEmail]) -> anyhow::Result<Vec<bool>> {
+        let batch_error = match self.store.enqueue_notifications(plans).await {
+            Ok(committed) => return Ok(committed),
+            Err(err) => err,
+        };
+        if plans.len() == 1 && !self.store.is_available().await {
+            return Err(batch_error.into());
+        }
+        tracing::warn!(error = %batch_error, plans = plans.len(), "queueing a batch of notifications failed; queueing one at a time");
+        let mut committed = Vec::with_capacity(plans.len());
+        let mut failed = 0;
+        for plan in plans {
+            match self.store.enqueue_notification(plan).await {
+                Ok(done) => committed.push(done),
+                Err(err) => {
+                    failed += 1;
+                    let item = format!("{}/{}", plan.conversation_id, plan.person_id);
+                    tracing::error!(%item, error = %err, "cannot queue a notification; skipped");
+                    self.note_failure(&item, &format!("queueing the notification: {err}")).await;
+                    committed.push(false);
+                }
+            }
+        }
+        if failed == plans.len() && !self.store.is_available().await {
+            // Nothing went through and the database does not answer: an outage, not bad data.
+            return Err(batch_error.into());
+        }
+        Ok(committed)
+    }
+
+    async fn note_failure(&self, item: &str, reason: &str) {
+        if let Err(err) = self.store.record_failure(job::NOTIFY, item, reason).await {
+            tracing::error!(%item, error = %err, "cannot record a notification failure");
+        }
+    }
+
+    /// Never fails: an email that cannot be composed (an address our mail library refuses,
+    /// a name it cannot write) is logged, recorded as this participant's failure with the
+    /// mark's move, and skipped, so one person never blocks everyone else's notifications.
     fn plan(&self, due: &DueParticipant) -> PlannedEmail {
         // Everything up to the conversation's end as planned (deleted messages included) is
         // handled by this plan; a message that arrived since is in `messages` too.
@@ -121,8 +177,8 @@ impl Planner {
             || due.muted
             || due.blocked
             || !due.person.email_status.may_email();
-        let email = if visible.is_empty() || silenced {
-            None
+        let (email, failure) = if visible.is_empty() || silenced {
+            (None, None)
         } else {
             match self.composer.notification(
                 due,
@@ -130,10 +186,10 @@ impl Planner {
                 omitted,
                 self.store.now(),
             ) {
-                Ok(email) => Some(email),
+                Ok(email) => (Some(email), None),
                 Err(err) => {
-                    tracing::error!(person_id = %due.person.id, error = %err, "cannot compose a notification; skipped");
-                    None
+                    tracing::error!(conversation_id = %due.conversation_id, person_id = %due.person.id, error = %err, "cannot compose a notification; skipped");
+                    (None, Some(format!("composing the notification: {err}")))
                 }
             }
         };
@@ -143,6 +199,7 @@ impl Planner {
             expected_up_to: due.notified_up_to,
             up_to: up_to.max(due.notified_up_to),
             email,
+            failure,
         }
     }
 }

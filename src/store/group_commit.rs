@@ -13,8 +13,10 @@
 use super::inbound::{InboundWrite, write_inbound_pg, write_inbound_sqlite};
 use super::{Dialect, InboundStored, Result, StoreError};
 use sqlx::{PgPool, SqlitePool};
+use crate::supervise::{Health, OnReturn, supervise};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// Emails per transaction at most: bounds the time the writer connection is held, so other
 /// writers (the scheduler, the web view) wait at most one batch.
@@ -45,8 +47,10 @@ fn conversation_of(write: &InboundWrite) -> Option<&str> {
 const QUEUE: usize = 1024;
 
 impl GroupCommit {
-    /// Starts the committing task on `write` (SQLite's one-connection writer pool).
-    pub(super) fn start_sqlite(write: SqlitePool) -> GroupCommit {
+    /// Starts the committing task on `write` (SQLite's one-connection writer pool), on a
+    /// thread of its own, supervised: a panic answers that batch's sessions `451` (their
+    /// senders were dropped) and the task starts again on the same queue.
+    pub(super) fn start_sqlite(write: SqlitePool, health: Health) -> Result<GroupCommit> {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         // Its own thread: each statement is a hand-off to sqlx's worker thread and back, and on
@@ -57,20 +61,40 @@ impl GroupCommit {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime for the commit thread");
+            .map_err(|e| StoreError::Batch(format!("a runtime for the commit thread: {e}")))?;
         std::thread::Builder::new()
             .name("threadgate-commit".into())
-            .spawn(move || runtime.block_on(run_sqlite(write, rx)))
-            .expect("the commit thread");
-        GroupCommit { jobs }
+            .spawn(move || {
+                runtime.block_on(supervise(
+                    "inbound-commit",
+                    health,
+                    CancellationToken::new(),
+                    // The loop ends when every sender is gone, that is with the Store.
+                    OnReturn::Finish,
+                    move || run_sqlite(write.clone(), rx.clone()),
+                ))
+            })
+            .map_err(|e| StoreError::Batch(format!("the commit thread: {e}")))?;
+        Ok(GroupCommit { jobs })
     }
 
-    /// Starts [`PG_COMMITTERS`] committing tasks on `pool`, taking batches in turn.
-    pub(super) fn start_pg(pool: PgPool) -> GroupCommit {
+    /// Starts [`PG_COMMITTERS`] committing tasks on `pool`, taking batches in turn, each
+    /// supervised like SQLite's.
+    pub(super) fn start_pg(pool: PgPool, health: Health) -> GroupCommit {
         let (jobs, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..PG_COMMITTERS {
-            tokio::spawn(run_pg(pool.clone(), rx.clone()));
+        for name in ["inbound-commit-1", "inbound-commit-2", "inbound-commit-3"]
+            .into_iter()
+            .take(PG_COMMITTERS)
+        {
+            let (pool, rx) = (pool.clone(), rx.clone());
+            tokio::spawn(supervise(
+                name,
+                health.clone(),
+                CancellationToken::new(),
+                OnReturn::Finish,
+                move || run_pg(pool.clone(), rx.clone()),
+            ));
         }
         GroupCommit { jobs }
     }

@@ -244,7 +244,14 @@ pub struct DeletedMessage {
 pub struct Sweep {
     pub claimed: usize,
     pub changed: usize,
+    /// Conversations whose row could not be read: recorded as failures (job `lifecycle`), left
+    /// as they are, and not claimed again for [`QUARANTINE_MS`].
+    pub failed: usize,
 }
+
+/// A conversation the lifecycle step failed on waits this long before it is tried again, so a
+/// run of bad rows never fills every batch.
+pub const QUARANTINE_MS: i64 = 60 * 60 * 1000;
 
 impl Store {
     /// Applies a status and/or assignment change in one transaction, recording an event for
@@ -441,23 +448,40 @@ impl Store {
             let due = sqlx::query(pool.pick(
                 "SELECT id, wake_status FROM conversations
                  WHERE status = 'snoozed' AND snoozed_until <= $1
+                   AND id NOT IN (SELECT item FROM work_failures
+                                  WHERE job = 'lifecycle' AND last_failed_at > $3)
                  ORDER BY snoozed_until LIMIT $2",
                 "SELECT id, wake_status FROM conversations
                  WHERE status = 'snoozed' AND snoozed_until <= $1
+                   AND id NOT IN (SELECT item FROM work_failures
+                                  WHERE job = 'lifecycle' AND last_failed_at > $3)
                  ORDER BY snoozed_until LIMIT $2
                  FOR NO KEY UPDATE SKIP LOCKED",
             ))
             .bind(now)
             .bind(limit)
+            .bind(now - QUARANTINE_MS)
             .fetch_all(&mut *tx)
             .await?;
-            let mut sweep = Sweep { claimed: due.len(), changed: 0 };
+            let mut sweep = Sweep { claimed: due.len(), changed: 0, failed: 0 };
             for row in &due {
                 let id: String = row.try_get("id")?;
-                let wake_status: Option<String> = row.try_get("wake_status")?;
-                let to = match wake_status.as_deref() {
-                    Some(s) => decode_status(s)?,
-                    None => ConversationStatus::Open,
+                let read = || -> Result<ConversationStatus> {
+                    let wake_status: Option<String> = row.try_get("wake_status")?;
+                    Ok(match wake_status.as_deref() {
+                        Some(s) => decode_status(s)?,
+                        None => ConversationStatus::Open,
+                    })
+                };
+                let to = match read() {
+                    Ok(to) => to,
+                    Err(err) => {
+                        let reason = format!("waking a snoozed conversation: {err}");
+                        tracing::error!(conversation_id = %id, %reason, "lifecycle: skipped");
+                        super::failures::upsert_failure!(&mut *tx, super::failures::job::LIFECYCLE, &id, &reason, now)?;
+                        sweep.failed += 1;
+                        continue;
+                    }
                 };
                 let done = sqlx::query(
                     "UPDATE conversations
@@ -491,21 +515,37 @@ impl Store {
             let due = sqlx::query(pool.pick(
                 "SELECT id, status, last_activity_at FROM conversations
                  WHERE status IN ('open', 'pending') AND last_activity_at <= $1
+                   AND id NOT IN (SELECT item FROM work_failures
+                                  WHERE job = 'lifecycle' AND last_failed_at > $3)
                  ORDER BY last_activity_at LIMIT $2",
                 "SELECT id, status, last_activity_at FROM conversations
                  WHERE status IN ('open', 'pending') AND last_activity_at <= $1
+                   AND id NOT IN (SELECT item FROM work_failures
+                                  WHERE job = 'lifecycle' AND last_failed_at > $3)
                  ORDER BY last_activity_at LIMIT $2
                  FOR NO KEY UPDATE SKIP LOCKED",
             ))
             .bind(cutoff)
             .bind(limit)
+            .bind(now - QUARANTINE_MS)
             .fetch_all(&mut *tx)
             .await?;
-            let mut sweep = Sweep { claimed: due.len(), changed: 0 };
+            let mut sweep = Sweep { claimed: due.len(), changed: 0, failed: 0 };
             for row in &due {
                 let id: String = row.try_get("id")?;
-                let from: String = row.try_get("status")?;
-                let last_activity_at: i64 = row.try_get("last_activity_at")?;
+                let read = || -> Result<(String, i64)> {
+                    Ok((row.try_get("status")?, row.try_get("last_activity_at")?))
+                };
+                let (from, last_activity_at) = match read() {
+                    Ok(read) => read,
+                    Err(err) => {
+                        let reason = format!("closing an inactive conversation: {err}");
+                        tracing::error!(conversation_id = %id, %reason, "lifecycle: skipped");
+                        super::failures::upsert_failure!(&mut *tx, super::failures::job::LIFECYCLE, &id, &reason, now)?;
+                        sweep.failed += 1;
+                        continue;
+                    }
+                };
                 let done = sqlx::query(
                     "UPDATE conversations SET status = 'closed', updated_at = $3
                      WHERE id = $1 AND status = $2 AND last_activity_at <= $4",

@@ -10,9 +10,14 @@
 //! `BEGIN IMMEDIATE`) the [`Dialect`] trait says so explicitly. Migrations are parallel histories
 //! in `migrations/sqlite/` and `migrations/postgres/` with the same numbering.
 
+// One bad record never stops the work for everyone: no unwrap or expect on paths that
+// handle data (a panic here would stop a loop); errors are returned and recorded instead.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 mod attachments;
 mod conversations;
 mod domains;
+pub(crate) mod failures;
 mod group_commit;
 mod inbound;
 mod inbound_sqlite;
@@ -24,11 +29,13 @@ mod outbox;
 mod people;
 mod senders;
 mod sessions;
+mod stored_text;
 mod verification;
 
 pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, NewConversation, Participant, TokenOwner};
 pub use domains::{DEFAULT_INBOX_LOCAL, DkimKey, Domain, InboxAddress, KeyStatus};
+pub use failures::{WorkFailure, job};
 pub use inbound::{InboundEntry, InboundRecord, InboundStored, ReplyContext, sha256_hex};
 pub use inbox::{ConversationSummary, ListScope, ParticipantState};
 pub use lifecycle::{
@@ -36,7 +43,7 @@ pub use lifecycle::{
     MessageEffect, StatusChange, Sweep,
 };
 pub use messages::{Message, NewMessage};
-pub use notifications::{DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
+pub use notifications::{BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
 pub use senders::{BlockedDomain, SenderBlock};
@@ -175,6 +182,15 @@ impl Store {
     /// Connects and applies pending migrations. `sqlite://path` (created if missing) or
     /// `postgres://…`/`postgresql://…`.
     pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> Result<Store> {
+        Self::connect_supervised(url, clock, crate::supervise::Health::new()).await
+    }
+
+    /// [`Store::connect`], with the inbound committers reporting to `health`.
+    pub async fn connect_supervised(
+        url: &str,
+        clock: Arc<dyn Clock>,
+        health: crate::supervise::Health,
+    ) -> Result<Store> {
         let bad = |reason: String| StoreError::Url {
             url: redact_url(url),
             reason,
@@ -198,7 +214,7 @@ impl Store {
                 .max_connections(8)
                 .connect_with(options)
                 .await?;
-            let group = group_commit::GroupCommit::start_sqlite(write.clone());
+            let group = group_commit::GroupCommit::start_sqlite(write.clone(), health)?;
             Backend::Sqlite { read, write, group }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
@@ -208,7 +224,7 @@ impl Store {
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            let group = group_commit::GroupCommit::start_pg(pool.clone());
+            let group = group_commit::GroupCommit::start_pg(pool.clone(), health);
             Backend::Postgres { pool, group }
         } else {
             return Err(bad("expected a sqlite: or postgres: URL".into()));
@@ -229,6 +245,20 @@ impl Store {
 
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
+    }
+
+    /// Whether the database answers a trivial write-side query now (within 5 s): tells an
+    /// outage from one bad row, and feeds the readiness check.
+    pub async fn is_available(&self) -> bool {
+        let probe = async {
+            on_backend!(write self, pool => {
+                sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+            })
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), probe).await,
+            Ok(Ok(()))
+        )
     }
 
     pub async fn close(&self) {

@@ -42,6 +42,36 @@ pub struct PendingMessage {
     pub created_at: Millis,
 }
 
+/// One page of [`Store::due_notifications_after`].
+#[derive(Debug, Default)]
+pub struct DuePage {
+    pub due: Vec<DueParticipant>,
+    /// Participants whose row could not be read.
+    pub broken: Vec<BrokenDue>,
+    /// Messages that could not be read (id, reason): left out of every email.
+    pub broken_messages: Vec<(String, String)>,
+    /// The key of the last row read (the next page starts after it).
+    pub last: Option<(String, String)>,
+    /// Rows read, broken ones included: a page shorter than the limit is the last.
+    pub rows: usize,
+}
+
+/// A due participant whose row could not be read.
+#[derive(Debug, Clone)]
+pub struct BrokenDue {
+    pub conversation_id: String,
+    pub person_id: String,
+    /// `<conversation id>/<person id>`, as failures are recorded.
+    pub item: String,
+    pub reason: String,
+    /// The mark and the conversation's last seq, when those could be read.
+    pub marks: Option<(i64, i64)>,
+}
+
+fn malformed(what: &str) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(format!("malformed {what}").into()))
+}
+
 /// The planner's decision for one participant: advance the mark to `up_to` and, when there is
 /// something for them to read, queue `email`.
 #[derive(Debug, Clone)]
@@ -51,6 +81,9 @@ pub struct PlannedEmail {
     pub expected_up_to: i64,
     pub up_to: i64,
     pub email: Option<NewOutboxEmail>,
+    /// Why nothing could be planned for them (recorded with the mark's move, in the same
+    /// transaction): the email could not be composed, or their row not read.
+    pub failure: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,23 +111,27 @@ impl Store {
         limit: i64,
         digest_interval_ms: i64,
     ) -> Result<Vec<DueParticipant>> {
-        self.due_notifications_after(None, limit, digest_interval_ms)
-            .await
+        Ok(self
+            .due_notifications_after(None, limit, digest_interval_ms)
+            .await?
+            .due)
     }
 
     /// [`Store::due_notifications`], in (conversation, person) order after `after` — a pass
-    /// pages through with this, so each batch reads only new rows.
+    /// pages through with this, so each batch reads only new rows. Rows that cannot be read
+    /// (a participant, or one message) come back in [`DuePage::broken`]: one bad row never
+    /// hides the others.
     pub async fn due_notifications_after(
         &self,
         after: Option<(&str, &str)>,
         limit: i64,
         digest_interval_ms: i64,
-    ) -> Result<Vec<DueParticipant>> {
+    ) -> Result<DuePage> {
         let (after_conversation, after_person) = after.unwrap_or(("", ""));
         let now = self.now();
         on_backend!(self, pool => {
             let rows = sqlx::query(
-                "SELECT p.conversation_id, p.reply_token, p.notified_up_to, p.last_email_id,
+                "SELECT p.conversation_id, p.person_id, p.reply_token, p.notified_up_to, p.last_email_id,
                         p.email_references, p.emails_sent, p.muted, c.subject,
                         c.created_at AS conversation_created_at,
                         pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
@@ -116,33 +153,53 @@ impl Store {
             .bind(after_person)
             .fetch_all(pool)
             .await?;
+            let mut page = DuePage { rows: rows.len(), ..DuePage::default() };
             let mut due = Vec::with_capacity(rows.len());
             for row in &rows {
-                let token: String = row.try_get("reply_token")?;
-                let references: String = row.try_get("email_references")?;
-                let mode: String = row.try_get("notifications")?;
-                let locale: String = row.try_get("locale")?;
-                let muted: i64 = row.try_get("muted")?;
-                let blocked: i64 = row.try_get("blocked")?;
-                due.push(DueParticipant {
-                    conversation_id: row.try_get("conversation_id")?,
-                    subject: row.try_get("subject")?,
-                    conversation_created_at: row.try_get("conversation_created_at")?,
-                    person: person_from_row(row)?,
-                    mode: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
-                    locale: Locale::parse(&locale).unwrap_or(Locale::En),
-                    blocked: blocked != 0,
-                    muted: muted != 0,
-                    reply_token: ReplyToken::parse(&token)
-                        .ok_or(StoreError::Database(sqlx::Error::Decode("malformed reply token".into())))?,
-                    notified_up_to: row.try_get("notified_up_to")?,
-                    last_email_id: row.try_get("last_email_id")?,
-                    references: references.split_whitespace().map(str::to_string).collect(),
-                    emails_sent: row.try_get("emails_sent")?,
-                    messages: Vec::new(),
-                    omitted: 0,
-                    last_seq: row.try_get("last_seq")?,
-                });
+                // The key pages on: both are primary-key text columns.
+                let conversation_id: String = row.try_get("conversation_id")?;
+                let person_id: String = row.try_get("person_id")?;
+                let read = || -> Result<DueParticipant> {
+                    let token: String = row.try_get("reply_token")?;
+                    let references: String = row.try_get("email_references")?;
+                    let mode: String = row.try_get("notifications")?;
+                    let locale: String = row.try_get("locale")?;
+                    let muted: i64 = row.try_get("muted")?;
+                    let blocked: i64 = row.try_get("blocked")?;
+                    Ok(DueParticipant {
+                        conversation_id: conversation_id.clone(),
+                        subject: row.try_get("subject")?,
+                        conversation_created_at: row.try_get("conversation_created_at")?,
+                        person: person_from_row(row)?,
+                        mode: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
+                        locale: Locale::parse(&locale).unwrap_or(Locale::En),
+                        blocked: blocked != 0,
+                        muted: muted != 0,
+                        reply_token: ReplyToken::parse(&token).ok_or_else(|| malformed("reply token"))?,
+                        notified_up_to: row.try_get("notified_up_to")?,
+                        last_email_id: row.try_get("last_email_id")?,
+                        references: references.split_whitespace().map(str::to_string).collect(),
+                        emails_sent: row.try_get("emails_sent")?,
+                        messages: Vec::new(),
+                        omitted: 0,
+                        last_seq: row.try_get("last_seq")?,
+                    })
+                };
+                match read() {
+                    Ok(d) => due.push(d),
+                    Err(err) => page.broken.push(BrokenDue {
+                        // Where the mark would move to, when those columns at least are readable.
+                        marks: row
+                            .try_get::<i64, _>("notified_up_to")
+                            .and_then(|from| Ok((from, row.try_get::<i64, _>("last_seq")?)))
+                            .ok(),
+                        item: format!("{conversation_id}/{person_id}"),
+                        conversation_id: conversation_id.clone(),
+                        person_id: person_id.clone(),
+                        reason: format!("reading the participant: {err}"),
+                    }),
+                }
+                page.last = Some((conversation_id, person_id));
             }
 
             // One query per conversation in the batch (not per participant): everyone in a
@@ -154,7 +211,7 @@ impl Store {
             }
             let mut history: HashMap<String, Vec<PendingMessage>> = HashMap::with_capacity(lowest.len());
             for (conversation_id, from) in lowest {
-                let messages = sqlx::query(
+                let rows = sqlx::query(
                     "SELECT m.id, m.seq, m.kind, m.body_text, m.author_id, a.name AS author_name, m.created_at
                      FROM messages m JOIN people a ON a.id = m.author_id
                      WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
@@ -163,22 +220,31 @@ impl Store {
                 .bind(&conversation_id)
                 .bind(from)
                 .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|m| {
-                    let kind: String = m.try_get("kind")?;
-                    Ok(PendingMessage {
-                        id: m.try_get("id")?,
-                        seq: m.try_get("seq")?,
-                        kind: MessageKind::parse(&kind)
-                            .ok_or(StoreError::Database(sqlx::Error::Decode("unknown kind".into())))?,
-                        body_text: m.try_get("body_text")?,
-                        author_id: m.try_get("author_id")?,
-                        author_name: m.try_get("author_name")?,
-                        created_at: m.try_get("created_at")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+                .await?;
+                let mut messages = Vec::with_capacity(rows.len());
+                for m in &rows {
+                    let read = || -> Result<PendingMessage> {
+                        let kind: String = m.try_get("kind")?;
+                        Ok(PendingMessage {
+                            id: m.try_get("id")?,
+                            seq: m.try_get("seq")?,
+                            kind: MessageKind::parse(&kind).ok_or_else(|| malformed("message kind"))?,
+                            body_text: m.try_get("body_text")?,
+                            author_id: m.try_get("author_id")?,
+                            author_name: m.try_get("author_name")?,
+                            created_at: m.try_get("created_at")?,
+                        })
+                    };
+                    match read() {
+                        Ok(message) => messages.push(message),
+                        // Left out of every email (its visibility is unknown, so it is shown
+                        // to nobody); the others in the conversation still go out.
+                        Err(err) => page.broken_messages.push((
+                            m.try_get::<String, _>("id").unwrap_or_else(|_| format!("{conversation_id}/?")),
+                            format!("reading the message: {err}"),
+                        )),
+                    }
+                }
                 history.insert(conversation_id, messages);
             }
             for d in &mut due {
@@ -188,7 +254,8 @@ impl Store {
                 d.messages = pending.into_iter().skip(d.omitted).collect();
             }
             // Deleted messages alone can leave nothing pending: the mark moves past them.
-            Ok(due)
+            page.due = due;
+            Ok(page)
         })
     }
 
@@ -245,6 +312,10 @@ impl Store {
                     .await?,
                 };
                 let moved = moved.rows_affected() > 0;
+                if moved && let Some(reason) = &plan.failure {
+                    let item = format!("{}/{}", plan.conversation_id, plan.person_id);
+                    super::failures::upsert_failure!(&mut *tx, super::failures::job::NOTIFY, &item, reason, now)?;
+                }
                 if moved && let Some(email) = &plan.email {
                     insert_outbox!(tx, email, Some((plan.conversation_id.as_str(), plan.person_id.as_str())), 1i64, now);
                 }

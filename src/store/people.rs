@@ -206,6 +206,19 @@ impl Store {
 }
 
 impl Store {
+    /// Changes a person's display name (checked by the caller against the text rule). False
+    /// for an unknown person.
+    pub async fn rename_person(&self, id: &str, name: &str) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query("UPDATE people SET name = $2 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
     /// Creates many people in one transaction (imports). Fails whole on a duplicate address.
     pub async fn create_people(&self, new: Vec<NewPerson>) -> Result<Vec<Person>> {
         let now = self.now();

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiPath};
+use crate::domain::text;
 use crate::domain::{EmailAddress, Locale, MessageKind, Role, Source, rfc3339};
 use crate::store::{
     Attachment, Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant,
@@ -17,8 +18,6 @@ use serde_json::{Value, json};
 type Body<T> = Result<Json<T>, JsonRejection>;
 type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
 
-const MAX_NAME: usize = 200;
-const MAX_SUBJECT: usize = 500;
 const MAX_BODY: usize = 1024 * 1024;
 
 fn ok(value: Value) -> ApiResult {
@@ -97,6 +96,16 @@ fn required<'a>(value: &'a Option<String>, field: &str, max: usize) -> Result<&'
     Ok(v)
 }
 
+/// A required human text field (name, subject), checked by the one text rule: 422 naming the
+/// field otherwise.
+pub(super) fn human_text<'a>(
+    value: &'a Option<String>,
+    field: &'static str,
+    rule: &text::TextRule,
+) -> Result<&'a str, ApiError> {
+    text::check(value.as_deref().unwrap_or(""), rule).map_err(|e| ApiError::invalid_text(field, e))
+}
+
 async fn existing_conversation(state: &AppState, id: &str) -> Result<Conversation, ApiError> {
     state
         .store
@@ -122,7 +131,7 @@ pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerso
         .to_string()
         .parse::<lettre::Address>()
         .map_err(|e| ApiError::invalid(format!("`email`: {e}")))?;
-    let name = required(&body.name, "name", MAX_NAME)?.to_string();
+    let name = human_text(&body.name, "name", &text::NAME)?.to_string();
     let role = body.role.as_deref().unwrap_or("client");
     let role = Role::parse(role)
         .ok_or_else(|| ApiError::invalid("`role` must be \"internal\" or \"client\""))?;
@@ -166,7 +175,7 @@ pub async fn create_conversation(
     body: Body<CreateConversation>,
 ) -> ApiResult {
     let Json(body) = body?;
-    let subject = required(&body.subject, "subject", MAX_SUBJECT)?;
+    let subject = human_text(&body.subject, "subject", &text::SUBJECT)?;
     let created_by = required(&body.created_by, "created_by", 64)?;
     if body.participants.len() > 100 {
         return Err(ApiError::invalid("at most 100 participants"));
@@ -524,4 +533,98 @@ pub async fn download_raw(
         "message/rfc822",
         &format!("{id}.eml"),
     ))
+}
+
+fn loop_json(l: &crate::supervise::LoopReport) -> Value {
+    json!({
+        "name": l.name, "running": l.running, "restarts": l.restarts, "flapping": l.flapping,
+        "healthy": l.healthy(), "last_failure": l.last_failure,
+        "last_failure_at": l.last_failure_at.map(rfc3339),
+    })
+}
+
+/// `GET /healthz` (no token): `ok`, or 503 naming each background loop that is down or keeps
+/// restarting (see [`crate::supervise`]).
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
+    let failing: Vec<String> = state
+        .health
+        .report()
+        .iter()
+        .filter(|l| !l.healthy())
+        .map(|l| {
+            let what = if l.running { "restarting repeatedly" } else { "down" };
+            format!("{}: {what} ({} restarts)", l.name, l.restarts)
+        })
+        .collect();
+    if failing.is_empty() {
+        (StatusCode::OK, "ok".into())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("failing: {}", failing.join("; ")),
+        )
+    }
+}
+
+/// `GET /api/v1/health`: every background loop, with its restarts and last failure.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let loops = state.health.report();
+    let healthy = loops.iter().all(crate::supervise::LoopReport::healthy);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "healthy": healthy,
+            "loops": loops.iter().map(loop_json).collect::<Vec<_>>(),
+        })),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct FailureQuery {
+    job: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/v1/failures[?job=&limit=]`: items of background work that failed (latest
+/// first); each loop went on with the others.
+pub async fn list_failures(
+    State(state): State<AppState>,
+    query: Result<Query<FailureQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query?;
+    let known = [
+        crate::store::job::NOTIFY,
+        crate::store::job::LIFECYCLE,
+        crate::store::job::DOMAIN_CHECK,
+        crate::store::job::OUTBOX,
+    ];
+    if let Some(job) = query.job.as_deref()
+        && !known.contains(&job)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("`job` must be one of {}", known.join(", ")),
+        ));
+    }
+    let failures = state
+        .store
+        .work_failures(query.job.as_deref(), parse_limit(&query.limit)?)
+        .await?;
+    let items: Vec<Value> = failures
+        .iter()
+        .map(|f| {
+            json!({
+                "job": f.job, "item": f.item, "reason": f.reason, "failures": f.failures,
+                "first_failed_at": rfc3339(f.first_failed_at),
+                "last_failed_at": rfc3339(f.last_failed_at),
+            })
+        })
+        .collect();
+    ok(json!({"failures": items}))
 }

@@ -14,6 +14,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The request field at fault, when there is one (`{"error": {…, "field": "name"}}`).
+    field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -22,6 +24,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 422 for one field that breaks the text rule ([`crate::domain::text`]).
+    pub fn invalid_text(field: &'static str, err: crate::domain::text::TextError) -> ApiError {
+        ApiError {
+            field: Some(field),
+            ..ApiError::invalid(format!("`{field}` {err}"))
         }
     }
 
@@ -56,7 +67,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = match self.field {
+            Some(field) => {
+                json!({"error": {"code": self.code, "message": self.message, "field": field}})
+            }
+            None => json!({"error": {"code": self.code, "message": self.message}}),
+        };
         (self.status, Json(body)).into_response()
     }
 }

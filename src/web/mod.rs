@@ -45,6 +45,8 @@ pub struct AppState {
     pub signer: crate::outbound::dkim::Signer,
     /// Rendered conversation histories, re-rendered when their conversation changes.
     pub histories: HistoryCache,
+    /// The background loops, for `/healthz`.
+    pub health: crate::supervise::Health,
 }
 
 impl AppState {
@@ -109,11 +111,13 @@ pub fn router(state: AppState) -> Router {
         .route("/inbound/{id}/release", post(api::release_inbound))
         .route("/attachments/{id}", get(api::download_attachment))
         .route("/outbox", get(api::list_outbox))
+        .route("/failures", get(api::list_failures))
+        .route("/health", get(api::health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(api::healthz))
         .route(
             "/unsubscribe/{token}",
             get(settings::unsubscribe_page)

@@ -36,6 +36,8 @@ pub async fn person_with_settings(state: &AppState, person: &Person) -> Result<V
 
 #[derive(Deserialize)]
 pub struct PatchPerson {
+    /// A new display name (the text rule applies).
+    name: Option<String>,
     notifications: Option<String>,
     locale: Option<String>,
     blocked: Option<bool>,
@@ -63,12 +65,19 @@ pub async fn patch_person(
             Locale::parse(v).ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\""))
         })
         .transpose()?;
+    let name = match &body.name {
+        Some(_) => Some(super::api::human_text(&body.name, "name", &crate::domain::text::NAME)?),
+        None => None,
+    };
     if !state
         .store
         .update_person_settings(&id, notifications, locale, body.blocked)
         .await?
     {
         return Err(ApiError::not_found("person"));
+    }
+    if let Some(name) = name {
+        state.store.rename_person(&id, name).await?;
     }
     if body.blocked == Some(true) {
         // Blocked people lose the web view at once: sessions and sign-in links already sent.

@@ -3,7 +3,9 @@
 //! mine / unassigned / all and by status, with counts. And starting a conversation (`/new`).
 
 use super::auth::{Viewer, require_form, require_viewer};
-use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, check_field, human_time, render};
+use super::page::{
+    Chrome, MAX_BODY, Web, WebError, WebForm, check_field, check_text, human_time, render,
+};
 use super::text::Text;
 use crate::domain::{EmailAddress, MessageKind, Role, Source};
 use crate::store::{
@@ -277,8 +279,10 @@ pub fn parse_addresses(raw: &str) -> Result<Vec<(EmailAddress, Option<String>)>,
         let (name, addr) = match (part.rfind('<'), part.ends_with('>')) {
             (Some(open), true) => {
                 let name = part[..open].trim().trim_matches('"').trim();
+                let name = crate::domain::text::check_optional(name, &crate::domain::text::NAME)
+                    .map_err(|e| format!("{part}: the name {e}"))?;
                 (
-                    (!name.is_empty()).then(|| name.chars().take(200).collect::<String>()),
+                    (!name.is_empty()).then(|| name.to_string()),
                     &part[open + 1..part.len() - 1],
                 )
             }
@@ -354,7 +358,7 @@ pub async fn new_submit(
             },
         )
     };
-    let subject = match check_field(&form.subject, t.subject, 500) {
+    let subject = match check_text(&form.subject, t.subject, &crate::domain::text::SUBJECT) {
         Ok(s) => s.to_string(),
         Err(e) => return Ok(fail(e)),
     };

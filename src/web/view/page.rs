@@ -258,6 +258,16 @@ pub fn check_field<'a>(value: &'a str, name: &str, max: usize) -> Result<&'a str
     Ok(v)
 }
 
+/// A human text field (a subject, a name) by the one text rule ([`crate::domain::text`]):
+/// trimmed, required, no control or bidi-override characters, bounded; or what is wrong.
+pub fn check_text<'a>(
+    value: &'a str,
+    name: &str,
+    rule: &crate::domain::text::TextRule,
+) -> Result<&'a str, String> {
+    crate::domain::text::check(value, rule).map_err(|e| format!("{name}: {e}"))
+}
+
 /// [`check_field`] as a 422 page.
 pub fn field<'a>(value: &'a str, name: &str, max: usize) -> Result<&'a str, WebError> {
     check_field(value, name, max).map_err(WebError::bad_form)
