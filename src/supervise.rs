@@ -98,12 +98,17 @@ impl Health {
     /// Aborts the task of loop `name` now; its supervisor starts it again (after the backoff)
     /// and records the restart. False when no such loop is running.
     pub fn restart(&self, name: &str) -> bool {
-        match self.lock().get(name).and_then(|s| s.task.as_ref()) {
-            Some(task) => {
-                task.abort();
+        let mut loops = self.lock();
+        match loops.get_mut(name) {
+            Some(state) if state.task.is_some() => {
+                // Down from now on, not from whenever the supervisor notices.
+                state.running = false;
+                if let Some(task) = state.task.take() {
+                    task.abort();
+                }
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -235,7 +240,10 @@ mod tests {
         assert_eq!(report.restarts, 3);
         assert!(report.flapping, "three restarts within ten minutes");
         assert!(!health.healthy());
-        assert_eq!(report.last_failure.as_deref(), Some("panicked: run 2 fails"));
+        assert_eq!(
+            report.last_failure.as_deref(),
+            Some("panicked: run 2 fails")
+        );
 
         // Restarted from outside: counted, started again.
         assert!(health.restart("flaky"));

@@ -529,7 +529,7 @@ async fn verification_codes_go_out_ahead_of_queued_notifications() {
         let due = store.due_notifications(10, 0).await.unwrap();
         let d = due.iter().find(|d| d.person.id == client.id).unwrap();
         let plan = PlannedEmail {
-        failure: None,
+            failure: None,
             conversation_id: c.clone(),
             person_id: client.id.clone(),
             expected_up_to: d.notified_up_to,

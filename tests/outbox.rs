@@ -445,7 +445,7 @@ const NOTHING: Delivered = Delivered {
     sent: 0,
     retried: 0,
     failed: 0,
-errors: 0,
+    errors: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -469,7 +469,7 @@ async fn a_relay_that_answers_451_then_250_gets_the_mail_once() {
             sent: 0,
             retried: 1,
             failed: 0,
-errors: 0,
+            errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -507,7 +507,7 @@ errors: 0,
             sent: 1,
             retried: 0,
             failed: 0,
-errors: 0,
+            errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -563,7 +563,7 @@ async fn a_relay_that_answers_550_marks_the_mail_failed() {
             sent: 0,
             retried: 0,
             failed: 1,
-errors: 0,
+            errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -635,7 +635,7 @@ async fn an_unreachable_relay_is_retried_with_backoff() {
                 sent: 0,
                 retried: 1,
                 failed: 0,
-errors: 0,
+                errors: 0,
             },
             "attempt {attempt}"
         );
@@ -689,7 +689,7 @@ errors: 0,
             sent: 0,
             retried: 0,
             failed: 1,
-errors: 0,
+            errors: 0,
         }
     );
     let status = status_of(&store, &email.id).await;
@@ -809,7 +809,7 @@ async fn the_file_transport_writes_one_eml_per_email_atomically() {
             sent: 3,
             retried: 0,
             failed: 0,
-errors: 0,
+            errors: 0,
         }
     );
     assert_eq!(worker.run_once().await.expect("second pass"), NOTHING);
@@ -972,7 +972,7 @@ async fn a_late_answer_from_an_expired_claim_does_not_undo_a_delivery() {
                 sent: 1,
                 retried: 0,
                 failed: 0,
-errors: 0,
+                errors: 0,
             },
             "{backend}"
         );
@@ -1004,4 +1004,50 @@ errors: 0,
         db.cleanup().await;
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Fault injection: the relay refuses one email of a batch (temporarily) and another is
+/// refused for good; the others of the same pass are delivered, and each failure is on its
+/// row, as the API's outbox list shows it.
+#[tokio::test]
+async fn one_failing_email_never_holds_back_the_rest_of_its_batch() {
+    install_crypto();
+    for db in test_databases().await {
+        let clock = ManualClock::at(START);
+        let store = store_with_clock(&db, Arc::new(clock.clone())).await;
+        let relay = Relay::start(&[250, 451, 550, 250]).await;
+        let worker = worker(&store, relay.transport());
+        let mut queued = Vec::new();
+        for n in 1..=4 {
+            queued.push(queue_email(&store, n).await);
+        }
+        let done = worker.run_once().await.expect("one pass");
+        assert_eq!(
+            done,
+            Delivered {
+                sent: 2,
+                retried: 1,
+                failed: 1,
+                errors: 0,
+            }
+        );
+        let statuses: Vec<String> = {
+            let mut out = Vec::new();
+            for q in &queued {
+                out.push(status_of(&store, &q.id).await.status);
+            }
+            out
+        };
+        assert_eq!(statuses, ["sent", "pending", "failed", "sent"]);
+        assert!(
+            status_of(&store, &queued[1].id)
+                .await
+                .last_error
+                .unwrap()
+                .contains("451")
+        );
+        assert_eq!(relay.accepted().len(), 2);
+        store.close().await;
+        db.cleanup().await;
+    }
 }

@@ -160,26 +160,38 @@ mod tests {
         assert_eq!(check("Eve\nx", &NAME), Err(TextError::Control(0x0a)));
         assert_eq!(check("Eve\tx", &NAME), Err(TextError::Control(0x09)));
         assert_eq!(check("Eve\u{85}x", &NAME), Err(TextError::Control(0x85)));
-        assert_eq!(check("Eve\u{2028}x", &NAME), Err(TextError::Control(0x2028)));
+        assert_eq!(
+            check("Eve\u{2028}x", &NAME),
+            Err(TextError::Control(0x2028))
+        );
         assert_eq!(check("Bob\u{202E}gnp", &NAME), Err(TextError::Bidi(0x202E)));
         assert_eq!(check("Bob\u{2067}x", &NAME), Err(TextError::Bidi(0x2067)));
         assert_eq!(check("   ", &NAME), Err(TextError::Empty));
         assert_eq!(check(&"é".repeat(200), &NAME).map(str::len), Ok(400));
         assert_eq!(check(&"é".repeat(201), &NAME), Err(TextError::TooLong(200)));
-        assert_eq!(check("Zoë Ångström-Łukasz 山田", &NAME), Ok("Zoë Ångström-Łukasz 山田"));
+        assert_eq!(
+            check("Zoë Ångström-Łukasz 山田", &NAME),
+            Ok("Zoë Ångström-Łukasz 山田")
+        );
     }
 
     #[test]
     fn subjects_keep_tabs_and_isolates_but_not_overrides() {
         assert_eq!(check("a\tb", &SUBJECT), Ok("a\tb"));
-        assert_eq!(check("\u{2067}שלום\u{2069}", &SUBJECT), Ok("\u{2067}שלום\u{2069}"));
+        assert_eq!(
+            check("\u{2067}שלום\u{2069}", &SUBJECT),
+            Ok("\u{2067}שלום\u{2069}")
+        );
         assert_eq!(check("x\u{202D}y", &SUBJECT), Err(TextError::Bidi(0x202D)));
         assert_eq!(check("x\ry", &SUBJECT), Err(TextError::Control(0x0d)));
     }
 
     #[test]
     fn cleaning_repairs_what_checking_refuses() {
-        assert_eq!(clean("Eve\r\nX-Injected: yes", &NAME), "Eve X-Injected: yes");
+        assert_eq!(
+            clean("Eve\r\nX-Injected: yes", &NAME),
+            "Eve X-Injected: yes"
+        );
         assert_eq!(clean("  a \t\u{0}\u{1b} b  ", &NAME), "a b");
         assert_eq!(clean("Bob\u{202E}gnp.exe", &FILE_NAME), "Bobgnp.exe");
         assert_eq!(clean("\r\n", &NAME), "");

@@ -48,7 +48,10 @@ impl Direct {
         ip: IpAddr,
         host: &str,
     ) -> Result<AsyncSmtpTransport<Tokio1Executor>, DeliveryError> {
-        let mut cache = self.transports.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .transports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(t) = cache.get(&(ip, host.to_string())) {
             return Ok(t.clone());
         }

@@ -178,7 +178,11 @@ impl Signer {
     }
 
     async fn keys(&self) -> anyhow::Result<Arc<Vec<Loaded>>> {
-        if let Some((at, keys)) = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
+        if let Some((at, keys)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
             && at.elapsed() < KEY_CACHE
         {
             return Ok(keys.clone());
@@ -196,13 +200,20 @@ impl Signer {
             }
         }
         let keys = Arc::new(loaded);
-        *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), keys.clone()));
+        *self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), keys.clone()));
         Ok(keys)
     }
 
     /// Forgets loaded keys (after a rotation in this process).
     pub fn reload(&self) {
-        *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// The message with a DKIM-Signature header per active key prepended; unchanged when the

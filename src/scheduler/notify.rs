@@ -131,7 +131,8 @@ impl Planner {
                     failed += 1;
                     let item = format!("{}/{}", plan.conversation_id, plan.person_id);
                     tracing::error!(%item, error = %err, "cannot queue a notification; skipped");
-                    self.note_failure(&item, &format!("queueing the notification: {err}")).await;
+                    self.note_failure(&item, &format!("queueing the notification: {err}"))
+                        .await;
                     committed.push(false);
                 }
             }

@@ -12,8 +12,8 @@
 
 use super::inbound::{InboundWrite, write_inbound_pg, write_inbound_sqlite};
 use super::{Dialect, InboundStored, Result, StoreError};
-use sqlx::{PgPool, SqlitePool};
 use crate::supervise::{Health, OnReturn, supervise};
+use sqlx::{PgPool, SqlitePool};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;

@@ -43,7 +43,9 @@ pub use lifecycle::{
     MessageEffect, StatusChange, Sweep,
 };
 pub use messages::{Message, NewMessage};
-pub use notifications::{BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail};
+pub use notifications::{
+    BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail,
+};
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
 pub use senders::{BlockedDomain, SenderBlock};

@@ -552,7 +552,11 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, String) {
         .iter()
         .filter(|l| !l.healthy())
         .map(|l| {
-            let what = if l.running { "restarting repeatedly" } else { "down" };
+            let what = if l.running {
+                "restarting repeatedly"
+            } else {
+                "down"
+            };
             format!("{}: {what} ({} restarts)", l.name, l.restarts)
         })
         .collect();

@@ -66,7 +66,11 @@ pub async fn patch_person(
         })
         .transpose()?;
     let name = match &body.name {
-        Some(_) => Some(super::api::human_text(&body.name, "name", &crate::domain::text::NAME)?),
+        Some(_) => Some(super::api::human_text(
+            &body.name,
+            "name",
+            &crate::domain::text::NAME,
+        )?),
         None => None,
     };
     if !state

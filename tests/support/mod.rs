@@ -115,6 +115,54 @@ pub async fn test_databases() -> Vec<TestDb> {
     dbs
 }
 
+/// Runs SQL on the test database behind the application's back (to make a row invalid the
+/// way a bug, an older version or a hand edit would). On SQLite, CHECK constraints are not
+/// enforced for these statements.
+pub async fn raw_sql(db: &TestDb, sql: &str) {
+    if db.url.starts_with("sqlite:") {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("sqlite");
+        sqlx::raw_sql("PRAGMA ignore_check_constraints = ON")
+            .execute(&mut conn)
+            .await
+            .expect("pragma");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .expect("raw sql");
+    } else {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url)
+            .await
+            .expect("postgres");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut conn)
+            .await
+            .expect("raw sql");
+    }
+}
+
+/// Drops the CHECK constraints of `table` on PostgreSQL (SQLite's are ignored by
+/// [`raw_sql`]), so a test can store a value no code path would.
+pub async fn drop_checks(db: &TestDb, table: &str) {
+    if db.url.starts_with("postgres") {
+        raw_sql(
+            db,
+            &format!(
+                "DO $$ DECLARE r record; BEGIN
+                   FOR r IN SELECT conname FROM pg_constraint
+                            WHERE conrelid = '{table}'::regclass AND contype = 'c' LOOP
+                     EXECUTE 'ALTER TABLE {table} DROP CONSTRAINT ' || quote_ident(r.conname);
+                   END LOOP;
+                 END $$;"
+            ),
+        )
+        .await;
+    }
+}
+
 pub async fn store(db: &TestDb) -> Store {
     store_with_clock(db, Arc::new(SystemClock)).await
 }
@@ -162,6 +210,8 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub store: Store,
     pub http_client: reqwest::Client,
+    /// The supervised background loops (restart one by name).
+    pub health: threadgate::supervise::Health,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -177,6 +227,7 @@ pub async fn spawn_app_with_clock(db: &TestDb, extra: &[&str], clock: Arc<dyn Cl
         .await
         .expect("app builds");
     let (smtp, http, store) = (app.smtp_addr(), app.http_addr(), app.store().clone());
+    let health = app.health().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -187,6 +238,7 @@ pub async fn spawn_app_with_clock(db: &TestDb, extra: &[&str], clock: Arc<dyn Cl
         data_dir,
         store,
         http_client: reqwest::Client::new(),
+        health,
         stop: Some(tx),
         task: Some(task),
     }
