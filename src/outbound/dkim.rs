@@ -245,9 +245,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_rsa_public_key_is_wrapped_as_subject_public_key_info() {
-        let key = generate("example.com", "s1", "rsa", KeyStatus::Active).unwrap();
-        let spki = B64.decode(&key.public_key).unwrap();
+    fn the_rsa_public_key_is_wrapped_as_subject_public_key_info() -> anyhow::Result<()> {
+        let key = generate("example.com", "s1", "rsa", KeyStatus::Active)?;
+        let spki = B64.decode(&key.public_key)?;
         // SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { RSAPublicKey } }
         assert_eq!(
             &spki[..4],
@@ -258,8 +258,9 @@ mod tests {
             key.public_key
                 .starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
         );
-        let ed = generate("example.com", "s2", "ed25519", KeyStatus::Active).unwrap();
-        assert_eq!(B64.decode(&ed.public_key).unwrap().len(), 32);
+        let ed = generate("example.com", "s2", "ed25519", KeyStatus::Active)?;
+        assert_eq!(B64.decode(&ed.public_key)?.len(), 32);
         assert!(load(&key).is_ok() && load(&ed).is_ok());
+        Ok(())
     }
 }

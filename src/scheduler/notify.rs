@@ -72,7 +72,7 @@ impl Planner {
                 }
                 let mut plans: Vec<PlannedEmail> = page.due.iter().map(|d| self.plan(d)).collect();
                 for broken in &page.broken {
-                    tracing::error!(item = %broken.item, reason = %broken.reason, "a participant's row cannot be read; skipped");
+                    tracing::error!(item = %broken.item(), reason = %broken.reason, "a participant's row cannot be read; skipped");
                     match broken.marks {
                         // Recorded with the mark's move, so it is recorded once per message.
                         Some((from, to)) => plans.push(PlannedEmail {
@@ -83,7 +83,7 @@ impl Planner {
                             email: None,
                             failure: Some(broken.reason.clone()),
                         }),
-                        None => self.note_failure(&broken.item, &broken.reason).await,
+                        None => self.note_failure(&broken.item(), &broken.reason).await,
                     }
                 }
                 let committed = self.commit(&plans).await?;
@@ -118,9 +118,6 @@ impl Planner {
             Ok(committed) => return Ok(committed),
             Err(err) => err,
         };
-        if plans.len() == 1 && !self.store.is_available().await {
-            return Err(batch_error.into());
-        }
         tracing::warn!(error = %batch_error, plans = plans.len(), "queueing a batch of notifications failed; queueing one at a time");
         let mut committed = Vec::with_capacity(plans.len());
         let mut failed = 0;

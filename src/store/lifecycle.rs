@@ -249,6 +249,29 @@ pub struct Sweep {
     pub failed: usize,
 }
 
+/// The value read from a sweep's row, or — when the row cannot be read — the failure recorded
+/// in the sweep's transaction, counted, and `continue` to the next row.
+macro_rules! readable_or_skip {
+    ($read:expr, $tx:ident, $id:ident, $sweep:ident, $now:ident, $doing:literal) => {
+        match $read {
+            Ok(value) => value,
+            Err(err) => {
+                let reason = format!("{}: {err}", $doing);
+                tracing::error!(conversation_id = %$id, %reason, "lifecycle: skipped");
+                super::failures::upsert_failure!(
+                    &mut *$tx,
+                    super::failures::job::LIFECYCLE,
+                    &$id,
+                    &reason,
+                    $now
+                )?;
+                $sweep.failed += 1;
+                continue;
+            }
+        }
+    };
+}
+
 /// A conversation the lifecycle step failed on waits this long before it is tried again, so a
 /// run of bad rows never fills every batch.
 pub const QUARANTINE_MS: i64 = 60 * 60 * 1000;
@@ -473,16 +496,7 @@ impl Store {
                         None => ConversationStatus::Open,
                     })
                 };
-                let to = match read() {
-                    Ok(to) => to,
-                    Err(err) => {
-                        let reason = format!("waking a snoozed conversation: {err}");
-                        tracing::error!(conversation_id = %id, %reason, "lifecycle: skipped");
-                        super::failures::upsert_failure!(&mut *tx, super::failures::job::LIFECYCLE, &id, &reason, now)?;
-                        sweep.failed += 1;
-                        continue;
-                    }
-                };
+                let to = readable_or_skip!(read(), tx, id, sweep, now, "waking a snoozed conversation");
                 let done = sqlx::query(
                     "UPDATE conversations
                      SET status = $2, snoozed_until = NULL, wake_status = NULL,
@@ -536,16 +550,8 @@ impl Store {
                 let read = || -> Result<(String, i64)> {
                     Ok((row.try_get("status")?, row.try_get("last_activity_at")?))
                 };
-                let (from, last_activity_at) = match read() {
-                    Ok(read) => read,
-                    Err(err) => {
-                        let reason = format!("closing an inactive conversation: {err}");
-                        tracing::error!(conversation_id = %id, %reason, "lifecycle: skipped");
-                        super::failures::upsert_failure!(&mut *tx, super::failures::job::LIFECYCLE, &id, &reason, now)?;
-                        sweep.failed += 1;
-                        continue;
-                    }
-                };
+                let (from, last_activity_at) =
+                    readable_or_skip!(read(), tx, id, sweep, now, "closing an inactive conversation");
                 let done = sqlx::query(
                     "UPDATE conversations SET status = 'closed', updated_at = $3
                      WHERE id = $1 AND status = $2 AND last_activity_at <= $4",

@@ -61,11 +61,16 @@ pub struct DuePage {
 pub struct BrokenDue {
     pub conversation_id: String,
     pub person_id: String,
-    /// `<conversation id>/<person id>`, as failures are recorded.
-    pub item: String,
     pub reason: String,
     /// The mark and the conversation's last seq, when those could be read.
     pub marks: Option<(i64, i64)>,
+}
+
+impl BrokenDue {
+    /// `<conversation id>/<person id>`, as failures are recorded.
+    pub fn item(&self) -> String {
+        format!("{}/{}", self.conversation_id, self.person_id)
+    }
 }
 
 fn malformed(what: &str) -> StoreError {
@@ -193,7 +198,6 @@ impl Store {
                             .try_get::<i64, _>("notified_up_to")
                             .and_then(|from| Ok((from, row.try_get::<i64, _>("last_seq")?)))
                             .ok(),
-                        item: format!("{conversation_id}/{person_id}"),
                         conversation_id: conversation_id.clone(),
                         person_id: person_id.clone(),
                         reason: format!("reading the participant: {err}"),
