@@ -2,7 +2,7 @@
 //! Every error names the flag (and so the variable) it comes from.
 
 use crate::domain::EmailAddress;
-use crate::smtp::session::Protocol;
+use crate::domain::envelope::Protocol;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -416,7 +416,7 @@ pub struct Config {
     pub direct_port: u16,
     /// Whether and how inbound mail is authenticated.
     pub inbound_auth: InboundAuthMode,
-    pub domains: crate::domains::DomainSettings,
+    pub domains: DomainSettings,
     pub max_attachment_size: usize,
     pub smtp: SmtpSettings,
 }
@@ -480,7 +480,7 @@ impl ServeArgs {
                     "database-url",
                     format!(
                         "expected sqlite:… or postgres://…, got {:?}",
-                        crate::store::redact_url(&url)
+                        redact_url(&url)
                     ),
                 ));
             }
@@ -548,7 +548,7 @@ impl ServeArgs {
             dns_server: self
                 .dns_server
                 .as_deref()
-                .map(crate::dns::check::parse_dns_server)
+                .map(parse_dns_server)
                 .transpose()
                 .map_err(|e| invalid("dns-server", e))?,
             direct_port: self.direct_port,
@@ -576,7 +576,7 @@ impl ServeArgs {
             domains: {
                 let mx_host = match self.mx_host.as_deref() {
                     Some(h) => {
-                        crate::domains::parse_domain_name(h).map_err(|e| invalid("mx-host", e))?
+                        crate::domain::parse_domain_name(h).map_err(|e| invalid("mx-host", e))?
                     }
                     None => self.hostname.trim_end_matches('.').to_ascii_lowercase(),
                 };
@@ -601,7 +601,7 @@ impl ServeArgs {
                     }
                     None => format!("a:{mx_host}"),
                 };
-                crate::domains::DomainSettings {
+                DomainSettings {
                     mx_host,
                     spf_mechanism,
                 }
@@ -633,6 +633,36 @@ impl ServeArgs {
                 data_timeout: self.smtp_data_timeout,
             },
         })
+    }
+}
+
+/// Where our records point: the host that receives replies (MX) and the SPF mechanism that
+/// authorizes our senders.
+#[derive(Debug, Clone)]
+pub struct DomainSettings {
+    pub mx_host: String,
+    pub spf_mechanism: String,
+}
+
+/// `host:port` or an IP (port 53) of the resolver to use.
+pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("{s:?} is not an IP address or IP:port"))
+}
+
+/// Database URLs may carry passwords; errors and logs show them without.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
     }
 }
 

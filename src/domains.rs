@@ -6,20 +6,14 @@
 //! `activate` switches signing to them and retires the previous keys (their records can be
 //! removed once mail signed with them is delivered, a few days later).
 
+use crate::config::DomainSettings;
 use crate::dns::check::DnsChecker;
 use crate::dns::records::{self, DkimPublic, Record, Status};
-use crate::domain::{Millis, StrangerPolicy, rfc3339};
+use crate::domain::envelope::RESERVED_LOCAL_PARTS;
+use crate::domain::{Millis, StrangerPolicy, parse_domain_name, rfc3339};
 use crate::outbound::dkim;
 use crate::store::{DkimKey, Domain, KeyStatus, Store, StoreError};
 use serde_json::{Value, json};
-
-/// Where our records point: the host that receives replies (MX) and the SPF mechanism that
-/// authorizes our senders.
-#[derive(Debug, Clone)]
-pub struct DomainSettings {
-    pub mx_host: String,
-    pub spf_mechanism: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -33,35 +27,6 @@ pub enum DomainError {
 
 /// How often the scheduler re-checks a domain.
 pub const RECHECK_EVERY_MS: Millis = 24 * 3600 * 1000;
-
-/// A domain name as DNS allows it (RFC 1035 §2.3.1, RFC 5890 A-labels), lowercased, without
-/// the trailing dot.
-pub fn parse_domain_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
-    if name.is_empty() || name.len() > 253 {
-        return Err(format!("{raw:?} is not a domain name"));
-    }
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2 {
-        return Err(format!("{raw:?} needs at least two labels (example.com)"));
-    }
-    for label in &labels {
-        let ok = !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !ok {
-            return Err(format!("{raw:?} has an invalid label {label:?}"));
-        }
-    }
-    Ok(name)
-}
-
-/// Local parts the reply domain already uses for itself (reply tokens, VERP, unsubscribe).
-const RESERVED_LOCAL_PARTS: [&str; 4] = ["reply", "bounces", "unsubscribe", "postmaster"];
 
 /// An inbox address's local part: what mail clients let people type without quoting
 /// (RFC 5322 dot-atom, restricted to the characters every provider accepts), lowercased,

@@ -3,6 +3,7 @@
 //! debugging a reply that was split wrongly. Pure: no database, no network.
 
 use crate::domain::EmailAddress;
+use crate::domain::envelope::reply_address;
 use crate::inbound::analyze::{self, Context};
 use crate::inbound::classify::Machine;
 use std::fmt::Write;
@@ -62,7 +63,7 @@ pub fn report(
     let tokens: Vec<String> = parsed
         .header_tokens
         .iter()
-        .map(|t| format!("reply+{}…@{reply_domain}", &t.as_str()[..4]))
+        .map(|t| reply_address(&format!("{}…", &t.as_str()[..4]), reply_domain))
         .collect();
     let _ = writeln!(
         out,

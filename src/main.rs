@@ -52,7 +52,7 @@ async fn serve(config: threadgate::config::Config) -> anyhow::Result<()> {
     println!("  HTTP API      http://{}/api/v1", app.http_addr());
     println!(
         "  database      {} ({})",
-        threadgate::store::redact_url(&c.database_url),
+        threadgate::config::redact_url(&c.database_url),
         app.store().backend_name()
     );
     println!("  reply domain  {}", c.reply_domain);

@@ -11,7 +11,8 @@ use threadgate::domain::{
     EmailAddress, InboundOutcome, ManualClock, MessageKind, ReplyToken, Role, Source,
 };
 use threadgate::store::{
-    InboundRecord, NewMessage, NewOutboxEmail, NewPerson, PlannedEmail, Store, StoreError,
+    InboundChanges, InboundEffect, InboundRecord, NewConversation, NewMessage, NewOutboxEmail,
+    NewPerson, PlannedEmail, Store, StoreError,
 };
 
 async fn person(store: &Store, email: &str, role: Role) -> String {
@@ -270,6 +271,146 @@ async fn a_failed_inbound_transaction_stores_nothing() {
             .await;
         assert!(err.is_err());
         assert!(store.recent_inbound(10).await.unwrap().is_empty());
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_emails_effects_commit_with_its_record_or_not_at_all() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let (_, client, c) = agent_and_client(&store).await;
+        let effects = vec![
+            InboundEffect::Mute {
+                conversation_id: c.id.clone(),
+                person_id: client.clone(),
+            },
+            InboundEffect::Bounce {
+                address: EmailAddress::parse("Client@X.test").unwrap(),
+                permanent: true,
+            },
+        ];
+        // A post by someone who takes no part fails the transaction: no effect survives it.
+        let failing = InboundChanges {
+            post: Some(message(&c.id, "per_ghost", "boo")),
+            effects: effects.clone(),
+            ..InboundChanges::default()
+        };
+        let refused = store
+            .apply_inbound(record(Some(&c.id)), b"raw", failing)
+            .await;
+        assert!(refused.is_err());
+        assert!(store.recent_inbound(10).await.unwrap().is_empty());
+        let state = store.participant_state(&c.id, &client).await.unwrap();
+        assert!(!state.unwrap().muted, "the mute was rolled back");
+        let person = store.person(&client).await.unwrap().unwrap();
+        assert_eq!(
+            person.email_status.as_str(),
+            "ok",
+            "the bounce was rolled back"
+        );
+
+        let changes = InboundChanges {
+            effects,
+            ..InboundChanges::default()
+        };
+        let mut rec = record(Some(&c.id));
+        rec.outcome = InboundOutcome::Bounce;
+        rec.detail = "delivery failed".into();
+        let stored = store.apply_inbound(rec, b"raw", changes).await.unwrap();
+        assert_eq!(stored.outcome, InboundOutcome::Bounce);
+        let state = store.participant_state(&c.id, &client).await.unwrap();
+        assert!(state.unwrap().muted);
+        let person = store.person(&client).await.unwrap().unwrap();
+        assert_eq!(person.email_status.as_str(), "bounced");
+        let entry = store
+            .inbound_entry(&stored.inbound_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            entry.detail, "delivery failed; Client@x.test is now bounced",
+            "the record says what the bounce did"
+        );
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_client_is_created_in_their_emails_transaction_and_one_created_meanwhile_is_the_author()
+ {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let start = |id: &str, author: &str| NewConversation {
+            id: id.to_string(),
+            subject: "Help".into(),
+            created_by: author.to_string(),
+            members: vec![author.to_string(), agent.clone()],
+            inbox_domain: Some("team.test".into()),
+        };
+        let new_client = |id: &str, email: &str| InboundEffect::NewClient {
+            person_id: id.to_string(),
+            email: EmailAddress::parse(email).unwrap(),
+            name: "Nora".into(),
+            verified: true,
+        };
+        let mut post = message("cnv_first", "per_chosen1", "hello");
+        post.email_message_id = Some("first@x.test".into());
+        let first = InboundChanges {
+            start: Some(start("cnv_first", "per_chosen1")),
+            post: Some(post),
+            effects: vec![new_client("per_chosen1", "nora@x.test")],
+            ..InboundChanges::default()
+        };
+        let stored = store
+            .apply_inbound(record(Some("cnv_first")), b"one", first)
+            .await
+            .unwrap();
+        assert_eq!(stored.outcome, InboundOutcome::Posted);
+        let nora = store.person("per_chosen1").await.unwrap().unwrap();
+        assert_eq!(
+            (nora.email.as_str(), nora.role),
+            ("nora@x.test", Role::Client)
+        );
+        let settings = store.person_settings("per_chosen1").await.unwrap().unwrap();
+        assert!(
+            settings.verified_at.is_some(),
+            "a confirmed address is verified"
+        );
+
+        // A second email chose another id for the same stranger (both were read as unknown):
+        // the person who exists by then is the author and a member, once.
+        let mut post = message("cnv_second", "per_chosen2", "again");
+        post.email_message_id = Some("second@x.test".into());
+        let mut second_start = start("cnv_second", "per_chosen2");
+        second_start.members.push("per_chosen2".into());
+        let second = InboundChanges {
+            start: Some(second_start),
+            post: Some(post),
+            effects: vec![new_client("per_chosen2", "NORA@x.test")],
+            ..InboundChanges::default()
+        };
+        let stored = store
+            .apply_inbound(record(Some("cnv_second")), b"two", second)
+            .await
+            .unwrap();
+        assert_eq!(stored.outcome, InboundOutcome::Posted);
+        assert!(store.person("per_chosen2").await.unwrap().is_none());
+        let messages = store.messages("cnv_second").await.unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].author_id, "per_chosen1");
+        let mut members: Vec<String> = store
+            .participants("cnv_second")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.person.id)
+            .collect();
+        members.sort();
+        let mut expected = vec![agent.clone(), "per_chosen1".to_string()];
+        expected.sort();
+        assert_eq!(members, expected);
         db.cleanup().await;
     }
 }

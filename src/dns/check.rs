@@ -45,16 +45,6 @@ pub struct DnsChecker {
 #[error("DNS resolver: {0}")]
 pub struct ResolverError(String);
 
-/// `host:port` or an IP (port 53) of the resolver to use.
-pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    s.parse::<std::net::IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| format!("{s:?} is not an IP address or IP:port"))
-}
-
 impl DnsChecker {
     pub fn new(server: Option<SocketAddr>) -> Result<DnsChecker, ResolverError> {
         let mut options = ResolverOpts::default();

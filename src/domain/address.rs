@@ -84,6 +84,32 @@ impl fmt::Debug for EmailAddress {
     }
 }
 
+/// A domain name as DNS allows it (RFC 1035 §2.3.1, RFC 5890 A-labels), lowercased, without
+/// the trailing dot.
+pub fn parse_domain_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!("{raw:?} is not a domain name"));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Err(format!("{raw:?} needs at least two labels (example.com)"));
+    }
+    for label in &labels {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Err(format!("{raw:?} has an invalid label {label:?}"));
+        }
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,19 +1,22 @@
 //! Domain types: parsed once at the edge, trusted after. No I/O here.
 
 mod address;
+pub mod envelope;
 mod ids;
 mod links;
 mod message_id;
+mod reply_marker;
 pub mod text;
 mod token;
 
-pub use address::{EmailAddress, InvalidEmail};
+pub use address::{EmailAddress, InvalidEmail, parse_domain_name};
 pub use ids::{Id, IdKind};
 pub use links::{
     CONFIRM_LINK_LIFETIME_MS, LinkSigner, MAGIC_LINK_LIFETIME_MS, MagicLink,
     UNSUBSCRIBE_LINK_LIFETIME_MS, redact_sign_in_links,
 };
 pub use message_id::{MessageIds, OurMessageId};
+pub use reply_marker::{REPLY_MARKER, REPLY_MARKER_FR, has_marker};
 pub use token::{ReplyToken, random_base32};
 
 use serde::{Deserialize, Serialize};

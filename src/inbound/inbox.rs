@@ -2,22 +2,17 @@
 //! that answers nothing of ours. A person we know starts a conversation, or continues their
 //! open one from the same inbox; a stranger meets the domain's policy — refused, held until
 //! they confirm their address through a link we email them, or accepted as a new client.
-//! Each outcome is one store transaction, like every other inbound email.
+//! Every outcome, the new client included, is one store transaction like any other email.
 
-use super::{
-    EMPTY_DETAIL, Inbound, ReleaseError, accepted, auth, no_nul, parse::ParsedEmail,
-    temporary_failure, with_omitted,
-};
+use super::disposition::{Disposition, Flow, Refusal, try_again};
+use super::pipeline::{Mail, dmarc};
+use super::post::EMPTY_DETAIL;
+use super::{Inbound, no_nul};
 use crate::domain::text::{self, TextRule};
 use crate::domain::{
-    CONFIRM_LINK_LIFETIME_MS, EmailAddress, Id, IdKind, InboundOutcome, Locale, Role,
-    StrangerPolicy,
+    CONFIRM_LINK_LIFETIME_MS, EmailAddress, Id, IdKind, InboundOutcome, Locale, StrangerPolicy,
 };
-use crate::outbound::compose::Composer;
-use crate::smtp::session::{Reply, Transaction};
-use crate::store::{InboundRecord, InboxAddress, NewConversation, NewPerson, Person, StoreError};
-use std::sync::Arc;
-use tokio::sync::Notify;
+use crate::store::{InboundEffect, InboxAddress, NewConversation};
 
 /// A stranger gets at most one confirmation email a day, however many emails they send (and
 /// whoever forges their address): the rest wait on the same confirmation.
@@ -25,350 +20,246 @@ const CONFIRMATION_INTERVAL_MS: i64 = 24 * 3600 * 1000;
 /// Subjects of conversations started by email are cut to this many characters.
 const MAX_SUBJECT_CHARS: usize = 200;
 
-/// What sends confirmation links to strangers (policy `verify`).
-#[derive(Clone)]
-pub struct Confirmations {
-    pub composer: Composer,
-    /// The language of a confirmation when the email does not say (`Content-Language`).
-    pub default_locale: Locale,
-    /// Rung when a confirmation is queued, so the outbox sends it now.
-    pub outbox_wake: Arc<Notify>,
-}
-
-/// One email to an inbox address, with what the pipeline already knows of it.
-pub(super) struct InboxMail<'a> {
-    pub tx: &'a Transaction,
-    pub parsed: &'a ParsedEmail,
-    /// The inbox address it was sent to, lowercased.
-    pub address: &'a str,
-    pub verdict: Option<&'a auth::Verdict>,
-    /// The inbound record so far (envelope, Message-ID, peer, auth results).
-    pub base: InboundRecord,
-    /// An admin or the sender's confirmation vouched for it: no stranger policy applies.
-    pub vouched: bool,
-}
-
-/// What confirming a held email did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Confirmed {
-    /// The emails waiting on this address went through the pipeline: this many were stored
-    /// (the others are held again, after a storage hiccup, or refused).
-    Delivered { emails: usize },
-    /// Nothing waits any more (confirmed before, or released by an admin).
-    AlreadyDone,
-}
-
-impl InboxMail<'_> {
-    fn record(
-        &self,
-        outcome: InboundOutcome,
-        conversation: Option<String>,
-        detail: &str,
-    ) -> InboundRecord {
-        InboundRecord {
-            outcome,
-            conversation_id: conversation,
-            detail: no_nul(detail.to_string()),
-            ..self.base.clone()
-        }
-    }
+/// Who an inbox email is from, once the policy let them in.
+struct Author {
+    person_id: String,
+    /// They become a client in the email's transaction.
+    new_client: Option<InboundEffect>,
 }
 
 impl Inbound {
-    pub fn with_confirmations(mut self, confirmations: Confirmations) -> Inbound {
-        self.confirmations = Some(confirmations);
-        self
-    }
-
-    /// The inbox `address` (lowercased) is, if any. A `+detail` after the local part is
-    /// ignored (`support+billing@` is `support@`).
-    pub(super) async fn inbox_of(&self, address: &str) -> Result<Option<InboxAddress>, StoreError> {
-        let Some((local, domain)) = address.rsplit_once('@') else {
-            return Ok(None);
-        };
-        let local = local
-            .split('+')
-            .next()
-            .unwrap_or(local)
-            .to_ascii_lowercase();
-        self.store
-            .inbox_address(&local, &domain.to_ascii_lowercase())
-            .await
-    }
-
     /// Mail to an inbox address that no reply token or Message-ID of ours routed.
-    pub(super) async fn inbox_email(&self, mail: InboxMail<'_>) -> Reply {
-        let raw = &mail.tx.data;
-        let inbox = match self.inbox_of(mail.address).await {
-            Ok(Some(inbox)) => inbox,
-            // Removed since RCPT.
-            Ok(None) => {
-                let rec = mail.record(InboundOutcome::Unmatched, None, "no inbox at this address");
-                return self
-                    .commit(
-                        rec,
-                        raw,
-                        None,
-                        Reply::new(550, "5.1.1", "No such recipient"),
-                    )
-                    .await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "inbox lookup failed");
-                return temporary_failure();
-            }
+    pub(super) async fn inbox(&self, mail: &Mail<'_>, address: &str) -> Flow<Disposition> {
+        let inbox = self
+            .inbox_of(address)
+            .await
+            .map_err(try_again("inbox lookup"))?;
+        // Removed since RCPT.
+        let Some(inbox) = inbox else {
+            return Ok(Disposition::refuse(
+                InboundOutcome::Unmatched,
+                None,
+                "no inbox at this address",
+                Refusal::NoSuchInbox,
+            ));
         };
         let Some(from) = &mail.parsed.from else {
-            let rec = mail.record(InboundOutcome::Rejected, None, "no valid From address");
-            let reply = Reply::new(550, "5.1.7", "A valid From address is required");
-            return self.commit(rec, raw, None, reply).await;
+            return Ok(Disposition::refuse(
+                InboundOutcome::Rejected,
+                None,
+                "no valid From address",
+                Refusal::NoFrom,
+            ));
         };
-        // The envelope sender was checked at RCPT; the From is who we would post as.
-        match self.store.sender_block(from).await {
-            Ok(None) => {}
-            Ok(Some(block)) => {
-                let detail = format!("From {} is blocked ({block:?})", from.key());
-                let rec = mail.record(InboundOutcome::Rejected, None, &detail);
-                let reply = Reply::new(550, "5.7.1", "Mail from this sender is not accepted");
-                return self.commit(rec, raw, None, reply).await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "sender lookup failed");
-                return temporary_failure();
-            }
-        }
-        match mail.verdict.map(|v| &v.action) {
-            Some(auth::Action::Reject(why)) => {
-                let rec = mail.record(InboundOutcome::Rejected, None, why);
-                let reply = Reply::new(
-                    550,
-                    "5.7.1",
-                    "Rejected by the sender domain's DMARC policy (SPF and DKIM failed)",
-                );
-                return self.commit(rec, raw, None, reply).await;
-            }
-            Some(auth::Action::Quarantine(why)) => {
-                let rec = mail.record(InboundOutcome::Held, None, why);
-                return self.commit(rec, raw, None, accepted()).await;
-            }
-            Some(auth::Action::Accept) | None => {}
-        }
+        self.blocked_from(from).await?;
+        dmarc(mail, None)?;
+        let author = self.author(mail, &inbox, address, from).await?;
+        self.inbox_post(mail, &inbox, author).await
+    }
 
-        let known = match self.store.person_by_email(from).await {
-            Ok(person) => person,
-            Err(err) => {
-                tracing::error!(error = %err, "person lookup failed");
-                return temporary_failure();
-            }
-        };
-        let (person, open) = match known {
-            Some(person) => {
-                match self
-                    .store
-                    .open_inbox_conversation(&person.id, &inbox.domain)
-                    .await
-                {
-                    Ok(open) => (person, open),
-                    Err(err) => {
-                        tracing::error!(error = %err, "conversation lookup failed");
-                        return temporary_failure();
-                    }
-                }
-            }
-            None => match (inbox.stranger_policy, mail.vouched) {
-                (StrangerPolicy::Refuse, false) => {
-                    let detail = format!(
-                        "{} is not a known person and {}'s inbox refuses strangers",
-                        from.key(),
-                        inbox.domain
-                    );
-                    let rec = mail.record(InboundOutcome::Rejected, None, &detail);
-                    let reply = Reply::new(
-                        550,
-                        "5.7.1",
-                        "This address only accepts email from people it already knows",
-                    );
-                    return self.commit(rec, raw, None, reply).await;
-                }
-                (StrangerPolicy::Verify, false) => {
-                    return self.hold_for_confirmation(&mail, from).await;
-                }
-                _ => match self.new_client(from, mail.parsed, mail.vouched).await {
-                    Ok(person) => (person, None),
-                    Err(reply) => return reply,
-                },
-            },
-        };
-
-        let (conversation_id, start) = match open {
-            Some(id) => (id, None),
-            None => {
-                let id = Id::generate(IdKind::Conversation);
-                let team = match self.store.team_ids().await {
-                    Ok(team) => team,
-                    Err(err) => {
-                        tracing::error!(error = %err, "loading the team failed");
-                        return temporary_failure();
-                    }
-                };
-                let mut members = vec![person.id.clone()];
-                members.extend(team.into_iter().filter(|t| *t != person.id));
-                // From a header: cleaned (controls made spaces, cut), never refused.
-                let subject = Some(text::clean(
-                    mail.parsed.subject.as_deref().unwrap_or(""),
-                    &TextRule {
-                        max_chars: MAX_SUBJECT_CHARS,
-                        ..text::SUBJECT
-                    },
-                ))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "(no subject)".to_string());
-                let start = NewConversation {
-                    id: id.clone(),
-                    subject: no_nul(subject),
-                    created_by: person.id.clone(),
-                    members,
-                    inbox_domain: Some(inbox.domain.clone()),
-                };
-                (id, Some(start))
-            }
-        };
-        let sent_text = if start.is_none() {
-            match self
-                .store
-                .last_notification(&conversation_id, &person.id)
-                .await
-            {
-                Ok(raw) => self.sent_text(raw),
-                Err(err) => {
-                    tracing::error!(error = %err, "loading the last notification failed");
-                    return temporary_failure();
-                }
-            }
-        } else {
-            None
-        };
-        let (new, omitted) = match self
-            .message_from(
-                mail.parsed,
-                raw,
-                &conversation_id,
-                &person.id,
-                sent_text.as_deref(),
-            )
+    /// The envelope sender was checked at RCPT; the From is who we would post as.
+    async fn blocked_from(&self, from: &EmailAddress) -> Flow<()> {
+        let block = self
+            .store
+            .sender_block(from)
             .await
-        {
-            Ok(Some(post)) => post,
-            Ok(None) => {
-                let conversation = start.is_none().then_some(conversation_id);
-                let rec = mail.record(InboundOutcome::Empty, conversation, EMPTY_DETAIL);
-                return self.commit(rec, raw, None, accepted()).await;
-            }
-            Err(reply) => return reply,
+            .map_err(try_again("sender lookup"))?;
+        let Some(block) = block else {
+            return Ok(());
         };
-        let how = if start.is_some() {
-            format!("started a conversation at {}'s inbox", inbox.domain)
-        } else {
-            format!(
-                "continued the sender's open conversation at {}'s inbox",
-                inbox.domain
-            )
-        };
-        let rec = mail.record(
-            InboundOutcome::Posted,
-            Some(conversation_id),
-            &with_omitted(how, &omitted),
-        );
-        match start {
-            Some(start) => {
-                let stored = self
-                    .store
-                    .record_inbound_starting(rec, raw, &start, &new)
-                    .await;
-                self.committed(stored, accepted())
+        let detail = format!("From {} is blocked ({block:?})", from.key());
+        Err(Disposition::refuse(
+            InboundOutcome::Rejected,
+            None,
+            detail,
+            Refusal::SenderBlocked,
+        )
+        .into())
+    }
+
+    /// The person we know by this From, or the stranger policy's answer: refused, held for
+    /// confirmation, or a new client (vouched-for email always becomes one).
+    async fn author(
+        &self,
+        mail: &Mail<'_>,
+        inbox: &InboxAddress,
+        address: &str,
+        from: &EmailAddress,
+    ) -> Flow<Author> {
+        let known = self
+            .store
+            .person_by_email(from)
+            .await
+            .map_err(try_again("person lookup"))?;
+        if let Some(person) = known {
+            return Ok(Author {
+                person_id: person.id,
+                new_client: None,
+            });
+        }
+        match (inbox.stranger_policy, mail.vouched) {
+            (StrangerPolicy::Refuse, false) => {
+                let detail = format!(
+                    "{} is not a known person and {}'s inbox refuses strangers",
+                    from.key(),
+                    inbox.domain
+                );
+                Err(Disposition::refuse(
+                    InboundOutcome::Rejected,
+                    None,
+                    detail,
+                    Refusal::StrangersRefused,
+                )
+                .into())
             }
-            None => self.commit(rec, raw, Some(&new), accepted()).await,
+            (StrangerPolicy::Verify, false) => Err(self.hold(mail, address, from).await?.into()),
+            _ => {
+                let person_id = Id::generate(IdKind::Person);
+                // `from_name` was cleaned when the email was parsed; the local part follows
+                // the address grammar, which has no control characters.
+                let name = mail
+                    .parsed
+                    .from_name
+                    .clone()
+                    .unwrap_or_else(|| text::clean(from.local(), &text::NAME));
+                let new_client = InboundEffect::NewClient {
+                    person_id: person_id.clone(),
+                    email: from.clone(),
+                    name: no_nul(name),
+                    // A confirmation proved they read this address, like a magic link does.
+                    verified: mail.vouched,
+                };
+                Ok(Author {
+                    person_id,
+                    new_client: Some(new_client),
+                })
+            }
         }
     }
 
-    /// A stranger becomes a client (a concurrent email from them may have done it first).
-    async fn new_client(
+    /// The author's open conversation at this inbox continues, or a new one starts with the
+    /// whole team.
+    async fn inbox_post(
         &self,
-        from: &EmailAddress,
-        parsed: &ParsedEmail,
-        verified: bool,
-    ) -> Result<Person, Reply> {
-        // `from_name` was cleaned when the email was parsed; the local part follows the
-        // address grammar, which has no control characters.
-        let name = parsed
-            .from_name
-            .clone()
-            .unwrap_or_else(|| text::clean(from.local(), &text::NAME));
-        let created = self
-            .store
-            .create_person(NewPerson {
-                email: from.clone(),
-                name: no_nul(name),
-                role: Role::Client,
-            })
-            .await;
-        let person = match created {
-            Ok(person) => person,
-            Err(StoreError::Conflict(_)) => match self.store.person_by_email(from).await {
-                Ok(Some(person)) => person,
-                Ok(None) | Err(_) => return Err(temporary_failure()),
-            },
-            Err(err) => {
-                tracing::error!(error = %err, "creating a person failed");
-                return Err(temporary_failure());
+        mail: &Mail<'_>,
+        inbox: &InboxAddress,
+        author: Author,
+    ) -> Flow<Disposition> {
+        let open = match author.new_client {
+            Some(_) => None,
+            None => self
+                .store
+                .open_inbox_conversation(&author.person_id, &inbox.domain)
+                .await
+                .map_err(try_again("conversation lookup"))?,
+        };
+        let (conversation_id, start, sent_text) = match open {
+            Some(id) => {
+                let raw = self
+                    .store
+                    .last_notification(&id, &author.person_id)
+                    .await
+                    .map_err(try_again("loading the last notification"))?;
+                (id, None, self.sent_text(raw))
+            }
+            None => {
+                let start = self.start(mail, inbox, &author.person_id).await?;
+                (start.id.clone(), Some(start), None)
             }
         };
-        // A confirmation proved they read this address, like a magic link does.
-        if verified && let Err(err) = self.store.mark_verified(&person.id).await {
-            tracing::error!(error = %err, "marking a person verified failed");
-        }
-        Ok(person)
+        let post = self
+            .post_of(mail, &conversation_id, &author.person_id, sent_text)
+            .await?;
+        let effects: Vec<InboundEffect> = author.new_client.into_iter().collect();
+        let Some(post) = post else {
+            let conversation = start.is_none().then_some(conversation_id);
+            return Ok(Disposition {
+                effects,
+                ..Disposition::accept(InboundOutcome::Empty, conversation, EMPTY_DETAIL)
+            });
+        };
+        let how = match start {
+            Some(_) => format!("started a conversation at {}'s inbox", inbox.domain),
+            None => format!(
+                "continued the sender's open conversation at {}'s inbox",
+                inbox.domain
+            ),
+        };
+        let detail = post.detail(how);
+        Ok(Disposition {
+            start,
+            post: Some(post.message),
+            effects,
+            ..Disposition::accept(InboundOutcome::Posted, Some(conversation_id), detail)
+        })
+    }
+
+    /// A new conversation at `inbox` by `author_id`, with the whole team.
+    async fn start(
+        &self,
+        mail: &Mail<'_>,
+        inbox: &InboxAddress,
+        author_id: &str,
+    ) -> Flow<NewConversation> {
+        let team = self
+            .store
+            .team_ids()
+            .await
+            .map_err(try_again("loading the team"))?;
+        let mut members = vec![author_id.to_string()];
+        members.extend(team.into_iter().filter(|t| t != author_id));
+        // From a header: cleaned (controls made spaces, cut), never refused.
+        let subject = Some(text::clean(
+            mail.parsed.subject.as_deref().unwrap_or(""),
+            &TextRule {
+                max_chars: MAX_SUBJECT_CHARS,
+                ..text::SUBJECT
+            },
+        ))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "(no subject)".to_string());
+        Ok(NewConversation {
+            id: Id::generate(IdKind::Conversation),
+            subject: no_nul(subject),
+            created_by: author_id.to_string(),
+            members,
+            inbox_domain: Some(inbox.domain.clone()),
+        })
     }
 
     /// Stranger policy `verify`: keep the email (held, waiting on its From address) and email
     /// that address a confirmation link, at most once a day. No link when DMARC says the From
     /// is forged (it would go to someone who never wrote: backscatter); an admin can still
     /// release it.
-    async fn hold_for_confirmation(&self, mail: &InboxMail<'_>, from: &EmailAddress) -> Reply {
-        let raw = &mail.tx.data;
+    async fn hold(&self, mail: &Mail<'_>, address: &str, from: &EmailAddress) -> Flow<Disposition> {
         let key = from.key();
-        let mut rec = mail.record(
+        let mut held = Disposition::accept(
             InboundOutcome::Held,
             None,
-            &format!("awaiting the sender's confirmation of {key}"),
+            format!("awaiting the sender's confirmation of {key}"),
         );
-        rec.awaiting = Some(key.clone());
+        held.awaiting = Some(key.clone());
         let now = self.store.now();
-        let recent = match self
+        let recent = self
             .store
             .awaiting_since(&key, now - CONFIRMATION_INTERVAL_MS)
             .await
-        {
-            Ok(n) => n,
-            Err(err) => {
-                tracing::error!(error = %err, "confirmation lookup failed");
-                return temporary_failure();
-            }
-        };
+            .map_err(try_again("confirmation lookup"))?;
         let forged = mail
             .verdict
+            .as_ref()
             .is_some_and(|v| v.results.contains("dmarc=fail"));
         let Some(confirmations) = self
             .confirmations
             .as_ref()
             .filter(|_| recent == 0 && !forged)
         else {
-            rec.detail.push_str(match (forged, recent) {
+            held.detail.push_str(match (forged, recent) {
                 (true, _) => "; no confirmation sent: DMARC failed",
                 (false, 0) => "; no confirmation sent: confirmations are off",
                 (false, _) => "; a confirmation was sent in the last 24 hours",
             });
-            return self.commit(rec, raw, None, accepted()).await;
+            return Ok(held);
         };
         let inbound_id = Id::generate(IdKind::Inbound);
         let token = self
@@ -380,61 +271,26 @@ impl Inbound {
             _ => confirmations.default_locale,
         };
         let subject = mail.parsed.subject.as_deref().unwrap_or("");
-        let email = match confirmations.composer.inbox_confirmation(
+        let email = confirmations.composer.inbox_confirmation(
             &from.to_string(),
             locale,
-            mail.address,
+            address,
             &no_nul(subject.to_string()),
             &token,
             now,
-        ) {
-            Ok(email) => email,
+        );
+        match email {
+            Ok(email) => {
+                held.detail.push_str("; confirmation sent");
+                held.inbound_id = Some(inbound_id);
+                Ok(held.with_effect(InboundEffect::Queue(email)))
+            }
             Err(err) => {
                 tracing::error!(error = %err, "composing a confirmation failed");
-                rec.detail
+                held.detail
                     .push_str("; the confirmation could not be composed");
-                return self.commit(rec, raw, None, accepted()).await;
+                Ok(held)
             }
-        };
-        rec.detail.push_str("; confirmation sent");
-        let stored = self
-            .store
-            .record_inbound_awaiting(rec, raw, inbound_id, &email)
-            .await;
-        let reply = self.committed(stored, accepted());
-        if reply.is_positive() {
-            confirmations.outbox_wake.notify_one();
         }
-        reply
-    }
-
-    /// The sender followed the confirmation link of held email `inbound_id`: every email
-    /// waiting on their address is delivered (the first starts their conversation, the others
-    /// continue it) and the address is verified.
-    pub async fn confirm(&self, inbound_id: &str) -> Result<Confirmed, ReleaseError> {
-        let awaiting = self
-            .store
-            .inbound_awaiting(inbound_id)
-            .await?
-            .ok_or(ReleaseError::NotFound)?;
-        let ids = self.store.claim_awaiting(&awaiting).await?;
-        if ids.is_empty() {
-            return Ok(Confirmed::AlreadyDone);
-        }
-        let mut delivered = 0;
-        for id in &ids {
-            let Some(entry) = self.store.inbound_entry(id).await? else {
-                continue;
-            };
-            let reply = self.redeliver(&entry).await?;
-            tracing::info!(inbound_id = %id, code = reply.code, "confirmed email delivered");
-            delivered += usize::from(reply.is_positive());
-        }
-        if let Ok(address) = EmailAddress::parse(&awaiting)
-            && let Some(person) = self.store.person_by_email(&address).await?
-        {
-            self.store.mark_verified(&person.id).await?;
-        }
-        Ok(Confirmed::Delivered { emails: delivered })
     }
 }

@@ -7,11 +7,12 @@
 //! conversation sent to that person, Thread-Topic/Thread-Index for Outlook, and RFC 8058
 //! one-click unsubscribe. Text and HTML, in the person's language (English or French).
 
+use crate::domain::envelope::{bounce_address, unsubscribe_address};
 use crate::domain::{
     EmailAddress, Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis,
     UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
-use crate::inbound::extract::{REPLY_MARKER, REPLY_MARKER_FR};
+use crate::domain::{REPLY_MARKER, REPLY_MARKER_FR};
 use crate::store::{DueParticipant, NewOutboxEmail, PendingMessage};
 use askama::Template;
 use base64::Engine;
@@ -25,17 +26,6 @@ const MAX_REFERENCES: usize = 10;
 /// The loop-detection header on everything we send: mail carrying it that comes back to us is
 /// dropped (see `inbound::classify`).
 pub const LOOP_HEADER: &str = "X-Threadgate-Loop";
-
-/// The envelope sender (VERP, RFC 5321 §4.5.5 bounce handling) of an outbox email: a bounce to
-/// it names the email, and so the recipient, that failed.
-pub fn bounce_address(outbox_id: &str, reply_domain: &str) -> String {
-    format!("bounces+{outbox_id}@{reply_domain}")
-}
-
-/// The address the `mailto:` List-Unsubscribe method writes to (the token is in the subject).
-pub fn unsubscribe_address(reply_domain: &str) -> String {
-    format!("unsubscribe@{reply_domain}")
-}
 
 #[derive(Clone)]
 pub struct Composer {

@@ -1,6 +1,7 @@
 //! One SMTP/LMTP connection: socket I/O, timeouts and shutdown around the pure [`Session`].
 
-use super::session::{Event, Protocol, Reply, Session, SessionConfig};
+use super::replies;
+use super::session::{Event, Protocol, Reply, Session, SessionConfig, Transaction};
 use crate::config::SmtpSettings;
 use crate::inbound::{Inbound, KnownOwners};
 use std::time::Duration;
@@ -192,31 +193,7 @@ where
                     out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
                 }
                 Event::Deliver(transaction) => {
-                    let replies = match protocol {
-                        Protocol::Smtp => {
-                            let recipients: Vec<_> = transaction.recipients.iter().collect();
-                            vec![
-                                Box::pin(inbound.deliver(&transaction, &recipients, peer, &known))
-                                    .await,
-                            ]
-                        }
-                        // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
-                        Protocol::Lmtp => {
-                            let mut replies = Vec::with_capacity(transaction.recipients.len());
-                            for recipient in &transaction.recipients {
-                                replies.push(
-                                    Box::pin(inbound.deliver(
-                                        &transaction,
-                                        &[recipient],
-                                        peer,
-                                        &known,
-                                    ))
-                                    .await,
-                                );
-                            }
-                            replies
-                        }
-                    };
+                    let replies = deliver(inbound, protocol, &transaction, peer, &known).await;
                     known.clear();
                     for reply in session.delivered(replies) {
                         out.extend_from_slice(reply.as_bytes());
@@ -235,4 +212,31 @@ where
     }
     writer.shutdown().await.ok();
     Ok(Ended::Done)
+}
+
+/// Hands a complete transaction to the pipeline: one answer for SMTP, one per accepted
+/// recipient in RCPT order for LMTP (RFC 2033 §4.2).
+async fn deliver(
+    inbound: &Inbound,
+    protocol: Protocol,
+    transaction: &Transaction,
+    peer: &str,
+    known: &KnownOwners,
+) -> Vec<Reply> {
+    match protocol {
+        Protocol::Smtp => {
+            let recipients: Vec<_> = transaction.recipients.iter().collect();
+            let answer = Box::pin(inbound.deliver(transaction, &recipients, peer, known)).await;
+            vec![replies::answer(&answer)]
+        }
+        Protocol::Lmtp => {
+            let mut replies = Vec::with_capacity(transaction.recipients.len());
+            for recipient in &transaction.recipients {
+                let answer =
+                    Box::pin(inbound.deliver(transaction, &[recipient], peer, known)).await;
+                replies.push(replies::answer(&answer));
+            }
+            replies
+        }
+    }
 }

@@ -3,4 +3,5 @@
 pub mod connection;
 pub mod data;
 pub mod listener;
+pub mod replies;
 pub mod session;

@@ -13,7 +13,10 @@
 //! and the inbox addresses the caller's lookup confirms are accepted).
 
 use super::data::DotData;
-use crate::domain::{EmailAddress, ReplyToken};
+use crate::domain::EmailAddress;
+pub use crate::domain::envelope::{
+    Classified, Protocol, Recipient, RecipientVerdict, Target, Transaction, classify_recipient,
+};
 use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
 use smtp_proto::{
     EXT_8BIT_MIME, EXT_CHUNKING, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE,
@@ -21,13 +24,6 @@ use smtp_proto::{
 };
 use std::fmt;
 use std::slice::Iter;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Smtp,
-    /// RFC 2033: LHLO instead of EHLO, and one reply per recipient after the data.
-    Lmtp,
-}
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -84,56 +80,6 @@ impl fmt::Debug for Reply {
     }
 }
 
-/// An envelope recipient that passed the RCPT checks.
-#[derive(Debug, Clone)]
-pub struct Recipient {
-    pub address: String,
-    pub target: Target,
-}
-
-/// What a recipient address on our side leads to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// `reply+<token>@<reply-domain>`: a participant in a conversation.
-    Token(ReplyToken),
-    /// `bounces+<outbox id>@<reply-domain>`: the VERP return path of one email we sent.
-    Bounce(String),
-    /// Our From address: a client who replied to it instead of Reply-To (routed by the
-    /// Message-ID they answer).
-    Own,
-    /// `unsubscribe@<reply-domain>`: the `mailto:` List-Unsubscribe method (RFC 2369); the
-    /// signed token is in the subject.
-    Unsubscribe,
-    /// Any other address (lowercased): perhaps a domain's inbox address (`support@<domain>`);
-    /// if the lookup finds none, it is refused — on another domain as relaying.
-    Inbox(String),
-}
-
-impl Target {
-    /// `bounces+<outbox id>` local parts (ids are `out_` and 16 base32 characters).
-    fn bounce_from_local_part(local: &str) -> Option<String> {
-        let (prefix, id) = local.split_once('+')?;
-        let id = id.to_ascii_lowercase();
-        let valid = prefix.eq_ignore_ascii_case("bounces")
-            && id.len() == 20
-            && id.starts_with("out_")
-            && id[4..]
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b));
-        valid.then_some(id)
-    }
-}
-
-/// A complete message, handed to the connection for delivery.
-#[derive(Debug)]
-pub struct Transaction {
-    pub helo: String,
-    /// The envelope sender; empty for the null reverse-path (bounces).
-    pub mail_from: String,
-    pub recipients: Vec<Recipient>,
-    pub data: Vec<u8>,
-}
-
 #[derive(Debug)]
 pub enum Event {
     Reply(Reply),
@@ -149,18 +95,6 @@ pub enum Event {
     StartTls,
     /// Flush pending replies and close the connection.
     Close,
-}
-
-/// What the caller found for a recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecipientVerdict {
-    Live,
-    /// No such address here (for an [`Target::Inbox`] on another domain: not ours to relay).
-    Unknown,
-    /// The envelope sender is a blocked person or on a blocked domain.
-    SenderBlocked,
-    /// The lookup failed (database down): ask the client to retry later.
-    TemporaryFailure,
 }
 
 enum State {
@@ -179,6 +113,21 @@ enum State {
     AwaitRecipient(Recipient),
     AwaitDelivery,
     Closed,
+}
+
+/// What one step of [`Session::ingest`] did with the input.
+enum Step {
+    Emit(Event),
+    /// Everything read is consumed: wait for more.
+    NeedInput,
+    /// The state changed: go on with the rest of the input.
+    Again,
+}
+
+impl Step {
+    fn or_again(event: Option<Event>) -> Step {
+        event.map_or(Step::Again, Step::Emit)
+    }
 }
 
 pub struct Session {
@@ -284,134 +233,130 @@ impl Session {
             return Some(event);
         }
         loop {
-            match &mut self.state {
+            let step = match &self.state {
                 State::Closed | State::AwaitRecipient(_) | State::AwaitDelivery => return None,
-                State::SkipLine => {
-                    let rest = bytes.as_slice();
-                    match rest.iter().position(|&b| b == b'\n') {
-                        Some(pos) => {
-                            *bytes = rest[pos + 1..].iter();
-                            self.state = State::Command;
-                            self.partial_len = 0;
-                            if let Some(event) =
-                                self.error(Reply::new(500, "5.5.2", "Line too long"))
-                            {
-                                return Some(event);
-                            }
-                        }
-                        None => {
-                            *bytes = [].iter();
-                            return None;
-                        }
-                    }
-                }
-                State::Data { receiver, too_big } => {
-                    let finished = receiver.ingest(bytes, &mut self.data);
-                    if self.data.len() > self.config.max_message_size {
-                        // Keep draining to the end of the data, without keeping it (RFC 5321
-                        // §4.5.3.1.10: the size error is reported after the data).
-                        *too_big = true;
-                        self.data.clear();
-                    }
-                    if !finished {
-                        return None;
-                    }
-                    if *too_big {
-                        let reply = self.refuse_data(too_big_reply());
-                        self.reset_transaction();
-                        self.state = State::Command;
-                        return Some(Event::Reply(reply));
-                    }
-                    return Some(self.take_transaction());
-                }
-                State::Bdat { receiver, discard } => {
-                    if discard.is_some() {
-                        let mut scratch = Vec::new();
-                        let finished = receiver.ingest(bytes, &mut scratch);
-                        if !finished {
-                            return None;
-                        }
-                        let reply = discard.take().expect("checked above");
-                        self.state = State::Command;
-                        if let Some(event) = self.error(reply) {
-                            return Some(event);
-                        }
-                        continue;
-                    }
-                    let finished = receiver.ingest(bytes, &mut self.data);
-                    if self.data.len() > self.config.max_message_size {
-                        self.chunks_too_big = true;
-                        self.data.clear();
-                    }
-                    if !finished {
-                        return None;
-                    }
-                    let is_last = receiver.is_last;
-                    self.state = State::Command;
-                    if !is_last {
-                        return Some(Event::Reply(Reply::new(250, "2.0.0", "Chunk accepted")));
-                    }
-                    if self.chunks_too_big {
-                        let reply = self.refuse_data(too_big_reply());
-                        self.reset_transaction();
-                        return Some(Event::Reply(reply));
-                    }
-                    return Some(self.take_transaction());
-                }
-                State::Command => {
-                    let before = bytes.as_slice();
-                    if before.is_empty() {
-                        return None;
-                    }
-                    // RFC 5321 §4.5.3.1.4 limits command lines (512 octets, more with
-                    // extensions). Checked here, before smtp-proto, so the verdict does not
-                    // depend on how TCP split the line.
-                    let line_end = before.iter().position(|&b| b == b'\n');
-                    let segment = line_end.map_or(before.len(), |p| p + 1);
-                    if self.partial_len + segment > MAX_COMMAND_LINE {
-                        self.requests = RequestReceiver::default();
-                        match line_end {
-                            Some(p) => {
-                                *bytes = before[p + 1..].iter();
-                                self.partial_len = 0;
-                                if let Some(event) =
-                                    self.error(Reply::new(500, "5.5.2", "Line too long"))
-                                {
-                                    return Some(event);
-                                }
-                            }
-                            None => {
-                                *bytes = [].iter();
-                                self.partial_len += before.len();
-                                self.state = State::SkipLine;
-                                return None;
-                            }
-                        }
-                        continue;
-                    }
-                    let result = self.requests.ingest(bytes);
-                    let consumed = &before[..before.len() - bytes.as_slice().len()];
-                    if consumed.last() == Some(&b'\n') {
-                        self.partial_len = 0;
-                    } else {
-                        self.partial_len += consumed.len();
-                    }
-                    match result {
-                        Ok(request) => {
-                            let request = request.into_owned();
-                            if let Some(event) = self.command(request) {
-                                return Some(event);
-                            }
-                        }
-                        Err(smtp_proto::Error::NeedsMoreData { .. }) => return None,
-                        Err(err) => {
-                            if let Some(event) = self.error(parse_error_reply(&err)) {
-                                return Some(event);
-                            }
-                        }
-                    }
-                }
+                State::SkipLine => self.skip_line(bytes),
+                State::Data { .. } => self.data(bytes),
+                State::Bdat { .. } => self.bdat(bytes),
+                State::Command => self.command_line(bytes),
+            };
+            match step {
+                Step::Emit(event) => return Some(event),
+                Step::NeedInput => return None,
+                Step::Again => {}
             }
+        }
+    }
+
+    /// The rest of an over-long command line: dropped up to its end, then refused.
+    fn skip_line(&mut self, bytes: &mut Iter<'_, u8>) -> Step {
+        let rest = bytes.as_slice();
+        let Some(pos) = rest.iter().position(|&b| b == b'\n') else {
+            *bytes = [].iter();
+            return Step::NeedInput;
+        };
+        *bytes = rest[pos + 1..].iter();
+        self.state = State::Command;
+        self.partial_len = 0;
+        Step::or_again(self.error(Reply::new(500, "5.5.2", "Line too long")))
+    }
+
+    /// DATA content up to the end of data.
+    fn data(&mut self, bytes: &mut Iter<'_, u8>) -> Step {
+        let State::Data { receiver, too_big } = &mut self.state else {
+            return Step::Again;
+        };
+        let finished = receiver.ingest(bytes, &mut self.data);
+        if self.data.len() > self.config.max_message_size {
+            // Keep draining to the end of the data, without keeping it (RFC 5321
+            // §4.5.3.1.10: the size error is reported after the data).
+            *too_big = true;
+            self.data.clear();
+        }
+        if !finished {
+            return Step::NeedInput;
+        }
+        if *too_big {
+            let reply = self.refuse_data(too_big_reply());
+            self.reset_transaction();
+            self.state = State::Command;
+            return Step::Emit(Event::Reply(reply));
+        }
+        Step::Emit(self.take_transaction())
+    }
+
+    /// One BDAT chunk (RFC 3030): kept, or read and thrown away when the command was refused.
+    fn bdat(&mut self, bytes: &mut Iter<'_, u8>) -> Step {
+        let State::Bdat { receiver, discard } = &mut self.state else {
+            return Step::Again;
+        };
+        if let Some(reply) = discard.clone() {
+            let mut scratch = Vec::new();
+            if !receiver.ingest(bytes, &mut scratch) {
+                return Step::NeedInput;
+            }
+            self.state = State::Command;
+            return Step::or_again(self.error(reply));
+        }
+        let finished = receiver.ingest(bytes, &mut self.data);
+        if self.data.len() > self.config.max_message_size {
+            self.chunks_too_big = true;
+            self.data.clear();
+        }
+        if !finished {
+            return Step::NeedInput;
+        }
+        let is_last = receiver.is_last;
+        self.state = State::Command;
+        if !is_last {
+            return Step::Emit(Event::Reply(Reply::new(250, "2.0.0", "Chunk accepted")));
+        }
+        if self.chunks_too_big {
+            let reply = self.refuse_data(too_big_reply());
+            self.reset_transaction();
+            return Step::Emit(Event::Reply(reply));
+        }
+        Step::Emit(self.take_transaction())
+    }
+
+    /// The next command: its line length checked, then parsed and run.
+    fn command_line(&mut self, bytes: &mut Iter<'_, u8>) -> Step {
+        let before = bytes.as_slice();
+        if before.is_empty() {
+            return Step::NeedInput;
+        }
+        // RFC 5321 §4.5.3.1.4 limits command lines (512 octets, more with extensions).
+        // Checked here, before smtp-proto, so the verdict does not depend on how TCP split
+        // the line.
+        let line_end = before.iter().position(|&b| b == b'\n');
+        let segment = line_end.map_or(before.len(), |p| p + 1);
+        if self.partial_len + segment > MAX_COMMAND_LINE {
+            self.requests = RequestReceiver::default();
+            let Some(p) = line_end else {
+                *bytes = [].iter();
+                self.partial_len += before.len();
+                self.state = State::SkipLine;
+                return Step::NeedInput;
+            };
+            *bytes = before[p + 1..].iter();
+            self.partial_len = 0;
+            return Step::or_again(self.error(Reply::new(500, "5.5.2", "Line too long")));
+        }
+        // Owned at once: the parsed command borrows the receiver's buffer.
+        let result = self
+            .requests
+            .ingest(bytes)
+            .map(|request| request.into_owned());
+        let consumed = &before[..before.len() - bytes.as_slice().len()];
+        if consumed.last() == Some(&b'\n') {
+            self.partial_len = 0;
+        } else {
+            self.partial_len += consumed.len();
+        }
+        match result {
+            Ok(request) => Step::or_again(self.command(request)),
+            Err(smtp_proto::Error::NeedsMoreData { .. }) => Step::NeedInput,
+            Err(err) => Step::or_again(self.error(parse_error_reply(&err))),
         }
     }
 
@@ -550,49 +495,11 @@ impl Session {
             }
             Request::Mail { from } => self.mail(from),
             Request::Rcpt { to } => self.rcpt(to.address),
-            Request::Data => {
-                if self.mail_from.is_none() || self.recipients.is_empty() || self.chunking {
-                    let text = if self.chunking {
-                        "DATA is not allowed after BDAT"
-                    } else if self.mail_from.is_none() {
-                        "Need MAIL command first"
-                    } else {
-                        "No valid recipients"
-                    };
-                    return self.error(Reply::new(503, "5.5.1", text));
-                }
-                // The CRLF that ended the DATA command also begins the data (RFC 5321 §4.1.1.4):
-                // the receiver starts at a line start, so a first line "." ends an empty
-                // message and a first line ".." is unstuffed.
-                self.state = State::Data {
-                    receiver: DotData::new(),
-                    too_big: false,
-                };
-                Some(Event::Reply(Reply::raw(354, DATA_GO_AHEAD.to_string())))
-            }
+            Request::Data => self.data_command(),
             Request::Bdat {
                 chunk_size,
                 is_last,
-            } => {
-                let refusal = if self.mail_from.is_none() {
-                    Some(Reply::new(503, "5.5.1", "Need MAIL command first"))
-                } else if self.recipients.is_empty() {
-                    Some(Reply::new(503, "5.5.1", "No valid recipients"))
-                } else {
-                    None
-                };
-                if refusal.is_none() {
-                    self.chunking = true;
-                    if chunk_size > self.config.max_message_size {
-                        self.chunks_too_big = true;
-                    }
-                }
-                self.state = State::Bdat {
-                    receiver: BdatReceiver::new(chunk_size, is_last),
-                    discard: refusal,
-                };
-                None
-            }
+            } => self.bdat_command(chunk_size, is_last),
             Request::Rset => {
                 self.reset_transaction();
                 Some(Event::Reply(Reply::new(250, "2.0.0", "Reset OK")))
@@ -619,6 +526,49 @@ impl Session {
                 self.error(Reply::new(502, "5.5.1", "Command not implemented"))
             }
         }
+    }
+
+    fn data_command(&mut self) -> Option<Event> {
+        if self.mail_from.is_none() || self.recipients.is_empty() || self.chunking {
+            let text = if self.chunking {
+                "DATA is not allowed after BDAT"
+            } else if self.mail_from.is_none() {
+                "Need MAIL command first"
+            } else {
+                "No valid recipients"
+            };
+            return self.error(Reply::new(503, "5.5.1", text));
+        }
+        // The CRLF that ended the DATA command also begins the data (RFC 5321 §4.1.1.4): the
+        // receiver starts at a line start, so a first line "." ends an empty message and a
+        // first line ".." is unstuffed.
+        self.state = State::Data {
+            receiver: DotData::new(),
+            too_big: false,
+        };
+        Some(Event::Reply(Reply::raw(354, DATA_GO_AHEAD.to_string())))
+    }
+
+    /// BDAT (RFC 3030): the chunk is read either way; refused, it is thrown away.
+    fn bdat_command(&mut self, chunk_size: usize, is_last: bool) -> Option<Event> {
+        let refusal = if self.mail_from.is_none() {
+            Some(Reply::new(503, "5.5.1", "Need MAIL command first"))
+        } else if self.recipients.is_empty() {
+            Some(Reply::new(503, "5.5.1", "No valid recipients"))
+        } else {
+            None
+        };
+        if refusal.is_none() {
+            self.chunking = true;
+            if chunk_size > self.config.max_message_size {
+                self.chunks_too_big = true;
+            }
+        }
+        self.state = State::Bdat {
+            receiver: BdatReceiver::new(chunk_size, is_last),
+            discard: refusal,
+        };
+        None
     }
 
     fn start_tls(&mut self) -> Option<Event> {
@@ -732,44 +682,6 @@ impl Session {
         let recipient = Recipient { address, target };
         self.state = State::AwaitRecipient(recipient.clone());
         Some(Event::CheckRecipient(recipient))
-    }
-}
-
-/// What a recipient address is to us, by its form alone (RCPT then looks tokens up).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Classified {
-    Target(Target),
-    BadSyntax,
-    /// Not our reply domain nor our own address: we are not a relay.
-    OtherDomain,
-    /// On our reply domain, but no form we know.
-    Unknown,
-}
-
-/// Classifies `address` (`own_address`: our From address, lowercased).
-pub fn classify_recipient(
-    address: &str,
-    reply_domain: &str,
-    own_address: Option<&str>,
-) -> Classified {
-    let Ok(parsed) = EmailAddress::parse(address) else {
-        return Classified::BadSyntax;
-    };
-    if own_address == Some(parsed.key().as_str()) {
-        return Classified::Target(Target::Own);
-    }
-    if !parsed.domain().eq_ignore_ascii_case(reply_domain) {
-        return Classified::OtherDomain;
-    }
-    if parsed.local().eq_ignore_ascii_case("unsubscribe") {
-        return Classified::Target(Target::Unsubscribe);
-    }
-    if let Some(token) = ReplyToken::from_local_part(parsed.local()) {
-        Classified::Target(Target::Token(token))
-    } else if let Some(outbox_id) = Target::bounce_from_local_part(parsed.local()) {
-        Classified::Target(Target::Bounce(outbox_id))
-    } else {
-        Classified::Unknown
     }
 }
 

@@ -1,8 +1,9 @@
 use super::conversations::{NewConversation, insert_conversation};
 use super::messages::{Inserted, insert_message};
-use super::notifications::insert_outbox;
+use super::notifications::{SET_MUTED, insert_outbox};
+use super::people::record_bounce;
 use super::{Backend, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend};
-use crate::domain::{Id, IdKind, InboundOutcome, Millis};
+use crate::domain::{EmailAddress, Id, IdKind, InboundOutcome, Millis};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -51,6 +52,45 @@ pub fn sha256_hex(data: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(data))
 }
 
+/// What one inbound email changes besides its record: all of it written in the record's
+/// transaction.
+#[derive(Debug, Clone, Default)]
+pub struct InboundChanges {
+    /// The record's id, when an effect (a queued confirmation link) names it in advance.
+    pub inbound_id: Option<String>,
+    /// A conversation the email starts (then `post` is its first message).
+    pub start: Option<NewConversation>,
+    pub post: Option<NewMessage>,
+    pub effects: Vec<InboundEffect>,
+}
+
+/// A change an inbound email makes besides posting.
+#[derive(Debug, Clone)]
+pub enum InboundEffect {
+    /// A `mailto:` unsubscribe (RFC 2369): the participant stops getting notifications.
+    Mute {
+        conversation_id: String,
+        person_id: String,
+    },
+    /// A delivery failure against an address we emailed (a person's email status moves on;
+    /// the record's detail says to what).
+    Bounce {
+        address: EmailAddress,
+        permanent: bool,
+    },
+    /// A stranger becomes a client under the id the post and the started conversation name.
+    /// When a concurrent email created them first, that person is the author instead.
+    NewClient {
+        person_id: String,
+        email: EmailAddress,
+        name: String,
+        /// They proved they read this address (a confirmation link).
+        verified: bool,
+    },
+    /// An email queued ahead of notifications (a confirmation link naming the record).
+    Queue(NewOutboxEmail),
+}
+
 impl Store {
     /// Stores, in ONE transaction, the raw email, the message to post (if any) and the inbound
     /// record. Only after this returns Ok may the SMTP session answer 250. A message already
@@ -62,60 +102,35 @@ impl Store {
         raw: &[u8],
         post: Option<&NewMessage>,
     ) -> Result<InboundStored> {
-        self.record_inbound_in(record, raw, None, post, None).await
-    }
-
-    /// Stores an email held for its sender's confirmation (`record.awaiting` set) under
-    /// `inbound_id`, and queues `email` (the confirmation link, which names that id) ahead of
-    /// notifications, in one transaction: the link never points at an email that is not kept.
-    pub async fn record_inbound_awaiting(
-        &self,
-        record: InboundRecord,
-        raw: &[u8],
-        inbound_id: String,
-        email: &NewOutboxEmail,
-    ) -> Result<InboundStored> {
-        self.record_inbound_in(record, raw, None, None, Some((inbound_id, email)))
-            .await
-    }
-
-    /// [`Store::record_inbound`] for an email that starts a conversation (`start`, whose id
-    /// `post` names), in the same transaction. The same email stored before (a retry after a
-    /// lost answer: same author, same dedup key) starts nothing: it is a `duplicate` of the
-    /// message it posted then.
-    pub async fn record_inbound_starting(
-        &self,
-        record: InboundRecord,
-        raw: &[u8],
-        start: &NewConversation,
-        post: &NewMessage,
-    ) -> Result<InboundStored> {
-        self.record_inbound_in(record, raw, Some(start), Some(post), None)
-            .await
-    }
-
-    async fn record_inbound_in(
-        &self,
-        record: InboundRecord,
-        raw: &[u8],
-        start: Option<&NewConversation>,
-        post: Option<&NewMessage>,
-        queue: Option<(String, &NewOutboxEmail)>,
-    ) -> Result<InboundStored> {
-        let (inbound_id, queue) = match queue {
-            Some((id, email)) => (id, Some(email.clone())),
-            None => (Id::generate(IdKind::Inbound), None),
+        let changes = InboundChanges {
+            post: post.cloned(),
+            ..InboundChanges::default()
         };
+        self.apply_inbound(record, raw, changes).await
+    }
+
+    /// [`Store::record_inbound`] with everything the email changes: a conversation it starts
+    /// (the same email stored before — a retry after a lost answer: same author, same dedup
+    /// key — starts nothing: it is a `duplicate` of the message it posted then), its effects
+    /// (a mute, a bounce, a new client, a queued email), all in the record's transaction.
+    pub async fn apply_inbound(
+        &self,
+        record: InboundRecord,
+        raw: &[u8],
+        changes: InboundChanges,
+    ) -> Result<InboundStored> {
         let write = InboundWrite {
             now: self.now(),
-            inbound_id,
+            inbound_id: changes
+                .inbound_id
+                .unwrap_or_else(|| Id::generate(IdKind::Inbound)),
             sha256: sha256_hex(raw),
             recipients: serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into()),
             record,
             raw: raw.to_vec(),
-            start: start.cloned(),
-            post: post.cloned(),
-            queue,
+            start: changes.start,
+            post: changes.post,
+            effects: changes.effects,
         };
         // Many sessions' emails share one transaction (and one fsync): see group_commit.
         match &self.backend {
@@ -258,12 +273,73 @@ pub(super) struct InboundWrite {
     pub raw: Vec<u8>,
     pub start: Option<NewConversation>,
     pub post: Option<NewMessage>,
-    pub queue: Option<NewOutboxEmail>,
+    pub effects: Vec<InboundEffect>,
+}
+
+/// The effects of one inbound email, inside its transaction. Evaluates to the record's detail
+/// (a bounce says what the address became) and, when a new client already existed, the id
+/// the pipeline chose for them and theirs.
+macro_rules! write_effects {
+    ($conn:ident, $w:expr) => {{
+        let w: &InboundWrite = $w;
+        let now = w.now;
+        let mut detail = w.record.detail.clone();
+        let mut client: Option<(&str, String)> = None;
+        for effect in &w.effects {
+            match effect {
+                InboundEffect::Mute { conversation_id, person_id } => {
+                    sqlx::query(SET_MUTED)
+                        .bind(conversation_id)
+                        .bind(person_id)
+                        .bind(1i64)
+                        .execute(&mut *$conn)
+                        .await?;
+                }
+                InboundEffect::Bounce { address, permanent } => {
+                    match record_bounce!($conn, address, *permanent, &w.record.detail, now) {
+                        Some((person_id, status)) => {
+                            tracing::info!(%person_id, status = status.as_str(), "bounce recorded");
+                            detail.push_str(&format!("; {address} is now {}", status.as_str()));
+                        }
+                        None => detail.push_str(&format!("; {address} is not a known person")),
+                    }
+                }
+                InboundEffect::NewClient { person_id, email, name, verified } => {
+                    sqlx::query(
+                        "INSERT INTO people (id, email, email_key, name, role, created_at)
+                         VALUES ($1, $2, $3, $4, 'client', $5) ON CONFLICT (email_key) DO NOTHING",
+                    )
+                    .bind(person_id)
+                    .bind(email.to_string())
+                    .bind(email.key())
+                    .bind(name)
+                    .bind(now)
+                    .execute(&mut *$conn)
+                    .await?;
+                    let id: String = sqlx::query_scalar("SELECT id FROM people WHERE email_key = $1")
+                        .bind(email.key())
+                        .fetch_one(&mut *$conn)
+                        .await?;
+                    if *verified {
+                        sqlx::query("UPDATE people SET verified_at = $2 WHERE id = $1 AND verified_at IS NULL")
+                            .bind(&id)
+                            .bind(now)
+                            .execute(&mut *$conn)
+                            .await?;
+                    }
+                    client = (id != *person_id).then_some((person_id.as_str(), id));
+                }
+                // After the record, which it names.
+                InboundEffect::Queue(_) => {}
+            }
+        }
+        (detail, client)
+    }};
 }
 
 /// The statements of one inbound email, inside the caller's transaction (expanded per
-/// backend): the raw bytes (once per content), the conversation it starts, the message it
-/// posts (or the duplicate it is), the inbound record, the queued email.
+/// backend): the raw bytes (once per content), its effects, the conversation it starts, the
+/// message it posts (or the duplicate it is), the inbound record, the queued email.
 macro_rules! write_inbound {
     ($conn:ident, $w:expr) => {{
         let w: &InboundWrite = $w;
@@ -278,7 +354,32 @@ macro_rules! write_inbound {
         .bind(now)
         .execute(&mut *$conn)
         .await?;
-        let earlier = match (&w.start, &w.post) {
+        let (detail, client) = write_effects!($conn, w);
+        // A concurrent email made the new client first: they are the author.
+        let substituted;
+        let (start, post) = match &client {
+            None => (w.start.as_ref(), w.post.as_ref()),
+            Some((chosen, id)) => {
+                substituted = (
+                    w.start.clone().map(|mut s| {
+                        for member in s.members.iter_mut().chain([&mut s.created_by]) {
+                            if member == chosen {
+                                *member = id.clone();
+                            }
+                        }
+                        let mut seen: Vec<String> = Vec::with_capacity(s.members.len());
+                        s.members.retain(|m| !seen.contains(m) && { seen.push(m.clone()); true });
+                        s
+                    }),
+                    w.post.clone().map(|mut p| {
+                        p.author_id = id.clone();
+                        p
+                    }),
+                );
+                (substituted.0.as_ref(), substituted.1.as_ref())
+            }
+        };
+        let earlier = match (start, post) {
             (Some(_), Some(new)) => {
                 let row = sqlx::query(
                     "SELECT id, conversation_id FROM messages
@@ -296,14 +397,14 @@ macro_rules! write_inbound {
             _ => None,
         };
         let mut conversation_id = w.record.conversation_id.clone();
-        let (outcome, posted) = match (&w.post, earlier) {
+        let (outcome, posted) = match (post, earlier) {
             (_, Some((existing_id, existing_conversation))) => {
                 conversation_id = Some(existing_conversation);
                 (InboundOutcome::Duplicate, Some(existing_id))
             }
             (None, None) => (w.record.outcome, None),
             (Some(new), None) => {
-                if let Some(start) = &w.start {
+                if let Some(start) = start {
                     insert_conversation!($conn, start, now);
                 }
                 match insert_message!($conn, new, now, Some(w.inbound_id.as_str()))? {
@@ -327,15 +428,17 @@ macro_rules! write_inbound {
         .bind(outcome.as_str())
         .bind(&conversation_id)
         .bind(&posted)
-        .bind(&record.detail)
+        .bind(&detail)
         .bind(&w.sha256)
         .bind(&record.peer)
         .bind(&record.auth_results)
         .bind(&record.awaiting)
         .execute(&mut *$conn)
         .await?;
-        if let Some(email) = &w.queue {
-            insert_outbox!($conn, email, None, 0i64, now);
+        for effect in &w.effects {
+            if let InboundEffect::Queue(email) = effect {
+                insert_outbox!($conn, email, None, 0i64, now);
+            }
         }
         Ok(InboundStored {
             inbound_id: w.inbound_id.clone(),

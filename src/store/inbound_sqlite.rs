@@ -13,8 +13,8 @@
 //! 2. one multi-statement write: the raw bytes, the message, the conversation's marks, the
 //!    author's read marks, the inbound record.
 //!
-//! Anything less common — a conversation started by the email, a queued email, a status that
-//! changes — goes through the general path (`write_inbound!`), which these statements mirror
+//! Anything less common — a conversation started by the email, an effect (a mute, a bounce,
+//! a new client, a queued email), a status that changes — goes through the general path (`write_inbound!`), which these statements mirror
 //! exactly (`tests/store.rs` runs both). The writer already holds SQLite's write lock
 //! (`BEGIN IMMEDIATE`), so what the read finds cannot change before the write.
 
@@ -63,7 +63,7 @@ pub(super) async fn write(
     conn: &mut sqlx::SqliteConnection,
     w: &InboundWrite,
 ) -> Result<Option<InboundStored>> {
-    if w.start.is_some() || w.queue.is_some() {
+    if w.start.is_some() || !w.effects.is_empty() {
         return Ok(None);
     }
     let conversation_id = w.record.conversation_id.clone();

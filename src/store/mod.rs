@@ -36,7 +36,10 @@ pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, NewConversation, Participant, TokenOwner};
 pub use domains::{DEFAULT_INBOX_LOCAL, DkimKey, Domain, InboxAddress, KeyStatus};
 pub use failures::{WorkFailure, job};
-pub use inbound::{InboundEntry, InboundRecord, InboundStored, ReplyContext, sha256_hex};
+pub use inbound::{
+    InboundChanges, InboundEffect, InboundEntry, InboundRecord, InboundStored, ReplyContext,
+    sha256_hex,
+};
 pub use inbox::{ConversationSummary, ListScope, ParticipantState};
 pub use lifecycle::{
     ConversationEvent, ConversationStatus, DeletedMessage, EventKind, LifecycleChange,
@@ -54,6 +57,7 @@ pub use verification::{
     CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, CodeCheck, CodeIssue,
 };
 
+use crate::config::redact_url;
 use crate::domain::{Clock, Millis};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -302,18 +306,6 @@ impl Store {
                 .await?;
             Ok(value)
         })
-    }
-}
-
-/// Database URLs may carry passwords; errors and logs show them without.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 

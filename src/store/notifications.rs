@@ -363,9 +363,7 @@ impl Store {
         muted: bool,
     ) -> Result<bool> {
         on_backend!(write self, pool => {
-            let done = sqlx::query(
-                "UPDATE participants SET muted = $3 WHERE conversation_id = $1 AND person_id = $2",
-            )
+            let done = sqlx::query(SET_MUTED)
             .bind(conversation_id)
             .bind(person_id)
             .bind(i64::from(muted))
@@ -375,6 +373,11 @@ impl Store {
         })
     }
 }
+
+/// Mutes (`$3` = 1) or unmutes a participant: the web view, the API and an unsubscribe email
+/// (inside its record's transaction) all write this.
+pub(super) const SET_MUTED: &str =
+    "UPDATE participants SET muted = $3 WHERE conversation_id = $1 AND person_id = $2";
 
 /// Inserts an outbox row inside the caller's transaction (expanded per backend, like every
 /// query here).

@@ -109,44 +109,64 @@ impl Store {
         let now = self.now();
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
-            let row = sqlx::query(
-                "SELECT id, email_status, soft_bounces, last_bounce_at FROM people WHERE email_key = $1",
-            )
-            .bind(email.key())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let id: String = row.try_get("id")?;
-            let current: String = row.try_get("email_status")?;
-            let last: Option<i64> = row.try_get("last_bounce_at")?;
-            let mut soft: i64 = row.try_get("soft_bounces")?;
-            if last.is_none_or(|t| now - t > SOFT_BOUNCE_WINDOW_MS) {
-                soft = 0;
-            }
-            let status = if permanent || current == EmailStatus::Bounced.as_str() {
-                EmailStatus::Bounced
-            } else {
-                soft += 1;
-                if soft >= SOFT_BOUNCE_LIMIT { EmailStatus::Bounced } else { EmailStatus::SoftBounce }
-            };
-            sqlx::query(
-                "UPDATE people SET email_status = $2, soft_bounces = $3, last_bounce_at = $4, bounce_detail = $5
-                 WHERE id = $1",
-            )
-            .bind(&id)
-            .bind(status.as_str())
-            .bind(soft)
-            .bind(now)
-            .bind(detail)
-            .execute(&mut *tx)
-            .await?;
+            let done = record_bounce!(tx, email, permanent, detail, now);
             tx.commit().await?;
-            Ok(Some((id, status)))
+            Ok(done)
         })
     }
 }
+
+/// A delivery failure against `$email` inside the caller's transaction (the outbox worker's
+/// own, or an inbound bounce report's): a permanent one, or too many soft ones within the
+/// window, makes the address `bounced`. Evaluates to the person and their new status, or None
+/// when no person has the address.
+macro_rules! record_bounce {
+    ($conn:ident, $email:expr, $permanent:expr, $detail:expr, $now:expr) => {{
+        let email: &$crate::domain::EmailAddress = $email;
+        let (permanent, detail, now): (bool, &str, i64) = ($permanent, $detail, $now);
+        let row = sqlx::query(
+            "SELECT id, email_status, soft_bounces, last_bounce_at FROM people WHERE email_key = $1",
+        )
+        .bind(email.key())
+        .fetch_optional(&mut *$conn)
+        .await?;
+        match row {
+            None => None,
+            Some(row) => {
+                let id: String = row.try_get("id")?;
+                let current: String = row.try_get("email_status")?;
+                let last: Option<i64> = row.try_get("last_bounce_at")?;
+                let mut soft: i64 = row.try_get("soft_bounces")?;
+                if last.is_none_or(|t| now - t > $crate::store::people::SOFT_BOUNCE_WINDOW_MS) {
+                    soft = 0;
+                }
+                let status = if permanent || current == $crate::domain::EmailStatus::Bounced.as_str() {
+                    $crate::domain::EmailStatus::Bounced
+                } else {
+                    soft += 1;
+                    if soft >= $crate::store::people::SOFT_BOUNCE_LIMIT {
+                        $crate::domain::EmailStatus::Bounced
+                    } else {
+                        $crate::domain::EmailStatus::SoftBounce
+                    }
+                };
+                sqlx::query(
+                    "UPDATE people SET email_status = $2, soft_bounces = $3, last_bounce_at = $4, bounce_detail = $5
+                     WHERE id = $1",
+                )
+                .bind(&id)
+                .bind(status.as_str())
+                .bind(soft)
+                .bind(now)
+                .bind(detail)
+                .execute(&mut *$conn)
+                .await?;
+                Some((id, status))
+            }
+        }
+    }};
+}
+pub(crate) use record_bounce;
 
 /// A person's notification settings and verification.
 #[derive(Debug, Clone, PartialEq, Eq)]

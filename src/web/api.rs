@@ -504,9 +504,10 @@ pub async fn release_inbound(
 ) -> ApiResult {
     use crate::inbound::ReleaseError;
     match state.inbound.release(&id).await {
-        Ok(reply) => ok(json!({
-            "released": reply.is_positive(),
-            "reply": String::from_utf8_lossy(reply.as_bytes()).trim_end(),
+        Ok(answer) => ok(json!({
+            "released": answer.is_stored(),
+            // The reply the pipeline would have given over SMTP.
+            "reply": String::from_utf8_lossy(crate::smtp::replies::answer(&answer).as_bytes()).trim_end(),
         })),
         Err(ReleaseError::NotFound) => Err(ApiError::not_found("inbound email")),
         Err(ReleaseError::NotHeld) => Err(ApiError::new(

@@ -1,6 +1,7 @@
 //! Transcript tests for the pure session: no sockets, bytes split at every boundary.
 
 use super::*;
+use crate::domain::ReplyToken;
 
 const LIVE: &str = "abcdefghijklmnopqrstuvwxyz";
 const REVOKED: &str = "zzzzzzzzzzzzzzzzzzzzzzzzzz";

@@ -592,7 +592,7 @@ pub async fn post_release_held(
         _ => return Err(WebError::not_found().in_language(t)),
     }
     match state.inbound.release(&inbound_id).await {
-        Ok(reply) if reply.is_positive() => Ok(back(&id, "")),
+        Ok(answer) if answer.is_stored() => Ok(back(&id, "")),
         Ok(_) => Err(WebError::unavailable().in_language(t)),
         Err(crate::inbound::ReleaseError::Store(e)) => Err(WebError::from(e).in_language(t)),
         Err(_) => Err(WebError::not_found().in_language(t)),

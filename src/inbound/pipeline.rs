@@ -1,0 +1,275 @@
+//! The pipeline as a short list of stages over one [`Mail`]. Each stage is a small function
+//! returning [`Flow`]: `Ok` goes on (with what the stage found), `Err` stops with a
+//! [`Disposition`] or a temporary failure. [`Inbound::apply`] then writes the disposition in
+//! one store transaction. Adding a policy is adding a stage to [`Inbound::decide`].
+
+use super::auth::{self, Verdict};
+use super::classify::Machine;
+use super::disposition::{Answer, Disposition, Flow, Refusal, Stop, try_again};
+use super::parse::ParsedEmail;
+use super::recipients::KnownOwners;
+use super::route::Route;
+use super::{Inbound, analyze, no_nul};
+use crate::domain::InboundOutcome;
+use crate::domain::envelope::{Recipient, Transaction};
+use crate::store::{InboundChanges, InboundEffect, InboundRecord, ReplyContext};
+
+/// One email going through the stages, with what the first ones found.
+pub(super) struct Mail<'a> {
+    pub tx: &'a Transaction,
+    /// All the envelope recipients for SMTP, one for each LMTP recipient.
+    pub recipients: &'a [&'a Recipient],
+    pub known: &'a KnownOwners,
+    /// An admin or the sender's confirmation vouched for it: no authentication check, no
+    /// stranger policy.
+    pub vouched: bool,
+    /// SPF/DKIM/DMARC, when checked.
+    pub verdict: Option<Verdict>,
+    pub parsed: ParsedEmail,
+    /// An auto-reply, a bounce or a loop: mail from a machine.
+    pub machine: Option<Machine>,
+}
+
+impl Inbound {
+    /// Processes one message for `recipients` (all the envelope recipients for SMTP, one for
+    /// each LMTP recipient) and says what to answer.
+    /// `known`: what [`Inbound::check_recipient`] found for this transaction's recipients.
+    pub async fn deliver(
+        &self,
+        tx: &Transaction,
+        recipients: &[&Recipient],
+        peer: &str,
+        known: &KnownOwners,
+    ) -> Answer {
+        self.deliver_checked(tx, recipients, peer, false, known)
+            .await
+    }
+
+    /// [`Inbound::deliver`]; `vouched`: an admin or a confirmation vouched for the email.
+    pub(super) async fn deliver_checked(
+        &self,
+        tx: &Transaction,
+        recipients: &[&Recipient],
+        peer: &str,
+        vouched: bool,
+        known: &KnownOwners,
+    ) -> Answer {
+        let verdict = match vouched {
+            false => self.authenticate(tx, peer).await,
+            true => None,
+        };
+        let auth_results = verdict.as_ref().map(|v| no_nul(v.results.clone()));
+        let ctx = analyze::Context {
+            reply_domain: &self.reply_domain,
+            own_address: &self.own_address,
+            envelope_from: &tx.mail_from,
+        };
+        let (disposition, message_id) = match analyze::parse_and_classify(&tx.data, &ctx) {
+            None => (
+                Disposition::refuse(
+                    InboundOutcome::Rejected,
+                    None,
+                    "not a parseable email",
+                    Refusal::NotAnEmail,
+                ),
+                None,
+            ),
+            Some((parsed, machine)) => {
+                let mail = Mail {
+                    tx,
+                    recipients,
+                    known,
+                    vouched,
+                    verdict,
+                    parsed,
+                    machine,
+                };
+                match self.decide(&mail).await {
+                    Ok(disposition) => (disposition, mail.parsed.message_id),
+                    Err(Stop::Decided(disposition)) => (*disposition, mail.parsed.message_id),
+                    Err(Stop::TryAgain) => return Answer::TryAgain,
+                }
+            }
+        };
+        let record = InboundRecord {
+            envelope_from: no_nul(tx.mail_from.clone()),
+            recipients: tx.recipients.iter().map(|r| r.address.clone()).collect(),
+            message_id: message_id.map(no_nul),
+            outcome: disposition.outcome,
+            conversation_id: disposition.conversation_id.clone(),
+            detail: no_nul(disposition.detail.clone()),
+            peer: peer.to_string(),
+            auth_results,
+            awaiting: disposition.awaiting.clone(),
+        };
+        self.apply(record, &tx.data, disposition).await
+    }
+
+    /// The stages, in order.
+    async fn decide(&self, mail: &Mail<'_>) -> Flow<Disposition> {
+        self.unsubscribe(mail)?;
+        self.bounce(mail).await?;
+        self.auto_reply(mail).await?;
+        let Some(route) = self.route(mail).await? else {
+            return self.unrouted(mail).await;
+        };
+        sender(mail, &route)?;
+        dmarc(mail, Some(&route.owner.conversation_id))?;
+        let context = self.loop_breaker(mail, &route).await?;
+        self.reply(mail, &route, context).await
+    }
+
+    /// SPF, DKIM and DMARC (`--inbound-auth`), when configured.
+    async fn authenticate(&self, tx: &Transaction, peer: &str) -> Option<Verdict> {
+        let auth = self.auth.as_ref()?;
+        let ip = peer
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Some(auth.check(&tx.data, ip, &tx.helo, &tx.mail_from).await)
+    }
+
+    /// Nothing routed it: an inbox address's policy decides, or it is unmatched. Mail to our
+    /// own address that threads nowhere is kept for inspection; a reply address revoked since
+    /// RCPT is refused like at RCPT.
+    async fn unrouted(&self, mail: &Mail<'_>) -> Flow<Disposition> {
+        if let Some(address) = mail.inbox_address() {
+            return self.inbox(mail, address).await;
+        }
+        let detail = "no live reply address or known thread";
+        let own = mail.recipients.iter().all(|r| r.target.is_own());
+        Ok(match own {
+            true => Disposition::accept(InboundOutcome::Unmatched, None, detail),
+            false => Disposition::refuse(
+                InboundOutcome::Unmatched,
+                None,
+                detail,
+                Refusal::UnknownReplyAddress,
+            ),
+        })
+    }
+
+    /// The loop circuit breaker: too many emails from this sender into this conversation
+    /// lately are held. Goes on with what the reply's extraction needs.
+    async fn loop_breaker(&self, mail: &Mail<'_>, route: &Route) -> Flow<ReplyContext> {
+        let owner = &route.owner;
+        let since = self.store.now() - self.limits.burst_window_ms;
+        let context = self
+            .store
+            .reply_context(
+                &mail.tx.mail_from,
+                &owner.conversation_id,
+                &owner.person.id,
+                since,
+            )
+            .await
+            .map_err(try_again("reading the reply's context"))?;
+        let count = context.recent_emails;
+        if count < self.limits.burst_limit {
+            return Ok(context);
+        }
+        let detail = format!(
+            "held by the loop circuit breaker: {count} emails from this sender in {} minutes",
+            self.limits.burst_window_ms / 60_000
+        );
+        tracing::warn!(conversation_id = %owner.conversation_id, count, "inbound burst held");
+        let conversation = Some(owner.conversation_id.clone());
+        Err(Disposition::accept(InboundOutcome::Rejected, conversation, detail).into())
+    }
+
+    /// Writes `disposition` with `record` in one transaction and says what to answer: its
+    /// refusal, or stored once committed; a temporary failure when the store fails.
+    pub(super) async fn apply(
+        &self,
+        record: InboundRecord,
+        raw: &[u8],
+        disposition: Disposition,
+    ) -> Answer {
+        let queues = disposition
+            .effects
+            .iter()
+            .any(|e| matches!(e, InboundEffect::Queue(_)));
+        let changes = InboundChanges {
+            inbound_id: disposition.inbound_id,
+            start: disposition.start,
+            post: disposition.post,
+            effects: disposition.effects,
+        };
+        let stored = match self.store.apply_inbound(record, raw, changes).await {
+            Ok(stored) => stored,
+            Err(err) => {
+                tracing::error!(error = %err, "storing inbound email failed");
+                return Answer::TryAgain;
+            }
+        };
+        tracing::info!(
+            inbound_id = %stored.inbound_id,
+            outcome = stored.outcome.as_str(),
+            message_id = stored.posted_message_id.as_deref().unwrap_or(""),
+            "inbound email recorded"
+        );
+        if queues && let Some(confirmations) = &self.confirmations {
+            // The confirmation link is queued: send it now.
+            confirmations.outbox_wake.notify_one();
+        }
+        match disposition.refusal {
+            Some(why) => Answer::Refused(why),
+            None => Answer::Stored {
+                inbound_id: stored.inbound_id,
+            },
+        }
+    }
+}
+
+impl Mail<'_> {
+    /// The first inbox address among the recipients, lowercased.
+    pub fn inbox_address(&self) -> Option<&str> {
+        self.recipients.iter().find_map(|r| r.target.inbox())
+    }
+}
+
+/// The sender must be the participant the reply address belongs to (From, compared
+/// case-insensitively).
+fn sender(mail: &Mail<'_>, route: &Route) -> Flow<()> {
+    let expected = crate::domain::EmailAddress::parse(&route.owner.person.email)
+        .map(|a| a.key())
+        .ok();
+    let detail = match &mail.parsed.from {
+        Some(from) if Some(from.key()) == expected => return Ok(()),
+        Some(from) => format!(
+            "From {} is not the participant this reply address belongs to",
+            from.key()
+        ),
+        None => "no valid From address".to_string(),
+    };
+    let conversation = Some(route.owner.conversation_id.clone());
+    Err(Disposition::refuse(
+        InboundOutcome::SenderMismatch,
+        conversation,
+        detail,
+        Refusal::SenderMismatch,
+    )
+    .into())
+}
+
+/// The From is whom we would post as; DMARC says whether its domain vouches for it: refused
+/// on `p=reject`, held on `p=quarantine` until an admin releases it.
+pub(super) fn dmarc(mail: &Mail<'_>, conversation_id: Option<&String>) -> Flow<()> {
+    let conversation = conversation_id.cloned();
+    match mail.verdict.as_ref().map(|v| &v.action) {
+        Some(auth::Action::Reject(why)) => Err(Disposition::refuse(
+            InboundOutcome::Rejected,
+            conversation,
+            why.clone(),
+            Refusal::DmarcReject,
+        )
+        .into()),
+        Some(auth::Action::Quarantine(why)) => {
+            if let Some(id) = &conversation {
+                tracing::warn!(conversation_id = %id, "inbound email held by DMARC quarantine");
+            }
+            Err(Disposition::accept(InboundOutcome::Held, conversation, why.clone()).into())
+        }
+        Some(auth::Action::Accept) | None => Ok(()),
+    }
+}

@@ -1,0 +1,149 @@
+//! The last stage: what a person wrote becomes a message. Attachments go to the blob store
+//! first (a committed row always has its file), then the new text and sanitized HTML are
+//! extracted, cutting the notification we sent them wherever it is quoted.
+
+use super::disposition::{Disposition, Flow, Stop};
+use super::parse::{self, ParsedEmail};
+use super::pipeline::Mail;
+use super::route::Route;
+use super::{Inbound, analyze, no_nul};
+use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Source};
+use crate::store::{NewAttachment, NewMessage, ReplyContext, sha256_hex};
+use std::collections::HashMap;
+
+pub(super) const EMPTY_DETAIL: &str = "the reply contained only quoted text or a signature";
+
+/// A message to post, and the attachments too large to keep (named in the record).
+pub(super) struct Post {
+    pub message: NewMessage,
+    pub omitted: Vec<String>,
+}
+
+impl Post {
+    /// An inbound record's detail: `how` it was routed, naming the attachments not kept.
+    pub fn detail(&self, how: String) -> String {
+        let mut detail = how;
+        if !self.omitted.is_empty() {
+            detail.push_str(&format!(
+                "; attachments not kept: {}",
+                self.omitted.join(", ")
+            ));
+        }
+        detail
+    }
+}
+
+impl Inbound {
+    /// A reply to a routed conversation: posted, or recorded as empty.
+    pub(super) async fn reply(
+        &self,
+        mail: &Mail<'_>,
+        route: &Route,
+        context: ReplyContext,
+    ) -> Flow<Disposition> {
+        let owner = &route.owner;
+        let conversation = Some(owner.conversation_id.clone());
+        let sent_text = self.sent_text(context.last_notification);
+        let post = self
+            .post_of(mail, &owner.conversation_id, &owner.person.id, sent_text)
+            .await?;
+        let Some(post) = post else {
+            return Ok(Disposition::accept(
+                InboundOutcome::Empty,
+                conversation,
+                EMPTY_DETAIL,
+            ));
+        };
+        let detail = post.detail(format!("routed by {}", route.via));
+        Ok(Disposition {
+            post: Some(post.message),
+            ..Disposition::accept(InboundOutcome::Posted, conversation, detail)
+        })
+    }
+
+    /// The text of the last notification we emailed someone in a conversation (its raw
+    /// bytes): their reply quotes it, and it is cut wherever it appears.
+    pub(super) fn sent_text(&self, last_notification: Option<Vec<u8>>) -> Option<String> {
+        last_notification
+            .and_then(|raw| parse::parse_email(&raw, &self.reply_domain))
+            .map(|p| p.text())
+    }
+
+    /// The message an email posts into `conversation_id` by `author_id`: attachments written
+    /// to the blob store, the new text and sanitized HTML extracted (cutting `sent_text`).
+    /// None when nothing new is left (only quoted text or a signature).
+    pub(super) async fn post_of(
+        &self,
+        mail: &Mail<'_>,
+        conversation_id: &str,
+        author_id: &str,
+        sent_text: Option<String>,
+    ) -> Flow<Option<Post>> {
+        let parsed = &mail.parsed;
+        let attachments = self.store_attachments(parsed).await.map_err(|err| {
+            tracing::error!(error = %err, "storing attachments failed");
+            Stop::TryAgain
+        })?;
+        let cid_urls: HashMap<String, String> = attachments
+            .iter()
+            .filter(|a| a.omitted.is_none())
+            .filter_map(|a| Some((a.content_id.clone()?, format!("/attachments/{}", a.id))))
+            .collect();
+        let body = analyze::reply_body_with(parsed, sent_text.as_deref(), &|cid| {
+            cid_urls.get(cid).cloned()
+        });
+        if body.text.trim().is_empty() && attachments.iter().all(|a| a.inline) {
+            return Ok(None);
+        }
+        let dedup_key = parsed
+            .message_id
+            .clone()
+            .unwrap_or_else(|| format!("sha256:{}", sha256_hex(&mail.tx.data)));
+        let omitted = attachments
+            .iter()
+            .filter_map(|a| {
+                a.omitted
+                    .as_ref()
+                    .map(|why| format!("{} ({why})", a.filename))
+            })
+            .collect();
+        let message = NewMessage {
+            conversation_id: conversation_id.to_string(),
+            author_id: author_id.to_string(),
+            kind: MessageKind::Message,
+            body_text: no_nul(body.text),
+            body_html: body.html.map(no_nul),
+            trimmed_text: body.trimmed.map(no_nul),
+            source: Source::Email,
+            email_message_id: Some(no_nul(dedup_key)),
+            attachments,
+        };
+        Ok(Some(Post { message, omitted }))
+    }
+
+    /// Writes every attachment's bytes to the blob store (before the database commit, so a
+    /// committed row always has its file) and returns their metadata.
+    async fn store_attachments(&self, parsed: &ParsedEmail) -> std::io::Result<Vec<NewAttachment>> {
+        let mut stored = Vec::with_capacity(parsed.attachments.len());
+        for part in &parsed.attachments {
+            let too_big = part.data.len() > self.limits.max_attachment_size;
+            let sha256 = if too_big {
+                sha256_hex(&part.data)
+            } else {
+                self.blobs.put(&part.data).await?
+            };
+            stored.push(NewAttachment {
+                id: Id::generate(IdKind::Attachment),
+                filename: no_nul(part.filename.clone()),
+                content_type: no_nul(part.content_type.clone()),
+                size: part.data.len() as i64,
+                sha256,
+                content_id: part.content_id.clone(),
+                inline: part.inline,
+                omitted: too_big
+                    .then(|| format!("larger than {} bytes", self.limits.max_attachment_size)),
+            });
+        }
+        Ok(stored)
+    }
+}

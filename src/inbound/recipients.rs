@@ -1,0 +1,120 @@
+//! RCPT time: does an address lead anywhere, and may this sender write to it? What the lookups
+//! find is kept for the connection's DATA to route by ([`KnownOwners`]).
+
+use super::Inbound;
+use crate::domain::envelope::{RecipientVerdict, Target};
+use crate::domain::{EmailAddress, ReplyToken};
+use crate::store::{InboxAddress, StoreError, TokenOwner};
+
+/// The participants behind the reply addresses a connection's RCPT commands named, so that
+/// DATA routes by them without looking each up again. Only a hint: the transaction that posts
+/// the message checks again that its author is a live participant.
+#[derive(Default)]
+pub struct KnownOwners(Vec<(ReplyToken, TokenOwner)>);
+
+impl KnownOwners {
+    /// A transaction has at most `--max-recipients` of them; more than this are looked up
+    /// again rather than kept.
+    const MAX: usize = 100;
+
+    fn remember(&mut self, token: &ReplyToken, owner: &TokenOwner) {
+        if self.0.len() < Self::MAX && self.get(token).is_none() {
+            self.0.push((token.clone(), owner.clone()));
+        }
+    }
+
+    pub(super) fn get(&self, token: &ReplyToken) -> Option<&TokenOwner> {
+        self.0
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, owner)| owner)
+    }
+
+    /// Forgets them all (after each delivered transaction).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Inbound {
+    /// RCPT-time check: does this address lead anywhere, and may `sender` (the envelope
+    /// sender, "" for bounces) write to it? Blocked people and domains are refused here,
+    /// before any data.
+    pub async fn check_recipient(
+        &self,
+        target: &Target,
+        sender: &str,
+        known: &mut KnownOwners,
+    ) -> RecipientVerdict {
+        let sender_address = EmailAddress::parse(sender).ok();
+        let found = match (target, &sender_address) {
+            // The common case, in one query: the participant and the sender's standing.
+            (Target::Token(token), Some(sender)) => {
+                return match self.store.token_recipient(token, sender).await {
+                    Ok((None, _)) => RecipientVerdict::Unknown,
+                    Ok((Some(_), Some(_))) => RecipientVerdict::SenderBlocked,
+                    Ok((Some(owner), None)) => {
+                        known.remember(token, &owner);
+                        RecipientVerdict::Live
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "recipient lookup failed");
+                        RecipientVerdict::TemporaryFailure
+                    }
+                };
+            }
+            (Target::Token(token), None) => self.store.participant_by_token(token).await.map(|o| {
+                if let Some(owner) = &o {
+                    known.remember(token, owner);
+                }
+                o.is_some()
+            }),
+            (Target::Bounce(outbox_id), _) => self
+                .store
+                .outbox_recipient(outbox_id)
+                .await
+                .map(|o| o.is_some()),
+            (Target::Own | Target::Unsubscribe, _) => Ok(true),
+            (Target::Inbox(address), _) => self.inbox_of(address).await.map(|i| i.is_some()),
+        };
+        match found {
+            Ok(true) => {}
+            Ok(false) => return RecipientVerdict::Unknown,
+            Err(err) => {
+                tracing::error!(error = %err, "recipient lookup failed");
+                return RecipientVerdict::TemporaryFailure;
+            }
+        }
+        // A bounce is about mail we sent: whoever reports it, it is ours to read.
+        if matches!(target, Target::Bounce(_)) {
+            return RecipientVerdict::Live;
+        }
+        let Some(sender) = sender_address else {
+            return RecipientVerdict::Live;
+        };
+        match self.store.sender_block(&sender).await {
+            Ok(None) => RecipientVerdict::Live,
+            Ok(Some(_)) => RecipientVerdict::SenderBlocked,
+            Err(err) => {
+                tracing::error!(error = %err, "sender lookup failed");
+                RecipientVerdict::TemporaryFailure
+            }
+        }
+    }
+
+    /// The inbox `address` (lowercased) is, if any. A `+detail` after the local part is
+    /// ignored (`support+billing@` is `support@`).
+    pub(super) async fn inbox_of(&self, address: &str) -> Result<Option<InboxAddress>, StoreError> {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return Ok(None);
+        };
+        let local = local
+            .split('+')
+            .next()
+            .unwrap_or(local)
+            .to_ascii_lowercase();
+        self.store
+            .inbox_address(&local, &domain.to_ascii_lowercase())
+            .await
+    }
+}
