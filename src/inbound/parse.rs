@@ -3,7 +3,7 @@
 //! and RFC 2047 encoded words; format=flowed text is joined here (RFC 3676 §4.2).
 
 use crate::domain::{EmailAddress, ReplyToken};
-use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
+use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 #[derive(Debug, Clone, Default)]
 pub struct ParsedEmail {
@@ -147,38 +147,71 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             .and_then(|a| a.first())
             .and_then(|a| a.address())
             .and_then(|a| EmailAddress::parse(a).ok()),
-        from_name: message
-            .from()
-            .and_then(|a| a.first())
-            .and_then(|a| a.name())
-            // Decoded from RFC 2047 words, it may hold anything (a CR LF among them): cleaned,
-            // never refused, so the email is still delivered.
-            .map(|n| {
-                crate::domain::text::clean(
-                    n,
-                    &crate::domain::text::TextRule {
-                        max_chars: 100,
-                        ..crate::domain::text::NAME
-                    },
-                )
-            })
-            .filter(|n| !n.is_empty()),
+        from_name: from_name(&message),
         message_id: message
             .message_id()
             .map(strip_brackets)
             .filter(|id| !id.is_empty()),
         subject: message.subject().map(str::to_string),
         headers: headers_of(message.root_part(), raw),
+        header_tokens: header_tokens(&message, reply_domain),
         ..ParsedEmail::default()
     };
+    for value in [message.in_reply_to(), message.references()] {
+        match value {
+            HeaderValue::Text(id) => parsed.in_reply_to.push(strip_brackets(id)),
+            HeaderValue::TextList(ids) => parsed
+                .in_reply_to
+                .extend(ids.iter().map(|id| strip_brackets(id))),
+            _ => {}
+        }
+    }
+    parsed.text_body = text_body(&message);
+    parsed.html_body = message
+        .html_body
+        .iter()
+        .find_map(|&id| match &message.part(id)?.body {
+            PartType::Html(html) => Some(html.to_string()),
+            _ => None,
+        });
+    if let Some(ct) = message.root_part().content_type() {
+        parsed.is_delivery_report = ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct
+                .attribute("report-type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
+    }
+    for (index, part) in message.parts.iter().enumerate() {
+        if let Some(attachment) = part_of(&message, index, part, &mut parsed) {
+            parsed.attachments.push(attachment);
+        }
+    }
+    Some(parsed)
+}
 
+/// The From display name. Decoded from RFC 2047 words, it may hold anything (a CR LF among
+/// them): cleaned, never refused, so the email is still delivered.
+fn from_name(message: &Message<'_>) -> Option<String> {
+    let name = message.from()?.first()?.name()?;
+    let rule = crate::domain::text::TextRule {
+        max_chars: 100,
+        ..crate::domain::text::NAME
+    };
+    Some(crate::domain::text::clean(name, &rule)).filter(|n| !n.is_empty())
+}
+
+/// The reply tokens of our reply domain in To, Cc and Delivered-To, each once.
+fn header_tokens(message: &Message<'_>, reply_domain: &str) -> Vec<ReplyToken> {
+    let mut tokens = Vec::new();
     let mut consider = |addr: &str| {
         if let Ok(a) = EmailAddress::parse(addr)
             && a.domain().eq_ignore_ascii_case(reply_domain)
             && let Some(token) = ReplyToken::from_local_part(a.local())
-            && !parsed.header_tokens.contains(&token)
+            && !tokens.contains(&token)
         {
-            parsed.header_tokens.push(token);
+            tokens.push(token);
         }
     };
     for list in [message.to(), message.cc()].into_iter().flatten() {
@@ -193,127 +226,115 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             consider(text);
         }
     }
-    for value in [message.in_reply_to(), message.references()] {
-        match value {
-            HeaderValue::Text(id) => parsed.in_reply_to.push(strip_brackets(id)),
-            HeaderValue::TextList(ids) => parsed
-                .in_reply_to
-                .extend(ids.iter().map(|id| strip_brackets(id))),
-            _ => {}
-        }
-    }
+    tokens
+}
 
-    // Body parts: mail-parser lists the HTML part under text_body too when there is no text
-    // part (converted on the fly); keep only real text/plain here.
-    for &id in &message.text_body {
-        if let Some(part) = message.part(id)
-            && let PartType::Text(text) = &part.body
-        {
-            let flowed = part.content_type().is_some_and(|ct| {
-                ct.attribute("format")
-                    .is_some_and(|f| f.eq_ignore_ascii_case("flowed"))
-            });
-            let delsp = part.content_type().is_some_and(|ct| {
-                ct.attribute("delsp")
-                    .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
-            });
-            parsed.text_body = Some(if flowed {
-                unflow(text, delsp)
-            } else {
-                text.to_string()
-            });
-            break;
-        }
-    }
-    for &id in &message.html_body {
-        if let Some(part) = message.part(id)
-            && let PartType::Html(html) = &part.body
-        {
-            parsed.html_body = Some(html.to_string());
-            break;
-        }
-    }
-
-    if let Some(ct) = message.root_part().content_type() {
-        parsed.is_delivery_report = ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct
-                .subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-            && ct
-                .attribute("report-type")
-                .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
-    }
-
-    for (index, part) in message.parts.iter().enumerate() {
-        let Some(ct) = part.content_type() else {
-            continue;
+/// The text/plain body, format=flowed undone (RFC 3676). mail-parser lists the HTML part under
+/// text_body too when there is no text part (converted on the fly); only real text/plain
+/// counts here.
+fn text_body(message: &Message<'_>) -> Option<String> {
+    message.text_body.iter().find_map(|&id| {
+        let part = message.part(id)?;
+        let PartType::Text(text) = &part.body else {
+            return None;
         };
-        let mime = format!(
-            "{}/{}",
-            ct.ctype().to_ascii_lowercase(),
-            ct.subtype().unwrap_or("octet-stream").to_ascii_lowercase()
-        );
-        match (mime.as_str(), &part.body) {
-            ("message/delivery-status" | "message/global-delivery-status", body) => {
-                let text = match body {
-                    PartType::Text(t) => t.to_string(),
-                    PartType::Binary(b) | PartType::InlineBinary(b) => {
-                        String::from_utf8_lossy(b).into_owned()
-                    }
-                    PartType::Message(m) => String::from_utf8_lossy(&m.raw_message).into_owned(),
-                    _ => String::new(),
-                };
-                parsed.delivery_status.get_or_insert(text);
-                continue;
-            }
-            ("message/rfc822" | "message/global", PartType::Message(inner))
-                if parsed.is_delivery_report && parsed.returned_headers.is_empty() =>
-            {
-                parsed.returned_headers = headers_of(inner.root_part(), &inner.raw_message);
-            }
-            ("text/rfc822-headers", PartType::Text(t)) => {
-                if parsed.returned_headers.is_empty()
-                    && let Some(inner) = MessageParser::default().parse_headers(t.as_bytes())
-                {
-                    parsed.returned_headers = headers_of(inner.root_part(), t.as_bytes());
+        let attribute = |name: &str, value: &str| {
+            part.content_type().is_some_and(|ct| {
+                ct.attribute(name)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+            })
+        };
+        Some(match attribute("format", "flowed") {
+            true => unflow(text, attribute("delsp", "yes")),
+            false => text.to_string(),
+        })
+    })
+}
+
+/// One MIME part: a delivery report's status or returned headers (RFC 3464) are noted in
+/// `parsed`; an attachment is returned.
+fn part_of(
+    message: &Message<'_>,
+    index: usize,
+    part: &MessagePart<'_>,
+    parsed: &mut ParsedEmail,
+) -> Option<AttachmentPart> {
+    let ct = part.content_type()?;
+    let mime = format!(
+        "{}/{}",
+        ct.ctype().to_ascii_lowercase(),
+        ct.subtype().unwrap_or("octet-stream").to_ascii_lowercase()
+    );
+    match (mime.as_str(), &part.body) {
+        ("message/delivery-status" | "message/global-delivery-status", body) => {
+            let text = match body {
+                PartType::Text(t) => t.to_string(),
+                PartType::Binary(b) | PartType::InlineBinary(b) => {
+                    String::from_utf8_lossy(b).into_owned()
                 }
-                continue;
+                PartType::Message(m) => String::from_utf8_lossy(&m.raw_message).into_owned(),
+                _ => String::new(),
+            };
+            parsed.delivery_status.get_or_insert(text);
+            return None;
+        }
+        ("message/rfc822" | "message/global", PartType::Message(inner))
+            if parsed.is_delivery_report && parsed.returned_headers.is_empty() =>
+        {
+            parsed.returned_headers = headers_of(inner.root_part(), &inner.raw_message);
+        }
+        ("text/rfc822-headers", PartType::Text(t)) => {
+            if parsed.returned_headers.is_empty()
+                && let Some(inner) = MessageParser::default().parse_headers(t.as_bytes())
+            {
+                parsed.returned_headers = headers_of(inner.root_part(), t.as_bytes());
             }
-            _ => {}
+            return None;
         }
-        let index = index as u32;
-        let disposition_attachment = part
-            .content_disposition()
-            .is_some_and(|d| d.is_attachment());
-        let is_body = message.text_body.contains(&index) || message.html_body.contains(&index);
-        if !message.attachments.contains(&index) || is_body && !disposition_attachment {
-            continue;
-        }
-        let data = match &part.body {
-            PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
-            PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
-            PartType::Message(m) => m.raw_message.to_vec(),
-            PartType::Multipart(_) => continue,
-        };
-        let content_id = part
-            .content_id()
-            .map(strip_brackets)
-            .filter(|c| !c.is_empty());
-        let inline = content_id.is_some() && !disposition_attachment;
-        let filename = part
-            .attachment_name()
-            .map(|n| crate::domain::text::clean(n, &crate::domain::text::FILE_NAME))
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| format!("attachment-{}", parsed.attachments.len() + 1));
-        parsed.attachments.push(AttachmentPart {
-            filename,
-            content_type: mime,
-            content_id,
-            inline,
-            data,
-        });
+        _ => {}
     }
-    Some(parsed)
+    attachment(message, index as u32, part, mime, parsed.attachments.len())
+}
+
+/// The part as an attachment, unless it is a body part shown inline. `kept`: how many came
+/// before (unnamed ones are numbered).
+fn attachment(
+    message: &Message<'_>,
+    index: u32,
+    part: &MessagePart<'_>,
+    content_type: String,
+    kept: usize,
+) -> Option<AttachmentPart> {
+    let disposition_attachment = part
+        .content_disposition()
+        .is_some_and(|d| d.is_attachment());
+    let is_body = message.text_body.contains(&index) || message.html_body.contains(&index);
+    if !message.attachments.contains(&index) || is_body && !disposition_attachment {
+        return None;
+    }
+    let data = match &part.body {
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+        PartType::Text(t) | PartType::Html(t) => t.as_bytes().to_vec(),
+        PartType::Message(m) => m.raw_message.to_vec(),
+        PartType::Multipart(_) => return None,
+    };
+    let content_id = part
+        .content_id()
+        .map(strip_brackets)
+        .filter(|c| !c.is_empty());
+    let inline = content_id.is_some() && !disposition_attachment;
+    let filename = part
+        .attachment_name()
+        .map(|n| crate::domain::text::clean(n, &crate::domain::text::FILE_NAME))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("attachment-{}", kept + 1));
+    Some(AttachmentPart {
+        filename,
+        content_type,
+        content_id,
+        inline,
+        data,
+    })
 }
 
 #[cfg(test)]

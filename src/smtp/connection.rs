@@ -116,50 +116,21 @@ async fn drive<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let protocol = session.protocol();
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = vec![0u8; COMMAND_BUFFER];
-    let mut command_started: Option<Instant> = None;
-    let mut data_started: Option<Instant> = None;
-    let mut upgrade = false;
+    let mut clock = Deadlines::default();
     let mut known = KnownOwners::default();
 
     loop {
         // RFC 2920 §3.2: replies to pipelined commands are flushed once the input is drained.
-        if !out.is_empty() {
-            // A client that pipelines but never reads must not hold its slot forever.
-            tokio::time::timeout(timeouts.command, async {
-                writer.write_all(&out).await?;
-                writer.flush().await
-            })
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading")
-            })??;
-            out.clear();
-        }
-        if upgrade {
-            // Whatever else was read with STARTTLS is dropped with `buf` (RFC 3207 §4.2).
-            return Ok(Ended::StartTls(reader.unsplit(writer)));
-        }
+        flush(&mut writer, &mut out, timeouts.command).await?;
         if session.is_closed() {
             break;
         }
         if session.in_data() && buf.len() < READ_BUFFER {
             buf.resize(READ_BUFFER, 0);
         }
-        let now = Instant::now();
-        let deadline = if session.in_data() {
-            command_started = None;
-            *data_started.get_or_insert(now) + timeouts.data
-        } else if session.partial_command() {
-            data_started = None;
-            *command_started.get_or_insert(now) + timeouts.command
-        } else {
-            command_started = None;
-            data_started = None;
-            now + timeouts.idle
-        };
+        let deadline = clock.next(session, &timeouts);
         let idle = !session.in_transaction();
         let n = tokio::select! {
             read = tokio::time::timeout_at(deadline, reader.read(&mut buf)) => match read {
@@ -178,33 +149,11 @@ where
                 break;
             }
         };
-        let mut input = buf[..n].iter();
-        while let Some(event) = session.ingest(&mut input) {
-            match event {
-                Event::Reply(reply) => out.extend_from_slice(reply.as_bytes()),
-                Event::CheckRecipient(recipient) => {
-                    let sender = session.mail_from().unwrap_or_default();
-                    // Boxed, like the delivery below: a task's future is allocated whole when
-                    // the connection starts, so the pipeline's state machines would otherwise
-                    // make every idle connection as big as the busiest moment of a delivery.
-                    let verdict =
-                        Box::pin(inbound.check_recipient(&recipient.target, sender, &mut known))
-                            .await;
-                    out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
-                }
-                Event::Deliver(transaction) => {
-                    let replies = deliver(inbound, protocol, &transaction, peer, &known).await;
-                    known.clear();
-                    for reply in session.delivered(replies) {
-                        out.extend_from_slice(reply.as_bytes());
-                    }
-                }
-                Event::Close => {}
-                Event::StartTls => {
-                    upgrade = true;
-                    break;
-                }
-            }
+        let upgrade = answer(session, &buf[..n], &mut out, inbound, peer, &mut known).await;
+        if upgrade {
+            flush(&mut writer, &mut out, timeouts.command).await?;
+            // Whatever else was read with STARTTLS is dropped with `buf` (RFC 3207 §4.2).
+            return Ok(Ended::StartTls(reader.unsplit(writer)));
         }
     }
     if !out.is_empty() {
@@ -212,6 +161,89 @@ where
     }
     writer.shutdown().await.ok();
     Ok(Ended::Done)
+}
+
+/// When the current read must have finished: the data timeout runs from the start of the data,
+/// the command timeout from the start of a command line, the idle timeout between commands.
+#[derive(Default)]
+struct Deadlines {
+    command_started: Option<Instant>,
+    data_started: Option<Instant>,
+}
+
+impl Deadlines {
+    fn next(&mut self, session: &Session, timeouts: &Timeouts) -> Instant {
+        let now = Instant::now();
+        if session.in_data() {
+            self.command_started = None;
+            *self.data_started.get_or_insert(now) + timeouts.data
+        } else if session.partial_command() {
+            self.data_started = None;
+            *self.command_started.get_or_insert(now) + timeouts.command
+        } else {
+            self.command_started = None;
+            self.data_started = None;
+            now + timeouts.idle
+        }
+    }
+}
+
+/// Writes the pending replies. A client that pipelines but never reads must not hold its slot
+/// forever: the write has the command timeout.
+async fn flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    tokio::time::timeout(timeout, async {
+        writer.write_all(out).await?;
+        writer.flush().await
+    })
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading"))??;
+    out.clear();
+    Ok(())
+}
+
+/// Feeds what was read to the session and answers its events into `out`. True when STARTTLS
+/// was accepted: the rest of the input is dropped.
+async fn answer(
+    session: &mut Session,
+    read: &[u8],
+    out: &mut Vec<u8>,
+    inbound: &Inbound,
+    peer: &str,
+    known: &mut KnownOwners,
+) -> bool {
+    let mut input = read.iter();
+    while let Some(event) = session.ingest(&mut input) {
+        match event {
+            Event::Reply(reply) => out.extend_from_slice(reply.as_bytes()),
+            Event::CheckRecipient(recipient) => {
+                let sender = session.mail_from().unwrap_or_default();
+                // Boxed, like the delivery below: a task's future is allocated whole when the
+                // connection starts, so the pipeline's state machines would otherwise make
+                // every idle connection as big as the busiest moment of a delivery.
+                let verdict =
+                    Box::pin(inbound.check_recipient(&recipient.target, sender, known)).await;
+                out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
+            }
+            Event::Deliver(transaction) => {
+                let protocol = session.protocol();
+                let replies = deliver(inbound, protocol, &transaction, peer, known).await;
+                known.clear();
+                for reply in session.delivered(replies) {
+                    out.extend_from_slice(reply.as_bytes());
+                }
+            }
+            Event::Close => {}
+            Event::StartTls => return true,
+        }
+    }
+    false
 }
 
 /// Hands a complete transaction to the pipeline: one answer for SMTP, one per accepted

@@ -75,16 +75,8 @@ use quote_headers::cut_at_quote_headers;
 use sent_text::{SentText, cut_sent_text};
 use signature::cut_signature;
 
-/// The marker line every notification email carries; everything from it down is quoted history.
-pub const REPLY_MARKER: &str = "##- Reply above this line -##";
-
-/// The French marker, in emails to people whose locale is French.
-pub const REPLY_MARKER_FR: &str = "##- Répondez au-dessus de cette ligne -##";
-
-/// Whether a line carries one of our markers (in any of the languages we write in).
-pub fn has_marker(line: &str) -> bool {
-    line.contains(REPLY_MARKER) || line.contains(REPLY_MARKER_FR)
-}
+// Composition writes the marker, extraction cuts at it: it lives below both.
+pub use crate::domain::{REPLY_MARKER, REPLY_MARKER_FR, has_marker};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {

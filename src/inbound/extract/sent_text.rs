@@ -268,40 +268,92 @@ pub(super) fn cut_sent_text(
     weak_runs: bool,
 ) {
     let end = end.min(lines.len());
-    let mut matcher = Matcher {
-        automaton: &sent.automaton,
-        state: 0,
-        matched: 0,
-    };
-    // Word positions in the reply's stream of words.
-    let mut stream: Vec<Option<u32>> = Vec::new();
-    let mut line_start = vec![0usize; end];
-    let mut line_end = vec![0usize; end];
-    let mut matched_at_end = vec![0usize; end];
-    let mut worded: Vec<usize> = Vec::new();
-    let mut word = String::new();
-    for j in 0..end {
-        let content = unquoted_content(lines.text[j]);
-        line_start[j] = stream.len();
-        let mut any = false;
-        for raw_word in content.split_whitespace() {
-            if !normalize_word_into(raw_word, &mut word) {
-                continue;
-            }
-            let id = sent.vocab.get(word.as_str()).copied();
-            matcher.step(id);
-            stream.push(id);
-            any = true;
+    let words = Words::of(lines, sent, end);
+    for (first, last) in sent_runs(lines, fate, sent, &words, end, weak_runs) {
+        mark(fate, first, last + 1);
+        // A quote header the client put directly above our text.
+        let mut above = first;
+        while above > 0 && unquoted_content(lines.text[above - 1]).is_empty() {
+            above -= 1;
         }
-        if any {
-            worded.push(j);
-        } else if !content.is_empty() && !sent.wordless_lines.contains(content) {
-            matcher.reset();
+        if above > 0
+            && let Some(start) = header_ending_at(lines, above - 1)
+        {
+            mark(fate, start, first);
         }
-        line_end[j] = stream.len();
-        matched_at_end[j] = matcher.matched;
     }
+}
 
+/// The reply's lines (up to `end`) as one stream of words, matched against the sent text as
+/// it goes.
+struct Words {
+    /// Each word's id in the sent text's vocabulary (None: a word we never sent).
+    stream: Vec<Option<u32>>,
+    /// Per line: where its words start and end in `stream`.
+    line_start: Vec<usize>,
+    line_end: Vec<usize>,
+    /// Per line: how many words before its end match the sent text.
+    matched_at_end: Vec<usize>,
+    /// The lines that have words.
+    worded: Vec<usize>,
+}
+
+impl Words {
+    fn of(lines: &Lines, sent: &SentText, end: usize) -> Words {
+        let mut matcher = Matcher {
+            automaton: &sent.automaton,
+            state: 0,
+            matched: 0,
+        };
+        let mut words = Words {
+            stream: Vec::new(),
+            line_start: vec![0usize; end],
+            line_end: vec![0usize; end],
+            matched_at_end: vec![0usize; end],
+            worded: Vec::new(),
+        };
+        let mut word = String::new();
+        for j in 0..end {
+            let content = unquoted_content(lines.text[j]);
+            words.line_start[j] = words.stream.len();
+            let mut any = false;
+            for raw_word in content.split_whitespace() {
+                if !normalize_word_into(raw_word, &mut word) {
+                    continue;
+                }
+                let id = sent.vocab.get(word.as_str()).copied();
+                matcher.step(id);
+                words.stream.push(id);
+                any = true;
+            }
+            if any {
+                words.worded.push(j);
+            } else if !content.is_empty() && !sent.wordless_lines.contains(content) {
+                matcher.reset();
+            }
+            words.line_end[j] = words.stream.len();
+            words.matched_at_end[j] = matcher.matched;
+        }
+        words
+    }
+}
+
+/// The runs of lines (first, last) that repeat the sent text closely enough to go.
+fn sent_runs(
+    lines: &Lines,
+    fate: &[Fate],
+    sent: &SentText,
+    words: &Words,
+    end: usize,
+    weak_runs: bool,
+) -> Vec<(usize, usize)> {
+    let Words {
+        stream,
+        line_start,
+        line_end,
+        matched_at_end,
+        worded,
+    } = words;
     let is_gap = |j: usize| unquoted_content(lines.text[j]).is_empty() || fate[j] == Fate::Drop;
     let mut runs: Vec<(usize, usize)> = Vec::new();
     // The start of the longest match never moves backwards (a suffix of a
@@ -342,18 +394,5 @@ pub(super) fn cut_sent_text(
             _ => runs.push((first, j)),
         }
     }
-
-    for (first, last) in runs {
-        mark(fate, first, last + 1);
-        // A quote header the client put directly above our text.
-        let mut above = first;
-        while above > 0 && unquoted_content(lines.text[above - 1]).is_empty() {
-            above -= 1;
-        }
-        if above > 0
-            && let Some(start) = header_ending_at(lines, above - 1)
-        {
-            mark(fate, start, first);
-        }
-    }
+    runs
 }
