@@ -5,8 +5,9 @@
 //! Every outcome, the new client included, is one store transaction like any other email.
 
 use super::disposition::{Disposition, Flow, Refusal, try_again};
-use super::pipeline::{Mail, dmarc};
+use super::mail::Mail;
 use super::post::EMPTY_DETAIL;
+use super::sender::dmarc;
 use super::{Inbound, no_nul};
 use crate::domain::text::{self, TextRule};
 use crate::domain::{

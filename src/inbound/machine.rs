@@ -5,7 +5,7 @@
 use super::Inbound;
 use super::classify::{Bounce, Machine};
 use super::disposition::{Disposition, Flow, try_again};
-use super::pipeline::Mail;
+use super::mail::Mail;
 use crate::domain::envelope::Target;
 use crate::domain::{EmailAddress, InboundOutcome};
 use crate::store::InboundEffect;

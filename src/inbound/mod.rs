@@ -17,11 +17,13 @@ mod held;
 pub mod html;
 mod inbox;
 mod machine;
+mod mail;
 pub mod parse;
 mod pipeline;
 mod post;
 mod recipients;
 mod route;
+mod sender;
 
 pub use disposition::{Answer, Disposition, Refusal};
 pub use held::{Confirmations, Confirmed, ReleaseError};

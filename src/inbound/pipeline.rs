@@ -3,32 +3,16 @@
 //! [`Disposition`] or a temporary failure. [`Inbound::apply`] then writes the disposition in
 //! one store transaction. Adding a policy is adding a stage to [`Inbound::decide`].
 
-use super::auth::{self, Verdict};
-use super::classify::Machine;
+use super::auth::Verdict;
 use super::disposition::{Answer, Disposition, Flow, Refusal, Stop, try_again};
-use super::parse::ParsedEmail;
+use super::mail::Mail;
 use super::recipients::KnownOwners;
 use super::route::Route;
+use super::sender::{dmarc, sender};
 use super::{Inbound, analyze, no_nul};
 use crate::domain::InboundOutcome;
 use crate::domain::envelope::{Recipient, Transaction};
 use crate::store::{InboundChanges, InboundEffect, InboundRecord, ReplyContext};
-
-/// One email going through the stages, with what the first ones found.
-pub(super) struct Mail<'a> {
-    pub tx: &'a Transaction,
-    /// All the envelope recipients for SMTP, one for each LMTP recipient.
-    pub recipients: &'a [&'a Recipient],
-    pub known: &'a KnownOwners,
-    /// An admin or the sender's confirmation vouched for it: no authentication check, no
-    /// stranger policy.
-    pub vouched: bool,
-    /// SPF/DKIM/DMARC, when checked.
-    pub verdict: Option<Verdict>,
-    pub parsed: ParsedEmail,
-    /// An auto-reply, a bounce or a loop: mail from a machine.
-    pub machine: Option<Machine>,
-}
 
 impl Inbound {
     /// Processes one message for `recipients` (all the envelope recipients for SMTP, one for
@@ -218,58 +202,5 @@ impl Inbound {
                 inbound_id: stored.inbound_id,
             },
         }
-    }
-}
-
-impl Mail<'_> {
-    /// The first inbox address among the recipients, lowercased.
-    pub fn inbox_address(&self) -> Option<&str> {
-        self.recipients.iter().find_map(|r| r.target.inbox())
-    }
-}
-
-/// The sender must be the participant the reply address belongs to (From, compared
-/// case-insensitively).
-fn sender(mail: &Mail<'_>, route: &Route) -> Flow<()> {
-    let expected = crate::domain::EmailAddress::parse(&route.owner.person.email)
-        .map(|a| a.key())
-        .ok();
-    let detail = match &mail.parsed.from {
-        Some(from) if Some(from.key()) == expected => return Ok(()),
-        Some(from) => format!(
-            "From {} is not the participant this reply address belongs to",
-            from.key()
-        ),
-        None => "no valid From address".to_string(),
-    };
-    let conversation = Some(route.owner.conversation_id.clone());
-    Err(Disposition::refuse(
-        InboundOutcome::SenderMismatch,
-        conversation,
-        detail,
-        Refusal::SenderMismatch,
-    )
-    .into())
-}
-
-/// The From is whom we would post as; DMARC says whether its domain vouches for it: refused
-/// on `p=reject`, held on `p=quarantine` until an admin releases it.
-pub(super) fn dmarc(mail: &Mail<'_>, conversation_id: Option<&String>) -> Flow<()> {
-    let conversation = conversation_id.cloned();
-    match mail.verdict.as_ref().map(|v| &v.action) {
-        Some(auth::Action::Reject(why)) => Err(Disposition::refuse(
-            InboundOutcome::Rejected,
-            conversation,
-            why.clone(),
-            Refusal::DmarcReject,
-        )
-        .into()),
-        Some(auth::Action::Quarantine(why)) => {
-            if let Some(id) = &conversation {
-                tracing::warn!(conversation_id = %id, "inbound email held by DMARC quarantine");
-            }
-            Err(Disposition::accept(InboundOutcome::Held, conversation, why.clone()).into())
-        }
-        Some(auth::Action::Accept) | None => Ok(()),
     }
 }

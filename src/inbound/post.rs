@@ -3,8 +3,8 @@
 //! extracted, cutting the notification we sent them wherever it is quoted.
 
 use super::disposition::{Disposition, Flow, Stop};
+use super::mail::Mail;
 use super::parse::{self, ParsedEmail};
-use super::pipeline::Mail;
 use super::route::Route;
 use super::{Inbound, analyze, no_nul};
 use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Source};

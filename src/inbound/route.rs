@@ -4,7 +4,7 @@
 
 use super::Inbound;
 use super::disposition::{Flow, try_again};
-use super::pipeline::Mail;
+use super::mail::Mail;
 use crate::domain::envelope::Target;
 use crate::store::TokenOwner;
 

@@ -6,7 +6,7 @@
 //! email and records the bounce); a 4xx or a host that cannot be reached moves on to the next
 //! host, and after the last one the outbox retries later.
 
-use super::transport::DeliveryError;
+use super::delivery::DeliveryError;
 use crate::dns::check::{DnsChecker, Found};
 use crate::store::OutboxEmail;
 use lettre::address::Envelope;

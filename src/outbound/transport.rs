@@ -1,6 +1,7 @@
 //! Where outbound email goes: `.eml` files (the embedded default) or an SMTP relay (lettre,
 //! STARTTLS when the relay offers it, optional credentials).
 
+pub use super::delivery::DeliveryError;
 use crate::config::Outbound;
 use crate::store::OutboxEmail;
 use lettre::address::Envelope;
@@ -9,16 +10,6 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    /// Try again later (4xx, connection refused, timeout).
-    #[error("temporary failure: {0}")]
-    Transient(String),
-    /// Never try again (5xx, invalid address).
-    #[error("permanent failure: {0}")]
-    Permanent(String),
-}
 
 #[derive(Clone)]
 pub enum Transport {

@@ -2,12 +2,12 @@
 //! health check. Thin adapters over the store.
 
 pub mod api;
-pub mod domains;
 pub mod error;
 pub mod gzip;
-pub mod lifecycle;
-pub mod settings;
+pub mod service;
 pub mod view;
+
+use api::{domains, lifecycle, settings};
 
 use crate::blobs::BlobStore;
 use crate::domain::LinkSigner;

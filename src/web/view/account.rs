@@ -137,7 +137,7 @@ pub async fn attachment(state: Web, headers: HeaderMap, WebPath(id): WebPath<Str
                 return Ok(crate::web::error::ApiError::unauthorized().into_response());
             }
             return Ok(match attachment {
-                Some(a) => crate::web::api::serve_attachment(&state, &a)
+                Some(a) => crate::web::service::files::serve_attachment(&state, &a)
                     .await
                     .into_response(),
                 None => crate::web::error::ApiError::not_found("attachment").into_response(),
@@ -148,7 +148,7 @@ pub async fn attachment(state: Web, headers: HeaderMap, WebPath(id): WebPath<Str
         };
         match attachment {
             Some(a) if may_download(&state, &viewer, &a).await? => {
-                Ok(crate::web::api::serve_attachment(&state, &a)
+                Ok(crate::web::service::files::serve_attachment(&state, &a)
                     .await
                     .map_err(WebError::from)
                     .into_response())

@@ -620,7 +620,7 @@ pub async fn original_email(
             .raw_email(&inbound_id)
             .await?
             .ok_or_else(WebError::not_found)?;
-        Ok::<_, WebError>(crate::web::api::download_response(
+        Ok::<_, WebError>(crate::web::service::files::download_response(
             raw,
             "message/rfc822",
             &format!("{inbound_id}.eml"),

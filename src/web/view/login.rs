@@ -12,7 +12,7 @@ use super::page::{Chrome, Web, WebError, WebForm, WebPath, render, safe_next, vi
 use super::text::Text;
 use crate::domain::EmailAddress;
 use crate::store::{CodeCheck, SessionVia};
-use crate::web::settings::{send_code, verify_code};
+use crate::web::service::codes::{send_code, verify_code};
 use askama::Template;
 use axum::extract::{ConnectInfo, Query};
 use axum::http::{HeaderMap, StatusCode};

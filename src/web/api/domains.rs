@@ -8,10 +8,10 @@
 //!   "accept"}`: the inbox address and what it does with mail from strangers
 //! - `GET /blocked-domains`, `POST /blocked-domains {domain}`, `DELETE /blocked-domains/{domain}`
 
-use super::AppState;
-use super::error::{ApiError, ApiPath};
 use crate::domain::StrangerPolicy;
 use crate::domains::DomainError;
+use crate::web::AppState;
+use crate::web::error::{ApiError, ApiPath};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;

@@ -1,38 +1,23 @@
 //! Notification settings, read marks, mutes, verification codes (JSON API), and the RFC 8058
 //! one-click unsubscribe page (no login: the signed link is the authority).
 
-use super::AppState;
-use super::error::{ApiError, ApiPath};
+use super::json::person_with_settings;
 use crate::domain::{EmailAddress, Locale, NotifyMode, rfc3339};
-use crate::store::{CodeCheck, CodeIssue, Person};
+use crate::store::{CodeCheck, CodeIssue};
+use crate::web::AppState;
+use crate::web::error::{ApiError, ApiPath};
+use crate::web::service::codes::{send_code, verify_code};
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
 type Body<T> = Result<Json<T>, JsonRejection>;
-
-/// A person with their settings, as the API shows them.
-pub async fn person_with_settings(state: &AppState, person: &Person) -> Result<Value, ApiError> {
-    let settings = state
-        .store
-        .person_settings(&person.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("person"))?;
-    Ok(json!({
-        "id": person.id, "email": person.email, "name": person.name, "role": person.role.as_str(),
-        "created_at": rfc3339(person.created_at), "email_status": person.email_status.as_str(),
-        "notifications": settings.notifications.as_str(), "locale": settings.locale.as_str(),
-        "blocked": settings.blocked, "verified": settings.verified_at.is_some(),
-        "verified_at": settings.verified_at.map(rfc3339),
-    }))
-}
 
 #[derive(Deserialize)]
 pub struct PatchPerson {
@@ -66,7 +51,7 @@ pub async fn patch_person(
         })
         .transpose()?;
     let name = match &body.name {
-        Some(_) => Some(super::api::human_text(
+        Some(_) => Some(super::json::human_text(
             &body.name,
             "name",
             &crate::domain::text::NAME,
@@ -101,7 +86,7 @@ pub struct PersonRef {
     muted: Option<bool>,
 }
 
-fn person_id(body: &PersonRef) -> Result<&str, ApiError> {
+pub(super) fn person_id(body: &PersonRef) -> Result<&str, ApiError> {
     body.person_id
         .as_deref()
         .filter(|p| !p.is_empty())
@@ -184,65 +169,6 @@ pub async fn request_code(
             Ok(response)
         }
     }
-}
-
-/// Composes and queues a 6-digit code for `person` (rate limited per address and per client
-/// IP); the API's `verification` route and the web view's sign-in share it.
-pub(crate) async fn send_code(
-    state: &AppState,
-    person: &Person,
-    client_ip: &str,
-) -> Result<CodeIssue, ApiError> {
-    let settings = state
-        .store
-        .person_settings(&person.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("person"))?;
-    let address =
-        EmailAddress::parse(&person.email).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let email = state
-        .composer
-        .verification_code(
-            &person.name,
-            &person.email,
-            settings.locale,
-            &code,
-            state.store.now(),
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, "composing a verification code failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "compose_failed",
-                "could not compose the email",
-            )
-        })?;
-    let hash = state.links.code_hash(&address.key(), &code);
-    let issued = state
-        .store
-        .issue_verification_code(&person.id, &address.key(), &hash, client_ip, &email)
-        .await?;
-    if matches!(issued, CodeIssue::Issued { .. }) {
-        state.outbox_wake.notify_one();
-    }
-    Ok(issued)
-}
-
-/// Checks a code for `email` in constant time; spends an attempt.
-pub(crate) async fn verify_code(
-    state: &AppState,
-    address: &EmailAddress,
-    code: &str,
-) -> Result<CodeCheck, ApiError> {
-    let expected = state.links.code_hash(&address.key(), code);
-    let matches = |stored: &str| -> bool {
-        subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), expected.as_bytes()).into()
-    };
-    Ok(state
-        .store
-        .check_verification_code(&address.key(), matches)
-        .await?)
 }
 
 #[derive(Deserialize)]

@@ -1,118 +1,23 @@
-//! The JSON API under `/api/v1` (the external contract in DESIGN.md). Handlers parse input into
-//! domain types, call the store by intent, and shape the JSON; no SQL here.
+//! People, conversations, participants, messages, the inbound and outbox logs, held email,
+//! attachments and health: the JSON handlers of `/api/v1` for them.
 
-use super::AppState;
-use super::error::{ApiError, ApiPath};
+use super::json::{
+    Actor, ApiResult, Body, MAX_BODY, actor, conversation_json, created, existing_conversation,
+    human_text, inbound_json, message_json, ok, parse_limit, participant_json,
+    person_with_settings, required,
+};
 use crate::domain::text;
 use crate::domain::{EmailAddress, Locale, MessageKind, Role, Source, rfc3339};
-use crate::store::{
-    Attachment, Conversation, InboundEntry, Message, NewMessage, NewPerson, Participant,
-};
+use crate::store::{NewMessage, NewPerson};
+use crate::web::AppState;
+use crate::web::error::{ApiError, ApiPath};
+use crate::web::service::files::{download_response, serve_attachment};
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-type Body<T> = Result<Json<T>, JsonRejection>;
-type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
-
-const MAX_BODY: usize = 1024 * 1024;
-
-fn ok(value: Value) -> ApiResult {
-    Ok((StatusCode::OK, Json(value)))
-}
-
-fn created(value: Value) -> ApiResult {
-    Ok((StatusCode::CREATED, Json(value)))
-}
-
-fn participant_json(p: &Participant) -> Value {
-    json!({
-        "person_id": p.person.id, "name": p.person.name, "email": p.person.email,
-        "role": p.person.role.as_str(), "added_at": rfc3339(p.added_at),
-    })
-}
-
-pub(super) fn conversation_json(c: &Conversation, participants: &[Participant]) -> Value {
-    json!({
-        "id": c.id, "subject": c.subject, "created_by": c.created_by,
-        "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
-        "status": c.status.as_str(), "assignee_id": c.assignee_id,
-        "snoozed_until": c.snoozed_until.map(rfc3339),
-        "participants": participants.iter().map(participant_json).collect::<Vec<_>>(),
-    })
-}
-
-fn attachment_json(a: &Attachment) -> Value {
-    json!({
-        "id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
-        "inline": a.inline, "content_id": a.content_id, "omitted": a.omitted,
-        "url": a.omitted.is_none().then(|| format!("/api/v1/attachments/{}", a.id)),
-    })
-}
-
-fn message_json(m: &Message, attachments: &[Attachment]) -> Value {
-    json!({
-        "id": m.id, "conversation_id": m.conversation_id, "author_id": m.author_id,
-        "kind": m.kind.as_str(), "body_text": m.body_text, "body_html": m.body_html,
-        "trimmed_text": m.trimmed_text, "source": m.source.as_str(),
-        "created_at": rfc3339(m.created_at), "inbound_id": m.inbound_id,
-        // Soft-deleted messages stay in this admin history, bodies included; the web view
-        // hides them from clients.
-        "deleted": m.deleted_at.is_some(), "deleted_at": m.deleted_at.map(rfc3339),
-        "deleted_by": m.deleted_by,
-        "raw_url": m.inbound_id.as_ref().map(|id| format!("/api/v1/inbound/{id}/raw")),
-        "attachments": attachments.iter().map(attachment_json).collect::<Vec<_>>(),
-    })
-}
-
-fn inbound_json(e: &InboundEntry) -> Value {
-    json!({
-        "id": e.id, "received_at": rfc3339(e.received_at), "envelope_from": e.envelope_from,
-        "recipients": e.recipients, "message_id": e.message_id, "outcome": e.outcome.as_str(),
-        "conversation_id": e.conversation_id, "posted_message_id": e.posted_message_id,
-        "detail": e.detail, "auth_results": e.auth_results,
-    })
-}
-
-fn required<'a>(value: &'a Option<String>, field: &str, max: usize) -> Result<&'a str, ApiError> {
-    let v = value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::invalid(format!("`{field}` is required")))?;
-    if v.len() > max {
-        return Err(ApiError::invalid(format!(
-            "`{field}` is longer than {max} bytes"
-        )));
-    }
-    if v.contains('\0') {
-        return Err(ApiError::invalid(format!(
-            "`{field}` contains a NUL character"
-        )));
-    }
-    Ok(v)
-}
-
-/// A required human text field (name, subject), checked by the one text rule: 422 naming the
-/// field otherwise.
-pub(super) fn human_text<'a>(
-    value: &'a Option<String>,
-    field: &'static str,
-    rule: &text::TextRule,
-) -> Result<&'a str, ApiError> {
-    text::check(value.as_deref().unwrap_or(""), rule).map_err(|e| ApiError::invalid_text(field, e))
-}
-
-async fn existing_conversation(state: &AppState, id: &str) -> Result<Conversation, ApiError> {
-    state
-        .store
-        .conversation(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))
-}
 
 #[derive(Deserialize)]
 pub struct CreatePerson {
@@ -150,7 +55,7 @@ pub async fn create_person(State(state): State<AppState>, body: Body<CreatePerso
             .update_person_settings(&person.id, None, Some(locale), None)
             .await?;
     }
-    created(super::settings::person_with_settings(&state, &person).await?)
+    created(person_with_settings(&state, &person).await?)
 }
 
 pub async fn get_person(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
@@ -159,7 +64,7 @@ pub async fn get_person(State(state): State<AppState>, ApiPath(id): ApiPath<Stri
         .person(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("person"))?;
-    ok(super::settings::person_with_settings(&state, &person).await?)
+    ok(person_with_settings(&state, &person).await?)
 }
 
 #[derive(Deserialize)]
@@ -211,12 +116,7 @@ pub async fn add_participant(
 ) -> ApiResult {
     let Json(body) = body?;
     let person_id = required(&body.person_id, "person_id", 64)?;
-    let actor = super::lifecycle::actor(
-        &state,
-        body.actor_id.as_deref(),
-        super::lifecycle::Actor::InternalOnly,
-    )
-    .await?;
+    let actor = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
     let participant = state
         .store
         .add_participant_by(&id, person_id, actor.as_deref())
@@ -236,12 +136,7 @@ pub async fn remove_participant(
     query: Result<Query<RemoveParticipant>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Query(query) = query?;
-    let actor = super::lifecycle::actor(
-        &state,
-        query.actor_id.as_deref(),
-        super::lifecycle::Actor::InternalOnly,
-    )
-    .await?;
+    let actor = actor(&state, query.actor_id.as_deref(), Actor::InternalOnly).await?;
     if state
         .store
         .remove_participant_by(&id, &person_id, actor.as_deref())
@@ -317,23 +212,6 @@ pub struct Limit {
     limit: Option<String>,
 }
 
-fn parse_limit(limit: &Option<String>) -> Result<i64, ApiError> {
-    match limit.as_deref() {
-        None => Ok(50),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_query",
-                    "`limit` must be between 1 and 1000",
-                )
-            }),
-    }
-}
-
 pub async fn list_inbound(
     State(state): State<AppState>,
     query: Result<Query<Limit>, QueryRejection>,
@@ -367,41 +245,6 @@ pub async fn list_outbox(
     ok(json!({"outbox": items}))
 }
 
-/// Types a browser could execute or render as a page from our origin: always served as bytes.
-const ACTIVE_TYPES: &[&str] = &[
-    "text/html",
-    "application/xhtml+xml",
-    "image/svg+xml",
-    "text/xml",
-    "application/xml",
-    "text/javascript",
-    "application/javascript",
-];
-
-/// `Content-Disposition: attachment` with an ASCII fallback name and the exact UTF-8 name
-/// (RFC 6266 §4.3, RFC 5987 encoding).
-fn content_disposition(filename: &str) -> String {
-    let fallback: String = filename
-        .chars()
-        .map(|c| {
-            if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut encoded = String::new();
-    for b in filename.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
-}
-
 /// Downloads an attachment: its bytes with its type (active types as bytes), never rendered
 /// as a page from our origin (`Content-Disposition: attachment`, `nosniff`, a sandbox CSP).
 pub async fn download_attachment(
@@ -414,86 +257,6 @@ pub async fn download_attachment(
         .await?
         .ok_or_else(|| ApiError::not_found("attachment"))?;
     serve_attachment(&state, &attachment).await
-}
-
-/// An attachment's bytes as a download (the caller has checked who may have it).
-pub(crate) async fn serve_attachment(
-    state: &AppState,
-    attachment: &Attachment,
-) -> Result<axum::response::Response, ApiError> {
-    if let Some(why) = &attachment.omitted {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "attachment_omitted",
-            format!("this attachment was not kept: {why}"),
-        ));
-    }
-    let data = attachment_bytes(state, attachment).await?;
-    let content_type = if ACTIVE_TYPES.contains(&attachment.content_type.as_str()) {
-        "application/octet-stream".to_string()
-    } else {
-        attachment.content_type.clone()
-    };
-    Ok(download_response(data, &content_type, &attachment.filename))
-}
-
-pub(crate) fn download_response(
-    data: Vec<u8>,
-    content_type: &str,
-    filename: &str,
-) -> axum::response::Response {
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_DISPOSITION, content_disposition(filename)),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "sandbox; default-src 'none'".to_string(),
-            ),
-        ],
-        data,
-    )
-        .into_response()
-}
-
-/// The attachment's bytes from the blob store; if the file is gone (another machine's data
-/// dir, a restored backup), extracted again from the raw email, which is the source of truth.
-async fn attachment_bytes(state: &AppState, attachment: &Attachment) -> Result<Vec<u8>, ApiError> {
-    let unavailable = |e: std::io::Error| {
-        tracing::error!(error = %e, "reading an attachment failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "attachment storage is unavailable",
-        )
-    };
-    if let Some(data) = state
-        .blobs
-        .get(&attachment.sha256)
-        .await
-        .map_err(unavailable)?
-    {
-        return Ok(data);
-    }
-    let raw = match &attachment.inbound_id {
-        Some(inbound_id) => state.store.raw_email(inbound_id).await?,
-        None => None,
-    };
-    let part = raw
-        .as_deref()
-        .and_then(|raw| crate::inbound::parse::parse_email(raw, ""))
-        .and_then(|parsed| {
-            parsed
-                .attachments
-                .into_iter()
-                .find(|p| crate::store::sha256_hex(&p.data) == attachment.sha256)
-        })
-        .ok_or_else(|| ApiError::not_found("attachment content"))?;
-    state.blobs.put(&part.data).await.map_err(unavailable)?;
-    Ok(part.data)
 }
 
 /// Releases a held email (DMARC quarantine): it goes through the pipeline again, without the

@@ -13,11 +13,11 @@
 //! with no actor (an admin acting through the API). Status and assignment changes, and
 //! participant changes, are made by internal users: a client actor is a 422.
 
-use super::AppState;
-use super::api::conversation_json;
-use super::error::{ApiError, ApiPath};
+use super::json::{Actor, actor, conversation_json};
 use crate::domain::{Millis, Role, rfc3339};
 use crate::store::{ConversationEvent, ConversationStatus, LifecycleChange, StatusChange};
+use crate::web::AppState;
+use crate::web::error::{ApiError, ApiPath};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -28,41 +28,6 @@ use serde_json::{Value, json};
 
 type Body<T> = Result<Json<T>, JsonRejection>;
 type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
-
-/// Who may be named as the actor of a change.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Actor {
-    Anyone,
-    InternalOnly,
-}
-
-/// The actor named by a request, checked: unknown → 404; a client where only internal users
-/// may act → 422. None when the request names no one.
-pub(super) async fn actor(
-    state: &AppState,
-    actor_id: Option<&str>,
-    who: Actor,
-) -> Result<Option<String>, ApiError> {
-    let Some(actor_id) = actor_id.map(str::trim) else {
-        return Ok(None);
-    };
-    if actor_id.is_empty() {
-        return Err(ApiError::invalid("`actor_id` must not be empty"));
-    }
-    let person = state
-        .store
-        .person(actor_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("actor"))?;
-    if who == Actor::InternalOnly && person.role != Role::Internal {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "actor_not_internal",
-            "only internal users make this change",
-        ));
-    }
-    Ok(Some(person.id))
-}
 
 /// Tells an absent field (None) from an explicit `null` (Some(None)).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>

@@ -1,0 +1,54 @@
+//! Who sent it: the From must be the participant the reply address belongs to, and its
+//! domain must not disown it (DMARC, RFC 7489).
+
+use super::auth;
+use super::disposition::{Disposition, Flow, Refusal};
+use super::mail::Mail;
+use super::route::Route;
+use crate::domain::InboundOutcome;
+
+/// The sender must be the participant the reply address belongs to (From, compared
+/// case-insensitively).
+pub(super) fn sender(mail: &Mail<'_>, route: &Route) -> Flow<()> {
+    let expected = crate::domain::EmailAddress::parse(&route.owner.person.email)
+        .map(|a| a.key())
+        .ok();
+    let detail = match &mail.parsed.from {
+        Some(from) if Some(from.key()) == expected => return Ok(()),
+        Some(from) => format!(
+            "From {} is not the participant this reply address belongs to",
+            from.key()
+        ),
+        None => "no valid From address".to_string(),
+    };
+    let conversation = Some(route.owner.conversation_id.clone());
+    Err(Disposition::refuse(
+        InboundOutcome::SenderMismatch,
+        conversation,
+        detail,
+        Refusal::SenderMismatch,
+    )
+    .into())
+}
+
+/// The From is whom we would post as; DMARC says whether its domain vouches for it: refused
+/// on `p=reject`, held on `p=quarantine` until an admin releases it.
+pub(super) fn dmarc(mail: &Mail<'_>, conversation_id: Option<&String>) -> Flow<()> {
+    let conversation = conversation_id.cloned();
+    match mail.verdict.as_ref().map(|v| &v.action) {
+        Some(auth::Action::Reject(why)) => Err(Disposition::refuse(
+            InboundOutcome::Rejected,
+            conversation,
+            why.clone(),
+            Refusal::DmarcReject,
+        )
+        .into()),
+        Some(auth::Action::Quarantine(why)) => {
+            if let Some(id) = &conversation {
+                tracing::warn!(conversation_id = %id, "inbound email held by DMARC quarantine");
+            }
+            Err(Disposition::accept(InboundOutcome::Held, conversation, why.clone()).into())
+        }
+        Some(auth::Action::Accept) | None => Ok(()),
+    }
+}

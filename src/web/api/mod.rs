@@ -1,0 +1,11 @@
+//! The JSON API under `/api/v1` (the external contract in DESIGN.md). Handlers parse input into
+//! domain types, call the store (or the application layer in `web::service`) by intent, and
+//! shape the JSON; no SQL here, and nothing of the HTML view.
+
+pub mod conversations;
+pub mod domains;
+mod json;
+pub mod lifecycle;
+pub mod settings;
+
+pub use conversations::*;

@@ -1,0 +1,123 @@
+//! Serving a stored file: an attachment's bytes (from the blob store, or extracted again from
+//! the raw email), always as a download that no browser renders from our origin. The JSON API
+//! and the web view both serve files through here.
+
+use crate::store::Attachment;
+use crate::web::AppState;
+use crate::web::error::ApiError;
+use axum::http::StatusCode;
+
+/// Types a browser could execute or render as a page from our origin: always served as bytes.
+const ACTIVE_TYPES: &[&str] = &[
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "text/javascript",
+    "application/javascript",
+];
+
+/// `Content-Disposition: attachment` with an ASCII fallback name and the exact UTF-8 name
+/// (RFC 6266 §4.3, RFC 5987 encoding).
+fn content_disposition(filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in filename.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+/// An attachment's bytes as a download (the caller has checked who may have it).
+pub async fn serve_attachment(
+    state: &AppState,
+    attachment: &Attachment,
+) -> Result<axum::response::Response, ApiError> {
+    if let Some(why) = &attachment.omitted {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "attachment_omitted",
+            format!("this attachment was not kept: {why}"),
+        ));
+    }
+    let data = attachment_bytes(state, attachment).await?;
+    let content_type = if ACTIVE_TYPES.contains(&attachment.content_type.as_str()) {
+        "application/octet-stream".to_string()
+    } else {
+        attachment.content_type.clone()
+    };
+    Ok(download_response(data, &content_type, &attachment.filename))
+}
+
+pub fn download_response(
+    data: Vec<u8>,
+    content_type: &str,
+    filename: &str,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, content_disposition(filename)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_string(),
+            ),
+        ],
+        data,
+    )
+        .into_response()
+}
+
+/// The attachment's bytes from the blob store; if the file is gone (another machine's data
+/// dir, a restored backup), extracted again from the raw email, which is the source of truth.
+async fn attachment_bytes(state: &AppState, attachment: &Attachment) -> Result<Vec<u8>, ApiError> {
+    let unavailable = |e: std::io::Error| {
+        tracing::error!(error = %e, "reading an attachment failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "attachment storage is unavailable",
+        )
+    };
+    if let Some(data) = state
+        .blobs
+        .get(&attachment.sha256)
+        .await
+        .map_err(unavailable)?
+    {
+        return Ok(data);
+    }
+    let raw = match &attachment.inbound_id {
+        Some(inbound_id) => state.store.raw_email(inbound_id).await?,
+        None => None,
+    };
+    let part = raw
+        .as_deref()
+        .and_then(|raw| crate::inbound::parse::parse_email(raw, ""))
+        .and_then(|parsed| {
+            parsed
+                .attachments
+                .into_iter()
+                .find(|p| crate::store::sha256_hex(&p.data) == attachment.sha256)
+        })
+        .ok_or_else(|| ApiError::not_found("attachment content"))?;
+    state.blobs.put(&part.data).await.map_err(unavailable)?;
+    Ok(part.data)
+}

@@ -1,0 +1,5 @@
+//! The application layer under the JSON API and the web view: domain work both need (files,
+//! verification codes), so that neither calls the other's handlers.
+
+pub mod codes;
+pub mod files;
