@@ -62,7 +62,7 @@ mod tests;
 
 use super::extract;
 #[cfg(doc)]
-use super::extract::REPLY_MARKER;
+use crate::domain::REPLY_MARKER;
 
 use containers::remove_client_containers;
 use render::Renderer;
