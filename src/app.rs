@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::domain::{Clock, LinkSigner, MessageIds, SystemClock, random_base32};
 use crate::inbound::{Inbound, InboundLimits};
 use crate::outbound::compose::Composer;
+use crate::outbound::mailer::Mailer;
 use crate::outbound::transport::Transport;
 use crate::outbound::worker::OutboxWorker;
 use crate::scheduler::{self, lifecycle::Lifecycle, notify::Planner};
@@ -40,12 +41,11 @@ pub struct App {
     generated_token: bool,
     planner: Planner,
     lifecycle: Lifecycle,
-    composer: Composer,
+    mailer: Mailer,
     links: LinkSigner,
     worker: OutboxWorker,
     inbound: Inbound,
-    outbox_wake: Arc<Notify>,
-    domains: crate::domains::Domains,
+    domains: crate::sending_domains::Domains,
     signer: crate::outbound::dkim::Signer,
     tls: Option<tokio_rustls::TlsAcceptor>,
     health: Health,
@@ -115,7 +115,8 @@ impl App {
         };
         let checker = crate::dns::check::DnsChecker::new(config.dns_server)
             .context("setting up the DNS resolver")?;
-        let domains = crate::domains::Domains::new(store.clone(), checker, config.domains.clone());
+        let domains =
+            crate::sending_domains::Domains::new(store.clone(), checker, config.domains.clone());
         let signer = crate::outbound::dkim::Signer::new(
             store.clone(),
             config.from_address.domain().to_string(),
@@ -130,14 +131,14 @@ impl App {
         let inbound_auth = match &config.inbound_auth {
             crate::config::InboundAuthMode::Off => None,
             crate::config::InboundAuthMode::Verify => Some(
-                crate::inbound::auth::InboundAuth::new(
+                crate::inbound::authentication::InboundAuth::new(
                     config.dns_server,
                     config.smtp.hostname.clone(),
                 )
                 .context("setting up inbound SPF/DKIM/DMARC checks")?,
             ),
             crate::config::InboundAuthMode::Trust(ids) => {
-                Some(crate::inbound::auth::InboundAuth::trusting(
+                Some(crate::inbound::authentication::InboundAuth::trusting(
                     ids.clone(),
                     config.smtp.hostname.clone(),
                 ))
@@ -158,18 +159,18 @@ impl App {
         if let Some(auth) = inbound_auth {
             inbound = inbound.with_auth(auth);
         }
+        let mailer = Mailer::new(composer, outbox_wake.clone());
         let inbound = inbound.with_confirmations(crate::inbound::Confirmations {
-            composer: composer.clone(),
+            mailer: mailer.clone(),
             default_locale: config.default_locale,
-            outbox_wake: outbox_wake.clone(),
         });
         Ok(App {
             inbound,
-            planner: Planner::new(store.clone(), composer.clone(), config.digest_interval),
-            composer,
+            planner: Planner::new(store.clone(), mailer.clone(), config.digest_interval),
+            mailer,
             links,
             lifecycle: Lifecycle::new(store.clone(), config.auto_close_after),
-            worker: OutboxWorker::new(store.clone(), transport, outbox_wake.clone())
+            worker: OutboxWorker::new(store.clone(), transport, outbox_wake)
                 .with_signer(signer.clone())
                 .with_retry_horizon(config.retry_horizon)
                 .with_lease(config.outbox_lease),
@@ -179,7 +180,6 @@ impl App {
             http,
             admin_token,
             generated_token,
-            outbox_wake,
             domains,
             signer,
             tls,
@@ -247,11 +247,10 @@ impl App {
         let state = AppState {
             store: self.store.clone(),
             blobs: BlobStore::new(self.config.data_dir.join("attachments")),
-            composer: self.composer.clone(),
+            mailer: self.mailer.clone(),
             links: self.links.clone(),
-            outbox_wake: self.outbox_wake.clone(),
             default_locale: self.config.default_locale,
-            secure_cookies: self.composer.public_url().starts_with("https://"),
+            secure_cookies: self.mailer.compose().public_url().starts_with("https://"),
             domains: self.domains.clone(),
             inbound: self.inbound.clone(),
             signer: self.signer.clone(),
@@ -269,11 +268,10 @@ impl App {
             .await
         });
         // Every background loop is supervised: restarted with backoff if it ends or panics.
-        let (planner, lifecycle, tick, wake, stop) = (
+        let (planner, lifecycle, tick, stop) = (
             self.planner,
             self.lifecycle,
             self.config.tick,
-            self.outbox_wake.clone(),
             shutdown.clone(),
         );
         let scheduler_task = tokio::spawn(supervise(
@@ -281,15 +279,7 @@ impl App {
             self.health.clone(),
             shutdown.clone(),
             OnReturn::RestartUnlessShutdown,
-            move || {
-                scheduler::run(
-                    planner.clone(),
-                    lifecycle.clone(),
-                    tick,
-                    wake.clone(),
-                    stop.clone(),
-                )
-            },
+            move || scheduler::run(planner.clone(), lifecycle.clone(), tick, stop.clone()),
         ));
         let (worker, stop) = (self.worker, shutdown.clone());
         let worker_task = tokio::spawn(supervise(

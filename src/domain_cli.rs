@@ -4,7 +4,7 @@
 use crate::config::{DomainAction, ServeArgs};
 use crate::dns::check::DnsChecker;
 use crate::domain::{StrangerPolicy, SystemClock};
-use crate::domains::{DomainError, Domains};
+use crate::sending_domains::{DomainError, Domains};
 use crate::store::Store;
 use serde_json::Value;
 use std::process::ExitCode;

@@ -857,12 +857,18 @@ async fn a_worker_that_dies_mid_batch_is_replaced_without_losing_or_repeating_ma
             threadgate::domain::MessageIds::new(b"k".to_vec(), "reply.test".into()),
             threadgate::domain::LinkSigner::new(b"k".to_vec()),
         );
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let mailer = threadgate::outbound::mailer::Mailer::new(composer, wake.clone());
         let planner = threadgate::scheduler::notify::Planner::new(
             store.clone(),
-            composer,
+            mailer,
             Duration::from_secs(1800),
         );
         assert!(planner.run_once().await.unwrap() >= 10);
+        // What it queued is sent now, not at the worker's next poll.
+        tokio::time::timeout(Duration::from_secs(1), wake.notified())
+            .await
+            .expect("the planner wakes the outbox worker once it has queued email");
 
         // A first worker claims a batch and dies before recording anything.
         let claimed = store.claim_outbox(6, LEASE_MS).await.unwrap();

@@ -18,6 +18,7 @@ use threadgate::domain::{
     EmailAddress, LinkSigner, MessageIds, MessageKind, Role, Source, SystemClock,
 };
 use threadgate::outbound::compose::Composer;
+use threadgate::outbound::mailer::Mailer;
 use threadgate::scheduler::notify::Planner;
 use threadgate::store::{NewMessage, NewPerson, Store};
 
@@ -117,7 +118,8 @@ async fn main() -> anyhow::Result<()> {
         MessageIds::new(b"bench".to_vec(), "reply.bench.test".into()),
         LinkSigner::new(b"bench".to_vec()),
     );
-    let planner = Planner::new(store.clone(), composer, Duration::from_secs(1800));
+    let mailer = Mailer::new(composer, std::sync::Arc::new(tokio::sync::Notify::new()));
+    let planner = Planner::new(store.clone(), mailer, Duration::from_secs(1800));
     let started = Instant::now();
     let planned = planner.run_once_counted().await?;
     let elapsed = started.elapsed().as_secs_f64();

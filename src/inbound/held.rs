@@ -7,19 +7,15 @@ use super::disposition::Answer;
 use super::recipients::KnownOwners;
 use crate::domain::envelope::{Classified, Recipient, Target, Transaction, classify_recipient};
 use crate::domain::{EmailAddress, InboundOutcome, Locale};
-use crate::outbound::compose::Composer;
+use crate::outbound::mailer::Mailer;
 use crate::store::InboundEntry;
-use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// What sends confirmation links to strangers (policy `verify`).
 #[derive(Clone)]
 pub struct Confirmations {
-    pub composer: Composer,
+    pub mailer: Mailer,
     /// The language of a confirmation when the email does not say (`Content-Language`).
     pub default_locale: Locale,
-    /// Rung when a confirmation is queued, so the outbox sends it now.
-    pub outbox_wake: Arc<Notify>,
 }
 
 /// What confirming a held email did.

@@ -272,7 +272,7 @@ impl Inbound {
             _ => confirmations.default_locale,
         };
         let subject = mail.parsed.subject.as_deref().unwrap_or("");
-        let email = confirmations.composer.inbox_confirmation(
+        let email = confirmations.mailer.compose().inbox_confirmation(
             &from.to_string(),
             locale,
             address,

@@ -1,7 +1,7 @@
 //! The email the stages look at: the envelope, what parsing and classifying found, and the
 //! authentication verdict.
 
-use super::auth::Verdict;
+use super::authentication::Verdict;
 use super::classify::Machine;
 use super::parse::ParsedEmail;
 use super::recipients::KnownOwners;

@@ -9,7 +9,7 @@
 //! turns the [`Answer`] into a reply code; nothing here speaks SMTP.
 
 pub mod analyze;
-pub mod auth;
+pub mod authentication;
 pub mod classify;
 mod disposition;
 pub mod extract;
@@ -64,7 +64,7 @@ pub struct Inbound {
     links: LinkSigner,
     limits: InboundLimits,
     /// SPF/DKIM/DMARC of every inbound email (`--inbound-auth verify`).
-    auth: Option<auth::InboundAuth>,
+    auth: Option<authentication::InboundAuth>,
     /// Confirmation emails to strangers writing to an inbox address (policy `verify`).
     confirmations: Option<Confirmations>,
 }
@@ -92,7 +92,7 @@ impl Inbound {
         }
     }
 
-    pub fn with_auth(mut self, auth: auth::InboundAuth) -> Inbound {
+    pub fn with_auth(mut self, auth: authentication::InboundAuth) -> Inbound {
         self.auth = Some(auth);
         self
     }

@@ -3,7 +3,7 @@
 //! [`Disposition`] or a temporary failure. [`Inbound::apply`] then writes the disposition in
 //! one store transaction. Adding a policy is adding a stage to [`Inbound::decide`].
 
-use super::auth::Verdict;
+use super::authentication::Verdict;
 use super::disposition::{Answer, Disposition, Flow, Refusal, Stop, try_again};
 use super::mail::Mail;
 use super::recipients::KnownOwners;
@@ -194,7 +194,7 @@ impl Inbound {
         );
         if queues && let Some(confirmations) = &self.confirmations {
             // The confirmation link is queued: send it now.
-            confirmations.outbox_wake.notify_one();
+            confirmations.mailer.queued();
         }
         match disposition.refusal {
             Some(why) => Answer::Refused(why),

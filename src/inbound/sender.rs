@@ -1,7 +1,7 @@
 //! Who sent it: the From must be the participant the reply address belongs to, and its
 //! domain must not disown it (DMARC, RFC 7489).
 
-use super::auth;
+use super::authentication as auth;
 use super::disposition::{Disposition, Flow, Refusal};
 use super::mail::Mail;
 use super::route::Route;

@@ -1,5 +1,5 @@
-//! Outbound mail: compose (templates + threading headers), DKIM signing, the outbox worker,
-//! transports.
+//! Outbound mail: the `mailer` (the one way the application sends email), compose (templates
+//! + threading headers), DKIM signing, the outbox worker, transports.
 
 // One bad record never stops the work for everyone: no unwrap or expect on paths that
 // handle data (a panic here would stop a loop); errors are returned and recorded instead.
@@ -9,5 +9,6 @@ pub mod compose;
 pub mod delivery;
 pub mod direct;
 pub mod dkim;
+pub mod mailer;
 pub mod transport;
 pub mod worker;

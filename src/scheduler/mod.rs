@@ -8,18 +8,15 @@
 pub mod lifecycle;
 pub mod notify;
 
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the notification planner, then the conversation lifecycle step, every `tick` until
-/// `shutdown`; rings `outbox_wake` when the planner queued mail.
+/// `shutdown`; the planner wakes the outbox worker when it queued mail.
 pub async fn run(
     planner: notify::Planner,
     lifecycle: lifecycle::Lifecycle,
     tick: Duration,
-    outbox_wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
     let mut interval = tokio::time::interval(tick);
@@ -30,7 +27,6 @@ pub async fn run(
             _ = interval.tick() => {}
         }
         match planner.run_once().await {
-            Ok(n) if n > 0 => outbox_wake.notify_one(),
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "notification planning failed"),
         }
@@ -44,7 +40,7 @@ pub async fn run(
 /// is first checked by its admin), every `period`, in a loop of its own so that a slow
 /// resolver never delays notifications.
 pub async fn domain_checks(
-    domains: crate::domains::Domains,
+    domains: crate::sending_domains::Domains,
     period: Duration,
     shutdown: CancellationToken,
 ) {

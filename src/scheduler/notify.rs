@@ -12,7 +12,7 @@
 //! even with several processes planning at once.
 
 use crate::domain::{NotifyMode, Role};
-use crate::outbound::compose::Composer;
+use crate::outbound::mailer::Mailer;
 use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store, job};
 use std::time::Duration;
 use tracing::Instrument;
@@ -26,7 +26,7 @@ const BATCH: i64 = 500;
 #[derive(Clone)]
 pub struct Planner {
     store: Store,
-    composer: Composer,
+    mailer: Mailer,
     digest_interval: Duration,
 }
 
@@ -38,10 +38,10 @@ pub struct Planned {
 }
 
 impl Planner {
-    pub fn new(store: Store, composer: Composer, digest_interval: Duration) -> Planner {
+    pub fn new(store: Store, mailer: Mailer, digest_interval: Duration) -> Planner {
         Planner {
             store,
-            composer,
+            mailer,
             digest_interval,
         }
     }
@@ -99,6 +99,7 @@ impl Planner {
                 }
             }
             if done.emails > 0 {
+                self.mailer.queued();
                 tracing::info!(
                     emails = done.emails,
                     participants = done.participants,
@@ -178,7 +179,7 @@ impl Planner {
         let (email, failure) = if visible.is_empty() || silenced {
             (None, None)
         } else {
-            match self.composer.notification(
+            match self.mailer.compose().notification(
                 due,
                 &visible[visible.len() - shown..],
                 omitted,

@@ -276,6 +276,66 @@ pub(super) struct InboundWrite {
     pub effects: Vec<InboundEffect>,
 }
 
+/// The one text of the raw bytes' insert (kept once per content); placeholders are the
+/// caller's, as for every statement the SQLite fast path shares with the general path.
+macro_rules! insert_raw_sql {
+    ($sha256:literal, $data:literal, $size:literal, $now:literal) => {
+        concat!(
+            "INSERT INTO raw_emails (sha256, data, size, received_at) VALUES (",
+            $sha256,
+            ", ",
+            $data,
+            ", ",
+            $size,
+            ", ",
+            $now,
+            ") ON CONFLICT (sha256) DO NOTHING"
+        )
+    };
+}
+pub(super) use insert_raw_sql;
+
+/// The one text of the inbound record's insert.
+macro_rules! insert_record_sql {
+    ($id:literal, $now:literal, $from:literal, $recipients:literal, $message_id:literal,
+     $outcome:literal, $conversation:literal, $posted:literal, $detail:literal, $sha256:literal,
+     $peer:literal, $auth:literal, $awaiting:literal) => {
+        concat!(
+            "INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
+                                  conversation_id, posted_message_id, detail, raw_sha256, peer,
+                                  auth_results, awaiting)
+             VALUES (",
+            $id,
+            ", ",
+            $now,
+            ", ",
+            $from,
+            ", ",
+            $recipients,
+            ", ",
+            $message_id,
+            ", ",
+            $outcome,
+            ", ",
+            $conversation,
+            ", ",
+            $posted,
+            ", ",
+            $detail,
+            ", ",
+            $sha256,
+            ", ",
+            $peer,
+            ", ",
+            $auth,
+            ", ",
+            $awaiting,
+            ")"
+        )
+    };
+}
+pub(super) use insert_record_sql;
+
 /// The effects of one inbound email, inside its transaction. Evaluates to the record's detail
 /// (a bounce says what the address became) and, when a new client already existed, the id
 /// the pipeline chose for them and theirs.
@@ -344,16 +404,13 @@ macro_rules! write_inbound {
     ($conn:ident, $w:expr) => {{
         let w: &InboundWrite = $w;
         let now = w.now;
-        sqlx::query(
-            "INSERT INTO raw_emails (sha256, data, size, received_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (sha256) DO NOTHING",
-        )
-        .bind(&w.sha256)
-        .bind(&w.raw)
-        .bind(w.raw.len() as i64)
-        .bind(now)
-        .execute(&mut *$conn)
-        .await?;
+        sqlx::query(insert_raw_sql!("$1", "$2", "$3", "$4"))
+            .bind(&w.sha256)
+            .bind(&w.raw)
+            .bind(w.raw.len() as i64)
+            .bind(now)
+            .execute(&mut *$conn)
+            .await?;
         let (detail, client) = write_effects!($conn, w);
         // A concurrent email made the new client first: they are the author.
         let substituted;
@@ -368,7 +425,12 @@ macro_rules! write_inbound {
                             }
                         }
                         let mut seen: Vec<String> = Vec::with_capacity(s.members.len());
-                        s.members.retain(|m| !seen.contains(m) && { seen.push(m.clone()); true });
+                        s.members.retain(|m| {
+                            !seen.contains(m) && {
+                                seen.push(m.clone());
+                                true
+                            }
+                        });
                         s
                     }),
                     w.post.clone().map(|mut p| {
@@ -409,17 +471,16 @@ macro_rules! write_inbound {
                 }
                 match insert_message!($conn, new, now, Some(w.inbound_id.as_str()))? {
                     Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
-                    Inserted::Duplicate { existing_id } => (InboundOutcome::Duplicate, Some(existing_id)),
+                    Inserted::Duplicate { existing_id } => {
+                        (InboundOutcome::Duplicate, Some(existing_id))
+                    }
                 }
             }
         };
         let record = &w.record;
-        sqlx::query(
-            "INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
-                                  conversation_id, posted_message_id, detail, raw_sha256, peer, auth_results,
-                                  awaiting)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
+        sqlx::query(insert_record_sql!(
+            "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13"
+        ))
         .bind(&w.inbound_id)
         .bind(now)
         .bind(&record.envelope_from)
@@ -449,14 +510,12 @@ macro_rules! write_inbound {
     }};
 }
 
-pub(super) async fn write_inbound_sqlite(
+/// [`write_inbound!`] on SQLite: the general path, for what the two-round-trip fast path
+/// (`inbound_sqlite`) does not take.
+pub(super) async fn write_inbound_sqlite_general(
     conn: &mut sqlx::SqliteConnection,
     w: &InboundWrite,
 ) -> Result<InboundStored> {
-    // The common cases in two round trips; the rest statement by statement.
-    if let Some(stored) = super::inbound_sqlite::write(conn, w).await? {
-        return Ok(stored);
-    }
     write_inbound!(conn, w)
 }
 

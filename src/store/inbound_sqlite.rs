@@ -14,12 +14,17 @@
 //!    author's read marks, the inbound record.
 //!
 //! Anything less common — a conversation started by the email, an effect (a mute, a bounce,
-//! a new client, a queued email), a status that changes — goes through the general path (`write_inbound!`), which these statements mirror
-//! exactly (`tests/store.rs` runs both). The writer already holds SQLite's write lock
+//! a new client, a queued email), a status that changes — goes through the general path
+//! (`write_inbound!`). Both write the same SQL: each statement's text comes from one macro
+//! (`insert_raw_sql!`, `insert_record_sql!`, `insert_message_sql!`, …) given each path's
+//! placeholders, and `tests/store.rs` runs both. The writer already holds SQLite's write lock
 //! (`BEGIN IMMEDIATE`), so what the read finds cannot change before the write.
 
-use super::inbound::{InboundStored, InboundWrite};
+use super::inbound::{
+    InboundStored, InboundWrite, insert_raw_sql, insert_record_sql, write_inbound_sqlite_general,
+};
 use super::lifecycle::decode_status;
+use super::messages::{author_has_read_sql, insert_message_sql, message_moves_conversation_sql};
 use super::{MessageEffect, Result, StoreError};
 use crate::domain::{Id, IdKind, InboundOutcome, Role};
 use sqlx::Row;
@@ -27,39 +32,50 @@ use sqlx::Row;
 /// The raw bytes (`$1`–`$4`) and the inbound record (`$4`, `$20`–`$30`); `$4` is the time.
 macro_rules! raw_and_record {
     () => {
-        "INSERT INTO raw_emails (sha256, data, size, received_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (sha256) DO NOTHING;
-         INSERT INTO inbound (id, received_at, envelope_from, recipients, message_id, outcome,
-                              conversation_id, posted_message_id, detail, raw_sha256, peer,
-                              auth_results, awaiting)
-           VALUES ($20, $4, $21, $22, $23, $24, $25, $26, $27, $1, $28, $29, $30);"
+        concat!(
+            insert_raw_sql!("$1", "$2", "$3", "$4"),
+            ";\n",
+            insert_record_sql!(
+                "$20", "$4", "$21", "$22", "$23", "$24", "$25", "$26", "$27", "$1", "$28", "$29",
+                "$30"
+            ),
+            ";\n"
+        )
     };
 }
 
-/// Posting a message (`$5`–`$13`, `$20`) besides: the same statements as `insert_message!` when the
-/// status does not change, the seq read back from the row just inserted.
+/// Posting a message (`$5`–`$13`, `$20`) besides: the same statements as `insert_message!`
+/// when the status does not change, the seq read back from the row just inserted.
 const POST: &str = concat!(
     raw_and_record!(),
-    "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, body_html,
-                           trimmed_text, source, email_message_id, created_at, inbound_id)
-       VALUES ($5, $6, $7, $8, $9, $10, $11, $12, $13, $4, $20);
-     UPDATE conversations
-       SET updated_at = $4, last_activity_at = $4, history_rev = history_rev + 1,
-           last_seq = (SELECT seq FROM messages WHERE id = $5)
-       WHERE id = $6;
-     UPDATE participants
-       SET notified_up_to = max(notified_up_to, (SELECT seq FROM messages WHERE id = $5)),
-           read_up_to = max(read_up_to, (SELECT seq FROM messages WHERE id = $5)),
-           last_emailed_at = NULL
-       WHERE conversation_id = $6 AND person_id = $7;"
+    insert_message_sql!(
+        "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$4", "$20"
+    ),
+    ";\n",
+    message_moves_conversation_sql!("$6", "$4", "(SELECT seq FROM messages WHERE id = $5)"),
+    ";\n",
+    author_has_read_sql!("$6", "$7", "(SELECT seq FROM messages WHERE id = $5)"),
+    ";"
 );
 
 /// Only the raw bytes and the record (nothing posted, or a duplicate of an earlier message).
 const RECORD: &str = raw_and_record!();
 
+/// One inbound email's writes on SQLite: the fast path when it applies, the general path
+/// otherwise.
+pub(super) async fn write_inbound_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    w: &InboundWrite,
+) -> Result<InboundStored> {
+    if let Some(stored) = write(conn, w).await? {
+        return Ok(stored);
+    }
+    write_inbound_sqlite_general(conn, w).await
+}
+
 /// Writes `w` in two round trips, or returns None (having written nothing) when it needs the
 /// general path.
-pub(super) async fn write(
+async fn write(
     conn: &mut sqlx::SqliteConnection,
     w: &InboundWrite,
 ) -> Result<Option<InboundStored>> {

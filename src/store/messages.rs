@@ -66,6 +66,65 @@ pub(super) enum Inserted {
     Duplicate { existing_id: String },
 }
 
+/// The one text of a message row's insert; the placeholders (`"$1"`…) are the caller's, so the
+/// general path and SQLite's multi-statement fast path (`inbound_sqlite`) write the same SQL.
+macro_rules! insert_message_sql {
+    ($id:literal, $conversation:literal, $author:literal, $kind:literal, $text:literal,
+     $html:literal, $trimmed:literal, $source:literal, $email_id:literal, $now:literal,
+     $inbound:literal) => {
+        concat!(
+            "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, body_html,
+                                   trimmed_text, source, email_message_id, created_at, inbound_id)
+             VALUES (", $id, ", ", $conversation, ", ", $author, ", ", $kind, ", ", $text, ", ",
+            $html, ", ", $trimmed, ", ", $source, ", ", $email_id, ", ", $now, ", ", $inbound, ")"
+        )
+    };
+}
+pub(super) use insert_message_sql;
+
+/// A new message moves its conversation: activity time, `last_seq` (`$seq`: a placeholder or
+/// an expression) and the history revision that invalidates rendered histories.
+macro_rules! message_moves_conversation_sql {
+    ($conversation:literal, $now:literal, $seq:literal) => {
+        concat!(
+            "UPDATE conversations SET updated_at = ",
+            $now,
+            ", last_activity_at = ",
+            $now,
+            ", last_seq = ",
+            $seq,
+            ", history_rev = history_rev + 1 WHERE id = ",
+            $conversation
+        )
+    };
+}
+pub(super) use message_moves_conversation_sql;
+
+/// Writing in a conversation means having read it, up to one's own message (`$seq`).
+macro_rules! author_has_read_sql {
+    ($conversation:literal, $author:literal, $seq:literal) => {
+        concat!(
+            "UPDATE participants
+             SET notified_up_to = CASE WHEN notified_up_to < ",
+            $seq,
+            " THEN ",
+            $seq,
+            " ELSE notified_up_to END,
+                 read_up_to = CASE WHEN read_up_to < ",
+            $seq,
+            " THEN ",
+            $seq,
+            " ELSE read_up_to END,
+                 last_emailed_at = NULL
+             WHERE conversation_id = ",
+            $conversation,
+            " AND person_id = ",
+            $author
+        )
+    };
+}
+pub(super) use author_has_read_sql;
+
 /// Inserts inside the caller's transaction so an inbound email, its raw copy and its record
 /// commit together. The author must be a live participant. `$inbound_id`: the inbound record
 /// the message is posted from, written in the same transaction.
@@ -102,14 +161,14 @@ macro_rules! insert_message {
                 ))
             })?;
             let id = $crate::domain::Id::generate($crate::domain::IdKind::Message);
-            let seq: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, body_html,
-                                       trimmed_text, source, email_message_id, created_at, inbound_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (conversation_id, email_message_id) WHERE email_message_id IS NOT NULL
+            let seq: Option<i64> = sqlx::query_scalar(concat!(
+                $crate::store::messages::insert_message_sql!(
+                    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11"
+                ),
+                " ON CONFLICT (conversation_id, email_message_id) WHERE email_message_id IS NOT NULL
                  DO NOTHING
                  RETURNING seq",
-            )
+            ))
             .bind(&id)
             .bind(&new.conversation_id)
             .bind(&new.author_id)
@@ -128,12 +187,10 @@ macro_rules! insert_message {
                     $crate::store::attachments::insert_attachments!($tx, &id, &new.attachments, $now);
                     // Locks the conversation row (PostgreSQL), so the status it returns is the
                     // latest even with concurrent writers; the transition commits with the message.
-                    let status: String = sqlx::query_scalar(
-                        "UPDATE conversations SET updated_at = $2, last_activity_at = $2, last_seq = $3,
-                                                  history_rev = history_rev + 1
-                         WHERE id = $1
-                         RETURNING status",
-                    )
+                    let status: String = sqlx::query_scalar(concat!(
+                        $crate::store::messages::message_moves_conversation_sql!("$1", "$2", "$3"),
+                        " RETURNING status"
+                    ))
                     .bind(&new.conversation_id)
                     .bind($now)
                     .bind(seq)
@@ -145,13 +202,7 @@ macro_rules! insert_message {
                     // next new message goes out at once. In this transaction, and only up to
                     // their own message: a message someone else commits meanwhile is still
                     // emailed to them.
-                    sqlx::query(
-                        "UPDATE participants
-                         SET notified_up_to = CASE WHEN notified_up_to < $3 THEN $3 ELSE notified_up_to END,
-                             read_up_to = CASE WHEN read_up_to < $3 THEN $3 ELSE read_up_to END,
-                             last_emailed_at = NULL
-                         WHERE conversation_id = $1 AND person_id = $2",
-                    )
+                    sqlx::query($crate::store::messages::author_has_read_sql!("$1", "$2", "$3"))
                     .bind(&new.conversation_id)
                     .bind(&new.author_id)
                     .bind(seq)

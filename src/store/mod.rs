@@ -21,8 +21,8 @@ pub(crate) mod failures;
 mod group_commit;
 mod inbound;
 mod inbound_sqlite;
-mod inbox;
 mod lifecycle;
+mod listing;
 mod messages;
 mod notifications;
 mod outbox;
@@ -40,11 +40,11 @@ pub use inbound::{
     InboundChanges, InboundEffect, InboundEntry, InboundRecord, InboundStored, ReplyContext,
     sha256_hex,
 };
-pub use inbox::{ConversationSummary, ListScope, ParticipantState};
 pub use lifecycle::{
     ConversationEvent, ConversationStatus, DeletedMessage, EventKind, LifecycleChange,
     MessageEffect, StatusChange, Sweep,
 };
+pub use listing::{ConversationSummary, ListScope, ParticipantState};
 pub use messages::{Message, NewMessage};
 pub use notifications::{
     BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail,

@@ -137,14 +137,22 @@ where
         let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found("resource"))?;
-        if !raw
-            .iter()
-            .all(|(_, v)| crate::web::view::page::is_id_like(v))
-        {
+        if !raw.iter().all(|(_, v)| is_id_like(v)) {
             return Err(ApiError::not_found("resource"));
         }
         let axum::extract::Path(value) =
             axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(ApiPath(value))
     }
+}
+
+/// Ids and tokens in our URLs are short ASCII (`cnv_…`, `conversation.person.expiry.mac`);
+/// anything else (a NUL, a megabyte) cannot name anything, and PostgreSQL would refuse a NUL
+/// with an error instead of "not found".
+pub fn is_id_like(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 300
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-=".contains(&b))
 }

@@ -11,7 +11,7 @@ use api::{domains, lifecycle, settings};
 
 use crate::blobs::BlobStore;
 use crate::domain::LinkSigner;
-use crate::outbound::compose::Composer;
+use crate::outbound::mailer::Mailer;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use error::ApiError;
 use std::sync::Arc;
-use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 pub use view::history::HistoryCache;
 
@@ -30,15 +29,14 @@ pub struct AppState {
     pub store: Store,
     pub blobs: BlobStore,
     pub admin_token: Arc<str>,
-    pub composer: Composer,
+    /// Verification codes are sent through it.
+    pub mailer: Mailer,
     pub links: LinkSigner,
-    /// Rung when mail is queued outside the scheduler (verification codes).
-    pub outbox_wake: Arc<Notify>,
     /// The language of people created without one.
     pub default_locale: crate::domain::Locale,
     /// Session cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
-    pub domains: crate::domains::Domains,
+    pub domains: crate::sending_domains::Domains,
     /// The inbound pipeline, for releasing held emails.
     pub inbound: crate::inbound::Inbound,
     /// The outbox's DKIM signer, told when keys change here.

@@ -9,7 +9,7 @@
 //! - `GET /blocked-domains`, `POST /blocked-domains {domain}`, `DELETE /blocked-domains/{domain}`
 
 use crate::domain::StrangerPolicy;
-use crate::domains::DomainError;
+use crate::sending_domains::DomainError;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use axum::Json;

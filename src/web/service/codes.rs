@@ -24,7 +24,8 @@ pub async fn send_code(
         EmailAddress::parse(&person.email).map_err(|e| ApiError::invalid(e.to_string()))?;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let email = state
-        .composer
+        .mailer
+        .compose()
         .verification_code(
             &person.name,
             &person.email,
@@ -46,7 +47,7 @@ pub async fn send_code(
         .issue_verification_code(&person.id, &address.key(), &hash, client_ip, &email)
         .await?;
     if matches!(issued, CodeIssue::Issued { .. }) {
-        state.outbox_wake.notify_one();
+        state.mailer.queued();
     }
     Ok(issued)
 }

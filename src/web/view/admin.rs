@@ -150,12 +150,12 @@ pub async fn add_domain(
             state.signer_reload();
             Ok(Redirect::to(&format!("/admin/domains#{}", text(&view["name"]))).into_response())
         }
-        Err(crate::domains::DomainError::Invalid(message)) => {
+        Err(crate::sending_domains::DomainError::Invalid(message)) => {
             page(&state, &viewer, StatusCode::UNPROCESSABLE_ENTITY, &message).await
         }
-        Err(crate::domains::DomainError::Store(crate::store::StoreError::Conflict(message))) => {
-            page(&state, &viewer, StatusCode::CONFLICT, message).await
-        }
+        Err(crate::sending_domains::DomainError::Store(crate::store::StoreError::Conflict(
+            message,
+        ))) => page(&state, &viewer, StatusCode::CONFLICT, message).await,
         Err(other) => Err(crate::web::error::ApiError::from(other).into()),
     }
 }

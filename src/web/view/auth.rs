@@ -4,7 +4,7 @@
 //! URL is https. Every form carries the session's synchronizer token (CSRF); forms shown before
 //! sign-in carry a double-submit token tied to a `tg_csrf` cookie.
 
-use super::page::WebError;
+use super::page::{Chrome, WebError};
 use super::text::{Text, text};
 use crate::domain::{Locale, Millis, Role, random_base32};
 use crate::store::{Person, SessionVia, WebSession, sha256_hex};
@@ -36,6 +36,21 @@ pub enum Viewer {
     },
     /// Opened with the admin token: sees and manages every conversation, writes as no one.
     Admin { session: WebSession },
+}
+
+/// The chrome of a signed-in viewer's page (here, so that `page` knows nothing of viewers).
+impl Chrome {
+    pub fn for_viewer(viewer: &Viewer, title: impl Into<String>) -> Chrome {
+        Chrome {
+            t: viewer.text(),
+            title: title.into(),
+            who: Some(viewer.display_name()),
+            csrf: viewer.csrf().to_string(),
+            staff: viewer.is_staff(),
+            can_create: viewer.internal_person().is_some(),
+            admin: matches!(viewer, Viewer::Admin { .. }),
+        }
+    }
 }
 
 impl Viewer {

@@ -10,9 +10,10 @@
 
 use super::auth::{Viewer, require_form, require_viewer};
 use super::history::{self, Rendered};
-use super::list::{parse_addresses, person_for, status_label};
+use super::list::{parse_addresses, person_for};
 use super::login::CsrfOnly;
 use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time};
+use super::status::{shown_status, status_label};
 use crate::domain::{MessageKind, Role, Source};
 use crate::store::{
     Attachment, Conversation, ConversationStatus, LifecycleChange, Message, NewMessage,
@@ -84,17 +85,6 @@ async fn open(
         return Err(not_found());
     }
     Ok((conversation, place))
-}
-
-/// What a client is told of the status: open or closed. Pending and snoozed are the team's
-/// workflow.
-pub fn shown_status(viewer: &Viewer, status: ConversationStatus) -> ConversationStatus {
-    match status {
-        ConversationStatus::Pending | ConversationStatus::Snoozed if !viewer.is_staff() => {
-            ConversationStatus::Open
-        }
-        other => other,
-    }
 }
 
 pub async fn conversation_page(

@@ -11,8 +11,8 @@
 //! form outside it (the HTML `form` attribute), which carries the CSRF token.
 
 use super::auth::Viewer;
-use super::list::status_label;
 use super::page::{WebError, human_time};
+use super::status::status_label;
 use super::text::Text;
 use crate::domain::{MessageKind, Role, Source, redact_sign_in_links, rfc3339};
 use crate::store::{

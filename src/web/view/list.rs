@@ -6,6 +6,7 @@ use super::auth::{Viewer, require_form, require_viewer};
 use super::page::{
     Chrome, MAX_BODY, Web, WebError, WebForm, check_field, check_text, human_time, render,
 };
+use super::status::{shown_status, status_label};
 use super::text::Text;
 use crate::domain::{EmailAddress, MessageKind, Role, Source};
 use crate::store::{
@@ -49,15 +50,6 @@ struct ListPage {
     rows: Vec<Row>,
     views: Vec<Tab>,
     statuses: Vec<Tab>,
-}
-
-pub fn status_label(t: &Text, status: ConversationStatus) -> &'static str {
-    match status {
-        ConversationStatus::Open => t.open,
-        ConversationStatus::Pending => t.pending,
-        ConversationStatus::Closed => t.closed,
-        ConversationStatus::Snoozed => t.snoozed,
-    }
 }
 
 #[derive(Deserialize)]
@@ -200,7 +192,7 @@ async fn list(
         .filter(|s| in_view(s, view) && status.is_none_or(|st| s.status == st))
         .map(|s| {
             let at = s.last_at.unwrap_or(s.created_at);
-            let status = super::conversation::shown_status(viewer, s.status);
+            let status = shown_status(viewer, s.status);
             Row {
                 id: s.id.clone(),
                 subject: s.subject.clone(),

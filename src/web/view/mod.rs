@@ -19,6 +19,7 @@ pub mod history;
 pub mod list;
 pub mod login;
 pub mod page;
+pub mod status;
 pub mod text;
 
 use super::AppState;

@@ -2,10 +2,9 @@
 //! HTML error page, form and path extractors whose failures are 4xx pages, and the security
 //! headers of every response.
 
-use super::auth::Viewer;
 use super::text::{Text, negotiate, text};
 use crate::web::AppState;
-use crate::web::error::ApiError;
+use crate::web::error::{ApiError, is_id_like};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{Html, IntoResponse, Response};
@@ -29,18 +28,6 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    pub fn for_viewer(viewer: &Viewer, title: impl Into<String>) -> Chrome {
-        Chrome {
-            t: viewer.text(),
-            title: title.into(),
-            who: Some(viewer.display_name()),
-            csrf: viewer.csrf().to_string(),
-            staff: viewer.is_staff(),
-            can_create: viewer.internal_person().is_some(),
-            admin: matches!(viewer, Viewer::Admin { .. }),
-        }
-    }
-
     pub fn anonymous(t: &'static Text, title: impl Into<String>, csrf: String) -> Chrome {
         Chrome {
             t,
@@ -221,17 +208,6 @@ where
             Err(_) => Err(WebError::not_found()),
         }
     }
-}
-
-/// Ids and tokens in our URLs are short ASCII (`cnv_…`, `conversation.person.expiry.mac`);
-/// anything else (a NUL, a megabyte) cannot name anything, and PostgreSQL would refuse a NUL
-/// with an error instead of "not found".
-pub fn is_id_like(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 300
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-=".contains(&b))
 }
 
 /// The language of a visitor who is not signed in.
