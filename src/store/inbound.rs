@@ -1,7 +1,8 @@
 use super::conversations::{NewConversation, insert_conversation};
 use super::messages::{Inserted, insert_message};
 use super::notifications::{SET_MUTED, insert_outbox};
-use super::people::record_bounce;
+use super::people::{insert_person_sql, record_bounce};
+use super::sessions::MARK_VERIFIED;
 use super::{Backend, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend};
 use crate::domain::{EmailAddress, Id, IdKind, InboundOutcome, Millis};
 use sha2::{Digest, Sha256};
@@ -365,14 +366,12 @@ macro_rules! write_effects {
                     }
                 }
                 InboundEffect::NewClient { person_id, email, name, verified } => {
-                    sqlx::query(
-                        "INSERT INTO people (id, email, email_key, name, role, created_at)
-                         VALUES ($1, $2, $3, $4, 'client', $5) ON CONFLICT (email_key) DO NOTHING",
-                    )
+                    sqlx::query(concat!(insert_person_sql!(), " ON CONFLICT (email_key) DO NOTHING"))
                     .bind(person_id)
                     .bind(email.to_string())
                     .bind(email.key())
                     .bind(name)
+                    .bind(crate::domain::Role::Client.as_str())
                     .bind(now)
                     .execute(&mut *$conn)
                     .await?;
@@ -381,7 +380,7 @@ macro_rules! write_effects {
                         .fetch_one(&mut *$conn)
                         .await?;
                     if *verified {
-                        sqlx::query("UPDATE people SET verified_at = $2 WHERE id = $1 AND verified_at IS NULL")
+                        sqlx::query(MARK_VERIFIED)
                             .bind(&id)
                             .bind(now)
                             .execute(&mut *$conn)

@@ -40,6 +40,17 @@ where
     })
 }
 
+/// The one text of a person's insert: `$1` id, `$2` email, `$3` its key, `$4` name, `$5` role,
+/// `$6` time. The API and the web view create people with it, and so does an inbound email
+/// from a stranger who becomes a client (inside its transaction).
+macro_rules! insert_person_sql {
+    () => {
+        "INSERT INTO people (id, email, email_key, name, role, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    };
+}
+pub(super) use insert_person_sql;
+
 impl Store {
     /// Fails with `Conflict` when a person with the same address (case-insensitively) exists.
     pub async fn create_person(&self, new: NewPerson) -> Result<Person> {
@@ -52,10 +63,7 @@ impl Store {
             email_status: EmailStatus::Ok,
         };
         on_backend!(write self, pool => {
-            sqlx::query(
-                "INSERT INTO people (id, email, email_key, name, role, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
+            sqlx::query(insert_person_sql!())
             .bind(&person.id)
             .bind(&person.email)
             .bind(new.email.key())

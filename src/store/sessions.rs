@@ -49,6 +49,11 @@ pub struct LinkPolicy {
     pub valid_after: Millis,
 }
 
+/// A person proved they read their address (`$1` the person, `$2` the time): a magic link, a
+/// code, or a stranger's confirmation link.
+pub(super) const MARK_VERIFIED: &str =
+    "UPDATE people SET verified_at = $2 WHERE id = $1 AND verified_at IS NULL";
+
 impl Store {
     /// Opens a session for `person_id` (None: admin, with the hash of the admin token).
     /// Returns its id.
@@ -188,7 +193,7 @@ impl Store {
     pub async fn mark_verified(&self, person_id: &str) -> Result<()> {
         let now = self.now();
         on_backend!(write self, pool => {
-            sqlx::query("UPDATE people SET verified_at = $2 WHERE id = $1 AND verified_at IS NULL")
+            sqlx::query(MARK_VERIFIED)
                 .bind(person_id)
                 .bind(now)
                 .execute(pool)

@@ -83,7 +83,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(what) => ApiError::new(StatusCode::CONFLICT, "conflict", what),
             other => {
-                tracing::error!(error = %other, "storage failure in an API request");
+                tracing::error!(error = %other, "storage failure in a request");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",

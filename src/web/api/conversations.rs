@@ -8,10 +8,11 @@ use super::json::{
 };
 use crate::domain::text;
 use crate::domain::{EmailAddress, Locale, MessageKind, Role, Source, rfc3339};
-use crate::store::{NewMessage, NewPerson};
+use crate::store::NewPerson;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use crate::web::service::files::{download_response, serve_attachment};
+use crate::web::service::messages::{self, PostError};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -171,24 +172,18 @@ pub async fn post_message(
         .person(author_id)
         .await?
         .ok_or_else(|| ApiError::not_found("author"))?;
-    if kind == MessageKind::Note && author.role == Role::Client {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "notes_are_internal",
-            "clients cannot write internal notes",
-        ));
-    }
-    let message = state
-        .store
-        .append_message(NewMessage::typed(&id, &author.id, kind, text, Source::Api))
+    let message = messages::post(&state, &id, &author, kind, text, Source::Api)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NotFound("participant") => ApiError::new(
+            PostError::NoteByClient => {
+                ApiError::new(StatusCode::FORBIDDEN, "notes_are_internal", e.to_string())
+            }
+            PostError::NotAParticipant => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "not_a_participant",
-                "the author does not take part in this conversation",
+                e.to_string(),
             ),
-            other => other.into(),
+            PostError::Store(other) => other.into(),
         })?;
     created(message_json(&message, &[]))
 }

@@ -1,5 +1,8 @@
 //! The application layer under the JSON API and the web view: domain work both need (files,
-//! verification codes), so that neither calls the other's handlers.
+//! verification codes, posting and its rules, people by address), so that neither calls the
+//! other's handlers.
 
 pub mod codes;
 pub mod files;
+pub mod messages;
+pub mod people;

@@ -16,11 +16,12 @@ use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, huma
 use super::status::{shown_status, status_label};
 use crate::domain::{MessageKind, Role, Source};
 use crate::store::{
-    Attachment, Conversation, ConversationStatus, LifecycleChange, Message, NewMessage,
-    ParticipantState, StatusChange,
+    Attachment, Conversation, ConversationStatus, LifecycleChange, Message, ParticipantState,
+    StatusChange,
 };
 use crate::web::AppState;
 use crate::web::gzip::{Deflated, accepts_gzip};
+use crate::web::service::messages::{self, PostError};
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -285,21 +286,20 @@ pub async fn post_reply(
         .ok_or_else(|| WebError::bad_form(t.admin_cannot_write).in_language(t))?;
     let kind = match form.kind.as_deref().unwrap_or("message") {
         "message" => MessageKind::Message,
-        "note" if person.role == Role::Internal => MessageKind::Note,
-        "note" => return Err(WebError::forbidden().in_language(t)),
+        "note" => MessageKind::Note,
         other => return Err(WebError::bad_form(format!("kind: {other:?}")).in_language(t)),
     };
     let body = field(&form.body, t.reply, MAX_BODY).map_err(|e| e.in_language(t))?;
-    let message = state
-        .store
-        .append_message(NewMessage::typed(
-            &id,
-            &person.id,
-            kind,
-            body.replace("\r\n", "\n"),
-            Source::Web,
-        ))
-        .await?;
+    let text = body.replace("\r\n", "\n");
+    let message = messages::post(&state, &id, person, kind, text, Source::Web)
+        .await
+        .map_err(|e| match e {
+            PostError::NoteByClient => WebError::forbidden(),
+            // `posting` found them a participant; removed since.
+            PostError::NotAParticipant => WebError::not_found(),
+            PostError::Store(other) => other.into(),
+        })
+        .map_err(|e| e.in_language(t))?;
     // No read mark here: the page this redirects to marks what it shows, including anything
     // that arrived while the reply was being typed.
     Ok(back(&id, &format!("#{}", message.id)))

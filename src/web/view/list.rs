@@ -9,9 +9,7 @@ use super::page::{
 use super::status::{shown_status, status_label};
 use super::text::Text;
 use crate::domain::{EmailAddress, MessageKind, Role, Source};
-use crate::store::{
-    ConversationStatus, ConversationSummary, ListScope, NewMessage, NewPerson, StoreError,
-};
+use crate::store::{ConversationStatus, ConversationSummary, ListScope, NewMessage};
 use askama::Template;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
@@ -299,32 +297,7 @@ pub async fn person_for(
     address: &EmailAddress,
     name: Option<&str>,
 ) -> Result<crate::store::Person, WebError> {
-    if let Some(p) = state.store.person_by_email(address).await? {
-        return Ok(p);
-    }
-    let name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(address.local())
-        .to_string();
-    match state
-        .store
-        .create_person(NewPerson {
-            email: address.clone(),
-            name,
-            role: Role::Client,
-        })
-        .await
-    {
-        Ok(p) => Ok(p),
-        // Created meanwhile by someone else: use theirs.
-        Err(StoreError::Conflict(_)) => state
-            .store
-            .person_by_email(address)
-            .await?
-            .ok_or_else(WebError::unavailable),
-        Err(e) => Err(e.into()),
-    }
+    Ok(crate::web::service::people::find_or_create_client(state, address, name).await?)
 }
 
 pub async fn new_submit(

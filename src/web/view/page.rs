@@ -137,17 +137,10 @@ impl IntoResponse for WebError {
     }
 }
 
+/// Through [`ApiError`]: one place maps errors to statuses; a page only renders them.
 impl From<crate::store::StoreError> for WebError {
     fn from(err: crate::store::StoreError) -> WebError {
-        use crate::store::StoreError;
-        match err {
-            StoreError::NotFound(_) => WebError::not_found(),
-            StoreError::Conflict(what) => WebError::bad_form(what),
-            other => {
-                tracing::error!(error = %other, "storage failure in a page request");
-                WebError::unavailable()
-            }
-        }
+        WebError::from(ApiError::from(err))
     }
 }
 
