@@ -4,6 +4,8 @@
 //! reply domain. Each address form is spelled here and nowhere else:
 //!
 //! - `reply+<token>@<reply-domain>`: one participant of one conversation;
+//! - `reply+<token>+note@<reply-domain>`: the same participant, answering an email that carried
+//!   only internal notes: what they write is a note too;
 //! - `bounces+<outbox id>@<reply-domain>`: the VERP return path of one email we sent
 //!   (RFC 5321 §4.5.5);
 //! - `unsubscribe@<reply-domain>`: the `mailto:` List-Unsubscribe method (RFC 2369).
@@ -15,6 +17,8 @@ use super::token::ReplyToken;
 const REPLY_PREFIX: &str = "reply";
 /// The local-part prefix of VERP return paths.
 const BOUNCE_PREFIX: &str = "bounces";
+/// The suffix of a reply address whose replies are internal notes.
+const NOTE_SUFFIX: &str = "note";
 /// The local part of the `mailto:` unsubscribe address.
 const UNSUBSCRIBE_LOCAL: &str = "unsubscribe";
 
@@ -22,19 +26,56 @@ const UNSUBSCRIBE_LOCAL: &str = "unsubscribe";
 pub const RESERVED_LOCAL_PARTS: [&str; 4] =
     [REPLY_PREFIX, BOUNCE_PREFIX, UNSUBSCRIBE_LOCAL, "postmaster"];
 
-impl ReplyToken {
-    /// Finds the token in a reply address local part: `reply+<token>`, any letter case.
-    pub fn from_local_part(local: &str) -> Option<Self> {
-        let (prefix, token) = local.split_once('+')?;
-        if !prefix.eq_ignore_ascii_case(REPLY_PREFIX) {
-            return None;
+/// What a reply to a reply address becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    Message,
+    /// The email answered carried only internal notes: the reply is one (from staff).
+    Note,
+}
+
+/// The token and kind of a reply address local part: `reply+<token>` or
+/// `reply+<token>+note`, any letter case.
+pub fn reply_local_part(local: &str) -> Option<(ReplyToken, ReplyKind)> {
+    let (prefix, rest) = local.split_once('+')?;
+    if !prefix.eq_ignore_ascii_case(REPLY_PREFIX) {
+        return None;
+    }
+    let (token, kind) = match rest.split_once('+') {
+        None => (rest, ReplyKind::Message),
+        Some((token, suffix)) if suffix.eq_ignore_ascii_case(NOTE_SUFFIX) => {
+            (token, ReplyKind::Note)
         }
-        Self::parse(token)
+        Some(_) => return None,
+    };
+    Some((ReplyToken::parse(token)?, kind))
+}
+
+/// The kind of reply an address of ours asks for (a message unless it is a note address).
+pub fn reply_kind(address: &str) -> ReplyKind {
+    address
+        .rsplit_once('@')
+        .and_then(|(local, _)| reply_local_part(local))
+        .map_or(ReplyKind::Message, |(_, kind)| kind)
+}
+
+impl ReplyToken {
+    /// Finds the token in a reply address local part (either kind).
+    pub fn from_local_part(local: &str) -> Option<Self> {
+        reply_local_part(local).map(|(token, _)| token)
     }
 
     /// `reply+<token>@<reply_domain>`.
     pub fn address(&self, reply_domain: &str) -> String {
         reply_address(self.as_str(), reply_domain)
+    }
+
+    /// `reply+<token>+note@<reply_domain>`: where a reply to an email of notes goes.
+    pub fn note_address(&self, reply_domain: &str) -> String {
+        format!(
+            "{REPLY_PREFIX}+{}+{NOTE_SUFFIX}@{reply_domain}",
+            self.as_str()
+        )
     }
 }
 
@@ -194,6 +235,25 @@ mod tests {
         assert!(ReplyToken::from_local_part("other+abcdefghijklmnopqrstuvwxyz").is_none());
         assert!(ReplyToken::from_local_part("reply+abcdefghijklmnopqrstuvwxy1").is_none());
         assert!(!format!("{:?}", ReplyToken::generate()).contains("reply"));
+    }
+
+    #[test]
+    fn a_note_address_names_the_same_participant_and_asks_for_a_note() {
+        let t = ReplyToken::generate();
+        let note = t.note_address("r.test");
+        assert_eq!(
+            classify_recipient(&note, "r.test", None),
+            Classified::Target(Target::Token(t.clone()))
+        );
+        assert_eq!(reply_kind(&note), ReplyKind::Note);
+        assert_eq!(reply_kind(&note.to_ascii_uppercase()), ReplyKind::Note);
+        assert_eq!(reply_kind(&t.address("r.test")), ReplyKind::Message);
+        assert_eq!(reply_kind("support@r.test"), ReplyKind::Message);
+        let other = format!("reply+{}+other@r.test", t.as_str());
+        assert_eq!(
+            classify_recipient(&other, "r.test", None),
+            Classified::Unknown
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Our Message-IDs: `<conversation.person.n.mac@reply-domain>`. They name the conversation and
 //! the recipient, and carry a keyed MAC so a Message-ID cannot be forged to thread a reply
-//! into another conversation (the inbound router trusts only verified ones).
+//! into another conversation (the inbound router trusts only verified ones). An email that
+//! carried only internal notes has `n-note` for `n`, under the MAC: a reply to it is a note.
 
+use super::envelope::ReplyKind;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -17,7 +19,12 @@ pub struct MessageIds {
 pub struct OurMessageId {
     pub conversation_id: String,
     pub person_id: String,
+    /// What a reply to that email is.
+    pub kind: ReplyKind,
 }
+
+/// The mark of a notes-only email in the `n` part.
+const NOTE_MARK: &str = "-note";
 
 impl MessageIds {
     pub fn new(secret: Vec<u8>, domain: String) -> MessageIds {
@@ -39,7 +46,21 @@ impl MessageIds {
 
     /// The Message-ID (with angle brackets) of the `n`-th email of a conversation to a person.
     pub fn generate(&self, conversation_id: &str, person_id: &str, n: i64) -> String {
-        let n = n.to_string();
+        self.generate_for(conversation_id, person_id, n, ReplyKind::Message)
+    }
+
+    /// [`MessageIds::generate`] for an email whose replies are `kind`.
+    pub fn generate_for(
+        &self,
+        conversation_id: &str,
+        person_id: &str,
+        n: i64,
+        kind: ReplyKind,
+    ) -> String {
+        let n = match kind {
+            ReplyKind::Message => n.to_string(),
+            ReplyKind::Note => format!("{n}{NOTE_MARK}"),
+        };
         let mac = self.mac(&[conversation_id, person_id, &n]);
         format!("<{conversation_id}.{person_id}.{n}.{mac}@{}>", self.domain)
     }
@@ -62,6 +83,10 @@ impl MessageIds {
         same.then(|| OurMessageId {
             conversation_id: conversation.to_string(),
             person_id: person.to_string(),
+            kind: match n.ends_with(NOTE_MARK) {
+                true => ReplyKind::Note,
+                false => ReplyKind::Message,
+            },
         })
     }
 
@@ -104,6 +129,18 @@ mod tests {
         let other_key = MessageIds::new(b"other".to_vec(), "reply.test".into());
         assert!(other_key.verify(&id).is_none());
         assert!(ids.verify("<random@reply.test>").is_none());
+        assert_eq!(ours.kind, ReplyKind::Message);
+    }
+
+    #[test]
+    fn a_notes_only_email_says_so_under_the_mac() {
+        let ids = MessageIds::new(b"secret".to_vec(), "reply.test".into());
+        let id = ids.generate_for("cnv_a", "per_b", 4, ReplyKind::Note);
+        assert_eq!(ids.verify(&id).unwrap().kind, ReplyKind::Note);
+        // Making a message's id a note's (or back) breaks the MAC.
+        let message = ids.generate("cnv_a", "per_b", 4);
+        assert!(ids.verify(&message.replace(".4.", ".4-note.")).is_none());
+        assert!(ids.verify(&id.replace("4-note", "4")).is_none());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod analyze;
 pub mod authentication;
 pub mod classify;
+mod commands;
 mod disposition;
 pub mod extract;
 mod held;

@@ -2,6 +2,7 @@
 //! mail-parser decodes charsets (UTF-8, ISO-8859-x, Windows-125x, …), quoted-printable, base64
 //! and RFC 2047 encoded words; format=flowed text is joined here (RFC 3676 §4.2).
 
+use crate::domain::envelope::{ReplyKind, reply_local_part};
 use crate::domain::{EmailAddress, ReplyToken};
 use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
@@ -15,8 +16,12 @@ pub struct ParsedEmail {
     pub subject: Option<String>,
     /// Reply tokens found in To, Cc and Delivered-To (in that order, no duplicates).
     pub header_tokens: Vec<ReplyToken>,
+    /// Those of them written as note addresses (`reply+<token>+note`).
+    pub note_tokens: Vec<ReplyToken>,
     /// Message-IDs in In-Reply-To then References, without angle brackets.
     pub in_reply_to: Vec<String>,
+    /// The email this one answers: the first Message-ID of In-Reply-To.
+    pub parent: Option<String>,
     /// Every top-level header: lowercased name, raw (unfolded, trimmed) value.
     pub headers: Vec<(String, String)>,
     /// The first text/plain body part, decoded.
@@ -154,8 +159,13 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
             .filter(|id| !id.is_empty()),
         subject: message.subject().map(str::to_string),
         headers: headers_of(message.root_part(), raw),
-        header_tokens: header_tokens(&message, reply_domain),
         ..ParsedEmail::default()
+    };
+    (parsed.header_tokens, parsed.note_tokens) = header_tokens(&message, reply_domain);
+    parsed.parent = match message.in_reply_to() {
+        HeaderValue::Text(id) => Some(strip_brackets(id)),
+        HeaderValue::TextList(ids) => ids.first().map(|id| strip_brackets(id)),
+        _ => None,
     };
     for value in [message.in_reply_to(), message.references()] {
         match value {
@@ -202,16 +212,22 @@ fn from_name(message: &Message<'_>) -> Option<String> {
     Some(crate::domain::text::clean(name, &rule)).filter(|n| !n.is_empty())
 }
 
-/// The reply tokens of our reply domain in To, Cc and Delivered-To, each once.
-fn header_tokens(message: &Message<'_>, reply_domain: &str) -> Vec<ReplyToken> {
+/// The reply tokens of our reply domain in To, Cc and Delivered-To, each once, and those
+/// written as note addresses.
+fn header_tokens(message: &Message<'_>, reply_domain: &str) -> (Vec<ReplyToken>, Vec<ReplyToken>) {
     let mut tokens = Vec::new();
+    let mut notes = Vec::new();
     let mut consider = |addr: &str| {
         if let Ok(a) = EmailAddress::parse(addr)
             && a.domain().eq_ignore_ascii_case(reply_domain)
-            && let Some(token) = ReplyToken::from_local_part(a.local())
-            && !tokens.contains(&token)
+            && let Some((token, kind)) = reply_local_part(a.local())
         {
-            tokens.push(token);
+            if kind == ReplyKind::Note && !notes.contains(&token) {
+                notes.push(token.clone());
+            }
+            if !tokens.contains(&token) {
+                tokens.push(token);
+            }
         }
     };
     for list in [message.to(), message.cc()].into_iter().flatten() {
@@ -226,7 +242,7 @@ fn header_tokens(message: &Message<'_>, reply_domain: &str) -> Vec<ReplyToken> {
             consider(text);
         }
     }
-    tokens
+    (tokens, notes)
 }
 
 /// The text/plain body, format=flowed undone (RFC 3676). mail-parser lists the HTML part under

@@ -6,8 +6,9 @@ use super::disposition::{Disposition, Flow, Stop};
 use super::mail::Mail;
 use super::parse::{self, ParsedEmail};
 use super::route::Route;
-use super::{Inbound, analyze, no_nul};
-use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Source};
+use super::{Inbound, analyze, commands, no_nul};
+use crate::domain::envelope::ReplyKind;
+use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Role, Source};
 use crate::store::{NewAttachment, NewMessage, ReplyContext, sha256_hex};
 use std::collections::HashMap;
 
@@ -20,6 +21,12 @@ pub(super) struct Post {
 }
 
 impl Post {
+    /// Nothing left to show: no text and no file (a reply that was only `#note`).
+    fn is_empty(&self) -> bool {
+        self.message.body_text.trim().is_empty()
+            && self.message.attachments.iter().all(|a| a.inline)
+    }
+
     /// An inbound record's detail: `how` it was routed, naming the attachments not kept.
     pub fn detail(&self, how: String) -> String {
         let mut detail = how;
@@ -47,14 +54,29 @@ impl Inbound {
         let post = self
             .post_of(mail, &owner.conversation_id, &owner.person.id, sent_text)
             .await?;
-        let Some(post) = post else {
+        // Staff answering an email of notes write a note; so does one who starts with `#note`.
+        // A client's reply is a message whatever it says or wherever it goes.
+        let post = post.map(|mut post| {
+            if owner.person.role == Role::Internal {
+                let tagged = commands::take_note_tag(&mut post.message);
+                if tagged || route.kind == ReplyKind::Note {
+                    post.message.kind = MessageKind::Note;
+                }
+            }
+            post
+        });
+        let Some(post) = post.filter(|p| !p.is_empty()) else {
             return Ok(Disposition::accept(
                 InboundOutcome::Empty,
                 conversation,
                 EMPTY_DETAIL,
             ));
         };
-        let detail = post.detail(format!("routed by {}", route.via));
+        let how = match post.message.kind {
+            MessageKind::Note => format!("routed by {}; an internal note", route.via),
+            _ => format!("routed by {}", route.via),
+        };
+        let detail = post.detail(how);
         Ok(Disposition {
             post: Some(post.message),
             ..Disposition::accept(InboundOutcome::Posted, conversation, detail)

@@ -5,32 +5,54 @@
 use super::Inbound;
 use super::disposition::{Flow, try_again};
 use super::mail::Mail;
-use crate::domain::envelope::Target;
+use crate::domain::envelope::{ReplyKind, Target, reply_kind};
 use crate::store::TokenOwner;
 
-/// Where a routed email goes, and how we found it.
+/// Where a routed email goes, how we found it, and what the address or the email it answers
+/// asks the reply to be.
 pub(super) struct Route {
     pub owner: TokenOwner,
     pub via: &'static str,
+    /// A note when it answers an email of notes (its note address, or its Message-ID): only
+    /// staff get those, and their reply stays internal.
+    pub kind: ReplyKind,
 }
 
 impl Inbound {
     /// The first live participant among the envelope tokens, then the header tokens, then our
     /// own (verified) Message-IDs in In-Reply-To/References.
     pub(super) async fn route(&self, mail: &Mail<'_>) -> Flow<Option<Route>> {
+        let Some(mut route) = self.find_route(mail).await? else {
+            return Ok(None);
+        };
+        // The email it answers may say it carried only notes, whatever address it came by.
+        let parent = mail.parsed.parent.as_deref();
+        if let Some(ours) = parent.and_then(|id| self.message_ids.verify(id))
+            && ours.kind == ReplyKind::Note
+            && ours.conversation_id == route.owner.conversation_id
+            && ours.person_id == route.owner.person.id
+        {
+            route.kind = ReplyKind::Note;
+        }
+        Ok(Some(route))
+    }
+
+    async fn find_route(&self, mail: &Mail<'_>) -> Flow<Option<Route>> {
         let envelope = mail.recipients.iter().filter_map(|r| match &r.target {
-            Target::Token(token) => Some(("envelope recipient", token)),
+            Target::Token(token) => Some(("envelope recipient", token, reply_kind(&r.address))),
             _ => None,
         });
-        let headers = mail
-            .parsed
-            .header_tokens
-            .iter()
-            .map(|t| ("To/Cc/Delivered-To", t));
-        for (via, token) in envelope.chain(headers) {
+        let headers = mail.parsed.header_tokens.iter().map(|t| {
+            let kind = match mail.parsed.note_tokens.contains(t) {
+                true => ReplyKind::Note,
+                false => ReplyKind::Message,
+            };
+            ("To/Cc/Delivered-To", t, kind)
+        });
+        for (via, token, kind) in envelope.chain(headers) {
             if let Some(owner) = mail.known.get(token) {
                 let owner = owner.clone();
-                return Ok(Some(Route { owner, via }));
+                return Ok(Some(Route { owner, via, kind }));
             }
             let found = self
                 .store
@@ -38,7 +60,7 @@ impl Inbound {
                 .await
                 .map_err(try_again("routing lookup"))?;
             if let Some(owner) = found {
-                return Ok(Some(Route { owner, via }));
+                return Ok(Some(Route { owner, via, kind }));
             }
         }
         for id in &mail.parsed.in_reply_to {
@@ -52,7 +74,8 @@ impl Inbound {
                 .map_err(try_again("routing lookup"))?;
             if let Some(owner) = found {
                 let via = "In-Reply-To/References";
-                return Ok(Some(Route { owner, via }));
+                let kind = ours.kind;
+                return Ok(Some(Route { owner, via, kind }));
             }
         }
         Ok(None)

@@ -7,7 +7,7 @@
 //! conversation sent to that person, Thread-Topic/Thread-Index for Outlook, and RFC 8058
 //! one-click unsubscribe. Text and HTML, in the person's language (English or French).
 
-use crate::domain::envelope::{bounce_address, unsubscribe_address};
+use crate::domain::envelope::{ReplyKind, bounce_address, unsubscribe_address};
 use crate::domain::{
     EmailAddress, Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis,
     UNSUBSCRIBE_LINK_LIFETIME_MS,
@@ -40,6 +40,10 @@ pub struct Composer {
 struct Strings {
     marker: &'static str,
     note: &'static str,
+    /// Above an email of notes only: the reply stays internal.
+    reply_is_note: &'static str,
+    /// Above an email mixing notes and messages: the reply goes to the client too.
+    reply_is_message: &'static str,
     wrote_on: &'static str,
     reply_hint: &'static str,
     why: &'static str,
@@ -61,6 +65,8 @@ struct Strings {
 const EN: Strings = Strings {
     marker: REPLY_MARKER,
     note: "Internal note",
+    reply_is_note: "Your reply to this email is an internal note: clients do not see it.",
+    reply_is_message: "Your reply goes to everyone in this conversation, the client included; start it with #note to keep it internal.",
     wrote_on: "wrote on",
     reply_hint: "Reply to this email to answer in the conversation",
     why: "You receive this because you take part in this conversation.",
@@ -82,6 +88,8 @@ const EN: Strings = Strings {
 const FR: Strings = Strings {
     marker: REPLY_MARKER_FR,
     note: "Note interne",
+    reply_is_note: "Votre réponse à cet e-mail sera une note interne : les clients ne la voient pas.",
+    reply_is_message: "Votre réponse va à tous les participants, client compris ; commencez-la par #note pour qu'elle reste interne.",
     wrote_on: "a écrit le",
     reply_hint: "Répondez à cet e-mail pour écrire dans la conversation",
     why: "Vous recevez cet e-mail car vous participez à cette conversation.",
@@ -131,6 +139,8 @@ struct MessageView<'a> {
 struct NotificationText<'a> {
     s: &'a Strings,
     marker: &'a str,
+    /// What a reply will be, when the email carries notes (only staff get those).
+    reply_kind_hint: Option<&'a str>,
     subject: &'a str,
     omitted: usize,
     messages: &'a [MessageView<'a>],
@@ -145,6 +155,7 @@ struct NotificationHtml<'a> {
     s: &'a Strings,
     lang: &'a str,
     marker: &'a str,
+    reply_kind_hint: Option<&'a str>,
     subject: &'a str,
     omitted: usize,
     messages: &'a [MessageView<'a>],
@@ -295,6 +306,18 @@ impl Composer {
                 note: m.kind == crate::domain::MessageKind::Note,
             })
             .collect();
+        // A reply to an email of notes is a note: its Reply-To and Message-ID say so (under the
+        // token and the MAC), whichever one the reply comes back by. An email mixing notes and
+        // messages says that its reply reaches the client.
+        let notes = messages
+            .iter()
+            .filter(|m| m.kind == crate::domain::MessageKind::Note)
+            .count();
+        let (kind, reply_kind_hint) = match notes {
+            0 => (ReplyKind::Message, None),
+            n if n == messages.len() => (ReplyKind::Note, Some(s.reply_is_note)),
+            _ => (ReplyKind::Message, Some(s.reply_is_message)),
+        };
         let token = self.links.unsubscribe_token(
             &due.conversation_id,
             &due.person.id,
@@ -316,6 +339,7 @@ impl Composer {
         let text = NotificationText {
             s,
             marker: s.marker,
+            reply_kind_hint,
             subject: &due.subject,
             omitted,
             messages: &views,
@@ -328,6 +352,7 @@ impl Composer {
             s,
             lang: due.locale.as_str(),
             marker: s.marker,
+            reply_kind_hint,
             subject: &due.subject,
             omitted,
             messages: &views,
@@ -338,19 +363,19 @@ impl Composer {
         .render()?;
 
         let n = due.emails_sent + 1;
-        let message_id = self
-            .message_ids
-            .generate(&due.conversation_id, &due.person.id, n);
+        let message_id =
+            self.message_ids
+                .generate_for(&due.conversation_id, &due.person.id, n, kind);
         let author = messages
             .last()
             .map_or("threadgate", |m| m.author_name.as_str());
         let to = mailbox("recipient's name", &due.person.name, &due.person.email)?;
         let subject = header_text("subject", &due.subject, true)?;
-        let reply_to: Mailbox = due
-            .reply_token
-            .address(&self.reply_domain)
-            .parse()
-            .map_err(build_err)?;
+        let reply_address = match kind {
+            ReplyKind::Message => due.reply_token.address(&self.reply_domain),
+            ReplyKind::Note => due.reply_token.note_address(&self.reply_domain),
+        };
+        let reply_to: Mailbox = reply_address.parse().map_err(build_err)?;
 
         let mut builder = lettre::Message::builder()
             .from(self.sender(format!("{author} via threadgate"))?)
