@@ -160,10 +160,12 @@ impl App {
             inbound = inbound.with_auth(auth);
         }
         let mailer = Mailer::new(composer, outbox_wake.clone());
-        let inbound = inbound.with_confirmations(crate::inbound::Confirmations {
-            mailer: mailer.clone(),
-            default_locale: config.default_locale,
-        });
+        let inbound = inbound
+            .with_confirmations(crate::inbound::Confirmations {
+                mailer: mailer.clone(),
+                default_locale: config.default_locale,
+            })
+            .with_mailer(mailer.clone());
         Ok(App {
             inbound,
             planner: Planner::new(store.clone(), mailer.clone(), config.digest_interval),

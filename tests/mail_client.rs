@@ -19,6 +19,7 @@ struct Scene {
     app: TestApp,
     clock: ManualClock,
     agnes: String,
+    bruno: String,
     conversation: String,
 }
 
@@ -36,6 +37,7 @@ async fn scene(db: &TestDb) -> Scene {
         app,
         clock,
         agnes,
+        bruno,
         conversation,
     }
 }
@@ -223,6 +225,197 @@ async fn an_email_mixing_notes_and_messages_says_its_reply_reaches_the_client() 
 
         let to_carl = s.app.wait_for_emails(CARL, 2).await;
         assert!(!to_carl[1].text.contains("VIP") && !to_carl[1].text.contains("#note"));
+        s.app.stop().await;
+    }
+}
+
+impl Scene {
+    /// The conversation's status and assignee's id.
+    async fn state(&self) -> (String, Option<String>) {
+        let (_, c) = self
+            .app
+            .get(&format!("/conversations/{}", self.conversation))
+            .await;
+        (
+            c["status"].as_str().unwrap().to_string(),
+            c["assignee_id"].as_str().map(str::to_string),
+        )
+    }
+
+    async fn message_count(&self) -> usize {
+        self.app.messages(&self.conversation).await.len()
+    }
+}
+
+#[tokio::test]
+async fn staff_steer_a_conversation_from_their_mail_client_in_english_and_in_french() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(&s.conversation, &s.agnes, "We are on it.", "message")
+            .await;
+        let to_bruno = s.app.wait_for_emails(BRUNO, 1).await.remove(0);
+        let bruno = s.bruno.clone();
+
+        // With text: the message is posted without the command, then the command applies.
+        s.answer(BRUNO, &to_bruno, None, 1, "#close\nRefund sent, closing.")
+            .await;
+        assert_eq!(
+            s.last().await,
+            (
+                "message".into(),
+                BRUNO.into(),
+                "Refund sent, closing.".into()
+            ),
+            "{}",
+            db.backend
+        );
+        assert_eq!(s.state().await, ("closed".into(), None));
+
+        // Alone: nothing is posted.
+        let before = s.message_count().await;
+        let steps: [(&str, (&str, Option<&str>)); 10] = [
+            ("#rouvrir", ("open", None)),
+            ("#attente", ("pending", None)),
+            ("#fermer", ("closed", None)),
+            ("#reopen\n#assign me", ("open", Some(bruno.as_str()))),
+            (
+                "#assigner agnes@team.test",
+                ("open", Some(s.agnes.as_str())),
+            ),
+            ("#unassign", ("open", None)),
+            ("#assigner moi", ("open", Some(bruno.as_str()))),
+            ("#désassigner", ("open", None)),
+            ("#pending", ("pending", None)),
+            ("#snooze 2h", ("snoozed", None)),
+        ];
+        for (n, (commands, (status, assignee))) in steps.into_iter().enumerate() {
+            s.answer(BRUNO, &to_bruno, None, 10 + n as u32, commands)
+                .await;
+            let (got_status, got_assignee) = s.state().await;
+            assert_eq!(
+                (got_status.as_str(), got_assignee.as_deref()),
+                (status, assignee),
+                "{commands:?}"
+            );
+        }
+        s.answer(BRUNO, &to_bruno, None, 30, "#reporter demain")
+            .await;
+        let (_, c) = s
+            .app
+            .get(&format!("/conversations/{}", s.conversation))
+            .await;
+        assert_eq!(c["status"], "snoozed");
+        assert_eq!(c["snoozed_until"], "2026-09-22T08:00:00.000Z", "{c}");
+        assert_eq!(
+            s.message_count().await,
+            before,
+            "commands alone post nothing"
+        );
+        let inbound = s.app.inbound().await;
+        assert_eq!(inbound[0]["outcome"], "commands", "{}", inbound[0]);
+        assert!(inbound[0]["detail"].as_str().unwrap().contains("#snooze"));
+
+        // Each change is an event with Bruno as its actor.
+        let (_, events) = s
+            .app
+            .get(&format!("/conversations/{}/events", s.conversation))
+            .await;
+        let events = events["events"].as_array().unwrap();
+        let by_bruno = events
+            .iter()
+            .filter(|e| e["actor_id"] == bruno.as_str())
+            .count();
+        assert!(by_bruno >= 13, "{events:?}");
+
+        // Muting by email, in both languages.
+        s.answer(BRUNO, &to_bruno, None, 31, "#mute").await;
+        let to_agnes = s.app.wait_for_emails(AGNES, 1).await.remove(0);
+        s.answer(AGNES, &to_agnes, None, 32, "#silence").await;
+        for id in [&bruno, &s.agnes] {
+            let state = s.app.store.participant_state(&s.conversation, id).await;
+            assert!(state.unwrap().unwrap().muted, "{id}");
+        }
+
+        // A client's commands are plain text.
+        let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
+        s.answer(CARL, &to_carl, None, 33, "#close\nPlease close my account.")
+            .await;
+        let (kind, author, body) = s.last().await;
+        assert_eq!((kind.as_str(), author.as_str()), ("message", CARL));
+        assert!(body.starts_with("#close"), "{body}");
+        assert_ne!(s.state().await.0, "closed");
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_command_not_understood_is_told_back_once_an_hour_and_the_rest_is_posted() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(&s.conversation, &s.agnes, "We are on it.", "message")
+            .await;
+        let to_bruno = s.app.wait_for_emails(BRUNO, 1).await.remove(0);
+        let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
+
+        s.answer(
+            BRUNO,
+            &to_bruno,
+            None,
+            1,
+            "#clsoe\nThe refund is on its way.",
+        )
+        .await;
+        assert_eq!(
+            s.last().await,
+            (
+                "message".into(),
+                BRUNO.into(),
+                "The refund is on its way.".into()
+            ),
+            "{}",
+            db.backend
+        );
+        let emails = s.app.wait_for_emails(BRUNO, 2).await;
+        let help = emails
+            .iter()
+            .find(|e| e.header("Subject") == Some("Commands not understood"))
+            .expect("the answer to the commands");
+        assert!(help.text.contains("#clsoe") && help.text.contains("is not a command"));
+        assert!(help.text.contains("Refund request"), "{}", help.text);
+        assert_eq!(help.header("Auto-Submitted"), Some("auto-generated"));
+
+        // Within the hour: posted, not told again.
+        s.answer(
+            BRUNO,
+            &to_bruno,
+            None,
+            2,
+            "#assign nobody@team.test\nStill on it.",
+        )
+        .await;
+        assert_eq!(s.last().await.2, "Still on it.");
+        s.clock.advance(Duration::from_secs(30 * 60));
+        let helps = s
+            .app
+            .settle_and_collect(BRUNO)
+            .await
+            .into_iter()
+            .filter(|e| e.header("Subject") == Some("Commands not understood"))
+            .count();
+        assert_eq!(helps, 1);
+
+        // Never to a client.
+        s.answer(CARL, &to_carl, None, 3, "#clsoe\nThanks!").await;
+        s.clock.advance(Duration::from_secs(3600));
+        assert!(
+            s.app
+                .settle_and_collect(CARL)
+                .await
+                .iter()
+                .all(|e| e.header("Subject") != Some("Commands not understood"))
+        );
         s.app.stop().await;
     }
 }

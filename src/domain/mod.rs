@@ -222,6 +222,8 @@ pub enum InboundOutcome {
     Held,
     /// A held email an admin released (its post has an inbound record of its own).
     Released,
+    /// A staff reply made only of commands (`#close`…): applied, nothing posted.
+    Commands,
 }
 
 impl InboundOutcome {
@@ -238,6 +240,7 @@ impl InboundOutcome {
             InboundOutcome::Unsubscribe => "unsubscribe",
             InboundOutcome::Held => "held",
             InboundOutcome::Released => "released",
+            InboundOutcome::Commands => "commands",
         }
     }
 
@@ -254,6 +257,7 @@ impl InboundOutcome {
             InboundOutcome::Unsubscribe,
             InboundOutcome::Held,
             InboundOutcome::Released,
+            InboundOutcome::Commands,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)

@@ -8,6 +8,7 @@
 //! in ONE transaction, and the answer is positive only once it has committed. The SMTP layer
 //! turns the [`Answer`] into a reply code; nothing here speaks SMTP.
 
+mod actions;
 pub mod analyze;
 pub mod authentication;
 pub mod classify;
@@ -32,6 +33,7 @@ pub use recipients::KnownOwners;
 
 use crate::blobs::BlobStore;
 use crate::domain::{EmailAddress, LinkSigner, MessageIds};
+use crate::outbound::mailer::Mailer;
 use crate::store::Store;
 
 /// Limits on what one inbound email may carry.
@@ -68,6 +70,8 @@ pub struct Inbound {
     auth: Option<authentication::InboundAuth>,
     /// Confirmation emails to strangers writing to an inbox address (policy `verify`).
     confirmations: Option<Confirmations>,
+    /// Answers to staff whose commands by email were not understood.
+    mailer: Option<Mailer>,
 }
 
 impl Inbound {
@@ -90,6 +94,7 @@ impl Inbound {
             limits,
             auth: None,
             confirmations: None,
+            mailer: None,
         }
     }
 
@@ -100,6 +105,11 @@ impl Inbound {
 
     pub fn with_confirmations(mut self, confirmations: Confirmations) -> Inbound {
         self.confirmations = Some(confirmations);
+        self
+    }
+
+    pub fn with_mailer(mut self, mailer: Mailer) -> Inbound {
+        self.mailer = Some(mailer);
         self
     }
 }

@@ -192,9 +192,10 @@ impl Inbound {
             message_id = stored.posted_message_id.as_deref().unwrap_or(""),
             "inbound email recorded"
         );
-        if queues && let Some(confirmations) = &self.confirmations {
-            // The confirmation link is queued: send it now.
-            confirmations.mailer.queued();
+        let mailer = self.mailer.as_ref();
+        if queues && let Some(mailer) = mailer.or(self.confirmations.as_ref().map(|c| &c.mailer)) {
+            // A confirmation link or an answer to commands is queued: send it now.
+            mailer.queued();
         }
         match disposition.refusal {
             Some(why) => Answer::Refused(why),

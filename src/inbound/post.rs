@@ -2,12 +2,12 @@
 //! first (a committed row always has its file), then the new text and sanitized HTML are
 //! extracted, cutting the notification we sent them wherever it is quoted.
 
+use super::actions::Staff;
 use super::disposition::{Disposition, Flow, Stop};
 use super::mail::Mail;
 use super::parse::{self, ParsedEmail};
 use super::route::Route;
-use super::{Inbound, analyze, commands, no_nul};
-use crate::domain::envelope::ReplyKind;
+use super::{Inbound, analyze, no_nul};
 use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Role, Source};
 use crate::store::{NewAttachment, NewMessage, ReplyContext, sha256_hex};
 use std::collections::HashMap;
@@ -54,31 +54,39 @@ impl Inbound {
         let post = self
             .post_of(mail, &owner.conversation_id, &owner.person.id, sent_text)
             .await?;
-        // Staff answering an email of notes write a note; so does one who starts with `#note`.
-        // A client's reply is a message whatever it says or wherever it goes.
-        let post = post.map(|mut post| {
-            if owner.person.role == Role::Internal {
-                let tagged = commands::take_note_tag(&mut post.message);
-                if tagged || route.kind == ReplyKind::Note {
-                    post.message.kind = MessageKind::Note;
-                }
-            }
-            post
-        });
+        // Staff steer the conversation from the first lines of their reply (`#note`,
+        // `#close`…); answering an email of notes writes a note. A client's reply is a message
+        // whatever it says or wherever it goes.
+        let mut post = post;
+        let mut staff = Staff::default();
+        if owner.person.role == Role::Internal {
+            staff = self.staff_commands(mail, route, post.as_mut()).await?;
+        }
+        let effects = staff.effects;
         let Some(post) = post.filter(|p| !p.is_empty()) else {
-            return Ok(Disposition::accept(
-                InboundOutcome::Empty,
-                conversation,
-                EMPTY_DETAIL,
-            ));
+            let (outcome, detail) = match staff.applied.is_empty() {
+                true => (InboundOutcome::Empty, EMPTY_DETAIL.to_string()),
+                false => (
+                    InboundOutcome::Commands,
+                    format!("commands applied: {}", staff.applied.join(" ")),
+                ),
+            };
+            return Ok(Disposition {
+                effects,
+                ..Disposition::accept(outcome, conversation, detail)
+            });
         };
-        let how = match post.message.kind {
-            MessageKind::Note => format!("routed by {}; an internal note", route.via),
-            _ => format!("routed by {}", route.via),
-        };
+        let mut how = format!("routed by {}", route.via);
+        if post.message.kind == MessageKind::Note {
+            how.push_str("; an internal note");
+        }
+        if !staff.applied.is_empty() {
+            how.push_str(&format!("; commands applied: {}", staff.applied.join(" ")));
+        }
         let detail = post.detail(how);
         Ok(Disposition {
             post: Some(post.message),
+            effects,
             ..Disposition::accept(InboundOutcome::Posted, conversation, detail)
         })
     }

@@ -60,6 +60,10 @@ struct Strings {
     confirm_button: &'static str,
     confirm_expiry: &'static str,
     confirm_ignore: &'static str,
+    commands_subject: &'static str,
+    commands_intro: &'static str,
+    commands_rest: &'static str,
+    commands_list: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -83,6 +87,10 @@ const EN: Strings = Strings {
     confirm_button: "Confirm and deliver my message",
     confirm_expiry: "The link works for 7 days. Once confirmed, your next emails arrive directly.",
     confirm_ignore: "If you did not write to us, ignore this email: nothing will be delivered.",
+    commands_subject: "Commands not understood",
+    commands_intro: "These lines of your reply were not understood in",
+    commands_rest: "The rest of your reply was posted, and the commands that were understood applied.",
+    commands_list: "Commands, on the first lines of a reply:",
 };
 
 const FR: Strings = Strings {
@@ -106,6 +114,10 @@ const FR: Strings = Strings {
     confirm_button: "Confirmer et transmettre mon message",
     confirm_expiry: "Le lien est valable 7 jours. Une fois confirmé, vos prochains e-mails arrivent directement.",
     confirm_ignore: "Si vous ne nous avez pas écrit, ignorez cet e-mail : rien ne sera transmis.",
+    commands_subject: "Commandes non comprises",
+    commands_intro: "Ces lignes de votre réponse n'ont pas été comprises dans",
+    commands_rest: "Le reste de votre réponse a été publié, et les commandes comprises appliquées.",
+    commands_list: "Les commandes, sur les premières lignes d'une réponse :",
 };
 
 fn strings(locale: Locale) -> &'static Strings {
@@ -162,6 +174,23 @@ struct NotificationHtml<'a> {
     mute_url: &'a str,
     manage_url: &'a str,
     open_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/commands.txt")]
+struct CommandsText<'a> {
+    s: &'a Strings,
+    subject: &'a str,
+    lines: &'a [(String, &'a str)],
+}
+
+#[derive(Template)]
+#[template(path = "email/commands.html")]
+struct CommandsHtml<'a> {
+    s: &'a Strings,
+    lang: &'a str,
+    subject: &'a str,
+    lines: &'a [(String, &'a str)],
 }
 
 #[derive(Template)]
@@ -458,7 +487,10 @@ impl Composer {
             Locale::En => format!("Your code: {code}"),
             Locale::Fr => format!("Votre code : {code}"),
         };
-        self.machine_email(to_name, to_email, subject, text, html, now)
+        self.machine_email(
+            MachineMail::new(to_name, to_email, subject, text, html),
+            now,
+        )
     }
 
     /// The email asking a stranger who wrote to `inbox` to confirm their address
@@ -490,21 +522,65 @@ impl Composer {
             link: &link,
         }
         .render()?;
-        self.machine_email("", to_email, s.confirm_subject.to_string(), text, html, now)
+        let subject = s.confirm_subject.to_string();
+        self.machine_email(MachineMail::new("", to_email, subject, text, html), now)
     }
 
-    /// A one-off email from us (no conversation): verification codes, confirmations.
-    fn machine_email(
+    /// The short answer to a staff reply whose command lines (`lines`: each with why) were
+    /// not understood, in conversation `subject`. Its Message-ID starts with
+    /// [`COMMANDS_ID_PREFIX`] so that they are counted (one an hour at most).
+    pub fn commands_not_understood(
         &self,
         to_name: &str,
         to_email: &str,
-        subject: String,
-        text: String,
-        html: String,
+        locale: Locale,
+        subject: &str,
+        lines: &[(String, &str)],
         now: Millis,
     ) -> Result<NewOutboxEmail, ComposeError> {
+        let s = strings(locale);
+        let subject: String = subject.chars().take(200).collect();
+        let text = CommandsText {
+            s,
+            subject: &subject,
+            lines,
+        }
+        .render()?;
+        let html = CommandsHtml {
+            s,
+            lang: locale.as_str(),
+            subject: &subject,
+            lines,
+        }
+        .render()?;
+        let subject = s.commands_subject.to_string();
+        let mail = MachineMail::new(to_name, to_email, subject, text, html);
+        self.machine_email(
+            MachineMail {
+                id_prefix: COMMANDS_ID_PREFIX,
+                ..mail
+            },
+            now,
+        )
+    }
+
+    /// A one-off email from us (no conversation): verification codes, confirmations, the
+    /// answer to commands not understood.
+    fn machine_email(
+        &self,
+        mail: MachineMail,
+        now: Millis,
+    ) -> Result<NewOutboxEmail, ComposeError> {
+        let MachineMail {
+            to_name,
+            to_email,
+            subject,
+            text,
+            html,
+            id_prefix,
+        } = mail;
         let id = Id::generate(IdKind::Outbox);
-        let message_id = format!("<{id}@{}>", self.reply_domain);
+        let message_id = format!("<{id_prefix}{id}@{}>", self.reply_domain);
         let mut email = lettre::Message::builder()
             .from(self.sender("threadgate".into())?)
             .to(mailbox("recipient's name", to_name, to_email)?)
@@ -522,6 +598,40 @@ impl Composer {
             references: String::new(),
             data: email.formatted(),
         })
+    }
+}
+
+/// The Message-IDs of answers to commands not understood start with this (after `<`): the
+/// store counts them to send one an hour at most.
+pub const COMMANDS_ID_PREFIX: &str = "help-";
+
+/// A one-off email's parts.
+struct MachineMail<'a> {
+    to_name: &'a str,
+    to_email: &'a str,
+    subject: String,
+    text: String,
+    html: String,
+    /// Before the outbox id in the Message-ID.
+    id_prefix: &'static str,
+}
+
+impl<'a> MachineMail<'a> {
+    fn new(
+        to_name: &'a str,
+        to_email: &'a str,
+        subject: String,
+        text: String,
+        html: String,
+    ) -> MachineMail<'a> {
+        MachineMail {
+            to_name,
+            to_email,
+            subject,
+            text,
+            html,
+            id_prefix: "",
+        }
     }
 }
 

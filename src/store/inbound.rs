@@ -1,9 +1,12 @@
 use super::conversations::{NewConversation, insert_conversation};
+use super::lifecycle::apply_lifecycle;
 use super::messages::{Inserted, insert_message};
 use super::notifications::{SET_MUTED, insert_outbox};
 use super::people::{insert_person_sql, record_bounce};
 use super::sessions::MARK_VERIFIED;
-use super::{Backend, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend};
+use super::{
+    Backend, LifecycleChange, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend,
+};
 use crate::domain::{EmailAddress, Id, IdKind, InboundOutcome, Millis};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -88,8 +91,15 @@ pub enum InboundEffect {
         /// They proved they read this address (a confirmation link).
         verified: bool,
     },
-    /// An email queued ahead of notifications (a confirmation link naming the record).
+    /// An email queued ahead of notifications (a confirmation link naming the record, a
+    /// reply to an agent's commands).
     Queue(NewOutboxEmail),
+    /// A staff member's commands by email: status, snooze, assignment, after the message
+    /// their reply posts, with them as the actor of each event.
+    Lifecycle {
+        conversation_id: String,
+        change: LifecycleChange,
+    },
 }
 
 impl Store {
@@ -388,8 +398,8 @@ macro_rules! write_effects {
                     }
                     client = (id != *person_id).then_some((person_id.as_str(), id));
                 }
-                // After the record, which it names.
-                InboundEffect::Queue(_) => {}
+                // After the record, which it names; after the message, which they follow.
+                InboundEffect::Queue(_) | InboundEffect::Lifecycle { .. } => {}
             }
         }
         (detail, client)
@@ -476,6 +486,15 @@ macro_rules! write_inbound {
                 }
             }
         };
+        for effect in &w.effects {
+            if let InboundEffect::Lifecycle {
+                conversation_id,
+                change,
+            } = effect
+            {
+                apply_lifecycle!($conn, conversation_id, change, now);
+            }
+        }
         let record = &w.record;
         sqlx::query(insert_record_sql!(
             "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13"

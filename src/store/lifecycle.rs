@@ -276,40 +276,37 @@ macro_rules! readable_or_skip {
 /// run of bad rows never fills every batch.
 pub const QUARANTINE_MS: i64 = 60 * 60 * 1000;
 
-impl Store {
-    /// Applies a status and/or assignment change in one transaction, recording an event for
-    /// each actual change (none when the conversation already is as asked). Returns the
-    /// conversation as it is now. `NotFound("conversation")` or `NotFound("assignee")`.
-    pub async fn change_lifecycle(
-        &self,
-        conversation_id: &str,
-        change: &LifecycleChange,
-    ) -> Result<Conversation> {
-        let now = self.now();
+/// A status and/or assignment change inside the caller's transaction (`PATCH
+/// /conversations/{id}`, or an agent's `#close` by email in their reply's transaction),
+/// recording an event for each actual change with the change's actor.
+macro_rules! apply_lifecycle {
+    ($tx:ident, $conversation_id:expr, $change:expr, $now:expr) => {{
+        let conversation_id: &str = $conversation_id;
+        let change: &$crate::store::LifecycleChange = $change;
+        let now: i64 = $now;
         let actor = change.actor_id.as_deref();
-        on_backend!(write self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let row = sqlx::query(pool.pick(
+            let row = sqlx::query($crate::store::ConnDialect::pick(
+                &*$tx,
                 "SELECT status, assignee_id, snoozed_until, wake_status FROM conversations WHERE id = $1",
                 "SELECT status, assignee_id, snoozed_until, wake_status FROM conversations WHERE id = $1
                  FOR NO KEY UPDATE",
             ))
             .bind(conversation_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *$tx)
             .await?
-            .ok_or(StoreError::NotFound("conversation"))?;
+            .ok_or($crate::store::StoreError::NotFound("conversation"))?;
             let status: String = row.try_get("status")?;
-            let status = decode_status(&status)?;
+            let status = $crate::store::lifecycle::decode_status(&status)?;
             let assignee: Option<String> = row.try_get("assignee_id")?;
             let snoozed_until: Option<i64> = row.try_get("snoozed_until")?;
             let wake_status: Option<String> = row.try_get("wake_status")?;
 
             match change.status {
                 None => {}
-                Some(StatusChange::To(ConversationStatus::Snoozed)) => {
-                    return Err(StoreError::Conflict("snoozing needs a time to wake up"));
+                Some($crate::store::StatusChange::To($crate::store::ConversationStatus::Snoozed)) => {
+                    return Err($crate::store::StoreError::Conflict("snoozing needs a time to wake up"));
                 }
-                Some(StatusChange::To(next)) if next != status => {
+                Some($crate::store::StatusChange::To(next)) if next != status => {
                     sqlx::query(
                         "UPDATE conversations
                          SET status = $2, snoozed_until = NULL, wake_status = NULL, updated_at = $3,
@@ -319,18 +316,18 @@ impl Store {
                     .bind(conversation_id)
                     .bind(next.as_str())
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *$tx)
                     .await?;
-                    record_event!(tx, conversation_id, EventKind::StatusChanged, actor,
-                        json!({"from": status.as_str(), "to": next.as_str()}), now);
+                    $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::StatusChanged, actor,
+                        serde_json::json!({"from": status.as_str(), "to": next.as_str()}), now);
                 }
-                Some(StatusChange::To(_)) => {}
-                Some(StatusChange::SnoozeUntil(until)) if snoozed_until != Some(until) => {
+                Some($crate::store::StatusChange::To(_)) => {}
+                Some($crate::store::StatusChange::SnoozeUntil(until)) if snoozed_until != Some(until) => {
                     // Re-snoozing keeps the status it had before the first snooze.
                     let wake_to = match status {
-                        ConversationStatus::Snoozed => match wake_status.as_deref() {
-                            Some(s) => decode_status(s)?,
-                            None => ConversationStatus::Open,
+                        $crate::store::ConversationStatus::Snoozed => match wake_status.as_deref() {
+                            Some(s) => $crate::store::lifecycle::decode_status(s)?,
+                            None => $crate::store::ConversationStatus::Open,
                         },
                         other => other,
                     };
@@ -343,44 +340,61 @@ impl Store {
                     .bind(until)
                     .bind(wake_to.as_str())
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut *$tx)
                     .await?;
-                    record_event!(tx, conversation_id, EventKind::Snoozed, actor,
-                        json!({"from": status.as_str(), "until": rfc3339(until), "wake_to": wake_to.as_str()}),
+                    $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::Snoozed, actor,
+                        serde_json::json!({"from": status.as_str(), "until": $crate::domain::rfc3339(until), "wake_to": wake_to.as_str()}),
                         now);
                 }
-                Some(StatusChange::SnoozeUntil(_)) => {}
+                Some($crate::store::StatusChange::SnoozeUntil(_)) => {}
             }
 
             match &change.assignee {
                 Some(Some(next)) if assignee.as_ref() != Some(next) => {
                     let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
                         .bind(next)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut *$tx)
                         .await?;
                     if exists.is_none() {
-                        return Err(StoreError::NotFound("assignee"));
+                        return Err($crate::store::StoreError::NotFound("assignee"));
                     }
                     sqlx::query("UPDATE conversations SET assignee_id = $2, updated_at = $3 WHERE id = $1")
                         .bind(conversation_id)
                         .bind(next)
                         .bind(now)
-                        .execute(&mut *tx)
+                        .execute(&mut *$tx)
                         .await?;
-                    record_event!(tx, conversation_id, EventKind::Assigned, actor,
-                        json!({"assignee_id": next, "previous_assignee_id": assignee}), now);
+                    $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::Assigned, actor,
+                        serde_json::json!({"assignee_id": next, "previous_assignee_id": assignee}), now);
                 }
                 Some(None) if assignee.is_some() => {
                     sqlx::query("UPDATE conversations SET assignee_id = NULL, updated_at = $2 WHERE id = $1")
                         .bind(conversation_id)
                         .bind(now)
-                        .execute(&mut *tx)
+                        .execute(&mut *$tx)
                         .await?;
-                    record_event!(tx, conversation_id, EventKind::Unassigned, actor,
-                        json!({"assignee_id": assignee}), now);
+                    $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::Unassigned, actor,
+                        serde_json::json!({"assignee_id": assignee}), now);
                 }
                 _ => {}
             }
+    }};
+}
+pub(super) use apply_lifecycle;
+
+impl Store {
+    /// Applies a status and/or assignment change in one transaction, recording an event for
+    /// each actual change (none when the conversation already is as asked). Returns the
+    /// conversation as it is now. `NotFound("conversation")` or `NotFound("assignee")`.
+    pub async fn change_lifecycle(
+        &self,
+        conversation_id: &str,
+        change: &LifecycleChange,
+    ) -> Result<Conversation> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            apply_lifecycle!(tx, conversation_id, change, now);
             tx.commit().await?;
         });
         self.conversation(conversation_id)

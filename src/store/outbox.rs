@@ -212,3 +212,22 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// How many emails whose Message-ID starts with `<prefix` were queued to `recipient` since
+    /// `since`: the answers to commands not understood are one an hour at most.
+    pub async fn queued_since(&self, recipient: &str, prefix: &str, since: Millis) -> Result<i64> {
+        let pattern = format!("<{prefix}%");
+        on_backend!(self, pool => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at >= $2 AND message_id LIKE $3",
+            )
+            .bind(recipient)
+            .bind(since)
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await?;
+            Ok(n)
+        })
+    }
+}
