@@ -163,10 +163,7 @@ async fn a_reply_by_email_lands_in_the_conversation_and_notifies_the_others() {
                 .unwrap()
                 .contains(&message_id)
         );
-        assert_eq!(
-            emails[1].header("Subject"),
-            Some("New message in Your order")
-        );
+        assert_eq!(emails[1].header("Subject"), Some("Re: Your order"));
         assert_eq!(
             emails[1].reply_to(),
             reply_to,

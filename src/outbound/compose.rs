@@ -20,7 +20,8 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use std::time::{Duration, UNIX_EPOCH};
 
-/// How many earlier Message-IDs the References header keeps (RFC 5322 §3.6.4 allows trimming).
+/// How many of the latest Message-IDs the References header keeps after the first one (RFC
+/// 5322 §3.6.4 allows trimming; the first is kept, as it names the thread's root).
 const MAX_REFERENCES: usize = 10;
 
 /// The loop-detection header on everything we send: mail carrying it that comes back to us is
@@ -127,14 +128,39 @@ fn strings(locale: Locale) -> &'static Strings {
     }
 }
 
-/// "2 new messages in Project kickoff" / "2 nouveaux messages dans Project kickoff".
-pub fn notification_subject(locale: Locale, count: usize, subject: &str) -> String {
+/// The subject of every notification of a conversation: its subject as a reply, the same in
+/// every email, so that clients threading by subject (Gmail: the subject without `Re:`, plus a
+/// referenced Message-ID) keep one thread. What happened goes in the body.
+pub fn thread_subject(subject: &str) -> String {
+    let lower = subject.trim_start().to_ascii_lowercase();
+    match lower.starts_with("re:") {
+        true => subject.trim_start().to_string(),
+        false => format!("Re: {subject}"),
+    }
+}
+
+/// The first line of a notification's body: "2 new messages in Project kickoff" /
+/// "2 nouveaux messages dans Project kickoff".
+pub fn notification_headline(locale: Locale, count: usize, subject: &str) -> String {
     match (locale, count) {
         (Locale::En, 1) => format!("New message in {subject}"),
         (Locale::En, n) => format!("{n} new messages in {subject}"),
         (Locale::Fr, 1) => format!("Nouveau message dans {subject}"),
         (Locale::Fr, n) => format!("{n} nouveaux messages dans {subject}"),
     }
+}
+
+/// The References of an email answering `earlier` (ours): the first, then the last
+/// [`MAX_REFERENCES`], ending with `message_id`.
+fn bounded_references(earlier: &[String], message_id: &str) -> String {
+    let mut all: Vec<&str> = earlier.iter().map(String::as_str).collect();
+    all.push(message_id);
+    if all.len() > MAX_REFERENCES + 1 {
+        let tail = all.split_off(all.len() - MAX_REFERENCES);
+        all.truncate(1);
+        all.extend(tail);
+    }
+    all.join(" ")
 }
 
 struct MessageView<'a> {
@@ -153,6 +179,8 @@ struct NotificationText<'a> {
     marker: &'a str,
     /// What a reply will be, when the email carries notes (only staff get those).
     reply_kind_hint: Option<&'a str>,
+    /// "2 new messages in …": the subject stays the same in every email of the thread.
+    headline: &'a str,
     subject: &'a str,
     omitted: usize,
     messages: &'a [MessageView<'a>],
@@ -168,6 +196,7 @@ struct NotificationHtml<'a> {
     lang: &'a str,
     marker: &'a str,
     reply_kind_hint: Option<&'a str>,
+    headline: &'a str,
     subject: &'a str,
     omitted: usize,
     messages: &'a [MessageView<'a>],
@@ -365,10 +394,12 @@ impl Composer {
                 now + MAGIC_LINK_LIFETIME_MS
             )
         );
+        let headline = notification_headline(due.locale, messages.len() + omitted, &due.subject);
         let text = NotificationText {
             s,
             marker: s.marker,
             reply_kind_hint,
+            headline: &headline,
             subject: &due.subject,
             omitted,
             messages: &views,
@@ -382,6 +413,7 @@ impl Composer {
             lang: due.locale.as_str(),
             marker: s.marker,
             reply_kind_hint,
+            headline: &headline,
             subject: &due.subject,
             omitted,
             messages: &views,
@@ -410,11 +442,7 @@ impl Composer {
             .from(self.sender(format!("{author} via threadgate"))?)
             .to(to)
             .reply_to(reply_to)
-            .subject(notification_subject(
-                due.locale,
-                messages.len() + omitted,
-                subject,
-            ))
+            .subject(thread_subject(subject))
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64));
         if let Some(previous) = &due.last_email_id {
@@ -452,16 +480,14 @@ impl Composer {
             "List-Unsubscribe=One-Click".into(),
         );
 
-        let mut references = due.references.clone();
-        references.push(message_id.clone());
-        let skip = references.len().saturating_sub(MAX_REFERENCES);
+        let references = bounded_references(&due.references, &message_id);
         let id = Id::generate(IdKind::Outbox);
         Ok(NewOutboxEmail {
             envelope_from: bounce_address(&id, &self.reply_domain),
             id,
             recipient: due.person.email.clone(),
             message_id,
-            references: references[skip..].join(" "),
+            references,
             data: email.formatted(),
         })
     }
@@ -648,18 +674,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn subjects_say_what_happened_in_the_person_s_language() {
+    fn headlines_say_what_happened_in_the_person_s_language() {
         assert_eq!(
-            notification_subject(Locale::En, 1, "Kickoff"),
+            notification_headline(Locale::En, 1, "Kickoff"),
             "New message in Kickoff"
         );
         assert_eq!(
-            notification_subject(Locale::En, 2, "Kickoff"),
+            notification_headline(Locale::En, 2, "Kickoff"),
             "2 new messages in Kickoff"
         );
         assert_eq!(
-            notification_subject(Locale::Fr, 2, "Kickoff"),
+            notification_headline(Locale::Fr, 2, "Kickoff"),
             "2 nouveaux messages dans Kickoff"
         );
+    }
+
+    #[test]
+    fn every_email_of_a_conversation_has_its_subject_as_a_reply() {
+        assert_eq!(thread_subject("Kickoff"), "Re: Kickoff");
+        assert_eq!(thread_subject("Re: Kickoff"), "Re: Kickoff");
+        assert_eq!(thread_subject("RE: Kickoff"), "RE: Kickoff");
+    }
+
+    #[test]
+    fn references_keep_the_first_and_the_last_ten() {
+        let earlier: Vec<String> = (0..15).map(|i| format!("<{i}@x>")).collect();
+        let kept = bounded_references(&earlier, "<new@x>");
+        let kept: Vec<&str> = kept.split(' ').collect();
+        assert_eq!(kept.len(), 11);
+        assert_eq!(kept[0], "<0@x>", "the root stays");
+        assert_eq!(kept[1], "<6@x>");
+        assert_eq!(kept[10], "<new@x>");
+        assert_eq!(bounded_references(&[], "<a@x>"), "<a@x>");
     }
 }

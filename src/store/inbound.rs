@@ -477,6 +477,23 @@ macro_rules! write_inbound {
             (Some(new), None) => {
                 if let Some(start) = start {
                     insert_conversation!($conn, start, now);
+                    // Our first email to its author answers theirs: their client threads it
+                    // with what they sent (In-Reply-To and References, RFC 5322 §3.6.4).
+                    if let Some(theirs) = new
+                        .email_message_id
+                        .as_deref()
+                        .filter(|id| !id.starts_with("sha256:"))
+                    {
+                        sqlx::query(
+                            "UPDATE participants SET last_email_id = $3, email_references = $3
+                             WHERE conversation_id = $1 AND person_id = $2",
+                        )
+                        .bind(&start.id)
+                        .bind(&new.author_id)
+                        .bind(format!("<{theirs}>"))
+                        .execute(&mut *$conn)
+                        .await?;
+                    }
                 }
                 match insert_message!($conn, new, now, Some(w.inbound_id.as_str()))? {
                     Inserted::New(message) => (InboundOutcome::Posted, Some(message.id)),
