@@ -419,3 +419,55 @@ async fn a_command_not_understood_is_told_back_once_an_hour_and_the_rest_is_post
         s.app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_reply_that_is_only_a_file_is_posted_with_it_and_its_notification_names_it() {
+    use base64::Engine;
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(
+                &s.conversation,
+                &s.agnes,
+                "Please send the invoice.",
+                "message",
+            )
+            .await;
+        let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
+        let pdf = base64::engine::general_purpose::STANDARD.encode(vec![b'%'; 3000]);
+        let to = to_carl.reply_to();
+        let data = format!(
+            "From: {CARL}\r\nTo: {to}\r\nSubject: Re: Refund request\r\nMessage-ID: <file1@client.test>\r\n\
+In-Reply-To: {}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n\
+--b1\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{pdf}\r\n--b1--\r\n",
+            to_carl.message_id()
+        );
+        let reply = s.app.deliver(CARL, &[&to], &data).await;
+        assert_eq!(reply.code, 250, "{reply:?}");
+        let messages = s.app.messages(&s.conversation).await;
+        let posted = messages.last().unwrap();
+        assert_eq!(
+            posted["attachments"][0]["filename"], "invoice.pdf",
+            "{posted}"
+        );
+        assert_eq!(posted["attachments"][0]["size"], 3000);
+
+        let to_agnes = s.app.wait_for_emails(AGNES, 1).await.remove(0);
+        assert!(
+            to_agnes
+                .text
+                .contains("Carl Client sent invoice.pdf (3 KB)"),
+            "never an empty body ({}): {}",
+            db.backend,
+            to_agnes.text
+        );
+        assert!(
+            to_agnes
+                .html
+                .contains("Carl Client sent invoice.pdf (3 KB)")
+        );
+        s.app.stop().await;
+    }
+}

@@ -13,7 +13,7 @@ use crate::domain::{
     UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
 use crate::domain::{REPLY_MARKER, REPLY_MARKER_FR};
-use crate::store::{DueParticipant, NewOutboxEmail, PendingMessage};
+use crate::store::{DueParticipant, NewOutboxEmail, PendingFile, PendingMessage};
 use askama::Template;
 use base64::Engine;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -41,6 +41,13 @@ pub struct Composer {
 struct Strings {
     marker: &'static str,
     note: &'static str,
+    /// "Paul sent invoice.pdf (240 KB)": a message that is only files.
+    sent: &'static str,
+    /// Before the files of a message with text.
+    files: &'static str,
+    kb: &'static str,
+    mb: &'static str,
+    bytes: &'static str,
     /// Above an email of notes only: the reply stays internal.
     reply_is_note: &'static str,
     /// Above an email mixing notes and messages: the reply goes to the client too.
@@ -70,6 +77,11 @@ struct Strings {
 const EN: Strings = Strings {
     marker: REPLY_MARKER,
     note: "Internal note",
+    sent: "sent",
+    files: "Attached",
+    kb: "KB",
+    mb: "MB",
+    bytes: "bytes",
     reply_is_note: "Your reply to this email is an internal note: clients do not see it.",
     reply_is_message: "Your reply goes to everyone in this conversation, the client included; start it with #note to keep it internal.",
     wrote_on: "wrote on",
@@ -97,6 +109,11 @@ const EN: Strings = Strings {
 const FR: Strings = Strings {
     marker: REPLY_MARKER_FR,
     note: "Note interne",
+    sent: "a envoyé",
+    files: "Pièces jointes",
+    kb: "Ko",
+    mb: "Mo",
+    bytes: "octets",
     reply_is_note: "Votre réponse à cet e-mail sera une note interne : les clients ne la voient pas.",
     reply_is_message: "Votre réponse va à tous les participants, client compris ; commencez-la par #note pour qu'elle reste interne.",
     wrote_on: "a écrit le",
@@ -150,6 +167,17 @@ pub fn notification_headline(locale: Locale, count: usize, subject: &str) -> Str
     }
 }
 
+/// "invoice.pdf (240 KB)" in the recipient's language.
+fn file_label(s: &Strings, file: &PendingFile) -> String {
+    let size = file.size.max(0);
+    let size = match size {
+        0..1024 => format!("{size} {}", s.bytes),
+        1024..1_048_576 => format!("{} {}", (size + 512) / 1024, s.kb),
+        _ => format!("{:.1} {}", size as f64 / 1_048_576.0, s.mb),
+    };
+    format!("{} ({size})", file.filename)
+}
+
 /// The References of an email answering `earlier` (ours): the first, then the last
 /// [`MAX_REFERENCES`], ending with `message_id`.
 fn bounded_references(earlier: &[String], message_id: &str) -> String {
@@ -167,6 +195,9 @@ struct MessageView<'a> {
     author: &'a str,
     time: String,
     body: std::borrow::Cow<'a, str>,
+    /// "invoice.pdf (240 KB)", when the message has text besides (a message that is only
+    /// files says so in `body`).
+    files: Vec<String>,
     /// An internal note (only internal people ever get these): labelled, so an agent does
     /// not quote it in a reply that a client will read.
     note: bool,
@@ -356,12 +387,25 @@ impl Composer {
         let s = strings(due.locale);
         let views: Vec<MessageView> = messages
             .iter()
-            .map(|m| MessageView {
-                author: &m.author_name,
-                time: human_time(m.created_at),
+            .map(|m| {
+                let files: Vec<String> = m.files.iter().map(|f| file_label(s, f)).collect();
                 // A reply that quoted its author's sign-in link must not hand it to others.
-                body: crate::domain::redact_sign_in_links(&m.body_text),
-                note: m.kind == crate::domain::MessageKind::Note,
+                let body = crate::domain::redact_sign_in_links(&m.body_text);
+                let (body, files) = match (body.trim().is_empty(), files.is_empty()) {
+                    // Never an empty body: a message that is only files says what they are.
+                    (true, false) => {
+                        let sent = format!("{} {} {}", m.author_name, s.sent, files.join(", "));
+                        (std::borrow::Cow::Owned(sent), Vec::new())
+                    }
+                    _ => (body, files),
+                };
+                MessageView {
+                    author: &m.author_name,
+                    time: human_time(m.created_at),
+                    body,
+                    files,
+                    note: m.kind == crate::domain::MessageKind::Note,
+                }
             })
             .collect();
         // A reply to an email of notes is a note: its Reply-To and Message-ID say so (under the
@@ -694,6 +738,18 @@ mod tests {
         assert_eq!(thread_subject("Kickoff"), "Re: Kickoff");
         assert_eq!(thread_subject("Re: Kickoff"), "Re: Kickoff");
         assert_eq!(thread_subject("RE: Kickoff"), "RE: Kickoff");
+    }
+
+    #[test]
+    fn files_are_named_with_a_readable_size_in_the_recipient_s_language() {
+        let file = |size| PendingFile {
+            filename: "invoice.pdf".into(),
+            size,
+        };
+        assert_eq!(file_label(&EN, &file(240 * 1024)), "invoice.pdf (240 KB)");
+        assert_eq!(file_label(&FR, &file(240 * 1024)), "invoice.pdf (240 Ko)");
+        assert_eq!(file_label(&EN, &file(900)), "invoice.pdf (900 bytes)");
+        assert_eq!(file_label(&EN, &file(3_500_000)), "invoice.pdf (3.3 MB)");
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use lifecycle::{
 pub use listing::{ConversationSummary, ListScope, ParticipantState};
 pub use messages::{Message, NewMessage};
 pub use notifications::{
-    BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingMessage, PlannedEmail,
+    BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingFile, PendingMessage, PlannedEmail,
 };
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};

@@ -40,6 +40,15 @@ pub struct PendingMessage {
     pub author_id: String,
     pub author_name: String,
     pub created_at: Millis,
+    /// The files it carries (not inline images), in order.
+    pub files: Vec<PendingFile>,
+}
+
+/// A file of a pending message, as its notification names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFile {
+    pub filename: String,
+    pub size: i64,
 }
 
 /// One page of [`Store::due_notifications_after`].
@@ -237,6 +246,7 @@ impl Store {
                             author_id: m.try_get("author_id")?,
                             author_name: m.try_get("author_name")?,
                             created_at: m.try_get("created_at")?,
+                            files: Vec::new(),
                         })
                     };
                     match read() {
@@ -247,6 +257,31 @@ impl Store {
                             m.try_get::<String, _>("id").unwrap_or_else(|_| format!("{conversation_id}/?")),
                             format!("reading the message: {err}"),
                         )),
+                    }
+                }
+                // Their files, in one more query for the same slice.
+                let files = sqlx::query(
+                    "SELECT t.message_id, t.filename, t.size
+                     FROM attachments t JOIN messages m ON m.id = t.message_id
+                     WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
+                       AND t.inline = 0
+                     ORDER BY m.seq, t.position",
+                )
+                .bind(&conversation_id)
+                .bind(from)
+                .fetch_all(pool)
+                .await?;
+                for f in &files {
+                    // A file row that cannot be read is only not named: the email still goes.
+                    let (Ok(message_id), Ok(filename), Ok(size)) = (
+                        f.try_get::<String, _>("message_id"),
+                        f.try_get::<String, _>("filename"),
+                        f.try_get::<i64, _>("size"),
+                    ) else {
+                        continue;
+                    };
+                    if let Some(message) = messages.iter_mut().find(|m| m.id == message_id) {
+                        message.files.push(PendingFile { filename, size });
                     }
                 }
                 history.insert(conversation_id, messages);
