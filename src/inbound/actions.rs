@@ -7,12 +7,13 @@ use super::Inbound;
 use super::commands::{Command, take_commands};
 use super::disposition::{Flow, try_again};
 use super::mail::Mail;
-use super::post::Post;
 use super::route::Route;
 use crate::domain::envelope::ReplyKind;
 use crate::domain::{MessageKind, Role};
 use crate::outbound::compose::COMMANDS_ID_PREFIX;
-use crate::store::{ConversationStatus, InboundEffect, LifecycleChange, StatusChange};
+use crate::store::{
+    ConversationStatus, InboundEffect, LifecycleChange, NewMessage, StatusChange, TokenOwner,
+};
 
 /// Answers to commands not understood: at most one per person in this window.
 const COMMANDS_HELP_INTERVAL_MS: i64 = 3600 * 1000;
@@ -26,75 +27,35 @@ pub(super) struct Staff {
 }
 
 impl Inbound {
-    /// Reads the commands off `post` (a staff member's reply) and makes them effects.
+    /// Reads the commands off `message` (a staff member's reply) and makes them effects.
     pub(super) async fn staff_commands(
         &self,
         mail: &Mail<'_>,
         route: &Route,
-        post: Option<&mut Post>,
+        message: Option<&mut NewMessage>,
     ) -> Flow<Staff> {
         let owner = &route.owner;
         let mut staff = Staff::default();
-        let Some(post) = post else {
+        let Some(message) = message else {
             return Ok(staff);
         };
-        let mut commands = take_commands(&mut post.message, self.store.now());
+        let mut commands = take_commands(message, self.store.now());
         if route.kind == ReplyKind::Note || commands.has(&Command::Note) {
-            post.message.kind = MessageKind::Note;
+            message.kind = MessageKind::Note;
         }
         let mut change = LifecycleChange {
             actor_id: Some(owner.person.id.clone()),
             ..LifecycleChange::default()
         };
         for command in std::mem::take(&mut commands.understood) {
-            let written = match &command {
-                Command::Note => continue,
-                Command::Status(status) => {
-                    change.status = Some(StatusChange::To(*status));
-                    match status {
-                        ConversationStatus::Closed => "#close",
-                        ConversationStatus::Pending => "#pending",
-                        _ => "#reopen",
-                    }
-                    .to_string()
-                }
-                Command::Snooze(until) => {
-                    change.status = Some(StatusChange::SnoozeUntil(*until));
-                    "#snooze".to_string()
-                }
-                Command::AssignMe => {
-                    change.assignee = Some(Some(owner.person.id.clone()));
-                    "#assign me".to_string()
-                }
-                Command::Assign(address) => {
-                    let person = self
-                        .store
-                        .person_by_email(address)
-                        .await
-                        .map_err(try_again("assignee lookup"))?;
-                    match person.filter(|p| p.role == Role::Internal) {
-                        Some(person) => change.assignee = Some(Some(person.id)),
-                        None => {
-                            let line = format!("#assign {address}");
-                            commands.not_understood.push((line, "is not on the team"));
-                            continue;
-                        }
-                    }
-                    format!("#assign {}", address.key())
-                }
-                Command::Unassign => {
-                    change.assignee = Some(None);
-                    "#unassign".to_string()
-                }
-                Command::Mute => {
-                    staff.effects.push(InboundEffect::Mute {
-                        conversation_id: owner.conversation_id.clone(),
-                        person_id: owner.person.id.clone(),
-                    });
-                    "#mute".to_string()
-                }
-            };
-            staff.applied.push(written);
+            match self
+                .command_effect(&command, owner, &mut change, &mut staff.effects)
+                .await?
+            {
+                Ok(Some(written)) => staff.applied.push(written),
+                Ok(None) => {}
+                Err(line) => commands.not_understood.push(line),
+            }
         }
         if change.status.is_some() || change.assignee.is_some() {
             staff.effects.push(InboundEffect::Lifecycle {
@@ -110,6 +71,61 @@ impl Inbound {
             staff.effects.push(help);
         }
         Ok(staff)
+    }
+
+    /// What one command changes (into `change`, or an effect of its own). Gives the command as
+    /// the record shows it, or the line when it cannot apply (an assignee not on the team).
+    async fn command_effect(
+        &self,
+        command: &Command,
+        owner: &TokenOwner,
+        change: &mut LifecycleChange,
+        effects: &mut Vec<InboundEffect>,
+    ) -> Flow<Result<Option<String>, (String, &'static str)>> {
+        let written = match command {
+            Command::Note => return Ok(Ok(None)),
+            Command::Status(status) => {
+                change.status = Some(StatusChange::To(*status));
+                match status {
+                    ConversationStatus::Closed => "#close",
+                    ConversationStatus::Pending => "#pending",
+                    _ => "#reopen",
+                }
+                .to_string()
+            }
+            Command::Snooze(until) => {
+                change.status = Some(StatusChange::SnoozeUntil(*until));
+                "#snooze".to_string()
+            }
+            Command::AssignMe => {
+                change.assignee = Some(Some(owner.person.id.clone()));
+                "#assign me".to_string()
+            }
+            Command::Assign(address) => {
+                let person = self
+                    .store
+                    .person_by_email(address)
+                    .await
+                    .map_err(try_again("assignee lookup"))?;
+                let Some(person) = person.filter(|p| p.role == Role::Internal) else {
+                    return Ok(Err((format!("#assign {address}"), "is not on the team")));
+                };
+                change.assignee = Some(Some(person.id));
+                format!("#assign {}", address.key())
+            }
+            Command::Unassign => {
+                change.assignee = Some(None);
+                "#unassign".to_string()
+            }
+            Command::Mute => {
+                effects.push(InboundEffect::Mute {
+                    conversation_id: owner.conversation_id.clone(),
+                    person_id: owner.person.id.clone(),
+                });
+                "#mute".to_string()
+            }
+        };
+        Ok(Ok(Some(written)))
     }
 
     /// The short email telling an agent which lines were not understood, unless one went out

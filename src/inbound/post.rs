@@ -60,7 +60,9 @@ impl Inbound {
         let mut post = post;
         let mut staff = Staff::default();
         if owner.person.role == Role::Internal {
-            staff = self.staff_commands(mail, route, post.as_mut()).await?;
+            staff = self
+                .staff_commands(mail, route, post.as_mut().map(|p| &mut p.message))
+                .await?;
         }
         let effects = staff.effects;
         let Some(post) = post.filter(|p| !p.is_empty()) else {
