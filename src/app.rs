@@ -162,7 +162,6 @@ impl App {
         let mailer = Mailer::new(composer, outbox_wake.clone());
         let inbound = inbound
             .with_confirmations(crate::inbound::Confirmations {
-                mailer: mailer.clone(),
                 default_locale: config.default_locale,
             })
             .with_mailer(mailer.clone());

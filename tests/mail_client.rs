@@ -43,6 +43,13 @@ async fn scene(db: &TestDb) -> Scene {
 }
 
 impl Scene {
+    /// Agnes posts through the API (`kind`: "message" or "note").
+    async fn agnes_says(&self, text: &str, kind: &str) {
+        self.app
+            .say(&self.conversation, &self.agnes, text, kind)
+            .await;
+    }
+
     /// The last message of the conversation: (kind, author's email, body).
     async fn last(&self) -> (String, String, String) {
         let messages = self.app.messages(&self.conversation).await;
@@ -76,9 +83,7 @@ async fn a_reply_to_an_email_of_notes_is_a_note_whether_it_comes_by_its_address_
 {
     for db in test_databases().await {
         let s = scene(&db).await;
-        s.app
-            .say(&s.conversation, &s.agnes, "Refund or not?", "note")
-            .await;
+        s.agnes_says("Refund or not?", "note").await;
         let emails = s.app.wait_for_emails(BRUNO, 1).await;
         let notes = &emails[0];
         assert!(
@@ -136,14 +141,7 @@ async fn a_reply_to_an_email_of_notes_is_a_note_whether_it_comes_by_its_address_
 async fn staff_make_any_reply_a_note_with_a_first_line_note_tag_and_a_client_never_writes_one() {
     for db in test_databases().await {
         let s = scene(&db).await;
-        s.app
-            .say(
-                &s.conversation,
-                &s.agnes,
-                "We are looking into it.",
-                "message",
-            )
-            .await;
+        s.agnes_says("We are looking into it.", "message").await;
         let to_carl = s.app.wait_for_emails(CARL, 1).await;
         let to_bruno = s.app.wait_for_emails(BRUNO, 1).await;
         assert!(!to_bruno[0].reply_to().contains("+note"));
@@ -198,18 +196,12 @@ async fn staff_make_any_reply_a_note_with_a_first_line_note_tag_and_a_client_nev
 async fn an_email_mixing_notes_and_messages_says_its_reply_reaches_the_client() {
     for db in test_databases().await {
         let s = scene(&db).await;
-        s.app
-            .say(&s.conversation, &s.agnes, "First answer.", "message")
-            .await;
+        s.agnes_says("First answer.", "message").await;
         s.app.wait_for_emails(BRUNO, 1).await;
         s.clock.advance(Duration::from_secs(20));
-        s.app
-            .say(&s.conversation, &s.agnes, "Between us: VIP.", "note")
-            .await;
+        s.agnes_says("Between us: VIP.", "note").await;
         s.clock.advance(Duration::from_secs(20));
-        s.app
-            .say(&s.conversation, &s.agnes, "Second answer.", "message")
-            .await;
+        s.agnes_says("Second answer.", "message").await;
         s.clock.advance(Duration::from_secs(30 * 60));
         let digest = &s.app.wait_for_emails(BRUNO, 2).await[1];
         assert!(digest.text.contains("Between us: VIP.") && digest.text.contains("Second answer."));
@@ -251,9 +243,7 @@ impl Scene {
 async fn staff_steer_a_conversation_from_their_mail_client_in_english_and_in_french() {
     for db in test_databases().await {
         let s = scene(&db).await;
-        s.app
-            .say(&s.conversation, &s.agnes, "We are on it.", "message")
-            .await;
+        s.agnes_says("We are on it.", "message").await;
         let to_bruno = s.app.wait_for_emails(BRUNO, 1).await.remove(0);
         let bruno = s.bruno.clone();
 
@@ -353,9 +343,7 @@ async fn staff_steer_a_conversation_from_their_mail_client_in_english_and_in_fre
 async fn a_command_not_understood_is_told_back_once_an_hour_and_the_rest_is_posted() {
     for db in test_databases().await {
         let s = scene(&db).await;
-        s.app
-            .say(&s.conversation, &s.agnes, "We are on it.", "message")
-            .await;
+        s.agnes_says("We are on it.", "message").await;
         let to_bruno = s.app.wait_for_emails(BRUNO, 1).await.remove(0);
         let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
 
@@ -425,14 +413,7 @@ async fn a_reply_that_is_only_a_file_is_posted_with_it_and_its_notification_name
     use base64::Engine;
     for db in test_databases().await {
         let s = scene(&db).await;
-        s.app
-            .say(
-                &s.conversation,
-                &s.agnes,
-                "Please send the invoice.",
-                "message",
-            )
-            .await;
+        s.agnes_says("Please send the invoice.", "message").await;
         let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
         let pdf = base64::engine::general_purpose::STANDARD.encode(vec![b'%'; 3000]);
         let to = to_carl.reply_to();

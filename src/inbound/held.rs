@@ -7,13 +7,11 @@ use super::disposition::Answer;
 use super::recipients::KnownOwners;
 use crate::domain::envelope::{Classified, Recipient, Target, Transaction, classify_recipient};
 use crate::domain::{EmailAddress, InboundOutcome, Locale};
-use crate::outbound::mailer::Mailer;
 use crate::store::InboundEntry;
 
-/// What sends confirmation links to strangers (policy `verify`).
+/// Confirmation links to strangers (policy `verify`), sent through the pipeline's mailer.
 #[derive(Clone)]
 pub struct Confirmations {
-    pub mailer: Mailer,
     /// The language of a confirmation when the email does not say (`Content-Language`).
     pub default_locale: Locale,
 }

@@ -250,11 +250,8 @@ impl Inbound {
             .verdict
             .as_ref()
             .is_some_and(|v| v.results.contains("dmarc=fail"));
-        let Some(confirmations) = self
-            .confirmations
-            .as_ref()
-            .filter(|_| recent == 0 && !forged)
-        else {
+        let sending = self.confirmations.as_ref().zip(self.mailer.as_ref());
+        let Some((confirmations, mailer)) = sending.filter(|_| recent == 0 && !forged) else {
             held.detail.push_str(match (forged, recent) {
                 (true, _) => "; no confirmation sent: DMARC failed",
                 (false, 0) => "; no confirmation sent: confirmations are off",
@@ -272,7 +269,7 @@ impl Inbound {
             _ => confirmations.default_locale,
         };
         let subject = mail.parsed.subject.as_deref().unwrap_or("");
-        let email = confirmations.mailer.compose().inbox_confirmation(
+        let email = mailer.compose().inbox_confirmation(
             &from.to_string(),
             locale,
             address,

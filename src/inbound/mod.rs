@@ -70,7 +70,7 @@ pub struct Inbound {
     auth: Option<authentication::InboundAuth>,
     /// Confirmation emails to strangers writing to an inbox address (policy `verify`).
     confirmations: Option<Confirmations>,
-    /// Answers to staff whose commands by email were not understood.
+    /// What the pipeline emails: confirmation links, answers to staff commands not understood.
     mailer: Option<Mailer>,
 }
 

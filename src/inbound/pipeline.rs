@@ -75,18 +75,35 @@ impl Inbound {
                 }
             }
         };
+        let Disposition {
+            outcome,
+            conversation_id,
+            detail,
+            awaiting,
+            inbound_id,
+            start,
+            post,
+            effects,
+            refusal,
+        } = disposition;
         let record = InboundRecord {
             envelope_from: no_nul(tx.mail_from.clone()),
             recipients: tx.recipients.iter().map(|r| r.address.clone()).collect(),
             message_id: message_id.map(no_nul),
-            outcome: disposition.outcome,
-            conversation_id: disposition.conversation_id.clone(),
-            detail: no_nul(disposition.detail.clone()),
+            outcome,
+            conversation_id,
+            detail: no_nul(detail),
             peer: peer.to_string(),
             auth_results,
-            awaiting: disposition.awaiting.clone(),
+            awaiting,
         };
-        self.apply(record, &tx.data, disposition).await
+        let changes = InboundChanges {
+            inbound_id,
+            start,
+            post,
+            effects,
+        };
+        self.apply(record, &tx.data, changes, refusal).await
     }
 
     /// The stages, in order.
@@ -161,24 +178,19 @@ impl Inbound {
         Err(Disposition::accept(InboundOutcome::Rejected, conversation, detail).into())
     }
 
-    /// Writes `disposition` with `record` in one transaction and says what to answer: its
-    /// refusal, or stored once committed; a temporary failure when the store fails.
+    /// Writes a disposition — its `record` and `changes` — in one transaction and says what to
+    /// answer: its `refusal`, or stored once committed; a temporary failure when the store fails.
     pub(super) async fn apply(
         &self,
         record: InboundRecord,
         raw: &[u8],
-        disposition: Disposition,
+        changes: InboundChanges,
+        refusal: Option<Refusal>,
     ) -> Answer {
-        let queues = disposition
+        let queues = changes
             .effects
             .iter()
             .any(|e| matches!(e, InboundEffect::Queue(_)));
-        let changes = InboundChanges {
-            inbound_id: disposition.inbound_id,
-            start: disposition.start,
-            post: disposition.post,
-            effects: disposition.effects,
-        };
         let stored = match self.store.apply_inbound(record, raw, changes).await {
             Ok(stored) => stored,
             Err(err) => {
@@ -192,12 +204,11 @@ impl Inbound {
             message_id = stored.posted_message_id.as_deref().unwrap_or(""),
             "inbound email recorded"
         );
-        let mailer = self.mailer.as_ref();
-        if queues && let Some(mailer) = mailer.or(self.confirmations.as_ref().map(|c| &c.mailer)) {
+        if queues && let Some(mailer) = &self.mailer {
             // A confirmation link or an answer to commands is queued: send it now.
             mailer.queued();
         }
-        match disposition.refusal {
+        match refusal {
             Some(why) => Answer::Refused(why),
             None => Answer::Stored {
                 inbound_id: stored.inbound_id,

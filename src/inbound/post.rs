@@ -21,7 +21,8 @@ pub(super) struct Post {
 }
 
 impl Post {
-    /// Nothing left to show: no text and no file (a reply that was only `#note`).
+    /// Nothing left to show: no text and no file (only quoted text or a signature, or a staff
+    /// reply that was only commands).
     fn is_empty(&self) -> bool {
         self.message.body_text.trim().is_empty()
             && self.message.attachments.iter().all(|a| a.inline)
@@ -124,9 +125,6 @@ impl Inbound {
         let body = analyze::reply_body_with(parsed, sent_text.as_deref(), &|cid| {
             cid_urls.get(cid).cloned()
         });
-        if body.text.trim().is_empty() && attachments.iter().all(|a| a.inline) {
-            return Ok(None);
-        }
         let dedup_key = parsed
             .message_id
             .clone()
@@ -150,7 +148,7 @@ impl Inbound {
             email_message_id: Some(no_nul(dedup_key)),
             attachments,
         };
-        Ok(Some(Post { message, omitted }))
+        Ok(Some(Post { message, omitted }).filter(|post| !post.is_empty()))
     }
 
     /// Writes every attachment's bytes to the blob store (before the database commit, so a

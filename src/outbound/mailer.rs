@@ -32,9 +32,4 @@ impl Mailer {
     pub fn queued(&self) {
         self.wake.notify_one();
     }
-
-    /// The worker's side of [`Mailer::queued`].
-    pub fn wake(&self) -> Arc<Notify> {
-        self.wake.clone()
-    }
 }

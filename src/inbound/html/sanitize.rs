@@ -38,18 +38,23 @@ static NORMALIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     b.tags(SAFE_TAGS.iter().chain(STRUCTURE_TAGS).copied().collect())
         .clean_content_tags(CONTENT_FREE_TAGS.iter().copied().collect())
         .generic_attributes(["class", "id", "style", "type", "dir", "data-smartmail"].into())
-        .tag_attributes(HashMap::from([
-            ("a", HashSet::from(["href", "title"])),
-            ("img", HashSet::from(["src", "alt", "title"])),
-            ("td", HashSet::from(["colspan", "rowspan"])),
-            ("th", HashSet::from(["colspan", "rowspan"])),
-            ("ol", HashSet::from(["start"])),
-        ]))
+        .tag_attributes(tag_attributes())
         .url_schemes(["http", "https", "mailto", "tel", "cid"].into())
         .link_rel(None)
         .strip_comments(true);
     b
 });
+
+/// The attributes kept on each tag, in both passes.
+fn tag_attributes() -> HashMap<&'static str, HashSet<&'static str>> {
+    HashMap::from([
+        ("a", HashSet::from(["href", "title"])),
+        ("img", HashSet::from(["src", "alt", "title"])),
+        ("td", HashSet::from(["colspan", "rowspan"])),
+        ("th", HashSet::from(["colspan", "rowspan"])),
+        ("ol", HashSet::from(["start"])),
+    ])
+}
 
 /// Pass 2: what we show.
 pub(super) static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
@@ -57,13 +62,7 @@ pub(super) static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new
     b.tags(SAFE_TAGS.iter().copied().collect())
         .clean_content_tags(["script", "style"].into())
         .generic_attributes(["dir"].into())
-        .tag_attributes(HashMap::from([
-            ("a", HashSet::from(["href", "title"])),
-            ("img", HashSet::from(["src", "alt", "title"])),
-            ("td", HashSet::from(["colspan", "rowspan"])),
-            ("th", HashSet::from(["colspan", "rowspan"])),
-            ("ol", HashSet::from(["start"])),
-        ]))
+        .tag_attributes(tag_attributes())
         .url_schemes(["http", "https", "mailto", "tel"].into())
         .link_rel(Some("noopener noreferrer nofollow"))
         .set_tag_attribute_value("a", "target", "_blank")

@@ -10,7 +10,7 @@
 
 use super::auth::{Viewer, require_form, require_viewer};
 use super::history::{self, Rendered};
-use super::list::{parse_addresses, person_for};
+use super::list::parse_addresses;
 use super::login::CsrfOnly;
 use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time};
 use super::status::{shown_status, status_label};
@@ -22,6 +22,7 @@ use crate::store::{
 use crate::web::AppState;
 use crate::web::gzip::{Deflated, accepts_gzip};
 use crate::web::service::messages::{self, PostError};
+use crate::web::service::people::find_or_create_client;
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -471,7 +472,7 @@ pub async fn post_add_participant(
         let name = typed_name
             .as_deref()
             .or(if addresses.len() == 1 { name } else { None });
-        let person = person_for(&state, address, name).await?;
+        let person = find_or_create_client(&state, address, name).await?;
         state
             .store
             .add_participant_by(&id, &person.id, viewer.actor_id())

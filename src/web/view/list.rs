@@ -10,6 +10,7 @@ use super::status::{shown_status, status_label};
 use super::text::Text;
 use crate::domain::{EmailAddress, MessageKind, Role, Source};
 use crate::store::{ConversationStatus, ConversationSummary, ListScope, NewMessage};
+use crate::web::service::people::find_or_create_client;
 use askama::Template;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
@@ -291,15 +292,6 @@ pub fn parse_addresses(raw: &str) -> Result<Vec<(EmailAddress, Option<String>)>,
     Ok(out)
 }
 
-/// The person with this address, created as a client when new.
-pub async fn person_for(
-    state: &crate::web::AppState,
-    address: &EmailAddress,
-    name: Option<&str>,
-) -> Result<crate::store::Person, WebError> {
-    Ok(crate::web::service::people::find_or_create_client(state, address, name).await?)
-}
-
 pub async fn new_submit(
     state: Web,
     headers: HeaderMap,
@@ -338,7 +330,11 @@ pub async fn new_submit(
     }
     let mut ids = Vec::new();
     for (address, name) in &addresses {
-        ids.push(person_for(&state, address, name.as_deref()).await?.id);
+        ids.push(
+            find_or_create_client(&state, address, name.as_deref())
+                .await?
+                .id,
+        );
     }
     let conversation = state
         .store
