@@ -167,7 +167,11 @@ impl App {
             .with_mailer(mailer.clone());
         Ok(App {
             inbound,
-            planner: Planner::new(store.clone(), mailer.clone(), config.digest_interval),
+            planner: Planner::new(store.clone(), mailer.clone(), config.digest_interval)
+                .with_attachments(
+                    BlobStore::new(config.data_dir.join("attachments")),
+                    config.notify_attachments_max,
+                ),
             mailer,
             links,
             lifecycle: Lifecycle::new(store.clone(), config.auto_close_after),

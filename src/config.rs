@@ -229,6 +229,11 @@ pub struct ServeArgs {
     /// Largest attachment kept; larger ones are listed as omitted (the message is still posted).
     #[arg(long, env = "THREADGATE_MAX_ATTACHMENT_SIZE", default_value = "20MiB", value_parser = parse_size)]
     pub max_attachment_size: usize,
+    /// Files one notification email carries in all, as MIME attachments; the others are
+    /// download links (sign-in first). 0: every file is a link. Mind the relay's own limit,
+    /// which counts the encoded size, about 4/3 of this (Postfix: message_size_limit).
+    #[arg(long, env = "THREADGATE_NOTIFY_ATTACHMENTS_MAX", default_value = "10MiB", value_parser = parse_size)]
+    pub notify_attachments_max: usize,
     /// PEM certificate chain for STARTTLS on the SMTP listener (with --tls-key).
     #[arg(long, env = "THREADGATE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -418,6 +423,7 @@ pub struct Config {
     pub inbound_auth: InboundAuthMode,
     pub domains: DomainSettings,
     pub max_attachment_size: usize,
+    pub notify_attachments_max: usize,
     pub smtp: SmtpSettings,
 }
 
@@ -607,6 +613,7 @@ impl ServeArgs {
                 }
             },
             max_attachment_size: self.max_attachment_size,
+            notify_attachments_max: self.notify_attachments_max,
             smtp: SmtpSettings {
                 protocol: match self.smtp_protocol {
                     SmtpProtocol::Smtp => Protocol::Smtp,

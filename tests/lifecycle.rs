@@ -425,10 +425,16 @@ async fn patch_sets_the_status_and_assigns_and_unassigns_an_internal_user() {
                 "status_changed",
                 "assigned",
                 "assigned",
+                "participant_added",
                 "unassigned",
                 "status_changed",
                 "assigned"
             ]
+        );
+        assert_eq!(
+            history[3]["data"],
+            json!({"person_id": bea}),
+            "the assignee takes part"
         );
         assert_eq!(
             history[1]["data"],
@@ -439,8 +445,8 @@ async fn patch_sets_the_status_and_assigns_and_unassigns_an_internal_user() {
             json!({"assignee_id": bea, "previous_assignee_id": s.agent})
         );
         assert_eq!(history[2]["actor_id"], Value::Null);
-        assert_eq!(history[3]["data"], json!({"assignee_id": bea}));
-        assert_eq!(history[3]["actor_id"], json!(bea));
+        assert_eq!(history[4]["data"], json!({"assignee_id": bea}));
+        assert_eq!(history[4]["actor_id"], json!(bea));
         s.app.stop().await;
         db.cleanup().await;
     }

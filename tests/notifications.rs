@@ -527,6 +527,8 @@ async fn verification_codes_go_out_ahead_of_queued_notifications() {
         let d = due.iter().find(|d| d.person.id == client.id).unwrap();
         let plan = PlannedEmail {
             failure: None,
+            thread_subject: None,
+            assigned_by: None,
             conversation_id: c.clone(),
             person_id: client.id.clone(),
             expected_up_to: d.notified_up_to,

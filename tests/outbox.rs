@@ -329,6 +329,8 @@ async fn queue_email(store: &Store, n: usize) -> Queued {
     let data = rfc5322(&recipient, &message_id, n);
     let plan = PlannedEmail {
         failure: None,
+        thread_subject: None,
+        assigned_by: None,
         conversation_id: conversation.id.clone(),
         person_id: person.id.clone(),
         expected_up_to: 0,

@@ -580,6 +580,8 @@ async fn concurrent_inbound_emails_commit_together_and_a_failing_one_is_undone_a
 fn planned(due: &threadgate::store::DueParticipant, with_email: bool) -> PlannedEmail {
     PlannedEmail {
         failure: None,
+        thread_subject: None,
+        assigned_by: None,
         conversation_id: due.conversation_id.clone(),
         person_id: due.person.id.clone(),
         expected_up_to: due.notified_up_to,

@@ -1,9 +1,9 @@
 //! Threads that hold, in every mailbox, on both backends: a conversation started at an inbox
 //! address goes on for more than twenty emails (immediate ones, digests, replies by email from
-//! both sides), and each participant's mailbox — what they received and what they sent — is
-//! one thread by the JWZ algorithm (References / In-Reply-To, as Thunderbird, Apple Mail and
-//! mutt thread) and by Gmail's rule (the same subject without `Re:`, and a referenced
-//! Message-ID).
+//! both sides, a subject changed by staff), and each participant's mailbox — what they received
+//! and what they sent — is one thread by the JWZ algorithm (References / In-Reply-To, as
+//! Thunderbird, Apple Mail and mutt thread) and by Gmail's rule (the same subject without
+//! `Re:`, and a referenced Message-ID).
 
 mod support;
 
@@ -202,6 +202,18 @@ async fn every_participant_s_mailbox_is_one_thread_by_jwz_and_by_gmail_s_rule() 
 
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for round in 0..6 {
+            if round == 3 {
+                // Staff rename the conversation: every mailbox keeps its thread's subject, and
+                // the emails' first line says the new one.
+                let (status, body) = app
+                    .patch(
+                        &format!("/conversations/{conversation}"),
+                        json!({"subject": "Broken invoice (order 1234)", "actor_id": agent}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["subject"], "Broken invoice (order 1234)");
+            }
             // The agent writes twice: at once, then in a digest half an hour later.
             app.say(
                 &conversation,
@@ -252,7 +264,16 @@ async fn every_participant_s_mailbox_is_one_thread_by_jwz_and_by_gmail_s_rule() 
                 .collect();
             assert!(
                 mailbox.iter().all(|m| m.subject == "Re: Broken invoice"),
-                "one subject: {mailbox:?}"
+                "one subject, even after the conversation was renamed: {mailbox:?}"
+            );
+            assert!(
+                app.settle_and_collect(who)
+                    .await
+                    .last()
+                    .unwrap()
+                    .text
+                    .contains("in Broken invoice (order 1234)"),
+                "the body says the new subject"
             );
             mailbox.extend(sent.remove(who).unwrap_or_default());
             total += mailbox.len();

@@ -16,8 +16,11 @@ use crate::domain::{REPLY_MARKER, REPLY_MARKER_FR};
 use crate::store::{DueParticipant, NewOutboxEmail, PendingFile, PendingMessage};
 use askama::Template;
 use base64::Engine;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// How many of the latest Message-IDs the References header keeps after the first one (RFC
@@ -27,6 +30,10 @@ const MAX_REFERENCES: usize = 10;
 /// The loop-detection header on everything we send: mail carrying it that comes back to us is
 /// dropped (see `inbound::classify`).
 pub const LOOP_HEADER: &str = "X-Threadgate-Loop";
+
+/// The bytes a notification carries, by attachment id: the planner loads the files that fit
+/// under `--notify-attachments-max`; every other kept file of the email is a download link.
+pub type Enclosed = HashMap<String, Arc<Vec<u8>>>;
 
 #[derive(Clone)]
 pub struct Composer {
@@ -45,6 +52,10 @@ struct Strings {
     sent: &'static str,
     /// Before the files of a message with text.
     files: &'static str,
+    /// Before the files too big to travel in the email: each links to a download.
+    download: &'static str,
+    /// After a file that was not kept when it came in.
+    not_kept: &'static str,
     kb: &'static str,
     mb: &'static str,
     bytes: &'static str,
@@ -79,6 +90,8 @@ const EN: Strings = Strings {
     note: "Internal note",
     sent: "sent",
     files: "Attached",
+    download: "Download after signing in",
+    not_kept: "not kept",
     kb: "KB",
     mb: "MB",
     bytes: "bytes",
@@ -111,6 +124,8 @@ const FR: Strings = Strings {
     note: "Note interne",
     sent: "a envoyé",
     files: "Pièces jointes",
+    download: "À télécharger après connexion",
+    not_kept: "non conservé",
     kb: "Ko",
     mb: "Mo",
     bytes: "octets",
@@ -145,10 +160,16 @@ fn strings(locale: Locale) -> &'static Strings {
     }
 }
 
+/// The subject a participant's thread has: the one of their first email, or the
+/// conversation's now if this is the first.
+pub fn thread_subject(due: &DueParticipant) -> &str {
+    due.thread_subject.as_deref().unwrap_or(&due.subject)
+}
+
 /// The subject of every notification of a conversation: its subject as a reply, the same in
 /// every email, so that clients threading by subject (Gmail: the subject without `Re:`, plus a
 /// referenced Message-ID) keep one thread. What happened goes in the body.
-pub fn thread_subject(subject: &str) -> String {
+pub fn reply_subject(subject: &str) -> String {
     let lower = subject.trim_start().to_ascii_lowercase();
     match lower.starts_with("re:") {
         true => subject.trim_start().to_string(),
@@ -164,6 +185,23 @@ pub fn notification_headline(locale: Locale, count: usize, subject: &str) -> Str
         (Locale::En, n) => format!("{n} new messages in {subject}"),
         (Locale::Fr, 1) => format!("Nouveau message dans {subject}"),
         (Locale::Fr, n) => format!("{n} nouveaux messages dans {subject}"),
+    }
+}
+
+/// "Conversation Kickoff was assigned to you by Bruno Agent." in the assignee's language;
+/// `by` is None when an admin or the API assigned it.
+pub fn assignment_line(locale: Locale, subject: &str, by: Option<&str>) -> String {
+    match (locale, by) {
+        (Locale::En, Some(by)) => format!("Conversation {subject} was assigned to you by {by}."),
+        (Locale::En, None) => {
+            format!("Conversation {subject} was assigned to you by an administrator.")
+        }
+        (Locale::Fr, Some(by)) => {
+            format!("La conversation {subject} vous a été assignée par {by}.")
+        }
+        (Locale::Fr, None) => {
+            format!("La conversation {subject} vous a été assignée par un administrateur.")
+        }
     }
 }
 
@@ -195,9 +233,13 @@ struct MessageView<'a> {
     author: &'a str,
     time: String,
     body: std::borrow::Cow<'a, str>,
-    /// "invoice.pdf (240 KB)", when the message has text besides (a message that is only
-    /// files says so in `body`).
+    /// "invoice.pdf (240 KB)": the files this email carries, and those not kept, when the
+    /// message has text besides (a message that is only files says so in `body`).
     files: Vec<String>,
+    /// Files too big for the email (label, sign-in link that downloads it).
+    links: Vec<(String, String)>,
+    /// Inline images this email carries (`cid:` references for the HTML part).
+    images: Vec<String>,
     /// An internal note (only internal people ever get these): labelled, so an agent does
     /// not quote it in a reply that a client will read.
     note: bool,
@@ -210,6 +252,8 @@ struct NotificationText<'a> {
     marker: &'a str,
     /// What a reply will be, when the email carries notes (only staff get those).
     reply_kind_hint: Option<&'a str>,
+    /// "Conversation X was assigned to you by Y", once, in the first email after it.
+    assigned: Option<&'a str>,
     /// "2 new messages in …": the subject stays the same in every email of the thread.
     headline: &'a str,
     subject: &'a str,
@@ -227,6 +271,7 @@ struct NotificationHtml<'a> {
     lang: &'a str,
     marker: &'a str,
     reply_kind_hint: Option<&'a str>,
+    assigned: Option<&'a str>,
     headline: &'a str,
     subject: &'a str,
     omitted: usize,
@@ -375,39 +420,89 @@ impl Composer {
         raw_header(email, LOOP_HEADER, self.reply_domain.clone());
     }
 
+    /// One message as the email shows it: its text, the files it carries (their parts added
+    /// to `carried`), links for those that do not fit, and the files not kept named.
+    fn message_view<'m>(
+        &self,
+        s: &Strings,
+        m: &'m PendingMessage,
+        enclosed: &Enclosed,
+        open_url: &str,
+        carried: &mut Carried,
+    ) -> Result<MessageView<'m>, ComposeError> {
+        let mut files = Vec::new();
+        let mut links = Vec::new();
+        let mut images = Vec::new();
+        for file in &m.files {
+            let label = file_label(s, file);
+            if let Some(why) = &file.omitted {
+                tracing::debug!(file = %file.id, %why, "named only: not kept");
+                files.push(format!("{label}, {}", s.not_kept));
+            } else if let Some(bytes) = enclosed.get(&file.id) {
+                match file.inline {
+                    true => images.push(carried.image(file, bytes, &self.reply_domain)?),
+                    false => {
+                        carried.file(file, bytes)?;
+                        files.push(label);
+                    }
+                }
+            } else {
+                links.push((label, format!("{open_url}?file={}", file.id)));
+            }
+        }
+        // A reply that quoted its author's sign-in link must not hand it to others.
+        let body = crate::domain::redact_sign_in_links(&m.body_text);
+        let (body, files) = match (body.trim().is_empty(), m.files.iter().any(|f| !f.inline)) {
+            // Never an empty body: a message that is only files says what they are.
+            (true, true) => {
+                let names: Vec<String> = m
+                    .files
+                    .iter()
+                    .filter(|f| !f.inline)
+                    .map(|f| file_label(s, f))
+                    .collect();
+                let sent = format!("{} {} {}", m.author_name, s.sent, names.join(", "));
+                (std::borrow::Cow::Owned(sent), Vec::new())
+            }
+            _ => (body, files),
+        };
+        Ok(MessageView {
+            author: &m.author_name,
+            time: human_time(m.created_at),
+            body,
+            files,
+            links,
+            images,
+            note: m.kind == crate::domain::MessageKind::Note,
+        })
+    }
+
     /// Composes the email for `due` about `messages` (already filtered to what they may see,
-    /// oldest first; `omitted` older unread ones are not shown).
+    /// oldest first; `omitted` older unread ones are not shown). The files in `enclosed` travel
+    /// as MIME parts; the others are links.
     pub fn notification(
         &self,
         due: &DueParticipant,
         messages: &[&PendingMessage],
         omitted: usize,
+        enclosed: &Enclosed,
         now: Millis,
     ) -> Result<NewOutboxEmail, ComposeError> {
         let s = strings(due.locale);
+        // The sign-in link for this recipient and conversation (web view); it expires sooner
+        // than the unsubscribe link because it grants reading and writing. File links are the
+        // same link, opening the file once signed in.
+        let magic = self.links.magic_token(
+            &due.conversation_id,
+            &due.person.id,
+            now + MAGIC_LINK_LIFETIME_MS,
+        );
+        let open_url = format!("{}/m/{magic}", self.public_url);
+        let mut carried = Carried::default();
         let views: Vec<MessageView> = messages
             .iter()
-            .map(|m| {
-                let files: Vec<String> = m.files.iter().map(|f| file_label(s, f)).collect();
-                // A reply that quoted its author's sign-in link must not hand it to others.
-                let body = crate::domain::redact_sign_in_links(&m.body_text);
-                let (body, files) = match (body.trim().is_empty(), files.is_empty()) {
-                    // Never an empty body: a message that is only files says what they are.
-                    (true, false) => {
-                        let sent = format!("{} {} {}", m.author_name, s.sent, files.join(", "));
-                        (std::borrow::Cow::Owned(sent), Vec::new())
-                    }
-                    _ => (body, files),
-                };
-                MessageView {
-                    author: &m.author_name,
-                    time: human_time(m.created_at),
-                    body,
-                    files,
-                    note: m.kind == crate::domain::MessageKind::Note,
-                }
-            })
-            .collect();
+            .map(|m| self.message_view(s, m, enclosed, &open_url, &mut carried))
+            .collect::<Result<_, _>>()?;
         // A reply to an email of notes is a note: its Reply-To and Message-ID say so (under the
         // token and the MAC), whichever one the reply comes back by. An email mixing notes and
         // messages says that its reply reaches the client.
@@ -427,22 +522,16 @@ impl Composer {
         );
         let mute_url = format!("{}/unsubscribe/{token}", self.public_url);
         let manage_url = format!("{}/settings", self.public_url);
-        // The sign-in link for this recipient and conversation (web view); it expires sooner
-        // than the unsubscribe link because it grants reading and writing.
-        let open_url = format!(
-            "{}/m/{}",
-            self.public_url,
-            self.links.magic_token(
-                &due.conversation_id,
-                &due.person.id,
-                now + MAGIC_LINK_LIFETIME_MS
-            )
-        );
         let headline = notification_headline(due.locale, messages.len() + omitted, &due.subject);
+        let assigned = due
+            .assigned_by
+            .as_ref()
+            .map(|(_, name)| assignment_line(due.locale, &due.subject, name.as_deref()));
         let text = NotificationText {
             s,
             marker: s.marker,
             reply_kind_hint,
+            assigned: assigned.as_deref(),
             headline: &headline,
             subject: &due.subject,
             omitted,
@@ -457,6 +546,7 @@ impl Composer {
             lang: due.locale.as_str(),
             marker: s.marker,
             reply_kind_hint,
+            assigned: assigned.as_deref(),
             headline: &headline,
             subject: &due.subject,
             omitted,
@@ -471,11 +561,18 @@ impl Composer {
         let message_id =
             self.message_ids
                 .generate_for(&due.conversation_id, &due.person.id, n, kind);
+        // The latest author, or whoever assigned the conversation in an email that only says so.
         let author = messages
             .last()
-            .map_or("threadgate", |m| m.author_name.as_str());
+            .map(|m| m.author_name.as_str())
+            .or_else(|| {
+                due.assigned_by
+                    .as_ref()
+                    .and_then(|(_, name)| name.as_deref())
+            })
+            .unwrap_or("threadgate");
         let to = mailbox("recipient's name", &due.person.name, &due.person.email)?;
-        let subject = header_text("subject", &due.subject, true)?;
+        let subject = header_text("subject", thread_subject(due), true)?;
         let reply_address = match kind {
             ReplyKind::Message => due.reply_token.address(&self.reply_domain),
             ReplyKind::Note => due.reply_token.note_address(&self.reply_domain),
@@ -486,7 +583,7 @@ impl Composer {
             .from(self.sender(format!("{author} via threadgate"))?)
             .to(to)
             .reply_to(reply_to)
-            .subject(thread_subject(subject))
+            .subject(reply_subject(subject))
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64));
         if let Some(previous) = &due.last_email_id {
@@ -496,7 +593,7 @@ impl Composer {
             builder = builder.references(due.references.join(" "));
         }
         let mut email = builder
-            .multipart(MultiPart::alternative_plain_html(text, html))
+            .multipart(carried.around(MultiPart::alternative_plain_html(text, html)))
             .map_err(build_err)?;
         self.machine_headers(&mut email);
         raw_header(&mut email, "Thread-Topic", subject.to_string());
@@ -705,6 +802,63 @@ impl<'a> MachineMail<'a> {
     }
 }
 
+/// The MIME parts a notification carries besides its text: files as attachments, inline images
+/// in a multipart/related beside the HTML that shows them (RFC 2387, `cid:` URLs RFC 2392).
+#[derive(Default)]
+struct Carried {
+    files: Vec<lettre::message::SinglePart>,
+    images: Vec<lettre::message::SinglePart>,
+}
+
+/// A stored content type as a MIME header, or octet-stream if it does not parse.
+fn content_type(file: &PendingFile) -> Result<ContentType, ComposeError> {
+    ContentType::parse(&file.content_type)
+        .or_else(|_| ContentType::parse("application/octet-stream"))
+        .map_err(build_err)
+}
+
+impl Carried {
+    fn file(&mut self, file: &PendingFile, bytes: &[u8]) -> Result<(), ComposeError> {
+        let part = Attachment::new(file.filename.clone()).body(bytes.to_vec(), content_type(file)?);
+        self.files.push(part);
+        Ok(())
+    }
+
+    /// Adds an inline image; returns its Content-ID. Ours, not the sender's: theirs could
+    /// clash with another message's in the same email.
+    fn image(
+        &mut self,
+        file: &PendingFile,
+        bytes: &[u8],
+        domain: &str,
+    ) -> Result<String, ComposeError> {
+        let cid = format!("{}@{domain}", file.id);
+        self.images.push(
+            Attachment::new_inline_with_name(cid.clone(), file.filename.clone())
+                .body(bytes.to_vec(), content_type(file)?),
+        );
+        Ok(cid)
+    }
+
+    /// The email's body: `alternative` alone, or wrapped in related (images) and mixed (files).
+    fn around(self, alternative: MultiPart) -> MultiPart {
+        let mut body = alternative;
+        if !self.images.is_empty() {
+            body = self
+                .images
+                .into_iter()
+                .fold(MultiPart::related().multipart(body), MultiPart::singlepart);
+        }
+        if !self.files.is_empty() {
+            body = self
+                .files
+                .into_iter()
+                .fold(MultiPart::mixed().multipart(body), MultiPart::singlepart);
+        }
+        body
+    }
+}
+
 /// "2026-11-23 18:34 UTC": readable in any mail client and language.
 fn human_time(ms: Millis) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
@@ -735,21 +889,38 @@ mod tests {
 
     #[test]
     fn every_email_of_a_conversation_has_its_subject_as_a_reply() {
-        assert_eq!(thread_subject("Kickoff"), "Re: Kickoff");
-        assert_eq!(thread_subject("Re: Kickoff"), "Re: Kickoff");
-        assert_eq!(thread_subject("RE: Kickoff"), "RE: Kickoff");
+        assert_eq!(reply_subject("Kickoff"), "Re: Kickoff");
+        assert_eq!(reply_subject("Re: Kickoff"), "Re: Kickoff");
+        assert_eq!(reply_subject("RE: Kickoff"), "RE: Kickoff");
     }
 
     #[test]
     fn files_are_named_with_a_readable_size_in_the_recipient_s_language() {
         let file = |size| PendingFile {
+            id: "att_1".into(),
             filename: "invoice.pdf".into(),
+            content_type: "application/pdf".into(),
             size,
+            sha256: String::new(),
+            inline: false,
+            omitted: None,
         };
         assert_eq!(file_label(&EN, &file(240 * 1024)), "invoice.pdf (240 KB)");
         assert_eq!(file_label(&FR, &file(240 * 1024)), "invoice.pdf (240 Ko)");
         assert_eq!(file_label(&EN, &file(900)), "invoice.pdf (900 bytes)");
         assert_eq!(file_label(&EN, &file(3_500_000)), "invoice.pdf (3.3 MB)");
+    }
+
+    #[test]
+    fn an_assignment_says_who_did_it_in_the_assignee_s_language() {
+        assert_eq!(
+            assignment_line(Locale::En, "Kickoff", Some("Agnes")),
+            "Conversation Kickoff was assigned to you by Agnes."
+        );
+        assert_eq!(
+            assignment_line(Locale::Fr, "Kickoff", None),
+            "La conversation Kickoff vous a été assignée par un administrateur."
+        );
     }
 
     #[test]

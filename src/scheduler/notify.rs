@@ -7,13 +7,20 @@
 //! - notifications off, a muted conversation, a blocked person or a suppressed (bounced)
 //!   address get nothing; their mark still moves, so nothing piles up for later.
 //!
+//! - files travel with the messages that carry them, as MIME parts, up to
+//!   `--notify-attachments-max` per email; the others are download links.
+//!
 //! Queueing an email and moving the participant's "notified up to" mark commit together,
 //! compared-and-set (see [`Store::enqueue_notifications`]), so nothing is sent twice or skipped,
 //! even with several processes planning at once.
 
+use crate::blobs::BlobStore;
 use crate::domain::{NotifyMode, Role};
+use crate::outbound::compose::{Enclosed, thread_subject};
 use crate::outbound::mailer::Mailer;
 use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store, job};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -23,11 +30,25 @@ const MAX_SHOWN: usize = 50;
 /// Participants planned per batch (one query for them, one transaction to commit them).
 const BATCH: i64 = 500;
 
+/// Planned emails held before they are committed, in bytes: emails carrying files are
+/// committed in smaller groups so a batch never holds gigabytes.
+const MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct Planner {
     store: Store,
     mailer: Mailer,
     digest_interval: Duration,
+    /// Where files are, and how many bytes of them one email may carry (None: every file is
+    /// a link).
+    files: Option<(BlobStore, usize)>,
+}
+
+/// The files of the conversation being planned, read once for all its participants.
+#[derive(Default)]
+struct FileCache {
+    conversation_id: String,
+    bytes: HashMap<String, Option<Arc<Vec<u8>>>>,
 }
 
 /// What one pass did.
@@ -43,6 +64,15 @@ impl Planner {
             store,
             mailer,
             digest_interval,
+            files: None,
+        }
+    }
+
+    /// Emails carry the files of their messages, read from `blobs`, up to `max_bytes` in all.
+    pub fn with_attachments(self, blobs: BlobStore, max_bytes: usize) -> Planner {
+        Planner {
+            files: Some((blobs, max_bytes)),
+            ..self
         }
     }
 
@@ -70,7 +100,18 @@ impl Planner {
                     tracing::error!(%message_id, %reason, "a message cannot be read; left out of notifications");
                     self.note_failure(message_id, reason).await;
                 }
-                let mut plans: Vec<PlannedEmail> = page.due.iter().map(|d| self.plan(d)).collect();
+                let mut plans: Vec<PlannedEmail> = Vec::with_capacity(page.due.len());
+                let mut cache = FileCache::default();
+                let mut held = 0;
+                for due in &page.due {
+                    let plan = self.plan(due, &mut cache).await;
+                    held += plan.email.as_ref().map_or(0, |e| e.data.len());
+                    plans.push(plan);
+                    if held > MAX_HELD_BYTES {
+                        self.commit_counted(std::mem::take(&mut plans), &mut done).await?;
+                        held = 0;
+                    }
+                }
                 for broken in &page.broken {
                     tracing::error!(item = %broken.item(), reason = %broken.reason, "a participant's row cannot be read; skipped");
                     match broken.marks {
@@ -81,19 +122,14 @@ impl Planner {
                             expected_up_to: from,
                             up_to: to.max(from),
                             email: None,
+                            thread_subject: None,
+                            assigned_by: None,
                             failure: Some(broken.reason.clone()),
                         }),
                         None => self.note_failure(&broken.item(), &broken.reason).await,
                     }
                 }
-                let committed = self.commit(&plans).await?;
-                let progressed = committed.iter().filter(|c| **c).count();
-                done.participants += progressed;
-                done.emails += plans
-                    .iter()
-                    .zip(&committed)
-                    .filter(|(p, c)| **c && p.email.is_some())
-                    .count();
+                self.commit_counted(plans, &mut done).await?;
                 if (page.rows as i64) < BATCH {
                     break;
                 }
@@ -110,6 +146,22 @@ impl Planner {
         }
         .instrument(span)
         .await
+    }
+
+    /// Commits `plans` and counts what went through into `done`.
+    async fn commit_counted(
+        &self,
+        plans: Vec<PlannedEmail>,
+        done: &mut Planned,
+    ) -> anyhow::Result<()> {
+        let committed = self.commit(&plans).await?;
+        done.participants += committed.iter().filter(|c| **c).count();
+        done.emails += plans
+            .iter()
+            .zip(&committed)
+            .filter(|(p, c)| **c && p.email.is_some())
+            .count();
+        Ok(())
     }
 
     /// Commits a batch of plans in one transaction; if that fails, each plan alone, so one
@@ -151,7 +203,7 @@ impl Planner {
     /// Never fails: an email that cannot be composed (an address our mail library refuses,
     /// a name it cannot write) is logged, recorded as this participant's failure with the
     /// mark's move, and skipped, so one person never blocks everyone else's notifications.
-    fn plan(&self, due: &DueParticipant) -> PlannedEmail {
+    async fn plan(&self, due: &DueParticipant, cache: &mut FileCache) -> PlannedEmail {
         // Everything up to the conversation's end as planned (deleted messages included) is
         // handled by this plan; a message that arrived since is in `messages` too.
         let up_to = due
@@ -176,13 +228,17 @@ impl Planner {
             || due.muted
             || due.blocked
             || !due.person.email_status.may_email();
-        let (email, failure) = if visible.is_empty() || silenced {
+        // An assignment not yet told is worth an email of its own, even with nothing unread.
+        let (email, failure) = if (visible.is_empty() && due.assigned_by.is_none()) || silenced {
             (None, None)
         } else {
+            let shown = &visible[visible.len() - shown..];
+            let enclosed = self.enclose(&due.conversation_id, shown, cache).await;
             match self.mailer.compose().notification(
                 due,
-                &visible[visible.len() - shown..],
+                shown,
                 omitted,
+                &enclosed,
                 self.store.now(),
             ) {
                 Ok(email) => (Some(email), None),
@@ -197,8 +253,55 @@ impl Planner {
             person_id: due.person.id.clone(),
             expected_up_to: due.notified_up_to,
             up_to: up_to.max(due.notified_up_to),
+            thread_subject: email.as_ref().map(|_| thread_subject(due).to_string()),
             email,
+            assigned_by: due.assigned_by.as_ref().map(|(by, _)| by.clone()),
             failure,
         }
+    }
+}
+
+impl Planner {
+    /// The files of `messages` that travel in the email, in the order shown, as long as they
+    /// fit in what is left of the per-email total; a file that does not fit leaves room for
+    /// smaller ones after it. A file whose bytes cannot be read is a link instead (the web
+    /// view extracts it again from the raw email).
+    async fn enclose(
+        &self,
+        conversation_id: &str,
+        messages: &[&PendingMessage],
+        cache: &mut FileCache,
+    ) -> Enclosed {
+        let mut enclosed = Enclosed::new();
+        let Some((blobs, max_bytes)) = &self.files else {
+            return enclosed;
+        };
+        if cache.conversation_id != conversation_id {
+            cache.conversation_id = conversation_id.to_string();
+            cache.bytes.clear();
+        }
+        let mut left = *max_bytes;
+        let files = messages.iter().flat_map(|m| &m.files);
+        for file in files.filter(|f| f.omitted.is_none()) {
+            let size = usize::try_from(file.size).unwrap_or(usize::MAX);
+            if size > left {
+                continue;
+            }
+            if !cache.bytes.contains_key(&file.sha256) {
+                let bytes = match blobs.get(&file.sha256).await {
+                    Ok(bytes) => bytes.map(Arc::new),
+                    Err(err) => {
+                        tracing::warn!(file = %file.id, error = %err, "cannot read a file; linked instead");
+                        None
+                    }
+                };
+                cache.bytes.insert(file.sha256.clone(), bytes);
+            }
+            if let Some(Some(bytes)) = cache.bytes.get(&file.sha256) {
+                left -= bytes.len().min(left);
+                enclosed.insert(file.id.clone(), bytes.clone());
+            }
+        }
+        enclosed
     }
 }

@@ -152,6 +152,53 @@ macro_rules! insert_conversation {
 }
 pub(super) use insert_conversation;
 
+/// Makes `person_id` a participant inside the caller's transaction (again, if they had been
+/// removed: with the new token `token`, the old one stays revoked), not emailed the history
+/// from before they joined. False when they already take part.
+macro_rules! join_participant {
+    ($tx:ident, $conversation_id:expr, $person_id:expr, $token:expr, $now:expr) => {{
+        let conversation_id: &str = $conversation_id;
+        let person_id: &str = $person_id;
+        let current: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT removed_at FROM participants WHERE conversation_id = $1 AND person_id = $2",
+        )
+        .bind(conversation_id)
+        .bind(person_id)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        let last_seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1",
+        )
+        .bind(conversation_id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        let sql = match current {
+            Some(None) => None,
+            Some(Some(_)) => Some(
+                "UPDATE participants SET removed_at = NULL, reply_token = $3, added_at = $4,
+                        notified_up_to = $5
+                 WHERE conversation_id = $1 AND person_id = $2",
+            ),
+            None => Some(
+                "INSERT INTO participants (conversation_id, person_id, reply_token, added_at, notified_up_to)
+                 VALUES ($1, $2, $3, $4, $5)",
+            ),
+        };
+        if let Some(sql) = sql {
+            sqlx::query(sql)
+                .bind(conversation_id)
+                .bind(person_id)
+                .bind($token)
+                .bind($now)
+                .bind(last_seq)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        sql.is_some()
+    }};
+}
+pub(super) use join_participant;
+
 impl Store {
     /// The people every conversation started at an inbox address includes: the team (internal,
     /// not blocked), oldest first.
@@ -245,6 +292,33 @@ impl Store {
         })
     }
 
+    /// The newest conversations, at most `limit`: those assigned to `assignee` (`Some(None)`:
+    /// unassigned ones), and in `status`, when given.
+    pub async fn conversations_where(
+        &self,
+        assignee: Option<Option<&str>>,
+        status: Option<ConversationStatus>,
+        limit: i64,
+    ) -> Result<Vec<Conversation>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                conversation_columns!(),
+                " FROM conversations c
+                 WHERE ($1 = 0 OR ($2 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $2)
+                   AND ($3 = '' OR c.status = $3)
+                 ORDER BY c.created_at DESC, c.id DESC LIMIT $4"
+            ))
+            .bind(i64::from(assignee.is_some()))
+            .bind(assignee.flatten().unwrap_or(""))
+            .bind(status.map_or("", ConversationStatus::as_str))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(conversation_from_row).collect()
+        })
+    }
+
     /// The conversation and, when `person_id` takes part in it, their read mark and mute: one
     /// query for what every web page of a conversation starts with.
     pub async fn conversation_for(
@@ -313,48 +387,8 @@ impl Store {
             if exists.is_none() {
                 return Err(StoreError::NotFound("conversation"));
             }
-            let current: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT removed_at FROM participants WHERE conversation_id = $1 AND person_id = $2",
-            )
-            .bind(conversation_id)
-            .bind(person_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let last_seq: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1",
-            )
-            .bind(conversation_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            match current {
-                Some(None) => return Err(StoreError::Conflict("this person already takes part in the conversation")),
-                Some(Some(_)) => {
-                    sqlx::query(
-                        "UPDATE participants SET removed_at = NULL, reply_token = $3, added_at = $4,
-                                notified_up_to = $5
-                         WHERE conversation_id = $1 AND person_id = $2",
-                    )
-                    .bind(conversation_id)
-                    .bind(person_id)
-                    .bind(token.as_str())
-                    .bind(now)
-                    .bind(last_seq)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO participants (conversation_id, person_id, reply_token, added_at, notified_up_to)
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(conversation_id)
-                    .bind(person_id)
-                    .bind(token.as_str())
-                    .bind(now)
-                    .bind(last_seq)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+            if !join_participant!(tx, conversation_id, person_id, token.as_str(), now) {
+                return Err(StoreError::Conflict("this person already takes part in the conversation"));
             }
             record_event!(tx, conversation_id, EventKind::ParticipantAdded, actor_id,
                 serde_json::json!({"person_id": person_id}), now);

@@ -92,7 +92,7 @@ pub(super) fn decode_status(s: &str) -> Result<ConversationStatus> {
 /// `unassigned` `{assignee_id}` (the one who was assigned); `participant_added` /
 /// `participant_removed` `{person_id}`; `message_deleted` `{message_id}`; `snoozed`
 /// `{from, until, wake_to}`; `woke_up` `{from: "snoozed", to}`; `auto_closed`
-/// `{from, to: "closed", last_activity_at}`.
+/// `{from, to: "closed", last_activity_at}`; `subject_changed` `{from, to}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     StatusChanged,
@@ -104,6 +104,7 @@ pub enum EventKind {
     Snoozed,
     WokeUp,
     AutoClosed,
+    SubjectChanged,
 }
 
 impl EventKind {
@@ -118,6 +119,7 @@ impl EventKind {
             EventKind::Snoozed => "snoozed",
             EventKind::WokeUp => "woke_up",
             EventKind::AutoClosed => "auto_closed",
+            EventKind::SubjectChanged => "subject_changed",
         }
     }
 }
@@ -226,6 +228,8 @@ pub struct LifecycleChange {
     pub status: Option<StatusChange>,
     /// `Some(None)` unassigns. The assignee must be an internal user (checked by the caller).
     pub assignee: Option<Option<String>>,
+    /// A new subject (checked by the caller).
+    pub subject: Option<String>,
     /// Who does it, for the events.
     pub actor_id: Option<String>,
 }
@@ -287,8 +291,8 @@ macro_rules! apply_lifecycle {
         let actor = change.actor_id.as_deref();
             let row = sqlx::query($crate::store::ConnDialect::pick(
                 &*$tx,
-                "SELECT status, assignee_id, snoozed_until, wake_status FROM conversations WHERE id = $1",
-                "SELECT status, assignee_id, snoozed_until, wake_status FROM conversations WHERE id = $1
+                "SELECT status, assignee_id, snoozed_until, wake_status, subject FROM conversations WHERE id = $1",
+                "SELECT status, assignee_id, snoozed_until, wake_status, subject FROM conversations WHERE id = $1
                  FOR NO KEY UPDATE",
             ))
             .bind(conversation_id)
@@ -300,6 +304,17 @@ macro_rules! apply_lifecycle {
             let assignee: Option<String> = row.try_get("assignee_id")?;
             let snoozed_until: Option<i64> = row.try_get("snoozed_until")?;
             let wake_status: Option<String> = row.try_get("wake_status")?;
+            let subject: String = row.try_get("subject")?;
+            if let Some(next) = change.subject.as_deref().filter(|next| *next != subject) {
+                sqlx::query("UPDATE conversations SET subject = $2, updated_at = $3 WHERE id = $1")
+                    .bind(conversation_id)
+                    .bind(next)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::SubjectChanged, actor,
+                    serde_json::json!({"from": subject, "to": next}), now);
+            }
 
             match change.status {
                 None => {}
@@ -366,6 +381,22 @@ macro_rules! apply_lifecycle {
                         .await?;
                     $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::Assigned, actor,
                         serde_json::json!({"assignee_id": next, "previous_assignee_id": assignee}), now);
+                    // The assignee takes part from now on (the list's "Mine" is theirs, replies
+                    // by email work) and is told once, unless they assigned themselves.
+                    let token = $crate::domain::ReplyToken::generate();
+                    if $crate::store::conversations::join_participant!($tx, conversation_id, next, token.as_str(), now) {
+                        $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::ParticipantAdded, actor,
+                            serde_json::json!({"person_id": next}), now);
+                    }
+                    sqlx::query($crate::store::lifecycle::CLEAR_ASSIGNMENT_NOTICES).bind(conversation_id).execute(&mut *$tx).await?;
+                    if actor != Some(next.as_str()) {
+                        sqlx::query("UPDATE participants SET assigned_by = $3 WHERE conversation_id = $1 AND person_id = $2")
+                            .bind(conversation_id)
+                            .bind(next)
+                            .bind(actor.unwrap_or(""))
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
                 }
                 Some(None) if assignee.is_some() => {
                     sqlx::query("UPDATE conversations SET assignee_id = NULL, updated_at = $2 WHERE id = $1")
@@ -373,6 +404,8 @@ macro_rules! apply_lifecycle {
                         .bind(now)
                         .execute(&mut *$tx)
                         .await?;
+                    // Unassigning tells no one, not even an assignment not yet told.
+                    sqlx::query($crate::store::lifecycle::CLEAR_ASSIGNMENT_NOTICES).bind(conversation_id).execute(&mut *$tx).await?;
                     $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::Unassigned, actor,
                         serde_json::json!({"assignee_id": assignee}), now);
                 }
@@ -381,6 +414,9 @@ macro_rules! apply_lifecycle {
     }};
 }
 pub(super) use apply_lifecycle;
+
+/// Forgets the conversation's assignment not yet told (it was unassigned or reassigned).
+pub(super) const CLEAR_ASSIGNMENT_NOTICES: &str = "UPDATE participants SET assigned_by = NULL WHERE conversation_id = $1 AND assigned_by IS NOT NULL";
 
 impl Store {
     /// Applies a status and/or assignment change in one transaction, recording an event for

@@ -29,6 +29,12 @@ pub struct DueParticipant {
     pub omitted: usize,
     /// The conversation's last message seq when planned: where the mark moves to.
     pub last_seq: i64,
+    /// The subject of the first email they got about it: later ones keep it (None before the
+    /// first), so a subject changed since never splits their thread.
+    pub thread_subject: Option<String>,
+    /// They were assigned the conversation and not yet told: by whom (a person's id, or ''
+    /// for an admin or the API) and that person's name.
+    pub assigned_by: Option<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,15 +46,24 @@ pub struct PendingMessage {
     pub author_id: String,
     pub author_name: String,
     pub created_at: Millis,
-    /// The files it carries (not inline images), in order.
+    /// The files it carries, inline images included, in order.
     pub files: Vec<PendingFile>,
 }
 
-/// A file of a pending message, as its notification names it.
+/// A file of a pending message: what its notification attaches, shows inline or links to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingFile {
+    /// The attachment's id (download links name it).
+    pub id: String,
     pub filename: String,
+    pub content_type: String,
     pub size: i64,
+    /// Where its bytes are in the blob store.
+    pub sha256: String,
+    /// An image the message showed in its text (`cid:`), not a file it carried.
+    pub inline: bool,
+    /// Not kept (too big when it came in), and why: named, never attached or linked.
+    pub omitted: Option<String>,
 }
 
 /// One page of [`Store::due_notifications_after`].
@@ -95,6 +110,11 @@ pub struct PlannedEmail {
     pub expected_up_to: i64,
     pub up_to: i64,
     pub email: Option<NewOutboxEmail>,
+    /// The subject the email was written with: kept for their later emails if it is the first.
+    pub thread_subject: Option<String>,
+    /// The assignment notice this plan consumes (told by `email`, or not to be told: they get
+    /// no email): committed only if it is still the one pending.
+    pub assigned_by: Option<String>,
     /// Why nothing could be planned for them (recorded with the mark's move, in the same
     /// transaction): the email could not be composed, or their row not read.
     pub failure: Option<String>,
@@ -147,17 +167,20 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT p.conversation_id, p.person_id, p.reply_token, p.notified_up_to, p.last_email_id,
                         p.email_references, p.emails_sent, p.muted, c.subject,
+                        p.thread_subject, p.assigned_by, ab.name AS assigned_by_name,
                         c.created_at AS conversation_created_at,
                         pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
                         pe.notifications, pe.locale, pe.blocked, c.last_seq
                  FROM participants p
                  JOIN conversations c ON c.id = p.conversation_id
                  JOIN people pe ON pe.id = p.person_id
+                 LEFT JOIN people ab ON ab.id = p.assigned_by
                  WHERE (p.conversation_id, p.person_id) > ($3, $4)
                    AND p.removed_at IS NULL
-                   AND p.notified_up_to < c.last_seq
-                   AND (pe.notifications <> 'digest' OR p.last_emailed_at IS NULL
-                        OR p.last_emailed_at <= $2)
+                   AND ((p.notified_up_to < c.last_seq
+                         AND (pe.notifications <> 'digest' OR p.last_emailed_at IS NULL
+                              OR p.last_emailed_at <= $2))
+                        OR p.assigned_by IS NOT NULL)
                  ORDER BY p.conversation_id, p.person_id
                  LIMIT $1",
             )
@@ -197,6 +220,11 @@ impl Store {
                         messages: Vec::new(),
                         omitted: 0,
                         last_seq: row.try_get("last_seq")?,
+                        thread_subject: row.try_get("thread_subject")?,
+                        assigned_by: match row.try_get::<Option<String>, _>("assigned_by")? {
+                            Some(by) => Some((by, row.try_get("assigned_by_name")?)),
+                            None => None,
+                        },
                     })
                 };
                 match read() {
@@ -261,10 +289,9 @@ impl Store {
                 }
                 // Their files, in one more query for the same slice.
                 let files = sqlx::query(
-                    "SELECT t.message_id, t.filename, t.size
+                    "SELECT t.message_id, t.id, t.filename, t.content_type, t.size, t.sha256, t.inline, t.omitted
                      FROM attachments t JOIN messages m ON m.id = t.message_id
                      WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
-                       AND t.inline = 0
                      ORDER BY m.seq, t.position",
                 )
                 .bind(&conversation_id)
@@ -272,16 +299,23 @@ impl Store {
                 .fetch_all(pool)
                 .await?;
                 for f in &files {
+                    let read = || -> Result<(String, PendingFile)> {
+                        Ok((f.try_get("message_id")?, PendingFile {
+                            id: f.try_get("id")?,
+                            filename: f.try_get("filename")?,
+                            content_type: f.try_get("content_type")?,
+                            size: f.try_get("size")?,
+                            sha256: f.try_get("sha256")?,
+                            inline: f.try_get::<i64, _>("inline")? != 0,
+                            omitted: f.try_get("omitted")?,
+                        }))
+                    };
                     // A file row that cannot be read is only not named: the email still goes.
-                    let (Ok(message_id), Ok(filename), Ok(size)) = (
-                        f.try_get::<String, _>("message_id"),
-                        f.try_get::<String, _>("filename"),
-                        f.try_get::<i64, _>("size"),
-                    ) else {
+                    let Ok((message_id, file)) = read() else {
                         continue;
                     };
                     if let Some(message) = messages.iter_mut().find(|m| m.id == message_id) {
-                        message.files.push(PendingFile { filename, size });
+                        message.files.push(file);
                     }
                 }
                 history.insert(conversation_id, messages);
@@ -323,12 +357,17 @@ impl Store {
             let mut committed = Vec::with_capacity(plans.len());
             for plan in plans {
                 let moved = match &plan.email {
+                    // An assignment notice ($8) is consumed only if it is still the pending one
+                    // (not unassigned or reassigned since): it is told once, or not at all.
                     Some(email) => sqlx::query(
                         "UPDATE participants
                          SET notified_up_to = $4, last_email_id = $5, email_references = $6,
-                             emails_sent = emails_sent + 1, last_emailed_at = $7
+                             emails_sent = emails_sent + 1, last_emailed_at = $7,
+                             assigned_by = CASE WHEN CAST($8 AS TEXT) IS NULL THEN assigned_by END,
+                             thread_subject = COALESCE(thread_subject, $9)
                          WHERE conversation_id = $1 AND person_id = $2 AND notified_up_to = $3
-                           AND removed_at IS NULL",
+                           AND removed_at IS NULL
+                           AND (CAST($8 AS TEXT) IS NULL OR assigned_by = $8)",
                     )
                     .bind(&plan.conversation_id)
                     .bind(&plan.person_id)
@@ -337,16 +376,22 @@ impl Store {
                     .bind(&email.message_id)
                     .bind(&email.references)
                     .bind(now)
+                    .bind(&plan.assigned_by)
+                    .bind(&plan.thread_subject)
                     .execute(&mut *tx)
                     .await?,
                     None => sqlx::query(
-                        "UPDATE participants SET notified_up_to = $4
-                         WHERE conversation_id = $1 AND person_id = $2 AND notified_up_to = $3",
+                        "UPDATE participants
+                         SET notified_up_to = $4,
+                             assigned_by = CASE WHEN CAST($5 AS TEXT) IS NULL THEN assigned_by END
+                         WHERE conversation_id = $1 AND person_id = $2 AND notified_up_to = $3
+                           AND (CAST($5 AS TEXT) IS NULL OR assigned_by = $5)",
                     )
                     .bind(&plan.conversation_id)
                     .bind(&plan.person_id)
                     .bind(plan.expected_up_to)
                     .bind(plan.up_to)
+                    .bind(&plan.assigned_by)
                     .execute(&mut *tx)
                     .await?,
                 };

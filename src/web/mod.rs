@@ -66,7 +66,10 @@ pub fn router(state: AppState) -> Router {
         .route("/verification/check", post(settings::check_code))
         .route("/conversations/{id}/read", post(settings::mark_read))
         .route("/conversations/{id}/mute", post(settings::mute))
-        .route("/conversations", post(api::create_conversation))
+        .route(
+            "/conversations",
+            post(api::create_conversation).get(api::list_conversations),
+        )
         .route(
             "/conversations/{id}",
             get(api::get_conversation).patch(lifecycle::patch_conversation),

@@ -423,6 +423,39 @@ impl Email {
             .trim()
             .to_string()
     }
+
+    /// The MIME parts it carries besides its text and HTML bodies, as a mail client sees them.
+    pub fn attachments(&self) -> Vec<Carried> {
+        use mail_parser::MimeHeaders;
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&self.raw)
+            .expect("our emails parse");
+        parsed
+            .attachments()
+            .map(|part| Carried {
+                filename: part.attachment_name().unwrap_or_default().to_string(),
+                content_type: part
+                    .content_type()
+                    .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")))
+                    .unwrap_or_default(),
+                content_id: part.content_id().map(str::to_string),
+                inline: part
+                    .content_disposition()
+                    .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline")),
+                data: part.contents().to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// A file an email carries.
+#[derive(Debug, Clone)]
+pub struct Carried {
+    pub filename: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub inline: bool,
+    pub data: Vec<u8>,
 }
 
 pub fn outbox_emails(dir: &Path, recipient: &str) -> Vec<Email> {

@@ -162,9 +162,19 @@ pub fn magic_link(email: &Email) -> String {
     email
         .text
         .split_whitespace()
-        .find(|w| w.contains("/m/"))
+        .find(|w| w.contains("/m/") && !w.contains("?file="))
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no sign-in link in:\n{}", email.text))
+}
+
+/// The download links of a notification email: files too big to travel in it.
+pub fn file_links(email: &Email) -> Vec<String> {
+    email
+        .text
+        .split_whitespace()
+        .filter(|w| w.contains("/m/") && w.contains("?file="))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The 6-digit code of a verification email.

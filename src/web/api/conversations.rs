@@ -8,7 +8,7 @@ use super::json::{
 };
 use crate::domain::text;
 use crate::domain::{EmailAddress, Locale, MessageKind, Role, Source, rfc3339};
-use crate::store::NewPerson;
+use crate::store::{ConversationStatus, NewPerson};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use crate::web::service::files::{download_response, serve_attachment};
@@ -217,6 +217,50 @@ pub async fn list_inbound(
         .recent_inbound(parse_limit(&query.limit)?)
         .await?;
     ok(json!({"inbound": entries.iter().map(inbound_json).collect::<Vec<_>>()}))
+}
+
+#[derive(Deserialize)]
+pub struct ConversationQuery {
+    /// A person's id, or `none` for unassigned conversations.
+    assignee: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /conversations?assignee=<person id>|none&status=open&limit=50`: the newest first.
+pub async fn list_conversations(
+    State(state): State<AppState>,
+    query: Result<Query<ConversationQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query?;
+    let assignee = match query.assignee.as_deref().map(str::trim) {
+        None => None,
+        Some("none") => Some(None),
+        Some(id) if crate::web::error::is_id_like(id) => Some(Some(id)),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`assignee` must be a person's id or `none`",
+            ));
+        }
+    };
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            ConversationStatus::parse(s.trim()).ok_or_else(|| {
+                ApiError::invalid("`status` must be one of open, pending, closed, snoozed")
+            })
+        })
+        .transpose()?;
+    let conversations = state
+        .store
+        .conversations_where(assignee, status, parse_limit(&query.limit)?)
+        .await?;
+    let items: Vec<Value> = conversations
+        .iter()
+        .map(|c| conversation_json(c, &[]))
+        .collect();
+    ok(json!({"conversations": items}))
 }
 
 pub async fn list_outbox(

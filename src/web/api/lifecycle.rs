@@ -13,8 +13,8 @@
 //! with no actor (an admin acting through the API). Status and assignment changes, and
 //! participant changes, are made by internal users: a client actor is a 422.
 
-use super::json::{Actor, actor, conversation_json};
-use crate::domain::{Millis, Role, rfc3339};
+use super::json::{Actor, actor, conversation_json, human_text};
+use crate::domain::{Millis, Role, rfc3339, text};
 use crate::store::{ConversationEvent, ConversationStatus, LifecycleChange, StatusChange};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
@@ -45,6 +45,9 @@ pub struct PatchConversation {
     #[serde(default, deserialize_with = "present")]
     assignee_id: Option<Option<String>>,
     snoozed_until: Option<String>,
+    /// A new subject (staff): the history shows the change; emails already in someone's
+    /// mailbox keep their thread's subject.
+    subject: Option<String>,
     actor_id: Option<String>,
 }
 
@@ -124,6 +127,10 @@ pub async fn patch_conversation(
             Some(Some(person.id))
         }
     };
+    let subject = match &body.subject {
+        Some(_) => Some(human_text(&body.subject, "subject", &text::SUBJECT)?.to_string()),
+        None => None,
+    };
     let actor_id = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
     let conversation = state
         .store
@@ -132,6 +139,7 @@ pub async fn patch_conversation(
             &LifecycleChange {
                 status,
                 assignee,
+                subject,
                 actor_id,
             },
         )

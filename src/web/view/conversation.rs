@@ -426,6 +426,7 @@ async fn change(
             &LifecycleChange {
                 status,
                 assignee,
+                subject: None,
                 actor_id: viewer.actor_id().map(str::to_string),
             },
         )

@@ -94,6 +94,7 @@ fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>)
         "snoozed" => format!("{actor} {}", t.ev_snoozed),
         "woke_up" => t.ev_woke.to_string(),
         "auto_closed" => t.ev_auto_closed.to_string(),
+        "subject_changed" => format!("{actor} {} {}", t.ev_subject, field("to").unwrap_or("")),
         _ => return None,
     })
 }

@@ -14,7 +14,7 @@ use crate::domain::EmailAddress;
 use crate::store::{CodeCheck, SessionVia};
 use crate::web::service::codes::{send_code, verify_code};
 use askama::Template;
-use axum::extract::{ConnectInfo, Query};
+use axum::extract::{ConnectInfo, Query, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -270,12 +270,28 @@ pub async fn code_submit(
     }
 }
 
+/// Where a sign-in link leads: the conversation, or with `?file=<attachment id>` (a file too
+/// big for the email) that file, which the download checks the person may have. Only our own
+/// id characters go into the path, so the link never redirects elsewhere.
+fn link_target(conversation_id: &str, query: Option<&str>) -> String {
+    let file = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("file="))
+        .filter(|id| crate::web::error::is_id_like(id));
+    match file {
+        Some(id) => format!("/attachments/{id}"),
+        None => format!("/c/{conversation_id}"),
+    }
+}
+
 /// `/m/{token}` from a notification email: signs its recipient in and opens the
-/// conversation. The address is verified by following it.
+/// conversation (or a file of it). The address is verified by following it.
 pub async fn magic_link(
     state: Web,
     headers: HeaderMap,
     WebPath(token): WebPath<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let invalid = || {
         anonymous_page(
@@ -289,7 +305,7 @@ pub async fn magic_link(
     let Some(person) = live_link(&state, &token).await? else {
         return Ok(invalid());
     };
-    let to = format!("/c/{}", person.1);
+    let to = link_target(&person.1, query.as_deref());
     let person = person.0;
     match viewer(&state, &headers).await? {
         // Already signed in as this person (a second click): no new session.
@@ -302,7 +318,10 @@ pub async fn magic_link(
             SwitchPage {
                 chrome: Chrome::for_viewer(&current, current.text().switch_title),
                 name: &person.name,
-                action: &format!("/m/{token}"),
+                action: &match &query {
+                    Some(q) => format!("/m/{token}?{q}"),
+                    None => format!("/m/{token}"),
+                },
             },
         )),
         None => {
@@ -340,6 +359,7 @@ pub async fn magic_link_switch(
     state: Web,
     headers: HeaderMap,
     WebPath(token): WebPath<String>,
+    RawQuery(query): RawQuery,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
     let current = require_form(&state, &headers, &form.csrf).await?;
@@ -352,7 +372,7 @@ pub async fn magic_link_switch(
         &state,
         Some(&person.id),
         SessionVia::MagicLink,
-        &format!("/c/{conversation_id}"),
+        &link_target(&conversation_id, query.as_deref()),
     )
     .await
 }
@@ -446,4 +466,28 @@ fn signed_out(state: &crate::web::AppState) -> Result<Response, WebError> {
         &super::auth::session_cookie("", 0, state.secure_cookies),
     );
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_target;
+
+    #[test]
+    fn a_sign_in_link_opens_its_conversation_or_one_of_our_files_never_elsewhere() {
+        assert_eq!(link_target("cnv_1", None), "/c/cnv_1");
+        assert_eq!(
+            link_target("cnv_1", Some("file=att_2")),
+            "/attachments/att_2"
+        );
+        assert_eq!(
+            link_target("cnv_1", Some("x=1&file=att_2")),
+            "/attachments/att_2"
+        );
+        assert_eq!(
+            link_target("cnv_1", Some("file=..%2F..%2Fadmin")),
+            "/c/cnv_1"
+        );
+        assert_eq!(link_target("cnv_1", Some("file=//evil.test")), "/c/cnv_1");
+        assert_eq!(link_target("cnv_1", Some("file=")), "/c/cnv_1");
+    }
 }
