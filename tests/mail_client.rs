@@ -735,6 +735,12 @@ async fn assigning_someone_makes_them_a_participant_and_tells_them_once_in_their
             told.reply_to().starts_with("reply+"),
             "they can answer at once"
         );
+        // Her list's "Mine" has it.
+        let mut browser = support::web::Browser::new(&s.app);
+        browser.sign_in_with(&support::web::magic_link(&told)).await;
+        let mine = browser.get("/?view=mine").await;
+        assert_eq!(mine.status, 200);
+        assert!(mine.body.contains("Refund request"), "{}", mine.body);
 
         // Told once: later ticks send nothing more, and unassigning tells no one.
         s.clock.advance(Duration::from_secs(3600));
@@ -749,6 +755,8 @@ async fn assigning_someone_makes_them_a_participant_and_tells_them_once_in_their
         assert_eq!(status, 200);
         s.clock.advance(Duration::from_secs(3600));
         assert_eq!(s.app.settle_and_collect("dana@team.test").await.len(), 1);
+        let mine = browser.get("/?view=mine").await;
+        assert!(!mine.body.contains("Refund request"), "{}", mine.body);
 
         // Her answer to it is posted at once.
         s.answer("dana@team.test", &told, None, 1, "Je m'en occupe.")
