@@ -13,6 +13,8 @@ pub enum IdKind {
     Inbound,
     Outbox,
     Attachment,
+    /// A person's other address.
+    Address,
 }
 
 impl IdKind {
@@ -24,6 +26,7 @@ impl IdKind {
             IdKind::Inbound => "inb_",
             IdKind::Outbox => "out_",
             IdKind::Attachment => "att_",
+            IdKind::Address => "adr_",
         }
     }
 }

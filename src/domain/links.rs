@@ -115,6 +115,16 @@ impl LinkSigner {
             .map(|(inbound_id, _)| inbound_id)
     }
 
+    /// The link emailed to a person's new address: following it proves they read it.
+    pub fn address_token(&self, address_id: &str, person_id: &str, expires_at: Millis) -> String {
+        self.sign("address-confirm", address_id, person_id, expires_at)
+    }
+
+    /// The (address id, person id) a valid, unexpired address token names.
+    pub fn verify_address(&self, token: &str, now: Millis) -> Option<(String, String)> {
+        self.verify("address-confirm", token, now)
+    }
+
     /// What a valid, unexpired magic-link token names, and when it was issued.
     pub fn verify_magic(&self, token: &str, now: Millis) -> Option<MagicLink> {
         let (conversation_id, person_id) = self.verify("magic-link", token, now)?;

@@ -8,7 +8,7 @@ use super::disposition::{Answer, Disposition, Flow, Refusal, Stop, try_again};
 use super::mail::Mail;
 use super::recipients::KnownOwners;
 use super::route::Route;
-use super::sender::{dmarc, sender};
+use super::sender::dmarc;
 use super::{Inbound, analyze, no_nul};
 use crate::domain::InboundOutcome;
 use crate::domain::envelope::{Recipient, Transaction};
@@ -114,7 +114,7 @@ impl Inbound {
         let Some(route) = self.route(mail).await? else {
             return self.unrouted(mail).await;
         };
-        sender(mail, &route)?;
+        self.sender(mail, &route).await?;
         dmarc(mail, Some(&route.owner.conversation_id))?;
         let context = self.loop_breaker(mail, &route).await?;
         self.reply(mail, &route, context).await

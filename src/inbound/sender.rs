@@ -1,26 +1,44 @@
 //! Who sent it: the From must be the participant the reply address belongs to, and its
 //! domain must not disown it (DMARC, RFC 7489).
 
+use super::Inbound;
 use super::authentication as auth;
-use super::disposition::{Disposition, Flow, Refusal};
+use super::disposition::{Disposition, Flow, Refusal, try_again};
 use super::mail::Mail;
 use super::route::Route;
 use crate::domain::InboundOutcome;
 
-/// The sender must be the participant the reply address belongs to (From, compared
-/// case-insensitively).
-pub(super) fn sender(mail: &Mail<'_>, route: &Route) -> Flow<()> {
-    let expected = crate::domain::EmailAddress::parse(&route.owner.person.email)
-        .map(|a| a.key())
-        .ok();
-    let detail = match &mail.parsed.from {
-        Some(from) if Some(from.key()) == expected => return Ok(()),
-        Some(from) => format!(
-            "From {} is not the participant this reply address belongs to",
-            from.key()
-        ),
-        None => "no valid From address".to_string(),
-    };
+impl Inbound {
+    /// The sender must be the participant the reply address belongs to: their primary address
+    /// or one of their verified other addresses (From, compared case-insensitively).
+    pub(super) async fn sender(&self, mail: &Mail<'_>, route: &Route) -> Flow<()> {
+        let person = &route.owner.person;
+        let primary = crate::domain::EmailAddress::parse(&person.email)
+            .map(|a| a.key())
+            .ok();
+        let Some(from) = &mail.parsed.from else {
+            return mismatch(route, "no valid From address".into());
+        };
+        if Some(from.key()) == primary
+            || self
+                .store
+                .is_verified_address(&person.id, from)
+                .await
+                .map_err(try_again("looking up the sender's other addresses"))?
+        {
+            return Ok(());
+        }
+        mismatch(
+            route,
+            format!(
+                "From {} is not the participant this reply address belongs to",
+                from.key()
+            ),
+        )
+    }
+}
+
+fn mismatch(route: &Route, detail: String) -> Flow<()> {
     let conversation = Some(route.owner.conversation_id.clone());
     Err(Disposition::refuse(
         InboundOutcome::SenderMismatch,

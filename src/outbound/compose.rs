@@ -79,6 +79,12 @@ struct Strings {
     confirm_button: &'static str,
     confirm_expiry: &'static str,
     confirm_ignore: &'static str,
+    address_subject: &'static str,
+    address_intro: &'static str,
+    address_action: &'static str,
+    address_button: &'static str,
+    address_expiry: &'static str,
+    address_ignore: &'static str,
     commands_subject: &'static str,
     commands_intro: &'static str,
     commands_rest: &'static str,
@@ -113,6 +119,12 @@ const EN: Strings = Strings {
     confirm_button: "Confirm and deliver my message",
     confirm_expiry: "The link works for 7 days. Once confirmed, your next emails arrive directly.",
     confirm_ignore: "If you did not write to us, ignore this email: nothing will be delivered.",
+    address_subject: "Confirm your address",
+    address_intro: "This address was added to the account of",
+    address_action: "Confirm that it is yours:",
+    address_button: "Confirm this address",
+    address_expiry: "The link works for 7 days.",
+    address_ignore: "If this is not your account, ignore this email: the address will not be used.",
     commands_subject: "Commands not understood",
     commands_intro: "These lines of your reply were not understood in",
     commands_rest: "The rest of your reply was posted, and the commands that were understood applied.",
@@ -147,6 +159,12 @@ const FR: Strings = Strings {
     confirm_button: "Confirmer et transmettre mon message",
     confirm_expiry: "Le lien est valable 7 jours. Une fois confirmé, vos prochains e-mails arrivent directement.",
     confirm_ignore: "Si vous ne nous avez pas écrit, ignorez cet e-mail : rien ne sera transmis.",
+    address_subject: "Confirmez votre adresse",
+    address_intro: "Cette adresse a été ajoutée au compte de",
+    address_action: "Confirmez qu'elle est la vôtre :",
+    address_button: "Confirmer cette adresse",
+    address_expiry: "Le lien est valable 7 jours.",
+    address_ignore: "S'il ne s'agit pas de votre compte, ignorez cet e-mail : l'adresse ne sera pas utilisée.",
     commands_subject: "Commandes non comprises",
     commands_intro: "Ces lignes de votre réponse n'ont pas été comprises dans",
     commands_rest: "Le reste de votre réponse a été publié, et les commandes comprises appliquées.",
@@ -296,6 +314,25 @@ struct CommandsHtml<'a> {
     lang: &'a str,
     subject: &'a str,
     lines: &'a [(String, &'a str)],
+}
+
+#[derive(Template)]
+#[template(path = "email/address.txt")]
+struct AddressText<'a> {
+    s: &'a Strings,
+    name: &'a str,
+    address: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/address.html")]
+struct AddressHtml<'a> {
+    s: &'a Strings,
+    lang: &'a str,
+    name: &'a str,
+    address: &'a str,
+    link: &'a str,
 }
 
 #[derive(Template)]
@@ -691,6 +728,37 @@ impl Composer {
         .render()?;
         let subject = s.confirm_subject.to_string();
         self.machine_email(MachineMail::new("", to_email, subject, text, html), now)
+    }
+
+    /// The email asking the owner of a person's new address (`to_email`, added to `name`'s
+    /// account) to confirm it through `token`'s link.
+    pub fn address_confirmation(
+        &self,
+        name: &str,
+        to_email: &str,
+        locale: Locale,
+        token: &str,
+        now: Millis,
+    ) -> Result<NewOutboxEmail, ComposeError> {
+        let s = strings(locale);
+        let link = format!("{}/addresses/confirm/{token}", self.public_url);
+        let text = AddressText {
+            s,
+            name,
+            address: to_email,
+            link: &link,
+        }
+        .render()?;
+        let html = AddressHtml {
+            s,
+            lang: locale.as_str(),
+            name,
+            address: to_email,
+            link: &link,
+        }
+        .render()?;
+        let subject = s.address_subject.to_string();
+        self.machine_email(MachineMail::new(name, to_email, subject, text, html), now)
     }
 
     /// The short answer to a staff reply whose command lines (`lines`: each with why) were

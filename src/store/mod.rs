@@ -14,6 +14,7 @@
 // handle data (a panic here would stop a loop); errors are returned and recorded instead.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod addresses;
 mod attachments;
 mod conversations;
 mod domains;
@@ -32,6 +33,7 @@ mod sessions;
 mod stored_text;
 mod verification;
 
+pub use addresses::PersonAddress;
 pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, NewConversation, Participant, TokenOwner};
 pub use domains::{DEFAULT_INBOX_LOCAL, DkimKey, Domain, InboxAddress, KeyStatus};

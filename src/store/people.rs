@@ -62,7 +62,13 @@ impl Store {
             created_at: self.now(),
             email_status: EmailStatus::Ok,
         };
+        const TAKEN: &str = "a person with this email address already exists";
         on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            // Someone's other address is theirs too.
+            if super::addresses::address_taken!(tx, new.email.key()) {
+                return Err(StoreError::Conflict(TAKEN));
+            }
             sqlx::query(insert_person_sql!())
             .bind(&person.id)
             .bind(&person.email)
@@ -70,9 +76,10 @@ impl Store {
             .bind(&person.name)
             .bind(person.role.as_str())
             .bind(person.created_at)
-            .execute(pool)
+            .execute(&mut *tx)
             .await
-            .map_err(|e| conflict_on_unique(e, "a person with this email address already exists"))?;
+            .map_err(|e| conflict_on_unique(e, TAKEN))?;
+            tx.commit().await?;
         });
         Ok(person)
     }
@@ -81,16 +88,6 @@ impl Store {
         on_backend!(self, pool => {
             let row = sqlx::query("SELECT id, email, name, role, created_at, email_status FROM people WHERE id = $1")
                 .bind(id)
-                .fetch_optional(pool)
-                .await?;
-            row.as_ref().map(person_from_row).transpose()
-        })
-    }
-
-    pub async fn person_by_email(&self, email: &EmailAddress) -> Result<Option<Person>> {
-        on_backend!(self, pool => {
-            let row = sqlx::query("SELECT id, email, name, role, created_at, email_status FROM people WHERE email_key = $1")
-                .bind(email.key())
                 .fetch_optional(pool)
                 .await?;
             row.as_ref().map(person_from_row).transpose()

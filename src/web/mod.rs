@@ -61,6 +61,14 @@ pub fn router(state: AppState) -> Router {
             "/people/{id}",
             get(api::get_person).patch(settings::patch_person),
         )
+        .route(
+            "/people/{id}/addresses",
+            get(api::addresses::list_addresses).post(api::addresses::add_address),
+        )
+        .route(
+            "/people/{id}/addresses/{email}",
+            delete(api::addresses::delete_address).patch(api::addresses::patch_address),
+        )
         .route("/people/{id}/verification", post(settings::request_code))
         .route("/people/{id}/sessions", delete(settings::revoke_sessions))
         .route("/verification/check", post(settings::check_code))

@@ -2,6 +2,7 @@
 //! domain types, call the store (or the application layer in `web::service`) by intent, and
 //! shape the JSON; no SQL here, and nothing of the HTML view.
 
+pub mod addresses;
 pub mod conversations;
 pub mod domains;
 mod json;

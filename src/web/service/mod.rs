@@ -2,6 +2,7 @@
 //! verification codes, posting and its rules, people by address), so that neither calls the
 //! other's handlers.
 
+pub mod addresses;
 pub mod codes;
 pub mod files;
 pub mod messages;

@@ -7,40 +7,83 @@
 use super::auth::check_anonymous_csrf;
 use super::login::{CsrfOnly, anonymous_page};
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render};
+use super::text::Text;
 use crate::inbound::{Confirmed, ReleaseError};
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+/// A page with one button that does what an emailed link asks (a GET never acts).
 #[derive(Template)]
 #[template(path = "web/confirm.html")]
-struct ConfirmPage<'a> {
-    chrome: Chrome,
-    action: &'a str,
+pub(super) struct ConfirmPage<'a> {
+    pub chrome: Chrome,
+    pub action: &'a str,
+    pub title: &'a str,
+    pub intro: &'a str,
+    pub button: &'a str,
 }
 
+/// What the button did, or why the link no longer works.
 #[derive(Template)]
 #[template(path = "web/confirmed.html")]
-struct ConfirmedPage {
-    chrome: Chrome,
-    valid: bool,
+pub(super) struct ConfirmedPage<'a> {
+    pub chrome: Chrome,
+    pub valid: bool,
+    pub title: &'a str,
+    pub message: &'a str,
 }
 
-fn invalid(state: &Web, headers: &HeaderMap) -> Response {
+/// The page for a link that is invalid or expired, saying `why` in the visitor's language.
+pub(super) fn invalid(
+    state: &Web,
+    headers: &HeaderMap,
+    why: fn(&Text) -> &'static str,
+) -> Response {
     anonymous_page(
         headers,
         state.secure_cookies,
         StatusCode::BAD_REQUEST,
         |chrome| {
+            let message = why(chrome.t);
             render(
                 StatusCode::BAD_REQUEST,
                 ConfirmedPage {
                     chrome,
                     valid: false,
+                    title: "",
+                    message,
                 },
             )
         },
         |t| t.link_invalid_title,
+    )
+}
+
+/// The page after the button worked.
+pub(super) fn done(
+    state: &Web,
+    headers: &HeaderMap,
+    title: fn(&Text) -> &'static str,
+    message: fn(&Text) -> &'static str,
+) -> Response {
+    anonymous_page(
+        headers,
+        state.secure_cookies,
+        StatusCode::OK,
+        |chrome| {
+            let (title, message) = (title(chrome.t), message(chrome.t));
+            render(
+                StatusCode::OK,
+                ConfirmedPage {
+                    chrome,
+                    valid: true,
+                    title,
+                    message,
+                },
+            )
+        },
+        title,
     )
 }
 
@@ -54,7 +97,7 @@ pub async fn confirm_page(
         .verify_confirm(&token, state.store.now())
         .is_none()
     {
-        return invalid(&state, &headers);
+        return invalid(&state, &headers, |t| t.confirm_invalid);
     }
     let action = format!("/confirm/{token}");
     anonymous_page(
@@ -62,11 +105,15 @@ pub async fn confirm_page(
         state.secure_cookies,
         StatusCode::OK,
         |chrome| {
+            let t = chrome.t;
             render(
                 StatusCode::OK,
                 ConfirmPage {
                     chrome,
                     action: &action,
+                    title: t.confirm_title,
+                    intro: t.confirm_intro,
+                    button: t.confirm_button,
                 },
             )
         },
@@ -82,26 +129,19 @@ pub async fn confirm_submit(
 ) -> Result<Response, WebError> {
     check_anonymous_csrf(&headers, &form.csrf)?;
     let Some(inbound_id) = state.links.verify_confirm(&token, state.store.now()) else {
-        return Ok(invalid(&state, &headers));
+        return Ok(invalid(&state, &headers, |t| t.confirm_invalid));
     };
     match state.inbound.confirm(&inbound_id).await {
         // Confirming twice (a double click, a second device) is fine: it is delivered.
-        Ok(Confirmed::Delivered { .. } | Confirmed::AlreadyDone) => Ok(anonymous_page(
+        Ok(Confirmed::Delivered { .. } | Confirmed::AlreadyDone) => Ok(done(
+            &state,
             &headers,
-            state.secure_cookies,
-            StatusCode::OK,
-            |chrome| {
-                render(
-                    StatusCode::OK,
-                    ConfirmedPage {
-                        chrome,
-                        valid: true,
-                    },
-                )
-            },
             |t| t.confirmed_title,
+            |t| t.confirmed,
         )),
-        Err(ReleaseError::NotFound | ReleaseError::NotHeld) => Ok(invalid(&state, &headers)),
+        Err(ReleaseError::NotFound | ReleaseError::NotHeld) => {
+            Ok(invalid(&state, &headers, |t| t.confirm_invalid))
+        }
         Err(ReleaseError::Store(err)) => Err(err.into()),
     }
 }
