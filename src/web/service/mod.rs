@@ -6,3 +6,4 @@ pub mod codes;
 pub mod files;
 pub mod messages;
 pub mod people;
+pub mod uploads;
