@@ -262,6 +262,7 @@ impl App {
             admin_token: Arc::from(self.admin_token.as_str()),
             histories: web::HistoryCache::new(self.config.web_cache_bytes),
             health: self.health.clone(),
+            max_attachment_size: self.config.max_attachment_size,
         };
         let http_shutdown = shutdown.clone();
         let http_task = tokio::spawn(async move {

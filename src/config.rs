@@ -226,7 +226,8 @@ pub struct ServeArgs {
     /// Largest accepted message, in bytes (suffixes K, M, KiB, MiB accepted).
     #[arg(long, env = "THREADGATE_MAX_MESSAGE_SIZE", default_value = "25MiB", value_parser = parse_size)]
     pub max_message_size: usize,
-    /// Largest attachment kept; larger ones are listed as omitted (the message is still posted).
+    /// Largest attachment: from email, larger ones are listed as omitted (the message is still
+    /// posted); uploaded (API, web form), larger ones are refused.
     #[arg(long, env = "THREADGATE_MAX_ATTACHMENT_SIZE", default_value = "20MiB", value_parser = parse_size)]
     pub max_attachment_size: usize,
     /// Files one notification email carries in all, as MIME attachments; the others are

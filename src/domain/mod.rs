@@ -2,6 +2,7 @@
 
 mod address;
 pub mod envelope;
+pub mod file_type;
 mod ids;
 mod links;
 mod message_id;

@@ -8,6 +8,7 @@ use super::mail::Mail;
 use super::parse::{self, ParsedEmail};
 use super::route::Route;
 use super::{Inbound, analyze, no_nul};
+use crate::domain::file_type;
 use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Role, Source};
 use crate::store::{NewAttachment, NewMessage, ReplyContext, sha256_hex};
 use std::collections::HashMap;
@@ -152,7 +153,8 @@ impl Inbound {
     }
 
     /// Writes every attachment's bytes to the blob store (before the database commit, so a
-    /// committed row always has its file) and returns their metadata.
+    /// committed row always has its file) and returns their metadata, each with the type its
+    /// bytes say (the rule uploads follow too).
     async fn store_attachments(&self, parsed: &ParsedEmail) -> std::io::Result<Vec<NewAttachment>> {
         let mut stored = Vec::with_capacity(parsed.attachments.len());
         for part in &parsed.attachments {
@@ -165,7 +167,7 @@ impl Inbound {
             stored.push(NewAttachment {
                 id: Id::generate(IdKind::Attachment),
                 filename: no_nul(part.filename.clone()),
-                content_type: no_nul(part.content_type.clone()),
+                content_type: file_type::stored_type(&part.content_type, &part.data),
                 size: part.data.len() as i64,
                 sha256,
                 content_id: part.content_id.clone(),

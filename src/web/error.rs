@@ -30,9 +30,23 @@ impl ApiError {
 
     /// A 422 for one field that breaks the text rule ([`crate::domain::text`]).
     pub fn invalid_text(field: &'static str, err: crate::domain::text::TextError) -> ApiError {
+        ApiError::invalid_field(field, format!("`{field}` {err}"))
+    }
+
+    /// A 422 naming the request field at fault.
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             field: Some(field),
-            ..ApiError::invalid(format!("`{field}` {err}"))
+            ..ApiError::invalid(message)
+        }
+    }
+
+    /// The same error under another status and code.
+    pub fn with(self, status: StatusCode, code: &'static str) -> ApiError {
+        ApiError {
+            status,
+            code,
+            ..self
         }
     }
 

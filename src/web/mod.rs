@@ -14,7 +14,7 @@ use crate::domain::LinkSigner;
 use crate::outbound::mailer::Mailer;
 use crate::store::Store;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +45,9 @@ pub struct AppState {
     pub histories: HistoryCache,
     /// The background loops, for `/healthz`.
     pub health: crate::supervise::Health,
+    /// The largest file a message may carry (`--max-attachment-size`): uploads over it are
+    /// refused, as email attachments over it are kept only by name.
+    pub max_attachment_size: usize,
 }
 
 impl AppState {
@@ -55,6 +58,9 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Posting routes take files: their body limit allows several (axum's default is 2 MB).
+    let posting_limit =
+        DefaultBodyLimit::max(service::uploads::request_limit(state.max_attachment_size));
     let api = Router::new()
         .route("/people", post(api::create_person))
         .route(
@@ -94,7 +100,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/conversations/{id}/messages",
-            post(api::post_message).get(api::list_messages),
+            post(api::post_message)
+                .layer(posting_limit)
+                .get(api::list_messages),
         )
         .route(
             "/domains",
@@ -134,7 +142,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(middleware::map_response(view::page::security_headers)),
         )
         .nest("/api/v1", api)
-        .merge(view::routes())
+        .merge(view::routes(posting_limit))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)

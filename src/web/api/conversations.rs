@@ -1,18 +1,16 @@
-//! People, conversations, participants, messages, the inbound and outbox logs, held email,
-//! attachments and health: the JSON handlers of `/api/v1` for them.
+//! People, conversations, participants, the inbound and outbox logs, held email, attachments
+//! and health: the JSON handlers of `/api/v1` for them (messages: `messages`).
 
 use super::json::{
-    Actor, ApiResult, Body, MAX_BODY, actor, conversation_json, created, existing_conversation,
-    human_text, inbound_json, message_json, ok, parse_limit, participant_json,
-    person_with_settings, required,
+    Actor, ApiResult, Body, actor, conversation_json, created, existing_conversation, human_text,
+    inbound_json, ok, parse_limit, participant_json, person_with_settings, required,
 };
 use crate::domain::text;
-use crate::domain::{EmailAddress, Locale, MessageKind, Role, Source, rfc3339};
+use crate::domain::{EmailAddress, Locale, Role, rfc3339};
 use crate::store::{ConversationStatus, NewPerson};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use crate::web::service::files::{download_response, serve_attachment};
-use crate::web::service::messages::{self, PostError};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -147,59 +145,6 @@ pub async fn remove_participant(
     } else {
         Err(ApiError::not_found("participant"))
     }
-}
-
-#[derive(Deserialize)]
-pub struct PostMessage {
-    author_id: Option<String>,
-    body: Option<String>,
-    kind: Option<String>,
-}
-
-pub async fn post_message(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    body: Body<PostMessage>,
-) -> ApiResult {
-    let Json(body) = body?;
-    let author_id = required(&body.author_id, "author_id", 64)?;
-    let text = required(&body.body, "body", MAX_BODY)?.to_string();
-    let kind = MessageKind::parse(body.kind.as_deref().unwrap_or("message"))
-        .ok_or_else(|| ApiError::invalid("`kind` must be \"message\" or \"note\""))?;
-    existing_conversation(&state, &id).await?;
-    let author = state
-        .store
-        .person(author_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("author"))?;
-    let message = messages::post(&state, &id, &author, kind, text, Source::Api)
-        .await
-        .map_err(|e| match e {
-            PostError::NoteByClient => {
-                ApiError::new(StatusCode::FORBIDDEN, "notes_are_internal", e.to_string())
-            }
-            PostError::NotAParticipant => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "not_a_participant",
-                e.to_string(),
-            ),
-            PostError::Store(other) => other.into(),
-        })?;
-    created(message_json(&message, &[]))
-}
-
-pub async fn list_messages(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult {
-    existing_conversation(&state, &id).await?;
-    let messages = state.store.messages(&id).await?;
-    let attachments = state.store.attachments_of_conversation(&id).await?;
-    let items: Vec<Value> = messages
-        .iter()
-        .map(|m| message_json(m, attachments.get(&m.id).map_or(&[][..], Vec::as_slice)))
-        .collect();
-    ok(json!({ "messages": items }))
 }
 
 #[derive(Deserialize)]

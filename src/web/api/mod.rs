@@ -7,6 +7,8 @@ pub mod conversations;
 pub mod domains;
 mod json;
 pub mod lifecycle;
+pub mod messages;
 pub mod settings;
 
 pub use conversations::*;
+pub use messages::{list_messages, post_message};

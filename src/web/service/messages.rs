@@ -1,9 +1,18 @@
 //! Posting a message from the web view or the API: the rules both apply before the store
-//! (which checks again, in its transaction, that the author takes part).
+//! (which checks again, in its transaction, that the author takes part), and the files written
+//! to the blob store before the message that lists them is committed.
 
+use super::uploads::{self, Upload};
 use crate::domain::{MessageKind, Role, Source};
-use crate::store::{Message, NewMessage, Person, StoreError};
+use crate::store::{Attachment, Message, NewAttachment, NewMessage, Person, StoreError};
 use crate::web::AppState;
+
+/// What a person wrote: the text (possibly empty when files come with it) and the files.
+pub struct Draft {
+    pub kind: MessageKind,
+    pub text: String,
+    pub files: Vec<Upload>,
+}
 
 /// Why a post was refused.
 #[derive(Debug, thiserror::Error)]
@@ -14,25 +23,70 @@ pub enum PostError {
     NoteByClient,
     #[error("the author does not take part in this conversation")]
     NotAParticipant,
+    /// Neither text nor a file: nothing to show anyone.
+    #[error("a message needs text or at least one file")]
+    Empty,
+    /// The blob store could not take a file.
+    #[error("storing a file failed: {0}")]
+    Files(std::io::Error),
     #[error(transparent)]
     Store(StoreError),
 }
 
-/// Posts `text` as `kind` by `author` into `conversation_id`.
+/// A posted message and the files it lists.
+pub struct Posted {
+    pub message: Message,
+    pub attachments: Vec<Attachment>,
+}
+
+/// Posts `draft` by `author` into `conversation_id`: its files stored first, then the message
+/// with their rows, in one transaction.
 pub async fn post(
     state: &AppState,
     conversation_id: &str,
     author: &Person,
-    kind: MessageKind,
-    text: String,
+    draft: Draft,
     source: Source,
-) -> Result<Message, PostError> {
-    if kind == MessageKind::Note && author.role == Role::Client {
+) -> Result<Posted, PostError> {
+    if draft.kind == MessageKind::Note && author.role == Role::Client {
         return Err(PostError::NoteByClient);
     }
-    let new = NewMessage::typed(conversation_id, &author.id, kind, text, source);
-    state.store.append_message(new).await.map_err(|e| match e {
+    if draft.text.trim().is_empty() && draft.files.is_empty() {
+        return Err(PostError::Empty);
+    }
+    let files = uploads::store(&state.blobs, draft.files)
+        .await
+        .map_err(PostError::Files)?;
+    let mut new = NewMessage::typed(conversation_id, &author.id, draft.kind, draft.text, source);
+    new.attachments = files.clone();
+    let message = state.store.append_message(new).await.map_err(|e| match e {
         StoreError::NotFound("participant") => PostError::NotAParticipant,
         other => PostError::Store(other),
+    })?;
+    let attachments = files
+        .into_iter()
+        .map(|file| stored(&message, file))
+        .collect();
+    Ok(Posted {
+        message,
+        attachments,
     })
+}
+
+/// The row a file became, as the message's insert wrote it.
+fn stored(message: &Message, file: NewAttachment) -> Attachment {
+    Attachment {
+        id: file.id,
+        message_id: message.id.clone(),
+        conversation_id: message.conversation_id.clone(),
+        filename: file.filename,
+        content_type: file.content_type,
+        size: file.size,
+        sha256: file.sha256,
+        content_id: file.content_id,
+        inline: file.inline,
+        omitted: file.omitted,
+        created_at: message.created_at,
+        inbound_id: None,
+    }
 }

@@ -7,3 +7,4 @@ pub mod codes;
 pub mod files;
 pub mod messages;
 pub mod people;
+pub mod uploads;

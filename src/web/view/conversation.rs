@@ -1,6 +1,7 @@
 //! A conversation (`/c/{id}`): the full history to every participant, with what each may see,
 //! and everything that can be done to it from the web: reply, internal note, participants,
-//! status, assignment, snooze, delete, mute, attachments and the original email.
+//! status, assignment, snooze, delete, mute, attachments and the original email (the reply
+//! form's post: `reply`).
 //!
 //! Visibility (DESIGN.md): a client never sees internal notes, the participant list, other
 //! participants' email addresses, nor the content of deleted messages; staff (internal users
@@ -12,16 +13,15 @@ use super::auth::{Viewer, require_form, require_viewer};
 use super::history::{self, Rendered};
 use super::list::parse_addresses;
 use super::login::CsrfOnly;
-use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, WebPath, field, human_time};
+use super::page::{Chrome, Web, WebError, WebForm, WebPath, field, human_time};
 use super::status::{shown_status, status_label};
-use crate::domain::{MessageKind, Role, Source};
+use crate::domain::Role;
 use crate::store::{
     Attachment, Conversation, ConversationStatus, LifecycleChange, Message, ParticipantState,
     StatusChange,
 };
 use crate::web::AppState;
 use crate::web::gzip::{Deflated, accepts_gzip};
-use crate::web::service::messages::{self, PostError};
 use crate::web::service::people::find_or_create_client;
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -71,7 +71,7 @@ struct ConversationPage {
 }
 
 /// The conversation, if the viewer may see it (a live participant, or an admin); else 404.
-async fn open(
+pub(super) async fn open(
     state: &AppState,
     viewer: &Viewer,
     id: &str,
@@ -261,49 +261,8 @@ async fn posting(
     Ok((viewer, conversation, place))
 }
 
-fn back(id: &str, anchor: &str) -> Response {
+pub(super) fn back(id: &str, anchor: &str) -> Response {
     Redirect::to(&format!("/c/{id}{anchor}")).into_response()
-}
-
-#[derive(Deserialize)]
-pub struct ReplyForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    body: String,
-    kind: Option<String>,
-}
-
-pub async fn post_reply(
-    state: Web,
-    headers: HeaderMap,
-    WebPath(id): WebPath<String>,
-    WebForm(form): WebForm<ReplyForm>,
-) -> Result<Response, WebError> {
-    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
-    let t = viewer.text();
-    let person = viewer
-        .person()
-        .ok_or_else(|| WebError::bad_form(t.admin_cannot_write).in_language(t))?;
-    let kind = match form.kind.as_deref().unwrap_or("message") {
-        "message" => MessageKind::Message,
-        "note" => MessageKind::Note,
-        other => return Err(WebError::bad_form(format!("kind: {other:?}")).in_language(t)),
-    };
-    let body = field(&form.body, t.reply, MAX_BODY).map_err(|e| e.in_language(t))?;
-    let text = body.replace("\r\n", "\n");
-    let message = messages::post(&state, &id, person, kind, text, Source::Web)
-        .await
-        .map_err(|e| match e {
-            PostError::NoteByClient => WebError::forbidden(),
-            // `posting` found them a participant; removed since.
-            PostError::NotAParticipant => WebError::not_found(),
-            PostError::Store(other) => other.into(),
-        })
-        .map_err(|e| e.in_language(t))?;
-    // No read mark here: the page this redirects to marks what it shows, including anything
-    // that arrived while the reply was being typed.
-    Ok(back(&id, &format!("#{}", message.id)))
 }
 
 #[derive(Deserialize)]

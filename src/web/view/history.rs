@@ -63,7 +63,7 @@ pub enum Item {
     Event(EventView),
 }
 
-fn human_size(bytes: i64) -> String {
+pub(super) fn human_size(bytes: i64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{:.0} KB", b as f64 / 1024.0),

@@ -7,6 +7,7 @@
 //! - `login`: magic links, `/login` by code, `/admin`, sign-out
 //! - `list`: the conversation list with filters; starting a conversation
 //! - `conversation`: the history and every action on it; original emails; download rights
+//! - `reply`: the reply form's post (text, note or message, files)
 //! - `account`: settings; attachment downloads
 //! - `page`: chrome, rendering, HTML errors, extractors, security headers; `text`: EN/FR
 
@@ -19,11 +20,13 @@ pub mod history;
 pub mod list;
 pub mod login;
 pub mod page;
+pub mod reply;
 pub mod status;
 pub mod text;
 
 use super::AppState;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -53,7 +56,8 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-pub fn routes() -> Router<AppState> {
+/// The pages and forms; `posting_limit`: the body limit of the routes that take files.
+pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
     Router::new()
         .route("/", get(list::list_page))
         .route("/new", get(list::new_page).post(list::new_submit))
@@ -81,7 +85,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/attachments/{id}", get(account::attachment))
         .route("/c/{id}", get(conversation::conversation_page))
-        .route("/c/{id}/messages", post(conversation::post_reply))
+        .route(
+            "/c/{id}/messages",
+            post(reply::post_reply).layer(posting_limit),
+        )
         .route("/c/{id}/status", post(conversation::post_status))
         .route("/c/{id}/snooze", post(conversation::post_snooze))
         .route("/c/{id}/assign", post(conversation::post_assign))

@@ -75,6 +75,7 @@ enum ErrorKind {
     Forbidden,
     FormExpired,
     BadForm,
+    TooLarge,
     Unavailable,
 }
 
@@ -105,6 +106,16 @@ impl WebError {
         WebError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorKind::BadForm, detail)
     }
 
+    /// A form that is not one (a multipart body without its boundary…): 400.
+    pub fn bad_request(detail: impl Into<String>) -> WebError {
+        WebError::new(StatusCode::BAD_REQUEST, ErrorKind::BadForm, detail)
+    }
+
+    /// A file or a whole form over its limit: 413.
+    pub fn too_large(detail: impl Into<String>) -> WebError {
+        WebError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::TooLarge, detail)
+    }
+
     pub fn unavailable() -> WebError {
         WebError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Unavailable, "")
     }
@@ -124,6 +135,7 @@ impl IntoResponse for WebError {
             ErrorKind::Forbidden => t.forbidden,
             ErrorKind::FormExpired => t.form_expired,
             ErrorKind::BadForm => t.bad_form,
+            ErrorKind::TooLarge => t.too_large,
             ErrorKind::Unavailable => t.unavailable,
         };
         render(
