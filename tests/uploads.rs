@@ -175,6 +175,19 @@ async fn files_posted_with_text_are_stored_with_the_type_their_bytes_say_and_dow
         assert_eq!(last["attachments"], posted["attachments"]);
         assert_eq!(s.download(&files[0]).await, invoice, "{}", db.backend);
         assert_eq!(s.download(&files[1]).await, PNG);
+
+        // The agent's files reach the client's inbox as attachments.
+        let to_client = s.app.wait_for_emails(CLIENT, 1).await.remove(0);
+        let carried = to_client.attachments();
+        let names: Vec<&str> = carried.iter().map(|c| c.filename.as_str()).collect();
+        assert_eq!(
+            names,
+            ["invoice.pdf", "photo.jpg", "fdp.exe"],
+            "{}",
+            db.backend
+        );
+        assert_eq!(carried[0].data, invoice);
+        assert_eq!(carried[0].content_type, "application/pdf");
         s.app.stop().await;
     }
 }

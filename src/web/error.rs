@@ -160,13 +160,14 @@ where
     }
 }
 
-/// Ids and tokens in our URLs are short ASCII (`cnv_…`, `conversation.person.expiry.mac`);
-/// anything else (a NUL, a megabyte) cannot name anything, and PostgreSQL would refuse a NUL
-/// with an error instead of "not found".
+/// Ids, tokens and addresses in our URLs are short ASCII (`cnv_…`,
+/// `conversation.person.expiry.mac`, `carl+phone@example.com`); anything else (a NUL, a
+/// megabyte) cannot name anything, and PostgreSQL would refuse a NUL with an error instead of
+/// "not found".
 pub fn is_id_like(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 300
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-=".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-=@+".contains(&b))
 }

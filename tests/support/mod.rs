@@ -284,6 +284,17 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn delete(&self, path: &str) -> u16 {
+        self.http_client
+            .delete(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("http request")
+            .status()
+            .as_u16()
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
             .http_client

@@ -149,7 +149,7 @@ pub async fn request_code(
         .person(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("person"))?;
-    match send_code(&state, &person, &peer.ip().to_string()).await? {
+    match send_code(&state, &person, None, &peer.ip().to_string()).await? {
         CodeIssue::Issued { expires_at } => Ok((
             StatusCode::ACCEPTED,
             Json(json!({"sent": true, "expires_at": rfc3339(expires_at)})),

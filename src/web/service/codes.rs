@@ -8,11 +8,13 @@ use crate::web::error::ApiError;
 use axum::http::StatusCode;
 use rand::Rng;
 
-/// Composes and queues a 6-digit code for `person` (rate limited per address and per client
-/// IP); the API's `verification` route and the web view's sign-in share it.
+/// Composes and queues a 6-digit code for `person` to `to` (their primary address, or the
+/// verified other address they signed in with; rate limited per address and per client IP);
+/// the API's `verification` route and the web view's sign-in share it.
 pub async fn send_code(
     state: &AppState,
     person: &Person,
+    to: Option<&EmailAddress>,
     client_ip: &str,
 ) -> Result<CodeIssue, ApiError> {
     let settings = state
@@ -20,15 +22,17 @@ pub async fn send_code(
         .person_settings(&person.id)
         .await?
         .ok_or_else(|| ApiError::not_found("person"))?;
-    let address =
-        EmailAddress::parse(&person.email).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let address = match to {
+        Some(to) => to.clone(),
+        None => EmailAddress::parse(&person.email).map_err(|e| ApiError::invalid(e.to_string()))?,
+    };
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let email = state
         .mailer
         .compose()
         .verification_code(
             &person.name,
-            &person.email,
+            &address.to_string(),
             settings.locale,
             &code,
             state.store.now(),

@@ -1,10 +1,11 @@
-//! Settings (`/settings`): email notifications (digest, immediate, off), language, muted
-//! conversations, signing out everywhere. And attachment downloads for signed-in viewers.
+//! Settings (`/settings`): email notifications (digest, immediate, off), language, one's
+//! addresses (add with a confirmation link, remove, make primary), muted conversations,
+//! signing out everywhere. And attachment downloads for signed-in viewers.
 
 use super::auth::{require_form, require_viewer, viewer};
 use super::conversation::may_download;
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render};
-use crate::domain::{Locale, NotifyMode};
+use crate::domain::{EmailAddress, Locale, NotifyMode};
 use crate::store::ListScope;
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -16,6 +17,12 @@ pub struct Muted {
     pub subject: String,
 }
 
+/// One of the viewer's other addresses, as the settings page lists it.
+pub struct AddressRow {
+    pub email: String,
+    pub verified: bool,
+}
+
 #[derive(Template)]
 #[template(path = "web/settings.html")]
 struct SettingsPage {
@@ -24,12 +31,16 @@ struct SettingsPage {
     mode: &'static str,
     locale: &'static str,
     muted: Vec<Muted>,
+    primary: String,
+    addresses: Vec<AddressRow>,
     saved: bool,
+    sent: bool,
 }
 
 #[derive(Deserialize)]
 pub struct SavedQuery {
     saved: Option<String>,
+    sent: Option<String>,
 }
 
 pub async fn settings_page(
@@ -43,6 +54,22 @@ pub async fn settings_page(
     };
     let t = viewer.text();
     let result = async {
+        let (primary, addresses) = match viewer.person() {
+            Some(person) => (
+                person.email.clone(),
+                state
+                    .store
+                    .addresses(&person.id)
+                    .await?
+                    .into_iter()
+                    .map(|a| AddressRow {
+                        email: a.email,
+                        verified: a.verified_at.is_some(),
+                    })
+                    .collect(),
+            ),
+            None => (String::new(), Vec::new()),
+        };
         let (mode, muted) = match viewer.person() {
             Some(person) => {
                 let settings = state
@@ -79,7 +106,10 @@ pub async fn settings_page(
                 mode,
                 locale: viewer.locale().as_str(),
                 muted,
-                saved: query.is_ok_and(|q| q.saved.is_some()),
+                primary,
+                addresses,
+                saved: query.as_ref().is_ok_and(|q| q.saved.is_some()),
+                sent: query.as_ref().is_ok_and(|q| q.sent.is_some()),
             },
         ))
     }
@@ -117,6 +147,64 @@ pub async fn settings_submit(
         .store
         .update_person_settings(&person.id, Some(mode), Some(locale), None)
         .await?;
+    Ok(Redirect::to("/settings?saved=1").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AddressForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// The signed-in person and the address a settings form names.
+async fn address_form(
+    state: &Web,
+    headers: &HeaderMap,
+    form: &AddressForm,
+) -> Result<(crate::store::Person, EmailAddress), WebError> {
+    let viewer = require_form(state, headers, &form.csrf).await?;
+    let t = viewer.text();
+    let person = viewer
+        .person()
+        .cloned()
+        .ok_or_else(|| WebError::forbidden().in_language(t))?;
+    let email = EmailAddress::parse(form.email.trim())
+        .map_err(|e| WebError::bad_form(format!("{}: {e}", t.add_address)).in_language(t))?;
+    Ok((person, email))
+}
+
+/// Adds an address to the signed-in person's, unverified: a confirmation link goes to it.
+pub async fn add_address(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<AddressForm>,
+) -> Result<Response, WebError> {
+    let (person, email) = address_form(&state, &headers, &form).await?;
+    crate::web::service::addresses::add(&state, &person, &email, None).await?;
+    Ok(Redirect::to("/settings?sent=1").into_response())
+}
+
+pub async fn remove_address(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<AddressForm>,
+) -> Result<Response, WebError> {
+    let (person, email) = address_form(&state, &headers, &form).await?;
+    if !state.store.remove_address(&person.id, &email).await? {
+        return Err(WebError::not_found());
+    }
+    Ok(Redirect::to("/settings?saved=1").into_response())
+}
+
+pub async fn make_primary(
+    state: Web,
+    headers: HeaderMap,
+    WebForm(form): WebForm<AddressForm>,
+) -> Result<Response, WebError> {
+    let (person, email) = address_form(&state, &headers, &form).await?;
+    state.store.make_primary(&person.id, &email).await?;
     Ok(Redirect::to("/settings?saved=1").into_response())
 }
 

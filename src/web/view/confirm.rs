@@ -145,3 +145,57 @@ pub async fn confirm_submit(
         Err(ReleaseError::Store(err)) => Err(err.into()),
     }
 }
+
+/// `/addresses/confirm/{token}`: the link emailed to a person's new address. A page with a
+/// button, like the stranger's confirmation (a GET never acts).
+pub async fn address_page(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(token): WebPath<String>,
+) -> Response {
+    if state
+        .links
+        .verify_address(&token, state.store.now())
+        .is_none()
+    {
+        return invalid(&state, &headers, |t| t.address_invalid);
+    }
+    let action = format!("/addresses/confirm/{token}");
+    anonymous_page(
+        &headers,
+        state.secure_cookies,
+        StatusCode::OK,
+        |chrome| {
+            let t = chrome.t;
+            render(
+                StatusCode::OK,
+                ConfirmPage {
+                    chrome,
+                    action: &action,
+                    title: t.address_title,
+                    intro: t.address_intro,
+                    button: t.address_button,
+                },
+            )
+        },
+        |t| t.address_title,
+    )
+}
+
+pub async fn address_submit(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(token): WebPath<String>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    check_anonymous_csrf(&headers, &form.csrf)?;
+    match crate::web::service::addresses::confirm(&state, &token).await? {
+        true => Ok(done(
+            &state,
+            &headers,
+            |t| t.address_confirmed_title,
+            |t| t.address_confirmed,
+        )),
+        false => Ok(invalid(&state, &headers, |t| t.address_invalid)),
+    }
+}

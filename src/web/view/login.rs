@@ -168,7 +168,7 @@ pub async fn login_submit(
                     .is_some_and(|p| p.blocked)
             {
                 // Sent or rate limited: the page says codes are limited either way.
-                send_code(&background, &person, &ip).await?;
+                send_code(&background, &person, Some(&lookup), &ip).await?;
             }
             Ok(())
         }

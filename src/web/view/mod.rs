@@ -73,6 +73,13 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
             get(confirm::confirm_page).post(confirm::confirm_submit),
         )
         .route(
+            "/addresses/confirm/{token}",
+            get(confirm::address_page).post(confirm::address_submit),
+        )
+        .route("/settings/addresses", post(account::add_address))
+        .route("/settings/addresses/remove", post(account::remove_address))
+        .route("/settings/addresses/primary", post(account::make_primary))
+        .route(
             "/admin/domains",
             get(admin::domains_page).post(admin::add_domain),
         )

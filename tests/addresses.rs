@@ -1,0 +1,329 @@
+//! Several addresses per person, over real SMTP and HTTP on every backend: another address is
+//! usable once its owner follows the link emailed to it (or staff vouch for it), a reply from
+//! it posts as its person while their emails still go to the primary one, a sign-in code works
+//! with it, it can be made primary or removed, and an address belongs to one person at most.
+
+mod support;
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use support::web::Browser;
+use support::*;
+use threadgate::domain::ManualClock;
+
+const START: i64 = 1_790_000_000_000;
+const AGNES: &str = "agnes@team.test";
+const CARL: &str = "carl@client.test";
+const PHONE: &str = "carl.phone@mobile.test";
+
+struct Scene {
+    app: TestApp,
+    clock: ManualClock,
+    agnes: String,
+    carl: String,
+    conversation: String,
+}
+
+async fn scene(db: &TestDb) -> Scene {
+    let clock = ManualClock::at(START);
+    let app = spawn_app_with_clock(db, &[], Arc::new(clock.clone())).await;
+    let agnes = app.person(AGNES, "Agnes Agent", "internal").await;
+    let carl = app.person(CARL, "Carl Client", "client").await;
+    let conversation = app.conversation("Delivery", &agnes, &[&carl]).await;
+    Scene {
+        app,
+        clock,
+        agnes,
+        carl,
+        conversation,
+    }
+}
+
+impl Scene {
+    /// `from` answers `email` by its Reply-To; the SMTP reply code.
+    async fn reply_from(&self, from: &str, email: &Email, n: u32, body: &str) -> SmtpReply {
+        let to = email.reply_to();
+        let data = reply_email(
+            from,
+            &to,
+            &format!("<alias{n}@mobile.test>"),
+            &email.message_id(),
+            body,
+        );
+        self.app.deliver(from, &[&to], &data).await
+    }
+
+    async fn last_author_and_body(&self) -> (String, String) {
+        let messages = self.app.messages(&self.conversation).await;
+        let m = messages.last().unwrap();
+        (
+            m["author_id"].as_str().unwrap().to_string(),
+            m["body_text"].as_str().unwrap().trim().to_string(),
+        )
+    }
+}
+
+/// The confirmation link of an address email.
+fn address_link(email: &Email) -> String {
+    email
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/addresses/confirm/"))
+        .unwrap_or_else(|| panic!("no confirmation link in:\n{}", email.text))
+        .to_string()
+}
+
+#[tokio::test]
+async fn another_address_posts_as_its_person_once_its_owner_confirms_it() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(&s.conversation, &s.agnes, "Your parcel left.", "message")
+            .await;
+        let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
+
+        let (status, added) = s
+            .app
+            .post(
+                &format!("/people/{}/addresses", s.carl),
+                json!({"email": "Carl.Phone@Mobile.test"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{}: {added}", db.backend);
+        assert_eq!(added["verified"], false);
+        let confirmation = s.app.wait_for_emails(PHONE, 1).await.remove(0);
+        assert!(
+            confirmation.text.contains("Carl Client"),
+            "{}",
+            confirmation.text
+        );
+        let link = address_link(&confirmation);
+
+        // Not yet theirs: refused as today.
+        let reply = s.reply_from(PHONE, &to_carl, 1, "From my phone.").await;
+        assert_eq!(reply.code, 550, "{reply:?}");
+        assert!(reply.text.contains("5.7.1"), "{reply:?}");
+
+        // The link shows a button; the button confirms.
+        let mut browser = Browser::new(&s.app);
+        let path = link
+            .split_once("/addresses/")
+            .map(|(_, p)| format!("/addresses/{p}"))
+            .unwrap();
+        let page = browser.submit(&path, &path, &[]).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains("Your address is confirmed"),
+            "{}",
+            page.body
+        );
+        let forged = browser.submit(&path, &format!("{path}x"), &[]).await;
+        assert_eq!(forged.status, 400, "an altered link confirms nothing");
+
+        let reply = s.reply_from(PHONE, &to_carl, 2, "From my phone.").await;
+        assert_eq!(reply.code, 250, "{reply:?}");
+        assert_eq!(
+            s.last_author_and_body().await,
+            (s.carl.clone(), "From my phone.".to_string())
+        );
+
+        // Emails still go to the primary address.
+        s.app
+            .say(&s.conversation, &s.agnes, "It arrives tomorrow.", "message")
+            .await;
+        s.clock.advance(Duration::from_secs(3600));
+        let to_carl = s.app.wait_for_emails(CARL, 2).await;
+        assert!(to_carl.last().unwrap().text.contains("arrives tomorrow"));
+        assert_eq!(
+            s.app.settle_and_collect(PHONE).await.len(),
+            1,
+            "only the link"
+        );
+
+        let (_, listed) = s.app.get(&format!("/people/{}/addresses", s.carl)).await;
+        assert_eq!(listed["primary"], CARL);
+        assert_eq!(listed["addresses"][0]["verified"], true, "{listed}");
+        assert_eq!(listed["addresses"][0]["verified_by"], "link");
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn staff_vouch_for_an_address_which_then_signs_in_becomes_primary_or_goes() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let (status, added) = s
+            .app
+            .post(
+                &format!("/people/{}/addresses", s.carl),
+                json!({"email": PHONE, "verified": true, "actor_id": s.agnes}),
+            )
+            .await;
+        assert_eq!(status, 201, "{}: {added}", db.backend);
+        assert_eq!(added["verified"], true);
+        assert_eq!(
+            added["verified_by"],
+            s.agnes.as_str(),
+            "who vouched is recorded"
+        );
+        assert!(
+            s.app.settle_and_collect(PHONE).await.is_empty(),
+            "no link for a vouched address"
+        );
+
+        // One person per address, primary or not.
+        let dana = s.app.person("dana@client.test", "Dana", "client").await;
+        for (email, why) in [
+            (PHONE, "someone's other address"),
+            (AGNES, "someone's primary"),
+        ] {
+            let (status, body) = s
+                .app
+                .post(
+                    &format!("/people/{dana}/addresses"),
+                    json!({"email": email}),
+                )
+                .await;
+            assert_eq!(status, 409, "{why}: {body}");
+        }
+        let (status, _) = s
+            .app
+            .post(
+                "/people",
+                json!({"email": PHONE, "name": "Copy", "role": "client"}),
+            )
+            .await;
+        assert_eq!(status, 409, "a new person cannot take it either");
+        let (status, _) = s
+            .app
+            .post(
+                &format!("/people/{dana}/addresses"),
+                json!({"email": "not an address"}),
+            )
+            .await;
+        assert_eq!(status, 422);
+        let (status, _) = s
+            .app
+            .post(
+                "/people/per_unknown/addresses",
+                json!({"email": "x@y.test"}),
+            )
+            .await;
+        assert_eq!(status, 404);
+
+        // A sign-in code goes to the address typed, and signs Carl in.
+        let mut browser = Browser::new(&s.app);
+        let page = browser
+            .submit("/login", "/login", &[("email", PHONE)])
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let code = support::web::code_in(&s.app.wait_for_emails(PHONE, 1).await.remove(0));
+        let csrf = page.csrf();
+        let page = browser
+            .post(
+                "/login/code",
+                &[("csrf", &csrf), ("email", PHONE), ("code", &code)],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let settings = browser.get("/settings").await;
+        assert!(settings.body.contains(CARL) && settings.body.contains(PHONE));
+
+        // Primary: an unverified address cannot be; a verified one can, and the old primary
+        // stays theirs.
+        let (status, _) = s
+            .app
+            .post(
+                &format!("/people/{}/addresses", s.carl),
+                json!({"email": "carl.work@office.test"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, _) = s
+            .app
+            .patch(
+                &format!("/people/{}/addresses/carl.work@office.test", s.carl),
+                json!({"primary": true}),
+            )
+            .await;
+        assert_eq!(status, 409);
+        let (status, person) = s
+            .app
+            .patch(
+                &format!("/people/{}/addresses/{PHONE}", s.carl),
+                json!({"primary": true}),
+            )
+            .await;
+        assert_eq!(status, 200, "{person}");
+        assert_eq!(person["email"], PHONE);
+        let (_, listed) = s.app.get(&format!("/people/{}/addresses", s.carl)).await;
+        let others: Vec<&str> = listed["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["email"].as_str().unwrap())
+            .collect();
+        assert!(others.contains(&CARL), "{listed}");
+
+        // Removing: once, then 404.
+        let path = format!("/people/{}/addresses/carl.work@office.test", s.carl);
+        let status = s.app.delete(&path).await;
+        assert_eq!(status, 204);
+        assert_eq!(s.app.delete(&path).await, 404);
+        s.app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_settings_page_adds_and_removes_addresses() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(&s.conversation, &s.agnes, "Hello Carl.", "message")
+            .await;
+        let email = s.app.wait_for_emails(CARL, 1).await.remove(0);
+        let mut browser = Browser::new(&s.app);
+        browser
+            .sign_in_with(&support::web::magic_link(&email))
+            .await;
+        let page = browser
+            .submit("/settings", "/settings/addresses", &[("email", PHONE)])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(page.location(), Some("/settings?sent=1"));
+        let settings = browser.get("/settings?sent=1").await;
+        assert!(
+            settings.body.contains("waiting for confirmation"),
+            "{}",
+            settings.body
+        );
+        assert!(settings.body.contains("We sent a confirmation link"));
+        assert_eq!(s.app.wait_for_emails(PHONE, 1).await.len(), 1);
+
+        let page = browser
+            .submit("/settings", "/settings/addresses", &[("email", AGNES)])
+            .await;
+        assert_eq!(page.status, 422, "someone else's address");
+        assert!(
+            page.body.contains("belongs to someone already"),
+            "{}",
+            page.body
+        );
+
+        let page = browser
+            .submit(
+                "/settings",
+                "/settings/addresses/remove",
+                &[("email", PHONE)],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let (_, listed) = s.app.get(&format!("/people/{}/addresses", s.carl)).await;
+        assert!(
+            listed["addresses"].as_array().unwrap().is_empty(),
+            "{listed}"
+        );
+        s.app.stop().await;
+    }
+}
