@@ -159,6 +159,7 @@ impl App {
         if let Some(auth) = inbound_auth {
             inbound = inbound.with_auth(auth);
         }
+        inbound = inbound.with_sender_policy(config.sender_policy);
         let mailer = Mailer::new(composer, outbox_wake.clone());
         let inbound = inbound
             .with_confirmations(crate::inbound::Confirmations {

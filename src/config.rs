@@ -138,6 +138,13 @@ pub struct ExtractArgs {
     pub sent: Option<PathBuf>,
 }
 
+/// `--sender-policy`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SenderPolicyArg {
+    Hold,
+    Strict,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum SmtpProtocol {
     Smtp,
@@ -223,6 +230,16 @@ pub struct ServeArgs {
         default_value = "smtp"
     )]
     pub smtp_protocol: SmtpProtocol,
+    /// A reply through a reply address from someone else than its participant (a forward, a
+    /// colleague, another account): `hold` it for staff (post as the participant, add the
+    /// sender, or drop), or refuse it (`strict`: 550 5.7.1).
+    #[arg(
+        long,
+        env = "THREADGATE_SENDER_POLICY",
+        value_enum,
+        default_value = "hold"
+    )]
+    pub sender_policy: SenderPolicyArg,
     /// Largest accepted message, in bytes (suffixes K, M, KiB, MiB accepted).
     #[arg(long, env = "THREADGATE_MAX_MESSAGE_SIZE", default_value = "25MiB", value_parser = parse_size)]
     pub max_message_size: usize,
@@ -425,6 +442,7 @@ pub struct Config {
     pub domains: DomainSettings,
     pub max_attachment_size: usize,
     pub notify_attachments_max: usize,
+    pub sender_policy: crate::domain::SenderPolicy,
     pub smtp: SmtpSettings,
 }
 
@@ -615,6 +633,10 @@ impl ServeArgs {
             },
             max_attachment_size: self.max_attachment_size,
             notify_attachments_max: self.notify_attachments_max,
+            sender_policy: match self.sender_policy {
+                SenderPolicyArg::Hold => crate::domain::SenderPolicy::Hold,
+                SenderPolicyArg::Strict => crate::domain::SenderPolicy::Strict,
+            },
             smtp: SmtpSettings {
                 protocol: match self.smtp_protocol {
                     SmtpProtocol::Smtp => Protocol::Smtp,

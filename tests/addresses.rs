@@ -100,10 +100,10 @@ async fn another_address_posts_as_its_person_once_its_owner_confirms_it() {
         );
         let link = address_link(&confirmation);
 
-        // Not yet theirs: refused as today.
+        // Not yet theirs: kept for staff like anyone else's, not posted.
         let reply = s.reply_from(PHONE, &to_carl, 1, "From my phone.").await;
-        assert_eq!(reply.code, 550, "{reply:?}");
-        assert!(reply.text.contains("5.7.1"), "{reply:?}");
+        assert_eq!(reply.code, 250, "{reply:?}");
+        assert_eq!(s.app.inbound().await[0]["outcome"], "unknown_sender");
 
         // The link shows a button; the button confirms.
         let mut browser = Browser::new(&s.app);
@@ -135,10 +135,12 @@ async fn another_address_posts_as_its_person_once_its_owner_confirms_it() {
         s.clock.advance(Duration::from_secs(3600));
         let to_carl = s.app.wait_for_emails(CARL, 2).await;
         assert!(to_carl.last().unwrap().text.contains("arrives tomorrow"));
-        assert_eq!(
-            s.app.settle_and_collect(PHONE).await.len(),
-            1,
-            "only the link"
+        let to_phone = s.app.settle_and_collect(PHONE).await;
+        assert!(
+            to_phone
+                .iter()
+                .all(|e| !e.text.contains("arrives tomorrow")),
+            "the link and the held reply's answer only"
         );
 
         let (_, listed) = s.app.get(&format!("/people/{}/addresses", s.carl)).await;
@@ -323,6 +325,221 @@ async fn the_settings_page_adds_and_removes_addresses() {
         assert!(
             listed["addresses"].as_array().unwrap().is_empty(),
             "{listed}"
+        );
+        s.app.stop().await;
+    }
+}
+
+const CECILE: &str = "cecile@client.test";
+
+/// The inbound record of the email with this Message-ID.
+async fn inbound_of(app: &TestApp, message_id: &str) -> serde_json::Value {
+    app.inbound()
+        .await
+        .into_iter()
+        .find(|e| {
+            e["message_id"]
+                .as_str()
+                .map(|m| m.trim_matches(|c| c == '<' || c == '>'))
+                == Some(message_id.trim_matches(|c| c == '<' || c == '>'))
+        })
+        .unwrap_or_else(|| panic!("no inbound record for {message_id}"))
+}
+
+#[tokio::test]
+async fn a_reply_from_someone_else_waits_for_staff_who_post_it_as_the_participant_or_the_sender_or_drop_it()
+ {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        s.app
+            .say(&s.conversation, &s.agnes, "Your parcel left.", "message")
+            .await;
+        let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
+        let to = to_carl.reply_to();
+        let before = s.app.messages(&s.conversation).await.len();
+
+        // A colleague answers three times through Carl's address: kept, never posted.
+        for n in 1..=3 {
+            let data = reply_email(
+                "Cécile <cecile@client.test>",
+                &to,
+                &format!("<c{n}@client.test>"),
+                &to_carl.message_id(),
+                &format!("Colleague's answer {n}."),
+            );
+            let reply = s.app.deliver(CECILE, &[&to], &data).await;
+            assert_eq!(reply.code, 250, "{}: {reply:?}", db.backend);
+            assert_eq!(
+                inbound_of(&s.app, "<c1@client.test>").await["outcome"],
+                "unknown_sender"
+            );
+        }
+        assert_eq!(s.app.messages(&s.conversation).await.len(), before);
+        // Told once a day at most that it waits for the team.
+        let waiting = s.app.wait_for_emails(CECILE, 1).await;
+        assert!(waiting[0].text.contains("waiting") || waiting[0].text.contains("looks at it"));
+        assert_eq!(
+            waiting[0].header("Subject"),
+            Some("Your message is waiting for the team")
+        );
+        assert_eq!(s.app.settle_and_collect(CECILE).await.len(), 1);
+        // Never to a null sender, never to a machine.
+        let data = reply_email(
+            "dave@client.test",
+            &to,
+            "<d1@client.test>",
+            "<x@y>",
+            "Null sender.",
+        );
+        assert_eq!(s.app.deliver("", &[&to], &data).await.code, 250);
+        // (A null sender is a delivery report's: a machine, never answered.)
+        assert_eq!(
+            inbound_of(&s.app, "<d1@client.test>").await["outcome"],
+            "bounce"
+        );
+        let ooo = format!(
+            "From: erin@client.test\r\nTo: {to}\r\nSubject: Out of office\r\nMessage-ID: <e1@client.test>\r\n\
+Auto-Submitted: auto-replied\r\n\r\nI am away.\r\n"
+        );
+        assert_eq!(
+            s.app.deliver("erin@client.test", &[&to], &ooo).await.code,
+            250
+        );
+        assert_eq!(
+            inbound_of(&s.app, "<e1@client.test>").await["outcome"],
+            "auto_reply"
+        );
+        s.clock.advance(Duration::from_secs(60));
+        assert!(
+            s.app
+                .settle_and_collect("dave@client.test")
+                .await
+                .is_empty()
+        );
+        assert!(
+            s.app
+                .settle_and_collect("erin@client.test")
+                .await
+                .is_empty()
+        );
+
+        // It was really Carl.
+        let c1 = inbound_of(&s.app, "<c1@client.test>").await;
+        let id = c1["id"].as_str().unwrap();
+        let (status, body) = s
+            .app
+            .post(&format!("/inbound/{id}/release"), json!({}))
+            .await;
+        assert_eq!(status, 422, "say whose it is: {body}");
+        let (status, body) = s
+            .app
+            .post(
+                &format!("/inbound/{id}/release"),
+                json!({"as": "participant"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["released"], true);
+        assert_eq!(
+            s.last_author_and_body().await,
+            (s.carl.clone(), "Colleague's answer 1.".to_string())
+        );
+
+        // Cécile joins and her answer is hers.
+        let c2 = inbound_of(&s.app, "<c2@client.test>").await;
+        let id = c2["id"].as_str().unwrap();
+        let (status, body) = s
+            .app
+            .post(
+                &format!("/inbound/{id}/release"),
+                json!({"as": "sender", "actor_id": s.agnes}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (author, text) = s.last_author_and_body().await;
+        assert_eq!(text, "Colleague's answer 2.");
+        let (_, cecile) = s.app.get(&format!("/people/{author}")).await;
+        assert_eq!(
+            (cecile["email"].as_str(), cecile["role"].as_str()),
+            (Some(CECILE), Some("client"))
+        );
+        assert_eq!(cecile["name"], "Cécile");
+        let (_, c) = s
+            .app
+            .get(&format!("/conversations/{}", s.conversation))
+            .await;
+        assert!(
+            c["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["person_id"] == author.as_str())
+        );
+        let (status, _) = s
+            .app
+            .post(
+                &format!("/inbound/{id}/release"),
+                json!({"as": "participant"}),
+            )
+            .await;
+        assert_eq!(status, 409, "released once");
+
+        // Dropped: kept for the record, never posted.
+        let c3 = inbound_of(&s.app, "<c3@client.test>").await;
+        let id = c3["id"].as_str().unwrap();
+        let status = s.app.post_status(&format!("/inbound/{id}/drop")).await;
+        assert_eq!(status, 204);
+        assert_eq!(
+            inbound_of(&s.app, "<c3@client.test>").await["outcome"],
+            "dropped"
+        );
+        assert_eq!(s.app.post_status(&format!("/inbound/{id}/drop")).await, 409);
+        let texts: Vec<String> = s
+            .app
+            .messages(&s.conversation)
+            .await
+            .iter()
+            .map(|m| m["body_text"].as_str().unwrap().trim().to_string())
+            .collect();
+        assert!(!texts.iter().any(|t| t == "Colleague's answer 3."));
+
+        // On the page, staff get the three actions.
+        let to_agnes = s.app.wait_for_emails(AGNES, 1).await.remove(0);
+        let mut browser = Browser::new(&s.app);
+        browser
+            .sign_in_with(&support::web::magic_link(&to_agnes))
+            .await;
+        let data = reply_email(
+            CECILE,
+            &to,
+            "<c4@client.test>",
+            &to_carl.message_id(),
+            "One more.",
+        );
+        assert_eq!(s.app.deliver(CECILE, &[&to], &data).await.code, 250);
+        let d1 = inbound_of(&s.app, "<c4@client.test>").await;
+        let page = browser.get(&format!("/c/{}", s.conversation)).await;
+        assert!(
+            page.body.contains("Add the sender and post"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains(&format!("/held/{}/drop", d1["id"].as_str().unwrap()))
+        );
+        let path = format!("/c/{}", s.conversation);
+        let page = browser
+            .submit(
+                &path,
+                &format!("{path}/held/{}/drop", d1["id"].as_str().unwrap()),
+                &[],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        assert_eq!(
+            inbound_of(&s.app, "<c4@client.test>").await["outcome"],
+            "dropped"
         );
         s.app.stop().await;
     }

@@ -247,7 +247,8 @@ async fn refused_and_machine_mail_is_recorded_and_never_posted() {
         assert_eq!(greeting.code, 220);
         assert_eq!(c.cmd("EHLO client.test").await.code, 250);
 
-        // Someone else using Carl's reply address: refused, recorded, nothing posted.
+        // Someone else using Carl's reply address: kept for staff (unknown_sender), nothing
+        // posted.
         let forged = reply_email(
             "Mallory <mallory@evil.test>",
             &reply_to,
@@ -258,8 +259,9 @@ async fn refused_and_machine_mail_is_recorded_and_never_posted() {
         let r = c
             .send_mail("mallory@evil.test", &[&reply_to], &forged)
             .await;
-        assert_eq!(r.code, 550, "{r:?}");
-        assert!(r.text.contains("5.7.1"));
+        assert_eq!(r.code, 250, "{r:?}");
+        let held = &s.app.inbound().await[0];
+        assert_eq!(held["outcome"], "unknown_sender", "{held}");
 
         // An unknown token is refused at RCPT (no backscatter).
         let r = c.cmd("MAIL FROM:<carl@client.test>").await;
@@ -350,7 +352,7 @@ async fn refused_and_machine_mail_is_recorded_and_never_posted() {
             .map(|e| e["outcome"].as_str().unwrap().to_string())
             .collect();
         for expected in [
-            "sender_mismatch",
+            "unknown_sender",
             "posted",
             "duplicate",
             "auto_reply",

@@ -225,6 +225,12 @@ pub enum InboundOutcome {
     Released,
     /// A staff reply made only of commands (`#close`…): applied, nothing posted.
     Commands,
+    /// A reply through a live reply address from someone who is not its participant (a
+    /// forward, a colleague, another account): kept, not posted, until staff post it as the
+    /// participant, add the sender and post it as theirs, or drop it.
+    UnknownSender,
+    /// A held email staff dropped: kept for the record, never posted.
+    Dropped,
 }
 
 impl InboundOutcome {
@@ -242,6 +248,8 @@ impl InboundOutcome {
             InboundOutcome::Held => "held",
             InboundOutcome::Released => "released",
             InboundOutcome::Commands => "commands",
+            InboundOutcome::UnknownSender => "unknown_sender",
+            InboundOutcome::Dropped => "dropped",
         }
     }
 
@@ -259,10 +267,24 @@ impl InboundOutcome {
             InboundOutcome::Held,
             InboundOutcome::Released,
             InboundOutcome::Commands,
+            InboundOutcome::UnknownSender,
+            InboundOutcome::Dropped,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
     }
+}
+
+/// What a reply through a live reply address does when its From is not the participant the
+/// address belongs to (nor one of their verified addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SenderPolicy {
+    /// Kept as `unknown_sender` for staff to post (as the participant, or as the sender once
+    /// added) or drop; the sender is told it waits for the team.
+    #[default]
+    Hold,
+    /// `550 5.7.1`, as a reply address belongs to one person.
+    Strict,
 }
 
 /// What an inbox address (`support@<domain>`) does with mail from someone who is not a person

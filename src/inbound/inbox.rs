@@ -98,7 +98,7 @@ impl Inbound {
                 new_client: None,
             });
         }
-        match (inbox.stranger_policy, mail.vouched) {
+        match (inbox.stranger_policy, mail.vouched()) {
             (StrangerPolicy::Refuse, false) => {
                 let detail = format!(
                     "{} is not a known person and {}'s inbox refuses strangers",
@@ -128,7 +128,7 @@ impl Inbound {
                     email: from.clone(),
                     name: no_nul(name),
                     // A confirmation proved they read this address, like a magic link does.
-                    verified: mail.vouched,
+                    verified: mail.vouched(),
                 };
                 Ok(Author {
                     person_id,

@@ -13,9 +13,8 @@ pub(super) struct Mail<'a> {
     /// All the envelope recipients for SMTP, one for each LMTP recipient.
     pub recipients: &'a [&'a Recipient],
     pub known: &'a KnownOwners,
-    /// An admin or the sender's confirmation vouched for it: no authentication check, no
-    /// stranger policy.
-    pub vouched: bool,
+    /// Who vouched for it, and for what.
+    pub vouch: Vouch,
     /// SPF/DKIM/DMARC, when checked.
     pub verdict: Option<Verdict>,
     pub parsed: ParsedEmail,
@@ -23,7 +22,27 @@ pub(super) struct Mail<'a> {
     pub machine: Option<Machine>,
 }
 
+/// Who vouched for an email going through again, and for what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vouch {
+    /// No one: it just arrived.
+    No,
+    /// An admin released it, or its sender confirmed their address: no authentication check,
+    /// no stranger policy.
+    Admin,
+    /// Staff say an unknown sender's email is really from the participant its reply address
+    /// belongs to: posted as them.
+    Participant,
+    /// Staff added an unknown sender to the conversation: posted as them.
+    Sender(crate::store::Person),
+}
+
 impl Mail<'_> {
+    /// Vouched for by anyone: no authentication check, no stranger policy.
+    pub fn vouched(&self) -> bool {
+        self.vouch != Vouch::No
+    }
+
     /// The first inbox address among the recipients, lowercased.
     pub fn inbox_address(&self) -> Option<&str> {
         self.recipients.iter().find_map(|r| r.target.inbox())

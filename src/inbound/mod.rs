@@ -28,7 +28,7 @@ mod route;
 mod sender;
 
 pub use disposition::{Answer, Disposition, Refusal};
-pub use held::{Confirmations, Confirmed, ReleaseError};
+pub use held::{Confirmations, Confirmed, Release, ReleaseError};
 pub use recipients::KnownOwners;
 
 use crate::blobs::BlobStore;
@@ -72,6 +72,8 @@ pub struct Inbound {
     confirmations: Option<Confirmations>,
     /// What the pipeline emails: confirmation links, answers to staff commands not understood.
     mailer: Option<Mailer>,
+    /// What a reply from someone else than its address's participant does.
+    sender_policy: crate::domain::SenderPolicy,
 }
 
 impl Inbound {
@@ -95,7 +97,13 @@ impl Inbound {
             auth: None,
             confirmations: None,
             mailer: None,
+            sender_policy: crate::domain::SenderPolicy::default(),
         }
+    }
+
+    pub fn with_sender_policy(mut self, policy: crate::domain::SenderPolicy) -> Inbound {
+        self.sender_policy = policy;
+        self
     }
 
     pub fn with_auth(mut self, auth: authentication::InboundAuth) -> Inbound {

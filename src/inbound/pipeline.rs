@@ -5,7 +5,7 @@
 
 use super::authentication::Verdict;
 use super::disposition::{Answer, Disposition, Flow, Refusal, Stop, try_again};
-use super::mail::Mail;
+use super::mail::{Mail, Vouch};
 use super::recipients::KnownOwners;
 use super::route::Route;
 use super::sender::dmarc;
@@ -25,22 +25,22 @@ impl Inbound {
         peer: &str,
         known: &KnownOwners,
     ) -> Answer {
-        self.deliver_checked(tx, recipients, peer, false, known)
+        self.deliver_checked(tx, recipients, peer, Vouch::No, known)
             .await
     }
 
-    /// [`Inbound::deliver`]; `vouched`: an admin or a confirmation vouched for the email.
+    /// [`Inbound::deliver`]; `vouch`: who vouched for the email going through again.
     pub(super) async fn deliver_checked(
         &self,
         tx: &Transaction,
         recipients: &[&Recipient],
         peer: &str,
-        vouched: bool,
+        vouch: Vouch,
         known: &KnownOwners,
     ) -> Answer {
-        let verdict = match vouched {
-            false => self.authenticate(tx, peer).await,
-            true => None,
+        let verdict = match vouch {
+            Vouch::No => self.authenticate(tx, peer).await,
+            _ => None,
         };
         let auth_results = verdict.as_ref().map(|v| no_nul(v.results.clone()));
         let ctx = analyze::Context {
@@ -63,7 +63,7 @@ impl Inbound {
                     tx,
                     recipients,
                     known,
-                    vouched,
+                    vouch,
                     verdict,
                     parsed,
                     machine,
@@ -111,10 +111,15 @@ impl Inbound {
         self.unsubscribe(mail)?;
         self.bounce(mail).await?;
         self.auto_reply(mail).await?;
-        let Some(route) = self.route(mail).await? else {
+        let Some(mut route) = self.route(mail).await? else {
             return self.unrouted(mail).await;
         };
-        self.sender(mail, &route).await?;
+        match &mail.vouch {
+            // Staff looked at an unknown sender's email and said whose it is.
+            Vouch::Participant => {}
+            Vouch::Sender(person) => route.owner.person = person.clone(),
+            Vouch::No | Vouch::Admin => self.sender(mail, &route).await?,
+        }
         dmarc(mail, Some(&route.owner.conversation_id))?;
         let context = self.loop_breaker(mail, &route).await?;
         self.reply(mail, &route, context).await

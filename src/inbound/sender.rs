@@ -7,6 +7,9 @@ use super::disposition::{Disposition, Flow, Refusal, try_again};
 use super::mail::Mail;
 use super::route::Route;
 use crate::domain::InboundOutcome;
+use crate::domain::SenderPolicy;
+use crate::outbound::compose::WAITING_ID_PREFIX;
+use crate::store::InboundEffect;
 
 impl Inbound {
     /// The sender must be the participant the reply address belongs to: their primary address
@@ -28,15 +31,74 @@ impl Inbound {
         {
             return Ok(());
         }
-        mismatch(
-            route,
-            format!(
-                "From {} is not the participant this reply address belongs to",
-                from.key()
-            ),
-        )
+        let detail = format!(
+            "From {} is not the participant this reply address belongs to",
+            from.key()
+        );
+        match self.sender_policy {
+            SenderPolicy::Strict => mismatch(route, detail),
+            SenderPolicy::Hold => self.hold_unknown(mail, route, from, detail).await,
+        }
+    }
+
+    /// Keeps an unknown sender's reply for staff (`unknown_sender`), and tells the sender, once
+    /// a day at most, that it waits for the team. DMARC comes first: a sender whose domain
+    /// disowns them is refused or held as any other, never offered as "really them". Never
+    /// an answer to a null sender (`MAIL FROM:<>`); machines were stopped by earlier stages.
+    async fn hold_unknown(
+        &self,
+        mail: &Mail<'_>,
+        route: &Route,
+        from: &crate::domain::EmailAddress,
+        detail: String,
+    ) -> Flow<()> {
+        let conversation = &route.owner.conversation_id;
+        dmarc(mail, Some(conversation))?;
+        let held = Disposition::accept(
+            InboundOutcome::UnknownSender,
+            Some(conversation.clone()),
+            detail,
+        );
+        let mailer = self
+            .mailer
+            .as_ref()
+            .filter(|_| !mail.tx.mail_from.is_empty());
+        let Some(mailer) = mailer else {
+            return Err(held.into());
+        };
+        let now = self.store.now();
+        let recent = self
+            .store
+            .queued_since(
+                &from.to_string(),
+                WAITING_ID_PREFIX,
+                now - WAITING_INTERVAL_MS,
+            )
+            .await
+            .map_err(try_again("waiting-answer lookup"))?;
+        if recent > 0 {
+            return Err(held.into());
+        }
+        let locale = self
+            .confirmations
+            .as_ref()
+            .map_or(crate::domain::Locale::En, |c| c.default_locale);
+        let subject = mail.parsed.subject.as_deref().unwrap_or("");
+        match mailer
+            .compose()
+            .waiting_for_team(&from.to_string(), locale, subject, now)
+        {
+            Ok(email) => Err(held.with_effect(InboundEffect::Queue(email)).into()),
+            Err(err) => {
+                tracing::error!(error = %err, "composing a waiting answer failed");
+                Err(held.into())
+            }
+        }
     }
 }
+
+/// An unknown sender is told their email waits for the team once in this long at most.
+const WAITING_INTERVAL_MS: i64 = 24 * 3600 * 1000;
 
 fn mismatch(route: &Route, detail: String) -> Flow<()> {
     let conversation = Some(route.owner.conversation_id.clone());

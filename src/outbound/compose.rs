@@ -79,6 +79,9 @@ struct Strings {
     confirm_button: &'static str,
     confirm_expiry: &'static str,
     confirm_ignore: &'static str,
+    waiting_subject: &'static str,
+    waiting_intro: &'static str,
+    waiting_body: &'static str,
     address_subject: &'static str,
     address_intro: &'static str,
     address_action: &'static str,
@@ -119,6 +122,9 @@ const EN: Strings = Strings {
     confirm_button: "Confirm and deliver my message",
     confirm_expiry: "The link works for 7 days. Once confirmed, your next emails arrive directly.",
     confirm_ignore: "If you did not write to us, ignore this email: nothing will be delivered.",
+    waiting_subject: "Your message is waiting for the team",
+    waiting_intro: "We received your email:",
+    waiting_body: "It came from an address this conversation does not know yet, so the team looks at it before it is posted. You do not need to send it again.",
     address_subject: "Confirm your address",
     address_intro: "This address was added to the account of",
     address_action: "Confirm that it is yours:",
@@ -159,6 +165,9 @@ const FR: Strings = Strings {
     confirm_button: "Confirmer et transmettre mon message",
     confirm_expiry: "Le lien est valable 7 jours. Une fois confirmé, vos prochains e-mails arrivent directement.",
     confirm_ignore: "Si vous ne nous avez pas écrit, ignorez cet e-mail : rien ne sera transmis.",
+    waiting_subject: "Votre message attend l'équipe",
+    waiting_intro: "Nous avons reçu votre e-mail :",
+    waiting_body: "Il vient d'une adresse que cette conversation ne connaît pas encore : l'équipe le regarde avant qu'il soit publié. Inutile de le renvoyer.",
     address_subject: "Confirmez votre adresse",
     address_intro: "Cette adresse a été ajoutée au compte de",
     address_action: "Confirmez qu'elle est la vôtre :",
@@ -314,6 +323,21 @@ struct CommandsHtml<'a> {
     lang: &'a str,
     subject: &'a str,
     lines: &'a [(String, &'a str)],
+}
+
+#[derive(Template)]
+#[template(path = "email/waiting.txt")]
+struct WaitingText<'a> {
+    s: &'a Strings,
+    subject: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/waiting.html")]
+struct WaitingHtml<'a> {
+    s: &'a Strings,
+    lang: &'a str,
+    subject: &'a str,
 }
 
 #[derive(Template)]
@@ -730,6 +754,39 @@ impl Composer {
         self.machine_email(MachineMail::new("", to_email, subject, text, html), now)
     }
 
+    /// The one answer to an unknown sender's reply (held for staff): it waits for the team.
+    /// Its Message-ID starts with [`WAITING_ID_PREFIX`] so that they are counted (one a day
+    /// per address at most).
+    pub fn waiting_for_team(
+        &self,
+        to_email: &str,
+        locale: Locale,
+        their_subject: &str,
+        now: Millis,
+    ) -> Result<NewOutboxEmail, ComposeError> {
+        let s = strings(locale);
+        let subject: String = their_subject.chars().take(200).collect();
+        let text = WaitingText {
+            s,
+            subject: &subject,
+        }
+        .render()?;
+        let html = WaitingHtml {
+            s,
+            lang: locale.as_str(),
+            subject: &subject,
+        }
+        .render()?;
+        let mail = MachineMail::new("", to_email, s.waiting_subject.to_string(), text, html);
+        self.machine_email(
+            MachineMail {
+                id_prefix: WAITING_ID_PREFIX,
+                ..mail
+            },
+            now,
+        )
+    }
+
     /// The email asking the owner of a person's new address (`to_email`, added to `name`'s
     /// account) to confirm it through `token`'s link.
     pub fn address_confirmation(
@@ -839,6 +896,9 @@ impl Composer {
 /// The Message-IDs of answers to commands not understood start with this (after `<`): the
 /// store counts them to send one an hour at most.
 pub const COMMANDS_ID_PREFIX: &str = "help-";
+
+/// The Message-IDs of "your message is waiting for the team" answers start with this.
+pub const WAITING_ID_PREFIX: &str = "wait-";
 
 /// A one-off email's parts.
 struct MachineMail<'a> {

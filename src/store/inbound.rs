@@ -181,13 +181,20 @@ impl Store {
         })
     }
 
-    /// Emails held for review in a conversation (DMARC quarantine), oldest first.
+    /// Emails held for review in a conversation (DMARC quarantine, an unknown sender), oldest
+    /// first.
     pub async fn held_inbound(&self, conversation_id: &str) -> Result<Vec<InboundEntry>> {
         on_backend!(self, pool => {
+            // Two selects, so each uses its partial index.
             let rows = sqlx::query(
                 "SELECT id, received_at, envelope_from, recipients, message_id, outcome,
-                        conversation_id, posted_message_id, detail, auth_results
-                 FROM inbound WHERE conversation_id = $1 AND outcome = 'held' ORDER BY seq LIMIT 100",
+                        conversation_id, posted_message_id, detail, auth_results, seq
+                 FROM inbound WHERE conversation_id = $1 AND outcome = 'held'
+                 UNION ALL
+                 SELECT id, received_at, envelope_from, recipients, message_id, outcome,
+                        conversation_id, posted_message_id, detail, auth_results, seq
+                 FROM inbound WHERE conversation_id = $1 AND outcome = 'unknown_sender'
+                 ORDER BY seq LIMIT 100",
             )
             .bind(conversation_id)
             .fetch_all(pool)
@@ -246,26 +253,38 @@ impl Store {
         })
     }
 
-    /// Puts a claimed email back on hold (its release could not be stored: try again later).
-    pub async fn unclaim_held(&self, id: &str) -> Result<()> {
+    /// Puts a claimed email back on hold as `held` (`held` or `unknown_sender`): its release
+    /// could not be stored, try again later.
+    pub async fn unclaim_held(&self, id: &str, held: InboundOutcome) -> Result<()> {
         on_backend!(write self, pool => {
-            sqlx::query("UPDATE inbound SET outcome = 'held' WHERE id = $1 AND outcome = 'released'")
+            sqlx::query("UPDATE inbound SET outcome = $2 WHERE id = $1 AND outcome = 'released'")
                 .bind(id)
+                .bind(held.as_str())
                 .execute(pool)
                 .await?;
             Ok(())
         })
     }
 
-    /// Claims a held email for release (compare-and-set: two admins clicking at once release
-    /// it once). False when it is not held (any more).
-    pub async fn claim_held(&self, id: &str) -> Result<bool> {
+    /// Moves an email held as `held` (`held` or `unknown_sender`) to `to` (`released` or
+    /// `dropped`), noting `why` (compare-and-set: two admins clicking at once act once). False
+    /// when it is not held so (any more).
+    pub async fn claim_held(
+        &self,
+        id: &str,
+        held: InboundOutcome,
+        to: InboundOutcome,
+        why: &str,
+    ) -> Result<bool> {
         on_backend!(write self, pool => {
             let done = sqlx::query(
-                "UPDATE inbound SET outcome = 'released', detail = detail || '; released by an admin'
-                 WHERE id = $1 AND outcome = 'held'",
+                "UPDATE inbound SET outcome = $3, detail = detail || '; ' || $4
+                 WHERE id = $1 AND outcome = $2",
             )
             .bind(id)
+            .bind(held.as_str())
+            .bind(to.as_str())
+            .bind(why)
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)

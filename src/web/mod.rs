@@ -126,6 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/inbound", get(api::list_inbound))
         .route("/inbound/{id}/raw", get(api::download_raw))
         .route("/inbound/{id}/release", post(api::release_inbound))
+        .route("/inbound/{id}/drop", post(api::drop_inbound))
         .route("/attachments/{id}", get(api::download_attachment))
         .route("/outbox", get(api::list_outbox))
         .route("/failures", get(api::list_failures))

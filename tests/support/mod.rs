@@ -284,6 +284,18 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A POST without a body; the status.
+    pub async fn post_status(&self, path: &str) -> u16 {
+        self.http_client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("http request")
+            .status()
+            .as_u16()
+    }
+
     pub async fn delete(&self, path: &str) -> u16 {
         self.http_client
             .delete(self.url(path))

@@ -243,27 +243,69 @@ pub async fn download_attachment(
     serve_attachment(&state, &attachment).await
 }
 
-/// Releases a held email (DMARC quarantine): it goes through the pipeline again, without the
+#[derive(Deserialize, Default)]
+pub struct ReleaseBody {
+    /// For an unknown sender's reply: `participant` or `sender`.
+    #[serde(rename = "as")]
+    release_as: Option<String>,
+    actor_id: Option<String>,
+}
+
+/// A held email released or dropped: the statuses of what went wrong.
+fn release_error(e: crate::inbound::ReleaseError) -> ApiError {
+    use crate::inbound::ReleaseError;
+    match e {
+        ReleaseError::NotFound => ApiError::not_found("inbound email"),
+        ReleaseError::NotHeld => ApiError::new(StatusCode::CONFLICT, "not_held", e.to_string()),
+        ReleaseError::UnknownSender | ReleaseError::NotUnknownSender => {
+            ApiError::invalid(e.to_string())
+        }
+        ReleaseError::NoSender => ApiError::new(StatusCode::CONFLICT, "no_sender", e.to_string()),
+        ReleaseError::Store(e) => e.into(),
+    }
+}
+
+/// Releases a held email: one held by DMARC quarantine or for a stranger as it is (no body),
+/// an unknown sender's reply `{"as": "participant"}` or `{"as": "sender", "actor_id"}` (the
+/// sender is added to the conversation first). It goes through the pipeline again, without the
 /// authentication check, and is posted if nothing else stops it.
 pub async fn release_inbound(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    body: Option<Json<ReleaseBody>>,
 ) -> ApiResult {
-    use crate::inbound::ReleaseError;
-    match state.inbound.release(&id).await {
-        Ok(answer) => ok(json!({
-            "released": answer.is_stored(),
-            // The reply the pipeline would have given over SMTP.
-            "reply": String::from_utf8_lossy(crate::smtp::replies::answer(&answer).as_bytes()).trim_end(),
-        })),
-        Err(ReleaseError::NotFound) => Err(ApiError::not_found("inbound email")),
-        Err(ReleaseError::NotHeld) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_held",
-            "only held emails can be released",
-        )),
-        Err(ReleaseError::Store(e)) => Err(e.into()),
-    }
+    use crate::inbound::Release;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let actor_id = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
+    let how = match body.release_as.as_deref() {
+        None => Release::Vouched,
+        Some("participant") => Release::AsParticipant,
+        Some("sender") => Release::AsSender { actor_id },
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`as` must be \"participant\" or \"sender\"",
+            ));
+        }
+    };
+    let answer = state
+        .inbound
+        .release(&id, how)
+        .await
+        .map_err(release_error)?;
+    ok(json!({
+        "released": answer.is_stored(),
+        // The reply the pipeline would have given over SMTP.
+        "reply": String::from_utf8_lossy(crate::smtp::replies::answer(&answer).as_bytes()).trim_end(),
+    }))
+}
+
+/// Drops an unknown sender's held reply: kept for the record (`dropped`), never posted.
+pub async fn drop_inbound(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.inbound.drop_held(&id).await.map_err(release_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The original email as received, for "view original".

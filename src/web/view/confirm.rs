@@ -139,9 +139,13 @@ pub async fn confirm_submit(
             |t| t.confirmed_title,
             |t| t.confirmed,
         )),
-        Err(ReleaseError::NotFound | ReleaseError::NotHeld) => {
-            Ok(invalid(&state, &headers, |t| t.confirm_invalid))
-        }
+        Err(
+            ReleaseError::NotFound
+            | ReleaseError::NotHeld
+            | ReleaseError::UnknownSender
+            | ReleaseError::NotUnknownSender
+            | ReleaseError::NoSender,
+        ) => Ok(invalid(&state, &headers, |t| t.confirm_invalid)),
         Err(ReleaseError::Store(err)) => Err(err.into()),
     }
 }

@@ -15,7 +15,8 @@ use super::list::parse_addresses;
 use super::login::CsrfOnly;
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, field, human_time};
 use super::status::{shown_status, status_label};
-use crate::domain::Role;
+use crate::domain::{InboundOutcome, Role};
+use crate::inbound::{Release, ReleaseError};
 use crate::store::{
     Attachment, Conversation, ConversationStatus, LifecycleChange, Message, ParticipantState,
     StatusChange,
@@ -40,6 +41,9 @@ pub struct HeldView {
     pub from: String,
     pub time: String,
     pub detail: String,
+    /// From someone the conversation does not know: posted as the participant or as the
+    /// sender, or dropped (else released as it is).
+    pub unknown_sender: bool,
 }
 
 pub struct Choice {
@@ -176,6 +180,7 @@ async fn page(
             .await?
             .into_iter()
             .map(|e| HeldView {
+                unknown_sender: e.outcome == crate::domain::InboundOutcome::UnknownSender,
                 id: e.id,
                 from: e.envelope_from,
                 time: human_time(e.received_at),
@@ -525,27 +530,81 @@ pub async fn post_mute(
     Ok(back(&id, ""))
 }
 
-/// Releases an email held by DMARC quarantine into this conversation (staff; the email must
-/// be held for this very conversation).
+#[derive(Deserialize)]
+pub struct ReleaseForm {
+    #[serde(default)]
+    csrf: String,
+    /// For an unknown sender's reply: `participant` or `sender`.
+    #[serde(default, rename = "as")]
+    release_as: String,
+}
+
+/// The staff member acting on a held email of this very conversation (held by DMARC
+/// quarantine, or from an unknown sender).
+async fn held_in(
+    state: &Web,
+    headers: &HeaderMap,
+    id: &str,
+    inbound_id: &str,
+    csrf: &str,
+) -> Result<Viewer, WebError> {
+    let (viewer, _, _) = posting(state, headers, id, csrf).await?;
+    viewer.require_staff()?;
+    let held = matches!(
+        state.store.inbound_entry(inbound_id).await?,
+        Some(e) if e.conversation_id.as_deref() == Some(id)
+            && matches!(e.outcome, InboundOutcome::Held | InboundOutcome::UnknownSender)
+    );
+    match held {
+        true => Ok(viewer),
+        false => Err(WebError::not_found().in_language(viewer.text())),
+    }
+}
+
+/// Releases a held email into this conversation: as it is (DMARC quarantine), or an unknown
+/// sender's as the participant or as its sender, added first (staff).
 pub async fn post_release_held(
+    state: Web,
+    headers: HeaderMap,
+    WebPath((id, inbound_id)): WebPath<(String, String)>,
+    WebForm(form): WebForm<ReleaseForm>,
+) -> Result<Response, WebError> {
+    let viewer = held_in(&state, &headers, &id, &inbound_id, &form.csrf).await?;
+    let t = viewer.text();
+    let how = match form.release_as.as_str() {
+        "" => Release::Vouched,
+        "participant" => Release::AsParticipant,
+        "sender" => Release::AsSender {
+            actor_id: viewer.actor_id().map(str::to_string),
+        },
+        other => return Err(WebError::bad_form(format!("as: {other:?}")).in_language(t)),
+    };
+    match state.inbound.release(&inbound_id, how).await {
+        Ok(answer) if answer.is_stored() => Ok(back(&id, "")),
+        Ok(_) => Err(WebError::unavailable().in_language(t)),
+        Err(ReleaseError::Store(e)) => Err(WebError::from(e).in_language(t)),
+        Err(e @ (ReleaseError::UnknownSender | ReleaseError::NotUnknownSender)) => {
+            Err(WebError::bad_form(e.to_string()).in_language(t))
+        }
+        Err(_) => Err(WebError::not_found().in_language(t)),
+    }
+}
+
+/// Drops an unknown sender's reply held in this conversation (staff): never posted.
+pub async fn post_drop_held(
     state: Web,
     headers: HeaderMap,
     WebPath((id, inbound_id)): WebPath<(String, String)>,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
-    viewer.require_staff()?;
+    let viewer = held_in(&state, &headers, &id, &inbound_id, &form.csrf).await?;
     let t = viewer.text();
-    match state.store.inbound_entry(&inbound_id).await? {
-        Some(e)
-            if e.conversation_id.as_deref() == Some(id.as_str())
-                && e.outcome == crate::domain::InboundOutcome::Held => {}
-        _ => return Err(WebError::not_found().in_language(t)),
-    }
-    match state.inbound.release(&inbound_id).await {
-        Ok(answer) if answer.is_stored() => Ok(back(&id, "")),
-        Ok(_) => Err(WebError::unavailable().in_language(t)),
-        Err(crate::inbound::ReleaseError::Store(e)) => Err(WebError::from(e).in_language(t)),
+    match state.inbound.drop_held(&inbound_id).await {
+        Ok(()) => Ok(back(&id, "")),
+        Err(ReleaseError::Store(e)) => Err(WebError::from(e).in_language(t)),
+        Err(ReleaseError::NotUnknownSender) => {
+            Err(WebError::bad_form(ReleaseError::NotUnknownSender.to_string()).in_language(t))
+        }
         Err(_) => Err(WebError::not_found().in_language(t)),
     }
 }

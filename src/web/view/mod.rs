@@ -120,6 +120,10 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
             "/c/{id}/held/{inbound_id}/release",
             post(conversation::post_release_held),
         )
+        .route(
+            "/c/{id}/held/{inbound_id}/drop",
+            post(conversation::post_drop_held),
+        )
         .layer(axum::middleware::map_response(page::security_headers))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/copy.js", get(copy_script))

@@ -1,0 +1,3 @@
+-- Every staff page view lists the conversation's emails from unknown senders, like its held
+-- ones: found by index. Same intent as migrations/postgres/0015.
+CREATE INDEX inbound_unknown_sender ON inbound(conversation_id, seq) WHERE outcome = 'unknown_sender';
