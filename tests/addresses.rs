@@ -544,3 +544,115 @@ Auto-Submitted: auto-replied\r\n\r\nI am away.\r\n"
         s.app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn people_copied_on_an_inbox_conversation_are_offered_to_staff_never_added_silently() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let (status, body) = s
+            .app
+            .post("/domains", json!({"name": "example.test"}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        s.app
+            .patch("/domains/example.test", json!({"strangers": "accept"}))
+            .await;
+        // Nina writes to the inbox with a colleague in Cc (and the inbox itself in To).
+        let email = "From: Nina <nina@shop.test>\r\nTo: support@example.test\r\n\
+Cc: \"Oscar Ops\" <oscar@shop.test>, nina@shop.test\r\nSubject: Broken order\r\n\
+Message-ID: <n1@shop.test>\r\n\r\nThe order arrived broken.\r\n";
+        let reply = s
+            .app
+            .deliver("nina@shop.test", &["support@example.test"], email)
+            .await;
+        assert_eq!(reply.code, 250, "{reply:?}");
+        let conversation = s.app.inbound().await[0]["conversation_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, suggested) = s
+            .app
+            .get(&format!(
+                "/conversations/{conversation}/suggested-participants"
+            ))
+            .await;
+        assert_eq!(status, 200, "{suggested}");
+        let listed: Vec<(&str, &str)> = suggested["suggested"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["email"].as_str().unwrap(),
+                    p["name"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [("oscar@shop.test", "Oscar Ops")],
+            "{}: not the sender, not our inbox",
+            db.backend
+        );
+        let (_, c) = s.app.get(&format!("/conversations/{conversation}")).await;
+        assert!(
+            !c["participants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["email"] == "oscar@shop.test"),
+            "never added silently"
+        );
+
+        // The page offers one click; the participants API takes the address.
+        let to_agnes = s.app.wait_for_emails(AGNES, 1).await;
+        let mut browser = Browser::new(&s.app);
+        browser
+            .sign_in_with(&support::web::magic_link(to_agnes.last().unwrap()))
+            .await;
+        let page = browser.get(&format!("/c/{conversation}")).await;
+        assert!(page.body.contains("Copied on emails"), "{}", page.body);
+        assert!(page.body.contains("oscar@shop.test"));
+        let (status, added) = s
+            .app
+            .post(
+                &format!("/conversations/{conversation}/participants"),
+                json!({"email": "oscar@shop.test", "name": "Oscar Ops", "actor_id": s.agnes}),
+            )
+            .await;
+        assert_eq!(status, 201, "{added}");
+        assert_eq!(added["name"], "Oscar Ops");
+        let (_, suggested) = s
+            .app
+            .get(&format!(
+                "/conversations/{conversation}/suggested-participants"
+            ))
+            .await;
+        assert!(suggested["suggested"].as_array().unwrap().is_empty());
+
+        // A conversation started by the team is not an inbox's: a Cc there suggests nothing.
+        s.app
+            .say(&s.conversation, &s.agnes, "Private matter.", "message")
+            .await;
+        let to_carl = s.app.wait_for_emails(CARL, 1).await.remove(0);
+        let to = to_carl.reply_to();
+        let data = format!(
+            "From: {CARL}\r\nTo: {to}\r\nCc: boss@client.test\r\nSubject: Re: Delivery\r\n\
+Message-ID: <p1@client.test>\r\nIn-Reply-To: {}\r\n\r\nNoted.\r\n",
+            to_carl.message_id()
+        );
+        assert_eq!(s.app.deliver(CARL, &[&to], &data).await.code, 250);
+        let (_, suggested) = s
+            .app
+            .get(&format!(
+                "/conversations/{}/suggested-participants",
+                s.conversation
+            ))
+            .await;
+        assert!(
+            suggested["suggested"].as_array().unwrap().is_empty(),
+            "{suggested}"
+        );
+        s.app.stop().await;
+    }
+}

@@ -140,30 +140,10 @@ impl Inbound {
             .ok_or(ReleaseError::NotFound)?;
         let parsed = super::parse::parse_email(&raw, "").ok_or(ReleaseError::NoSender)?;
         let from = parsed.from.ok_or(ReleaseError::NoSender)?;
-        let person = match self.store.person_by_email(&from).await? {
-            Some(person) => person,
-            None => {
-                let name = parsed
-                    .from_name
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| from.local().to_string());
-                let new = crate::store::NewPerson {
-                    email: from.clone(),
-                    name,
-                    role: crate::domain::Role::Client,
-                };
-                match self.store.create_person(new).await {
-                    Ok(person) => person,
-                    // Created meanwhile (another click, an inbox email): theirs.
-                    Err(crate::store::StoreError::Conflict(_)) => self
-                        .store
-                        .person_by_email(&from)
-                        .await?
-                        .ok_or(ReleaseError::NoSender)?,
-                    Err(err) => return Err(err.into()),
-                }
-            }
-        };
+        let person = self
+            .store
+            .find_or_create_client(&from, parsed.from_name.as_deref())
+            .await?;
         match self
             .store
             .add_participant_by(conversation_id, &person.id, actor_id)

@@ -179,6 +179,8 @@ impl Inbound {
                 ..Disposition::accept(InboundOutcome::Empty, conversation, EMPTY_DETAIL)
             });
         };
+        let mut effects = effects;
+        effects.extend(self.copied_people(mail, &conversation_id));
         let how = match start {
             Some(_) => format!("started a conversation at {}'s inbox", inbox.domain),
             None => format!(

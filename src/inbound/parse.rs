@@ -14,6 +14,9 @@ pub struct ParsedEmail {
     pub from_name: Option<String>,
     pub message_id: Option<String>,
     pub subject: Option<String>,
+    /// The other mailboxes in To and Cc (not of `reply_domain`), each once: people the sender
+    /// copied, whom staff may add to the conversation. At most [`MAX_COPIED`].
+    pub copied: Vec<(EmailAddress, Option<String>)>,
     /// Reply tokens found in To, Cc and Delivered-To (in that order, no duplicates).
     pub header_tokens: Vec<ReplyToken>,
     /// Those of them written as note addresses (`reply+<token>+note`).
@@ -162,6 +165,7 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
         ..ParsedEmail::default()
     };
     (parsed.header_tokens, parsed.note_tokens) = header_tokens(&message, reply_domain);
+    parsed.copied = copied(&message, reply_domain);
     parsed.parent = match message.in_reply_to() {
         HeaderValue::Text(id) => Some(strip_brackets(id)),
         HeaderValue::TextList(ids) => ids.first().map(|id| strip_brackets(id)),
@@ -210,6 +214,41 @@ fn from_name(message: &Message<'_>) -> Option<String> {
         ..crate::domain::text::NAME
     };
     Some(crate::domain::text::clean(name, &rule)).filter(|n| !n.is_empty())
+}
+
+/// Mailboxes of To and Cc kept as people the sender copied (a long list is a newsletter's, not
+/// colleagues').
+pub const MAX_COPIED: usize = 20;
+
+/// The mailboxes of To and Cc that are not on our reply domain, each once, with their cleaned
+/// display names.
+fn copied(message: &Message<'_>, reply_domain: &str) -> Vec<(EmailAddress, Option<String>)> {
+    let mut out: Vec<(EmailAddress, Option<String>)> = Vec::new();
+    let rule = crate::domain::text::TextRule {
+        max_chars: 100,
+        ..crate::domain::text::NAME
+    };
+    for list in [message.to(), message.cc()].into_iter().flatten() {
+        for addr in list.iter() {
+            let Some(address) = addr.address().and_then(|a| EmailAddress::parse(a).ok()) else {
+                continue;
+            };
+            if address.domain().eq_ignore_ascii_case(reply_domain)
+                || out.iter().any(|(a, _)| a.key() == address.key())
+            {
+                continue;
+            }
+            let name = addr
+                .name()
+                .map(|n| crate::domain::text::clean(n, &rule))
+                .filter(|n| !n.is_empty());
+            out.push((address, name));
+            if out.len() == MAX_COPIED {
+                return out;
+            }
+        }
+    }
+    out
 }
 
 /// The reply tokens of our reply domain in To, Cc and Delivered-To, each once, and those

@@ -10,7 +10,7 @@ use super::route::Route;
 use super::{Inbound, analyze, no_nul};
 use crate::domain::file_type;
 use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Role, Source};
-use crate::store::{NewAttachment, NewMessage, ReplyContext, sha256_hex};
+use crate::store::{InboundEffect, NewAttachment, NewMessage, ReplyContext, sha256_hex};
 use std::collections::HashMap;
 
 pub(super) const EMPTY_DETAIL: &str = "the reply contained only quoted text or a signature";
@@ -66,7 +66,8 @@ impl Inbound {
                 .staff_commands(mail, route, post.as_mut().map(|p| &mut p.message))
                 .await?;
         }
-        let effects = staff.effects;
+        let mut effects = staff.effects;
+        effects.extend(self.copied_people(mail, &owner.conversation_id));
         let Some(post) = post.filter(|p| !p.is_empty()) else {
             let (outcome, detail) = match staff.applied.is_empty() {
                 true => (InboundOutcome::Empty, EMPTY_DETAIL.to_string()),
@@ -92,6 +93,28 @@ impl Inbound {
             post: Some(post.message),
             effects,
             ..Disposition::accept(InboundOutcome::Posted, conversation, detail)
+        })
+    }
+
+    /// The people the email copied (To, Cc), but its sender and our own address, to offer to
+    /// staff (the store keeps them for inbox conversations only).
+    pub(super) fn copied_people(
+        &self,
+        mail: &Mail<'_>,
+        conversation_id: &str,
+    ) -> Option<InboundEffect> {
+        let sender = mail.parsed.from.as_ref().map(|f| f.key());
+        let own = self.own_address.key();
+        let people: Vec<_> = mail
+            .parsed
+            .copied
+            .iter()
+            .filter(|(a, _)| Some(a.key()) != sender && a.key() != own)
+            .cloned()
+            .collect();
+        (!people.is_empty()).then(|| InboundEffect::Suggest {
+            conversation_id: conversation_id.to_string(),
+            people,
         })
     }
 

@@ -255,4 +255,62 @@ impl Store {
             row.as_ref().map(person_from_row).transpose()
         })
     }
+
+    /// The person with this address, created as a client when new (named `name`, or the
+    /// address's local part). Created meanwhile by someone else: theirs.
+    pub async fn find_or_create_client(
+        &self,
+        address: &EmailAddress,
+        name: Option<&str>,
+    ) -> Result<Person> {
+        if let Some(p) = self.person_by_email(address).await? {
+            return Ok(p);
+        }
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(address.local())
+            .to_string();
+        let new = super::NewPerson {
+            email: address.clone(),
+            name,
+            role: crate::domain::Role::Client,
+        };
+        match self.create_person(new).await {
+            Ok(p) => Ok(p),
+            Err(StoreError::Conflict(_)) => self
+                .person_by_email(address)
+                .await?
+                .ok_or(StoreError::NotFound("person")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// People emails to the inbox conversation `conversation_id` copied who do not take part
+    /// (by none of their addresses): staff may add them. Oldest first.
+    pub async fn suggested_participants(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<(String, Option<String>, Millis)>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT s.email, s.name, s.suggested_at FROM participant_suggestions s
+                 WHERE s.conversation_id = $1
+                   AND NOT EXISTS (
+                     SELECT 1 FROM participants p JOIN people pe ON pe.id = p.person_id
+                     WHERE p.conversation_id = $1 AND p.removed_at IS NULL
+                       AND (pe.email_key = s.email_key
+                            OR EXISTS (SELECT 1 FROM person_addresses a
+                                       WHERE a.person_id = pe.id AND a.email_key = s.email_key
+                                         AND a.verified_at IS NOT NULL)))
+                 ORDER BY s.suggested_at, s.email_key LIMIT 100",
+            )
+            .bind(conversation_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("email")?, r.try_get("name")?, r.try_get("suggested_at")?)))
+                .collect()
+        })
+    }
 }

@@ -100,6 +100,12 @@ pub enum InboundEffect {
         conversation_id: String,
         change: LifecycleChange,
     },
+    /// People the email copied (To, Cc), offered to staff to add when the conversation is an
+    /// inbox conversation and the address is not of one of our sending domains.
+    Suggest {
+        conversation_id: String,
+        people: Vec<(EmailAddress, Option<String>)>,
+    },
 }
 
 impl Store {
@@ -366,6 +372,15 @@ macro_rules! insert_record_sql {
 }
 pub(super) use insert_record_sql;
 
+/// Offers `$2` (`$3`, named `$4`) to staff as a participant of `$1`: only in an inbox
+/// conversation, never an address of one of our sending domains (`$6`), once.
+const SUGGEST_PARTICIPANT: &str =
+    "INSERT INTO participant_suggestions (conversation_id, email_key, email, name, suggested_at)
+     SELECT $1, $2, $3, $4, $5
+     WHERE EXISTS (SELECT 1 FROM conversations WHERE id = $1 AND inbox_domain IS NOT NULL)
+       AND NOT EXISTS (SELECT 1 FROM domains WHERE name = $6)
+     ON CONFLICT (conversation_id, email_key) DO NOTHING";
+
 /// The effects of one inbound email, inside its transaction. Evaluates to the record's detail
 /// (a bounce says what the address became) and, when a new client already existed, the id
 /// the pipeline chose for them and theirs.
@@ -418,7 +433,7 @@ macro_rules! write_effects {
                     client = (id != *person_id).then_some((person_id.as_str(), id));
                 }
                 // After the record, which it names; after the message, which they follow.
-                InboundEffect::Queue(_) | InboundEffect::Lifecycle { .. } => {}
+                InboundEffect::Queue(_) | InboundEffect::Lifecycle { .. } | InboundEffect::Suggest { .. } => {}
             }
         }
         (detail, client)
@@ -523,12 +538,31 @@ macro_rules! write_inbound {
             }
         };
         for effect in &w.effects {
-            if let InboundEffect::Lifecycle {
-                conversation_id,
-                change,
-            } = effect
-            {
-                apply_lifecycle!($conn, conversation_id, change, now);
+            match effect {
+                InboundEffect::Lifecycle {
+                    conversation_id,
+                    change,
+                } => {
+                    apply_lifecycle!($conn, conversation_id, change, now);
+                }
+                // After the message: a conversation it starts exists by now.
+                InboundEffect::Suggest {
+                    conversation_id,
+                    people,
+                } => {
+                    for (address, name) in people {
+                        sqlx::query(SUGGEST_PARTICIPANT)
+                            .bind(conversation_id)
+                            .bind(address.key())
+                            .bind(address.to_string())
+                            .bind(name)
+                            .bind(now)
+                            .bind(address.domain().to_ascii_lowercase())
+                            .execute(&mut *$conn)
+                            .await?;
+                    }
+                }
+                _ => {}
             }
         }
         let record = &w.record;

@@ -89,6 +89,10 @@ pub fn router(state: AppState) -> Router {
             get(api::get_conversation).patch(lifecycle::patch_conversation),
         )
         .route("/conversations/{id}/events", get(lifecycle::list_events))
+        .route(
+            "/conversations/{id}/suggested-participants",
+            get(api::suggested_participants),
+        )
         .route("/messages/{id}", delete(lifecycle::delete_message))
         .route(
             "/conversations/{id}/participants",

@@ -104,6 +104,10 @@ pub async fn get_conversation(
 #[derive(Deserialize)]
 pub struct AddParticipant {
     person_id: Option<String>,
+    /// Instead of `person_id`: someone by address (a suggested participant), created as a
+    /// client when new, named `name`.
+    email: Option<String>,
+    name: Option<String>,
     /// Who adds them (an internal user), for the conversation's events.
     actor_id: Option<String>,
 }
@@ -114,13 +118,42 @@ pub async fn add_participant(
     body: Body<AddParticipant>,
 ) -> ApiResult {
     let Json(body) = body?;
-    let person_id = required(&body.person_id, "person_id", 64)?;
     let actor = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
+    let person_id = match (&body.person_id, &body.email) {
+        (_, Some(email)) if body.person_id.is_none() => {
+            let address = EmailAddress::parse(email.trim())
+                .map_err(|e| ApiError::invalid(format!("`email` is not a valid address: {e}")))?;
+            existing_conversation(&state, &id).await?;
+            let name = match &body.name {
+                Some(_) => Some(human_text(&body.name, "name", &text::NAME)?),
+                None => None,
+            };
+            state.store.find_or_create_client(&address, name).await?.id
+        }
+        _ => required(&body.person_id, "person_id", 64)?.to_string(),
+    };
     let participant = state
         .store
-        .add_participant_by(&id, person_id, actor.as_deref())
+        .add_participant_by(&id, &person_id, actor.as_deref())
         .await?;
     created(participant_json(&participant))
+}
+
+/// `GET /conversations/{id}/suggested-participants`: people its emails copied (To, Cc) who do
+/// not take part, for staff to add (`POST …/participants {"email"}`). Inbox conversations only.
+pub async fn suggested_participants(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult {
+    existing_conversation(&state, &id).await?;
+    let suggested = state.store.suggested_participants(&id).await?;
+    let items: Vec<Value> = suggested
+        .iter()
+        .map(
+            |(email, name, at)| json!({"email": email, "name": name, "suggested_at": rfc3339(*at)}),
+        )
+        .collect();
+    ok(json!({"suggested": items}))
 }
 
 /// `?actor_id=` (an internal user) says who removes them, for the conversation's events.

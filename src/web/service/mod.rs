@@ -1,10 +1,9 @@
 //! The application layer under the JSON API and the web view: domain work both need (files,
-//! verification codes, posting and its rules, people by address), so that neither calls the
+//! verification codes, posting and its rules, a person's addresses), so that neither calls the
 //! other's handlers.
 
 pub mod addresses;
 pub mod codes;
 pub mod files;
 pub mod messages;
-pub mod people;
 pub mod uploads;

@@ -23,7 +23,6 @@ use crate::store::{
 };
 use crate::web::AppState;
 use crate::web::gzip::{Deflated, accepts_gzip};
-use crate::web::service::people::find_or_create_client;
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -72,6 +71,8 @@ struct ConversationPage {
     is_participant: bool,
     /// Emails held by DMARC quarantine, for staff to release.
     held: Vec<HeldView>,
+    /// People its emails copied who do not take part (address, name), for staff to add.
+    suggested: Vec<(String, String)>,
 }
 
 /// The conversation, if the viewer may see it (a live participant, or an admin); else 404.
@@ -190,6 +191,16 @@ async fn page(
     } else {
         Vec::new()
     };
+    let suggested = match staff {
+        true => state
+            .store
+            .suggested_participants(id)
+            .await?
+            .into_iter()
+            .map(|(email, name, _)| (email, name.unwrap_or_default()))
+            .collect(),
+        false => Vec::new(),
+    };
     let assignee = conversation
         .assignee_id
         .as_ref()
@@ -211,6 +222,7 @@ async fn page(
         muted: place.is_some_and(|p| p.muted),
         is_participant: place.is_some(),
         held,
+        suggested,
     };
     let html = page.render().map_err(|err| {
         tracing::error!(error = %err, "rendering a conversation page failed");
@@ -437,7 +449,7 @@ pub async fn post_add_participant(
         let name = typed_name
             .as_deref()
             .or(if addresses.len() == 1 { name } else { None });
-        let person = find_or_create_client(&state, address, name).await?;
+        let person = state.store.find_or_create_client(address, name).await?;
         state
             .store
             .add_participant_by(&id, &person.id, viewer.actor_id())

@@ -10,7 +10,6 @@ use super::status::{shown_status, status_label};
 use super::text::Text;
 use crate::domain::{EmailAddress, MessageKind, Role, Source};
 use crate::store::{ConversationStatus, ConversationSummary, ListScope, NewMessage};
-use crate::web::service::people::find_or_create_client;
 use askama::Template;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
@@ -331,7 +330,9 @@ pub async fn new_submit(
     let mut ids = Vec::new();
     for (address, name) in &addresses {
         ids.push(
-            find_or_create_client(&state, address, name.as_deref())
+            state
+                .store
+                .find_or_create_client(address, name.as_deref())
                 .await?
                 .id,
         );
