@@ -3,7 +3,7 @@
 //! notifications go). One address belongs to one person at most, primary or not.
 
 use super::notifications::insert_outbox;
-use super::people::person_from_row;
+use super::people::{address_taken, person_from_row};
 use super::{Dialect, NewOutboxEmail, Person, Result, Store, StoreError, on_backend};
 use crate::domain::{EmailAddress, Id, IdKind, Millis};
 use sqlx::Row;
@@ -40,22 +40,6 @@ where
 }
 
 const COLUMNS: &str = "id, person_id, email, created_at, verified_at, verified_by";
-
-/// Whether `$1` (an address key) is already someone's, primary or other, inside the caller's
-/// transaction.
-macro_rules! address_taken {
-    ($tx:ident, $key:expr) => {{
-        let taken: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM people WHERE email_key = $1)
-                  + (SELECT COUNT(*) FROM person_addresses WHERE email_key = $1)",
-        )
-        .bind($key)
-        .fetch_one(&mut *$tx)
-        .await?;
-        taken > 0
-    }};
-}
-pub(super) use address_taken;
 
 impl Store {
     /// A new address's id (its confirmation link names it before it is stored).

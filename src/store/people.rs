@@ -51,6 +51,22 @@ macro_rules! insert_person_sql {
 }
 pub(super) use insert_person_sql;
 
+/// Whether an address key is already someone's, primary or other (`person_addresses`), inside the caller's
+/// transaction.
+macro_rules! address_taken {
+    ($tx:ident, $key:expr) => {{
+        let taken: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM people WHERE email_key = $1)
+                  + (SELECT COUNT(*) FROM person_addresses WHERE email_key = $1)",
+        )
+        .bind($key)
+        .fetch_one(&mut *$tx)
+        .await?;
+        taken > 0
+    }};
+}
+pub(super) use address_taken;
+
 impl Store {
     /// Fails with `Conflict` when a person with the same address (case-insensitively) exists.
     pub async fn create_person(&self, new: NewPerson) -> Result<Person> {
@@ -66,7 +82,7 @@ impl Store {
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
             // Someone's other address is theirs too.
-            if super::addresses::address_taken!(tx, new.email.key()) {
+            if address_taken!(tx, new.email.key()) {
                 return Err(StoreError::Conflict(TAKEN));
             }
             sqlx::query(insert_person_sql!())

@@ -3,11 +3,11 @@
 
 use super::json::{
     Actor, ApiResult, Body, actor, conversation_json, created, existing_conversation, human_text,
-    inbound_json, ok, parse_limit, participant_json, person_with_settings, required,
+    inbound_json, ok, parse_limit, parse_status, participant_json, person_with_settings, required,
 };
 use crate::domain::text;
 use crate::domain::{EmailAddress, Locale, Role, rfc3339};
-use crate::store::{ConversationStatus, NewPerson};
+use crate::store::NewPerson;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use crate::web::service::files::{download_response, serve_attachment};
@@ -221,15 +221,7 @@ pub async fn list_conversations(
             ));
         }
     };
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            ConversationStatus::parse(s.trim()).ok_or_else(|| {
-                ApiError::invalid("`status` must be one of open, pending, closed, snoozed")
-            })
-        })
-        .transpose()?;
+    let status = parse_status(query.status.as_deref())?;
     let conversations = state
         .store
         .conversations_where(assignee, status, parse_limit(&query.limit)?)

@@ -3,7 +3,9 @@
 
 use crate::domain::text;
 use crate::domain::{Role, rfc3339};
-use crate::store::{Attachment, Conversation, InboundEntry, Message, Participant, Person};
+use crate::store::{
+    Attachment, Conversation, ConversationStatus, InboundEntry, Message, Participant, Person,
+};
 use crate::web::AppState;
 use crate::web::error::ApiError;
 use axum::Json;
@@ -186,4 +188,15 @@ pub(super) async fn actor(
         ));
     }
     Ok(Some(person.id))
+}
+
+/// A `status` field or parameter: one of the four, or a 422 naming them.
+pub(super) fn parse_status(value: Option<&str>) -> Result<Option<ConversationStatus>, ApiError> {
+    value
+        .map(|s| {
+            ConversationStatus::parse(s.trim()).ok_or_else(|| {
+                ApiError::invalid("`status` must be one of open, pending, closed, snoozed")
+            })
+        })
+        .transpose()
 }

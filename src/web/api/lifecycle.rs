@@ -13,7 +13,7 @@
 //! with no actor (an admin acting through the API). Status and assignment changes, and
 //! participant changes, are made by internal users: a client actor is a 422.
 
-use super::json::{Actor, actor, conversation_json, human_text};
+use super::json::{Actor, actor, conversation_json, human_text, parse_status};
 use crate::domain::{Millis, Role, rfc3339, text};
 use crate::store::{ConversationEvent, ConversationStatus, LifecycleChange, StatusChange};
 use crate::web::AppState;
@@ -71,15 +71,7 @@ pub async fn patch_conversation(
     if state.store.conversation(&id).await?.is_none() {
         return Err(ApiError::not_found("conversation"));
     }
-    let status = body
-        .status
-        .as_deref()
-        .map(|s| {
-            ConversationStatus::parse(s.trim()).ok_or_else(|| {
-                ApiError::invalid("`status` must be one of open, pending, closed, snoozed")
-            })
-        })
-        .transpose()?;
+    let status = parse_status(body.status.as_deref())?;
     let until = body
         .snoozed_until
         .as_deref()

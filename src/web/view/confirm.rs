@@ -60,6 +60,36 @@ pub(super) fn invalid(
     )
 }
 
+/// The page of an emailed link: what it does (its title, then intro and button, in the
+/// visitor's language) and one button that posts to `action`.
+fn button_page(
+    state: &Web,
+    headers: &HeaderMap,
+    action: &str,
+    title: fn(&Text) -> &'static str,
+    words: fn(&Text) -> (&'static str, &'static str),
+) -> Response {
+    anonymous_page(
+        headers,
+        state.secure_cookies,
+        StatusCode::OK,
+        |chrome| {
+            let (title, (intro, button)) = (title(chrome.t), words(chrome.t));
+            render(
+                StatusCode::OK,
+                ConfirmPage {
+                    chrome,
+                    action,
+                    title,
+                    intro,
+                    button,
+                },
+            )
+        },
+        title,
+    )
+}
+
 /// The page after the button worked.
 pub(super) fn done(
     state: &Web,
@@ -100,24 +130,12 @@ pub async fn confirm_page(
         return invalid(&state, &headers, |t| t.confirm_invalid);
     }
     let action = format!("/confirm/{token}");
-    anonymous_page(
+    button_page(
+        &state,
         &headers,
-        state.secure_cookies,
-        StatusCode::OK,
-        |chrome| {
-            let t = chrome.t;
-            render(
-                StatusCode::OK,
-                ConfirmPage {
-                    chrome,
-                    action: &action,
-                    title: t.confirm_title,
-                    intro: t.confirm_intro,
-                    button: t.confirm_button,
-                },
-            )
-        },
+        &action,
         |t| t.confirm_title,
+        |t| (t.confirm_intro, t.confirm_button),
     )
 }
 
@@ -165,24 +183,12 @@ pub async fn address_page(
         return invalid(&state, &headers, |t| t.address_invalid);
     }
     let action = format!("/addresses/confirm/{token}");
-    anonymous_page(
+    button_page(
+        &state,
         &headers,
-        state.secure_cookies,
-        StatusCode::OK,
-        |chrome| {
-            let t = chrome.t;
-            render(
-                StatusCode::OK,
-                ConfirmPage {
-                    chrome,
-                    action: &action,
-                    title: t.address_title,
-                    intro: t.address_intro,
-                    button: t.address_button,
-                },
-            )
-        },
+        &action,
         |t| t.address_title,
+        |t| (t.address_intro, t.address_button),
     )
 }
 
