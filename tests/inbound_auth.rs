@@ -366,3 +366,47 @@ async fn staff_release_held_emails_from_the_conversation_page_and_clients_never_
         s.app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn dmarc_comes_before_an_unknown_sender_is_offered_to_staff() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let (conversation, to, irt) = s.client("carl@client.test").await;
+        let before = s.app.messages(&conversation).await.len();
+        // Someone else, whose domain disowns what does not pass: refused, never "really them".
+        s.dns.txt("strict.test", "v=spf1 ip4:192.0.2.1 -all").await;
+        s.dns.txt("_dmarc.strict.test", "v=DMARC1; p=reject").await;
+        let data = reply("olga@strict.test", &to, &irt, "o1@strict.test", "Forged.");
+        let answer = s.send("olga@strict.test", &data, &to).await;
+        assert_eq!(answer.code, 550, "{} ({})", answer.text, db.backend);
+        assert_eq!(s.last_inbound().await["outcome"], "rejected");
+        // p=quarantine: held for a DMARC release, not offered as an unknown sender.
+        s.dns.txt("loose.test", "v=spf1 ip4:192.0.2.1 -all").await;
+        s.dns
+            .txt("_dmarc.loose.test", "v=DMARC1; p=quarantine")
+            .await;
+        let data = reply(
+            "lou@loose.test",
+            &to,
+            &irt,
+            "l1@loose.test",
+            "Maybe forged.",
+        );
+        assert_eq!(s.send("lou@loose.test", &data, &to).await.code, 250);
+        assert_eq!(s.last_inbound().await["outcome"], "held");
+        // A colleague whose domain vouches for them (SPF-aligned): kept for staff.
+        s.dns.txt("spf.test", "v=spf1 ip4:127.0.0.1 -all").await;
+        s.dns.txt("_dmarc.spf.test", "v=DMARC1; p=reject").await;
+        let data = reply(
+            "cecile@spf.test",
+            &to,
+            &irt,
+            "c1@spf.test",
+            "Colleague here.",
+        );
+        assert_eq!(s.send("cecile@spf.test", &data, &to).await.code, 250);
+        assert_eq!(s.last_inbound().await["outcome"], "unknown_sender");
+        assert_eq!(s.app.messages(&conversation).await.len(), before);
+        s.app.stop().await;
+    }
+}
