@@ -513,13 +513,16 @@ impl Composer {
         }
         // A reply that quoted its author's sign-in link must not hand it to others.
         let body = crate::domain::redact_sign_in_links(&m.body_text);
-        let (body, files) = match (body.trim().is_empty(), m.files.iter().any(|f| !f.inline)) {
+        // The files a message that is only files is said to have sent: the attached ones, or
+        // its images when it has nothing else.
+        let attached = m.files.iter().any(|f| !f.inline);
+        let (body, files) = match (body.trim().is_empty(), m.files.is_empty()) {
             // Never an empty body: a message that is only files says what they are.
-            (true, true) => {
+            (true, false) => {
                 let names: Vec<String> = m
                     .files
                     .iter()
-                    .filter(|f| !f.inline)
+                    .filter(|f| !attached || !f.inline)
                     .map(|f| file_label(s, f))
                     .collect();
                 let sent = format!("{} {} {}", m.author_name, s.sent, names.join(", "));

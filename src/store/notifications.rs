@@ -167,14 +167,13 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT p.conversation_id, p.person_id, p.reply_token, p.notified_up_to, p.last_email_id,
                         p.email_references, p.emails_sent, p.muted, c.subject,
-                        p.thread_subject, p.assigned_by, ab.name AS assigned_by_name,
+                        p.thread_subject, p.assigned_by,
                         c.created_at AS conversation_created_at,
                         pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
                         pe.notifications, pe.locale, pe.blocked, c.last_seq
                  FROM participants p
                  JOIN conversations c ON c.id = p.conversation_id
                  JOIN people pe ON pe.id = p.person_id
-                 LEFT JOIN people ab ON ab.id = p.assigned_by
                  WHERE (p.conversation_id, p.person_id) > ($3, $4)
                    AND p.removed_at IS NULL
                    AND ((p.notified_up_to < c.last_seq
@@ -221,10 +220,10 @@ impl Store {
                         omitted: 0,
                         last_seq: row.try_get("last_seq")?,
                         thread_subject: row.try_get("thread_subject")?,
-                        assigned_by: match row.try_get::<Option<String>, _>("assigned_by")? {
-                            Some(by) => Some((by, row.try_get("assigned_by_name")?)),
-                            None => None,
-                        },
+                        // The name of who assigned them is read below, for these few rows only.
+                        assigned_by: row
+                            .try_get::<Option<String>, _>("assigned_by")?
+                            .map(|by| (by, None)),
                     })
                 };
                 match read() {
@@ -243,6 +242,16 @@ impl Store {
                 page.last = Some((conversation_id, person_id));
             }
 
+            for d in &mut due {
+                if let Some((by, name)) = &mut d.assigned_by
+                    && !by.is_empty()
+                {
+                    *name = sqlx::query_scalar("SELECT name FROM people WHERE id = $1")
+                        .bind(&*by)
+                        .fetch_optional(pool)
+                        .await?;
+                }
+            }
             // One query per conversation in the batch (not per participant): everyone in a
             // conversation reads from the same slice of its history.
             let mut lowest: HashMap<String, i64> = HashMap::new();
