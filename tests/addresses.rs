@@ -430,6 +430,19 @@ Auto-Submitted: auto-replied\r\n\r\nI am away.\r\n"
             .app
             .post(&format!("/inbound/{id}/release"), json!({}))
             .await;
+        let malformed = s
+            .app
+            .http_client
+            .post(s.app.url(&format!("/inbound/{id}/release")))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .body("{\"as\": ")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(malformed.status().as_u16(), 400);
+        let error: serde_json::Value = malformed.json().await.expect("a JSON error");
+        assert_eq!(error["error"]["code"], "bad_json", "{error}");
         assert_eq!(status, 422, "say whose it is: {body}");
         let (status, body) = s
             .app

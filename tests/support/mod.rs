@@ -286,19 +286,16 @@ impl TestApp {
 
     /// A POST without a body; the status.
     pub async fn post_status(&self, path: &str) -> u16 {
-        self.http_client
-            .post(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("http request")
-            .status()
-            .as_u16()
+        self.bodyless(reqwest::Method::POST, path).await
     }
 
     pub async fn delete(&self, path: &str) -> u16 {
+        self.bodyless(reqwest::Method::DELETE, path).await
+    }
+
+    async fn bodyless(&self, method: reqwest::Method, path: &str) -> u16 {
         self.http_client
-            .delete(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await

@@ -297,10 +297,11 @@ fn release_error(e: crate::inbound::ReleaseError) -> ApiError {
 pub async fn release_inbound(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    body: Option<Json<ReleaseBody>>,
+    body: Result<Option<Json<ReleaseBody>>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
     use crate::inbound::Release;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    // No body (or not JSON) releases as it is; a JSON body that does not parse is a 4xx.
+    let body = body?.map(|Json(b)| b).unwrap_or_default();
     let actor_id = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
     let how = match body.release_as.as_deref() {
         None => Release::Vouched,

@@ -122,21 +122,17 @@ pub async fn confirm_page(
     headers: HeaderMap,
     WebPath(token): WebPath<String>,
 ) -> Response {
-    if state
-        .links
-        .verify_confirm(&token, state.store.now())
-        .is_none()
-    {
-        return invalid(&state, &headers, |t| t.confirm_invalid);
+    let live = state.links.verify_confirm(&token, state.store.now());
+    match live {
+        None => invalid(&state, &headers, |t| t.confirm_invalid),
+        Some(_) => button_page(
+            &state,
+            &headers,
+            &format!("/confirm/{token}"),
+            |t| t.confirm_title,
+            |t| (t.confirm_intro, t.confirm_button),
+        ),
     }
-    let action = format!("/confirm/{token}");
-    button_page(
-        &state,
-        &headers,
-        &action,
-        |t| t.confirm_title,
-        |t| (t.confirm_intro, t.confirm_button),
-    )
 }
 
 pub async fn confirm_submit(
@@ -175,21 +171,17 @@ pub async fn address_page(
     headers: HeaderMap,
     WebPath(token): WebPath<String>,
 ) -> Response {
-    if state
-        .links
-        .verify_address(&token, state.store.now())
-        .is_none()
-    {
-        return invalid(&state, &headers, |t| t.address_invalid);
+    let live = state.links.verify_address(&token, state.store.now());
+    match live {
+        None => invalid(&state, &headers, |t| t.address_invalid),
+        Some(_) => button_page(
+            &state,
+            &headers,
+            &format!("/addresses/confirm/{token}"),
+            |t| t.address_title,
+            |t| (t.address_intro, t.address_button),
+        ),
     }
-    let action = format!("/addresses/confirm/{token}");
-    button_page(
-        &state,
-        &headers,
-        &action,
-        |t| t.address_title,
-        |t| (t.address_intro, t.address_button),
-    )
 }
 
 pub async fn address_submit(
