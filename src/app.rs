@@ -3,6 +3,7 @@
 
 use crate::blobs::BlobStore;
 use crate::config::Config;
+use crate::domain::sending::{LiveDomains, SendingDomains};
 use crate::domain::{Clock, LinkSigner, MessageIds, SystemClock, random_base32};
 use crate::inbound::{Inbound, InboundLimits};
 use crate::outbound::compose::Composer;
@@ -77,7 +78,7 @@ impl App {
             .shared_secret("message_id_key", || random_base32(32))
             .await
             .context("loading the Message-ID key")?;
-        let message_ids = MessageIds::new(secret.into_bytes(), config.reply_domain.clone());
+        let message_ids = MessageIds::new(secret.into_bytes());
         let link_secret = store
             .shared_secret("link_key", || random_base32(32))
             .await
@@ -115,15 +116,24 @@ impl App {
         };
         let checker = crate::dns::check::DnsChecker::new(config.dns_server)
             .context("setting up the DNS resolver")?;
-        let domains =
-            crate::sending_domains::Domains::new(store.clone(), checker, config.domains.clone());
-        let signer = crate::outbound::dkim::Signer::new(
-            store.clone(),
-            config.from_address.domain().to_string(),
-        );
-        let composer = Composer::new(
+        // The default domain (the flags), then every domain an admin added.
+        let live = LiveDomains::new(SendingDomains::single(
             config.from_address.clone(),
-            config.reply_domain.clone(),
+            &config.reply_domain,
+        ));
+        let domains = crate::sending_domains::Domains::new(
+            store.clone(),
+            checker,
+            config.domains.clone(),
+            live.clone(),
+        );
+        domains
+            .reload()
+            .await
+            .context("reading the sending domains")?;
+        let signer = crate::outbound::dkim::Signer::new(store.clone());
+        let composer = Composer::new(
+            live.clone(),
             public_url,
             message_ids.clone(),
             links.clone(),
@@ -147,8 +157,7 @@ impl App {
         let mut inbound = Inbound::new(
             store.clone(),
             BlobStore::new(config.data_dir.join("attachments")),
-            config.reply_domain.clone(),
-            config.from_address.clone(),
+            live.clone(),
             message_ids,
             links.clone(),
             InboundLimits {
@@ -232,8 +241,7 @@ impl App {
             listener: self.smtp,
             session: SessionConfig {
                 hostname: self.config.smtp.hostname.clone(),
-                reply_domain: self.config.reply_domain.clone(),
-                own_address: Some(self.config.from_address.key()),
+                domains: self.domains.live().clone(),
                 max_message_size: self.config.smtp.max_message_size,
                 max_recipients: 100,
                 max_messages: self.config.smtp.max_messages,

@@ -99,6 +99,24 @@ pub enum DomainAction {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// How a domain's notifications present themselves: `From: "Ada via <display name>"
+    /// <<local>@<domain>>`, and the language of people who first write to its inbox.
+    Sender {
+        name: String,
+        /// After "via" in the From display name.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The local part of the notifications address.
+        #[arg(long)]
+        notifications_local: Option<String>,
+        /// en or fr.
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     /// Refuse mail from a sender domain (and its subdomains); `--remove` lifts the block;
     /// without a domain, lists the blocked ones.
     Block {

@@ -3,8 +3,9 @@
 
 use crate::config::{DomainAction, ServeArgs};
 use crate::dns::check::DnsChecker;
+use crate::domain::sending::{LiveDomains, SendingDomains};
 use crate::domain::{StrangerPolicy, SystemClock};
-use crate::sending_domains::{DomainError, Domains};
+use crate::sending_domains::{DomainError, Domains, SendingChange};
 use crate::store::Store;
 use serde_json::Value;
 use std::process::ExitCode;
@@ -18,7 +19,16 @@ async fn domains(serve: ServeArgs) -> Result<Domains, String> {
         .await
         .map_err(|e| format!("opening the database: {e}"))?;
     let checker = DnsChecker::new(config.dns_server).map_err(|e| e.to_string())?;
-    Ok(Domains::new(store, checker, config.domains))
+    let live = LiveDomains::new(SendingDomains::single(
+        config.from_address.clone(),
+        &config.reply_domain,
+    ));
+    let domains = Domains::new(store, checker, config.domains, live);
+    domains
+        .reload()
+        .await
+        .map_err(|e| format!("reading the domains: {e}"))?;
+    Ok(domains)
 }
 
 /// The records as a table a person can copy from.
@@ -65,6 +75,28 @@ pub fn table(view: &Value) -> String {
         })
         .collect();
     out.push_str(&format!("\n  DKIM keys: {}\n", keys.join(", ")));
+    out.push_str(&format!(
+        "  Sends as: \"… via {}\" <{}>{}{}\n",
+        view["display_name"].as_str().unwrap_or(""),
+        view["notifications_address"].as_str().unwrap_or(""),
+        match view["default_language"].as_str() {
+            Some(lang) => format!(", new people in {lang}"),
+            None => String::new(),
+        },
+        if view["default"] == true { " (the default domain)" } else { "" },
+    ));
+    let reasons: Vec<&str> = view["deliverability"]["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !reasons.is_empty() {
+        out.push_str("  WARNING: its mail will land in spam:\n");
+        for reason in reasons {
+            out.push_str(&format!("    - {reason}\n"));
+        }
+    }
     match view["inbox"].as_object() {
         Some(inbox) => out.push_str(&format!(
             "  Inbox: {} (or forward it to {}), strangers: {}\n",
@@ -98,6 +130,7 @@ pub async fn run(action: DomainAction) -> ExitCode {
         | DomainAction::Rotate { serve, json, .. }
         | DomainAction::Activate { serve, json, .. }
         | DomainAction::Inbox { serve, json, .. }
+        | DomainAction::Sender { serve, json, .. }
         | DomainAction::Block { serve, json, .. } => (serve.clone(), *json),
     };
     let domains = match domains(serve).await {
@@ -165,6 +198,30 @@ pub async fn run(action: DomainAction) -> ExitCode {
                 };
                 let strangers = strangers.as_deref().and_then(StrangerPolicy::parse);
                 match domains.set_inbox(name, local, strangers).await? {
+                    Some(view) => {
+                        print(&view, json);
+                        ExitCode::SUCCESS
+                    }
+                    None => missing(name),
+                }
+            }
+            DomainAction::Sender {
+                name,
+                display_name,
+                notifications_local,
+                language,
+                ..
+            } => {
+                // An empty value goes back to the default.
+                fn given(v: &Option<String>) -> Option<Option<&str>> {
+                    v.as_deref().map(|v| Some(v).filter(|v| !v.trim().is_empty()))
+                }
+                let change = SendingChange {
+                    display_name: given(display_name),
+                    notifications_local: given(notifications_local),
+                    default_language: given(language),
+                };
+                match domains.set_sending(name, change).await? {
                     Some(view) => {
                         print(&view, json);
                         ExitCode::SUCCESS

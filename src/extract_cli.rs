@@ -4,6 +4,7 @@
 
 use crate::domain::EmailAddress;
 use crate::domain::envelope::reply_address;
+use crate::domain::sending::SendingDomains;
 use crate::inbound::analyze::{self, Context};
 use crate::inbound::classify::Machine;
 use std::fmt::Write;
@@ -18,13 +19,13 @@ pub fn report(
     sent: Option<&str>,
 ) -> String {
     let mut out = String::new();
-    let from_header = crate::inbound::parse::parse_email(raw, reply_domain)
+    let domains = SendingDomains::single(own_address.clone(), reply_domain);
+    let from_header = crate::inbound::parse::parse_email(raw, &|d| domains.is_reply_domain(d))
         .and_then(|p| p.from.map(|f| f.to_string()))
         .unwrap_or_default();
     let envelope_from = envelope_from.unwrap_or(&from_header);
     let ctx = Context {
-        reply_domain,
-        own_address,
+        domains: &domains,
         envelope_from,
     };
     let Some((parsed, machine)) = analyze::parse_and_classify(raw, &ctx) else {
@@ -63,7 +64,7 @@ pub fn report(
     let tokens: Vec<String> = parsed
         .header_tokens
         .iter()
-        .map(|t| reply_address(&format!("{}…", &t.as_str()[..4]), reply_domain))
+        .map(|(t, domain)| reply_address(&format!("{}…", &t.as_str()[..4]), domain))
         .collect();
     let _ = writeln!(
         out,

@@ -10,9 +10,12 @@ use crate::config::DomainSettings;
 use crate::dns::check::DnsChecker;
 use crate::dns::records::{self, DkimPublic, Record, Status};
 use crate::domain::envelope::RESERVED_LOCAL_PARTS;
-use crate::domain::{Millis, StrangerPolicy, parse_domain_name, rfc3339};
+use crate::domain::sending::{
+    DEFAULT_DISPLAY_NAME, DEFAULT_NOTIFICATIONS_LOCAL, LiveDomains, SendingDomain, SendingDomains,
+};
+use crate::domain::{EmailAddress, Locale, Millis, StrangerPolicy, parse_domain_name, rfc3339, text};
 use crate::outbound::dkim;
-use crate::store::{DkimKey, Domain, KeyStatus, Store, StoreError};
+use crate::store::{DkimKey, Domain, DomainSettingsChange, KeyStatus, Store, StoreError};
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +27,12 @@ pub enum DomainError {
     #[error(transparent)]
     Key(#[from] dkim::DkimError),
 }
+
+/// A domain's display name: one line, short enough for a From header.
+const DISPLAY_NAME: text::TextRule = text::TextRule {
+    max_chars: 64,
+    ..text::NAME
+};
 
 /// How often the scheduler re-checks a domain.
 pub const RECHECK_EVERY_MS: Millis = 24 * 3600 * 1000;
@@ -54,20 +63,147 @@ pub fn parse_inbox_local(raw: &str) -> Result<String, String> {
     Ok(local)
 }
 
+/// A domain's sending settings as asked (`PATCH /domains/{name}`, the admin page): raw, checked
+/// by [`Domains::set_sending`]. `Some(None)`: back to the default.
+#[derive(Debug, Clone, Default)]
+pub struct SendingChange<'a> {
+    pub display_name: Option<Option<&'a str>>,
+    pub notifications_local: Option<Option<&'a str>>,
+    pub default_language: Option<Option<&'a str>>,
+}
+
+/// The [`SendingDomains`] of the default domain (`--from-address` on `--reply-domain`) and the
+/// domains' rows. The default domain's row, when there is one, gives its display name, local
+/// part, language and reply domain (the flag's reply domain is still accepted, so addresses
+/// already sent keep working).
+pub fn sending_domains(default: &SendingDomain, rows: &[Domain]) -> SendingDomains {
+    let mut default = default.clone();
+    let mut others = Vec::new();
+    for row in rows {
+        let local = row.notifications_local.as_deref();
+        let display_name = row
+            .display_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DISPLAY_NAME.to_string());
+        if row.name == default.name {
+            if let Some(from) = local.and_then(|l| notifications_address(l, &row.name)) {
+                default.from = from;
+            }
+            if !row.reply_domain.eq_ignore_ascii_case(&default.reply_domain) {
+                let flag = std::mem::replace(&mut default.reply_domain, row.reply_domain.clone());
+                default.also_accepts.push(flag);
+            }
+            default.display_name = display_name;
+            default.locale = row.default_locale;
+            continue;
+        }
+        let Some(from) =
+            notifications_address(local.unwrap_or(DEFAULT_NOTIFICATIONS_LOCAL), &row.name)
+        else {
+            tracing::error!(domain = %row.name, "a domain's notifications address is not an address; it does not send");
+            continue;
+        };
+        others.push(SendingDomain {
+            name: row.name.clone(),
+            reply_domain: row.reply_domain.clone(),
+            from,
+            display_name,
+            locale: row.default_locale,
+            also_accepts: Vec::new(),
+        });
+    }
+    SendingDomains::new(default, others)
+}
+
+fn notifications_address(local: &str, domain: &str) -> Option<EmailAddress> {
+    EmailAddress::parse(&format!("{local}@{domain}")).ok()
+}
+
 #[derive(Clone)]
 pub struct Domains {
     store: Store,
     checker: DnsChecker,
     settings: DomainSettings,
+    /// `--from-address` on `--reply-domain`, before its row (if any) is merged in.
+    default: SendingDomain,
+    live: LiveDomains,
 }
 
 impl Domains {
-    pub fn new(store: Store, checker: DnsChecker, settings: DomainSettings) -> Domains {
+    /// `live` starts as the default domain alone; [`Domains::reload`] merges the rows.
+    pub fn new(
+        store: Store,
+        checker: DnsChecker,
+        settings: DomainSettings,
+        live: LiveDomains,
+    ) -> Domains {
+        let default = live.now().default_domain().clone();
         Domains {
             store,
             checker,
             settings,
+            default,
+            live,
         }
+    }
+
+    /// The sending domains every part of the process reads.
+    pub fn live(&self) -> &LiveDomains {
+        &self.live
+    }
+
+    /// Reads the domains again (after a change here, and periodically for changes made by
+    /// another process). True when something changed.
+    pub async fn reload(&self) -> Result<bool, DomainError> {
+        let rows = self.store.domains().await?;
+        Ok(self.live.replace(sending_domains(&self.default, &rows)))
+    }
+
+    /// Changes a domain's display name, notifications local part and default language.
+    pub async fn set_sending(
+        &self,
+        name: &str,
+        change: SendingChange<'_>,
+    ) -> Result<Option<Value>, DomainError> {
+        let name = name.to_ascii_lowercase();
+        let Some(domain) = self.store.domain(&name).await? else {
+            return Ok(None);
+        };
+        let display_name = match change.display_name {
+            Some(Some(raw)) => Some(Some(
+                text::check(raw, &DISPLAY_NAME)
+                    .map_err(|e| DomainError::Invalid(format!("display_name: {e}")))?
+                    .to_string(),
+            )),
+            other => other.map(|_| None),
+        };
+        let notifications_local = match change.notifications_local {
+            Some(Some(raw)) => {
+                let local = parse_inbox_local(raw)
+                    .map_err(|e| DomainError::Invalid(format!("notifications_local: {e}")))?;
+                if domain.inbox_local.as_deref() == Some(local.as_str()) {
+                    return Err(DomainError::Invalid(format!(
+                        "notifications_local: {local}@{name} is the domain's inbox address"
+                    )));
+                }
+                Some(Some(local))
+            }
+            other => other.map(|_| None),
+        };
+        let default_locale = match change.default_language {
+            Some(Some(raw)) => Some(Some(Locale::parse(raw).filter(|_| raw.len() <= 5).ok_or_else(
+                || DomainError::Invalid(format!("default_language: expected en or fr, got {raw:?}")),
+            )?)),
+            other => other.map(|_| None),
+        };
+        let change = DomainSettingsChange {
+            display_name,
+            notifications_local,
+            default_locale,
+        };
+        self.store.set_domain_settings(&name, &change).await?;
+        self.reload().await?;
+        self.get(&name).await
     }
 
     /// Creates `name` (reply domain `reply.<name>` unless given) with fresh keys.
@@ -88,6 +224,7 @@ impl Domains {
             .store
             .create_domain(&name, &reply_domain, &keys)
             .await?;
+        self.reload().await?;
         self.view_of(&domain).await
     }
 
@@ -206,6 +343,15 @@ impl Domains {
             None => None,
         };
         let name = name.to_ascii_lowercase();
+        // Mail to the notifications address is a reply to our From, not a new conversation.
+        if let Some(Some(local)) = &local
+            && let Some(sending) = self.live.now().named(&name)
+            && sending.from.local().eq_ignore_ascii_case(local)
+        {
+            return Err(DomainError::Invalid(format!(
+                "{local}@{name} is the domain's notifications address"
+            )));
+        }
         if !self
             .store
             .set_inbox(&name, local.as_ref().map(|l| l.as_deref()), strangers)
@@ -307,13 +453,50 @@ impl Domains {
                 "strangers": domain.stranger_policy,
             })
         });
+        let live = self.live.now();
+        let sending = live.named(&domain.name);
+        let spam_reasons = spam_reasons(domain, &records, &keys);
         Ok(json!({
             "name": domain.name, "reply_domain": domain.reply_domain, "records": records,
             "keys": keys, "verified": all_ok,
             "last_checked_at": domain.last_checked_at.map(rfc3339),
             "inbox": inbox,
+            "default": live.default_domain().name == domain.name,
+            "display_name": sending.map_or(DEFAULT_DISPLAY_NAME, |s| s.display_name.as_str()),
+            "notifications_address": sending.map(|s| s.from.to_string()),
+            "default_language": domain.default_locale.map(Locale::as_str),
+            "deliverability": {
+                "lands_in_spam": !spam_reasons.is_empty(),
+                "reasons": spam_reasons,
+            },
         }))
     }
+}
+
+/// Why mail from `domain` will land in spam (or be refused) until its records are right: it
+/// still sends, signed with its keys, but receivers check what DNS says. Empty when all is well.
+fn spam_reasons(domain: &Domain, records: &[Value], keys: &[Value]) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if domain.last_checked_at.is_none() {
+        reasons.push(format!(
+            "its DNS records were never checked: publish them, then `threadgate domain check {}`",
+            domain.name
+        ));
+    } else {
+        for record in records.iter().filter(|r| r["status"] != "ok") {
+            let status = record["status"].as_str().unwrap_or("unknown");
+            let purpose = record["purpose"].as_str().unwrap_or("");
+            reasons.push(format!(
+                "{} record at {} is {status} ({purpose})",
+                record["type"].as_str().unwrap_or("?"),
+                record["host"].as_str().unwrap_or("?"),
+            ));
+        }
+    }
+    if !keys.iter().any(|k| k["status"] == "active") {
+        reasons.push("no active DKIM key: its mail goes out unsigned".to_string());
+    }
+    reasons
 }
 
 /// A sender domain to block: a domain name, or a single label (a whole TLD).

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use threadgate::domain::EmailAddress;
+use threadgate::domain::sending::SendingDomains;
 use threadgate::inbound::analyze::{self, Context};
 use threadgate::inbound::classify::Machine;
 
@@ -78,8 +79,11 @@ fn check(eml: &Path) -> Result<(), String> {
     let dir = eml.parent().unwrap();
     let expect = read_expect(&eml.with_extension("expect"))?;
     let raw = std::fs::read(eml).map_err(|e| e.to_string())?;
-    let own = EmailAddress::parse("notifications@example.net").unwrap();
-    let from_header = threadgate::inbound::parse::parse_email(&raw, REPLY_DOMAIN)
+    let own = SendingDomains::single(
+        EmailAddress::parse("notifications@example.net").unwrap(),
+        REPLY_DOMAIN,
+    );
+    let from_header = threadgate::inbound::parse::parse_email(&raw, &|d| d == REPLY_DOMAIN)
         .and_then(|p| p.from.map(|f| f.to_string()))
         .unwrap_or_default();
     let envelope_from = match expect.envelope_from.as_deref() {
@@ -88,8 +92,7 @@ fn check(eml: &Path) -> Result<(), String> {
         None => from_header,
     };
     let ctx = Context {
-        reply_domain: REPLY_DOMAIN,
-        own_address: &own,
+        domains: &own,
         envelope_from: &envelope_from,
     };
     let (parsed, machine) =

@@ -850,10 +850,14 @@ async fn a_worker_that_dies_mid_batch_is_replaced_without_losing_or_repeating_ma
             recipients.push(email);
         }
         let composer = threadgate::outbound::compose::Composer::new(
-            threadgate::domain::EmailAddress::parse("n@gateway.test").unwrap(),
-            "reply.test".into(),
+            threadgate::domain::sending::LiveDomains::new(
+                threadgate::domain::sending::SendingDomains::single(
+                    threadgate::domain::EmailAddress::parse("n@gateway.test").unwrap(),
+                    "reply.test",
+                ),
+            ),
             "http://gw.test".into(),
-            threadgate::domain::MessageIds::new(b"k".to_vec(), "reply.test".into()),
+            threadgate::domain::MessageIds::new(b"k".to_vec()),
             threadgate::domain::LinkSigner::new(b"k".to_vec()),
         );
         let wake = std::sync::Arc::new(tokio::sync::Notify::new());

@@ -16,6 +16,7 @@ use proptest::test_runner::{Config, RngSeed};
 use std::path::Path;
 use std::sync::OnceLock;
 use threadgate::domain::EmailAddress;
+use threadgate::domain::sending::SendingDomains;
 use threadgate::inbound::analyze::{self, Context};
 
 const REPLY_DOMAIN: &str = "reply.example.net";
@@ -38,17 +39,21 @@ fn config() -> Config {
     }
 }
 
-fn own() -> &'static EmailAddress {
-    static OWN: OnceLock<EmailAddress> = OnceLock::new();
-    OWN.get_or_init(|| EmailAddress::parse("notifications@example.net").unwrap())
+fn own() -> &'static SendingDomains {
+    static OWN: OnceLock<SendingDomains> = OnceLock::new();
+    OWN.get_or_init(|| {
+        SendingDomains::single(
+            EmailAddress::parse("notifications@example.net").unwrap(),
+            REPLY_DOMAIN,
+        )
+    })
 }
 
 /// Runs the whole pure pipeline with both kinds of envelope sender; panics propagate.
 fn analyse(raw: &[u8]) {
     for envelope_from in ["", "carl@client.example.com"] {
         let ctx = Context {
-            reply_domain: REPLY_DOMAIN,
-            own_address: own(),
+            domains: own(),
             envelope_from,
         };
         if let Some((parsed, machine)) = analyze::parse_and_classify(raw, &ctx) {
@@ -225,8 +230,7 @@ proptest! {
         let raw = minimal_email(&subject, &body);
         analyse(&raw);
         let ctx = Context {
-            reply_domain: REPLY_DOMAIN,
-            own_address: own(),
+            domains: own(),
             envelope_from: "carl@client.example.com",
         };
         let (parsed, _) = analyze::parse_and_classify(&raw, &ctx)
@@ -250,8 +254,7 @@ proptest! {
 fn every_fixture_parses() {
     for (name, raw) in fixtures() {
         let ctx = Context {
-            reply_domain: REPLY_DOMAIN,
-            own_address: own(),
+            domains: own(),
             envelope_from: "",
         };
         assert!(

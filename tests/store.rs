@@ -348,12 +348,14 @@ async fn a_new_client_is_created_in_their_emails_transaction_and_one_created_mea
             created_by: author.to_string(),
             members: vec![author.to_string(), agent.clone()],
             inbox_domain: Some("team.test".into()),
+            domain: Some("team.test".into()),
         };
         let new_client = |id: &str, email: &str| InboundEffect::NewClient {
             person_id: id.to_string(),
             email: EmailAddress::parse(email).unwrap(),
             name: "Nora".into(),
             verified: true,
+            locale: None,
         };
         let mut post = message("cnv_first", "per_chosen1", "hello");
         post.email_message_id = Some("first@x.test".into());

@@ -6,17 +6,22 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use threadgate::domain::EmailAddress;
+use threadgate::domain::sending::SendingDomains;
 use threadgate::inbound::analyze::{self, Context};
 
-fn own() -> &'static EmailAddress {
-    static OWN: OnceLock<EmailAddress> = OnceLock::new();
-    OWN.get_or_init(|| EmailAddress::parse("notifications@fuzz.test").unwrap())
+fn own() -> &'static SendingDomains {
+    static OWN: OnceLock<SendingDomains> = OnceLock::new();
+    OWN.get_or_init(|| {
+        SendingDomains::single(
+            EmailAddress::parse("notifications@fuzz.test").unwrap(),
+            "reply.fuzz.test",
+        )
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
     let ctx = Context {
-        reply_domain: "reply.fuzz.test",
-        own_address: own(),
+        domains: own(),
         envelope_from: "someone@client.test",
     };
     let Some((parsed, _machine)) = analyze::parse_and_classify(data, &ctx) else {

@@ -5,6 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use threadgate::domain::EmailAddress;
+use threadgate::domain::sending::{LiveDomains, SendingDomains};
 use threadgate::smtp::session::{Event, Protocol, RecipientVerdict, Reply, Session, SessionConfig};
 
 const MAX_SIZE: usize = 4096;
@@ -37,8 +39,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut session = Session::new(SessionConfig {
         hostname: "mx.fuzz".into(),
-        reply_domain: "reply.fuzz".into(),
-        own_address: Some("notifications@fuzz".into()),
+        domains: LiveDomains::new(SendingDomains::single(
+            EmailAddress::parse("notifications@fuzz.test").expect("a valid address"),
+            "reply.fuzz",
+        )),
         max_message_size: MAX_SIZE,
         max_recipients: 5,
         max_messages: 3,

@@ -14,6 +14,7 @@
 use clap::Parser;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use threadgate::domain::sending::{LiveDomains, SendingDomains};
 use threadgate::domain::{
     EmailAddress, LinkSigner, MessageIds, MessageKind, Role, Source, SystemClock,
 };
@@ -112,10 +113,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let composer = Composer::new(
-        EmailAddress::parse("notifications@bench.test")?,
-        "reply.bench.test".into(),
+        LiveDomains::new(SendingDomains::single(
+            EmailAddress::parse("notifications@bench.test")?,
+            "reply.bench.test",
+        )),
         "https://bench.test".into(),
-        MessageIds::new(b"bench".to_vec(), "reply.bench.test".into()),
+        MessageIds::new(b"bench".to_vec()),
         LinkSigner::new(b"bench".to_vec()),
     );
     let mailer = Mailer::new(composer, std::sync::Arc::new(tokio::sync::Notify::new()));

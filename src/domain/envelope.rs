@@ -12,6 +12,7 @@
 
 use super::address::EmailAddress;
 use super::token::ReplyToken;
+use super::sending::SendingDomains;
 
 /// The local-part prefix of reply addresses.
 const REPLY_PREFIX: &str = "reply";
@@ -190,19 +191,15 @@ pub enum Classified {
     Unknown,
 }
 
-/// Classifies `address` (`own_address`: our From address, lowercased).
-pub fn classify_recipient(
-    address: &str,
-    reply_domain: &str,
-    own_address: Option<&str>,
-) -> Classified {
+/// Classifies `address` against our `domains`' reply domains and notifications addresses.
+pub fn classify_recipient(address: &str, domains: &SendingDomains) -> Classified {
     let Ok(parsed) = EmailAddress::parse(address) else {
         return Classified::BadSyntax;
     };
-    if own_address == Some(parsed.key().as_str()) {
+    if domains.is_own_address(&parsed.key()) {
         return Classified::Target(Target::Own);
     }
-    if !parsed.domain().eq_ignore_ascii_case(reply_domain) {
+    if !domains.is_reply_domain(parsed.domain()) {
         return Classified::OtherDomain;
     }
     if parsed.local().eq_ignore_ascii_case(UNSUBSCRIBE_LOCAL) {
@@ -217,9 +214,18 @@ pub fn classify_recipient(
     }
 }
 
+/// The domain of an address as written (after the last `@`), or "".
+pub fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn r_test() -> SendingDomains {
+        SendingDomains::single(EmailAddress::parse("us@own.test").unwrap(), "r.test")
+    }
 
     #[test]
     fn token_matching_ignores_letter_case() {
@@ -242,7 +248,7 @@ mod tests {
         let t = ReplyToken::generate();
         let note = t.note_address("r.test");
         assert_eq!(
-            classify_recipient(&note, "r.test", None),
+            classify_recipient(&note, &r_test()),
             Classified::Target(Target::Token(t.clone()))
         );
         assert_eq!(reply_kind(&note), ReplyKind::Note);
@@ -251,7 +257,7 @@ mod tests {
         assert_eq!(reply_kind("support@r.test"), ReplyKind::Message);
         let other = format!("reply+{}+other@r.test", t.as_str());
         assert_eq!(
-            classify_recipient(&other, "r.test", None),
+            classify_recipient(&other, &r_test()),
             Classified::Unknown
         );
     }
@@ -260,32 +266,32 @@ mod tests {
     fn every_address_we_write_is_classified_back_to_its_target() {
         let token = ReplyToken::generate();
         assert_eq!(
-            classify_recipient(&token.address("r.test"), "r.test", None),
+            classify_recipient(&token.address("r.test"), &r_test()),
             Classified::Target(Target::Token(token))
         );
         let id = "out_abcdefghijklmnop";
         assert_eq!(
-            classify_recipient(&bounce_address(id, "r.test"), "R.TEST", None),
+            classify_recipient(&bounce_address(id, "R.TEST"), &r_test()),
             Classified::Target(Target::Bounce(id.to_string()))
         );
         assert_eq!(
-            classify_recipient(&unsubscribe_address("r.test"), "r.test", None),
+            classify_recipient(&unsubscribe_address("r.test"), &r_test()),
             Classified::Target(Target::Unsubscribe)
         );
         assert_eq!(
-            classify_recipient("bounces+out_short@r.test", "r.test", None),
+            classify_recipient("bounces+out_short@r.test", &r_test()),
             Classified::Unknown
         );
         assert_eq!(
-            classify_recipient("us@own.test", "r.test", Some("us@own.test")),
+            classify_recipient("us@own.test", &r_test()),
             Classified::Target(Target::Own)
         );
         assert_eq!(
-            classify_recipient("x@else.test", "r.test", None),
+            classify_recipient("x@else.test", &r_test()),
             Classified::OtherDomain
         );
         assert_eq!(
-            classify_recipient("not an address", "r.test", None),
+            classify_recipient("not an address", &r_test()),
             Classified::BadSyntax
         );
     }

@@ -1,4 +1,5 @@
-//! Our Message-IDs: `<conversation.person.n.mac@reply-domain>`. They name the conversation and
+//! Our Message-IDs: `<conversation.person.n.mac@reply-domain>` (the conversation's sending
+//! domain's reply domain; any domain verifies, the MAC decides). They name the conversation and
 //! the recipient, and carry a keyed MAC so a Message-ID cannot be forged to thread a reply
 //! into another conversation (the inbound router trusts only verified ones). An email that
 //! carried only internal notes has `n-note` for `n`, under the MAC: a reply to it is a note.
@@ -11,7 +12,6 @@ use sha2::Sha256;
 pub struct MessageIds {
     /// Shared by every process using the database.
     secret: Vec<u8>,
-    domain: String,
 }
 
 /// What a verified Message-ID of ours names.
@@ -27,8 +27,8 @@ pub struct OurMessageId {
 const NOTE_MARK: &str = "-note";
 
 impl MessageIds {
-    pub fn new(secret: Vec<u8>, domain: String) -> MessageIds {
-        MessageIds { secret, domain }
+    pub fn new(secret: Vec<u8>) -> MessageIds {
+        MessageIds { secret }
     }
 
     fn mac(&self, parts: &[&str]) -> String {
@@ -44,9 +44,10 @@ impl MessageIds {
             .to_ascii_lowercase()
     }
 
-    /// The Message-ID (with angle brackets) of the `n`-th email of a conversation to a person.
-    pub fn generate(&self, conversation_id: &str, person_id: &str, n: i64) -> String {
-        self.generate_for(conversation_id, person_id, n, ReplyKind::Message)
+    /// The Message-ID (with angle brackets) of the `n`-th email of a conversation to a person,
+    /// on `domain`.
+    pub fn generate(&self, conversation_id: &str, person_id: &str, n: i64, domain: &str) -> String {
+        self.generate_for(conversation_id, person_id, n, ReplyKind::Message, domain)
     }
 
     /// [`MessageIds::generate`] for an email whose replies are `kind`.
@@ -56,22 +57,21 @@ impl MessageIds {
         person_id: &str,
         n: i64,
         kind: ReplyKind,
+        domain: &str,
     ) -> String {
         let n = match kind {
             ReplyKind::Message => n.to_string(),
             ReplyKind::Note => format!("{n}{NOTE_MARK}"),
         };
         let mac = self.mac(&[conversation_id, person_id, &n]);
-        format!("<{conversation_id}.{person_id}.{n}.{mac}@{}>", self.domain)
+        format!("<{conversation_id}.{person_id}.{n}.{mac}@{domain}>")
     }
 
     /// The (conversation, person) a Message-ID of ours names, if its MAC is right.
     pub fn verify(&self, id: &str) -> Option<OurMessageId> {
         let id = id.trim().trim_start_matches('<').trim_end_matches('>');
-        let (local, domain) = id.rsplit_once('@')?;
-        if !domain.eq_ignore_ascii_case(&self.domain) {
-            return None;
-        }
+        // Each sending domain writes its own right-hand side; only the MAC says it is ours.
+        let (local, _domain) = id.rsplit_once('@')?;
         let mut parts = local.split('.');
         let (conversation, person, n, mac) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -114,8 +114,8 @@ mod tests {
 
     #[test]
     fn our_message_ids_verify_and_forgeries_do_not() {
-        let ids = MessageIds::new(b"secret".to_vec(), "reply.test".into());
-        let id = ids.generate("cnv_a", "per_b", 3);
+        let ids = MessageIds::new(b"secret".to_vec());
+        let id = ids.generate("cnv_a", "per_b", 3, "reply.test");
         let ours = ids.verify(&id).unwrap();
         assert_eq!(
             (ours.conversation_id.as_str(), ours.person_id.as_str()),
@@ -125,8 +125,9 @@ mod tests {
             ids.verify(&id.replace("cnv_a", "cnv_x")).is_none(),
             "another conversation"
         );
-        assert!(ids.verify(&id.replace("reply.test", "evil.test")).is_none());
-        let other_key = MessageIds::new(b"other".to_vec(), "reply.test".into());
+        // Another of our domains verifies the same (the MAC is over what it names).
+        assert!(ids.verify(&id.replace("reply.test", "reply.other.test")).is_some());
+        let other_key = MessageIds::new(b"other".to_vec());
         assert!(other_key.verify(&id).is_none());
         assert!(ids.verify("<random@reply.test>").is_none());
         assert_eq!(ours.kind, ReplyKind::Message);
@@ -134,18 +135,18 @@ mod tests {
 
     #[test]
     fn a_notes_only_email_says_so_under_the_mac() {
-        let ids = MessageIds::new(b"secret".to_vec(), "reply.test".into());
-        let id = ids.generate_for("cnv_a", "per_b", 4, ReplyKind::Note);
+        let ids = MessageIds::new(b"secret".to_vec());
+        let id = ids.generate_for("cnv_a", "per_b", 4, ReplyKind::Note, "reply.test");
         assert_eq!(ids.verify(&id).unwrap().kind, ReplyKind::Note);
         // Making a message's id a note's (or back) breaks the MAC.
-        let message = ids.generate("cnv_a", "per_b", 4);
+        let message = ids.generate("cnv_a", "per_b", 4, "reply.test");
         assert!(ids.verify(&message.replace(".4.", ".4-note.")).is_none());
         assert!(ids.verify(&id.replace("4-note", "4")).is_none());
     }
 
     #[test]
     fn thread_index_keeps_the_thread_header_and_grows_per_reply() {
-        let ids = MessageIds::new(b"secret".to_vec(), "reply.test".into());
+        let ids = MessageIds::new(b"secret".to_vec());
         let first = ids.thread_index("cnv_a", 1_700_000_000_000, 1);
         let third = ids.thread_index("cnv_a", 1_700_000_000_000, 3);
         assert_eq!(first.len(), 22);

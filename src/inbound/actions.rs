@@ -168,6 +168,7 @@ impl Inbound {
             None => mail.parsed.subject.as_deref().unwrap_or(""),
         };
         let email = mailer.compose().commands_not_understood(
+            route.owner.domain.as_deref(),
             &person.name,
             &person.email,
             settings.locale,

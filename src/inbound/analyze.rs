@@ -5,11 +5,11 @@ use super::classify::{self, Machine};
 use super::extract::{self, Extracted};
 use super::html;
 use super::parse::{self, ParsedEmail};
-use crate::domain::EmailAddress;
+use crate::domain::sending::SendingDomains;
 
 pub struct Context<'a> {
-    pub reply_domain: &'a str,
-    pub own_address: &'a EmailAddress,
+    /// Our reply domains (where tokens live) and notifications addresses (our own mail).
+    pub domains: &'a SendingDomains,
     /// The envelope sender (MAIL FROM); empty for the null reverse-path.
     pub envelope_from: &'a str,
 }
@@ -26,8 +26,8 @@ pub struct Body {
 
 /// Parses and classifies. None: not an email at all.
 pub fn parse_and_classify(raw: &[u8], ctx: &Context) -> Option<(ParsedEmail, Option<Machine>)> {
-    let parsed = parse::parse_email(raw, ctx.reply_domain)?;
-    let machine = classify::classify(&parsed, ctx.envelope_from, ctx.own_address);
+    let parsed = parse::parse_email(raw, &|d| ctx.domains.is_reply_domain(d))?;
+    let machine = classify::classify(&parsed, ctx.envelope_from, ctx.domains);
     Some((parsed, machine))
 }
 

@@ -138,7 +138,7 @@ impl Inbound {
             .raw_email(&entry.id)
             .await?
             .ok_or(ReleaseError::NotFound)?;
-        let parsed = super::parse::parse_email(&raw, "").ok_or(ReleaseError::NoSender)?;
+        let parsed = super::parse::parse_email(&raw, &|_| false).ok_or(ReleaseError::NoSender)?;
         let from = parsed.from.ok_or(ReleaseError::NoSender)?;
         let person = self
             .store
@@ -199,12 +199,12 @@ impl Inbound {
             .raw_email(&entry.id)
             .await?
             .ok_or(ReleaseError::NotFound)?;
-        let own = self.own_address.key();
+        let domains = self.domains.now();
         let recipients: Vec<Recipient> = entry
             .recipients
             .iter()
             .filter_map(|address| {
-                let target = match classify_recipient(address, &self.reply_domain, Some(&own)) {
+                let target = match classify_recipient(address, &domains) {
                     Classified::Target(target) => target,
                     Classified::OtherDomain | Classified::Unknown => {
                         Target::Inbox(address.to_ascii_lowercase())

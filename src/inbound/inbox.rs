@@ -113,7 +113,9 @@ impl Inbound {
                 )
                 .into())
             }
-            (StrangerPolicy::Verify, false) => Err(self.hold(mail, address, from).await?.into()),
+            (StrangerPolicy::Verify, false) => {
+                Err(self.hold(mail, inbox, address, from).await?.into())
+            }
             _ => {
                 let person_id = Id::generate(IdKind::Person);
                 // `from_name` was cleaned when the email was parsed; the local part follows
@@ -129,6 +131,7 @@ impl Inbound {
                     name: no_nul(name),
                     // A confirmation proved they read this address, like a magic link does.
                     verified: mail.vouched(),
+                    locale: mail.domains.of(Some(&inbox.domain)).locale,
                 };
                 Ok(Author {
                     person_id,
@@ -227,6 +230,7 @@ impl Inbound {
             created_by: author_id.to_string(),
             members,
             inbox_domain: Some(inbox.domain.clone()),
+            domain: Some(inbox.domain.clone()),
         })
     }
 
@@ -234,7 +238,13 @@ impl Inbound {
     /// that address a confirmation link, at most once a day. No link when DMARC says the From
     /// is forged (it would go to someone who never wrote: backscatter); an admin can still
     /// release it.
-    async fn hold(&self, mail: &Mail<'_>, address: &str, from: &EmailAddress) -> Flow<Disposition> {
+    async fn hold(
+        &self,
+        mail: &Mail<'_>,
+        inbox: &InboxAddress,
+        address: &str,
+        from: &EmailAddress,
+    ) -> Flow<Disposition> {
         let key = from.key();
         let mut held = Disposition::accept(
             InboundOutcome::Held,
@@ -268,10 +278,15 @@ impl Inbound {
         let locale = match mail.parsed.header("Content-Language") {
             Some(lang) if lang.trim().to_ascii_lowercase().starts_with("fr") => Locale::Fr,
             Some(lang) if lang.trim().to_ascii_lowercase().starts_with("en") => Locale::En,
-            _ => confirmations.default_locale,
+            _ => mail
+                .domains
+                .of(Some(&inbox.domain))
+                .locale
+                .unwrap_or(confirmations.default_locale),
         };
         let subject = mail.parsed.subject.as_deref().unwrap_or("");
         let email = mailer.compose().inbox_confirmation(
+            &inbox.domain,
             &from.to_string(),
             locale,
             address,

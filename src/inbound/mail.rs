@@ -6,10 +6,13 @@ use super::classify::Machine;
 use super::parse::ParsedEmail;
 use super::recipients::KnownOwners;
 use crate::domain::envelope::{Recipient, Transaction};
+use crate::domain::sending::SendingDomains;
 
 /// One email going through the stages, with what the first ones found.
 pub(super) struct Mail<'a> {
     pub tx: &'a Transaction,
+    /// Our sending domains as they were when it arrived.
+    pub domains: &'a SendingDomains,
     /// All the envelope recipients for SMTP, one for each LMTP recipient.
     pub recipients: &'a [&'a Recipient],
     pub known: &'a KnownOwners,

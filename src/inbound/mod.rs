@@ -32,7 +32,8 @@ pub use held::{Confirmations, Confirmed, Release, ReleaseError};
 pub use recipients::KnownOwners;
 
 use crate::blobs::BlobStore;
-use crate::domain::{EmailAddress, LinkSigner, MessageIds};
+use crate::domain::sending::LiveDomains;
+use crate::domain::{LinkSigner, MessageIds};
 use crate::outbound::mailer::Mailer;
 use crate::store::Store;
 
@@ -61,8 +62,8 @@ impl Default for InboundLimits {
 pub struct Inbound {
     store: Store,
     blobs: BlobStore,
-    reply_domain: String,
-    own_address: EmailAddress,
+    /// Our reply domains and notifications addresses.
+    domains: LiveDomains,
     message_ids: MessageIds,
     links: LinkSigner,
     limits: InboundLimits,
@@ -80,8 +81,7 @@ impl Inbound {
     pub fn new(
         store: Store,
         blobs: BlobStore,
-        reply_domain: String,
-        own_address: EmailAddress,
+        domains: LiveDomains,
         message_ids: MessageIds,
         links: LinkSigner,
         limits: InboundLimits,
@@ -89,8 +89,7 @@ impl Inbound {
         Inbound {
             store,
             blobs,
-            reply_domain,
-            own_address,
+            domains,
             message_ids,
             links,
             limits,

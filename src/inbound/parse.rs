@@ -14,11 +14,13 @@ pub struct ParsedEmail {
     pub from_name: Option<String>,
     pub message_id: Option<String>,
     pub subject: Option<String>,
-    /// The other mailboxes in To and Cc (not of `reply_domain`), each once: people the sender
+    /// The other mailboxes in To and Cc (not on one of our reply domains), each once: people the sender
     /// copied, whom staff may add to the conversation. At most [`MAX_COPIED`].
     pub copied: Vec<(EmailAddress, Option<String>)>,
-    /// Reply tokens found in To, Cc and Delivered-To (in that order, no duplicates).
-    pub header_tokens: Vec<ReplyToken>,
+    /// Reply tokens found in To, Cc and Delivered-To (in that order, no duplicates), each with
+    /// the reply domain it was written on (lowercased): a token is valid only on its own
+    /// domain's.
+    pub header_tokens: Vec<(ReplyToken, String)>,
     /// Those of them written as note addresses (`reply+<token>+note`).
     pub note_tokens: Vec<ReplyToken>,
     /// Message-IDs in In-Reply-To then References, without angle brackets.
@@ -143,8 +145,9 @@ fn unflow(text: &str, delsp: bool) -> String {
     out
 }
 
-/// None when the bytes are not an email at all (no header could be read).
-pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
+/// None when the bytes are not an email at all (no header could be read). `is_reply_domain`
+/// says which domains are ours (where reply tokens live).
+pub fn parse_email(raw: &[u8], is_reply_domain: &dyn Fn(&str) -> bool) -> Option<ParsedEmail> {
     let message = MessageParser::default().parse(raw)?;
     if message.root_part().headers.is_empty() {
         return None;
@@ -164,8 +167,8 @@ pub fn parse_email(raw: &[u8], reply_domain: &str) -> Option<ParsedEmail> {
         headers: headers_of(message.root_part(), raw),
         ..ParsedEmail::default()
     };
-    (parsed.header_tokens, parsed.note_tokens) = header_tokens(&message, reply_domain);
-    parsed.copied = copied(&message, reply_domain);
+    (parsed.header_tokens, parsed.note_tokens) = header_tokens(&message, is_reply_domain);
+    parsed.copied = copied(&message, is_reply_domain);
     parsed.parent = match message.in_reply_to() {
         HeaderValue::Text(id) => Some(strip_brackets(id)),
         HeaderValue::TextList(ids) => ids.first().map(|id| strip_brackets(id)),
@@ -220,9 +223,12 @@ fn from_name(message: &Message<'_>) -> Option<String> {
 /// colleagues').
 pub const MAX_COPIED: usize = 20;
 
-/// The mailboxes of To and Cc that are not on our reply domain, each once, with their cleaned
+/// The mailboxes of To and Cc that are not on our reply domains, each once, with their cleaned
 /// display names.
-fn copied(message: &Message<'_>, reply_domain: &str) -> Vec<(EmailAddress, Option<String>)> {
+fn copied(
+    message: &Message<'_>,
+    is_reply_domain: &dyn Fn(&str) -> bool,
+) -> Vec<(EmailAddress, Option<String>)> {
     let mut out: Vec<(EmailAddress, Option<String>)> = Vec::new();
     let rule = crate::domain::text::TextRule {
         max_chars: 100,
@@ -233,7 +239,7 @@ fn copied(message: &Message<'_>, reply_domain: &str) -> Vec<(EmailAddress, Optio
             let Some(address) = addr.address().and_then(|a| EmailAddress::parse(a).ok()) else {
                 continue;
             };
-            if address.domain().eq_ignore_ascii_case(reply_domain)
+            if is_reply_domain(address.domain())
                 || out.iter().any(|(a, _)| a.key() == address.key())
             {
                 continue;
@@ -251,21 +257,23 @@ fn copied(message: &Message<'_>, reply_domain: &str) -> Vec<(EmailAddress, Optio
     out
 }
 
-/// The reply tokens of our reply domain in To, Cc and Delivered-To, each once, and those
-/// written as note addresses.
-fn header_tokens(message: &Message<'_>, reply_domain: &str) -> (Vec<ReplyToken>, Vec<ReplyToken>) {
-    let mut tokens = Vec::new();
+/// The reply tokens of our reply domains in To, Cc and Delivered-To, each once with its
+/// domain, and those written as note addresses.
+type HeaderTokens = (Vec<(ReplyToken, String)>, Vec<ReplyToken>);
+
+fn header_tokens(message: &Message<'_>, is_reply_domain: &dyn Fn(&str) -> bool) -> HeaderTokens {
+    let mut tokens: Vec<(ReplyToken, String)> = Vec::new();
     let mut notes = Vec::new();
     let mut consider = |addr: &str| {
         if let Ok(a) = EmailAddress::parse(addr)
-            && a.domain().eq_ignore_ascii_case(reply_domain)
+            && is_reply_domain(a.domain())
             && let Some((token, kind)) = reply_local_part(a.local())
         {
             if kind == ReplyKind::Note && !notes.contains(&token) {
                 notes.push(token.clone());
             }
-            if !tokens.contains(&token) {
-                tokens.push(token);
+            if !tokens.iter().any(|(t, _)| *t == token) {
+                tokens.push((token, a.domain().to_ascii_lowercase()));
             }
         }
     };
@@ -402,10 +410,10 @@ mod tests {
 Cc: Bob <reply+ZZZZZZZZZZZZZZZZZZZZZZZZZZ@Reply.Test>, other@example.com\r\n\
 Delivered-To: reply+bbbbbbbbbbbbbbbbbbbbbbbbbb@reply.test\r\nMessage-ID: <m1@example.com>\r\n\
 In-Reply-To: <n1@gw.test>\r\nReferences: <n0@gw.test> <n1@gw.test>\r\nSubject: Re: hi\r\n\r\nHello\r\n";
-        let p = parse_email(raw, "reply.test").unwrap();
+        let p = parse_email(raw, &|d| d == "reply.test").unwrap();
         assert_eq!(p.from.as_ref().unwrap().key(), "alice@example.com");
         assert_eq!(p.message_id.as_deref(), Some("m1@example.com"));
-        let tokens: Vec<&str> = p.header_tokens.iter().map(|t| t.as_str()).collect();
+        let tokens: Vec<&str> = p.header_tokens.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(
             tokens,
             [
@@ -422,7 +430,7 @@ In-Reply-To: <n1@gw.test>\r\nReferences: <n0@gw.test> <n1@gw.test>\r\nSubject: R
     #[test]
     fn html_only_mail_becomes_text() {
         let raw = b"From: a@example.com\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Bonjour <b>monde</b></p>";
-        let p = parse_email(raw, "reply.test").unwrap();
+        let p = parse_email(raw, &|d| d == "reply.test").unwrap();
         assert!(p.text_body.is_none());
         assert!(p.html_body.is_some());
         let text = p.text();
@@ -441,7 +449,7 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n\
 --x\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n\r\n\
 Final-Recipient: rfc822; carl@client.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
 --x\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <n1@gw.test>\r\nSubject: Your order\r\n\r\n--x--\r\n";
-        let p = parse_email(raw, "reply.test").unwrap();
+        let p = parse_email(raw, &|d| d == "reply.test").unwrap();
         assert!(p.is_delivery_report);
         assert!(
             p.delivery_status
@@ -466,7 +474,7 @@ Final-Recipient: rfc822; carl@client.test\r\nAction: failed\r\nStatus: 5.1.1\r\n
 Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n\
 --m\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\n\
 Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n";
-        let p = parse_email(raw, "reply.test").unwrap();
+        let p = parse_email(raw, &|d| d == "reply.test").unwrap();
         assert_eq!(p.attachments.len(), 2, "{:?}", p.attachments);
         let pic = &p.attachments[0];
         assert_eq!((pic.filename.as_str(), pic.inline), ("pic.png", true));
@@ -484,7 +492,7 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--m--\r\n";
     fn format_flowed_lines_are_joined() {
         let raw = b"From: a@example.com\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n\
 This is a long line that the client \r\nwrapped for transport.\r\n\r\n> quoted \r\n> part\r\n-- \r\nsig\r\n";
-        let p = parse_email(raw, "reply.test").unwrap();
+        let p = parse_email(raw, &|d| d == "reply.test").unwrap();
         let text = p.text_body.unwrap();
         assert!(
             text.contains("This is a long line that the client wrapped for transport."),
@@ -496,6 +504,6 @@ This is a long line that the client \r\nwrapped for transport.\r\n\r\n> quoted \
 
     #[test]
     fn bytes_that_are_not_an_email_give_none() {
-        assert!(parse_email(b"", "reply.test").is_none());
+        assert!(parse_email(b"", &|d| d == "reply.test").is_none());
     }
 }

@@ -43,9 +43,10 @@ impl Inbound {
             _ => None,
         };
         let auth_results = verdict.as_ref().map(|v| no_nul(v.results.clone()));
+        // One view of the domains for the whole email.
+        let domains = self.domains.now();
         let ctx = analyze::Context {
-            reply_domain: &self.reply_domain,
-            own_address: &self.own_address,
+            domains: &domains,
             envelope_from: &tx.mail_from,
         };
         let (disposition, message_id) = match analyze::parse_and_classify(&tx.data, &ctx) {
@@ -61,6 +62,7 @@ impl Inbound {
             Some((parsed, machine)) => {
                 let mail = Mail {
                     tx,
+                    domains: &domains,
                     recipients,
                     known,
                     vouch,

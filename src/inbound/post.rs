@@ -104,12 +104,11 @@ impl Inbound {
         conversation_id: &str,
     ) -> Option<InboundEffect> {
         let sender = mail.parsed.from.as_ref().map(|f| f.key());
-        let own = self.own_address.key();
         let people: Vec<_> = mail
             .parsed
             .copied
             .iter()
-            .filter(|(a, _)| Some(a.key()) != sender && a.key() != own)
+            .filter(|(a, _)| Some(a.key()) != sender && !mail.domains.is_own_address(&a.key()))
             .cloned()
             .collect();
         (!people.is_empty()).then(|| InboundEffect::Suggest {
@@ -121,8 +120,9 @@ impl Inbound {
     /// The text of the last notification we emailed someone in a conversation (its raw
     /// bytes): their reply quotes it, and it is cut wherever it appears.
     pub(super) fn sent_text(&self, last_notification: Option<Vec<u8>>) -> Option<String> {
+        // Only its text is read: which domains are ours does not matter.
         last_notification
-            .and_then(|raw| parse::parse_email(&raw, &self.reply_domain))
+            .and_then(|raw| parse::parse_email(&raw, &|_| false))
             .map(|p| p.text())
     }
 

@@ -2,7 +2,7 @@
 //! find is kept for the connection's DATA to route by ([`KnownOwners`]).
 
 use super::Inbound;
-use crate::domain::envelope::{RecipientVerdict, Target};
+use crate::domain::envelope::{Recipient, RecipientVerdict, Target, domain_of};
 use crate::domain::{EmailAddress, ReplyToken};
 use crate::store::{InboxAddress, StoreError, TokenOwner};
 
@@ -42,21 +42,31 @@ impl Inbound {
     /// before any data.
     pub async fn check_recipient(
         &self,
-        target: &Target,
+        recipient: &Recipient,
         sender: &str,
         known: &mut KnownOwners,
     ) -> RecipientVerdict {
+        let target = &recipient.target;
         let sender_address = EmailAddress::parse(sender).ok();
+        // A token is valid only on its own conversation's reply domain: on another of ours it
+        // is unknown, like a token that never existed.
+        let on_its_domain = |owner: &TokenOwner| {
+            self.domains
+                .now()
+                .token_valid_on(owner.domain.as_deref(), domain_of(&recipient.address))
+        };
         let found = match (target, &sender_address) {
             // The common case, in one query: the participant and the sender's standing.
             (Target::Token(token), Some(sender)) => {
                 return match self.store.token_recipient(token, sender).await {
-                    Ok((None, _)) => RecipientVerdict::Unknown,
-                    Ok((Some(_), Some(_))) => RecipientVerdict::SenderBlocked,
-                    Ok((Some(owner), None)) => {
-                        known.remember(token, &owner);
-                        RecipientVerdict::Live
-                    }
+                    Ok((Some(owner), block)) if on_its_domain(&owner) => match block {
+                        Some(_) => RecipientVerdict::SenderBlocked,
+                        None => {
+                            known.remember(token, &owner);
+                            RecipientVerdict::Live
+                        }
+                    },
+                    Ok(_) => RecipientVerdict::Unknown,
                     Err(err) => {
                         tracing::error!(error = %err, "recipient lookup failed");
                         RecipientVerdict::TemporaryFailure
@@ -64,10 +74,13 @@ impl Inbound {
                 };
             }
             (Target::Token(token), None) => self.store.participant_by_token(token).await.map(|o| {
-                if let Some(owner) = &o {
-                    known.remember(token, owner);
+                match o.filter(|owner| on_its_domain(owner)) {
+                    Some(owner) => {
+                        known.remember(token, &owner);
+                        true
+                    }
+                    None => false,
                 }
-                o.is_some()
             }),
             (Target::Bounce(outbox_id), _) => self
                 .store

@@ -5,7 +5,7 @@
 use super::Inbound;
 use super::disposition::{Flow, try_again};
 use super::mail::Mail;
-use crate::domain::envelope::{ReplyKind, Target, reply_kind};
+use crate::domain::envelope::{ReplyKind, Target, domain_of, reply_kind};
 use crate::store::TokenOwner;
 
 /// Where a routed email goes, how we found it, and what the address or the email it answers
@@ -39,27 +39,34 @@ impl Inbound {
 
     async fn find_route(&self, mail: &Mail<'_>) -> Flow<Option<Route>> {
         let envelope = mail.recipients.iter().filter_map(|r| match &r.target {
-            Target::Token(token) => Some(("envelope recipient", token, reply_kind(&r.address))),
+            Target::Token(token) => Some((
+                "envelope recipient",
+                token,
+                domain_of(&r.address),
+                reply_kind(&r.address),
+            )),
             _ => None,
         });
-        let headers = mail.parsed.header_tokens.iter().map(|t| {
+        let headers = mail.parsed.header_tokens.iter().map(|(t, domain)| {
             let kind = match mail.parsed.note_tokens.contains(t) {
                 true => ReplyKind::Note,
                 false => ReplyKind::Message,
             };
-            ("To/Cc/Delivered-To", t, kind)
+            ("To/Cc/Delivered-To", t, domain.as_str(), kind)
         });
-        for (via, token, kind) in envelope.chain(headers) {
-            if let Some(owner) = mail.known.get(token) {
-                let owner = owner.clone();
-                return Ok(Some(Route { owner, via, kind }));
-            }
-            let found = self
-                .store
-                .participant_by_token(token)
-                .await
-                .map_err(try_again("routing lookup"))?;
-            if let Some(owner) = found {
+        for (via, token, domain, kind) in envelope.chain(headers) {
+            let owner = match mail.known.get(token) {
+                Some(owner) => Some(owner.clone()),
+                None => self
+                    .store
+                    .participant_by_token(token)
+                    .await
+                    .map_err(try_again("routing lookup"))?,
+            };
+            // A token is valid only on its own conversation's reply domain.
+            if let Some(owner) = owner
+                && mail.domains.token_valid_on(owner.domain.as_deref(), domain)
+            {
                 return Ok(Some(Route { owner, via, kind }));
             }
         }

@@ -79,14 +79,17 @@ impl Inbound {
         if recent > 0 {
             return Err(held.into());
         }
-        let locale = self
-            .confirmations
-            .as_ref()
-            .map_or(crate::domain::Locale::En, |c| c.default_locale);
+        // A stranger to us: the conversation's domain's language, else the default one.
+        let domain = route.owner.domain.as_deref();
+        let locale = mail.domains.of(domain).locale.unwrap_or_else(|| {
+            self.confirmations
+                .as_ref()
+                .map_or(crate::domain::Locale::En, |c| c.default_locale)
+        });
         let subject = mail.parsed.subject.as_deref().unwrap_or("");
         match mailer
             .compose()
-            .waiting_for_team(&from.to_string(), locale, subject, now)
+            .waiting_for_team(domain, &from.to_string(), locale, subject, now)
         {
             Ok(email) => Err(held.with_effect(InboundEffect::Queue(email)).into()),
             Err(err) => {

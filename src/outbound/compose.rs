@@ -8,8 +8,9 @@
 //! one-click unsubscribe. Text and HTML, in the person's language (English or French).
 
 use crate::domain::envelope::{ReplyKind, bounce_address, unsubscribe_address};
+use crate::domain::sending::{LiveDomains, SendingDomain};
 use crate::domain::{
-    EmailAddress, Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis,
+    Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis,
     UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
 use crate::domain::{REPLY_MARKER, REPLY_MARKER_FR};
@@ -37,8 +38,9 @@ pub type Enclosed = HashMap<String, Arc<Vec<u8>>>;
 
 #[derive(Clone)]
 pub struct Composer {
-    from_address: EmailAddress,
-    reply_domain: String,
+    /// Each email goes out from its conversation's sending domain: its From, display name,
+    /// reply domain (Reply-To, bounces, unsubscribe, Message-ID).
+    domains: LiveDomains,
     public_url: String,
     message_ids: MessageIds,
     links: LinkSigner,
@@ -448,15 +450,13 @@ fn raw_header(email: &mut lettre::Message, name: &'static str, value: String) {
 
 impl Composer {
     pub fn new(
-        from_address: EmailAddress,
-        reply_domain: String,
+        domains: LiveDomains,
         public_url: String,
         message_ids: MessageIds,
         links: LinkSigner,
     ) -> Composer {
         Composer {
-            from_address,
-            reply_domain,
+            domains,
             public_url,
             message_ids,
             links,
@@ -468,17 +468,24 @@ impl Composer {
         &self.public_url
     }
 
-    fn sender(&self, display: String) -> Result<Mailbox, ComposeError> {
-        mailbox("sender name", &display, &self.from_address.to_string())
+    /// The sending domain called `name` (None, or one no longer known: the default).
+    fn domain(&self, name: Option<&str>) -> SendingDomain {
+        self.domains.now().of(name).clone()
+    }
+
+    /// `"<who> via <display name>" <notifications@domain>`.
+    fn sender(&self, domain: &SendingDomain, who: &str) -> Result<Mailbox, ComposeError> {
+        let display = format!("{who} via {}", domain.display_name);
+        mailbox("sender name", &display, &domain.from.to_string())
     }
 
     /// Headers on everything we send.
-    fn machine_headers(&self, email: &mut lettre::Message) {
+    fn machine_headers(&self, email: &mut lettre::Message, domain: &SendingDomain) {
         // RFC 3834 §5: machine-generated; stops well-behaved auto-responders from answering.
         raw_header(email, "Auto-Submitted", "auto-generated".into());
         // Exchange/Outlook: suppress out-of-office and other automatic responses.
         raw_header(email, "X-Auto-Response-Suppress", "All".into());
-        raw_header(email, LOOP_HEADER, self.reply_domain.clone());
+        raw_header(email, LOOP_HEADER, domain.reply_domain.clone());
     }
 
     /// One message as the email shows it: its text, the files it carries (their parts added
@@ -489,6 +496,7 @@ impl Composer {
         m: &'m PendingMessage,
         enclosed: &Enclosed,
         open_url: &str,
+        reply_domain: &str,
         carried: &mut Carried,
     ) -> Result<MessageView<'m>, ComposeError> {
         let mut files = Vec::new();
@@ -501,7 +509,7 @@ impl Composer {
                 files.push(format!("{label}, {}", s.not_kept));
             } else if let Some(bytes) = enclosed.get(&file.id) {
                 match file.inline {
-                    true => images.push(carried.image(file, bytes, &self.reply_domain)?),
+                    true => images.push(carried.image(file, bytes, reply_domain)?),
                     false => {
                         carried.file(file, bytes)?;
                         files.push(label);
@@ -553,6 +561,8 @@ impl Composer {
         now: Millis,
     ) -> Result<NewOutboxEmail, ComposeError> {
         let s = strings(due.locale);
+        let domain = self.domain(due.domain.as_deref());
+        let reply_domain = domain.reply_domain.as_str();
         // The sign-in link for this recipient and conversation (web view); it expires sooner
         // than the unsubscribe link because it grants reading and writing. File links are the
         // same link, opening the file once signed in.
@@ -565,7 +575,7 @@ impl Composer {
         let mut carried = Carried::default();
         let views: Vec<MessageView> = messages
             .iter()
-            .map(|m| self.message_view(s, m, enclosed, &open_url, &mut carried))
+            .map(|m| self.message_view(s, m, enclosed, &open_url, reply_domain, &mut carried))
             .collect::<Result<_, _>>()?;
         // A reply to an email of notes is a note: its Reply-To and Message-ID say so (under the
         // token and the MAC), whichever one the reply comes back by. An email mixing notes and
@@ -624,7 +634,7 @@ impl Composer {
         let n = due.emails_sent + 1;
         let message_id =
             self.message_ids
-                .generate_for(&due.conversation_id, &due.person.id, n, kind);
+                .generate_for(&due.conversation_id, &due.person.id, n, kind, reply_domain);
         // The latest author, or whoever assigned the conversation in an email that only says so.
         let author = messages
             .last()
@@ -638,13 +648,13 @@ impl Composer {
         let to = mailbox("recipient's name", &due.person.name, &due.person.email)?;
         let subject = header_text("subject", thread_subject(due), true)?;
         let reply_address = match kind {
-            ReplyKind::Message => due.reply_token.address(&self.reply_domain),
-            ReplyKind::Note => due.reply_token.note_address(&self.reply_domain),
+            ReplyKind::Message => due.reply_token.address(reply_domain),
+            ReplyKind::Note => due.reply_token.note_address(reply_domain),
         };
         let reply_to: Mailbox = reply_address.parse().map_err(build_err)?;
 
         let mut builder = lettre::Message::builder()
-            .from(self.sender(format!("{author} via threadgate"))?)
+            .from(self.sender(&domain, author)?)
             .to(to)
             .reply_to(reply_to)
             .subject(reply_subject(subject))
@@ -659,7 +669,7 @@ impl Composer {
         let mut email = builder
             .multipart(carried.around(MultiPart::alternative_plain_html(text, html)))
             .map_err(build_err)?;
-        self.machine_headers(&mut email);
+        self.machine_headers(&mut email, &domain);
         raw_header(&mut email, "Thread-Topic", subject.to_string());
         raw_header(
             &mut email,
@@ -676,7 +686,7 @@ impl Composer {
             "List-Unsubscribe",
             format!(
                 "<{mute_url}>, <mailto:{}?subject=unsubscribe%20{token}>",
-                unsubscribe_address(&self.reply_domain)
+                unsubscribe_address(reply_domain)
             ),
         );
         raw_header(
@@ -688,7 +698,7 @@ impl Composer {
         let references = bounded_references(&due.references, &message_id);
         let id = Id::generate(IdKind::Outbox);
         Ok(NewOutboxEmail {
-            envelope_from: bounce_address(&id, &self.reply_domain),
+            envelope_from: bounce_address(&id, reply_domain),
             id,
             recipient: due.person.email.clone(),
             message_id,
@@ -720,14 +730,18 @@ impl Composer {
         };
         self.machine_email(
             MachineMail::new(to_name, to_email, subject, text, html),
+            &self.domain(None),
             now,
         )
     }
 
-    /// The email asking a stranger who wrote to `inbox` to confirm their address
-    /// (stranger policy `verify`); following the link delivers the held email.
+    /// The email asking a stranger who wrote to `inbox` (of sending domain `domain`) to
+    /// confirm their address (stranger policy `verify`); following the link delivers the held
+    /// email.
+    #[allow(clippy::too_many_arguments)]
     pub fn inbox_confirmation(
         &self,
+        domain: &str,
         to_email: &str,
         locale: Locale,
         inbox: &str,
@@ -754,7 +768,8 @@ impl Composer {
         }
         .render()?;
         let subject = s.confirm_subject.to_string();
-        self.machine_email(MachineMail::new("", to_email, subject, text, html), now)
+        let mail = MachineMail::new("", to_email, subject, text, html);
+        self.machine_email(mail, &self.domain(Some(domain)), now)
     }
 
     /// The one answer to an unknown sender's reply (held for staff): it waits for the team.
@@ -762,6 +777,7 @@ impl Composer {
     /// per address at most).
     pub fn waiting_for_team(
         &self,
+        domain: Option<&str>,
         to_email: &str,
         locale: Locale,
         their_subject: &str,
@@ -786,6 +802,7 @@ impl Composer {
                 id_prefix: WAITING_ID_PREFIX,
                 ..mail
             },
+            &self.domain(domain),
             now,
         )
     }
@@ -818,14 +835,17 @@ impl Composer {
         }
         .render()?;
         let subject = s.address_subject.to_string();
-        self.machine_email(MachineMail::new(name, to_email, subject, text, html), now)
+        let mail = MachineMail::new(name, to_email, subject, text, html);
+        self.machine_email(mail, &self.domain(None), now)
     }
 
     /// The short answer to a staff reply whose command lines (`lines`: each with why) were
     /// not understood, in conversation `subject`. Its Message-ID starts with
     /// [`COMMANDS_ID_PREFIX`] so that they are counted (one an hour at most).
+    #[allow(clippy::too_many_arguments)]
     pub fn commands_not_understood(
         &self,
+        domain: Option<&str>,
         to_name: &str,
         to_email: &str,
         locale: Locale,
@@ -855,6 +875,7 @@ impl Composer {
                 id_prefix: COMMANDS_ID_PREFIX,
                 ..mail
             },
+            &self.domain(domain),
             now,
         )
     }
@@ -864,6 +885,7 @@ impl Composer {
     fn machine_email(
         &self,
         mail: MachineMail,
+        domain: &SendingDomain,
         now: Millis,
     ) -> Result<NewOutboxEmail, ComposeError> {
         let MachineMail {
@@ -875,18 +897,22 @@ impl Composer {
             id_prefix,
         } = mail;
         let id = Id::generate(IdKind::Outbox);
-        let message_id = format!("<{id_prefix}{id}@{}>", self.reply_domain);
+        let message_id = format!("<{id_prefix}{id}@{}>", domain.reply_domain);
         let mut email = lettre::Message::builder()
-            .from(self.sender("threadgate".into())?)
+            .from(mailbox(
+                "sender name",
+                &domain.display_name,
+                &domain.from.to_string(),
+            )?)
             .to(mailbox("recipient's name", to_name, to_email)?)
             .subject(header_text("subject", &subject, true)?)
             .message_id(Some(message_id.clone()))
             .date(UNIX_EPOCH + Duration::from_millis(now.max(0) as u64))
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(build_err)?;
-        self.machine_headers(&mut email);
+        self.machine_headers(&mut email, domain);
         Ok(NewOutboxEmail {
-            envelope_from: bounce_address(&id, &self.reply_domain),
+            envelope_from: bounce_address(&id, &domain.reply_domain),
             id,
             recipient: to_email.to_string(),
             message_id,

@@ -16,6 +16,7 @@ use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::generate::DkimKeyPair;
 use mail_auth::dkim::{Canonicalization, DkimSigner, Done};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -159,36 +160,35 @@ fn load(key: &DkimKey) -> Result<Loaded, DkimError> {
 /// Loaded keys and when they were read.
 type Cached = (Instant, Arc<Vec<Loaded>>);
 
-/// Signs outbound mail with the active keys of our From domain (if it has any).
+/// Signs outbound mail with the active keys of its From domain (if it has any): each sending
+/// domain with its own.
 #[derive(Clone)]
 pub struct Signer {
     store: Store,
-    domain: String,
-    cache: Arc<Mutex<Option<Cached>>>,
+    /// By domain: a process sends from a handful of domains.
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
 impl Signer {
-    /// `domain`: the domain of `--from-address`.
-    pub fn new(store: Store, domain: String) -> Signer {
+    pub fn new(store: Store) -> Signer {
         Signer {
             store,
-            domain: domain.to_ascii_lowercase(),
-            cache: Arc::new(Mutex::new(None)),
+            cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    async fn keys(&self) -> anyhow::Result<Arc<Vec<Loaded>>> {
+    async fn keys(&self, domain: &str) -> anyhow::Result<Arc<Vec<Loaded>>> {
         if let Some((at, keys)) = self
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
+            .get(domain)
             && at.elapsed() < KEY_CACHE
         {
             return Ok(keys.clone());
         }
         let mut loaded = Vec::new();
-        for key in self.store.dkim_keys(&self.domain).await? {
+        for key in self.store.dkim_keys(domain).await? {
             if key.status != KeyStatus::Active {
                 continue;
             }
@@ -200,27 +200,30 @@ impl Signer {
             }
         }
         let keys = Arc::new(loaded);
-        *self
-            .cache
+        self.cache
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), keys.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(domain.to_string(), (Instant::now(), keys.clone()));
         Ok(keys)
     }
 
     /// Forgets loaded keys (after a rotation in this process).
     pub fn reload(&self) {
-        *self
-            .cache
+        self.cache
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// The message with a DKIM-Signature header per active key prepended; unchanged when the
     /// domain has no keys. A signing failure is an error: we never send unsigned what should
     /// be signed (the outbox retries).
     pub async fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let keys = self.keys().await?;
+        let Some(domain) = from_domain(message) else {
+            // Every email we compose has a From; one without cannot be signed for anyone.
+            return Ok(message.to_vec());
+        };
+        let keys = self.keys(&domain).await?;
         if keys.is_empty() {
             return Ok(message.to_vec());
         }
@@ -240,9 +243,49 @@ impl Signer {
     }
 }
 
+/// The domain of the From address of an email we composed (lowercased): the header, unfolded
+/// (RFC 5322 §2.2.3), ends with `<address>`, or is the bare address.
+fn from_domain(message: &[u8]) -> Option<String> {
+    let head = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message, |end| &message[..end]);
+    let head = std::str::from_utf8(head).ok()?;
+    let mut value: Option<String> = None;
+    for line in head.split("\r\n") {
+        match &mut value {
+            Some(v) if line.starts_with([' ', '\t']) => v.push_str(line),
+            Some(_) => break,
+            None => {
+                if let Some((name, rest)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("from")
+                {
+                    value = Some(rest.to_string());
+                }
+            }
+        }
+    }
+    let value = value?;
+    let address = match (value.rfind('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &value[open + 1..close],
+        _ => value.trim(),
+    };
+    let (_, domain) = address.rsplit_once('@')?;
+    Some(domain.trim().to_ascii_lowercase()).filter(|d| !d.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_from_domain_is_read_from_our_own_header_folded_or_not() {
+        let plain = b"Subject: x\r\nFrom: notifications@A.test\r\nTo: y@z\r\n\r\nFrom: no@body.test\r\n";
+        assert_eq!(from_domain(plain).as_deref(), Some("a.test"));
+        let folded = b"From: =?utf-8?q?Ada_=C3=A9?=\r\n via b <notifications@b.test>\r\nTo: y@z\r\n\r\n";
+        assert_eq!(from_domain(folded).as_deref(), Some("b.test"));
+        assert_eq!(from_domain(b"To: y@z\r\n\r\nFrom: x@c.test\r\n"), None);
+    }
 
     #[test]
     fn the_rsa_public_key_is_wrapped_as_subject_public_key_info() -> anyhow::Result<()> {

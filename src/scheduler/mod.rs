@@ -38,7 +38,8 @@ pub async fn run(
 
 /// Re-checks the DNS records of sending domains once a day (those checked before: a domain
 /// is first checked by its admin), every `period`, in a loop of its own so that a slow
-/// resolver never delays notifications.
+/// resolver never delays notifications; and reads the domains again, for changes another
+/// process made.
 pub async fn domain_checks(
     domains: crate::sending_domains::Domains,
     period: Duration,
@@ -50,6 +51,10 @@ pub async fn domain_checks(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = interval.tick() => {}
+        }
+        // Domains another process added or changed: picked up here, within a period.
+        if let Err(err) = domains.reload().await {
+            tracing::error!(error = %err, "reading the sending domains failed");
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,

@@ -14,6 +14,8 @@
 
 use super::data::DotData;
 use crate::domain::EmailAddress;
+use crate::domain::envelope::domain_of;
+use crate::domain::sending::{LiveDomains, SendingDomains};
 pub use crate::domain::envelope::{
     Classified, Protocol, Recipient, RecipientVerdict, Target, Transaction, classify_recipient,
 };
@@ -23,16 +25,17 @@ use smtp_proto::{
     EXT_SMTP_UTF8, EXT_START_TLS, EhloResponse, Request,
 };
 use std::fmt;
+use std::sync::Arc;
 use std::slice::Iter;
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// Our name in the greeting and the EHLO reply.
     pub hostname: String,
-    /// The only domain we accept mail for (reply addresses live here).
-    pub reply_domain: String,
-    /// Our From address, also accepted (lowercased), for clients who reply to it.
-    pub own_address: Option<String>,
+    /// The only domains we accept mail for (every sending domain's reply domain, where reply
+    /// addresses live) and our From addresses (for clients who reply to them); each session
+    /// reads them as they are when it starts.
+    pub domains: LiveDomains,
     pub max_message_size: usize,
     pub max_recipients: usize,
     pub max_messages: usize,
@@ -132,6 +135,7 @@ impl Step {
 
 pub struct Session {
     config: SessionConfig,
+    domains: Arc<SendingDomains>,
     state: State,
     requests: RequestReceiver,
     helo: Option<String>,
@@ -159,6 +163,7 @@ const DATA_GO_AHEAD: &str = "354 Start mail input; end with <CRLF>.<CRLF>\r\n";
 impl Session {
     pub fn new(config: SessionConfig) -> Session {
         Session {
+            domains: config.domains.now(),
             config,
             state: State::Command,
             requests: RequestReceiver::default(),
@@ -392,9 +397,7 @@ impl Session {
                     // Never an open relay: another domain is refused as relaying (RFC 5321
                     // §3.6.2), unless it is one of our inbox addresses.
                     (Target::Inbox(address), _)
-                        if !address.rsplit_once('@').is_some_and(|(_, d)| {
-                            d.eq_ignore_ascii_case(&self.config.reply_domain)
-                        }) =>
+                        if !self.domains.is_reply_domain(domain_of(address)) =>
                     {
                         Reply::new(
                             550,
@@ -658,11 +661,7 @@ impl Session {
                 "Too many recipients",
             )));
         }
-        let target = match classify_recipient(
-            &address,
-            &self.config.reply_domain,
-            self.config.own_address.as_deref(),
-        ) {
+        let target = match classify_recipient(&address, &self.domains) {
             Classified::Target(target @ (Target::Own | Target::Unsubscribe)) => {
                 self.recipients.push(Recipient { address, target });
                 return Some(Event::Reply(Reply::new(250, "2.1.5", "Recipient OK")));

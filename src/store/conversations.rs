@@ -21,6 +21,8 @@ pub struct Conversation {
     pub history_rev: i64,
     /// The seq of its newest message (0: none yet).
     pub last_seq: i64,
+    /// The sending domain its emails go out from (None: the default domain).
+    pub domain: Option<String>,
 }
 
 /// The columns [`conversation_from_row`] reads, from `conversations c` (a macro, so queries
@@ -28,7 +30,7 @@ pub struct Conversation {
 macro_rules! conversation_columns {
     () => {
         "c.id, c.subject, c.created_by, c.created_at, c.updated_at, c.status, c.assignee_id,
-         c.snoozed_until, c.history_rev, c.last_seq"
+         c.snoozed_until, c.history_rev, c.last_seq, c.domain"
     };
 }
 
@@ -52,6 +54,7 @@ where
         snoozed_until: row.try_get("snoozed_until")?,
         history_rev: row.try_get("history_rev")?,
         last_seq: row.try_get("last_seq")?,
+        domain: row.try_get("domain")?,
     })
 }
 
@@ -63,10 +66,11 @@ pub struct Participant {
 }
 
 /// The select list a [`TokenOwner`] is read from ([`token_owner_from_row`]); `p` is
-/// participants, `pe` people.
+/// participants, `pe` people, `c` conversations.
 macro_rules! token_owner_columns {
     () => {
-        "p.conversation_id, pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status"
+        "p.conversation_id, c.domain AS conversation_domain, pe.id, pe.email, pe.name, pe.role, \
+         pe.created_at, pe.email_status"
     };
 }
 pub(super) use token_owner_columns;
@@ -85,6 +89,7 @@ where
         .map(|conversation_id| {
             Ok(TokenOwner {
                 conversation_id,
+                domain: row.try_get("conversation_domain")?,
                 person: person_from_row(row)?,
             })
         })
@@ -95,6 +100,9 @@ where
 #[derive(Debug, Clone)]
 pub struct TokenOwner {
     pub conversation_id: String,
+    /// The conversation's sending domain (None: the default): its tokens are valid only on
+    /// that domain's reply domain.
+    pub domain: Option<String>,
     pub person: Person,
 }
 
@@ -109,6 +117,8 @@ pub struct NewConversation {
     pub members: Vec<String>,
     /// The sending domain whose inbox address it came to.
     pub inbox_domain: Option<String>,
+    /// The sending domain its emails go out from (None: the default).
+    pub domain: Option<String>,
 }
 
 /// Inserts a [`NewConversation`] in the caller's transaction (expanded per backend). Unknown
@@ -126,14 +136,15 @@ macro_rules! insert_conversation {
             }
         }
         sqlx::query(
-            "INSERT INTO conversations (id, subject, created_by, created_at, updated_at, last_activity_at, inbox_domain)
-             VALUES ($1, $2, $3, $4, $4, $4, $5)",
+            "INSERT INTO conversations (id, subject, created_by, created_at, updated_at, last_activity_at, inbox_domain, domain)
+             VALUES ($1, $2, $3, $4, $4, $4, $5, $6)",
         )
         .bind(&new.id)
         .bind(&new.subject)
         .bind(&new.created_by)
         .bind($now)
         .bind(&new.inbox_domain)
+        .bind(&new.domain)
         .execute(&mut *$tx)
         .await?;
         for member in &new.members {
@@ -244,6 +255,19 @@ impl Store {
         created_by: &str,
         participants: &[String],
     ) -> Result<Conversation> {
+        self.create_conversation_in(subject, created_by, participants, None)
+            .await
+    }
+
+    /// [`Store::create_conversation`] whose emails go out from sending domain `domain` (None:
+    /// the default).
+    pub async fn create_conversation_in(
+        &self,
+        subject: &str,
+        created_by: &str,
+        participants: &[String],
+        domain: Option<&str>,
+    ) -> Result<Conversation> {
         let now = self.now();
         let conversation = Conversation {
             id: Id::generate(IdKind::Conversation),
@@ -256,6 +280,7 @@ impl Store {
             snoozed_until: None,
             history_rev: 0,
             last_seq: 0,
+            domain: domain.map(str::to_string),
         };
         let mut members: Vec<&str> = vec![created_by];
         for p in participants {
@@ -269,6 +294,7 @@ impl Store {
             created_by: created_by.to_string(),
             members: members.iter().map(|m| m.to_string()).collect(),
             inbox_domain: None,
+            domain: domain.map(str::to_string),
         };
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -469,6 +495,7 @@ impl Store {
             let row = sqlx::query(concat!(
                 "SELECT ", token_owner_columns!(),
                 " FROM participants p JOIN people pe ON pe.id = p.person_id
+                  JOIN conversations c ON c.id = p.conversation_id
                   WHERE p.reply_token = $1 AND p.removed_at IS NULL"
             ))
             .bind(token.as_str())
@@ -490,6 +517,7 @@ impl Store {
             let row = sqlx::query(concat!(
                 "SELECT ", token_owner_columns!(),
                 " FROM participants p JOIN people pe ON pe.id = p.person_id
+                  JOIN conversations c ON c.id = p.conversation_id
                   WHERE p.conversation_id = $1 AND p.person_id = $2 AND p.removed_at IS NULL"
             ))
             .bind(conversation_id)

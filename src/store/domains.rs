@@ -1,7 +1,7 @@
 //! Sending domains and their DKIM keys; the last DNS check of each.
 
 use super::{Dialect, Result, Store, StoreError, conflict_on_unique, on_backend};
-use crate::domain::{Millis, StrangerPolicy};
+use crate::domain::{Locale, Millis, StrangerPolicy};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,21 @@ pub struct Domain {
     /// The local part of the inbox address (`support` → `support@<name>`); None: no inbox.
     pub inbox_local: Option<String>,
     pub stranger_policy: StrangerPolicy,
+    /// After "via" in its emails' From display name (None: `threadgate`).
+    pub display_name: Option<String>,
+    /// The local part of its notifications address (None: `notifications`, or
+    /// `--from-address`'s for the default domain).
+    pub notifications_local: Option<String>,
+    /// The language of people who first write to its inbox (None: `--default-locale`).
+    pub default_locale: Option<Locale>,
+}
+
+/// A change to a domain's sending settings: `Some(None)` clears one (back to its default).
+#[derive(Debug, Clone, Default)]
+pub struct DomainSettingsChange {
+    pub display_name: Option<Option<String>>,
+    pub notifications_local: Option<Option<String>>,
+    pub default_locale: Option<Option<Locale>>,
 }
 
 /// The inbox an address leads to.
@@ -89,6 +104,7 @@ where
 {
     let results: String = row.try_get("check_results")?;
     let policy: String = row.try_get("stranger_policy")?;
+    let locale: Option<String> = row.try_get("default_locale")?;
     Ok(Domain {
         name: row.try_get("name")?,
         reply_domain: row.try_get("reply_domain")?,
@@ -100,6 +116,10 @@ where
         stranger_policy: StrangerPolicy::parse(&policy).ok_or(StoreError::Database(
             sqlx::Error::Decode(format!("unknown stranger policy {policy:?}").into()),
         ))?,
+        display_name: row.try_get("display_name")?,
+        notifications_local: row.try_get("notifications_local")?,
+        // A language we no longer write in is the default one, not an unreadable row.
+        default_locale: locale.as_deref().and_then(Locale::parse),
     })
 }
 
@@ -145,8 +165,8 @@ macro_rules! insert_keys {
     };
 }
 
-const DOMAIN_COLUMNS: &str =
-    "name, reply_domain, created_at, last_checked_at, check_results, inbox_local, stranger_policy";
+const DOMAIN_COLUMNS: &str = "name, reply_domain, created_at, last_checked_at, check_results, \
+     inbox_local, stranger_policy, display_name, notifications_local, default_locale";
 const KEY_COLUMNS: &str =
     "domain, selector, algorithm, private_key, public_key, status, created_at";
 
@@ -179,6 +199,37 @@ impl Store {
             check_results: serde_json::Value::Array(Vec::new()),
             inbox_local: Some(DEFAULT_INBOX_LOCAL.to_string()),
             stranger_policy: StrangerPolicy::Verify,
+            display_name: None,
+            notifications_local: None,
+            default_locale: None,
+        })
+    }
+
+    /// Changes a domain's sending settings (those `change` names). False when there is no
+    /// such domain.
+    pub async fn set_domain_settings(
+        &self,
+        name: &str,
+        change: &DomainSettingsChange,
+    ) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE domains SET
+                   display_name = CASE WHEN $2 = 1 THEN $3 ELSE display_name END,
+                   notifications_local = CASE WHEN $4 = 1 THEN $5 ELSE notifications_local END,
+                   default_locale = CASE WHEN $6 = 1 THEN $7 ELSE default_locale END
+                 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(i64::from(change.display_name.is_some()))
+            .bind(change.display_name.clone().flatten())
+            .bind(i64::from(change.notifications_local.is_some()))
+            .bind(change.notifications_local.clone().flatten())
+            .bind(i64::from(change.default_locale.is_some()))
+            .bind(change.default_locale.flatten().map(Locale::as_str))
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 

@@ -90,6 +90,8 @@ pub enum InboundEffect {
         name: String,
         /// They proved they read this address (a confirmation link).
         verified: bool,
+        /// Their language: that of the sending domain they wrote to, when it sets one.
+        locale: Option<crate::domain::Locale>,
     },
     /// An email queued ahead of notifications (a confirmation link naming the record, a
     /// reply to an agent's commands).
@@ -409,7 +411,7 @@ macro_rules! write_effects {
                         None => detail.push_str(&format!("; {address} is not a known person")),
                     }
                 }
-                InboundEffect::NewClient { person_id, email, name, verified } => {
+                InboundEffect::NewClient { person_id, email, name, verified, locale } => {
                     sqlx::query(concat!(insert_person_sql!(), " ON CONFLICT (email_key) DO NOTHING"))
                     .bind(person_id)
                     .bind(email.to_string())
@@ -427,6 +429,14 @@ macro_rules! write_effects {
                         sqlx::query(MARK_VERIFIED)
                             .bind(&id)
                             .bind(now)
+                            .execute(&mut *$conn)
+                            .await?;
+                    }
+                    // Only a person this email created: someone known keeps their choice.
+                    if let Some(locale) = locale.filter(|_| id == *person_id) {
+                        sqlx::query("UPDATE people SET locale = $2 WHERE id = $1")
+                            .bind(&id)
+                            .bind(locale.as_str())
                             .execute(&mut *$conn)
                             .await?;
                     }

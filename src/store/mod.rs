@@ -36,7 +36,9 @@ mod verification;
 pub use addresses::PersonAddress;
 pub use attachments::{Attachment, NewAttachment};
 pub use conversations::{Conversation, NewConversation, Participant, TokenOwner};
-pub use domains::{DEFAULT_INBOX_LOCAL, DkimKey, Domain, InboxAddress, KeyStatus};
+pub use domains::{
+    DEFAULT_INBOX_LOCAL, DkimKey, Domain, DomainSettingsChange, InboxAddress, KeyStatus,
+};
 pub use failures::{WorkFailure, job};
 pub use inbound::{
     InboundChanges, InboundEffect, InboundEntry, InboundRecord, InboundStored, ReplyContext,

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct DueParticipant {
     pub conversation_id: String,
+    /// The sending domain the conversation's emails go out from (None: the default).
+    pub domain: Option<String>,
     pub subject: String,
     pub conversation_created_at: Millis,
     pub person: Person,
@@ -168,7 +170,7 @@ impl Store {
                 "SELECT p.conversation_id, p.person_id, p.reply_token, p.notified_up_to, p.last_email_id,
                         p.email_references, p.emails_sent, p.muted, c.subject,
                         p.thread_subject, p.assigned_by,
-                        c.created_at AS conversation_created_at,
+                        c.created_at AS conversation_created_at, c.domain,
                         pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
                         pe.notifications, pe.locale, pe.blocked, c.last_seq
                  FROM participants p
@@ -204,6 +206,7 @@ impl Store {
                     let blocked: i64 = row.try_get("blocked")?;
                     Ok(DueParticipant {
                         conversation_id: conversation_id.clone(),
+                        domain: row.try_get("domain")?,
                         subject: row.try_get("subject")?,
                         conversation_created_at: row.try_get("conversation_created_at")?,
                         person: person_from_row(row)?,

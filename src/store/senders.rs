@@ -110,7 +110,8 @@ impl Store {
                 block_counts!(),
                 " FROM (SELECT 1 AS one) AS one
                   LEFT JOIN participants p ON p.reply_token = $1 AND p.removed_at IS NULL
-                  LEFT JOIN people pe ON pe.id = p.person_id"
+                  LEFT JOIN people pe ON pe.id = p.person_id
+                  LEFT JOIN conversations c ON c.id = p.conversation_id"
             ))
             .bind(token.as_str())
             .bind(sender.key());

@@ -3,16 +3,16 @@
 //! they are ours.
 
 use super::headers::headers;
-use crate::domain::EmailAddress;
+use crate::domain::sending::SendingDomains;
 use crate::inbound::parse::ParsedEmail;
 
-pub(super) fn loop_sign(parsed: &ParsedEmail, own_address: &EmailAddress) -> Option<String> {
+pub(super) fn loop_sign(parsed: &ParsedEmail, ours: &SendingDomains) -> Option<String> {
     if parsed
         .from
         .as_ref()
-        .is_some_and(|f| f.key() == own_address.key())
+        .is_some_and(|f| ours.is_own_address(&f.key()))
     {
-        return Some("sent from our own notification address".into());
+        return Some("sent from one of our own notification addresses".into());
     }
     if let Some(host) = headers(parsed, "x-threadgate-loop").next() {
         return Some(format!("x-threadgate-loop: {host}"));

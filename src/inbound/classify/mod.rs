@@ -41,7 +41,7 @@ mod headers;
 mod loops;
 
 use super::parse::ParsedEmail;
-use crate::domain::EmailAddress;
+use crate::domain::sending::SendingDomains;
 pub use auto_reply::auto_reply_subject;
 use auto_reply::{automatic_sign, responder_sign};
 use bounce::{is_null_sender, plain_bounce, plain_bounce_sign, report_bounce};
@@ -123,12 +123,12 @@ impl Machine {
 pub fn classify(
     parsed: &ParsedEmail,
     envelope_from: &str,
-    own_address: &EmailAddress,
+    ours: &SendingDomains,
 ) -> Option<Machine> {
     if parsed.is_delivery_report || report_type(parsed).as_deref() == Some("delivery-status") {
         return Some(Machine::Bounce(report_bounce(parsed)));
     }
-    if let Some(why) = loop_sign(parsed, own_address) {
+    if let Some(why) = loop_sign(parsed, ours) {
         return Some(Machine::Loop(why));
     }
     let null_sender = is_null_sender(envelope_from);

@@ -4,9 +4,13 @@
 use super::bounce::{enhanced_status, smtp_code_position};
 use super::loops::is_our_message_id;
 use super::*;
+use crate::domain::EmailAddress;
 
-fn own() -> EmailAddress {
-    EmailAddress::parse("notifications@gw.test").unwrap()
+fn own() -> SendingDomains {
+    SendingDomains::single(
+        EmailAddress::parse("notifications@gw.test").unwrap(),
+        "reply.gw.test",
+    )
 }
 
 const OURS: &str = "cnv_7q2mfa3ktgnhxl4w.per_c4rlz6fkq3vm2xyp.3.k2j5n7q4xw6tr3ma@reply.gw.test";
@@ -569,7 +573,7 @@ fn bounces_of_our_notifications_name_our_message_id_from_the_returned_copy() {
         ),
     ];
     for (raw, ours) in fixtures {
-        let parsed = super::super::parse::parse_email(raw, "reply.example.net").unwrap();
+        let parsed = super::super::parse::parse_email(raw, &|d| d == "reply.example.net").unwrap();
         let b = bounce_of(&parsed, "");
         assert_eq!(b.original_message_id.as_deref(), Some(ours));
         assert!(is_our_message_id(ours));

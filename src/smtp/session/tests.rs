@@ -9,8 +9,10 @@ const REVOKED: &str = "zzzzzzzzzzzzzzzzzzzzzzzzzz";
 fn config(protocol: Protocol) -> SessionConfig {
     SessionConfig {
         hostname: "mx.test".into(),
-        reply_domain: "reply.test".into(),
-        own_address: Some("notifications@gw.test".into()),
+        domains: LiveDomains::new(SendingDomains::single(
+            EmailAddress::parse("notifications@gw.test").unwrap(),
+            "reply.test",
+        )),
         max_message_size: 1000,
         max_recipients: 3,
         max_messages: 2,

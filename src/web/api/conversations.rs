@@ -72,6 +72,8 @@ pub struct CreateConversation {
     created_by: Option<String>,
     #[serde(default)]
     participants: Vec<String>,
+    /// The sending domain its emails go out from (default: the default domain).
+    domain: Option<String>,
 }
 
 pub async fn create_conversation(
@@ -84,9 +86,23 @@ pub async fn create_conversation(
     if body.participants.len() > 100 {
         return Err(ApiError::invalid("at most 100 participants"));
     }
+    let domain = match body.domain.as_deref() {
+        None => None,
+        Some(name) => {
+            let domains = state.domains.live().now();
+            let Some(domain) = domains.named(name.trim().trim_end_matches('.')) else {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_domain",
+                    format!("{name:?} is not one of our sending domains (threadgate domain add)"),
+                ));
+            };
+            Some(domain.name.clone())
+        }
+    };
     let conversation = state
         .store
-        .create_conversation(subject, created_by, &body.participants)
+        .create_conversation_in(subject, created_by, &body.participants, domain.as_deref())
         .await?;
     let participants = state.store.participants(&conversation.id).await?;
     created(conversation_json(&conversation, &participants))

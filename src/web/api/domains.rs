@@ -5,11 +5,13 @@
 //! - `POST /domains/{name}/keys`: a new pair of selectors, pending (publish, then activate)
 //! - `POST /domains/{name}/keys/{selector}/activate`: sign with it, retire the previous keys
 //! - `PATCH /domains/{name} {inbox?: "support" | null, strangers?: "refuse" | "verify" |
-//!   "accept"}`: the inbox address and what it does with mail from strangers
+//!   "accept", display_name?, notifications_local?, default_language?: "en" | "fr"}`: the
+//!   inbox address and what it does with mail from strangers; how its emails present
+//!   themselves (`null`: back to the default)
 //! - `GET /blocked-domains`, `POST /blocked-domains {domain}`, `DELETE /blocked-domains/{domain}`
 
 use crate::domain::StrangerPolicy;
-use crate::sending_domains::DomainError;
+use crate::sending_domains::{DomainError, SendingChange};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use axum::Json;
@@ -117,14 +119,32 @@ pub async fn update_domain(
     let fields = body
         .as_object()
         .ok_or_else(|| ApiError::invalid("the body must be a JSON object"))?;
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !["inbox", "strangers"].contains(&k.as_str()))
-    {
+    const FIELDS: [&str; 5] = [
+        "inbox",
+        "strangers",
+        "display_name",
+        "notifications_local",
+        "default_language",
+    ];
+    if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(ApiError::invalid(format!(
-            "unknown field `{unknown}` (expected `inbox`, `strangers`)"
+            "unknown field `{unknown}` (expected one of {})",
+            FIELDS.map(|f| format!("`{f}`")).join(", ")
         )));
     }
+    let text = |key: &'static str| -> Result<Option<Option<&str>>, ApiError> {
+        match fields.get(key) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) => Ok(Some(Some(s.as_str()))),
+            Some(_) => Err(ApiError::invalid(format!("`{key}` must be a string or null"))),
+        }
+    };
+    let sending = SendingChange {
+        display_name: text("display_name")?,
+        notifications_local: text("notifications_local")?,
+        default_language: text("default_language")?,
+    };
     let inbox = match fields.get("inbox") {
         None => None,
         Some(Value::Null) => Some(None),
@@ -138,6 +158,18 @@ pub async fn update_domain(
                 || ApiError::invalid("`strangers` must be \"refuse\", \"verify\" or \"accept\""),
             )?),
         };
+    if sending.display_name.is_some()
+        || sending.notifications_local.is_some()
+        || sending.default_language.is_some()
+    {
+        // The inbox address is checked first, so a bad one changes nothing.
+        if let Some(Some(local)) = inbox {
+            crate::sending_domains::parse_inbox_local(local).map_err(ApiError::invalid)?;
+        }
+        if state.domains.set_sending(&name, sending).await?.is_none() {
+            return Err(ApiError::not_found("domain"));
+        }
+    }
     found(state.domains.set_inbox(&name, inbox, strangers).await?)
 }
 

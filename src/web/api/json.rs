@@ -39,6 +39,8 @@ pub(super) fn conversation_json(c: &Conversation, participants: &[Participant]) 
         "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
         "status": c.status.as_str(), "assignee_id": c.assignee_id,
         "snoozed_until": c.snoozed_until.map(rfc3339),
+        // The sending domain its emails go out from; null: the default one.
+        "domain": c.domain,
         "participants": participants.iter().map(participant_json).collect::<Vec<_>>(),
     })
 }

@@ -110,7 +110,7 @@ async fn attachment_bytes(state: &AppState, attachment: &Attachment) -> Result<V
     };
     let part = raw
         .as_deref()
-        .and_then(|raw| crate::inbound::parse::parse_email(raw, ""))
+        .and_then(|raw| crate::inbound::parse::parse_email(raw, &|_| false))
         .and_then(|parsed| {
             parsed
                 .attachments

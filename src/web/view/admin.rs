@@ -1,5 +1,7 @@
 //! The admin's page of sending domains (`/admin/domains`): every record to publish with its
-//! status in colour and a copy button, "check now", and adding a domain. Admin sessions only.
+//! status in colour and a copy button, "check now", adding a domain, how each one's emails
+//! present themselves (display name, notifications address, language), and why its mail will
+//! land in spam while its records are not right. Admin sessions only.
 
 use super::auth::{Viewer, require_form, require_viewer};
 use super::login::CsrfOnly;
@@ -27,6 +29,15 @@ pub struct DomainRow {
     pub records: Vec<RecordRow>,
     /// "support@example.com (or forwarded to support@reply.example.com), strangers: verify".
     pub inbox: Option<String>,
+    pub default: bool,
+    pub display_name: String,
+    /// The local part of its notifications address.
+    pub notifications_local: String,
+    pub notifications_address: String,
+    /// "" (the default language), "en" or "fr".
+    pub language: String,
+    /// Why its mail will land in spam (empty: it will not).
+    pub spam_reasons: Vec<String>,
 }
 
 #[derive(Template)]
@@ -47,6 +58,22 @@ fn row(view: &Value) -> DomainRow {
         reply_domain: text(&view["reply_domain"]),
         checked: view["last_checked_at"].as_str().map(str::to_string),
         verified: view["verified"] == true,
+        default: view["default"] == true,
+        display_name: text(&view["display_name"]),
+        notifications_local: text(&view["notifications_address"])
+            .split('@')
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        notifications_address: text(&view["notifications_address"]),
+        language: text(&view["default_language"]),
+        spam_reasons: view["deliverability"]["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         inbox: view["inbox"].as_object().map(|inbox| {
             format!(
                 "{} (or forwarded to {}), strangers: {}",
@@ -156,6 +183,47 @@ pub async fn add_domain(
         Err(crate::sending_domains::DomainError::Store(crate::store::StoreError::Conflict(
             message,
         ))) => page(&state, &viewer, StatusCode::CONFLICT, message).await,
+        Err(other) => Err(crate::web::error::ApiError::from(other).into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SenderForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    notifications_local: String,
+    #[serde(default)]
+    language: String,
+}
+
+/// How a domain's emails present themselves; an empty field goes back to the default.
+pub async fn sender_settings(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(name): WebPath<String>,
+    WebForm(form): WebForm<SenderForm>,
+) -> Result<Response, WebError> {
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
+    admin_only(&viewer)?;
+    fn given(v: &str) -> Option<Option<&str>> {
+        Some(Some(v.trim()).filter(|v| !v.is_empty()))
+    }
+    let change = crate::sending_domains::SendingChange {
+        display_name: given(&form.display_name),
+        notifications_local: given(&form.notifications_local),
+        default_language: given(&form.language),
+    };
+    match state.domains.set_sending(&name, change).await {
+        Ok(Some(view)) => {
+            Ok(Redirect::to(&format!("/admin/domains#{}", text(&view["name"]))).into_response())
+        }
+        Ok(None) => Err(WebError::not_found()),
+        Err(crate::sending_domains::DomainError::Invalid(message)) => {
+            page(&state, &viewer, StatusCode::UNPROCESSABLE_ENTITY, &message).await
+        }
         Err(other) => Err(crate::web::error::ApiError::from(other).into()),
     }
 }

@@ -84,6 +84,7 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
             get(admin::domains_page).post(admin::add_domain),
         )
         .route("/admin/domains/{name}/check", post(admin::check_domain))
+        .route("/admin/domains/{name}/sender", post(admin::sender_settings))
         .route("/logout", post(login::logout))
         .route("/logout/everywhere", post(login::logout_everywhere))
         .route(
