@@ -132,12 +132,7 @@ impl App {
             .await
             .context("reading the sending domains")?;
         let signer = crate::outbound::dkim::Signer::new(store.clone());
-        let composer = Composer::new(
-            live.clone(),
-            public_url,
-            message_ids.clone(),
-            links.clone(),
-        );
+        let composer = Composer::new(live.clone(), public_url, message_ids.clone(), links.clone());
         let inbound_auth = match &config.inbound_auth {
             crate::config::InboundAuthMode::Off => None,
             crate::config::InboundAuthMode::Verify => Some(

@@ -83,7 +83,11 @@ pub fn table(view: &Value) -> String {
             Some(lang) => format!(", new people in {lang}"),
             None => String::new(),
         },
-        if view["default"] == true { " (the default domain)" } else { "" },
+        if view["default"] == true {
+            " (the default domain)"
+        } else {
+            ""
+        },
     ));
     let reasons: Vec<&str> = view["deliverability"]["reasons"]
         .as_array()

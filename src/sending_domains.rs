@@ -13,7 +13,9 @@ use crate::domain::envelope::RESERVED_LOCAL_PARTS;
 use crate::domain::sending::{
     DEFAULT_DISPLAY_NAME, DEFAULT_NOTIFICATIONS_LOCAL, LiveDomains, SendingDomain, SendingDomains,
 };
-use crate::domain::{EmailAddress, Locale, Millis, StrangerPolicy, parse_domain_name, rfc3339, text};
+use crate::domain::{
+    EmailAddress, Locale, Millis, StrangerPolicy, parse_domain_name, rfc3339, text,
+};
 use crate::outbound::dkim;
 use crate::store::{DkimKey, Domain, DomainSettingsChange, KeyStatus, Store, StoreError};
 use serde_json::{Value, json};
@@ -191,9 +193,15 @@ impl Domains {
             other => other.map(|_| None),
         };
         let default_locale = match change.default_language {
-            Some(Some(raw)) => Some(Some(Locale::parse(raw).filter(|_| raw.len() <= 5).ok_or_else(
-                || DomainError::Invalid(format!("default_language: expected en or fr, got {raw:?}")),
-            )?)),
+            Some(Some(raw)) => Some(Some(
+                Locale::parse(raw)
+                    .filter(|_| raw.len() <= 5)
+                    .ok_or_else(|| {
+                        DomainError::Invalid(format!(
+                            "default_language: expected en or fr, got {raw:?}"
+                        ))
+                    })?,
+            )),
             other => other.map(|_| None),
         };
         let change = DomainSettingsChange {

@@ -11,8 +11,8 @@
 //! - `unsubscribe@<reply-domain>`: the `mailto:` List-Unsubscribe method (RFC 2369).
 
 use super::address::EmailAddress;
-use super::token::ReplyToken;
 use super::sending::SendingDomains;
+use super::token::ReplyToken;
 
 /// The local-part prefix of reply addresses.
 const REPLY_PREFIX: &str = "reply";
@@ -256,10 +256,7 @@ mod tests {
         assert_eq!(reply_kind(&t.address("r.test")), ReplyKind::Message);
         assert_eq!(reply_kind("support@r.test"), ReplyKind::Message);
         let other = format!("reply+{}+other@r.test", t.as_str());
-        assert_eq!(
-            classify_recipient(&other, &r_test()),
-            Classified::Unknown
-        );
+        assert_eq!(classify_recipient(&other, &r_test()), Classified::Unknown);
     }
 
     #[test]

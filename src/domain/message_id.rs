@@ -126,7 +126,10 @@ mod tests {
             "another conversation"
         );
         // Another of our domains verifies the same (the MAC is over what it names).
-        assert!(ids.verify(&id.replace("reply.test", "reply.other.test")).is_some());
+        assert!(
+            ids.verify(&id.replace("reply.test", "reply.other.test"))
+                .is_some()
+        );
         let other_key = MessageIds::new(b"other".to_vec());
         assert!(other_key.verify(&id).is_none());
         assert!(ids.verify("<random@reply.test>").is_none());

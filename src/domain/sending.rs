@@ -185,7 +185,10 @@ mod tests {
     fn the_default_comes_first_and_is_not_repeated() {
         let domains = SendingDomains::new(
             domain("a.test", "reply.a.test"),
-            vec![domain("a.test", "other.a.test"), domain("b.test", "reply.b.test")],
+            vec![
+                domain("a.test", "other.a.test"),
+                domain("b.test", "reply.b.test"),
+            ],
         );
         assert_eq!(domains.all().len(), 2);
         assert_eq!(domains.default_domain().reply_domain, "reply.a.test");

@@ -632,9 +632,13 @@ impl Composer {
         .render()?;
 
         let n = due.emails_sent + 1;
-        let message_id =
-            self.message_ids
-                .generate_for(&due.conversation_id, &due.person.id, n, kind, reply_domain);
+        let message_id = self.message_ids.generate_for(
+            &due.conversation_id,
+            &due.person.id,
+            n,
+            kind,
+            reply_domain,
+        );
         // The latest author, or whoever assigned the conversation in an email that only says so.
         let author = messages
             .last()

@@ -280,9 +280,11 @@ mod tests {
 
     #[test]
     fn the_from_domain_is_read_from_our_own_header_folded_or_not() {
-        let plain = b"Subject: x\r\nFrom: notifications@A.test\r\nTo: y@z\r\n\r\nFrom: no@body.test\r\n";
+        let plain =
+            b"Subject: x\r\nFrom: notifications@A.test\r\nTo: y@z\r\n\r\nFrom: no@body.test\r\n";
         assert_eq!(from_domain(plain).as_deref(), Some("a.test"));
-        let folded = b"From: =?utf-8?q?Ada_=C3=A9?=\r\n via b <notifications@b.test>\r\nTo: y@z\r\n\r\n";
+        let folded =
+            b"From: =?utf-8?q?Ada_=C3=A9?=\r\n via b <notifications@b.test>\r\nTo: y@z\r\n\r\n";
         assert_eq!(from_domain(folded).as_deref(), Some("b.test"));
         assert_eq!(from_domain(b"To: y@z\r\n\r\nFrom: x@c.test\r\n"), None);
     }

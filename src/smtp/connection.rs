@@ -227,8 +227,7 @@ async fn answer(
                 // Boxed, like the delivery below: a task's future is allocated whole when the
                 // connection starts, so the pipeline's state machines would otherwise make
                 // every idle connection as big as the busiest moment of a delivery.
-                let verdict =
-                    Box::pin(inbound.check_recipient(&recipient, sender, known)).await;
+                let verdict = Box::pin(inbound.check_recipient(&recipient, sender, known)).await;
                 out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
             }
             Event::Deliver(transaction) => {

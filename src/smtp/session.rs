@@ -15,18 +15,18 @@
 use super::data::DotData;
 use crate::domain::EmailAddress;
 use crate::domain::envelope::domain_of;
-use crate::domain::sending::{LiveDomains, SendingDomains};
 pub use crate::domain::envelope::{
     Classified, Protocol, Recipient, RecipientVerdict, Target, Transaction, classify_recipient,
 };
+use crate::domain::sending::{LiveDomains, SendingDomains};
 use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
 use smtp_proto::{
     EXT_8BIT_MIME, EXT_CHUNKING, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE,
     EXT_SMTP_UTF8, EXT_START_TLS, EhloResponse, Request,
 };
 use std::fmt;
-use std::sync::Arc;
 use std::slice::Iter;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {

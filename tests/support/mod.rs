@@ -2,6 +2,7 @@
 //! API and SMTP clients, and the outbox as files.
 #![allow(dead_code)]
 
+pub mod dkim;
 pub mod dns;
 pub mod web;
 

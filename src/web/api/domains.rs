@@ -137,7 +137,9 @@ pub async fn update_domain(
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(Value::String(s)) => Ok(Some(Some(s.as_str()))),
-            Some(_) => Err(ApiError::invalid(format!("`{key}` must be a string or null"))),
+            Some(_) => Err(ApiError::invalid(format!(
+                "`{key}` must be a string or null"
+            ))),
         }
     };
     let sending = SendingChange {
