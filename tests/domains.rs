@@ -439,7 +439,14 @@ async fn the_domain_command_adds_lists_and_checks() {
     }
     let out = run(&["check", "cli.test"]);
     assert_eq!(out.status.code(), Some(1), "not all ok yet");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("[missing] MX reply.cli.test"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("[missing] MX reply.cli.test"));
+    // It would still send, and says where its mail would land.
+    assert!(
+        stdout.contains("WARNING: its mail will land in spam")
+            && stdout.contains("MX record at reply.cli.test is missing"),
+        "{stdout}"
+    );
 
     let out = run(&["list", "--json"]);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -448,6 +455,30 @@ async fn the_domain_command_adds_lists_and_checks() {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.matches("[ok]").count(), 5, "{stdout}");
+    assert!(!stdout.contains("WARNING"), "{stdout}");
+
+    // How its emails present themselves.
+    let out = run(&[
+        "sender",
+        "cli.test",
+        "--display-name",
+        "CLI Team",
+        "--notifications-local",
+        "news",
+        "--language",
+        "fr",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Sends as: \"… via CLI Team\" <news@cli.test>, new people in fr"),
+        "{stdout}"
+    );
+    let out = run(&["sender", "cli.test", "--language", "de"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("default_language"));
+    let out = run(&["sender", "cli.test", "--display-name", ""]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("via threadgate"));
 
     // The inbox address and its stranger policy; sender blocks.
     let out = run(&[

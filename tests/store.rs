@@ -349,6 +349,8 @@ async fn a_new_client_is_created_in_their_emails_transaction_and_one_created_mea
             members: vec![author.to_string(), agent.clone()],
             inbox_domain: Some("team.test".into()),
             domain: Some("team.test".into()),
+            kind: threadgate::domain::ConversationType::Private,
+            company_id: None,
         };
         let new_client = |id: &str, email: &str| InboundEffect::NewClient {
             person_id: id.to_string(),

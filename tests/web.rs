@@ -7,7 +7,7 @@ mod support;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::web::{Browser, code_in, magic_link};
+use support::web::{Browser, code_in, magic_link, sign_in_by_code};
 use support::*;
 use threadgate::domain::ManualClock;
 
@@ -70,26 +70,6 @@ async fn agent_browser(s: &Scene) -> Browser {
         )
         .await;
     signed_in(&s.app, AGENT).await
-}
-
-/// A browser signed in as someone in no conversation, by code.
-async fn sign_in_by_code(app: &TestApp, email: &str) -> Browser {
-    let mut browser = Browser::new(app);
-    let before = outbox_emails(&app.outbox_dir(), email).len();
-    let page = browser
-        .submit("/login", "/login", &[("email", email)])
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let code = code_in(&app.wait_for_emails(email, before + 1).await.pop().unwrap());
-    let csrf = page.csrf();
-    let page = browser
-        .post(
-            "/login/code",
-            &[("csrf", &csrf), ("email", email), ("code", &code)],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    browser
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ pub enum IdKind {
     Attachment,
     /// A person's other address.
     Address,
+    Company,
 }
 
 impl IdKind {
@@ -27,6 +28,7 @@ impl IdKind {
             IdKind::Outbox => "out_",
             IdKind::Attachment => "att_",
             IdKind::Address => "adr_",
+            IdKind::Company => "cmp_",
         }
     }
 }

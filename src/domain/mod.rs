@@ -174,6 +174,42 @@ impl NotifyMode {
     }
 }
 
+/// Who a conversation is for beyond its participants (see `store::access` for the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationType {
+    /// Its participants only.
+    Private,
+    /// A company's: its followers, staff and (while a client follower takes part) clients.
+    Company,
+    /// A company's, for its staff followers; among clients, participants only.
+    Confidential,
+}
+
+impl ConversationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationType::Private => "private",
+            ConversationType::Company => "company",
+            ConversationType::Confidential => "confidential",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "private" => Some(ConversationType::Private),
+            "company" => Some(ConversationType::Company),
+            "confidential" => Some(ConversationType::Confidential),
+            _ => None,
+        }
+    }
+
+    /// Whether this type goes with a company (company, confidential) or without (private).
+    pub fn has_company(self) -> bool {
+        self != ConversationType::Private
+    }
+}
+
 /// The languages emails are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,7 +11,8 @@ use super::sender::dmarc;
 use super::{Inbound, no_nul};
 use crate::domain::text::{self, TextRule};
 use crate::domain::{
-    CONFIRM_LINK_LIFETIME_MS, EmailAddress, Id, IdKind, InboundOutcome, Locale, StrangerPolicy,
+    CONFIRM_LINK_LIFETIME_MS, ConversationType, EmailAddress, Id, IdKind, InboundOutcome, Locale,
+    StrangerPolicy,
 };
 use crate::store::{InboundEffect, InboxAddress, NewConversation};
 
@@ -231,6 +232,8 @@ impl Inbound {
             members,
             inbox_domain: Some(inbox.domain.clone()),
             domain: Some(inbox.domain.clone()),
+            kind: ConversationType::Private,
+            company_id: None,
         })
     }
 

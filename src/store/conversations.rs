@@ -1,7 +1,7 @@
 use super::lifecycle::{EventKind, decode_status, record_event};
 use super::people::person_from_row;
 use super::{ConversationStatus, Dialect, Person, Result, Store, StoreError, on_backend};
-use crate::domain::{Id, IdKind, Millis, ReplyToken};
+use crate::domain::{ConversationType, Id, IdKind, Millis, ReplyToken};
 use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,34 @@ pub struct Conversation {
     pub last_seq: i64,
     /// The sending domain its emails go out from (None: the default domain).
     pub domain: Option<String>,
+    /// Who reads it beyond its participants (`store::access`).
+    pub kind: ConversationType,
+    /// Set for `company` and `confidential` conversations.
+    pub company_id: Option<String>,
+    /// Its last message or lifecycle change: lists are ordered by it.
+    pub last_activity_at: Millis,
+}
+
+/// Which conversations a list shows; each given field narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter<'a> {
+    /// Only what this person may read (None: everything, for the admin).
+    pub reader: Option<&'a str>,
+    /// Assigned to this person (`Some(None)`: to nobody).
+    pub assignee: Option<Option<&'a str>>,
+    pub status: Option<ConversationStatus>,
+    pub kind: Option<ConversationType>,
+    pub company: Option<&'a str>,
+}
+
+/// What a new conversation is besides its subject and people.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationOptions<'a> {
+    /// The sending domain its emails go out from (None: the default).
+    pub domain: Option<&'a str>,
+    /// None: private.
+    pub kind: Option<ConversationType>,
+    pub company_id: Option<&'a str>,
 }
 
 /// The columns [`conversation_from_row`] reads, from `conversations c` (a macro, so queries
@@ -30,7 +58,8 @@ pub struct Conversation {
 macro_rules! conversation_columns {
     () => {
         "c.id, c.subject, c.created_by, c.created_at, c.updated_at, c.status, c.assignee_id,
-         c.snoozed_until, c.history_rev, c.last_seq, c.domain"
+         c.snoozed_until, c.history_rev, c.last_seq, c.domain, c.type, c.company_id,
+         c.last_activity_at"
     };
 }
 
@@ -43,6 +72,7 @@ where
     for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     let status: String = row.try_get("status")?;
+    let kind: String = row.try_get("type")?;
     Ok(Conversation {
         id: row.try_get("id")?,
         subject: row.try_get("subject")?,
@@ -55,6 +85,13 @@ where
         history_rev: row.try_get("history_rev")?,
         last_seq: row.try_get("last_seq")?,
         domain: row.try_get("domain")?,
+        kind: ConversationType::parse(&kind).ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Decode(
+                format!("unknown conversation type {kind:?}").into(),
+            ))
+        })?,
+        company_id: row.try_get("company_id")?,
+        last_activity_at: row.try_get("last_activity_at")?,
     })
 }
 
@@ -119,6 +156,8 @@ pub struct NewConversation {
     pub inbox_domain: Option<String>,
     /// The sending domain its emails go out from (None: the default).
     pub domain: Option<String>,
+    pub kind: ConversationType,
+    pub company_id: Option<String>,
 }
 
 /// Inserts a [`NewConversation`] in the caller's transaction (expanded per backend). Unknown
@@ -136,8 +175,8 @@ macro_rules! insert_conversation {
             }
         }
         sqlx::query(
-            "INSERT INTO conversations (id, subject, created_by, created_at, updated_at, last_activity_at, inbox_domain, domain)
-             VALUES ($1, $2, $3, $4, $4, $4, $5, $6)",
+            "INSERT INTO conversations (id, subject, created_by, created_at, updated_at, last_activity_at, inbox_domain, domain, type, company_id)
+             VALUES ($1, $2, $3, $4, $4, $4, $5, $6, $7, $8)",
         )
         .bind(&new.id)
         .bind(&new.subject)
@@ -145,6 +184,8 @@ macro_rules! insert_conversation {
         .bind($now)
         .bind(&new.inbox_domain)
         .bind(&new.domain)
+        .bind(new.kind.as_str())
+        .bind(&new.company_id)
         .execute(&mut *$tx)
         .await?;
         for member in &new.members {
@@ -255,19 +296,27 @@ impl Store {
         created_by: &str,
         participants: &[String],
     ) -> Result<Conversation> {
-        self.create_conversation_in(subject, created_by, participants, None)
-            .await
+        self.create_conversation_with(
+            subject,
+            created_by,
+            participants,
+            &ConversationOptions::default(),
+        )
+        .await
     }
 
-    /// [`Store::create_conversation`] whose emails go out from sending domain `domain` (None:
-    /// the default).
-    pub async fn create_conversation_in(
+    /// [`Store::create_conversation`] with its sending domain, type and company. An unknown
+    /// company fails it with `NotFound("company")`.
+    pub async fn create_conversation_with(
         &self,
         subject: &str,
         created_by: &str,
         participants: &[String],
-        domain: Option<&str>,
+        options: &ConversationOptions<'_>,
     ) -> Result<Conversation> {
+        let domain = options.domain;
+        let kind = options.kind.unwrap_or(ConversationType::Private);
+        let company_id = options.company_id.map(str::to_string);
         let now = self.now();
         let conversation = Conversation {
             id: Id::generate(IdKind::Conversation),
@@ -281,6 +330,9 @@ impl Store {
             history_rev: 0,
             last_seq: 0,
             domain: domain.map(str::to_string),
+            kind,
+            company_id: company_id.clone(),
+            last_activity_at: now,
         };
         let mut members: Vec<&str> = vec![created_by];
         for p in participants {
@@ -295,9 +347,20 @@ impl Store {
             members: members.iter().map(|m| m.to_string()).collect(),
             inbox_domain: None,
             domain: domain.map(str::to_string),
+            kind,
+            company_id,
         };
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
+            if let Some(company) = &new.company_id {
+                let found: Option<String> = sqlx::query_scalar("SELECT id FROM companies WHERE id = $1")
+                    .bind(company)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::NotFound("company"));
+                }
+            }
             insert_conversation!(tx, &new, now);
             tx.commit().await?;
         });
@@ -318,52 +381,83 @@ impl Store {
         })
     }
 
-    /// The newest conversations, at most `limit`: those assigned to `assignee` (`Some(None)`:
-    /// unassigned ones), and in `status`, when given.
-    pub async fn conversations_where(
+    /// Conversations matching `filter`, newest activity first, at most `limit` after `after`
+    /// (a cursor of this order: last activity, id). With `filter.reader`, only those that person
+    /// may read (`store::access`), each with their unread count where they take part.
+    pub async fn conversation_page(
         &self,
-        assignee: Option<Option<&str>>,
-        status: Option<ConversationStatus>,
+        filter: &ConversationFilter<'_>,
+        after: Option<&super::Cursor>,
         limit: i64,
-    ) -> Result<Vec<Conversation>> {
+    ) -> Result<Vec<(Conversation, Option<i64>)>> {
+        let (after_at, after_id) = match after {
+            Some(c) => (c.key.parse::<i64>().unwrap_or(i64::MAX), c.id.as_str()),
+            None => (i64::MAX, ""),
+        };
         on_backend!(self, pool => {
             let rows = sqlx::query(concat!(
                 "SELECT ",
                 conversation_columns!(),
-                " FROM conversations c
-                 WHERE ($1 = 0 OR ($2 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $2)
-                   AND ($3 = '' OR c.status = $3)
-                 ORDER BY c.created_at DESC, c.id DESC LIMIT $4"
+                ",
+                   CASE WHEN p.person_id IS NULL THEN NULL ELSE
+                   (SELECT COUNT(*) FROM messages u
+                     WHERE u.conversation_id = c.id AND u.seq > p.read_up_to AND u.author_id <> p.person_id
+                       AND u.deleted_at IS NULL AND (u.kind = 'message' OR r.role = 'internal')) END AS unread
+                 FROM conversations c
+                 LEFT JOIN participants p ON p.conversation_id = c.id AND p.person_id = $1 AND p.removed_at IS NULL
+                 LEFT JOIN people r ON r.id = $1
+                 WHERE ($1 IS NULL OR (",
+                crate::store::access::readable_candidates_sql!(),
+                " AND ",
+                crate::store::access::may_read_sql!(),
+                "))
+                   AND ($2 = 0 OR ($3 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $3)
+                   AND ($4 = '' OR c.status = $4)
+                   AND ($5 = '' OR c.type = $5)
+                   AND ($6 = '' OR c.company_id = $6)
+                   AND (c.last_activity_at < $7 OR (c.last_activity_at = $7 AND c.id < $8))
+                 ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9"
             ))
-            .bind(i64::from(assignee.is_some()))
-            .bind(assignee.flatten().unwrap_or(""))
-            .bind(status.map_or("", ConversationStatus::as_str))
+            .bind(filter.reader)
+            .bind(i64::from(filter.assignee.is_some()))
+            .bind(filter.assignee.flatten().unwrap_or(""))
+            .bind(filter.status.map_or("", ConversationStatus::as_str))
+            .bind(filter.kind.map_or("", ConversationType::as_str))
+            .bind(filter.company.unwrap_or(""))
+            .bind(after_at)
+            .bind(after_id)
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(conversation_from_row).collect()
+            rows.iter()
+                .map(|row| Ok((conversation_from_row(row)?, row.try_get("unread")?)))
+                .collect()
         })
     }
 
     /// The conversation and, when `person_id` takes part in it, their read mark and mute: one
-    /// query for what every web page of a conversation starts with.
+    /// query for what every web page of a conversation starts with. None when `person_id` may
+    /// not read it (`store::access`); without a person (the admin), any conversation.
     pub async fn conversation_for(
         &self,
         id: &str,
         person_id: Option<&str>,
     ) -> Result<Option<(Conversation, Option<super::ParticipantState>)>> {
         on_backend!(self, pool => {
+            // Without a person (the admin): every conversation; with one: what they may read.
             let row = sqlx::query(concat!(
                 "SELECT ",
                 conversation_columns!(),
                 ", p.read_up_to, p.muted
                  FROM conversations c
                  LEFT JOIN participants p
-                   ON p.conversation_id = c.id AND p.person_id = $2 AND p.removed_at IS NULL
-                 WHERE c.id = $1"
+                   ON p.conversation_id = c.id AND p.person_id = $1 AND p.removed_at IS NULL
+                 WHERE c.id = $2 AND ($1 IS NULL OR ",
+                crate::store::access::may_read_sql!(),
+                ")"
             ))
-            .bind(id)
             .bind(person_id)
+            .bind(id)
             .fetch_optional(pool)
             .await?;
             row.map(|row| -> Result<_> {

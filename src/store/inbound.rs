@@ -374,12 +374,14 @@ macro_rules! insert_record_sql {
 }
 pub(super) use insert_record_sql;
 
-/// Offers `$2` (`$3`, named `$4`) to staff as a participant of `$1`: only in an inbox
-/// conversation, never an address of one of our sending domains (`$6`), once.
+/// Offers `$2` (`$3`, named `$4`) to staff as a participant of `$1`: only in an inbox or a
+/// company conversation (never a private or confidential one the team started), never an
+/// address of one of our sending domains (`$6`), once.
 const SUGGEST_PARTICIPANT: &str =
     "INSERT INTO participant_suggestions (conversation_id, email_key, email, name, suggested_at)
      SELECT $1, $2, $3, $4, $5
-     WHERE EXISTS (SELECT 1 FROM conversations WHERE id = $1 AND inbox_domain IS NOT NULL)
+     WHERE EXISTS (SELECT 1 FROM conversations
+                    WHERE id = $1 AND (inbox_domain IS NOT NULL OR type = 'company'))
        AND NOT EXISTS (SELECT 1 FROM domains WHERE name = $6)
      ON CONFLICT (conversation_id, email_key) DO NOTHING";
 

@@ -105,6 +105,8 @@ pub enum EventKind {
     WokeUp,
     AutoClosed,
     SubjectChanged,
+    /// Its type or company changed: who may read it changed with it.
+    TypeChanged,
 }
 
 impl EventKind {
@@ -120,6 +122,7 @@ impl EventKind {
             EventKind::WokeUp => "woke_up",
             EventKind::AutoClosed => "auto_closed",
             EventKind::SubjectChanged => "subject_changed",
+            EventKind::TypeChanged => "type_changed",
         }
     }
 }

@@ -52,22 +52,31 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ConversationSummary>> {
         // The same visibility rule as `MessageKind::visible_to`, in SQL: `$2` is true for
-        // internal viewers.
-        const PERSON: &str = "
-            SELECT c.id, c.subject, c.status, c.assignee_id, c.created_at, p.muted,
+        // internal viewers. The conversations are those the person may read (`store::access`):
+        // those they take part in, and their companies' they follow; unread counts only where
+        // they take part (a follower has no read mark until they write).
+        const PERSON: &str = concat!(
+            "
+            SELECT c.id, c.subject, c.status, c.assignee_id, c.created_at, COALESCE(p.muted, 0) AS muted,
                    lm.created_at AS last_at, SUBSTR(lm.body_text, 1, $4) AS excerpt, a.name AS last_author,
+                   CASE WHEN p.person_id IS NULL THEN 0 ELSE
                    (SELECT COUNT(*) FROM messages u
                      WHERE u.conversation_id = c.id AND u.seq > p.read_up_to AND u.author_id <> p.person_id
-                       AND u.deleted_at IS NULL AND (u.kind = 'message' OR $2)) AS unread
-            FROM participants p
-            JOIN conversations c ON c.id = p.conversation_id
+                       AND u.deleted_at IS NULL AND (u.kind = 'message' OR $2)) END AS unread
+            FROM conversations c
+            LEFT JOIN participants p ON p.conversation_id = c.id AND p.person_id = $1 AND p.removed_at IS NULL
             LEFT JOIN messages lm ON lm.seq = (
                 SELECT MAX(m.seq) FROM messages m
                  WHERE m.conversation_id = c.id AND m.deleted_at IS NULL AND (m.kind = 'message' OR $2))
             LEFT JOIN people a ON a.id = lm.author_id
-            WHERE p.person_id = $1 AND p.removed_at IS NULL
+            WHERE ",
+            crate::store::access::readable_candidates_sql!(),
+            " AND ",
+            crate::store::access::may_read_sql!(),
+            "
             ORDER BY COALESCE(lm.created_at, c.created_at) DESC, c.id
-            LIMIT $3";
+            LIMIT $3"
+        );
         const ALL: &str = "
             SELECT c.id, c.subject, c.status, c.assignee_id, c.created_at, CAST(0 AS BIGINT) AS muted,
                    lm.created_at AS last_at, SUBSTR(lm.body_text, 1, $4) AS excerpt, a.name AS last_author,

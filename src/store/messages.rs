@@ -257,6 +257,42 @@ impl Store {
         })
     }
 
+    /// [`Store::append_message`] by someone who may read the conversation (`store::access`),
+    /// taking part or not: a company's follower who writes joins it first, in the same
+    /// transaction, so that later messages reach them by email. `NotFound("participant")` when
+    /// they may not read it.
+    pub async fn append_message_as_reader(&self, new: NewMessage) -> Result<Message> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let readable: Option<String> = sqlx::query_scalar(concat!(
+                "SELECT c.id FROM conversations c WHERE c.id = $2 AND ",
+                crate::store::access::may_read_sql!()
+            ))
+            .bind(&new.author_id)
+            .bind(&new.conversation_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if readable.is_none() {
+                return Err(StoreError::NotFound("participant"));
+            }
+            let token = crate::domain::ReplyToken::generate();
+            let _joined = crate::store::conversations::join_participant!(
+                tx,
+                &new.conversation_id,
+                &new.author_id,
+                token.as_str(),
+                now
+            );
+            let inserted = insert_message!(tx, &new, now)?;
+            tx.commit().await?;
+            match inserted {
+                Inserted::New(message) => Ok(message),
+                Inserted::Duplicate { .. } => Err(StoreError::Conflict("message already posted")),
+            }
+        })
+    }
+
     /// The whole history of a conversation, oldest first.
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<Message>> {
         on_backend!(self, pool => {

@@ -14,8 +14,10 @@
 // handle data (a panic here would stop a loop); errors are returned and recorded instead.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub(crate) mod access;
 mod addresses;
 mod attachments;
+mod companies;
 mod conversations;
 mod domains;
 pub(crate) mod failures;
@@ -35,7 +37,10 @@ mod verification;
 
 pub use addresses::PersonAddress;
 pub use attachments::{Attachment, NewAttachment};
-pub use conversations::{Conversation, NewConversation, Participant, TokenOwner};
+pub use companies::{Company, Cursor, PeopleFilter};
+pub use conversations::{
+    Conversation, ConversationFilter, ConversationOptions, NewConversation, Participant, TokenOwner,
+};
 pub use domains::{
     DEFAULT_INBOX_LOCAL, DkimKey, Domain, DomainSettingsChange, InboxAddress, KeyStatus,
 };

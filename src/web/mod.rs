@@ -62,7 +62,26 @@ pub fn router(state: AppState) -> Router {
     let posting_limit =
         DefaultBodyLimit::max(service::uploads::request_limit(state.max_attachment_size));
     let api = Router::new()
-        .route("/people", post(api::create_person))
+        .route(
+            "/people",
+            get(api::companies::list_people).post(api::create_person),
+        )
+        .route(
+            "/companies",
+            get(api::companies::list_companies).post(api::companies::create_company),
+        )
+        .route(
+            "/companies/{id}",
+            get(api::companies::get_company).patch(api::companies::patch_company),
+        )
+        .route(
+            "/companies/{id}/followers",
+            post(api::companies::add_follower),
+        )
+        .route(
+            "/companies/{id}/followers/{person_id}",
+            delete(api::companies::remove_follower),
+        )
         .route(
             "/people/{id}",
             get(api::get_person).patch(settings::patch_person),

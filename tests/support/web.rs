@@ -186,3 +186,37 @@ pub fn code_in(email: &Email) -> String {
         .unwrap_or_else(|| panic!("no code in:\n{}", email.text))
         .to_string()
 }
+
+/// A browser signed in as someone in no conversation, by code.
+pub async fn sign_in_by_code(app: &TestApp, email: &str) -> Browser {
+    let mut browser = Browser::new(app);
+    let before = super::outbox_emails(&app.outbox_dir(), email).len();
+    let page = browser
+        .submit("/login", "/login", &[("email", email)])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // The code's email, not a notification that may come before or after it.
+    let mut with_code = None;
+    for _ in 0..100 {
+        let emails = super::outbox_emails(&app.outbox_dir(), email);
+        with_code = emails
+            .into_iter()
+            .skip(before)
+            .find(|e| e.header("Subject").is_some_and(|s| s.contains("code")));
+        if with_code.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let with_code = with_code.unwrap_or_else(|| panic!("no code emailed to {email}"));
+    let code = code_in(&with_code);
+    let csrf = page.csrf();
+    let page = browser
+        .post(
+            "/login/code",
+            &[("csrf", &csrf), ("email", email), ("code", &code)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    browser
+}

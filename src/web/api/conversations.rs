@@ -6,8 +6,8 @@ use super::json::{
     inbound_json, ok, parse_limit, parse_status, participant_json, person_with_settings, required,
 };
 use crate::domain::text;
-use crate::domain::{EmailAddress, Locale, Role, rfc3339};
-use crate::store::NewPerson;
+use crate::domain::{ConversationType, EmailAddress, Locale, Role, rfc3339};
+use crate::store::{ConversationFilter, ConversationOptions, Cursor, NewPerson};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use crate::web::service::files::{download_response, serve_attachment};
@@ -74,6 +74,11 @@ pub struct CreateConversation {
     participants: Vec<String>,
     /// The sending domain its emails go out from (default: the default domain).
     domain: Option<String>,
+    /// `private` (the default without `company_id`), `company` (the default with one) or
+    /// `confidential`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    company_id: Option<String>,
 }
 
 pub async fn create_conversation(
@@ -100,19 +105,77 @@ pub async fn create_conversation(
             Some(domain.name.clone())
         }
     };
+    let (kind, company_id) =
+        type_and_company(&state, body.kind.as_deref(), body.company_id.as_deref()).await?;
+    let options = ConversationOptions {
+        domain: domain.as_deref(),
+        kind: Some(kind),
+        company_id: company_id.as_deref(),
+    };
     let conversation = state
         .store
-        .create_conversation_in(subject, created_by, &body.participants, domain.as_deref())
+        .create_conversation_with(subject, created_by, &body.participants, &options)
         .await?;
     let participants = state.store.participants(&conversation.id).await?;
     created(conversation_json(&conversation, &participants))
 }
 
+/// A conversation's type and company, checked together: `company` and `confidential` need a
+/// company that exists, `private` has none; without a type, a company makes it `company`.
+pub(super) async fn type_and_company(
+    state: &AppState,
+    kind: Option<&str>,
+    company_id: Option<&str>,
+) -> Result<(ConversationType, Option<String>), ApiError> {
+    let kind = match kind {
+        None if company_id.is_some() => ConversationType::Company,
+        None => ConversationType::Private,
+        Some(raw) => ConversationType::parse(raw).ok_or_else(|| {
+            ApiError::invalid_field(
+                "type",
+                format!("`type` must be \"private\", \"company\" or \"confidential\", not {raw:?}"),
+            )
+        })?,
+    };
+    match (kind.has_company(), company_id) {
+        (true, None) => Err(ApiError::invalid_field(
+            "company_id",
+            format!("a {} conversation needs `company_id`", kind.as_str()),
+        )),
+        (false, Some(_)) => Err(ApiError::invalid_field(
+            "company_id",
+            "a private conversation has no company: give `type` \"company\" or \"confidential\"",
+        )),
+        (false, None) => Ok((kind, None)),
+        (true, Some(id)) => match state.store.company(id.trim()).await? {
+            Some(company) => Ok((kind, Some(company.id))),
+            None => Err(ApiError::invalid_field(
+                "company_id",
+                format!("no company {id:?}"),
+            )),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AsQuery {
+    /// Answer as this person would see it: 404 unless they may read it.
+    #[serde(rename = "as")]
+    reader: Option<String>,
+}
+
 pub async fn get_conversation(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    query: Result<Query<AsQuery>, QueryRejection>,
 ) -> ApiResult {
+    let Query(query) = query?;
     let conversation = existing_conversation(&state, &id).await?;
+    if let Some(reader) = query.reader.as_deref().map(str::trim)
+        && !state.store.may_read(&id, reader).await?
+    {
+        return Err(ApiError::not_found("conversation"));
+    }
     let participants = state.store.participants(&id).await?;
     ok(conversation_json(&conversation, &participants))
 }
@@ -219,9 +282,17 @@ pub struct ConversationQuery {
     assignee: Option<String>,
     status: Option<String>,
     limit: Option<String>,
+    /// Only what this person may read, with their unread counts.
+    #[serde(rename = "as")]
+    reader: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    company: Option<String>,
+    cursor: Option<String>,
 }
 
-/// `GET /conversations?assignee=<person id>|none&status=open&limit=50`: the newest first.
+/// `GET /conversations?as=per_…&assignee=<person id>|none&status=open&type=company&company=cmp_…
+/// &limit=50&cursor=…`: the newest activity first; `next_cursor` fetches the next page.
 pub async fn list_conversations(
     State(state): State<AppState>,
     query: Result<Query<ConversationQuery>, QueryRejection>,
@@ -238,15 +309,67 @@ pub async fn list_conversations(
         }
     };
     let status = parse_status(query.status.as_deref())?;
-    let conversations = state
+    let reader = match query.reader.as_deref().map(str::trim) {
+        None => None,
+        Some(id) => Some(
+            state
+                .store
+                .person(id)
+                .await?
+                .ok_or_else(|| ApiError::invalid_field("as", format!("no person {id:?}")))?
+                .id,
+        ),
+    };
+    let kind = query
+        .kind
+        .as_deref()
+        .map(|raw| {
+            ConversationType::parse(raw.trim()).ok_or_else(|| {
+                ApiError::invalid_field("type", "`type` must be private, company or confidential")
+            })
+        })
+        .transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|raw| {
+            Cursor::decode(raw)
+                .ok_or_else(|| ApiError::invalid_field("cursor", "not a cursor we gave"))
+        })
+        .transpose()?;
+    let limit = parse_limit(&query.limit)?;
+    let filter = ConversationFilter {
+        reader: reader.as_deref(),
+        assignee,
+        status,
+        kind,
+        company: query.company.as_deref().map(str::trim),
+    };
+    let page = state
         .store
-        .conversations_where(assignee, status, parse_limit(&query.limit)?)
+        .conversation_page(&filter, after.as_ref(), limit)
         .await?;
-    let items: Vec<Value> = conversations
+    let next_cursor = (page.len() as i64 == limit)
+        .then(|| page.last())
+        .flatten()
+        .map(|(c, _)| {
+            Cursor {
+                key: c.last_activity_at.to_string(),
+                id: c.id.clone(),
+            }
+            .encode()
+        });
+    let items: Vec<Value> = page
         .iter()
-        .map(|c| conversation_json(c, &[]))
+        .map(|(c, unread)| {
+            let mut item = conversation_json(c, &[]);
+            if reader.is_some() {
+                item["unread"] = json!(unread);
+            }
+            item
+        })
         .collect();
-    ok(json!({"conversations": items}))
+    ok(json!({"conversations": items, "next_cursor": next_cursor}))
 }
 
 pub async fn list_outbox(

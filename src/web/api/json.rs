@@ -41,6 +41,7 @@ pub(super) fn conversation_json(c: &Conversation, participants: &[Participant]) 
         "snoozed_until": c.snoozed_until.map(rfc3339),
         // The sending domain its emails go out from; null: the default one.
         "domain": c.domain,
+        "type": c.kind.as_str(), "company_id": c.company_id,
         "participants": participants.iter().map(participant_json).collect::<Vec<_>>(),
     })
 }
@@ -148,12 +149,20 @@ pub(super) async fn person_with_settings(
         .person_settings(&person.id)
         .await?
         .ok_or_else(|| ApiError::not_found("person"))?;
+    let companies: Vec<Value> = state
+        .store
+        .followed_companies(&person.id)
+        .await?
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name}))
+        .collect();
     Ok(json!({
         "id": person.id, "email": person.email, "name": person.name, "role": person.role.as_str(),
         "created_at": rfc3339(person.created_at), "email_status": person.email_status.as_str(),
         "notifications": settings.notifications.as_str(), "locale": settings.locale.as_str(),
         "blocked": settings.blocked, "verified": settings.verified_at.is_some(),
         "verified_at": settings.verified_at.map(rfc3339),
+        "companies": companies,
     }))
 }
 

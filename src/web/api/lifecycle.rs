@@ -14,7 +14,7 @@
 //! participant changes, are made by internal users: a client actor is a 422.
 
 use super::json::{Actor, actor, conversation_json, human_text, parse_status};
-use crate::domain::{Millis, Role, rfc3339, text};
+use crate::domain::{ConversationType, Millis, Role, rfc3339, text};
 use crate::store::{ConversationEvent, ConversationStatus, LifecycleChange, StatusChange};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
@@ -49,6 +49,11 @@ pub struct PatchConversation {
     /// mailbox keep their thread's subject.
     subject: Option<String>,
     actor_id: Option<String>,
+    /// `private`, `company` or `confidential`: who reads it besides its participants.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    company_id: Option<Option<String>>,
 }
 
 fn future_time(state: &AppState, value: &str) -> Result<Millis, ApiError> {
@@ -68,9 +73,28 @@ pub async fn patch_conversation(
     body: Body<PatchConversation>,
 ) -> ApiResult {
     let Json(body) = body?;
-    if state.store.conversation(&id).await?.is_none() {
+    let Some(current) = state.store.conversation(&id).await? else {
         return Err(ApiError::not_found("conversation"));
-    }
+    };
+    // Type and company are checked together against what they become.
+    let access = match (&body.kind, &body.company_id) {
+        (None, None) => None,
+        (kind, company) => {
+            let company = match company {
+                Some(c) => c.as_deref(),
+                None => current.company_id.as_deref(),
+            };
+            let kind = match kind.as_deref() {
+                Some(kind) => Some(kind),
+                // A company given to a private conversation makes it a company one; taking
+                // the company away makes it private.
+                None if company.is_none() => Some("private"),
+                None if current.kind == ConversationType::Private => Some("company"),
+                None => Some(current.kind.as_str()),
+            };
+            Some(super::conversations::type_and_company(&state, kind, company).await?)
+        }
+    };
     let status = parse_status(body.status.as_deref())?;
     let until = body
         .snoozed_until
@@ -124,6 +148,12 @@ pub async fn patch_conversation(
         None => None,
     };
     let actor_id = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
+    if let Some((kind, company)) = &access {
+        state
+            .store
+            .set_conversation_type(&id, *kind, company.as_deref(), actor_id.as_deref())
+            .await?;
+    }
     let conversation = state
         .store
         .change_lifecycle(

@@ -3,6 +3,7 @@
 //! shape the JSON; no SQL here, and nothing of the HTML view.
 
 pub mod addresses;
+pub mod companies;
 pub mod conversations;
 pub mod domains;
 mod json;

@@ -59,10 +59,15 @@ pub async fn post(
         .map_err(PostError::Files)?;
     let mut new = NewMessage::typed(conversation_id, &author.id, draft.kind, draft.text, source);
     new.attachments = files.clone();
-    let message = state.store.append_message(new).await.map_err(|e| match e {
-        StoreError::NotFound("participant") => PostError::NotAParticipant,
-        other => PostError::Store(other),
-    })?;
+    // Whoever may read it may write in it: a company's follower joins it by writing.
+    let message = state
+        .store
+        .append_message_as_reader(new)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound("participant") => PostError::NotAParticipant,
+            other => PostError::Store(other),
+        })?;
     let attachments = files
         .into_iter()
         .map(|file| stored(&message, file))

@@ -14,7 +14,7 @@ use super::auth::Viewer;
 use super::page::{WebError, human_time};
 use super::status::status_label;
 use super::text::Text;
-use crate::domain::{MessageKind, Role, Source, redact_sign_in_links, rfc3339};
+use crate::domain::{ConversationType, MessageKind, Role, Source, redact_sign_in_links, rfc3339};
 use crate::store::{
     Attachment, Conversation, ConversationEvent, ConversationStatus, Message, Person,
 };
@@ -71,6 +71,14 @@ pub(super) fn human_size(bytes: i64) -> String {
     }
 }
 
+fn type_label(t: &Text, kind: Option<&str>) -> &'static str {
+    match kind.and_then(ConversationType::parse) {
+        Some(ConversationType::Company) => t.type_company,
+        Some(ConversationType::Confidential) => t.type_confidential,
+        _ => t.type_private,
+    }
+}
+
 fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>) -> Option<String> {
     let name = |id: Option<&str>| {
         id.and_then(|id| people.get(id))
@@ -95,6 +103,7 @@ fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>)
         "woke_up" => t.ev_woke.to_string(),
         "auto_closed" => t.ev_auto_closed.to_string(),
         "subject_changed" => format!("{actor} {} {}", t.ev_subject, field("to").unwrap_or("")),
+        "type_changed" => format!("{actor} {} {}", t.ev_type, type_label(t, field("to"))),
         _ => return None,
     })
 }
