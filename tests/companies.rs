@@ -516,3 +516,113 @@ Subject: Re: x\r\nMessage-ID: <reply{n}@acme.test>\r\nIn-Reply-To: {}\r\n\r\nAdd
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn the_directory_pages_manage_companies_and_list_people() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        app.person("agnes@team.test", "Agnes", "internal").await;
+        let carl = app.person("carl@acme.test", "Carl Client", "client").await;
+        app.person("dora@beta.test", "Dora", "client").await;
+
+        // The admin files companies and their followers.
+        let mut admin = support::web::Browser::new(&app);
+        let page = admin
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        assert_eq!(page.status, 303);
+        let page = admin
+            .submit("/admin/companies", "/admin/companies", &[("name", "Acme")])
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let company_path = page.location().unwrap().to_string();
+        let acme = company_path.rsplit('/').next().unwrap().to_string();
+        let page = admin
+            .submit("/admin/companies", "/admin/companies", &[("name", "")])
+            .await;
+        assert_eq!(page.status, 422);
+        let page = admin
+            .submit(
+                &company_path,
+                &format!("{company_path}/followers"),
+                &[("email", "Carl@ACME.test")],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let page = admin
+            .submit(
+                &company_path,
+                &format!("{company_path}/followers"),
+                &[("email", "nobody@acme.test")],
+            )
+            .await;
+        assert_eq!(page.status, 422);
+        assert!(page.body.contains("add them first"), "{}", page.body);
+        let page = admin
+            .submit(&company_path, &company_path, &[("name", "Acme Ltd")])
+            .await;
+        assert_eq!(page.status, 303);
+        let page = admin.get(&company_path).await;
+        assert!(page.body.contains("Acme Ltd") && page.body.contains("Carl Client"));
+        let (_, view) = app.get(&format!("/companies/{acme}")).await;
+        assert_eq!(view["followers"][0]["id"], carl.as_str());
+
+        // Staff find people by name, role and company, and see what each follows.
+        let mut agnes = sign_in_by_code(&app, "agnes@team.test").await;
+        let page = agnes.get("/people?q=acme").await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Carl Client") && !page.body.contains("Dora"));
+        let page = agnes
+            .get(&format!("/people?company={acme}&role=client"))
+            .await;
+        assert!(page.body.contains("Carl Client") && !page.body.contains("Agnes</a>"));
+        let page = agnes.get(&format!("/people/{carl}")).await;
+        assert!(page.body.contains("Acme Ltd"), "{}", page.body);
+        assert_eq!(agnes.get("/admin/companies").await.status, 403);
+
+        // A new conversation filed under the company, from the form.
+        let page = agnes
+            .submit(
+                "/new",
+                "/new",
+                &[
+                    ("subject", "Q3 invoices"),
+                    ("participants", "carl@acme.test"),
+                    ("company", &acme),
+                    ("kind", "confidential"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        let id = page
+            .location()
+            .unwrap()
+            .trim_start_matches("/c/")
+            .to_string();
+        let (_, c) = app.get(&format!("/conversations/{id}")).await;
+        assert_eq!(
+            (c["type"].as_str(), c["company_id"].as_str()),
+            (Some("confidential"), Some(acme.as_str()))
+        );
+        let page = agnes
+            .submit("/new", "/new", &[("subject", "X"), ("kind", "company")])
+            .await;
+        assert_eq!(page.status, 422, "a company conversation needs a company");
+
+        // Clients have no directory; removing a follower from the page.
+        let mut carl_browser = sign_in_by_code(&app, "carl@acme.test").await;
+        assert_eq!(carl_browser.get("/people").await.status, 403);
+        let page = admin
+            .submit(
+                &company_path,
+                &format!("{company_path}/followers/remove"),
+                &[("person_id", &carl)],
+            )
+            .await;
+        assert_eq!(page.status, 303);
+        let (_, view) = app.get(&format!("/companies/{acme}")).await;
+        assert_eq!(view["followers"].as_array().unwrap().len(), 0);
+        app.stop().await;
+        db.cleanup().await;
+    }
+}

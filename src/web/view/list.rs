@@ -8,8 +8,10 @@ use super::page::{
 };
 use super::status::{shown_status, status_label};
 use super::text::Text;
-use crate::domain::{EmailAddress, MessageKind, Role, Source};
-use crate::store::{ConversationStatus, ConversationSummary, ListScope, NewMessage};
+use crate::domain::{ConversationType, EmailAddress, MessageKind, Role, Source};
+use crate::store::{
+    Company, ConversationOptions, ConversationStatus, ConversationSummary, ListScope, NewMessage,
+};
 use askama::Template;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
@@ -223,6 +225,10 @@ struct NewPage<'a> {
     participants: &'a str,
     body: &'a str,
     error: &'a str,
+    /// The companies to file it under.
+    companies: Vec<Company>,
+    company: &'a str,
+    kind: &'a str,
 }
 
 pub async fn new_page(state: Web, headers: HeaderMap) -> Response {
@@ -235,6 +241,10 @@ pub async fn new_page(state: Web, headers: HeaderMap) -> Response {
             .in_language(viewer.text())
             .into_response();
     }
+    let companies = match state.store.companies(None, 1000).await {
+        Ok(c) => c,
+        Err(e) => return WebError::from(e).in_language(viewer.text()).into_response(),
+    };
     render(
         StatusCode::OK,
         NewPage {
@@ -243,6 +253,9 @@ pub async fn new_page(state: Web, headers: HeaderMap) -> Response {
             participants: "",
             body: "",
             error: "",
+            companies,
+            company: "",
+            kind: "",
         },
     )
 }
@@ -257,6 +270,12 @@ pub struct NewForm {
     participants: String,
     #[serde(default)]
     body: String,
+    /// A company's id, or empty.
+    #[serde(default)]
+    company: String,
+    /// private, company or confidential; empty: company with a company, else private.
+    #[serde(default)]
+    kind: String,
 }
 
 /// Parses "a@x, Bea <b@y>\nc@z" into addresses with their names, if given (at most 100).
@@ -302,6 +321,7 @@ pub async fn new_submit(
         .internal_person()
         .ok_or_else(|| WebError::forbidden().in_language(t))?
         .clone();
+    let companies = state.store.companies(None, 1000).await?;
     let fail = |error: String| {
         render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -311,9 +331,27 @@ pub async fn new_submit(
                 participants: &form.participants,
                 body: &form.body,
                 error: &error,
+                companies: companies.clone(),
+                company: &form.company,
+                kind: &form.kind,
             },
         )
     };
+    // The same pairing as the API's: a company goes with company and confidential only.
+    let company = Some(form.company.trim()).filter(|c| !c.is_empty());
+    let kind = match (form.kind.trim(), company) {
+        ("", Some(_)) => ConversationType::Company,
+        ("", None) => ConversationType::Private,
+        (raw, _) => match ConversationType::parse(raw) {
+            Some(kind) => kind,
+            None => return Ok(fail(format!("{}: {raw:?}", t.conversation_type))),
+        },
+    };
+    if kind.has_company() != company.is_some()
+        || company.is_some_and(|c| !companies.iter().any(|k| k.id == c))
+    {
+        return Ok(fail(format!("{}: {}", t.conversation_type, t.company)));
+    }
     let subject = match check_text(&form.subject, t.subject, &crate::domain::text::SUBJECT) {
         Ok(s) => s.to_string(),
         Err(e) => return Ok(fail(e)),
@@ -337,9 +375,14 @@ pub async fn new_submit(
                 .id,
         );
     }
+    let options = ConversationOptions {
+        domain: None,
+        kind: Some(kind),
+        company_id: company,
+    };
     let conversation = state
         .store
-        .create_conversation(&subject, &me.id, &ids)
+        .create_conversation_with(&subject, &me.id, &ids, &options)
         .await?;
     if !form.body.trim().is_empty() {
         state

@@ -16,6 +16,7 @@ pub mod admin;
 pub mod auth;
 pub mod confirm;
 pub mod conversation;
+pub mod directory;
 pub mod history;
 pub mod list;
 pub mod login;
@@ -84,6 +85,24 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
             get(admin::domains_page).post(admin::add_domain),
         )
         .route("/admin/domains/{name}/check", post(admin::check_domain))
+        .route("/people", get(directory::people_page))
+        .route("/people/{id}", get(directory::person_page))
+        .route(
+            "/admin/companies",
+            get(directory::companies_page).post(directory::create_company),
+        )
+        .route(
+            "/admin/companies/{id}",
+            get(directory::company_page).post(directory::rename_company),
+        )
+        .route(
+            "/admin/companies/{id}/followers",
+            post(directory::add_follower),
+        )
+        .route(
+            "/admin/companies/{id}/followers/remove",
+            post(directory::remove_follower),
+        )
         .route("/admin/domains/{name}/sender", post(admin::sender_settings))
         .route("/logout", post(login::logout))
         .route("/logout/everywhere", post(login::logout_everywhere))
