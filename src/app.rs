@@ -70,6 +70,14 @@ impl App {
             .clean_stored_text()
             .await
             .context("checking stored names and subjects")?;
+        // A database from before search, or indexed by another analyzer: indexed now, once.
+        let indexed = store
+            .rebuild_search_index_if_stale()
+            .await
+            .context("building the search index")?;
+        if indexed > 0 {
+            tracing::info!(documents = indexed, "search index built");
+        }
         let (admin_token, generated_token) = match &config.admin_token {
             Some(token) => (token.clone(), false),
             None => load_or_create_admin_token(&config.data_dir)?,

@@ -7,6 +7,7 @@ mod ids;
 mod links;
 mod message_id;
 mod reply_marker;
+pub mod search_text;
 pub mod sending;
 pub mod text;
 mod token;

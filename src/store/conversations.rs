@@ -62,8 +62,9 @@ macro_rules! conversation_columns {
          c.last_activity_at"
     };
 }
+pub(super) use conversation_columns;
 
-fn conversation_from_row<R: Row>(row: &R) -> Result<Conversation>
+pub(super) fn conversation_from_row<R: Row>(row: &R) -> Result<Conversation>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
@@ -200,6 +201,8 @@ macro_rules! insert_conversation {
             .execute(&mut *$tx)
             .await?;
         }
+        $crate::store::search::index_doc!($tx, None, &new.id, "subject", &new.subject);
+        $crate::store::search::reindex_people!($tx, &new.id);
     }};
 }
 pub(super) use insert_conversation;
@@ -245,6 +248,7 @@ macro_rules! join_participant {
                 .bind(last_seq)
                 .execute(&mut *$tx)
                 .await?;
+            $crate::store::search::reindex_people!($tx, conversation_id);
         }
         sql.is_some()
     }};
@@ -551,6 +555,7 @@ impl Store {
             if removed {
                 record_event!(tx, conversation_id, EventKind::ParticipantRemoved, actor_id,
                     serde_json::json!({"person_id": person_id}), now);
+                crate::store::search::reindex_people!(tx, conversation_id);
             }
             tx.commit().await?;
             Ok(removed)

@@ -55,7 +55,10 @@ const POST: &str = concat!(
     message_moves_conversation_sql!("$6", "$4", "(SELECT seq FROM messages WHERE id = $5)"),
     ";\n",
     author_has_read_sql!("$6", "$7", "(SELECT seq FROM messages WHERE id = $5)"),
-    ";"
+    ";\n",
+    // Its search document (`store::search::index_doc!`), words and stems in `$14`, `$15`.
+    "INSERT INTO search_docs (message_id, conversation_id, kind) VALUES ($5, $6, $8);
+     INSERT INTO search_fts (rowid, words, stems) VALUES (last_insert_rowid(), $14, $15);"
 );
 
 /// Only the raw bytes and the record (nothing posted, or a duplicate of an earlier message).
@@ -156,8 +159,18 @@ async fn write(
             .bind(None::<String>)
             .bind(None::<String>),
     };
-    // $14–$19 are unused: the record starts at $20.
-    for _ in 14..20 {
+    // $14, $15: the message's search document; $16–$19 are unused: the record starts at $20.
+    let indexed = match (&w.post, outcome) {
+        (Some(new), InboundOutcome::Posted) => {
+            crate::domain::search_text::index_text(&super::search::message_text(
+                &new.body_text,
+                new.attachments.iter().map(|a| a.filename.as_str()),
+            ))
+        }
+        _ => Default::default(),
+    };
+    query = query.bind(indexed.words).bind(indexed.stems);
+    for _ in 16..20 {
         query = query.bind(None::<String>);
     }
     query

@@ -30,6 +30,7 @@ mod messages;
 mod notifications;
 mod outbox;
 mod people;
+pub(crate) mod search;
 mod senders;
 mod sessions;
 mod stored_text;
@@ -60,6 +61,7 @@ pub use notifications::{
 };
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
+pub use search::{SearchFilter, SearchMatch};
 pub use senders::{BlockedDomain, SenderBlock};
 pub use sessions::{LinkPolicy, SessionVia, WebSession};
 pub use verification::{

@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
             "/people",
             get(api::companies::list_people).post(api::create_person),
         )
+        .route("/search", get(api::search::search))
         .route(
             "/companies",
             get(api::companies::list_companies).post(api::companies::create_company),

@@ -6,4 +6,5 @@ pub mod addresses;
 pub mod codes;
 pub mod files;
 pub mod messages;
+pub mod search;
 pub mod uploads;

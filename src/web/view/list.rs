@@ -50,12 +50,93 @@ struct ListPage {
     rows: Vec<Row>,
     views: Vec<Tab>,
     statuses: Vec<Tab>,
+    /// What the search box holds.
+    q: String,
+    /// A search's results, instead of the list.
+    results: Option<Vec<Found>>,
+    /// Why a search could not run.
+    search_error: String,
+}
+
+/// One conversation a search found, with its snippets as runs of text, marked or not.
+pub struct Found {
+    pub id: String,
+    pub subject: String,
+    pub snippets: Vec<Vec<(String, bool)>>,
 }
 
 #[derive(Deserialize)]
 pub struct Filter {
     view: Option<String>,
     status: Option<String>,
+    /// A search: results instead of the list.
+    q: Option<String>,
+}
+
+/// The runs of a snippet: text between marks, and the marked words.
+fn runs(snippet: &crate::domain::search_text::Snippet) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &(start, end) in &snippet.marks {
+        if start < at || end > snippet.text.len() {
+            continue;
+        }
+        if start > at {
+            out.push((snippet.text[at..start].to_string(), false));
+        }
+        out.push((snippet.text[start..end].to_string(), true));
+        at = end;
+    }
+    if at < snippet.text.len() {
+        out.push((snippet.text[at..].to_string(), false));
+    }
+    out
+}
+
+/// The search results page for `q`, as this viewer may see them.
+async fn search_page(
+    state: &crate::web::AppState,
+    viewer: &Viewer,
+    q: &str,
+) -> Result<Response, WebError> {
+    use crate::web::service::search::{self, Search, SearchError};
+    let t = viewer.text();
+    let request = Search {
+        q,
+        reader: viewer.person(),
+        status: None,
+        kind: None,
+        company: None,
+        offset: 0,
+        limit: 50,
+    };
+    let (results, error, status) = match search::search(state, &request).await {
+        Ok(hits) => (
+            hits.into_iter()
+                .map(|hit| Found {
+                    id: hit.conversation.id,
+                    subject: hit.conversation.subject,
+                    snippets: hit.found.iter().map(|f| runs(&f.snippet)).collect(),
+                })
+                .collect(),
+            String::new(),
+            StatusCode::OK,
+        ),
+        Err(SearchError::Query(e)) => (Vec::new(), e.to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(SearchError::Store(e)) => return Err(e.into()),
+    };
+    Ok(render(
+        status,
+        ListPage {
+            chrome: Chrome::for_viewer(viewer, t.search),
+            rows: Vec::new(),
+            views: Vec::new(),
+            statuses: Vec::new(),
+            q: q.to_string(),
+            results: Some(results),
+            search_error: error,
+        },
+    ))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,6 +186,11 @@ async fn list(
     filter: Option<Filter>,
 ) -> Result<Response, WebError> {
     let t = viewer.text();
+    if let Some(q) = filter.as_ref().and_then(|f| f.q.as_deref())
+        && !q.trim().is_empty()
+    {
+        return search_page(state, viewer, q.trim()).await;
+    }
     let scope = match viewer.person() {
         Some(p) => ListScope::Person {
             person_id: &p.id,
@@ -116,6 +202,7 @@ async fn list(
     let filter = filter.unwrap_or(Filter {
         view: None,
         status: None,
+        q: None,
     });
     let view = match filter.view.as_deref() {
         Some("mine") => View::Mine,
@@ -213,6 +300,9 @@ async fn list(
             rows,
             views,
             statuses,
+            q: String::new(),
+            results: None,
+            search_error: String::new(),
         },
     ))
 }

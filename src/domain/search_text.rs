@@ -1,0 +1,371 @@
+//! Search text, the same on both backends: what the index holds for a text, and what a query
+//! asks. Pure.
+//!
+//! Words are folded (lowercase, accents off by canonical decomposition — "Réunion" is
+//! "reunion", "ÉTÉ" is "ete"; ß, æ, œ, ø, ł, đ spelled out) and split on anything that is not a
+//! letter or a digit. Each word is also indexed by its French and English Snowball stems
+//! ("factures" and "facture" share "factur", "shipped" and "shipping" share "ship"). A query
+//! is words (each matching itself or a shared stem), `"quoted phrases"` (folded words in a
+//! row) and `prefix*`; everything else — operators, `:`, `-`, `NEAR`, SQL — is text. The
+//! backends get only folded `[a-z0-9]` tokens, quoted: nothing a user types reaches a query
+//! language.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use std::sync::OnceLock;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Longest word kept (longer runs are not words people search for).
+const MAX_WORD: usize = 64;
+/// Most clauses in one query; more is refused (`TooLong`).
+pub const MAX_CLAUSES: usize = 32;
+/// Longest query accepted, in bytes.
+pub const MAX_QUERY_BYTES: usize = 1024;
+
+/// Bump when folding or stemming changes: the index is rebuilt at start.
+pub const ANALYZER_VERSION: i64 = 1;
+
+fn stemmers() -> &'static (Stemmer, Stemmer) {
+    static STEMMERS: OnceLock<(Stemmer, Stemmer)> = OnceLock::new();
+    STEMMERS.get_or_init(|| {
+        (
+            Stemmer::create(Algorithm::French),
+            Stemmer::create(Algorithm::English),
+        )
+    })
+}
+
+/// One character folded: lowercase, without accents; letters with no decomposition spelled
+/// out.
+fn fold_char(c: char, out: &mut String) {
+    match c {
+        'ß' => out.push_str("ss"),
+        'æ' | 'Æ' => out.push_str("ae"),
+        'œ' | 'Œ' => out.push_str("oe"),
+        'ø' | 'Ø' => out.push('o'),
+        'ł' | 'Ł' => out.push('l'),
+        'đ' | 'Đ' => out.push('d'),
+        'ı' => out.push('i'),
+        _ => {
+            for d in c.to_lowercase().flat_map(|l| l.nfd()) {
+                if !is_combining_mark(d) {
+                    out.push(d);
+                }
+            }
+        }
+    }
+}
+
+/// The folded words of `text`, in order.
+pub fn words(text: &str) -> Vec<String> {
+    let mut folded = String::with_capacity(text.len());
+    for c in text.chars() {
+        fold_char(c, &mut folded);
+    }
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.len() <= MAX_WORD)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The stems of a folded word, each once, the word itself excluded.
+pub fn stems(word: &str) -> Vec<String> {
+    let (fr, en) = stemmers();
+    let mut out: Vec<String> = Vec::with_capacity(2);
+    for stem in [fr.stem(word), en.stem(word)] {
+        if stem != word && !stem.is_empty() && !out.iter().any(|s| *s == stem) {
+            out.push(stem.into_owned());
+        }
+    }
+    out
+}
+
+/// What the index holds for one text: its words, and their stems (space-separated).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Indexed {
+    pub words: String,
+    pub stems: String,
+}
+
+pub fn index_text(text: &str) -> Indexed {
+    let words = words(text);
+    let mut stem_list: Vec<String> = Vec::new();
+    for w in &words {
+        for s in stems(w) {
+            stem_list.push(s);
+        }
+    }
+    Indexed {
+        words: words.join(" "),
+        stems: stem_list.join(" "),
+    }
+}
+
+/// One part of a query; all must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clause {
+    /// A word, or one of its stems.
+    Term { word: String, stems: Vec<String> },
+    /// Words in a row.
+    Phrase(Vec<String>),
+    /// A word starting so.
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub clauses: Vec<Clause>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("the query has no words to search for")]
+    Empty,
+    #[error("the query is too long (at most {MAX_QUERY_BYTES} bytes and {MAX_CLAUSES} words)")]
+    TooLong,
+}
+
+/// Reads what a person typed. Quotes left open close at the end; `*` alone, operators and
+/// punctuation are separators.
+pub fn parse_query(raw: &str) -> Result<SearchQuery, QueryError> {
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(QueryError::TooLong);
+    }
+    let mut clauses = Vec::new();
+    for (i, part) in raw.split('"').enumerate() {
+        if i % 2 == 1 {
+            // Inside quotes: a phrase (one word is a term).
+            let phrase = words(part);
+            match phrase.len() {
+                0 => {}
+                1 => clauses.push(term(phrase.into_iter().next().unwrap_or_default())),
+                _ => clauses.push(Clause::Phrase(phrase)),
+            }
+            continue;
+        }
+        for chunk in part.split_whitespace() {
+            let prefix = chunk.ends_with('*');
+            let mut found = words(chunk);
+            let last = match (prefix, found.pop()) {
+                (_, None) => continue,
+                (true, Some(w)) => Clause::Prefix(w),
+                (false, Some(w)) => term(w),
+            };
+            clauses.extend(found.into_iter().map(term));
+            clauses.push(last);
+        }
+    }
+    if clauses.is_empty() {
+        return Err(QueryError::Empty);
+    }
+    if clauses.len() > MAX_CLAUSES {
+        return Err(QueryError::TooLong);
+    }
+    Ok(SearchQuery { clauses })
+}
+
+fn term(word: String) -> Clause {
+    Clause::Term {
+        stems: stems(&word),
+        word,
+    }
+}
+
+impl SearchQuery {
+    /// The FTS5 query over columns `words` and `stems`: every token quoted.
+    pub fn fts5(&self) -> String {
+        let clauses: Vec<String> = self
+            .clauses
+            .iter()
+            .map(|c| match c {
+                Clause::Term { word, stems } => {
+                    let mut any =
+                        vec![format!("words : \"{word}\""), format!("stems : \"{word}\"")];
+                    any.extend(stems.iter().map(|s| format!("stems : \"{s}\"")));
+                    format!("({})", any.join(" OR "))
+                }
+                Clause::Phrase(words) => format!("words : \"{}\"", words.join(" ")),
+                Clause::Prefix(word) => format!("words : \"{word}\" *"),
+            })
+            .collect();
+        clauses.join(" AND ")
+    }
+
+    /// The PostgreSQL `to_tsquery('simple', …)` text over the document of words and stems.
+    pub fn tsquery(&self) -> String {
+        let clauses: Vec<String> = self
+            .clauses
+            .iter()
+            .map(|c| match c {
+                Clause::Term { word, stems } => {
+                    let mut any = vec![word.clone()];
+                    any.extend(stems.iter().cloned());
+                    format!("({})", any.join(" | "))
+                }
+                Clause::Phrase(words) => format!("({})", words.join(" <-> ")),
+                Clause::Prefix(word) => format!("{word}:*"),
+            })
+            .collect();
+        clauses.join(" & ")
+    }
+
+    /// Whether a folded word of a text is one the query looks for (for snippets).
+    pub fn highlights(&self, word: &str) -> bool {
+        self.clauses.iter().any(|c| match c {
+            Clause::Term { word: w, stems } => {
+                w == word || {
+                    let theirs = self::stems(word);
+                    theirs.iter().any(|s| s == w || stems.contains(s))
+                        || stems.iter().any(|s| s == word)
+                }
+            }
+            Clause::Phrase(words) => words.iter().any(|w| w == word),
+            Clause::Prefix(p) => word.starts_with(p.as_str()),
+        })
+    }
+}
+
+/// A piece of a text around its first match, and the byte ranges (in the piece) to mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    pub text: String,
+    pub marks: Vec<(usize, usize)>,
+}
+
+/// Up to `max_chars` of `text` around the first word `query` looks for; None when none is
+/// there.
+pub fn snippet(text: &str, query: &SearchQuery, max_chars: usize) -> Option<Snippet> {
+    // The words of the original text, with their byte ranges.
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    let matched: Vec<(usize, usize)> = spans
+        .into_iter()
+        .filter(|(s, e)| {
+            let folded = words(&text[*s..*e]);
+            folded.iter().any(|w| query.highlights(w))
+        })
+        .collect();
+    let (first, _) = *matched.first()?;
+    // Start a few words before the first match, on a character boundary.
+    let lead = max_chars / 4;
+    let mut from = first;
+    for (count, (i, _)) in text[..first].char_indices().rev().enumerate() {
+        from = i;
+        if count + 1 >= lead {
+            break;
+        }
+    }
+    let mut to = text.len();
+    for (count, (i, _)) in text[from..].char_indices().enumerate() {
+        if count == max_chars {
+            to = from + i;
+            break;
+        }
+    }
+    let piece = &text[from..to];
+    let marks = matched
+        .into_iter()
+        .filter(|(s, e)| *s >= from && *e <= to)
+        .map(|(s, e)| (s - from, e - from))
+        .collect();
+    Some(Snippet {
+        text: piece.to_string(),
+        marks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_fold_case_and_accents() {
+        assert_eq!(
+            words("Réunion d'ÉTÉ, Straße Œuvre"),
+            ["reunion", "d", "ete", "strasse", "oeuvre"]
+        );
+        assert_eq!(words("a-b_c:d"), ["a", "b", "c", "d"]);
+        assert!(words(&"x".repeat(65)).is_empty());
+    }
+
+    #[test]
+    fn stems_join_forms_in_both_languages() {
+        let shared = |a: &str, b: &str| {
+            let (mut x, mut y) = (stems(a), stems(b));
+            x.push(a.into());
+            y.push(b.into());
+            x.iter().any(|s| y.contains(s))
+        };
+        assert!(shared("factures", "facture"));
+        assert!(shared("shipped", "shipping"));
+        assert!(shared("livraisons", "livraison"));
+        assert!(!shared("invoice", "shipping"));
+    }
+
+    #[test]
+    fn queries_are_words_phrases_and_prefixes_and_nothing_else() {
+        let q = parse_query("Réunion \"next week\" fact* -x NEAR(a b) col:val").unwrap();
+        assert_eq!(q.clauses[0], term("reunion".into()));
+        assert_eq!(
+            q.clauses[1],
+            Clause::Phrase(vec!["next".into(), "week".into()])
+        );
+        assert_eq!(q.clauses[2], Clause::Prefix("fact".into()));
+        assert!(
+            q.clauses
+                .iter()
+                .all(|c| !matches!(c, Clause::Term { word, .. } if word.contains('(')))
+        );
+        // Only quoted alphanumeric tokens reach FTS5 or tsquery.
+        for text in [q.fts5(), q.tsquery()] {
+            assert!(
+                !text.contains("NEAR(") && !text.contains("col:val"),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_query("  * - \"\" : "), Err(QueryError::Empty));
+        assert_eq!(parse_query(""), Err(QueryError::Empty));
+        assert_eq!(parse_query("\"unclosed phrase").unwrap().clauses.len(), 1);
+        assert_eq!(parse_query(&"a ".repeat(33)), Err(QueryError::TooLong));
+        assert_eq!(parse_query(&"a".repeat(2000)), Err(QueryError::TooLong));
+        assert_eq!(
+            parse_query("'; DROP TABLE messages; --")
+                .unwrap()
+                .fts5()
+                .matches("words :")
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn snippets_mark_what_matched_around_the_first_match() {
+        let q = parse_query("factures").unwrap();
+        let s = snippet(
+            "Bonjour, voici la facture du mois et deux Factures.",
+            &q,
+            30,
+        )
+        .unwrap();
+        let marked: Vec<&str> = s.marks.iter().map(|(a, b)| &s.text[*a..*b]).collect();
+        assert!(marked.contains(&"facture"), "{s:?}");
+        assert!(snippet("rien ici", &q, 30).is_none());
+        let q = parse_query("ete").unwrap();
+        let s = snippet("Un bel été", &q, 30).unwrap();
+        assert_eq!(&s.text[s.marks[0].0..s.marks[0].1], "été");
+    }
+}
