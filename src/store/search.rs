@@ -277,6 +277,47 @@ impl Store {
         })
     }
 
+    /// Writes many messages (conversation, author, text) in one transaction, each indexed, as
+    /// an import does: no notifications for them (the participants' marks move past them).
+    /// The search benchmark fills its database so.
+    pub async fn import_messages(&self, messages: &[(String, String, String)]) -> Result<()> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for (conversation, author, text) in messages {
+                let id = crate::domain::Id::generate(crate::domain::IdKind::Message);
+                sqlx::query(
+                    "INSERT INTO messages (id, conversation_id, author_id, kind, body_text, source, created_at)
+                     VALUES ($1, $2, $3, 'message', $4, 'api', $5)",
+                )
+                .bind(&id)
+                .bind(conversation)
+                .bind(author)
+                .bind(text)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                index_doc!(tx, Some(id.as_str()), conversation, "message", text);
+            }
+            sqlx::query(
+                "UPDATE conversations SET
+                   last_seq = COALESCE((SELECT MAX(seq) FROM messages m WHERE m.conversation_id = conversations.id), 0),
+                   last_activity_at = $1, history_rev = history_rev + 1",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE participants SET notified_up_to = (SELECT last_seq FROM conversations c WHERE c.id = participants.conversation_id),
+                                         read_up_to = (SELECT last_seq FROM conversations c WHERE c.id = participants.conversation_id)",
+            )
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     /// The names and addresses of a conversation's participants, as its `people` document
     /// holds them (for a staff snippet).
     pub async fn people_text(&self, conversation_id: &str) -> Result<String> {
@@ -300,13 +341,20 @@ impl Store {
     /// another analyzer version (or never: a database from before search). At start, before
     /// serving; returns how many documents were written (0 when the index is current).
     pub async fn rebuild_search_index_if_stale(&self) -> Result<usize> {
-        on_backend!(write self, pool => {
-            let version: i64 = sqlx::query_scalar("SELECT analyzer_version FROM search_state WHERE id = 1")
+        let version: i64 = on_backend!(self, pool => {
+            sqlx::query_scalar("SELECT analyzer_version FROM search_state WHERE id = 1")
                 .fetch_one(pool)
-                .await?;
-            if version == ANALYZER_VERSION {
-                return Ok(0);
-            }
+                .await?
+        });
+        if version == ANALYZER_VERSION {
+            return Ok(0);
+        }
+        self.rebuild_search_index().await
+    }
+
+    /// Indexes everything again, in one transaction; how many documents were written.
+    pub async fn rebuild_search_index(&self) -> Result<usize> {
+        on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(crate::store::Dialect::pick(
                 pool,

@@ -1,0 +1,251 @@
+//! Measures search and the person-scoped conversation list on a realistic volume.
+//!
+//! ```text
+//! cargo run --release --bin threadgate-search-bench -- --messages 100000 --conversations 5000
+//! cargo run --release --bin threadgate-search-bench -- \
+//!     --database-url postgres://postgres@127.0.0.1:5432/searchbench   # an EMPTY database
+//! ```
+//! It fills the database: 50 companies, all followed by one agent; conversations of the three
+//! types (a third each), each with that agent or another and a client; messages of French and
+//! English text (a fixed vocabulary, a seeded generator), written in one transaction and then
+//! indexed the way a database from before search is at start (which it times). Then it times
+//! searches as a client and as staff — one word, two words, a phrase, a prefix — and the
+//! conversation list of the agent who follows the 50 companies, and prints p50/p95/p99.
+
+use clap::Parser;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use threadgate::domain::search_text::parse_query;
+use threadgate::domain::{ConversationType, EmailAddress, Role, SystemClock};
+use threadgate::store::{ConversationFilter, ConversationOptions, NewPerson, SearchFilter, Store};
+
+#[derive(Parser)]
+#[command(about = "Time searches and conversation lists over N messages")]
+struct Args {
+    #[arg(long, default_value_t = 100_000)]
+    messages: usize,
+    #[arg(long, default_value_t = 5_000)]
+    conversations: usize,
+    /// Timed runs of each kind of query.
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// An empty database to fill (default: a new SQLite file in a temp dir).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+const FRENCH: &[&str] = &[
+    "bonjour", "merci", "facture", "factures", "livraison", "commande", "réunion", "été",
+    "demain", "semaine", "prochaine", "contrat", "paiement", "devis", "client", "projet",
+    "équipe", "rapport", "budget", "réponse", "question", "problème", "solution", "rendez-vous",
+    "lundi", "mardi", "vendredi", "envoyé", "reçu", "urgent", "document", "signature", "prix",
+    "remise", "abonnement", "annuel", "mensuel", "compte", "accès", "mot", "passe", "serveur",
+    "retard", "colis", "adresse", "numéro", "téléphone", "société", "directeur", "comptable",
+];
+
+const ENGLISH: &[&str] = &[
+    "hello", "thanks", "invoice", "invoices", "shipping", "shipped", "order", "meeting",
+    "summer", "tomorrow", "week", "next", "contract", "payment", "quote", "customer", "project",
+    "team", "report", "budget", "answer", "question", "issue", "solution", "appointment",
+    "monday", "tuesday", "friday", "sent", "received", "urgent", "document", "signature",
+    "price", "discount", "subscription", "yearly", "monthly", "account", "access", "password",
+    "server", "delay", "parcel", "address", "number", "phone", "company", "manager", "accountant",
+];
+
+/// xorshift64*: the same text on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// A sentence of `words` words, mostly from one language; rarer words less often.
+    fn text(&mut self, words: usize) -> String {
+        let vocab = if self.below(2) == 0 { FRENCH } else { ENGLISH };
+        let mut out: Vec<&str> = Vec::with_capacity(words);
+        for _ in 0..words {
+            // Squared: the first words of the list are the common ones.
+            let r = self.below(vocab.len());
+            out.push(vocab[r * r / vocab.len()]);
+        }
+        out.join(" ")
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(label: &str, mut times: Vec<Duration>) {
+    times.sort();
+    println!(
+        "  {label:<34} p50 {:>6.2} ms   p95 {:>6.2} ms   p99 {:>6.2} ms",
+        percentile(&times, 0.50),
+        percentile(&times, 0.95),
+        percentile(&times, 0.99)
+    );
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("threadgate-search-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
+    let store = Store::connect(&url, Arc::new(SystemClock)).await?;
+    println!(
+        "threadgate-search-bench: {} messages in {} conversations on {}",
+        args.messages,
+        args.conversations,
+        store.backend_name()
+    );
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+
+    let fill = Instant::now();
+    let mut people = Vec::new();
+    for (i, role) in [(0, Role::Internal), (1, Role::Internal)] {
+        people.push(NewPerson {
+            email: EmailAddress::parse(&format!("agent{i}@bench.test"))?,
+            name: format!("Agent {i}"),
+            role,
+        });
+    }
+    for i in 0..200 {
+        people.push(NewPerson {
+            email: EmailAddress::parse(&format!("client{i}@bench.test"))?,
+            name: format!("Client {i}"),
+            role: Role::Client,
+        });
+    }
+    let people = store.create_people(people).await?;
+    let (agent, other_agent, clients) = (&people[0], &people[1], &people[2..]);
+    let mut companies = Vec::new();
+    for i in 0..50 {
+        let company = store.create_company(&format!("Company {i}")).await?;
+        store.follow_company(&company.id, &agent.id).await?;
+        companies.push(company);
+    }
+    // Each client follows one company.
+    for (i, client) in clients.iter().enumerate() {
+        store
+            .follow_company(&companies[i % companies.len()].id, &client.id)
+            .await?;
+    }
+    let mut conversation_ids = Vec::with_capacity(args.conversations);
+    for c in 0..args.conversations {
+        let client = &clients[c % clients.len()];
+        let author = if c % 2 == 0 { agent } else { other_agent };
+        let kind = match c % 3 {
+            0 => ConversationType::Private,
+            1 => ConversationType::Company,
+            _ => ConversationType::Confidential,
+        };
+        let company = kind
+            .has_company()
+            .then(|| companies[c % companies.len()].id.as_str());
+        let options = ConversationOptions {
+            domain: None,
+            kind: Some(kind),
+            company_id: company,
+        };
+        let subject = rng.text(4);
+        let conversation = store
+            .create_conversation_with(&subject, &author.id, std::slice::from_ref(&client.id), &options)
+            .await?;
+        conversation_ids.push((conversation.id, author.id.clone()));
+    }
+    let texts: Vec<(String, String, String)> = (0..args.messages)
+        .map(|m| {
+            let (conversation, author) = &conversation_ids[m % conversation_ids.len()];
+            let words = 10 + rng.below(60);
+            (conversation.clone(), author.clone(), rng.text(words))
+        })
+        .collect();
+    store.import_messages(&texts).await?;
+    println!(
+        "  filled in {:.1} s",
+        fill.elapsed().as_secs_f64()
+    );
+    let indexing = Instant::now();
+    let written = store.rebuild_search_index().await?;
+    println!(
+        "  indexed {written} documents in {:.1} s (as at the first start of a database from before search)",
+        indexing.elapsed().as_secs_f64()
+    );
+
+    let client = &clients[0];
+    let queries: [(&str, Vec<String>); 4] = [
+        ("one word", FRENCH.iter().chain(ENGLISH).map(|w| w.to_string()).collect()),
+        (
+            "two words",
+            FRENCH
+                .iter()
+                .zip(FRENCH.iter().skip(7))
+                .chain(ENGLISH.iter().zip(ENGLISH.iter().skip(7)))
+                .map(|(a, b)| format!("{a} {b}"))
+                .collect(),
+        ),
+        (
+            "phrase",
+            FRENCH
+                .iter()
+                .zip(FRENCH.iter().skip(1))
+                .chain(ENGLISH.iter().zip(ENGLISH.iter().skip(1)))
+                .map(|(a, b)| format!("\"{a} {b}\""))
+                .collect(),
+        ),
+        (
+            "prefix",
+            FRENCH
+                .iter()
+                .chain(ENGLISH)
+                .map(|w| format!("{}*", w.chars().take(4).collect::<String>()))
+                .collect(),
+        ),
+    ];
+    for (who, person, staff) in [("client", client, false), ("staff", agent, true)] {
+        for (label, texts) in &queries {
+            let mut times = Vec::with_capacity(args.runs);
+            for run in 0..args.runs {
+                let query = parse_query(&texts[run % texts.len()])?;
+                let filter = SearchFilter {
+                    reader: Some(&person.id),
+                    staff,
+                    ..SearchFilter::default()
+                };
+                let started = Instant::now();
+                let found = store.search(&query, &filter, 0, 20).await?;
+                let ids: Vec<String> = found.iter().map(|c| c.id.clone()).collect();
+                store.search_matches(&query, &ids, staff).await?;
+                times.push(started.elapsed());
+            }
+            report(&format!("search as {who}, {label}"), times);
+        }
+    }
+    let mut times = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let filter = ConversationFilter {
+            reader: Some(&agent.id),
+            ..ConversationFilter::default()
+        };
+        let started = Instant::now();
+        store.conversation_page(&filter, None, 50).await?;
+        times.push(started.elapsed());
+    }
+    report("list, agent following 50 companies", times);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
