@@ -2,7 +2,8 @@
 //! (chromedriver) with fantoccini. A client follows the sign-in link from their notification
 //! email, reads the history and replies, and the agent gets that reply by email; a client never
 //! sees an agent's note; hostile HTML from an email runs no script; signing in by code works;
-//! pages fit a phone's width. Screenshots of the main pages go to `target/screenshots/`.
+//! pages fit a phone's width; the admin files a company and the search box finds its
+//! conversation. Screenshots of the main pages go to `target/screenshots/`.
 //!
 //! Needs `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the suite
 //! says so and passes, except under CI (`CI` set), where their absence is a failure.
@@ -625,6 +626,80 @@ async fn the_admin_sees_each_domain_record_coloured_by_status() {
         "MX and SPF ok, both keys missing, DMARC wrong"
     );
     screenshot(&b, "admin-domains").await;
+    b.client.clone().close().await.ok();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_files_a_company_and_the_search_box_finds_its_conversation() {
+    let Some(b) = browser(1280, 900).await else {
+        return;
+    };
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+    let client = app.person(CLIENT, "Carl Client", "client").await;
+
+    // The admin adds a company and a follower on its pages.
+    b.open(&format!("http://{}/admin", app.http)).await;
+    b.wait_for("input#token").await;
+    b.type_into("input#token", ADMIN_TOKEN).await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("ul.conversations, p.empty").await;
+    b.open(&format!("http://{}/admin/companies", app.http))
+        .await;
+    b.type_into("input[name=name]", "Acme Réunions").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("input[name=email]").await;
+    b.type_into("input[name=email]", CLIENT).await;
+    b.click("form[action$='/followers'] button[type=submit]")
+        .await;
+    b.wait_for("form[action$='/followers/remove']").await;
+    let source = page_source(&b).await;
+    assert!(source.contains("Carl Client"), "the follower is listed");
+    screenshot(&b, "admin-company").await;
+    let url = b.client.current_url().await.unwrap();
+    let company = url.path().rsplit('/').next().unwrap().to_string();
+
+    // A company conversation, and the search box finds it by a folded, stemmed word.
+    let (status, c) = app
+        .post(
+            "/conversations",
+            json!({"subject": "Réunion d'été", "created_by": agent, "participants": [client],
+                   "company_id": company}),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap();
+    app.say(
+        id,
+        &agent,
+        "Les factures de la réunion sont prêtes.",
+        "message",
+    )
+    .await;
+    b.open(&format!("http://{}/", app.http)).await;
+    b.type_into("input[name=q]", "reunion facture").await;
+    b.click("form[role=search] button[type=submit]").await;
+    b.wait_for("ul.results mark").await;
+    let marked = b
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('ul.results mark')).map(m => m.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let marked: Vec<String> = serde_json::from_value(marked).unwrap();
+    assert!(marked.iter().any(|m| m == "réunion"), "{marked:?}");
+    assert!(marked.iter().any(|m| m == "factures"), "{marked:?}");
+    screenshot(&b, "search").await;
+    b.click("ul.results a").await;
+    b.wait_for("ol.history").await;
+    assert_eq!(
+        b.client.current_url().await.unwrap().path(),
+        format!("/c/{id}")
+    );
     b.client.clone().close().await.ok();
     app.stop().await;
 }

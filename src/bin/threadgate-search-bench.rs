@@ -35,21 +35,109 @@ struct Args {
 }
 
 const FRENCH: &[&str] = &[
-    "bonjour", "merci", "facture", "factures", "livraison", "commande", "réunion", "été",
-    "demain", "semaine", "prochaine", "contrat", "paiement", "devis", "client", "projet",
-    "équipe", "rapport", "budget", "réponse", "question", "problème", "solution", "rendez-vous",
-    "lundi", "mardi", "vendredi", "envoyé", "reçu", "urgent", "document", "signature", "prix",
-    "remise", "abonnement", "annuel", "mensuel", "compte", "accès", "mot", "passe", "serveur",
-    "retard", "colis", "adresse", "numéro", "téléphone", "société", "directeur", "comptable",
+    "bonjour",
+    "merci",
+    "facture",
+    "factures",
+    "livraison",
+    "commande",
+    "réunion",
+    "été",
+    "demain",
+    "semaine",
+    "prochaine",
+    "contrat",
+    "paiement",
+    "devis",
+    "client",
+    "projet",
+    "équipe",
+    "rapport",
+    "budget",
+    "réponse",
+    "question",
+    "problème",
+    "solution",
+    "rendez-vous",
+    "lundi",
+    "mardi",
+    "vendredi",
+    "envoyé",
+    "reçu",
+    "urgent",
+    "document",
+    "signature",
+    "prix",
+    "remise",
+    "abonnement",
+    "annuel",
+    "mensuel",
+    "compte",
+    "accès",
+    "mot",
+    "passe",
+    "serveur",
+    "retard",
+    "colis",
+    "adresse",
+    "numéro",
+    "téléphone",
+    "société",
+    "directeur",
+    "comptable",
 ];
 
 const ENGLISH: &[&str] = &[
-    "hello", "thanks", "invoice", "invoices", "shipping", "shipped", "order", "meeting",
-    "summer", "tomorrow", "week", "next", "contract", "payment", "quote", "customer", "project",
-    "team", "report", "budget", "answer", "question", "issue", "solution", "appointment",
-    "monday", "tuesday", "friday", "sent", "received", "urgent", "document", "signature",
-    "price", "discount", "subscription", "yearly", "monthly", "account", "access", "password",
-    "server", "delay", "parcel", "address", "number", "phone", "company", "manager", "accountant",
+    "hello",
+    "thanks",
+    "invoice",
+    "invoices",
+    "shipping",
+    "shipped",
+    "order",
+    "meeting",
+    "summer",
+    "tomorrow",
+    "week",
+    "next",
+    "contract",
+    "payment",
+    "quote",
+    "customer",
+    "project",
+    "team",
+    "report",
+    "budget",
+    "answer",
+    "question",
+    "issue",
+    "solution",
+    "appointment",
+    "monday",
+    "tuesday",
+    "friday",
+    "sent",
+    "received",
+    "urgent",
+    "document",
+    "signature",
+    "price",
+    "discount",
+    "subscription",
+    "yearly",
+    "monthly",
+    "account",
+    "access",
+    "password",
+    "server",
+    "delay",
+    "parcel",
+    "address",
+    "number",
+    "phone",
+    "company",
+    "manager",
+    "accountant",
 ];
 
 /// xorshift64*: the same text on every run.
@@ -162,7 +250,12 @@ async fn main() -> anyhow::Result<()> {
         };
         let subject = rng.text(4);
         let conversation = store
-            .create_conversation_with(&subject, &author.id, std::slice::from_ref(&client.id), &options)
+            .create_conversation_with(
+                &subject,
+                &author.id,
+                std::slice::from_ref(&client.id),
+                &options,
+            )
             .await?;
         conversation_ids.push((conversation.id, author.id.clone()));
     }
@@ -174,10 +267,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     store.import_messages(&texts).await?;
-    println!(
-        "  filled in {:.1} s",
-        fill.elapsed().as_secs_f64()
-    );
+    println!("  filled in {:.1} s", fill.elapsed().as_secs_f64());
     let indexing = Instant::now();
     let written = store.rebuild_search_index().await?;
     println!(
@@ -187,7 +277,14 @@ async fn main() -> anyhow::Result<()> {
 
     let client = &clients[0];
     let queries: [(&str, Vec<String>); 4] = [
-        ("one word", FRENCH.iter().chain(ENGLISH).map(|w| w.to_string()).collect()),
+        (
+            "one word",
+            FRENCH
+                .iter()
+                .chain(ENGLISH)
+                .map(|w| w.to_string())
+                .collect(),
+        ),
         (
             "two words",
             FRENCH
