@@ -7,13 +7,13 @@
 //! conversation sent to that person, Thread-Topic/Thread-Index for Outlook, and RFC 8058
 //! one-click unsubscribe. Text and HTML, in the person's language (English or French).
 
+use super::compose_text::{Strings, strings};
 use crate::domain::envelope::{ReplyKind, bounce_address, unsubscribe_address};
 use crate::domain::sending::{LiveDomains, SendingDomain};
 use crate::domain::{
     Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis,
     UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
-use crate::domain::{REPLY_MARKER, REPLY_MARKER_FR};
 use crate::store::{DueParticipant, NewOutboxEmail, PendingFile, PendingMessage};
 use askama::Template;
 use base64::Engine;
@@ -44,149 +44,6 @@ pub struct Composer {
     public_url: String,
     message_ids: MessageIds,
     links: LinkSigner,
-}
-
-/// Every sentence of our emails, per language.
-struct Strings {
-    marker: &'static str,
-    note: &'static str,
-    /// "Paul sent invoice.pdf (240 KB)": a message that is only files.
-    sent: &'static str,
-    /// Before the files of a message with text.
-    files: &'static str,
-    /// Before the files too big to travel in the email: each links to a download.
-    download: &'static str,
-    /// After a file that was not kept when it came in.
-    not_kept: &'static str,
-    kb: &'static str,
-    mb: &'static str,
-    bytes: &'static str,
-    /// Above an email of notes only: the reply stays internal.
-    reply_is_note: &'static str,
-    /// Above an email mixing notes and messages: the reply goes to the client too.
-    reply_is_message: &'static str,
-    wrote_on: &'static str,
-    reply_hint: &'static str,
-    why: &'static str,
-    mute: &'static str,
-    manage: &'static str,
-    open: &'static str,
-    earlier: &'static str,
-    code_intro: &'static str,
-    code_expiry: &'static str,
-    code_ignore: &'static str,
-    confirm_subject: &'static str,
-    confirm_intro: &'static str,
-    confirm_action: &'static str,
-    confirm_button: &'static str,
-    confirm_expiry: &'static str,
-    confirm_ignore: &'static str,
-    waiting_subject: &'static str,
-    waiting_intro: &'static str,
-    waiting_body: &'static str,
-    address_subject: &'static str,
-    address_intro: &'static str,
-    address_action: &'static str,
-    address_button: &'static str,
-    address_expiry: &'static str,
-    address_ignore: &'static str,
-    commands_subject: &'static str,
-    commands_intro: &'static str,
-    commands_rest: &'static str,
-    commands_list: &'static str,
-}
-
-const EN: Strings = Strings {
-    marker: REPLY_MARKER,
-    note: "Internal note",
-    sent: "sent",
-    files: "Attached",
-    download: "Download after signing in",
-    not_kept: "not kept",
-    kb: "KB",
-    mb: "MB",
-    bytes: "bytes",
-    reply_is_note: "Your reply to this email is an internal note: clients do not see it.",
-    reply_is_message: "Your reply goes to everyone in this conversation, the client included; start it with #note to keep it internal.",
-    wrote_on: "wrote on",
-    reply_hint: "Reply to this email to answer in the conversation",
-    why: "You receive this because you take part in this conversation.",
-    mute: "Stop emails about this conversation",
-    manage: "Manage notifications",
-    open: "Open the conversation in your browser",
-    earlier: "earlier unread messages are not shown",
-    code_intro: "Your verification code is:",
-    code_expiry: "It expires in 10 minutes and can be used once.",
-    code_ignore: "If you did not ask for it, you can ignore this email.",
-    confirm_subject: "Confirm your message",
-    confirm_intro: "We received your email to",
-    confirm_action: "To deliver it, confirm that this address is yours:",
-    confirm_button: "Confirm and deliver my message",
-    confirm_expiry: "The link works for 7 days. Once confirmed, your next emails arrive directly.",
-    confirm_ignore: "If you did not write to us, ignore this email: nothing will be delivered.",
-    waiting_subject: "Your message is waiting for the team",
-    waiting_intro: "We received your email:",
-    waiting_body: "It came from an address this conversation does not know yet, so the team looks at it before it is posted. You do not need to send it again.",
-    address_subject: "Confirm your address",
-    address_intro: "This address was added to the account of",
-    address_action: "Confirm that it is yours:",
-    address_button: "Confirm this address",
-    address_expiry: "The link works for 7 days.",
-    address_ignore: "If this is not your account, ignore this email: the address will not be used.",
-    commands_subject: "Commands not understood",
-    commands_intro: "These lines of your reply were not understood in",
-    commands_rest: "The rest of your reply was posted, and the commands that were understood applied.",
-    commands_list: "Commands, on the first lines of a reply:",
-};
-
-const FR: Strings = Strings {
-    marker: REPLY_MARKER_FR,
-    note: "Note interne",
-    sent: "a envoyé",
-    files: "Pièces jointes",
-    download: "À télécharger après connexion",
-    not_kept: "non conservé",
-    kb: "Ko",
-    mb: "Mo",
-    bytes: "octets",
-    reply_is_note: "Votre réponse à cet e-mail sera une note interne : les clients ne la voient pas.",
-    reply_is_message: "Votre réponse va à tous les participants, client compris ; commencez-la par #note pour qu'elle reste interne.",
-    wrote_on: "a écrit le",
-    reply_hint: "Répondez à cet e-mail pour écrire dans la conversation",
-    why: "Vous recevez cet e-mail car vous participez à cette conversation.",
-    mute: "Ne plus recevoir d'e-mails pour cette conversation",
-    manage: "Gérer les notifications",
-    open: "Ouvrir la conversation dans le navigateur",
-    earlier: "messages non lus plus anciens ne sont pas affichés",
-    code_intro: "Votre code de vérification :",
-    code_expiry: "Il expire dans 10 minutes et ne peut servir qu'une fois.",
-    code_ignore: "Si vous ne l'avez pas demandé, ignorez cet e-mail.",
-    confirm_subject: "Confirmez votre message",
-    confirm_intro: "Nous avons reçu votre e-mail adressé à",
-    confirm_action: "Pour le transmettre, confirmez que cette adresse est la vôtre :",
-    confirm_button: "Confirmer et transmettre mon message",
-    confirm_expiry: "Le lien est valable 7 jours. Une fois confirmé, vos prochains e-mails arrivent directement.",
-    confirm_ignore: "Si vous ne nous avez pas écrit, ignorez cet e-mail : rien ne sera transmis.",
-    waiting_subject: "Votre message attend l'équipe",
-    waiting_intro: "Nous avons reçu votre e-mail :",
-    waiting_body: "Il vient d'une adresse que cette conversation ne connaît pas encore : l'équipe le regarde avant qu'il soit publié. Inutile de le renvoyer.",
-    address_subject: "Confirmez votre adresse",
-    address_intro: "Cette adresse a été ajoutée au compte de",
-    address_action: "Confirmez qu'elle est la vôtre :",
-    address_button: "Confirmer cette adresse",
-    address_expiry: "Le lien est valable 7 jours.",
-    address_ignore: "S'il ne s'agit pas de votre compte, ignorez cet e-mail : l'adresse ne sera pas utilisée.",
-    commands_subject: "Commandes non comprises",
-    commands_intro: "Ces lignes de votre réponse n'ont pas été comprises dans",
-    commands_rest: "Le reste de votre réponse a été publié, et les commandes comprises appliquées.",
-    commands_list: "Les commandes, sur les premières lignes d'une réponse :",
-};
-
-fn strings(locale: Locale) -> &'static Strings {
-    match locale {
-        Locale::En => &EN,
-        Locale::Fr => &FR,
-    }
 }
 
 /// The subject a participant's thread has: the one of their first email, or the

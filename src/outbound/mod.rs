@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod compose;
+mod compose_text;
 pub mod delivery;
 pub mod direct;
 pub mod dkim;

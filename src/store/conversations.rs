@@ -201,8 +201,8 @@ macro_rules! insert_conversation {
             .execute(&mut *$tx)
             .await?;
         }
-        $crate::store::search::index_doc!($tx, None, &new.id, "subject", &new.subject);
-        $crate::store::search::reindex_people!($tx, &new.id);
+        $crate::store::search_index::index_doc!($tx, None, &new.id, "subject", &new.subject);
+        $crate::store::search_index::reindex_people!($tx, &new.id);
     }};
 }
 pub(super) use insert_conversation;
@@ -248,7 +248,7 @@ macro_rules! join_participant {
                 .bind(last_seq)
                 .execute(&mut *$tx)
                 .await?;
-            $crate::store::search::reindex_people!($tx, conversation_id);
+            $crate::store::search_index::reindex_people!($tx, conversation_id);
         }
         sql.is_some()
     }};
@@ -555,7 +555,7 @@ impl Store {
             if removed {
                 record_event!(tx, conversation_id, EventKind::ParticipantRemoved, actor_id,
                     serde_json::json!({"person_id": person_id}), now);
-                crate::store::search::reindex_people!(tx, conversation_id);
+                crate::store::search_index::reindex_people!(tx, conversation_id);
             }
             tx.commit().await?;
             Ok(removed)

@@ -56,7 +56,7 @@ const POST: &str = concat!(
     ";\n",
     author_has_read_sql!("$6", "$7", "(SELECT seq FROM messages WHERE id = $5)"),
     ";\n",
-    // Its search document (`store::search::index_doc!`), words and stems in `$14`, `$15`.
+    // Its search document (`store::search_index::index_doc!`), words and stems in `$14`, `$15`.
     "INSERT INTO search_docs (message_id, conversation_id, kind) VALUES ($5, $6, $8);
      INSERT INTO search_fts (rowid, words, stems) VALUES (last_insert_rowid(), $14, $15);"
 );
@@ -162,7 +162,7 @@ async fn write(
     // $14, $15: the message's search document; $16–$19 are unused: the record starts at $20.
     let indexed = match (&w.post, outcome) {
         (Some(new), InboundOutcome::Posted) => {
-            crate::domain::search_text::index_text(&super::search::message_text(
+            crate::domain::search_text::index_text(&super::search_index::message_text(
                 &new.body_text,
                 new.attachments.iter().map(|a| a.filename.as_str()),
             ))

@@ -317,7 +317,7 @@ macro_rules! apply_lifecycle {
                     .await?;
                 $crate::store::lifecycle::record_event!($tx, conversation_id, $crate::store::EventKind::SubjectChanged, actor,
                     serde_json::json!({"from": subject, "to": next}), now);
-                $crate::store::search::reindex_subject!($tx, conversation_id, next);
+                $crate::store::search_index::reindex_subject!($tx, conversation_id, next);
             }
 
             match change.status {
@@ -474,7 +474,7 @@ impl Store {
                 });
             };
             // A deleted message is found by no one from this transaction on.
-            crate::store::search::unindex_message!(tx, message_id);
+            crate::store::search_index::unindex_message!(tx, message_id);
             record_event!(tx, &conversation_id, EventKind::MessageDeleted, actor_id,
                 json!({"message_id": message_id}), now);
             tx.commit().await?;

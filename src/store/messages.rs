@@ -185,11 +185,11 @@ macro_rules! insert_message {
             match seq {
                 Some(seq) => {
                     $crate::store::attachments::insert_attachments!($tx, &id, &new.attachments, $now);
-                    let text = $crate::store::search::message_text(
+                    let text = $crate::store::search_index::message_text(
                         &new.body_text,
                         new.attachments.iter().map(|a| a.filename.as_str()),
                     );
-                    $crate::store::search::index_doc!($tx, Some(id.as_str()), &new.conversation_id, new.kind.as_str(), &text);
+                    $crate::store::search_index::index_doc!($tx, Some(id.as_str()), &new.conversation_id, new.kind.as_str(), &text);
                     // Locks the conversation row (PostgreSQL), so the status it returns is the
                     // latest even with concurrent writers; the transition commits with the message.
                     let status: String = sqlx::query_scalar(concat!(

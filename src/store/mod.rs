@@ -31,6 +31,7 @@ mod notifications;
 mod outbox;
 mod people;
 pub(crate) mod search;
+mod search_index;
 mod senders;
 mod sessions;
 mod stored_text;
