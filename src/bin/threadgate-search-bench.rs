@@ -154,17 +154,57 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
+}
 
-    /// A sentence of `words` words, mostly from one language; rarer words less often.
-    fn text(&mut self, words: usize) -> String {
-        let vocab = if self.below(2) == 0 { FRENCH } else { ENGLISH };
-        let mut out: Vec<&str> = Vec::with_capacity(words);
-        for _ in 0..words {
-            // Squared: the first words of the list are the common ones.
-            let r = self.below(vocab.len());
-            out.push(vocab[r * r / vocab.len()]);
+/// A language's words as text has them: the base words above with their usual endings and
+/// numbered names (references, products), a few thousand in all, drawn with Zipf's law (the
+/// k-th most common word k times rarer than the first), as in real text.
+struct Vocabulary {
+    words: Vec<String>,
+    /// Cumulative weights, for drawing by Zipf's law.
+    cumulative: Vec<f64>,
+}
+
+impl Vocabulary {
+    fn new(base: &[&str], endings: &[&str], seed: u64) -> Vocabulary {
+        let mut words: Vec<String> = Vec::new();
+        for ending in endings {
+            for b in base {
+                words.push(format!("{b}{ending}"));
+            }
         }
-        out.join(" ")
+        let mut rng = Rng(seed);
+        for i in 0..2000 {
+            let b = base[rng.below(base.len())];
+            words.push(format!("{b}{i}"));
+        }
+        // Shuffle the tail a little so that forms of one word are not all together.
+        for i in (base.len()..words.len()).rev() {
+            let j = base.len() + rng.below(i - base.len() + 1);
+            words.swap(i, j);
+        }
+        let mut total = 0.0;
+        let cumulative = (1..=words.len())
+            .map(|k| {
+                total += 1.0 / k as f64;
+                total
+            })
+            .collect();
+        Vocabulary { words, cumulative }
+    }
+
+    fn draw(&self, rng: &mut Rng) -> &str {
+        let total = self.cumulative[self.cumulative.len() - 1];
+        let x = (rng.next() as f64 / u64::MAX as f64) * total;
+        let i = self.cumulative.partition_point(|c| *c < x);
+        &self.words[i.min(self.words.len() - 1)]
+    }
+
+    fn text(&self, rng: &mut Rng, words: usize) -> String {
+        (0..words)
+            .map(|_| self.draw(rng))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -200,6 +240,12 @@ async fn main() -> anyhow::Result<()> {
         store.backend_name()
     );
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let french = Vocabulary::new(FRENCH, &["", "s", "e", "es", "ment", "er", "ée"], 1);
+    let english = Vocabulary::new(ENGLISH, &["", "s", "ed", "ing", "er", "ly"], 2);
+    let text = |rng: &mut Rng, words: usize| match rng.below(2) {
+        0 => french.text(rng, words),
+        _ => english.text(rng, words),
+    };
 
     let fill = Instant::now();
     let mut people = Vec::new();
@@ -248,7 +294,7 @@ async fn main() -> anyhow::Result<()> {
             kind: Some(kind),
             company_id: company,
         };
-        let subject = rng.text(4);
+        let subject = text(&mut rng, 4);
         let conversation = store
             .create_conversation_with(
                 &subject,
@@ -263,7 +309,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|m| {
             let (conversation, author) = &conversation_ids[m % conversation_ids.len()];
             let words = 10 + rng.below(60);
-            (conversation.clone(), author.clone(), rng.text(words))
+            (conversation.clone(), author.clone(), text(&mut rng, words))
         })
         .collect();
     store.import_messages(&texts).await?;
@@ -276,41 +322,33 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let client = &clients[0];
+    // What people search for: words neither the commonest nor the rarest (ranks 10 to 1,000),
+    // two of them, a phrase that text has, a prefix.
+    let pick = |rng: &mut Rng| {
+        let v = if rng.below(2) == 0 { &french } else { &english };
+        v.words[10 + rng.below(990)].clone()
+    };
+    let singles: Vec<String> = (0..200).map(|_| pick(&mut rng)).collect();
+    let pairs: Vec<String> = (0..200)
+        .map(|_| format!("{} {}", pick(&mut rng), pick(&mut rng)))
+        .collect();
+    let phrases: Vec<String> = texts
+        .iter()
+        .take(200)
+        .map(|(_, _, t)| {
+            let w: Vec<&str> = t.split(' ').collect();
+            format!("\"{} {}\"", w[3], w[4])
+        })
+        .collect();
+    let prefixes: Vec<String> = singles
+        .iter()
+        .map(|w| format!("{}*", w.chars().take(5).collect::<String>()))
+        .collect();
     let queries: [(&str, Vec<String>); 4] = [
-        (
-            "one word",
-            FRENCH
-                .iter()
-                .chain(ENGLISH)
-                .map(|w| w.to_string())
-                .collect(),
-        ),
-        (
-            "two words",
-            FRENCH
-                .iter()
-                .zip(FRENCH.iter().skip(7))
-                .chain(ENGLISH.iter().zip(ENGLISH.iter().skip(7)))
-                .map(|(a, b)| format!("{a} {b}"))
-                .collect(),
-        ),
-        (
-            "phrase",
-            FRENCH
-                .iter()
-                .zip(FRENCH.iter().skip(1))
-                .chain(ENGLISH.iter().zip(ENGLISH.iter().skip(1)))
-                .map(|(a, b)| format!("\"{a} {b}\""))
-                .collect(),
-        ),
-        (
-            "prefix",
-            FRENCH
-                .iter()
-                .chain(ENGLISH)
-                .map(|w| format!("{}*", w.chars().take(4).collect::<String>()))
-                .collect(),
-        ),
+        ("one word", singles),
+        ("two words", pairs),
+        ("phrase", phrases),
+        ("prefix", prefixes),
     ];
     for (who, person, staff) in [("client", client, false), ("staff", agent, true)] {
         for (label, texts) in &queries {
@@ -323,9 +361,13 @@ async fn main() -> anyhow::Result<()> {
                     ..SearchFilter::default()
                 };
                 let started = Instant::now();
+                // What a search request reads: the page, then its snippets' texts.
                 let found = store.search(&query, &filter, 0, 20).await?;
-                let ids: Vec<String> = found.iter().map(|c| c.id.clone()).collect();
-                store.search_matches(&query, &ids, staff).await?;
+                let ids: Vec<String> = found
+                    .iter()
+                    .flat_map(|h| h.documents.iter().filter_map(|(id, _)| id.clone()))
+                    .collect();
+                store.message_texts(&ids).await?;
                 times.push(started.elapsed());
             }
             report(&format!("search as {who}, {label}"), times);

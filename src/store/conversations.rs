@@ -399,28 +399,34 @@ impl Store {
             None => (i64::MAX, ""),
         };
         on_backend!(self, pool => {
+            // The page first (the rule once per candidate), then its unread counts.
             let rows = sqlx::query(concat!(
-                "SELECT ",
+                "WITH page AS MATERIALIZED (
+                   SELECT c.id FROM conversations c
+                    WHERE ($1 IS NULL OR (",
+                crate::store::access::readable_candidates_sql!(),
+                " AND ",
+                crate::store::access::may_read_sql!(),
+                "))
+                      AND ($2 = 0 OR ($3 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $3)
+                      AND ($4 = '' OR c.status = $4)
+                      AND ($5 = '' OR c.type = $5)
+                      AND ($6 = '' OR c.company_id = $6)
+                      AND (c.last_activity_at < $7 OR (c.last_activity_at = $7 AND c.id < $8))
+                    ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9
+                 )
+                 SELECT ",
                 conversation_columns!(),
                 ",
                    CASE WHEN p.person_id IS NULL THEN NULL ELSE
                    (SELECT COUNT(*) FROM messages u
                      WHERE u.conversation_id = c.id AND u.seq > p.read_up_to AND u.author_id <> p.person_id
                        AND u.deleted_at IS NULL AND (u.kind = 'message' OR r.role = 'internal')) END AS unread
-                 FROM conversations c
+                 FROM page pg
+                 JOIN conversations c ON c.id = pg.id
                  LEFT JOIN participants p ON p.conversation_id = c.id AND p.person_id = $1 AND p.removed_at IS NULL
                  LEFT JOIN people r ON r.id = $1
-                 WHERE ($1 IS NULL OR (",
-                crate::store::access::readable_candidates_sql!(),
-                " AND ",
-                crate::store::access::may_read_sql!(),
-                "))
-                   AND ($2 = 0 OR ($3 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $3)
-                   AND ($4 = '' OR c.status = $4)
-                   AND ($5 = '' OR c.type = $5)
-                   AND ($6 = '' OR c.company_id = $6)
-                   AND (c.last_activity_at < $7 OR (c.last_activity_at = $7 AND c.id < $8))
-                 ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9"
+                 ORDER BY c.last_activity_at DESC, c.id DESC"
             ))
             .bind(filter.reader)
             .bind(i64::from(filter.assignee.is_some()))

@@ -62,7 +62,7 @@ pub use notifications::{
 };
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
-pub use search::{SearchFilter, SearchMatch};
+pub use search::{SearchFilter, SearchHit};
 pub use senders::{BlockedDomain, SenderBlock};
 pub use sessions::{LinkPolicy, SessionVia, WebSession};
 pub use verification::{

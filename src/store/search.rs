@@ -28,61 +28,76 @@ pub struct SearchFilter<'a> {
     pub company: Option<&'a str>,
 }
 
-/// One matching document of a result.
+/// A conversation a search found, with its best matching documents (at most two), best first:
+/// a message's id and kind, or None and `subject`/`people`.
 #[derive(Debug, Clone)]
-pub struct SearchMatch {
-    pub conversation_id: String,
-    /// None for the subject or the people.
-    pub message_id: Option<String>,
-    pub kind: String,
-    /// The text it was found by: the message's text (file names after it), the subject, the
-    /// people.
-    pub text: String,
+pub struct SearchHit {
+    pub conversation: Conversation,
+    pub documents: Vec<(Option<String>, String)>,
 }
 
-/// The documents of `c`onversations a search matches, best first, as `hits`.
-macro_rules! hits_sql {
-    ($sqlite:expr) => {
+/// The ranked search over `hits` (each backend's matching documents: conversation, message,
+/// kind, score — lower is better): the conversations the reader may read (`readable`, the
+/// predicate evaluated once per conversation, not per document), each document ranked within
+/// its conversation, a page of conversations by their best document, and their two best
+/// documents.
+macro_rules! search_sql {
+    ($hits:expr) => {
         concat!(
-            "WITH hits AS MATERIALIZED (",
-            $sqlite,
-            ")
-             SELECT ",
-            crate::store::conversations::conversation_columns!(),
-            ", MIN(h.score) AS best
-             FROM hits h JOIN conversations c ON c.id = h.conversation_id
-             WHERE ($1 IS NULL OR (",
+            "WITH readable AS MATERIALIZED (
+               SELECT c.id FROM conversations c
+                WHERE ($1 IS NULL OR (",
             crate::store::access::readable_candidates_sql!(),
             " AND ",
             crate::store::access::may_read_sql!(),
             "))
-               AND ($4 = '' OR c.status = $4)
-               AND ($5 = '' OR c.type = $5)
-               AND ($6 = '' OR c.company_id = $6)
-             GROUP BY c.id
-             ORDER BY best, c.last_activity_at DESC, c.id
-             LIMIT $7 OFFSET $8"
+                  AND ($4 = '' OR c.status = $4)
+                  AND ($5 = '' OR c.type = $5)
+                  AND ($6 = '' OR c.company_id = $6)
+             ),
+             hits AS MATERIALIZED (",
+            $hits,
+            "),
+             ranked AS MATERIALIZED (
+               SELECT h.conversation_id, h.message_id, h.kind, h.score,
+                      ROW_NUMBER() OVER (PARTITION BY h.conversation_id
+                                         ORDER BY h.score, h.message_id) AS n
+                 FROM hits h JOIN readable r ON r.id = h.conversation_id
+             ),
+             page AS MATERIALIZED (
+               SELECT k.conversation_id, k.score AS best, pc.last_activity_at AS at
+                 FROM ranked k JOIN conversations pc ON pc.id = k.conversation_id
+                WHERE k.n = 1
+                ORDER BY k.score, pc.last_activity_at DESC, pc.id
+                LIMIT $7 OFFSET $8
+             )
+             SELECT ",
+            crate::store::conversations::conversation_columns!(),
+            ", p.best, k.message_id AS doc_message_id, k.kind AS doc_kind
+             FROM page p JOIN conversations c ON c.id = p.conversation_id
+             JOIN ranked k ON k.conversation_id = p.conversation_id AND k.n <= 2
+             ORDER BY p.best, p.at DESC, c.id, k.n"
         )
     };
 }
 
 impl Store {
     /// Conversations matching `query` in `filter`, best first (recency breaks ties), `limit`
-    /// from `offset`.
+    /// from `offset`, each with its best matching documents.
     pub async fn search(
         &self,
         query: &SearchQuery,
         filter: &SearchFilter<'_>,
         offset: i64,
         limit: i64,
-    ) -> Result<Vec<Conversation>> {
-        const SQLITE: &str = hits_sql!(
-            "SELECT d.conversation_id, bm25(search_fts) AS score
+    ) -> Result<Vec<SearchHit>> {
+        const SQLITE: &str = search_sql!(
+            "SELECT d.conversation_id, d.message_id, d.kind, bm25(search_fts) AS score
                FROM search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid
               WHERE search_fts MATCH $2 AND ($3 = 1 OR d.kind IN ('message', 'subject'))"
         );
-        const POSTGRES: &str = hits_sql!(
-            "SELECT d.conversation_id,
+        const POSTGRES: &str = search_sql!(
+            "SELECT d.conversation_id, d.message_id, d.kind,
                     -ts_rank(d.document, to_tsquery('simple', $2))::float8 AS score
                FROM search_docs d
               WHERE d.document @@ to_tsquery('simple', $2)
@@ -105,76 +120,55 @@ impl Store {
                 .bind(offset)
                 .fetch_all(pool)
                 .await?;
-            rows.iter()
-                .map(super::conversations::conversation_from_row)
-                .collect()
+            let mut hits: Vec<SearchHit> = Vec::new();
+            for row in &rows {
+                let conversation = super::conversations::conversation_from_row(row)?;
+                let document = (row.try_get("doc_message_id")?, row.try_get("doc_kind")?);
+                match hits.last_mut() {
+                    Some(last) if last.conversation.id == conversation.id => {
+                        last.documents.push(document)
+                    }
+                    _ => hits.push(SearchHit {
+                        conversation,
+                        documents: vec![document],
+                    }),
+                }
+            }
+            Ok(hits)
         })
     }
 
-    /// The documents of `conversations` that `query` matches, best first, with their text:
-    /// for snippets. Notes and people only for `staff`; deleted messages are not indexed.
-    pub async fn search_matches(
+    /// The texts messages are found by (their text, then their files' names), by id; deleted
+    /// ones are not there.
+    pub async fn message_texts(
         &self,
-        query: &SearchQuery,
-        conversations: &[String],
-        staff: bool,
-    ) -> Result<Vec<SearchMatch>> {
-        if conversations.is_empty() {
-            return Ok(Vec::new());
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
         }
-        let list = serde_json::to_string(conversations).unwrap_or_else(|_| "[]".into());
-        const SQLITE: &str =
-            "SELECT d.conversation_id, d.message_id, d.kind, bm25(search_fts) AS score,
-                    COALESCE(m.body_text, c.subject, '') AS body,
-                    (SELECT GROUP_CONCAT(a.filename, char(10)) FROM attachments a
-                      WHERE a.message_id = d.message_id) AS files
-               FROM search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid
-               LEFT JOIN messages m ON m.id = d.message_id
-               LEFT JOIN conversations c ON c.id = d.conversation_id AND d.kind = 'subject'
-              WHERE search_fts MATCH $1
-                AND d.conversation_id IN (SELECT value FROM json_each($2))
-                AND ($3 = 1 OR d.kind IN ('message', 'subject'))
-              ORDER BY score LIMIT 200";
-        const POSTGRES: &str = "SELECT d.conversation_id, d.message_id, d.kind,
-                    -ts_rank(d.document, to_tsquery('simple', $1))::float8 AS score,
-                    COALESCE(m.body_text, c.subject, '') AS body,
-                    (SELECT STRING_AGG(a.filename, chr(10)) FROM attachments a
-                      WHERE a.message_id = d.message_id) AS files
-               FROM search_docs d
-               LEFT JOIN messages m ON m.id = d.message_id
-               LEFT JOIN conversations c ON c.id = d.conversation_id AND d.kind = 'subject'
-              WHERE d.document @@ to_tsquery('simple', $1)
-                AND d.conversation_id IN (SELECT jsonb_array_elements_text($2::jsonb))
-                AND ($3 = 1 OR d.kind IN ('message', 'subject'))
-              ORDER BY score LIMIT 200";
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        const SQLITE: &str = "SELECT m.id, m.body_text,
+                   (SELECT GROUP_CONCAT(a.filename, char(10)) FROM attachments a
+                     WHERE a.message_id = m.id) AS files
+              FROM messages m
+             WHERE m.id IN (SELECT value FROM json_each($1)) AND m.deleted_at IS NULL";
+        const POSTGRES: &str = "SELECT m.id, m.body_text,
+                   (SELECT STRING_AGG(a.filename, chr(10)) FROM attachments a
+                     WHERE a.message_id = m.id) AS files
+              FROM messages m
+             WHERE m.id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND m.deleted_at IS NULL";
         on_backend!(self, pool => {
-            let sql = crate::store::Dialect::pick(pool, SQLITE, POSTGRES);
-            let text = match sql == SQLITE {
-                true => query.fts5(),
-                false => query.tsquery(),
-            };
-            let rows = sqlx::query(sql)
-                .bind(&text)
+            let rows = sqlx::query(crate::store::Dialect::pick(pool, SQLITE, POSTGRES))
                 .bind(&list)
-                .bind(i64::from(staff))
                 .fetch_all(pool)
                 .await?;
-            let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                let kind: String = row.try_get("kind")?;
-                let body: String = row.try_get("body")?;
+                let id: String = row.try_get("id")?;
+                let body: String = row.try_get("body_text")?;
                 let files: Option<String> = row.try_get("files")?;
-                let text = match (kind.as_str(), files) {
-                    ("people", _) => String::new(),
-                    (_, Some(files)) => format!("{body}\n{files}"),
-                    (_, None) => body,
-                };
-                out.push(SearchMatch {
-                    conversation_id: row.try_get("conversation_id")?,
-                    message_id: row.try_get("message_id")?,
-                    kind,
-                    text,
-                });
+                out.insert(id, message_text(&body, files.iter()));
             }
             Ok(out)
         })

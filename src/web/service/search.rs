@@ -56,37 +56,36 @@ pub async fn search(state: &AppState, search: &Search<'_>) -> Result<Vec<Hit>, S
         kind: search.kind,
         company: search.company,
     };
-    let conversations = state
+    let found = state
         .store
         .search(&query, &filter, search.offset, search.limit)
         .await?;
-    let ids: Vec<String> = conversations.iter().map(|c| c.id.clone()).collect();
-    let matches = state.store.search_matches(&query, &ids, staff).await?;
-    let mut hits = Vec::with_capacity(conversations.len());
-    for conversation in conversations {
-        let mut found = Vec::new();
-        for m in matches
-            .iter()
-            .filter(|m| m.conversation_id == conversation.id)
-        {
-            if found.len() == SNIPPETS {
-                break;
-            }
-            let text = match m.kind.as_str() {
-                "people" => state.store.people_text(&conversation.id).await?,
-                _ => m.text.clone(),
+    let ids: Vec<String> = found
+        .iter()
+        .flat_map(|hit| hit.documents.iter().filter_map(|(id, _)| id.clone()))
+        .collect();
+    let texts = state.store.message_texts(&ids).await?;
+    let mut hits = Vec::with_capacity(found.len());
+    for hit in found {
+        let mut snippets = Vec::new();
+        for (message_id, kind) in hit.documents.iter().take(SNIPPETS) {
+            let text = match (kind.as_str(), message_id) {
+                ("subject", _) => hit.conversation.subject.clone(),
+                ("people", _) => state.store.people_text(&hit.conversation.id).await?,
+                (_, Some(id)) => texts.get(id).cloned().unwrap_or_default(),
+                (_, None) => continue,
             };
             if let Some(snippet) = snippet_of(&text, &query) {
-                found.push(Found {
-                    message_id: m.message_id.clone(),
-                    kind: m.kind.clone(),
+                snippets.push(Found {
+                    message_id: message_id.clone(),
+                    kind: kind.clone(),
                     snippet,
                 });
             }
         }
         hits.push(Hit {
-            conversation,
-            found,
+            conversation: hit.conversation,
+            found: snippets,
         });
     }
     Ok(hits)
