@@ -36,9 +36,10 @@ pub struct SearchHit {
     pub documents: Vec<(Option<String>, String)>,
 }
 
-/// The ranked search over `hits` (each backend's matching documents: conversation, message,
-/// kind, score — lower is better): the conversations the reader may read (`readable`, the
-/// predicate evaluated once per conversation, not per document), each document ranked within
+/// The ranked search over `hits` (each backend's matching documents of the `readable`
+/// conversations, scored only there: conversation, message, kind, score — lower is better):
+/// the conversations the reader may read (`readable`, the predicate evaluated once per
+/// conversation, not per document), each document ranked within
 /// its conversation, a page of conversations by their best document, and their two best
 /// documents.
 macro_rules! search_sql {
@@ -62,7 +63,7 @@ macro_rules! search_sql {
                SELECT h.conversation_id, h.message_id, h.kind, h.score,
                       ROW_NUMBER() OVER (PARTITION BY h.conversation_id
                                          ORDER BY h.score, h.message_id) AS n
-                 FROM hits h JOIN readable r ON r.id = h.conversation_id
+                 FROM hits h
              ),
              page AS MATERIALIZED (
                SELECT k.conversation_id, k.score AS best, pc.last_activity_at AS at
@@ -94,12 +95,13 @@ impl Store {
         const SQLITE: &str = search_sql!(
             "SELECT d.conversation_id, d.message_id, d.kind, bm25(search_fts) AS score
                FROM search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid
+               JOIN readable r ON r.id = d.conversation_id
               WHERE search_fts MATCH $2 AND ($3 = 1 OR d.kind IN ('message', 'subject'))"
         );
         const POSTGRES: &str = search_sql!(
             "SELECT d.conversation_id, d.message_id, d.kind,
                     -ts_rank(d.document, to_tsquery('simple', $2))::float8 AS score
-               FROM search_docs d
+               FROM search_docs d JOIN readable r ON r.id = d.conversation_id
               WHERE d.document @@ to_tsquery('simple', $2)
                 AND ($3 = 1 OR d.kind IN ('message', 'subject'))"
         );
