@@ -923,10 +923,22 @@ mod tests {
             inline: false,
             omitted: None,
         };
-        assert_eq!(file_label(&EN, &file(240 * 1024)), "invoice.pdf (240 KB)");
-        assert_eq!(file_label(&FR, &file(240 * 1024)), "invoice.pdf (240 Ko)");
-        assert_eq!(file_label(&EN, &file(900)), "invoice.pdf (900 bytes)");
-        assert_eq!(file_label(&EN, &file(3_500_000)), "invoice.pdf (3.3 MB)");
+        assert_eq!(
+            file_label(strings(Locale::En), &file(240 * 1024)),
+            "invoice.pdf (240 KB)"
+        );
+        assert_eq!(
+            file_label(strings(Locale::Fr), &file(240 * 1024)),
+            "invoice.pdf (240 Ko)"
+        );
+        assert_eq!(
+            file_label(strings(Locale::En), &file(900)),
+            "invoice.pdf (900 bytes)"
+        );
+        assert_eq!(
+            file_label(strings(Locale::En), &file(3_500_000)),
+            "invoice.pdf (3.3 MB)"
+        );
     }
 
     #[test]

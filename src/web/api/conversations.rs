@@ -309,26 +309,10 @@ pub async fn list_conversations(
         }
     };
     let status = parse_status(query.status.as_deref())?;
-    let reader = match query.reader.as_deref().map(str::trim) {
-        None => None,
-        Some(id) => Some(
-            state
-                .store
-                .person(id)
-                .await?
-                .ok_or_else(|| ApiError::invalid_field("as", format!("no person {id:?}")))?
-                .id,
-        ),
-    };
-    let kind = query
-        .kind
-        .as_deref()
-        .map(|raw| {
-            ConversationType::parse(raw.trim()).ok_or_else(|| {
-                ApiError::invalid_field("type", "`type` must be private, company or confidential")
-            })
-        })
-        .transpose()?;
+    let reader = super::json::reader(&state, query.reader.as_deref())
+        .await?
+        .map(|p| p.id);
+    let kind = super::json::parse_type(query.kind.as_deref())?;
     let after = query
         .cursor
         .as_deref()

@@ -211,3 +211,31 @@ pub(super) fn parse_status(value: Option<&str>) -> Result<Option<ConversationSta
         })
         .transpose()
 }
+
+/// `as=per_…`: the person whose rights a list or search applies; 422 naming `as` when unknown.
+pub(super) async fn reader(
+    state: &AppState,
+    raw: Option<&str>,
+) -> Result<Option<Person>, ApiError> {
+    match raw.map(str::trim) {
+        None => Ok(None),
+        Some(id) => state
+            .store
+            .person(id)
+            .await?
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid_field("as", format!("no person {id:?}"))),
+    }
+}
+
+/// `type=`: a conversation type, or a 422 naming `type`.
+pub(super) fn parse_type(
+    raw: Option<&str>,
+) -> Result<Option<crate::domain::ConversationType>, ApiError> {
+    raw.map(|raw| {
+        crate::domain::ConversationType::parse(raw.trim()).ok_or_else(|| {
+            ApiError::invalid_field("type", "`type` must be private, company or confidential")
+        })
+    })
+    .transpose()
+}

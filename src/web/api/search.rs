@@ -5,7 +5,6 @@
 //! read, and for a client never a note or the participants.
 
 use super::json::{ApiResult, conversation_json, ok, parse_limit, parse_status};
-use crate::domain::ConversationType;
 use crate::store::Cursor;
 use crate::web::AppState;
 use crate::web::error::ApiError;
@@ -46,25 +45,8 @@ pub async fn search(
 ) -> ApiResult {
     let Query(query) = query?;
     let q = query.q.as_deref().unwrap_or("");
-    let reader = match query.reader.as_deref().map(str::trim) {
-        None => None,
-        Some(id) => Some(
-            state
-                .store
-                .person(id)
-                .await?
-                .ok_or_else(|| ApiError::invalid_field("as", format!("no person {id:?}")))?,
-        ),
-    };
-    let kind = query
-        .kind
-        .as_deref()
-        .map(|raw| {
-            ConversationType::parse(raw.trim()).ok_or_else(|| {
-                ApiError::invalid_field("type", "`type` must be private, company or confidential")
-            })
-        })
-        .transpose()?;
+    let reader = super::json::reader(&state, query.reader.as_deref()).await?;
+    let kind = super::json::parse_type(query.kind.as_deref())?;
     let offset = match query.cursor.as_deref() {
         None => 0,
         Some(raw) => Cursor::decode(raw)
