@@ -379,3 +379,30 @@ async fn a_database_from_before_search_is_indexed_at_start() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_reply_by_email_is_found_the_moment_it_is_stored() {
+    for db in test_databases().await {
+        let s = scene(&db).await;
+        let email = s.app.wait_for_emails("carl@client.test", 1).await.remove(0);
+        let reply_to = email.reply_to();
+        let raw = reply_email(
+            "carl@client.test",
+            &reply_to,
+            "<r1@client.test>",
+            &email.message_id(),
+            "Le colis Colissimo est arrivé, merci.",
+        );
+        assert_eq!(
+            s.app
+                .deliver("carl@client.test", &[&reply_to], &raw)
+                .await
+                .code,
+            250
+        );
+        let found = found(&s, "colissimo arrive", Some(&s.client)).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        s.app.stop().await;
+        db.cleanup().await;
+    }
+}

@@ -147,6 +147,14 @@ impl Store {
             recipients: serde_json::to_string(&record.recipients).unwrap_or_else(|_| "[]".into()),
             record,
             raw: raw.to_vec(),
+            // Folded and stemmed here, in the email's own task: the commit task that writes
+            // a batch's emails one after the other only inserts it.
+            indexed: changes.post.as_ref().map(|p| {
+                crate::domain::search_text::index_text(&super::search_index::message_text(
+                    &p.body_text,
+                    p.attachments.iter().map(|a| a.filename.as_str()),
+                ))
+            }),
             start: changes.start,
             post: changes.post,
             effects: changes.effects,
@@ -311,6 +319,8 @@ pub(super) struct InboundWrite {
     pub raw: Vec<u8>,
     pub start: Option<NewConversation>,
     pub post: Option<NewMessage>,
+    /// The search document of `post`.
+    pub indexed: Option<crate::domain::search_text::Indexed>,
     pub effects: Vec<InboundEffect>,
 }
 

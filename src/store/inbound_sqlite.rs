@@ -160,13 +160,8 @@ async fn write(
             .bind(None::<String>),
     };
     // $14, $15: the message's search document; $16–$19 are unused: the record starts at $20.
-    let indexed = match (&w.post, outcome) {
-        (Some(new), InboundOutcome::Posted) => {
-            crate::domain::search_text::index_text(&super::search_index::message_text(
-                &new.body_text,
-                new.attachments.iter().map(|a| a.filename.as_str()),
-            ))
-        }
+    let indexed = match (&w.indexed, outcome) {
+        (Some(indexed), InboundOutcome::Posted) => indexed.clone(),
         _ => Default::default(),
     };
     query = query.bind(indexed.words).bind(indexed.stems);
