@@ -231,6 +231,9 @@ impl SearchQuery {
 pub struct Snippet {
     pub text: String,
     pub marks: Vec<(usize, usize)>,
+    /// The text goes on before / after the piece.
+    pub cut_before: bool,
+    pub cut_after: bool,
 }
 
 /// Up to `max_chars` of `text` around the first word `query` looks for; None when none is
@@ -285,6 +288,8 @@ pub fn snippet(text: &str, query: &SearchQuery, max_chars: usize) -> Option<Snip
     Some(Snippet {
         text: piece.to_string(),
         marks,
+        cut_before: from > 0,
+        cut_after: to < text.len(),
     })
 }
 
@@ -367,5 +372,9 @@ mod tests {
         let q = parse_query("ete").unwrap();
         let s = snippet("Un bel été", &q, 30).unwrap();
         assert_eq!(&s.text[s.marks[0].0..s.marks[0].1], "été");
+        assert!(!s.cut_before && !s.cut_after, "the whole text");
+        let long = format!("{} été {}", "avant ".repeat(20), "après ".repeat(20));
+        let s = snippet(&long, &q, 30).unwrap();
+        assert!(s.cut_before && s.cut_after);
     }
 }

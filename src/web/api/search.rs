@@ -1,7 +1,8 @@
 //! `GET /api/v1/search?q=…&as=per_…[&company=&type=&status=&limit=&cursor=]`: conversations
 //! ranked by relevance (recency breaks ties), each with its best matching texts as snippets —
-//! `{results: [{conversation, snippets: [{message_id, kind, text, marks: [[start, end]]}]}],
-//! next_cursor}`, marks in bytes of the snippet's text. With `as`, only what that person may
+//! `{results: [{conversation, snippets: [{message_id, kind, text, marks: [[start, end]],
+//! cut_before, cut_after}]}], next_cursor}`, marks in bytes of the snippet's text, `cut_*`
+//! when the text goes on around it. With `as`, only what that person may
 //! read, and for a client never a note or the participants.
 
 use super::json::{ApiResult, conversation_json, ok, parse_limit, parse_status};
@@ -83,6 +84,7 @@ pub async fn search(
                 "conversation": conversation_json(&hit.conversation, &[]),
                 "snippets": hit.found.iter().map(|f| json!({
                     "message_id": f.message_id, "kind": f.kind, "text": f.snippet.text,
+                    "cut_before": f.snippet.cut_before, "cut_after": f.snippet.cut_after,
                     "marks": f.snippet.marks.iter().map(|(s, e)| [s, e]).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })

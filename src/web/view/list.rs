@@ -62,7 +62,14 @@ struct ListPage {
 pub struct Found {
     pub id: String,
     pub subject: String,
-    pub snippets: Vec<Vec<(String, bool)>>,
+    pub snippets: Vec<SnippetView>,
+}
+
+/// A snippet as runs of text, marked or not, and whether the text goes on around it.
+pub struct SnippetView {
+    pub runs: Vec<(String, bool)>,
+    pub cut_before: bool,
+    pub cut_after: bool,
 }
 
 #[derive(Deserialize)]
@@ -116,7 +123,15 @@ async fn search_page(
                 .map(|hit| Found {
                     id: hit.conversation.id,
                     subject: hit.conversation.subject,
-                    snippets: hit.found.iter().map(|f| runs(&f.snippet)).collect(),
+                    snippets: hit
+                        .found
+                        .iter()
+                        .map(|f| SnippetView {
+                            runs: runs(&f.snippet),
+                            cut_before: f.snippet.cut_before,
+                            cut_after: f.snippet.cut_after,
+                        })
+                        .collect(),
                 })
                 .collect(),
             String::new(),
