@@ -196,8 +196,17 @@ async fn a_client_finds_only_what_they_may_read() {
             found(&s, "zebra42", staff).await.is_empty(),
             "deleted, for staff too"
         );
-        // Participants' names and addresses: for staff only.
+        // Participants' names and addresses: for staff only, renamed at once.
         assert_eq!(found(&s, "olga@other.test", staff).await, ["Olga's order"]);
+        let (status, _) = s
+            .app
+            .patch(
+                &format!("/people/{}", s.other_client),
+                json!({"name": "Olga Petrovna"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(found(&s, "petrovna", staff).await, ["Olga's order"]);
         assert!(found(&s, "other.test", c).await.is_empty());
         assert!(
             found(&s, "carl", Some(s.other_client.as_str()))

@@ -251,11 +251,23 @@ impl Store {
     /// for an unknown person.
     pub async fn rename_person(&self, id: &str, name: &str) -> Result<bool> {
         on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query("UPDATE people SET name = $2 WHERE id = $1")
                 .bind(id)
                 .bind(name)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            // Staff find conversations by their participants' names: the new one from now.
+            let conversations: Vec<String> = sqlx::query_scalar(
+                "SELECT conversation_id FROM participants WHERE person_id = $1 AND removed_at IS NULL",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for conversation_id in &conversations {
+                crate::store::search_index::reindex_people!(tx, conversation_id);
+            }
+            tx.commit().await?;
             Ok(done.rows_affected() > 0)
         })
     }
