@@ -104,7 +104,8 @@ fn row(view: &Value) -> DomainRow {
     }
 }
 
-fn admin_only(viewer: &Viewer) -> Result<(), WebError> {
+/// Admin sessions only: a person is refused (403), in their language.
+pub(super) fn admin_only(viewer: &Viewer) -> Result<(), WebError> {
     match viewer {
         Viewer::Admin { .. } => Ok(()),
         Viewer::Person { .. } => Err(WebError::forbidden().in_language(viewer.text())),

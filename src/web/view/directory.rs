@@ -2,6 +2,7 @@
 //! role and company, paged) with each person's page (`/people/{id}`: the companies they
 //! follow), and the admin's company pages (`/admin/companies`: create, rename, followers).
 
+use super::admin::admin_only;
 use super::auth::{Viewer, require_form, require_viewer};
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render};
 use crate::domain::{EmailAddress, Role, text};
@@ -15,17 +16,6 @@ use serde::Deserialize;
 
 /// People per page of the contact list.
 const PAGE: i64 = 50;
-
-fn staff_only(viewer: &Viewer) -> Result<(), WebError> {
-    viewer.require_staff()
-}
-
-fn admin_only(viewer: &Viewer) -> Result<(), WebError> {
-    match viewer {
-        Viewer::Admin { .. } => Ok(()),
-        Viewer::Person { .. } => Err(WebError::forbidden().in_language(viewer.text())),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "web/people.html")]
@@ -58,7 +48,7 @@ pub async fn people_page(
         Err(r) => return r,
     };
     let result = async {
-        staff_only(&viewer)?;
+        viewer.require_staff()?;
         let Query(query) = query.map_err(|r| WebError::bad_request(r.body_text()))?;
         let q: String = query
             .q
@@ -132,7 +122,7 @@ pub async fn person_page(state: Web, headers: HeaderMap, WebPath(id): WebPath<St
         Err(r) => return r,
     };
     let result = async {
-        staff_only(&viewer)?;
+        viewer.require_staff()?;
         let person = state
             .store
             .person(&id)
