@@ -23,7 +23,14 @@ pub const MAX_CLAUSES: usize = 32;
 pub const MAX_QUERY_BYTES: usize = 1024;
 
 /// Bump when folding or stemming changes: the index is rebuilt at start.
-pub const ANALYZER_VERSION: i64 = 1;
+pub const ANALYZER_VERSION: i64 = 2;
+
+/// BM25's term-frequency saturation and length normalisation (Robertson & Zaragoza, "The
+/// Probabilistic Relevance Framework: BM25 and Beyond", 2009), with its usual constants.
+const BM25_K1: f64 = 1.2;
+const BM25_B: f64 = 0.75;
+/// A word found through a shared stem counts this much of the word itself.
+const STEM_WEIGHT: f64 = 0.5;
 
 fn stemmers() -> &'static (Stemmer, Stemmer) {
     static STEMMERS: OnceLock<(Stemmer, Stemmer)> = OnceLock::new();
@@ -180,9 +187,13 @@ impl SearchQuery {
             .iter()
             .map(|c| match c {
                 Clause::Term { word, stems } => {
-                    let mut any =
-                        vec![format!("words : \"{word}\""), format!("stems : \"{word}\"")];
-                    any.extend(stems.iter().map(|s| format!("stems : \"{s}\"")));
+                    // The word or one of its stems, as a word or as a stem: a text's stems
+                    // leave out the word itself ("order" has no stem "order"), so "ordering"
+                    // (stem "order") must look for the word "order" too.
+                    let any: Vec<String> = std::iter::once(word)
+                        .chain(stems)
+                        .flat_map(|t| [format!("words : \"{t}\""), format!("stems : \"{t}\"")])
+                        .collect();
                     format!("({})", any.join(" OR "))
                 }
                 Clause::Phrase(words) => format!("words : \"{}\"", words.join(" ")),
@@ -208,6 +219,50 @@ impl SearchQuery {
             })
             .collect();
         clauses.join(" & ")
+    }
+
+    /// How well a document the backend matched answers the query, higher better, the same on
+    /// both backends. Per clause, its occurrences (a word itself 1, a word or stem it shares a
+    /// stem with [`STEM_WEIGHT`], a phrase or a prefix 1 each) saturated and normalised by the
+    /// document's length in words as BM25 does, `average_words` being the candidates' mean;
+    /// summed. A subject is a document like a message (its shortness already counts). BM25's inverse document frequency is left
+    /// out: every candidate holds every clause, and it would need the whole index's counts,
+    /// which is what makes ranking every match slow.
+    pub fn score(&self, document: &Indexed, average_words: f64) -> f64 {
+        let words: Vec<&str> = document
+            .words
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let stems: Vec<&str> = document
+            .stems
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let length = words.len() as f64 / average_words.max(1.0);
+        let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length);
+        let mut total = 0.0;
+        for clause in &self.clauses {
+            let found = match clause {
+                Clause::Term { word, stems: own } => {
+                    let related = |t: &&&str| **t == word || own.iter().any(|s| s == **t);
+                    let exact = words.iter().filter(|w| **w == word).count() as f64;
+                    let shared = words.iter().filter(|w| own.iter().any(|s| s == *w)).count()
+                        + stems.iter().filter(related).count();
+                    exact + STEM_WEIGHT * shared as f64
+                }
+                Clause::Phrase(phrase) => words
+                    .windows(phrase.len())
+                    .filter(|w| w.iter().zip(phrase).all(|(a, b)| a == b))
+                    .count() as f64,
+                Clause::Prefix(prefix) => words
+                    .iter()
+                    .filter(|w| w.starts_with(prefix.as_str()))
+                    .count() as f64,
+            };
+            total += found * (BM25_K1 + 1.0) / (found + norm);
+        }
+        total
     }
 
     /// Whether a folded word of a text is one the query looks for (for snippets).
@@ -351,10 +406,29 @@ mod tests {
             parse_query("'; DROP TABLE messages; --")
                 .unwrap()
                 .fts5()
-                .matches("words :")
+                .matches(" AND ")
                 .count(),
-            3
+            2
         );
+    }
+
+    #[test]
+    fn scores_favour_the_word_itself_and_density() {
+        let doc = |text: &str| index_text(text);
+        let q = parse_query("factures").unwrap();
+        let exact = q.score(&doc("les factures du mois"), 4.0);
+        let stem_only = q.score(&doc("la facture du mois"), 4.0);
+        let diluted = q.score(&doc(&format!("les factures {}", "mot ".repeat(40))), 4.0);
+        assert!(exact > stem_only && stem_only > 0.0, "{exact} {stem_only}");
+        assert!(exact > diluted, "{exact} {diluted}");
+        // "ordering" finds "order" through the stem they share, in the index and in the score.
+        let q = parse_query("ordering").unwrap();
+        assert!(q.fts5().contains("words : \"order\""));
+        assert!(q.score(&doc("your order"), 2.0) > 0.0);
+        let q = parse_query("\"next week\" invoi*").unwrap();
+        let both = q.score(&doc("next week the invoices"), 4.0);
+        let apart = q.score(&doc("week next the invoices"), 4.0);
+        assert!(both > apart && apart > 0.0, "{both} {apart}");
     }
 
     #[test]

@@ -57,7 +57,8 @@ const POST: &str = concat!(
     author_has_read_sql!("$6", "$7", "(SELECT seq FROM messages WHERE id = $5)"),
     ";\n",
     // Its search document (`store::search_index::index_doc!`), words and stems in `$14`, `$15`.
-    "INSERT INTO search_docs (message_id, conversation_id, kind) VALUES ($5, $6, $8);
+    "INSERT INTO search_docs (message_id, conversation_id, kind, words, stems)
+     VALUES ($5, $6, $8, $14, $15);
      INSERT INTO search_fts (rowid, words, stems) VALUES (last_insert_rowid(), $14, $15);"
 );
 

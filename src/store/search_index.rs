@@ -3,14 +3,17 @@
 //! nothing else of the store, so every writer may call it.
 
 /// Indexes one document inside the caller's transaction: `$message_id` (None for a subject or
-/// the people), of `$conversation_id`, of kind `$kind`, for `$text`.
+/// the people), of `$conversation_id`, of kind `$kind`, for `$text`. On SQLite the words and
+/// stems are kept in `search_docs`, the external content of `search_fts`, which must be told
+/// the same tokens again to forget them (the FTS5 'delete' command, below).
 macro_rules! index_doc {
     ($tx:expr, $message_id:expr, $conversation_id:expr, $kind:expr, $text:expr) => {{
         let indexed = $crate::domain::search_text::index_text($text);
         let message_id: Option<&str> = $message_id;
         sqlx::query($crate::store::ConnDialect::pick(
             &*$tx,
-            "INSERT INTO search_docs (message_id, conversation_id, kind) VALUES ($1, $2, $3);
+            "INSERT INTO search_docs (message_id, conversation_id, kind, words, stems)
+             VALUES ($1, $2, $3, $4, $5);
              INSERT INTO search_fts (rowid, words, stems) VALUES (last_insert_rowid(), $4, $5)",
             "INSERT INTO search_docs (message_id, conversation_id, kind, document)
              VALUES ($1, $2, $3, setweight(to_tsvector('simple', $4), 'A')
@@ -42,8 +45,9 @@ macro_rules! unindex_kind {
     ($tx:expr, $conversation_id:expr, $kind:expr) => {{
         sqlx::query($crate::store::ConnDialect::pick(
             &*$tx,
-            "DELETE FROM search_fts WHERE rowid IN
-               (SELECT doc_id FROM search_docs WHERE conversation_id = $1 AND kind = $2);
+            "INSERT INTO search_fts (search_fts, rowid, words, stems)
+               SELECT 'delete', doc_id, words, stems FROM search_docs
+                WHERE conversation_id = $1 AND kind = $2;
              DELETE FROM search_docs WHERE conversation_id = $1 AND kind = $2",
             "DELETE FROM search_docs WHERE conversation_id = $1 AND kind = $2",
         ))
@@ -60,7 +64,8 @@ macro_rules! unindex_message {
     ($tx:expr, $message_id:expr) => {{
         sqlx::query($crate::store::ConnDialect::pick(
             &*$tx,
-            "DELETE FROM search_fts WHERE rowid IN (SELECT doc_id FROM search_docs WHERE message_id = $1);
+            "INSERT INTO search_fts (search_fts, rowid, words, stems)
+               SELECT 'delete', doc_id, words, stems FROM search_docs WHERE message_id = $1;
              DELETE FROM search_docs WHERE message_id = $1",
             "DELETE FROM search_docs WHERE message_id = $1",
         ))
