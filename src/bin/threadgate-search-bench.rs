@@ -320,6 +320,13 @@ async fn main() -> anyhow::Result<()> {
         "  indexed {written} documents in {:.1} s (as at the first start of a database from before search)",
         indexing.elapsed().as_secs_f64()
     );
+    if store.backend_name() == "postgres" {
+        // A database in use has its planner statistics kept current by autovacuum; one just
+        // filled has not had them yet.
+        let pool = sqlx::PgPool::connect(&url).await?;
+        sqlx::query("ANALYZE").execute(&pool).await?;
+        pool.close().await;
+    }
 
     let client = &clients[0];
     // What people search for: words neither the commonest nor the rarest (ranks 10 to 1,000),

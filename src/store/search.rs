@@ -189,30 +189,7 @@ impl Store {
                     searchable_sql!("1 = 1"),
                     " ORDER BY f.rowid DESC LIMIT $7"
                 );
-                // n and N, estimated from indexes alone: the reader's participations and
-                // their companies' conversations (or the filtered company's), times the
-                // documents a conversation has on average.
-                let (scope, conversations, documents): (Option<i64>, i64, i64) = sqlx::query_as(
-                    "SELECT CASE
-                              WHEN $1 IS NOT NULL THEN
-                                (SELECT COUNT(*) FROM participants WHERE person_id = $1)
-                                + (SELECT COUNT(*) FROM conversations WHERE company_id IN
-                                    (SELECT company_id FROM company_followers WHERE person_id = $1))
-                              WHEN $2 <> '' THEN
-                                (SELECT COUNT(*) FROM conversations WHERE company_id = $2)
-                            END,
-                            COALESCE((SELECT MAX(rowid) FROM conversations), 0),
-                            COALESCE((SELECT MAX(doc_id) FROM search_docs), 0)
-                              - COALESCE((SELECT MIN(doc_id) FROM search_docs), 0) + 1",
-                )
-                .bind(filter.reader)
-                .bind(company)
-                .fetch_one(read)
-                .await?;
-                let set = scope.is_some_and(|n| {
-                    let n = n.saturating_mul(documents) / conversations.max(1);
-                    n.saturating_mul(n) < SET_PLAN_FACTOR * window.saturating_mul(documents)
-                });
+                let set = self.gather_first(filter, window).await?;
                 let rows: Vec<(i64, String, Option<String>, String, String, String)> =
                     sqlx::query_as(if set { SET } else { WALK })
                         .bind(filter.reader)
@@ -238,12 +215,13 @@ impl Store {
                     .collect())
             }
             super::Backend::Postgres { pool, .. } => {
-                // PostgreSQL plans this well when it knows which conversations (an array it
-                // hashes) and how common the words are (the GIN index's statistics): each
-                // conversation's documents for a few conversations, a walk down `doc_id`
-                // stopping at the window for a common word, the GIN index for a rare one. The
-                // scope is read first because the rule's subqueries, under the admin's
-                // `$1 IS NULL OR`, cannot be turned into joins.
+                // The same two plans. `SET`: the conversations read first and passed as an
+                // array, which PostgreSQL hashes, reading each one's documents; `WALK`: down
+                // `doc_id` (or through the GIN index for a rare word, as the planner sees
+                // fit), the rule tested on each match's conversation. Neither is a prepared
+                // statement: each is planned for its words and its array, which a generic
+                // plan cannot know (it walked every document for a rare word, and compared
+                // each with every id of the array, only a constant array being hashed).
                 const READER: &str = concat!(
                     "SELECT c.id FROM conversations c WHERE ",
                     crate::store::access::readable_candidates_sql!(),
@@ -255,43 +233,72 @@ impl Store {
                 const FILTERED: &str = "SELECT c.id FROM conversations c
                     WHERE $1::text IS NULL AND ($2 = '' OR c.status = $2)
                       AND ($3 = '' OR c.type = $3) AND ($4 = '' OR c.company_id = $4)";
-                const ALL: &str = "SELECT d.doc_id, d.conversation_id, d.message_id, d.kind,
+                const SET: &str = "SELECT d.doc_id, d.conversation_id, d.message_id, d.kind,
                             d.document::text
                        FROM search_docs d
-                      WHERE d.document @@ to_tsquery('simple', $1)
-                        AND ($2 = 1 OR d.kind IN ('message', 'subject'))
-                      ORDER BY d.doc_id DESC LIMIT $3";
-                const SCOPED: &str = "SELECT d.doc_id, d.conversation_id, d.message_id, d.kind,
-                            d.document::text
-                       FROM search_docs d
-                      WHERE d.document @@ to_tsquery('simple', $2)
+                      WHERE d.conversation_id = ANY($1)
+                        AND d.document @@ to_tsquery('simple', $2)
                         AND ($3 = 1 OR d.kind IN ('message', 'subject'))
-                        AND d.conversation_id = ANY($1)
                       ORDER BY d.doc_id DESC LIMIT $4";
-                let unfiltered = status.is_empty() && kind.is_empty() && company.is_empty();
-                let scope: Option<Vec<String>> = match (filter.reader, unfiltered) {
-                    (None, true) => None,
-                    (reader, _) => Some(
-                        sqlx::query_scalar(if reader.is_some() { READER } else { FILTERED })
-                            .bind(reader)
-                            .bind(status)
-                            .bind(kind)
-                            .bind(company)
+                // The rule's subqueries are joined only when not under the admin's
+                // `$1 IS NULL OR`: a reader and the admin have a statement each.
+                const WALK_READER: &str = concat!(
+                    "SELECT d.doc_id, d.conversation_id, d.message_id, d.kind, d.document::text
+                       FROM search_docs d JOIN conversations c ON c.id = d.conversation_id
+                      WHERE d.document @@ to_tsquery('simple', $2)
+                        AND ($3 = 1 OR d.kind IN ('message', 'subject')) AND ",
+                    crate::store::access::may_read_sql!(),
+                    " AND ($4 = '' OR c.status = $4) AND ($5 = '' OR c.type = $5)
+                      AND ($6 = '' OR c.company_id = $6)
+                      ORDER BY d.doc_id DESC LIMIT $7"
+                );
+                const WALK_ADMIN: &str = "SELECT d.doc_id, d.conversation_id, d.message_id,
+                            d.kind, d.document::text
+                       FROM search_docs d JOIN conversations c ON c.id = d.conversation_id
+                      WHERE $1::text IS NULL AND d.document @@ to_tsquery('simple', $2)
+                        AND ($3 = 1 OR d.kind IN ('message', 'subject'))
+                        AND ($4 = '' OR c.status = $4) AND ($5 = '' OR c.type = $5)
+                        AND ($6 = '' OR c.company_id = $6)
+                      ORDER BY d.doc_id DESC LIMIT $7";
+                let rows: Vec<(i64, String, Option<String>, String, String)> =
+                    if self.gather_first(filter, window).await? {
+                        let ids: Vec<String> = sqlx::query_scalar(match filter.reader {
+                            Some(_) => READER,
+                            None => FILTERED,
+                        })
+                        .bind(filter.reader)
+                        .bind(status)
+                        .bind(kind)
+                        .bind(company)
+                        .fetch_all(pool)
+                        .await?;
+                        if ids.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        sqlx::query_as(SET)
+                            .persistent(false)
+                            .bind(&ids)
+                            .bind(query.tsquery())
+                            .bind(i64::from(filter.staff))
+                            .bind(window)
                             .fetch_all(pool)
-                            .await?,
-                    ),
-                };
-                let statement = match &scope {
-                    Some(ids) if ids.is_empty() => return Ok(Vec::new()),
-                    Some(ids) => sqlx::query_as(SCOPED).bind(ids),
-                    None => sqlx::query_as(ALL),
-                };
-                let rows: Vec<(i64, String, Option<String>, String, String)> = statement
-                    .bind(query.tsquery())
-                    .bind(i64::from(filter.staff))
-                    .bind(window)
-                    .fetch_all(pool)
-                    .await?;
+                            .await?
+                    } else {
+                        sqlx::query_as(match filter.reader {
+                            Some(_) => WALK_READER,
+                            None => WALK_ADMIN,
+                        })
+                        .persistent(false)
+                        .bind(filter.reader)
+                        .bind(query.tsquery())
+                        .bind(i64::from(filter.staff))
+                        .bind(status)
+                        .bind(kind)
+                        .bind(company)
+                        .bind(window)
+                        .fetch_all(pool)
+                        .await?
+                    };
                 Ok(rows
                     .into_iter()
                     .map(
@@ -306,6 +313,58 @@ impl Store {
                     .collect())
             }
         }
+    }
+
+    /// Whether a search should gather the documents of the conversations it may look in
+    /// first (`SET`) rather than check each match as it walks (`WALK`). Gathering costs about
+    /// one lookup per document in scope (n of the N indexed); walking, a few per match walked
+    /// until the window w is full, about w·N/n matches. Gathering is cheaper while n² < 2·w·N:
+    /// a client's few conversations, or one company's; staff who follow many companies walk.
+    /// n is estimated from indexes alone: the reader's participations and their companies'
+    /// conversations (or the filtered company's) times the documents a conversation has on
+    /// average.
+    async fn gather_first(&self, filter: &SearchFilter<'_>, window: i64) -> Result<bool> {
+        macro_rules! scope_sql {
+            () => {
+                "CASE
+                  WHEN $1 IS NOT NULL THEN
+                    (SELECT COUNT(*) FROM participants WHERE person_id = $1)
+                    + (SELECT COUNT(*) FROM conversations WHERE company_id IN
+                        (SELECT company_id FROM company_followers WHERE person_id = $1))
+                  WHEN $2 <> '' THEN (SELECT COUNT(*) FROM conversations WHERE company_id = $2)
+                END"
+            };
+        }
+        // The sizes of the tables: cheap on each backend (SQLite's largest rowids,
+        // PostgreSQL's statistics, counted when the table was never analysed).
+        const SQLITE: &str = concat!(
+            "SELECT ",
+            scope_sql!(),
+            ", COALESCE((SELECT MAX(rowid) FROM conversations), 0),
+               COALESCE((SELECT MAX(doc_id) FROM search_docs), 0)
+                 - COALESCE((SELECT MIN(doc_id) FROM search_docs), 0) + 1"
+        );
+        const POSTGRES: &str = concat!(
+            "SELECT ",
+            scope_sql!(),
+            ", (SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
+                            ELSE (SELECT COUNT(*) FROM conversations) END
+                  FROM pg_class WHERE oid = 'conversations'::regclass),
+               (SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
+                            ELSE (SELECT COUNT(*) FROM search_docs) END
+                  FROM pg_class WHERE oid = 'search_docs'::regclass)"
+        );
+        let (scope, conversations, documents): (Option<i64>, i64, i64) = on_backend!(self, pool => {
+            sqlx::query_as(Dialect::pick(pool, SQLITE, POSTGRES))
+                .bind(filter.reader)
+                .bind(filter.company.unwrap_or(""))
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(scope.is_some_and(|n| {
+            let n = n.saturating_mul(documents) / conversations.max(1);
+            n.saturating_mul(n) < SET_PLAN_FACTOR * window.saturating_mul(documents)
+        }))
     }
 
     /// Conversations by id.
