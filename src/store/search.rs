@@ -45,8 +45,8 @@ pub struct SearchHit {
 /// ones — for mail, where the recent conversation is the one looked for, the right bias.
 pub const SEARCH_WINDOW: i64 = 1_000;
 
-/// Below this, a reader's conversations are first gathered as a set of their documents (see
-/// [`Store::search`]'s SQLite plans).
+/// How many lookups walking costs per match against gathering per document (see
+/// [`Store::gather_first`]).
 const SET_PLAN_FACTOR: i64 = 2;
 
 /// The conditions on a conversation `c` that a search looks in: the one access rule for
@@ -159,14 +159,10 @@ impl Store {
         match &self.backend {
             super::Backend::Sqlite { read, .. } => {
                 // FTS5 walks a query's matches newest first without reading them; the cost is
-                // in checking each against what the reader may read. Two plans:
-                // - `SET`: the documents of the reader's conversations gathered once (about
-                //   one lookup each, n of them), every match looked up in that set;
-                // - `WALK`: each match followed to its document and conversation and the rule
-                //   tested there (a few lookups per match walked, stopping when the window is
-                //   full: about w·N/n matches for a reader holding n of the N documents).
-                // The set is cheaper while n² < 2·w·N: a client's few conversations, or a
-                // company filter; staff who follow many companies walk.
+                // in checking each against what the reader may read (`gather_first`): `SET`
+                // gathers the documents of the reader's conversations once and looks every
+                // match up in that set, `WALK` follows each match to its document and
+                // conversation and tests the rule there, stopping when the window is full.
                 const SET: &str = concat!(
                     "SELECT d.doc_id, d.conversation_id, d.message_id, d.kind, d.words, d.stems
                        FROM search_fts f CROSS JOIN search_docs d ON d.doc_id = f.rowid
