@@ -308,6 +308,17 @@ async fn hostile_queries_are_text_or_a_422_never_a_500() {
         assert_eq!(status, 422, "an empty query");
         let (status, _) = s.app.get("/search?q=x&cursor=bogus").await;
         assert_eq!(status, 422);
+        // An offset no cursor of ours carries, forged: an empty page, not a walk of the index.
+        let forged = {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("search\n{}", i64::MAX))
+        };
+        let (status, body) = s
+            .app
+            .get(&format!("/search?q=facture&cursor={forged}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["results"], json!([]));
         let (status, _) = s.app.get("/search?q=x&as=per_nobody").await;
         assert_eq!(status, 422);
         // A quote left open closes at the end.

@@ -92,7 +92,13 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<SearchHit>> {
-        let window = SEARCH_WINDOW.max(25 * (offset + limit));
+        // A deeper page ranks more (25 documents per conversation to show), up to the first
+        // 1,000 conversations' worth: an offset in a forged cursor cannot make a query walk
+        // the whole index.
+        let window = offset
+            .saturating_add(limit)
+            .saturating_mul(25)
+            .clamp(SEARCH_WINDOW, 25 * 1_000);
         let candidates = self.search_candidates(query, filter, window).await?;
         let average = candidates
             .iter()
