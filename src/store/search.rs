@@ -576,50 +576,67 @@ impl Store {
 
 /// A PostgreSQL document's words (weight A, at their positions) and stems (weight B), from
 /// the tsvector's text form (`'word':1A,4A 'stem':2B`): what SQLite keeps in `search_docs`.
+/// Read bytewise (a quote or backslash is never part of a multi-byte character), borrowing
+/// each lexeme unless it holds an escape: a search reads a thousand of these.
 fn document_of_tsvector(text: &str) -> Indexed {
-    let mut words: Vec<(u32, String)> = Vec::new();
-    let mut stems: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('\'') {
-        // The lexeme, quoted; a quote inside is doubled and a backslash escapes.
-        let mut lexeme = String::new();
-        let mut chars = rest[open + 1..].char_indices();
-        let mut end = rest.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => lexeme.extend(chars.next().map(|(_, c)| c)),
-                '\'' if rest[open + 1 + i + 1..].starts_with('\'') => {
-                    lexeme.push('\'');
-                    chars.next();
-                }
-                '\'' => {
-                    end = open + 1 + i + 1;
-                    break;
-                }
-                c => lexeme.push(c),
+    use std::borrow::Cow;
+    let bytes = text.as_bytes();
+    let mut words: Vec<(u32, Cow<'_, str>)> = Vec::new();
+    let mut stems: Vec<Cow<'_, str>> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\'' {
+            i += 1;
+            continue;
+        }
+        // The lexeme, quoted: a quote inside is doubled, a backslash escapes the next byte.
+        let start = i + 1;
+        let (mut j, mut escaped) = (start, false);
+        while j < bytes.len() {
+            match bytes[j] {
+                b'\\' => (j, escaped) = (j + 2, true),
+                b'\'' if bytes.get(j + 1) == Some(&b'\'') => (j, escaped) = (j + 2, true),
+                b'\'' => break,
+                _ => j += 1,
             }
         }
-        rest = &rest[end..];
-        let positions = match rest.strip_prefix(':') {
-            Some(p) => p.split(' ').next().unwrap_or(""),
-            None => "",
+        let raw = &text[start..j.min(bytes.len())];
+        let lexeme: Cow<'_, str> = match escaped {
+            false => Cow::Borrowed(raw),
+            true => {
+                let mut out = String::with_capacity(raw.len());
+                let mut chars = raw.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' | '\'' => out.extend(chars.next()),
+                        c => out.push(c),
+                    }
+                }
+                Cow::Owned(out)
+            }
         };
-        for position in positions.split(',').filter(|p| !p.is_empty()) {
+        i = j + 1;
+        if bytes.get(i) != Some(&b':') {
+            continue;
+        }
+        let end = text[i..].find(' ').map_or(text.len(), |e| i + e);
+        for position in text[i + 1..end].split(',') {
             let digits = position.trim_end_matches(|c: char| c.is_ascii_alphabetic());
             match (&position[digits.len()..], digits.parse::<u32>()) {
                 ("A", Ok(at)) => words.push((at, lexeme.clone())),
-                (_, _) => stems.push(lexeme.clone()),
+                _ => stems.push(lexeme.clone()),
             }
         }
+        i = end;
     }
-    words.sort();
+    words.sort_unstable_by_key(|(at, _)| *at);
     Indexed {
         words: words
-            .into_iter()
-            .map(|(_, w)| w)
+            .iter()
+            .map(|(_, w)| &**w)
             .collect::<Vec<_>>()
             .join(" "),
-        stems: stems.join(" "),
+        stems: stems.iter().map(|s| &**s).collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -629,9 +646,11 @@ mod tests {
 
     #[test]
     fn a_tsvector_gives_back_its_words_in_order_and_its_stems() {
-        let d = document_of_tsvector("'factur':4B 'facture':1A,3A 'l''eau':2A 'x':5");
-        assert_eq!(d.words, "facture l'eau facture");
+        let d = document_of_tsvector("'factur':4B 'facture':1A,3A 'l''eau':2A 'x':5 'a\\\\b':6A");
+        assert_eq!(d.words, "facture l'eau facture a\\b");
         assert_eq!(d.stems, "factur x");
+        // Without positions (a stripped vector) a lexeme is neither.
+        assert_eq!(document_of_tsvector("'été' 'x':1A").words, "x");
         assert_eq!(document_of_tsvector("").words, "");
     }
 }
