@@ -620,3 +620,91 @@ async fn the_directory_pages_manage_companies_and_list_people() {
         db.cleanup().await;
     }
 }
+
+/// A person's conversation list, `limit` at a time, following `next_cursor` to the end.
+async fn list_paged(app: &TestApp, person: &str, limit: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut url = format!("/conversations?as={person}&limit={limit}");
+    loop {
+        let (status, page) = app.get(&url).await;
+        assert_eq!(status, 200, "{page}");
+        ids.extend(
+            page["conversations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                url = format!("/conversations?as={person}&limit={limit}&cursor={cursor}")
+            }
+            None => return ids,
+        }
+        assert!(ids.len() < 100, "paging does not end");
+    }
+}
+
+#[tokio::test]
+async fn a_list_walked_by_status_pages_as_the_gathered_one() {
+    // Small pages make a reader of most conversations walk them status by status; a page of
+    // 100 gathers them: the same conversations in the same order either way, across statuses.
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        let staff = app.person("sam@team.test", "Sam Staff", "internal").await;
+        let writer = app.person("wes@team.test", "Wes Writer", "internal").await;
+        let client = app
+            .person("cleo@client.test", "Cleo Client", "client")
+            .await;
+        let acme = company(&app, "Acme").await;
+        follow(&app, &acme, &staff).await;
+        follow(&app, &acme, &client).await;
+        let mut all = Vec::new();
+        for (i, kind) in [
+            "company",
+            "confidential",
+            "company",
+            "private",
+            "company",
+            "company",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut body = json!({"subject": format!("Topic {i}"), "created_by": writer,
+                                  "participants": [client], "type": kind});
+            if kind != "private" {
+                body["company_id"] = json!(acme);
+            }
+            let (status, c) = create(&app, body).await;
+            assert_eq!(status, 201, "{c}");
+            let id = c["id"].as_str().unwrap().to_string();
+            app.say(&id, &writer, &format!("About topic {i}"), "message")
+                .await;
+            all.push(id);
+        }
+        for (id, status) in [(&all[0], "closed"), (&all[2], "open"), (&all[4], "closed")] {
+            let (code, body) = app
+                .patch(&format!("/conversations/{id}"), json!({"status": status}))
+                .await;
+            assert_eq!(code, 200, "{body}");
+        }
+        for person in [&staff, &client] {
+            let gathered = list_paged(&app, person, 100).await;
+            assert!(!gathered.is_empty());
+            for limit in [1, 2, 3] {
+                assert_eq!(
+                    list_paged(&app, person, limit).await,
+                    gathered,
+                    "limit {limit}"
+                );
+            }
+        }
+        // The staff follower reads all but the private one; nothing is listed twice.
+        let staff_list = list_paged(&app, &staff, 1).await;
+        assert_eq!(staff_list.len(), 5, "{staff_list:?}");
+        assert!(!staff_list.contains(&all[3]));
+        app.stop().await;
+        db.cleanup().await;
+    }
+}

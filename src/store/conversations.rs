@@ -398,26 +398,75 @@ impl Store {
             Some(c) => (c.key.parse::<i64>().unwrap_or(i64::MAX), c.id.as_str()),
             None => (i64::MAX, ""),
         };
-        on_backend!(self, pool => {
-            // The page first (the rule once per candidate), then its unread counts.
-            let rows = sqlx::query(concat!(
-                "WITH page AS MATERIALIZED (
-                   SELECT c.id FROM conversations c
-                    WHERE ($1 IS NULL OR (",
-                crate::store::access::readable_candidates_sql!(),
-                " AND ",
-                crate::store::access::may_read_sql!(),
-                "))
-                      AND ($2 = 0 OR ($3 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $3)
+        // Who reads many conversations walks them by activity, status by status (the index on
+        // status and last activity), testing the rule until the page is full; who reads few
+        // has the rule tested on each of theirs (found through indexes) and sorted. Walking
+        // tests about limit·N/n conversations of N for a reader of n, gathering n: walk while
+        // n² > limit·N.
+        let walk = match filter.reader {
+            Some(reader) => {
+                // From indexes alone: the reader's participations and their companies'
+                // conversations; the table's size from SQLite's largest rowid, PostgreSQL's
+                // statistics (counted if never analysed).
+                macro_rules! reader_sql {
+                    () => {
+                        "(SELECT COUNT(*) FROM participants WHERE person_id = $1)
+                         + (SELECT COUNT(*) FROM conversations WHERE company_id IN
+                             (SELECT company_id FROM company_followers WHERE person_id = $1))"
+                    };
+                }
+                let (n, total): (i64, i64) = on_backend!(self, pool => {
+                    sqlx::query_as(Dialect::pick(
+                        pool,
+                        concat!(
+                            "SELECT ",
+                            reader_sql!(),
+                            ", COALESCE((SELECT MAX(rowid) FROM conversations), 0)"
+                        ),
+                        concat!(
+                            "SELECT ",
+                            reader_sql!(),
+                            ", (SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
+                                            ELSE (SELECT COUNT(*) FROM conversations) END
+                                  FROM pg_class WHERE oid = 'conversations'::regclass)"
+                        ),
+                    ))
+                    .bind(reader)
+                    .fetch_one(pool)
+                    .await?
+                });
+                n.saturating_mul(n) > limit.saturating_mul(total)
+            }
+            None => false,
+        };
+        /// One status's conversations the reader may read, newest activity first: a walk
+        /// down `conversations_inactive` that stops at the page's size.
+        macro_rules! by_status {
+            ($status:literal) => {
+                concat!(
+                    "SELECT * FROM (SELECT c.id, c.last_activity_at FROM conversations c
+                      WHERE c.status = '",
+                    $status,
+                    "' AND ",
+                    crate::store::access::may_read_sql!(),
+                    " AND ($2 = 0 OR ($3 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $3)
                       AND ($4 = '' OR c.status = $4)
                       AND ($5 = '' OR c.type = $5)
                       AND ($6 = '' OR c.company_id = $6)
                       AND (c.last_activity_at < $7 OR (c.last_activity_at = $7 AND c.id < $8))
-                    ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9
-                 )
+                    ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9) s"
+                )
+            };
+        }
+        macro_rules! page_sql {
+            ($page:expr) => {
+                concat!(
+                    "WITH page AS MATERIALIZED (",
+                    $page,
+                    ")
                  SELECT ",
-                conversation_columns!(),
-                ",
+                    conversation_columns!(),
+                    ",
                    CASE WHEN p.person_id IS NULL THEN NULL ELSE
                    (SELECT COUNT(*) FROM messages u
                      WHERE u.conversation_id = c.id AND u.seq > p.read_up_to AND u.author_id <> p.person_id
@@ -427,7 +476,38 @@ impl Store {
                  LEFT JOIN participants p ON p.conversation_id = c.id AND p.person_id = $1 AND p.removed_at IS NULL
                  LEFT JOIN people r ON r.id = $1
                  ORDER BY c.last_activity_at DESC, c.id DESC"
-            ))
+                )
+            };
+        }
+        const GATHER: &str = page_sql!(concat!(
+            "SELECT c.id FROM conversations c
+              WHERE ($1 IS NULL OR (",
+            crate::store::access::readable_candidates_sql!(),
+            " AND ",
+            crate::store::access::may_read_sql!(),
+            "))
+                AND ($2 = 0 OR ($3 = '' AND c.assignee_id IS NULL) OR c.assignee_id = $3)
+                AND ($4 = '' OR c.status = $4)
+                AND ($5 = '' OR c.type = $5)
+                AND ($6 = '' OR c.company_id = $6)
+                AND (c.last_activity_at < $7 OR (c.last_activity_at = $7 AND c.id < $8))
+              ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9"
+        ));
+        // One branch per status: a status added to `ConversationStatus` must be added here.
+        const _: () = assert!(ConversationStatus::ALL.len() == 4);
+        const WALK: &str = page_sql!(concat!(
+            "SELECT id FROM (",
+            by_status!("open"),
+            " UNION ALL ",
+            by_status!("pending"),
+            " UNION ALL ",
+            by_status!("snoozed"),
+            " UNION ALL ",
+            by_status!("closed"),
+            ") w ORDER BY last_activity_at DESC, id DESC LIMIT $9"
+        ));
+        on_backend!(self, pool => {
+            let rows = sqlx::query(if walk { WALK } else { GATHER })
             .bind(filter.reader)
             .bind(i64::from(filter.assignee.is_some()))
             .bind(filter.assignee.flatten().unwrap_or(""))
