@@ -12,7 +12,7 @@
 //! callers skip the rule for it. Clients never see notes, deleted content or other participants'
 //! addresses whatever the type (`MessageKind::visible_to`, the views).
 
-use super::{Result, Store, on_backend};
+use super::{Dialect, Result, Store, on_backend};
 
 /// The predicate "person `$1` may read conversation `c`" (a macro, so queries stay literal
 /// strings). Every query that includes it binds the person's id as `$1` and names the
@@ -67,4 +67,66 @@ impl Store {
             Ok(found.is_some())
         })
     }
+
+    /// How much of the database `reader` may read, from indexes and table sizes alone (no
+    /// rule evaluated): queries use it to choose between gathering the reader's conversations
+    /// and walking everything while testing the rule. `conversations` is the reader's
+    /// participations plus their companies' conversations (an upper bound), or with no reader
+    /// the conversations of `company` when one is given (else None: everything).
+    pub(crate) async fn reader_share(
+        &self,
+        reader: Option<&str>,
+        company: &str,
+    ) -> Result<ReaderShare> {
+        macro_rules! scope_sql {
+            () => {
+                "SELECT CASE
+                   WHEN $1 IS NOT NULL THEN
+                     (SELECT COUNT(*) FROM participants WHERE person_id = $1)
+                     + (SELECT COUNT(*) FROM conversations WHERE company_id IN
+                         (SELECT company_id FROM company_followers WHERE person_id = $1))
+                   WHEN $2 <> '' THEN (SELECT COUNT(*) FROM conversations WHERE company_id = $2)
+                 END, "
+            };
+        }
+        // The tables' sizes, cheaply: SQLite's largest rowids, PostgreSQL's statistics
+        // (counted when the table was never analysed).
+        const SQLITE: &str = concat!(
+            scope_sql!(),
+            "COALESCE((SELECT MAX(rowid) FROM conversations), 0),
+             COALESCE((SELECT MAX(doc_id) FROM search_docs), 0)
+               - COALESCE((SELECT MIN(doc_id) FROM search_docs), 0) + 1"
+        );
+        const POSTGRES: &str = concat!(
+            scope_sql!(),
+            "(SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
+                          ELSE (SELECT COUNT(*) FROM conversations) END
+                FROM pg_class WHERE oid = 'conversations'::regclass),
+             (SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
+                          ELSE (SELECT COUNT(*) FROM search_docs) END
+                FROM pg_class WHERE oid = 'search_docs'::regclass)"
+        );
+        let (conversations, all_conversations, documents) = on_backend!(self, pool => {
+            sqlx::query_as(Dialect::pick(pool, SQLITE, POSTGRES))
+                .bind(reader)
+                .bind(company)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(ReaderShare {
+            conversations,
+            all_conversations,
+            documents,
+        })
+    }
+}
+
+/// What [`Store::reader_share`] estimates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReaderShare {
+    /// The conversations in scope (None: all of them).
+    pub conversations: Option<i64>,
+    pub all_conversations: i64,
+    /// Search documents indexed.
+    pub documents: i64,
 }

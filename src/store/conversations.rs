@@ -405,37 +405,9 @@ impl Store {
         // n² > limit·N.
         let walk = match filter.reader {
             Some(reader) => {
-                // From indexes alone: the reader's participations and their companies'
-                // conversations; the table's size from SQLite's largest rowid, PostgreSQL's
-                // statistics (counted if never analysed).
-                macro_rules! reader_sql {
-                    () => {
-                        "(SELECT COUNT(*) FROM participants WHERE person_id = $1)
-                         + (SELECT COUNT(*) FROM conversations WHERE company_id IN
-                             (SELECT company_id FROM company_followers WHERE person_id = $1))"
-                    };
-                }
-                let (n, total): (i64, i64) = on_backend!(self, pool => {
-                    sqlx::query_as(Dialect::pick(
-                        pool,
-                        concat!(
-                            "SELECT ",
-                            reader_sql!(),
-                            ", COALESCE((SELECT MAX(rowid) FROM conversations), 0)"
-                        ),
-                        concat!(
-                            "SELECT ",
-                            reader_sql!(),
-                            ", (SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
-                                            ELSE (SELECT COUNT(*) FROM conversations) END
-                                  FROM pg_class WHERE oid = 'conversations'::regclass)"
-                        ),
-                    ))
-                    .bind(reader)
-                    .fetch_one(pool)
-                    .await?
-                });
-                n.saturating_mul(n) > limit.saturating_mul(total)
+                let share = self.reader_share(Some(reader), "").await?;
+                let n = share.conversations.unwrap_or(i64::MAX);
+                n.saturating_mul(n) > limit.saturating_mul(share.all_conversations)
             }
             None => false,
         };

@@ -329,49 +329,15 @@ impl Store {
     /// one lookup per document in scope (n of the N indexed); walking, a few per match walked
     /// until the window w is full, about w·N/n matches. Gathering is cheaper while n² < 2·w·N:
     /// a client's few conversations, or one company's; staff who follow many companies walk.
-    /// n is estimated from indexes alone: the reader's participations and their companies'
-    /// conversations (or the filtered company's) times the documents a conversation has on
-    /// average.
+    /// n is [`Store::reader_share`]'s conversations times the documents a conversation has
+    /// on average.
     async fn gather_first(&self, filter: &SearchFilter<'_>, window: i64) -> Result<bool> {
-        macro_rules! scope_sql {
-            () => {
-                "CASE
-                  WHEN $1 IS NOT NULL THEN
-                    (SELECT COUNT(*) FROM participants WHERE person_id = $1)
-                    + (SELECT COUNT(*) FROM conversations WHERE company_id IN
-                        (SELECT company_id FROM company_followers WHERE person_id = $1))
-                  WHEN $2 <> '' THEN (SELECT COUNT(*) FROM conversations WHERE company_id = $2)
-                END"
-            };
-        }
-        // The sizes of the tables: cheap on each backend (SQLite's largest rowids,
-        // PostgreSQL's statistics, counted when the table was never analysed).
-        const SQLITE: &str = concat!(
-            "SELECT ",
-            scope_sql!(),
-            ", COALESCE((SELECT MAX(rowid) FROM conversations), 0),
-               COALESCE((SELECT MAX(doc_id) FROM search_docs), 0)
-                 - COALESCE((SELECT MIN(doc_id) FROM search_docs), 0) + 1"
-        );
-        const POSTGRES: &str = concat!(
-            "SELECT ",
-            scope_sql!(),
-            ", (SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
-                            ELSE (SELECT COUNT(*) FROM conversations) END
-                  FROM pg_class WHERE oid = 'conversations'::regclass),
-               (SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint
-                            ELSE (SELECT COUNT(*) FROM search_docs) END
-                  FROM pg_class WHERE oid = 'search_docs'::regclass)"
-        );
-        let (scope, conversations, documents): (Option<i64>, i64, i64) = on_backend!(self, pool => {
-            sqlx::query_as(Dialect::pick(pool, SQLITE, POSTGRES))
-                .bind(filter.reader)
-                .bind(filter.company.unwrap_or(""))
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(scope.is_some_and(|n| {
-            let n = n.saturating_mul(documents) / conversations.max(1);
+        let share = self
+            .reader_share(filter.reader, filter.company.unwrap_or(""))
+            .await?;
+        let documents = share.documents;
+        Ok(share.conversations.is_some_and(|n| {
+            let n = n.saturating_mul(documents) / share.all_conversations.max(1);
             n.saturating_mul(n) < SET_PLAN_FACTOR * window.saturating_mul(documents)
         }))
     }
