@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threadgate::domain::search_text::parse_query;
 use threadgate::domain::{ConversationType, EmailAddress, Role, SystemClock};
-use threadgate::store::{ConversationFilter, ConversationOptions, NewPerson, SearchFilter, Store};
+use threadgate::store::{
+    ConversationFilter, ConversationOptions, NewPerson, Person, SearchFilter, Store,
+};
 
 #[derive(Parser)]
 #[command(about = "Time searches and conversation lists over N messages")]
@@ -32,6 +34,12 @@ struct Args {
     /// An empty database to fill (default: a new SQLite file in a temp dir).
     #[arg(long)]
     database_url: Option<String>,
+    /// Also print the N slowest queries of each kind (to see which ones a percentile is).
+    #[arg(long, default_value_t = 0)]
+    slowest: usize,
+    /// Time the database an earlier run filled (with the same sizes) instead of an empty one.
+    #[arg(long)]
+    reuse: bool,
 }
 
 const FRENCH: &[&str] = &[
@@ -248,6 +256,120 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let fill = Instant::now();
+    let (agent, client, texts) = if args.reuse {
+        // The same generator, drawn in the same order, gives the same texts; nothing written.
+        for _ in 0..args.conversations {
+            text(&mut rng, 4);
+        }
+        let texts: Vec<String> = (0..args.messages)
+            .map(|_| {
+                let words = 10 + rng.below(60);
+                text(&mut rng, words)
+            })
+            .collect();
+        let find = |email: &str| {
+            let store = &store;
+            let email = EmailAddress::parse(email);
+            async move {
+                store
+                    .person_by_email(&email?)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("--reuse: the database was not filled"))
+            }
+        };
+        (
+            find("agent0@bench.test").await?,
+            find("client0@bench.test").await?,
+            texts,
+        )
+    } else {
+        fill_database(&store, &args, &url, &mut rng, &text).await?
+    };
+    println!("  ready in {:.1} s", fill.elapsed().as_secs_f64());
+
+    // What people search for: words neither the commonest nor the rarest (ranks 10 to 1,000),
+    // two of them, a phrase that text has, a prefix.
+    let pick = |rng: &mut Rng| {
+        let v = if rng.below(2) == 0 { &french } else { &english };
+        v.words[10 + rng.below(990)].clone()
+    };
+    let singles: Vec<String> = (0..200).map(|_| pick(&mut rng)).collect();
+    let pairs: Vec<String> = (0..200)
+        .map(|_| format!("{} {}", pick(&mut rng), pick(&mut rng)))
+        .collect();
+    let phrases: Vec<String> = texts
+        .iter()
+        .take(200)
+        .map(|t| {
+            let w: Vec<&str> = t.split(' ').collect();
+            format!("\"{} {}\"", w[3], w[4])
+        })
+        .collect();
+    let prefixes: Vec<String> = singles
+        .iter()
+        .map(|w| format!("{}*", w.chars().take(5).collect::<String>()))
+        .collect();
+    let queries: [(&str, Vec<String>); 4] = [
+        ("one word", singles),
+        ("two words", pairs),
+        ("phrase", phrases),
+        ("prefix", prefixes),
+    ];
+    for (who, person, staff) in [("client", &client, false), ("staff", &agent, true)] {
+        for (label, texts) in &queries {
+            let mut times = Vec::with_capacity(args.runs);
+            let mut slowest: Vec<(Duration, &str)> = Vec::new();
+            for run in 0..args.runs {
+                let text = &texts[run % texts.len()];
+                let query = parse_query(text)?;
+                let filter = SearchFilter {
+                    reader: Some(&person.id),
+                    staff,
+                    ..SearchFilter::default()
+                };
+                let started = Instant::now();
+                // What a search request reads: the page, then its snippets' texts.
+                let found = store.search(&query, &filter, 0, 20).await?;
+                let ids: Vec<String> = found
+                    .iter()
+                    .flat_map(|h| h.documents.iter().filter_map(|(id, _)| id.clone()))
+                    .collect();
+                store.message_texts(&ids).await?;
+                times.push(started.elapsed());
+                slowest.push((started.elapsed(), text));
+            }
+            report(&format!("search as {who}, {label}"), times);
+            slowest.sort_by(|a, b| b.0.cmp(&a.0));
+            for (time, text) in slowest.iter().take(args.slowest) {
+                println!("    {:>6.2} ms  {text}", time.as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    let mut times = Vec::with_capacity(args.runs);
+    for _ in 0..args.runs {
+        let filter = ConversationFilter {
+            reader: Some(&agent.id),
+            ..ConversationFilter::default()
+        };
+        let started = Instant::now();
+        store.conversation_page(&filter, None, 50).await?;
+        times.push(started.elapsed());
+    }
+    report("list, agent following 50 companies", times);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Fills an empty database: people, companies, conversations, messages; then indexes it.
+/// Returns the agent who follows every company, a client, and the messages' texts.
+async fn fill_database(
+    store: &Store,
+    args: &Args,
+    url: &str,
+    rng: &mut Rng,
+    text: &dyn Fn(&mut Rng, usize) -> String,
+) -> anyhow::Result<(Person, Person, Vec<String>)> {
     let mut people = Vec::new();
     for (i, role) in [(0, Role::Internal), (1, Role::Internal)] {
         people.push(NewPerson {
@@ -294,7 +416,7 @@ async fn main() -> anyhow::Result<()> {
             kind: Some(kind),
             company_id: company,
         };
-        let subject = text(&mut rng, 4);
+        let subject = text(rng, 4);
         let conversation = store
             .create_conversation_with(
                 &subject,
@@ -309,11 +431,10 @@ async fn main() -> anyhow::Result<()> {
         .map(|m| {
             let (conversation, author) = &conversation_ids[m % conversation_ids.len()];
             let words = 10 + rng.below(60);
-            (conversation.clone(), author.clone(), text(&mut rng, words))
+            (conversation.clone(), author.clone(), text(rng, words))
         })
         .collect();
     store.import_messages(&texts).await?;
-    println!("  filled in {:.1} s", fill.elapsed().as_secs_f64());
     let indexing = Instant::now();
     let written = store.rebuild_search_index().await?;
     println!(
@@ -328,70 +449,11 @@ async fn main() -> anyhow::Result<()> {
         pool.close().await;
     }
 
-    let client = &clients[0];
-    // What people search for: words neither the commonest nor the rarest (ranks 10 to 1,000),
-    // two of them, a phrase that text has, a prefix.
-    let pick = |rng: &mut Rng| {
-        let v = if rng.below(2) == 0 { &french } else { &english };
-        v.words[10 + rng.below(990)].clone()
-    };
-    let singles: Vec<String> = (0..200).map(|_| pick(&mut rng)).collect();
-    let pairs: Vec<String> = (0..200)
-        .map(|_| format!("{} {}", pick(&mut rng), pick(&mut rng)))
-        .collect();
-    let phrases: Vec<String> = texts
-        .iter()
-        .take(200)
-        .map(|(_, _, t)| {
-            let w: Vec<&str> = t.split(' ').collect();
-            format!("\"{} {}\"", w[3], w[4])
-        })
-        .collect();
-    let prefixes: Vec<String> = singles
-        .iter()
-        .map(|w| format!("{}*", w.chars().take(5).collect::<String>()))
-        .collect();
-    let queries: [(&str, Vec<String>); 4] = [
-        ("one word", singles),
-        ("two words", pairs),
-        ("phrase", phrases),
-        ("prefix", prefixes),
-    ];
-    for (who, person, staff) in [("client", client, false), ("staff", agent, true)] {
-        for (label, texts) in &queries {
-            let mut times = Vec::with_capacity(args.runs);
-            for run in 0..args.runs {
-                let query = parse_query(&texts[run % texts.len()])?;
-                let filter = SearchFilter {
-                    reader: Some(&person.id),
-                    staff,
-                    ..SearchFilter::default()
-                };
-                let started = Instant::now();
-                // What a search request reads: the page, then its snippets' texts.
-                let found = store.search(&query, &filter, 0, 20).await?;
-                let ids: Vec<String> = found
-                    .iter()
-                    .flat_map(|h| h.documents.iter().filter_map(|(id, _)| id.clone()))
-                    .collect();
-                store.message_texts(&ids).await?;
-                times.push(started.elapsed());
-            }
-            report(&format!("search as {who}, {label}"), times);
-        }
-    }
-    let mut times = Vec::with_capacity(args.runs);
-    for _ in 0..args.runs {
-        let filter = ConversationFilter {
-            reader: Some(&agent.id),
-            ..ConversationFilter::default()
-        };
-        let started = Instant::now();
-        store.conversation_page(&filter, None, 50).await?;
-        times.push(started.elapsed());
-    }
-    report("list, agent following 50 companies", times);
-    store.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    let agent = agent.clone();
+    let client = clients[0].clone();
+    Ok((
+        agent,
+        client,
+        texts.into_iter().map(|(_, _, t)| t).collect(),
+    ))
 }

@@ -95,6 +95,26 @@ pub struct Indexed {
     pub stems: String,
 }
 
+impl Indexed {
+    /// The words and stems, split (once, for [`SearchQuery::score`]).
+    pub fn tokens(&self) -> Tokens<'_> {
+        fn split(s: &str) -> Vec<&str> {
+            s.split(' ').filter(|w| !w.is_empty()).collect()
+        }
+        Tokens {
+            words: split(&self.words),
+            stems: split(&self.stems),
+        }
+    }
+}
+
+/// An indexed document's words, in order, and stems.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tokens<'a> {
+    pub words: Vec<&'a str>,
+    pub stems: Vec<&'a str>,
+}
+
 pub fn index_text(text: &str) -> Indexed {
     let words = words(text);
     let mut stem_list: Vec<String> = Vec::new();
@@ -228,17 +248,8 @@ impl SearchQuery {
     /// summed. A subject is a document like a message (its shortness already counts). BM25's inverse document frequency is left
     /// out: every candidate holds every clause, and it would need the whole index's counts,
     /// which is what makes ranking every match slow.
-    pub fn score(&self, document: &Indexed, average_words: f64) -> f64 {
-        let words: Vec<&str> = document
-            .words
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .collect();
-        let stems: Vec<&str> = document
-            .stems
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .collect();
+    pub fn score(&self, document: &Tokens<'_>, average_words: f64) -> f64 {
+        let (words, stems) = (&document.words, &document.stems);
         let length = words.len() as f64 / average_words.max(1.0);
         let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length);
         let mut total = 0.0;
@@ -414,20 +425,22 @@ mod tests {
 
     #[test]
     fn scores_favour_the_word_itself_and_density() {
-        let doc = |text: &str| index_text(text);
+        let score = |q: &SearchQuery, text: &str, average: f64| {
+            q.score(&index_text(text).tokens(), average)
+        };
         let q = parse_query("factures").unwrap();
-        let exact = q.score(&doc("les factures du mois"), 4.0);
-        let stem_only = q.score(&doc("la facture du mois"), 4.0);
-        let diluted = q.score(&doc(&format!("les factures {}", "mot ".repeat(40))), 4.0);
+        let exact = score(&q, "les factures du mois", 4.0);
+        let stem_only = score(&q, "la facture du mois", 4.0);
+        let diluted = score(&q, &format!("les factures {}", "mot ".repeat(40)), 4.0);
         assert!(exact > stem_only && stem_only > 0.0, "{exact} {stem_only}");
         assert!(exact > diluted, "{exact} {diluted}");
         // "ordering" finds "order" through the stem they share, in the index and in the score.
         let q = parse_query("ordering").unwrap();
         assert!(q.fts5().contains("words : \"order\""));
-        assert!(q.score(&doc("your order"), 2.0) > 0.0);
+        assert!(score(&q, "your order", 2.0) > 0.0);
         let q = parse_query("\"next week\" invoi*").unwrap();
-        let both = q.score(&doc("next week the invoices"), 4.0);
-        let apart = q.score(&doc("week next the invoices"), 4.0);
+        let both = score(&q, "next week the invoices", 4.0);
+        let apart = score(&q, "week next the invoices", 4.0);
         assert!(both > apart && apart > 0.0, "{both} {apart}");
     }
 

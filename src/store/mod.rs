@@ -239,8 +239,11 @@ impl Store {
                 .map_err(|e| bad(e.to_string()))?
                 // Every query here is short; PostgreSQL's JIT compiles any whose estimated
                 // cost passes `jit_above_cost`, and the access rule's subplans are costed high
-                // enough to pass it: ~50 ms of compiling for a query that runs in 10.
-                .options([("jit", "off")]);
+                // enough to pass it: ~50 ms of compiling for a query that runs in 10. Nor
+                // parallel workers: starting them costs milliseconds that a query of tens of
+                // milliseconds does not win back, and the requests of many users already keep
+                // the cores busy.
+                .options([("jit", "off"), ("max_parallel_workers_per_gather", "0")]);
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
