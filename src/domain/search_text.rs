@@ -117,15 +117,22 @@ pub struct Tokens<'a> {
 
 pub fn index_text(text: &str) -> Indexed {
     let words = words(text);
-    let mut stem_list: Vec<String> = Vec::new();
+    // Text repeats its common words: each is stemmed once (two Snowball stemmers per word are
+    // most of the time an inbound message spends being indexed).
+    let mut known: std::collections::HashMap<&str, Vec<String>> =
+        std::collections::HashMap::with_capacity(words.len());
+    let mut stem_text = String::new();
     for w in &words {
-        for s in stems(w) {
-            stem_list.push(s);
+        for stem in known.entry(w.as_str()).or_insert_with(|| stems(w)).iter() {
+            if !stem_text.is_empty() {
+                stem_text.push(' ');
+            }
+            stem_text.push_str(stem);
         }
     }
     Indexed {
         words: words.join(" "),
-        stems: stem_list.join(" "),
+        stems: stem_text,
     }
 }
 
@@ -385,6 +392,21 @@ mod tests {
         assert!(shared("shipped", "shipping"));
         assert!(shared("livraisons", "livraison"));
         assert!(!shared("invoice", "shipping"));
+    }
+
+    #[test]
+    fn a_text_keeps_every_stem_of_every_occurrence_in_order() {
+        // Stems are computed once per distinct word but written for each occurrence (the
+        // 'delete' of SQLite's external-content index needs exactly the tokens it was given).
+        let indexed = index_text("Factures, shipping; factures et order. Shipped!");
+        assert_eq!(indexed.words, "factures shipping factures et order shipped");
+        let expected: Vec<String> = indexed
+            .words
+            .split(' ')
+            .flat_map(stems)
+            .collect();
+        assert_eq!(indexed.stems, expected.join(" "));
+        assert_eq!(indexed.stems.matches("factur").count(), 2);
     }
 
     #[test]

@@ -412,7 +412,7 @@ impl Store {
             None => false,
         };
         /// One status's conversations the reader may read, newest activity first: a walk
-        /// down `conversations_inactive` that stops at the page's size.
+        /// down `conversations_by_activity` that stops at the page's size.
         macro_rules! by_status {
             ($status:literal) => {
                 concat!(

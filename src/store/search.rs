@@ -42,7 +42,9 @@ pub struct SearchHit {
 /// Ranking every match of a common word means visiting each of them (tens of thousands in a
 /// year of mail, ~30 ms for bm25 alone over 20,000 in FTS5, more in PostgreSQL); finding the
 /// newest is a walk down the index that stops early. A query matching more ranks the newest
-/// ones — for mail, where the recent conversation is the one looked for, the right bias.
+/// ones — for mail, where the recent conversation is the one looked for, the right bias. 500 is
+/// 25 per conversation of a first page of 20 (a deeper page ranks more); each candidate costs
+/// ~20 µs on PostgreSQL (found, checked, sent, scored), so 1,000 cost staff searches 10 ms more.
 pub const SEARCH_WINDOW: i64 = 500;
 
 /// How many lookups walking costs per match against gathering per document (see
