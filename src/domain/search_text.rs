@@ -117,23 +117,40 @@ pub struct Tokens<'a> {
 
 pub fn index_text(text: &str) -> Indexed {
     let words = words(text);
-    // Text repeats its common words: each is stemmed once (two Snowball stemmers per word are
-    // most of the time an inbound message spends being indexed).
-    let mut known: std::collections::HashMap<&str, Vec<String>> =
-        std::collections::HashMap::with_capacity(words.len());
     let mut stem_text = String::new();
+    // Two Snowball stemmers per word were most of what indexing a message cost (inbound
+    // mail's CPU); text is mostly the same few thousand words, so their stems are kept.
+    let mut cache = stem_cache()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for w in &words {
-        for stem in known.entry(w.as_str()).or_insert_with(|| stems(w)).iter() {
+        if !cache.contains_key(w.as_str()) {
+            if cache.len() >= STEM_CACHE_WORDS {
+                cache.clear();
+            }
+            cache.insert(w.clone(), stems(w).into_boxed_slice());
+        }
+        for stem in cache.get(w.as_str()).into_iter().flatten() {
             if !stem_text.is_empty() {
                 stem_text.push(' ');
             }
             stem_text.push_str(stem);
         }
     }
+    drop(cache);
     Indexed {
         words: words.join(" "),
         stems: stem_text,
     }
+}
+
+/// Most words whose stems [`index_text`] keeps (a few MiB); past it the cache starts again.
+const STEM_CACHE_WORDS: usize = 50_000;
+
+fn stem_cache() -> &'static std::sync::Mutex<std::collections::HashMap<String, Box<[String]>>> {
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Box<[String]>>>> =
+        OnceLock::new();
+    CACHE.get_or_init(Default::default)
 }
 
 /// One part of a query; all must match.
@@ -396,15 +413,11 @@ mod tests {
 
     #[test]
     fn a_text_keeps_every_stem_of_every_occurrence_in_order() {
-        // Stems are computed once per distinct word but written for each occurrence (the
+        // Stems are computed once per word (and kept) but written for each occurrence (the
         // 'delete' of SQLite's external-content index needs exactly the tokens it was given).
         let indexed = index_text("Factures, shipping; factures et order. Shipped!");
         assert_eq!(indexed.words, "factures shipping factures et order shipped");
-        let expected: Vec<String> = indexed
-            .words
-            .split(' ')
-            .flat_map(stems)
-            .collect();
+        let expected: Vec<String> = indexed.words.split(' ').flat_map(stems).collect();
         assert_eq!(indexed.stems, expected.join(" "));
         assert_eq!(indexed.stems.matches("factur").count(), 2);
     }
