@@ -339,7 +339,7 @@ async fn main() -> anyhow::Result<()> {
                 slowest.push((started.elapsed(), text));
             }
             report(&format!("search as {who}, {label}"), times);
-            slowest.sort_by(|a, b| b.0.cmp(&a.0));
+            slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
             for (time, text) in slowest.iter().take(args.slowest) {
                 println!("    {:>6.2} ms  {text}", time.as_secs_f64() * 1000.0);
             }
@@ -444,7 +444,7 @@ async fn fill_database(
     if store.backend_name() == "postgres" {
         // A database in use has its planner statistics kept current by autovacuum; one just
         // filled has not had them yet.
-        let pool = sqlx::PgPool::connect(&url).await?;
+        let pool = sqlx::PgPool::connect(url).await?;
         sqlx::query("ANALYZE").execute(&pool).await?;
         pool.close().await;
     }
