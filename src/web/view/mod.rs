@@ -148,3 +148,133 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/copy.js", get(copy_script))
 }
+
+#[cfg(test)]
+mod contrast {
+    //! Every text/background pair of the stylesheet meets WCAG 2.1 AA for normal text (4.5:1,
+    //! success criterion 1.4.3), computed as WCAG defines it: relative luminance of sRGB
+    //! colours, (L1 + 0.05) / (L2 + 0.05).
+
+    use super::STYLESHEET;
+    use std::collections::HashMap;
+
+    /// The page's surfaces, where a colour without a background of its own may be drawn: the
+    /// body and the white cards.
+    const SURFACES: [&str; 2] = ["#f6f8fa", "#fff"];
+    /// The body's text colour, which a background without a colour of its own carries.
+    const BODY_TEXT: &str = "#1f2328";
+
+    fn rgb(hex: &str) -> Option<[f64; 3]> {
+        let h = hex.strip_prefix('#')?;
+        let h: String = match h.len() {
+            3 => h.chars().flat_map(|c| [c, c]).collect(),
+            6 => h.to_string(),
+            _ => return None,
+        };
+        let channel = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
+        Some([channel(0)?, channel(2)?, channel(4)?].map(f64::from))
+    }
+
+    fn luminance(hex: &str) -> f64 {
+        let [r, g, b] = rgb(hex)
+            .unwrap_or_else(|| panic!("not a colour: {hex}"))
+            .map(|c| {
+                let c = c / 255.0;
+                if c <= 0.04045 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            });
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    }
+
+    fn ratio(a: &str, b: &str) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// Each selector's `color` and `background`, as declared (media queries read as plain
+    /// rules: they only move things about).
+    fn rules() -> Vec<(String, Option<String>, Option<String>)> {
+        let mut out = Vec::new();
+        for block in STYLESHEET.split('}') {
+            let Some((selectors, declarations)) = block.split_once('{') else {
+                continue;
+            };
+            let selectors = selectors.rsplit('{').next().unwrap_or(selectors);
+            let (mut color, mut background) = (None, None);
+            for declaration in declarations.split(';') {
+                let Some((property, value)) = declaration.split_once(':') else {
+                    continue;
+                };
+                let value = value.split_whitespace().next().unwrap_or("").to_string();
+                match property.trim() {
+                    "color" => color = Some(value),
+                    "background" | "background-color" => background = Some(value),
+                    _ => {}
+                }
+            }
+            for selector in selectors.split(',') {
+                let selector = selector.trim();
+                if !selector.is_empty() && !selector.starts_with('@') {
+                    out.push((selector.to_string(), color.clone(), background.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_text_colour_meets_wcag_aa_on_its_background() {
+        let rules = rules();
+        let declared: HashMap<&str, (Option<&str>, Option<&str>)> = rules
+            .iter()
+            .map(|(s, c, b)| (s.as_str(), (c.as_deref(), b.as_deref())))
+            .collect();
+        let is_colour = |v: &&str| v.starts_with('#');
+        let mut pairs: Vec<(String, String, String)> = Vec::new();
+        for (selector, color, background) in &rules {
+            // The context a descendant selector draws in: its ancestor's rule, when declared.
+            let ancestor = selector
+                .rsplit_once(' ')
+                .and_then(|(a, _)| declared.get(a.trim()).copied());
+            // Only a rule that sets a colour or a background makes a pair; the other is the
+            // context's (the ancestor's, else the body's text or the page's surfaces).
+            let own_color = color.as_deref().filter(is_colour);
+            let own_background = background.as_deref().filter(is_colour);
+            if own_color.is_none() && own_background.is_none() {
+                continue;
+            }
+            let color = own_color
+                .or_else(|| ancestor.and_then(|(c, _)| c).filter(is_colour))
+                .unwrap_or(BODY_TEXT);
+            let backgrounds: Vec<&str> =
+                match own_background.or_else(|| ancestor.and_then(|(_, b)| b).filter(is_colour)) {
+                    Some(b) => vec![b],
+                    None => SURFACES.to_vec(),
+                };
+            for b in backgrounds {
+                pairs.push((selector.clone(), color.into(), b.into()));
+            }
+        }
+        assert!(
+            pairs.len() > 40,
+            "the stylesheet's pairs were not found: {pairs:?}"
+        );
+        let failing: Vec<String> = pairs
+            .iter()
+            .filter(|(_, c, b)| ratio(c, b) < 4.5)
+            .map(|(s, c, b)| format!("{s}: {c} on {b} is {:.2}:1", ratio(c, b)))
+            .collect();
+        assert!(failing.is_empty(), "below 4.5:1:\n{}", failing.join("\n"));
+    }
+
+    #[test]
+    fn the_contrast_ratio_is_wcags() {
+        assert!((ratio("#000", "#fff") - 21.0).abs() < 1e-9);
+        assert!((ratio("#fff", "#fff") - 1.0).abs() < 1e-9);
+        // The pair that failed: white on the note label's old yellow.
+        assert!(ratio("#fff", "#d4a72c") < 2.5);
+    }
+}
