@@ -370,6 +370,15 @@ async fn the_search_box_shows_marked_snippets_of_what_the_viewer_may_read() {
 async fn a_database_from_before_search_is_indexed_at_start() {
     for db in test_databases().await {
         let s = scene(&db).await;
+        // A message as short as the first conversation's subject and saying the same word:
+        // the two score the same, and the newer (the message) comes first, before the rebuild
+        // and after it (which writes the documents in the order of time, a subject as old as
+        // its conversation).
+        s.app
+            .say(&s.ids["Olga's order"], &s.agent, "Invoices", "message")
+            .await;
+        let tie = ["Olga's order", "Invoices"];
+        assert_eq!(found(&s, "invoices", Some(&s.agent)).await, tie);
         // As a database migrated from before search: empty index, no analyzer version.
         let empty = match db.backend {
             "sqlite" => {
@@ -382,9 +391,10 @@ async fn a_database_from_before_search_is_indexed_at_start() {
         let written = s.app.store.rebuild_search_index_if_stale().await.unwrap();
         assert_eq!(
             written,
-            7 + 4 * 2,
-            "seven messages, four subjects and participant lists"
+            8 + 4 * 2,
+            "eight messages, four subjects and participant lists"
         );
+        assert_eq!(found(&s, "invoices", Some(&s.agent)).await, tie);
         assert_eq!(
             found(&s, "reunion", Some(&s.client)).await,
             ["Réunion d'été"]
