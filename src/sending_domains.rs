@@ -477,8 +477,30 @@ impl Domains {
                 "lands_in_spam": !spam_reasons.is_empty(),
                 "reasons": spam_reasons,
             },
+            "problems": never_verify(&self.settings.mx_host),
         }))
     }
+}
+
+/// What makes a record impossible to verify however it is published, and what to do instead:
+/// an MX pointing to a host no other server can reach — `localhost` and the `.localhost` and
+/// `.invalid` names (RFC 6761 §6.3–6.4), a name of one label, an address (an MX names a host,
+/// RFC 5321 §5.1). Replies could never arrive.
+fn never_verify(mx_host: &str) -> Vec<String> {
+    let host = mx_host.trim_end_matches('.').to_ascii_lowercase();
+    let unreachable = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.ends_with(".invalid")
+        || !host.contains('.')
+        || host.parse::<std::net::IpAddr>().is_ok();
+    if !unreachable {
+        return Vec::new();
+    }
+    vec![format!(
+        "the MX record points to {host}, which other mail servers cannot reach: replies and \
+         bounces can never arrive and the record cannot be verified. Start threadgate with \
+         --mx-host (THREADGATE_MX_HOST) set to this server's public name."
+    )]
 }
 
 /// Why mail from `domain` will land in spam (or be refused) until its records are right: it
@@ -568,6 +590,24 @@ async fn generate_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_mx_no_other_server_can_reach_can_never_verify() {
+        for host in [
+            "localhost",
+            "LOCALHOST.",
+            "mx.localhost",
+            "gw.invalid",
+            "gateway",
+            "192.0.2.1",
+            "::1",
+        ] {
+            assert_eq!(never_verify(host).len(), 1, "{host}");
+        }
+        for host in ["mx.example.com", "mx.gateway.test", "mail.example.fr."] {
+            assert!(never_verify(host).is_empty(), "{host}");
+        }
+    }
 
     #[test]
     fn domain_names_are_checked_and_normalized() {

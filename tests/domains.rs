@@ -617,3 +617,50 @@ async fn the_admin_page_lists_records_by_status_for_admins_only() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_mx_no_server_can_reach_is_flagged_on_the_api_and_the_page() {
+    for db in test_databases().await {
+        // No --mx-host: the MX records point to --hostname, `localhost` by default.
+        let app = spawn_app(&db, &[]).await;
+        let (status, view) = app.post("/domains", json!({"name": "shop.test"})).await;
+        assert_eq!(status, 201, "{view}");
+        assert_eq!(
+            record(&view, "MX", "reply.shop.test")["value"],
+            "10 localhost."
+        );
+        let problems = view["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{view}");
+        assert!(
+            problems[0].as_str().unwrap().contains("--mx-host"),
+            "{view}"
+        );
+        let mut admin = support::web::Browser::new(&app);
+        admin
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        let page = admin.get("/admin/domains").await;
+        assert!(
+            page.body
+                .contains("These records cannot work as configured"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("points to localhost"));
+        app.stop().await;
+
+        // With a public name, nothing to flag.
+        let dns = TestDns::start().await;
+        let app = app_with_dns(&db, &dns).await;
+        let (_, view) = app.get("/domains/shop.test").await;
+        assert_eq!(view["problems"], json!([]), "{view}");
+        let mut admin = support::web::Browser::new(&app);
+        admin
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        let page = admin.get("/admin/domains").await;
+        assert!(!page.body.contains("cannot work as configured"));
+        app.stop().await;
+        db.cleanup().await;
+    }
+}

@@ -38,6 +38,8 @@ pub struct DomainRow {
     pub language: String,
     /// Why its mail will land in spam (empty: it will not).
     pub spam_reasons: Vec<String>,
+    /// What can never verify as configured (an MX to `localhost`).
+    pub problems: Vec<String>,
 }
 
 #[derive(Template)]
@@ -50,6 +52,15 @@ struct DomainsPage<'a> {
 
 fn text(v: &Value) -> String {
     v.as_str().unwrap_or("").to_string()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 fn row(view: &Value) -> DomainRow {
@@ -67,13 +78,8 @@ fn row(view: &Value) -> DomainRow {
             .to_string(),
         notifications_address: text(&view["notifications_address"]),
         language: text(&view["default_language"]),
-        spam_reasons: view["deliverability"]["reasons"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
+        spam_reasons: strings(&view["deliverability"]["reasons"]),
+        problems: strings(&view["problems"]),
         inbox: view["inbox"].as_object().map(|inbox| {
             format!(
                 "{} (or forwarded to {}), strangers: {}",
