@@ -105,6 +105,15 @@ async fn a_magic_link_signs_its_recipient_in_opens_the_conversation_and_verifies
         let page = browser.get(&format!("/c/{}", s.conversation)).await;
         assert_eq!(page.status, 200, "{}", db.backend);
         assert!(page.body.contains("Hello Carl, your order shipped."));
+        // Who is signed in shows in the header, not only on hover, beside their settings.
+        assert!(page.body.contains("<a href=\"/settings\">Settings</a>"));
+        assert!(
+            page.body.contains(
+                "<span class=\"who\"><span class=\"visually-hidden\">Signed in as </span>Carl Client</span>"
+            ),
+            "{}",
+            page.body
+        );
         assert!(
             page.headers["content-security-policy"]
                 .to_str()
