@@ -71,15 +71,23 @@ fn fold_char(c: char, out: &mut String) {
 
 /// The folded words of `text`, in order.
 pub fn words(text: &str) -> Vec<String> {
+    split_words(&fold(text)).map(str::to_string).collect()
+}
+
+/// `text` folded, character by character.
+fn fold(text: &str) -> String {
     let mut folded = String::with_capacity(text.len());
     for c in text.chars() {
         fold_char(c, &mut folded);
     }
     folded
+}
+
+/// The words of a folded text: runs of letters and digits, none longer than [`MAX_WORD`].
+fn split_words(folded: &str) -> impl Iterator<Item = &str> {
+    folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && w.len() <= MAX_WORD)
-        .map(str::to_string)
-        .collect()
 }
 
 /// The stems of a folded word, each once, the word itself excluded.
@@ -122,37 +130,38 @@ pub struct Tokens<'a> {
 }
 
 pub fn index_text(text: &str) -> Indexed {
-    // What `words` finds, joined as it goes (a string per word cost inbound mail).
-    let mut folded = String::with_capacity(text.len());
-    for c in text.chars() {
-        fold_char(c, &mut folded);
-    }
+    let folded = fold(text);
+    // [`words`], joined as they are found (a string per word cost inbound mail).
     let mut words = String::with_capacity(folded.len());
     let mut stem_text = String::new();
+    let mut push_stems = |stems: &[String]| {
+        for stem in stems {
+            if !stem_text.is_empty() {
+                stem_text.push(' ');
+            }
+            stem_text.push_str(stem);
+        }
+    };
     // Two Snowball stemmers per word were most of what indexing a message cost (inbound
     // mail's CPU); text is mostly the same few thousand words, so their stems are kept.
     let mut cache = stem_cache()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for w in folded
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && w.len() <= MAX_WORD)
-    {
+    for w in split_words(&folded) {
         if !words.is_empty() {
             words.push(' ');
         }
         words.push_str(w);
-        if !cache.contains_key(w) {
-            if cache.len() >= STEM_CACHE_WORDS {
-                cache.clear();
+        match cache.get(w) {
+            Some(known) => push_stems(known),
+            None => {
+                let found = stems(w).into_boxed_slice();
+                push_stems(&found);
+                if cache.len() >= STEM_CACHE_WORDS {
+                    cache.clear();
+                }
+                cache.insert(w.to_string(), found);
             }
-            cache.insert(w.to_string(), stems(w).into_boxed_slice());
-        }
-        for stem in cache.get(w).into_iter().flatten() {
-            if !stem_text.is_empty() {
-                stem_text.push(' ');
-            }
-            stem_text.push_str(stem);
         }
     }
     drop(cache);

@@ -502,25 +502,27 @@ impl Store {
                 sqlx::query_as("SELECT id, subject, created_at FROM conversations ORDER BY created_at, id")
                     .fetch_all(&mut *tx)
                     .await?;
+            // Both lists are in the order of time; a conversation goes before the messages
+            // written at or after its creation.
             let mut written = 0;
-            let mut conversations = conversations.iter().peekable();
-            for (id, conversation, kind, body, at) in &messages {
-                // The conversations created before this message first.
-                while let Some((cid, subject, _)) = conversations.next_if(|c| c.2 <= *at) {
-                    index_doc!(tx, None, cid, "subject", subject);
-                    reindex_people!(tx, cid);
+            let (mut c, mut m) = (conversations.iter().peekable(), messages.iter().peekable());
+            loop {
+                if let Some((id, subject, _)) =
+                    c.next_if(|conversation| m.peek().is_none_or(|message| conversation.2 <= message.4))
+                {
+                    index_doc!(tx, None, id, "subject", subject);
+                    reindex_people!(tx, id);
                     written += 2;
+                    continue;
                 }
+                let Some((id, conversation, kind, body, _)) = m.next() else {
+                    break;
+                };
                 let names = by_message.get(id.as_str()).cloned().unwrap_or_default();
                 let text = message_text(body, names.iter());
                 let kind = MessageKind::parse(kind).unwrap_or(MessageKind::Message).as_str();
                 index_doc!(tx, Some(id.as_str()), conversation, kind, &text);
                 written += 1;
-            }
-            for (id, subject, _) in conversations {
-                index_doc!(tx, None, id, "subject", subject);
-                reindex_people!(tx, id);
-                written += 2;
             }
             sqlx::query("UPDATE search_state SET analyzer_version = $1 WHERE id = 1")
                 .bind(ANALYZER_VERSION)
