@@ -140,7 +140,8 @@ impl App {
             .await
             .context("reading the sending domains")?;
         let signer = crate::outbound::dkim::Signer::new(store.clone());
-        let composer = Composer::new(live.clone(), public_url, message_ids.clone(), links.clone());
+        let composer = Composer::new(live.clone(), public_url, message_ids.clone(), links.clone())
+            .with_default_time_zone(config.default_time_zone);
         let inbound_auth = match &config.inbound_auth {
             crate::config::InboundAuthMode::Off => None,
             crate::config::InboundAuthMode::Verify => Some(
@@ -267,6 +268,7 @@ impl App {
             mailer: self.mailer.clone(),
             links: self.links.clone(),
             default_locale: self.config.default_locale,
+            default_time_zone: self.config.default_time_zone,
             secure_cookies: self.mailer.compose().public_url().starts_with("https://"),
             domains: self.domains.clone(),
             inbound: self.inbound.clone(),

@@ -230,6 +230,10 @@ pub struct ServeArgs {
     /// Language of emails for people created without one (`en` or `fr`).
     #[arg(long, env = "THREADGATE_DEFAULT_LOCALE", default_value = "en")]
     pub default_locale: String,
+    /// Time zone of people who have not chosen one, an IANA name (`Europe/Paris`): times on
+    /// their pages and in their emails are shown in it.
+    #[arg(long, env = "THREADGATE_DEFAULT_TIME_ZONE", default_value = "UTC")]
+    pub default_time_zone: String,
     /// DNS resolver to use instead of the system's (IP or IP:port), for domain checks.
     #[arg(long, env = "THREADGATE_DNS_SERVER")]
     pub dns_server: Option<String>,
@@ -452,6 +456,7 @@ pub struct Config {
     /// Bytes of rendered conversation histories the web view keeps.
     pub web_cache_bytes: usize,
     pub default_locale: crate::domain::Locale,
+    pub default_time_zone: crate::domain::TimeZone,
     pub dns_server: Option<SocketAddr>,
     /// The port of recipients' MX hosts (`--outbound mx`).
     pub direct_port: u16,
@@ -585,6 +590,17 @@ impl ServeArgs {
                     invalid(
                         "default-locale",
                         format!("expected en or fr, got {:?}", self.default_locale),
+                    )
+                },
+            )?,
+            default_time_zone: crate::domain::TimeZone::parse(&self.default_time_zone).ok_or_else(
+                || {
+                    invalid(
+                        "default-time-zone",
+                        format!(
+                            "expected an IANA time zone such as Europe/Paris or UTC, got {:?}",
+                            self.default_time_zone
+                        ),
                     )
                 },
             )?,
@@ -764,6 +780,16 @@ mod tests {
             .into_config()
             .unwrap_err();
         assert_eq!(err.key, "database-url");
+        let err = args(&["--default-time-zone", "Europe/Paname"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert_eq!(err.key, "default-time-zone");
+        let ok = args(&["--default-time-zone", "Europe/Paris"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(ok.default_time_zone.name(), "Europe/Paris");
     }
 
     #[test]

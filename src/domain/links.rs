@@ -125,6 +125,13 @@ impl LinkSigner {
         self.verify("address-confirm", token, now)
     }
 
+    /// Whom a genuine sign-in link was for, expired or not, so that the page saying it no
+    /// longer works speaks their language. Signs no one in; a forged token names no one.
+    pub fn magic_link_recipient(&self, token: &str) -> Option<String> {
+        self.verify("magic-link", token, Millis::MIN)
+            .map(|(_, person)| person)
+    }
+
     /// What a valid, unexpired magic-link token names, and when it was issued.
     pub fn verify_magic(&self, token: &str, now: Millis) -> Option<MagicLink> {
         let (conversation_id, person_id) = self.verify("magic-link", token, now)?;

@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod file_type;
 mod ids;
 mod links;
+mod local_time;
 mod message_id;
 mod reply_marker;
 pub mod search_text;
@@ -18,6 +19,7 @@ pub use links::{
     CONFIRM_LINK_LIFETIME_MS, LinkSigner, MAGIC_LINK_LIFETIME_MS, MagicLink,
     UNSUBSCRIBE_LINK_LIFETIME_MS, redact_sign_in_links,
 };
+pub use local_time::TimeZone;
 pub use message_id::{MessageIds, OurMessageId};
 pub use reply_marker::{REPLY_MARKER, REPLY_MARKER_FR, has_marker};
 pub use token::{ReplyToken, random_base32};

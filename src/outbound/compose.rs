@@ -11,7 +11,7 @@ use super::compose_text::{Strings, strings};
 use crate::domain::envelope::{ReplyKind, bounce_address, unsubscribe_address};
 use crate::domain::sending::{LiveDomains, SendingDomain};
 use crate::domain::{
-    Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis,
+    Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis, TimeZone,
     UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
 use crate::store::{DueParticipant, NewOutboxEmail, PendingFile, PendingMessage};
@@ -44,6 +44,8 @@ pub struct Composer {
     public_url: String,
     message_ids: MessageIds,
     links: LinkSigner,
+    /// The time zone of recipients who have not chosen one (`--default-time-zone`).
+    default_zone: TimeZone,
 }
 
 /// The subject a participant's thread has: the one of their first email, or the
@@ -305,6 +307,13 @@ fn raw_header(email: &mut lettre::Message, name: &'static str, value: String) {
     ));
 }
 
+/// Whom an email is for, as far as its words and times go.
+struct Reader<'a> {
+    s: &'a Strings,
+    zone: TimeZone,
+    locale: Locale,
+}
+
 impl Composer {
     pub fn new(
         domains: LiveDomains,
@@ -317,7 +326,14 @@ impl Composer {
             public_url,
             message_ids,
             links,
+            default_zone: TimeZone::UTC,
         }
+    }
+
+    /// Times in emails to people without a time zone of their own are shown in `zone`.
+    pub fn with_default_time_zone(mut self, zone: TimeZone) -> Composer {
+        self.default_zone = zone;
+        self
     }
 
     /// Where links in our emails point (the web view).
@@ -349,13 +365,14 @@ impl Composer {
     /// to `carried`), links for those that do not fit, and the files not kept named.
     fn message_view<'m>(
         &self,
-        s: &Strings,
+        reader: &Reader,
         m: &'m PendingMessage,
         enclosed: &Enclosed,
         open_url: &str,
         reply_domain: &str,
         carried: &mut Carried,
     ) -> Result<MessageView<'m>, ComposeError> {
+        let s = reader.s;
         let mut files = Vec::new();
         let mut links = Vec::new();
         let mut images = Vec::new();
@@ -397,7 +414,7 @@ impl Composer {
         };
         Ok(MessageView {
             author: &m.author_name,
-            time: human_time(m.created_at),
+            time: reader.zone.date_time(m.created_at, reader.locale),
             body,
             files,
             links,
@@ -430,9 +447,18 @@ impl Composer {
         );
         let open_url = format!("{}/m/{magic}", self.public_url);
         let mut carried = Carried::default();
+        let reader = Reader {
+            s,
+            zone: due.time_zone.unwrap_or(self.default_zone),
+            locale: due.locale,
+        };
+        // "Open the conversation" lands on the first message they have not read (the page
+        // marks it `id="unread"`); the fragment survives the sign-in redirect (RFC 9110
+        // §10.2.2: a Location without one inherits the request's).
+        let conversation_url = format!("{open_url}#unread");
         let views: Vec<MessageView> = messages
             .iter()
-            .map(|m| self.message_view(s, m, enclosed, &open_url, reply_domain, &mut carried))
+            .map(|m| self.message_view(&reader, m, enclosed, &open_url, reply_domain, &mut carried))
             .collect::<Result<_, _>>()?;
         // A reply to an email of notes is a note: its Reply-To and Message-ID say so (under the
         // token and the MAC), whichever one the reply comes back by. An email mixing notes and
@@ -469,7 +495,7 @@ impl Composer {
             messages: &views,
             mute_url: &mute_url,
             manage_url: &manage_url,
-            open_url: &open_url,
+            open_url: &conversation_url,
         }
         .render()?;
         let html = NotificationHtml {
@@ -484,7 +510,7 @@ impl Composer {
             messages: &views,
             mute_url: &mute_url,
             manage_url: &manage_url,
-            open_url: &open_url,
+            open_url: &conversation_url,
         }
         .render()?;
 
@@ -875,14 +901,6 @@ impl Carried {
         }
         body
     }
-}
-
-/// "2026-11-23 18:34 UTC": readable in any mail client and language.
-fn human_time(ms: Millis) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%d %H:%M UTC")
-        .to_string()
 }
 
 #[cfg(test)]

@@ -88,9 +88,10 @@ pub(super) fn decode_status(s: &str) -> Result<ConversationStatus> {
 }
 
 /// The vocabulary of `GET /api/v1/conversations/{id}/events`. `data` by kind:
-/// `status_changed` `{from, to}`; `assigned` `{assignee_id, previous_assignee_id}`;
+/// `status_changed` `{from, to, message_id?}` (`message_id`: the message whose writing made the
+/// change); `assigned` `{assignee_id, previous_assignee_id}`;
 /// `unassigned` `{assignee_id}` (the one who was assigned); `participant_added` /
-/// `participant_removed` `{person_id}`; `message_deleted` `{message_id}`; `snoozed`
+/// `participant_removed` `{person_id}`; `message_deleted` and `message_restored` `{message_id}`; `snoozed`
 /// `{from, until, wake_to}`; `woke_up` `{from: "snoozed", to}`; `auto_closed`
 /// `{from, to: "closed", last_activity_at}`; `subject_changed` `{from, to}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,8 @@ pub enum EventKind {
     ParticipantAdded,
     ParticipantRemoved,
     MessageDeleted,
+    /// A deleted message brought back by staff: `{message_id}`.
+    MessageRestored,
     Snoozed,
     WokeUp,
     AutoClosed,
@@ -118,6 +121,7 @@ impl EventKind {
             EventKind::ParticipantAdded => "participant_added",
             EventKind::ParticipantRemoved => "participant_removed",
             EventKind::MessageDeleted => "message_deleted",
+            EventKind::MessageRestored => "message_restored",
             EventKind::Snoozed => "snoozed",
             EventKind::WokeUp => "woke_up",
             EventKind::AutoClosed => "auto_closed",
@@ -176,7 +180,7 @@ pub(super) use record_event;
 /// author's; `$current` is the conversation's status read AFTER the statement that locked its
 /// row, so concurrent writers on PostgreSQL see each other's transitions.
 macro_rules! status_after_message {
-    ($tx:expr, $new:expr, $role:expr, $current:expr, $now:expr) => {{
+    ($tx:expr, $new:expr, $message_id:expr, $role:expr, $current:expr, $now:expr) => {{
         let new: &$crate::store::NewMessage = $new;
         if new.kind == $crate::domain::MessageKind::Message {
             let role: $crate::domain::Role = $role;
@@ -197,7 +201,10 @@ macro_rules! status_after_message {
                         &new.conversation_id,
                         $crate::store::EventKind::StatusChanged,
                         Some(new.author_id.as_str()),
-                        serde_json::json!({"from": current.as_str(), "to": next.as_str()}),
+                        // The message that caused it: the web view shows the change on it.
+                        serde_json::json!({
+                            "from": current.as_str(), "to": next.as_str(), "message_id": $message_id,
+                        }),
                         $now
                     );
                 }
@@ -487,6 +494,54 @@ impl Store {
         })
     }
 
+    /// Brings a deleted message back (staff): everyone who may see its kind sees it again and
+    /// search finds it again; nothing is emailed anew (it keeps its place and sequence number,
+    /// which the planner has already passed). Returns its conversation; `Conflict` when it
+    /// is not deleted, `NotFound` when there is no such message.
+    pub async fn restore_message(
+        &self,
+        message_id: &str,
+        actor_id: Option<&str>,
+    ) -> Result<String> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row = sqlx::query(
+                "UPDATE messages SET deleted_at = NULL, deleted_by = NULL
+                 WHERE id = $1 AND deleted_at IS NOT NULL
+                 RETURNING conversation_id, kind, body_text",
+            )
+            .bind(message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM messages WHERE id = $1")
+                    .bind(message_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(match exists {
+                    Some(_) => StoreError::Conflict("this message is not deleted"),
+                    None => StoreError::NotFound("message"),
+                });
+            };
+            let conversation_id: String = row.try_get("conversation_id")?;
+            let kind: String = row.try_get("kind")?;
+            let body: String = row.try_get("body_text")?;
+            let files: Vec<String> = sqlx::query_scalar(
+                "SELECT filename FROM attachments WHERE message_id = $1 ORDER BY id",
+            )
+            .bind(message_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let text = crate::store::search_index::message_text(&body, files.iter().map(String::as_str));
+            crate::store::search_index::index_doc!(tx, Some(message_id), &conversation_id, kind.as_str(), &text);
+            record_event!(tx, &conversation_id, EventKind::MessageRestored, actor_id,
+                json!({"message_id": message_id}), now);
+            tx.commit().await?;
+            Ok(conversation_id)
+        })
+    }
+
     /// A conversation's history of changes, oldest first.
     pub async fn conversation_events(
         &self,
@@ -572,6 +627,31 @@ impl Store {
             }
             tx.commit().await?;
             Ok(sweep)
+        })
+    }
+
+    /// "Wake now": a snoozed conversation goes back to the status it had before its time
+    /// (event `woke_up` with the actor). False when it is not snoozed (already woken).
+    pub async fn wake_now(&self, id: &str, actor_id: Option<&str>) -> Result<bool> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let to: Option<String> = sqlx::query_scalar(
+                "UPDATE conversations
+                 SET status = COALESCE(wake_status, 'open'), snoozed_until = NULL,
+                     wake_status = NULL, last_activity_at = $2, updated_at = $2
+                 WHERE id = $1 AND status = 'snoozed'
+                 RETURNING status",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(to) = to else { return Ok(false) };
+            record_event!(tx, id, EventKind::WokeUp, actor_id,
+                json!({"from": "snoozed", "to": to}), now);
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

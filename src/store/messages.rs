@@ -201,7 +201,7 @@ macro_rules! insert_message {
                     .bind(seq)
                     .fetch_one(&mut *$tx)
                     .await?;
-                    $crate::store::lifecycle::status_after_message!($tx, new, role, &status, $now);
+                    $crate::store::lifecycle::status_after_message!($tx, new, id.as_str(), role, &status, $now);
                     // Writing in a conversation means having read it: what came before is not
                     // emailed to the author, nor counted unread in their web list, and their
                     // next new message goes out at once. In this transaction, and only up to

@@ -15,6 +15,8 @@ pub struct DueParticipant {
     pub person: Person,
     pub mode: NotifyMode,
     pub locale: Locale,
+    /// Their time zone (None: the gateway's default).
+    pub time_zone: Option<crate::domain::TimeZone>,
     /// Blocked people and muted conversations get nothing.
     pub blocked: bool,
     pub muted: bool,
@@ -172,7 +174,7 @@ impl Store {
                         p.thread_subject, p.assigned_by,
                         c.created_at AS conversation_created_at, c.domain,
                         pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
-                        pe.notifications, pe.locale, pe.blocked, c.last_seq
+                        pe.notifications, pe.locale, pe.time_zone, pe.blocked, c.last_seq
                  FROM participants p
                  JOIN conversations c ON c.id = p.conversation_id
                  JOIN people pe ON pe.id = p.person_id
@@ -202,6 +204,7 @@ impl Store {
                     let references: String = row.try_get("email_references")?;
                     let mode: String = row.try_get("notifications")?;
                     let locale: String = row.try_get("locale")?;
+                    let time_zone: Option<String> = row.try_get("time_zone")?;
                     let muted: i64 = row.try_get("muted")?;
                     let blocked: i64 = row.try_get("blocked")?;
                     Ok(DueParticipant {
@@ -212,6 +215,7 @@ impl Store {
                         person: person_from_row(row)?,
                         mode: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
                         locale: Locale::parse(&locale).unwrap_or(Locale::En),
+                        time_zone: time_zone.as_deref().and_then(crate::domain::TimeZone::parse),
                         blocked: blocked != 0,
                         muted: muted != 0,
                         reply_token: ReplyToken::parse(&token).ok_or_else(|| malformed("reply token"))?,

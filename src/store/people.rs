@@ -196,12 +196,14 @@ pub struct PersonSettings {
     pub locale: Locale,
     pub blocked: bool,
     pub verified_at: Option<Millis>,
+    /// None: the gateway's default (`--default-time-zone`).
+    pub time_zone: Option<crate::domain::TimeZone>,
 }
 
 impl Store {
     pub async fn person_settings(&self, id: &str) -> Result<Option<PersonSettings>> {
         on_backend!(self, pool => {
-            let row = sqlx::query("SELECT notifications, locale, blocked, verified_at FROM people WHERE id = $1")
+            let row = sqlx::query("SELECT notifications, locale, blocked, verified_at, time_zone FROM people WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
@@ -209,11 +211,13 @@ impl Store {
                 let mode: String = row.try_get("notifications")?;
                 let locale: String = row.try_get("locale")?;
                 let blocked: i64 = row.try_get("blocked")?;
+                let time_zone: Option<String> = row.try_get("time_zone")?;
                 Ok(PersonSettings {
                     notifications: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
                     locale: Locale::parse(&locale).unwrap_or(Locale::En),
                     blocked: blocked != 0,
                     verified_at: row.try_get("verified_at")?,
+                    time_zone: time_zone.as_deref().and_then(crate::domain::TimeZone::parse),
                 })
             })
             .transpose()
@@ -247,6 +251,22 @@ impl Store {
 }
 
 impl Store {
+    /// Sets a person's time zone (None: back to the default). False for an unknown person.
+    pub async fn set_time_zone(
+        &self,
+        id: &str,
+        zone: Option<crate::domain::TimeZone>,
+    ) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query("UPDATE people SET time_zone = $2 WHERE id = $1")
+                .bind(id)
+                .bind(zone.map(crate::domain::TimeZone::name))
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
     /// Changes a person's display name (checked by the caller against the text rule). False
     /// for an unknown person.
     pub async fn rename_person(&self, id: &str, name: &str) -> Result<bool> {

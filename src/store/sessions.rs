@@ -36,6 +36,8 @@ pub struct WebSession {
     pub expires_at: Millis,
     /// The person's language (`people.locale`), read with the session.
     pub locale: Option<crate::domain::Locale>,
+    /// The person's time zone (`people.time_zone`), read with the session; None: the default.
+    pub time_zone: Option<crate::domain::TimeZone>,
     /// Admin sessions: the hash of the admin token they were opened with (a new token ends
     /// them).
     pub admin_key: Option<String>,
@@ -94,7 +96,8 @@ impl Store {
         on_backend!(self, pool => {
             let row = sqlx::query(
                 "SELECT s.id AS session_id, s.csrf, s.expires_at, s.person_id, s.admin_key,
-                        p.id, p.email, p.name, p.role, p.created_at, p.email_status, p.locale
+                        p.id, p.email, p.name, p.role, p.created_at, p.email_status, p.locale,
+                        p.time_zone
                  FROM web_sessions s LEFT JOIN people p ON p.id = s.person_id
                  WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
                    AND (s.person_id IS NULL OR p.blocked = 0)",
@@ -106,6 +109,7 @@ impl Store {
             let Some(row) = row else { return Ok(None) };
             let person_id: Option<String> = row.try_get("person_id")?;
             let locale: Option<String> = row.try_get("locale")?;
+            let time_zone: Option<String> = row.try_get("time_zone")?;
             Ok(Some(WebSession {
                 id: row.try_get("session_id")?,
                 person: match person_id {
@@ -115,6 +119,7 @@ impl Store {
                 csrf: row.try_get("csrf")?,
                 expires_at: row.try_get("expires_at")?,
                 locale: locale.as_deref().and_then(crate::domain::Locale::parse),
+                time_zone: time_zone.as_deref().and_then(crate::domain::TimeZone::parse),
                 admin_key: row.try_get("admin_key")?,
             }))
         })

@@ -34,6 +34,8 @@ pub struct AppState {
     pub links: LinkSigner,
     /// The language of people created without one.
     pub default_locale: crate::domain::Locale,
+    /// The time zone of people who have not chosen one.
+    pub default_time_zone: crate::domain::TimeZone,
     /// Session cookies carry `Secure` (the public URL is https).
     pub secure_cookies: bool,
     pub domains: crate::sending_domains::Domains,
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             get(api::suggested_participants),
         )
         .route("/messages/{id}", delete(lifecycle::delete_message))
+        .route("/messages/{id}/restore", post(lifecycle::restore_message))
         .route(
             "/conversations/{id}/participants",
             post(api::add_participant),
@@ -167,7 +170,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(middleware::map_response(view::page::security_headers)),
         )
         .nest("/api/v1", api)
-        .merge(view::routes(posting_limit))
+        .merge(
+            view::routes(posting_limit).layer(middleware::from_fn_with_state(
+                state.clone(),
+                view::localize_errors,
+            )),
+        )
         .fallback(not_found)
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)

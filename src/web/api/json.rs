@@ -162,6 +162,7 @@ pub(super) async fn person_with_settings(
         "notifications": settings.notifications.as_str(), "locale": settings.locale.as_str(),
         "blocked": settings.blocked, "verified": settings.verified_at.is_some(),
         "verified_at": settings.verified_at.map(rfc3339),
+        "time_zone": settings.time_zone.unwrap_or(state.default_time_zone).name(),
         "companies": companies,
     }))
 }

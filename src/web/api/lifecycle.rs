@@ -5,6 +5,8 @@
 //!   to unassign. Answers the conversation. Unknown fields are refused (a typo never silently
 //!   does nothing).
 //! - `GET /conversations/{id}/events`: the history of changes, oldest first.
+//! - `POST /messages/{id}/restore` (actor as for deletion, an internal user): brings a deleted
+//!   message back; `409 conflict` when it is not deleted.
 //! - `DELETE /messages/{id}` (actor in an optional JSON body `{actor_id}` or the query): soft
 //!   delete. The message stays in the admin history marked `deleted: true`; deleting it again
 //!   is `409 conflict` (an unknown id is `404`), and the first deletion's time and actor stay.
@@ -202,12 +204,12 @@ pub struct ActorQuery {
     actor_id: Option<String>,
 }
 
-pub async fn delete_message(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+/// The actor of a message deletion or restore: in an optional JSON body `{actor_id}` or the
+/// query (both: they must agree).
+fn actor_of(
     query: Result<Query<ActorQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
+) -> Result<Option<String>, ApiError> {
     let Query(query) = query?;
     let body = body.map_err(|e| ApiError::new(e.status(), "bad_body", e.body_text()))?;
     let in_body = if body.iter().all(u8::is_ascii_whitespace) {
@@ -223,14 +225,21 @@ pub async fn delete_message(
         })?;
         parsed.actor_id
     };
-    let actor_id = match (in_body, query.actor_id) {
-        (Some(a), Some(b)) if a.trim() != b.trim() => {
-            return Err(ApiError::invalid(
-                "`actor_id` differs between the body and the query",
-            ));
-        }
-        (a, b) => a.or(b),
-    };
+    match (in_body, query.actor_id) {
+        (Some(a), Some(b)) if a.trim() != b.trim() => Err(ApiError::invalid(
+            "`actor_id` differs between the body and the query",
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+pub async fn delete_message(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    query: Result<Query<ActorQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let actor_id = actor_of(query, body)?;
     let actor_id = actor(&state, actor_id.as_deref(), Actor::Anyone).await?;
     let deleted = state.store.delete_message(&id, actor_id.as_deref()).await?;
     Ok((
@@ -239,5 +248,25 @@ pub async fn delete_message(
             "id": deleted.id, "conversation_id": deleted.conversation_id, "deleted": true,
             "deleted_at": rfc3339(deleted.deleted_at), "deleted_by": deleted.deleted_by,
         })),
+    ))
+}
+
+/// `POST /messages/{id}/restore`: a deleted message comes back (an internal user or the admin;
+/// nothing is emailed again). `409` when it is not deleted.
+pub async fn restore_message(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    query: Result<Query<ActorQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let actor_id = actor_of(query, body)?;
+    let actor_id = actor(&state, actor_id.as_deref(), Actor::InternalOnly).await?;
+    let conversation_id = state
+        .store
+        .restore_message(&id, actor_id.as_deref())
+        .await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({"id": id, "conversation_id": conversation_id, "deleted": false})),
     ))
 }

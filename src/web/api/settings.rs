@@ -26,6 +26,8 @@ pub struct PatchPerson {
     notifications: Option<String>,
     locale: Option<String>,
     blocked: Option<bool>,
+    /// An IANA name (`Europe/Paris`); "" goes back to the gateway's default.
+    time_zone: Option<String>,
 }
 
 pub async fn patch_person(
@@ -50,6 +52,18 @@ pub async fn patch_person(
             Locale::parse(v).ok_or_else(|| ApiError::invalid("`locale` must be \"en\" or \"fr\""))
         })
         .transpose()?;
+    let time_zone = body
+        .time_zone
+        .as_deref()
+        .map(|v| match v.trim() {
+            "" => Ok(None),
+            v => crate::domain::TimeZone::parse(v).map(Some).ok_or_else(|| {
+                ApiError::invalid(
+                    "`time_zone` must be an IANA time zone such as \"Europe/Paris\" or \"UTC\" (\"\" for the default)",
+                )
+            }),
+        })
+        .transpose()?;
     let name = match &body.name {
         Some(_) => Some(super::json::human_text(
             &body.name,
@@ -67,6 +81,9 @@ pub async fn patch_person(
     }
     if let Some(name) = name {
         state.store.rename_person(&id, name).await?;
+    }
+    if let Some(zone) = time_zone {
+        state.store.set_time_zone(&id, zone).await?;
     }
     if body.blocked == Some(true) {
         // Blocked people lose the web view at once: sessions and sign-in links already sent.

@@ -30,6 +30,9 @@ struct SettingsPage {
     is_person: bool,
     mode: &'static str,
     locale: &'static str,
+    /// The person's time zone, and the names to choose from.
+    zone: &'static str,
+    zones: Vec<&'static str>,
     muted: Vec<Muted>,
     primary: String,
     addresses: Vec<AddressRow>,
@@ -70,7 +73,7 @@ pub async fn settings_page(
             ),
             None => (String::new(), Vec::new()),
         };
-        let (mode, muted) = match viewer.person() {
+        let (mode, muted, zone) = match viewer.person() {
             Some(person) => {
                 let settings = state
                     .store
@@ -94,9 +97,10 @@ pub async fn settings_page(
                         subject: c.subject,
                     })
                     .collect();
-                (settings.notifications.as_str(), muted)
+                let zone = settings.time_zone.unwrap_or(state.default_time_zone);
+                (settings.notifications.as_str(), muted, zone.name())
             }
-            None => ("off", Vec::new()),
+            None => ("off", Vec::new(), state.default_time_zone.name()),
         };
         Ok::<_, WebError>(render(
             StatusCode::OK,
@@ -105,6 +109,8 @@ pub async fn settings_page(
                 is_person: viewer.person().is_some(),
                 mode,
                 locale: viewer.locale().as_str(),
+                zone,
+                zones: crate::domain::TimeZone::choices(),
                 muted,
                 primary,
                 addresses,
@@ -125,6 +131,8 @@ pub struct SettingsForm {
     notifications: String,
     #[serde(default)]
     locale: String,
+    #[serde(default)]
+    time_zone: String,
 }
 
 pub async fn settings_submit(
@@ -143,10 +151,21 @@ pub async fn settings_submit(
     let locale = Locale::parse(form.locale.trim()).ok_or_else(|| {
         WebError::bad_form(format!("{}: {:?}", t.language, form.locale)).in_language(t)
     })?;
+    // Absent from the form (an older page): left as it is.
+    let zone = match form.time_zone.trim() {
+        "" => None,
+        name => Some(
+            crate::domain::TimeZone::parse(name)
+                .ok_or_else(|| WebError::bad_form(t.bad_time_zone).in_language(t))?,
+        ),
+    };
     state
         .store
         .update_person_settings(&person.id, Some(mode), Some(locale), None)
         .await?;
+    if let Some(zone) = zone {
+        state.store.set_time_zone(&person.id, Some(zone)).await?;
+    }
     Ok(Redirect::to("/settings?saved=1").into_response())
 }
 

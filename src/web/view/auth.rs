@@ -6,7 +6,7 @@
 
 use super::page::{Chrome, WebError};
 use super::text::{Text, text};
-use crate::domain::{Locale, Millis, Role, random_base32};
+use crate::domain::{Locale, Millis, Role, TimeZone, random_base32};
 use crate::store::{Person, SessionVia, WebSession, sha256_hex};
 use crate::web::AppState;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -33,9 +33,14 @@ pub enum Viewer {
         session: WebSession,
         person: Person,
         locale: Locale,
+        zone: TimeZone,
     },
     /// Opened with the admin token: sees and manages every conversation, writes as no one.
-    Admin { session: WebSession },
+    Admin {
+        session: WebSession,
+        /// The default time zone (`--default-time-zone`).
+        zone: TimeZone,
+    },
 }
 
 /// The chrome of a signed-in viewer's page (here, so that `page` knows nothing of viewers).
@@ -56,7 +61,7 @@ impl Chrome {
 impl Viewer {
     pub fn session(&self) -> &WebSession {
         match self {
-            Viewer::Person { session, .. } | Viewer::Admin { session } => session,
+            Viewer::Person { session, .. } | Viewer::Admin { session, .. } => session,
         }
     }
 
@@ -96,6 +101,13 @@ impl Viewer {
         match self {
             Viewer::Person { locale, .. } => *locale,
             Viewer::Admin { .. } => Locale::En,
+        }
+    }
+
+    /// Where the viewer reads times: their own zone, else the default.
+    pub fn zone(&self) -> TimeZone {
+        match self {
+            Viewer::Person { zone, .. } | Viewer::Admin { zone, .. } => *zone,
         }
     }
 
@@ -170,13 +182,18 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<View
         }
         Some(person) => {
             let locale = session.locale.unwrap_or(state.default_locale);
+            let zone = session.time_zone.unwrap_or(state.default_time_zone);
             Viewer::Person {
                 session,
                 person,
                 locale,
+                zone,
             }
         }
-        None => Viewer::Admin { session },
+        None => Viewer::Admin {
+            session,
+            zone: state.default_time_zone,
+        },
     }))
 }
 

@@ -10,12 +10,12 @@
 //! else is a 404, so ids reveal nothing.
 
 use super::auth::{Viewer, require_form, require_viewer};
-use super::history::{self, Rendered};
+use super::history::{self, Piece};
 use super::list::parse_addresses;
 use super::login::CsrfOnly;
-use super::page::{Chrome, Web, WebError, WebForm, WebPath, field, human_time};
+use super::page::{Chrome, Web, WebError, WebForm, WebPath, field};
 use super::status::{shown_status, status_label};
-use crate::domain::{InboundOutcome, Role};
+use crate::domain::{InboundOutcome, Role, rfc3339};
 use crate::inbound::{Release, ReleaseError};
 use crate::store::{
     Attachment, Conversation, ConversationStatus, LifecycleChange, Message, ParticipantState,
@@ -24,6 +24,7 @@ use crate::store::{
 use crate::web::AppState;
 use crate::web::gzip::{Deflated, accepts_gzip};
 use askama::Template;
+use axum::extract::RawQuery;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -67,6 +68,13 @@ struct ConversationPage {
     assignees: Vec<Choice>,
     can_write: bool,
     can_note: bool,
+    /// Messages folded away before the first one shown, and the link's words.
+    folded: usize,
+    fold_label: String,
+    /// The page shows a "New" divider (`#unread`).
+    unread: bool,
+    /// Staff: when a snoozed conversation wakes up (local time, RFC 3339).
+    snoozed_until: Option<(String, String)>,
     muted: bool,
     is_participant: bool,
     /// Emails held by DMARC quarantine, for staff to release.
@@ -95,12 +103,17 @@ pub async fn conversation_page(
     state: Web,
     headers: HeaderMap,
     WebPath(id): WebPath<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let viewer = match require_viewer(&state, &headers, &format!("/c/{id}")).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    match page(&state, &viewer, &id, accepts_gzip(&headers)).await {
+    // `?all=1`: "Show N earlier messages" was followed.
+    let everything = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "all=1"));
+    match page(&state, &viewer, &id, everything, accepts_gzip(&headers)).await {
         Ok(r) => r,
         Err(e) => e.in_language(viewer.text()).into_response(),
     }
@@ -110,6 +123,7 @@ async fn page(
     state: &AppState,
     viewer: &Viewer,
     id: &str,
+    everything: bool,
     gzip: bool,
 ) -> Result<Response, WebError> {
     let t = viewer.text();
@@ -117,6 +131,8 @@ async fn page(
     let staff = viewer.is_staff();
     let people = state.store.conversation_people(id).await?;
     let history = history::history(state, viewer, &conversation, &people).await?;
+    // What is new to this reader: read before this page marks it read below.
+    let layout = history.layout(place.map(|p| p.read_up_to), everything);
 
     // Seen: the newest message shown (the planner will not email it; the list stops counting
     // it). Written only when it moves, so reading a page twice costs no write.
@@ -181,7 +197,7 @@ async fn page(
                 unknown_sender: e.outcome == crate::domain::InboundOutcome::UnknownSender,
                 id: e.id,
                 from: e.envelope_from,
-                time: human_time(e.received_at),
+                time: viewer.zone().date_time(e.received_at, viewer.locale()),
                 detail: e.detail,
             })
             .collect()
@@ -216,6 +232,16 @@ async fn page(
         assignees,
         can_write: viewer.person().is_some(),
         can_note: viewer.internal_person().is_some(),
+        folded: layout.folded,
+        fold_label: match layout.folded {
+            1 => t.show_earlier_one.to_string(),
+            n => t.show_earlier.replace("{}", &n.to_string()),
+        },
+        unread: layout.unread.is_some(),
+        snoozed_until: conversation
+            .snoozed_until
+            .filter(|_| staff && conversation.status == ConversationStatus::Snoozed)
+            .map(|at| (viewer.zone().date_time(at, viewer.locale()), rfc3339(at))),
         muted: place.is_some_and(|p| p.muted),
         is_participant: place.is_some(),
         held,
@@ -229,26 +255,28 @@ async fn page(
         tracing::error!("the conversation template lost its history mark");
         return Err(WebError::unavailable());
     };
-    Ok(respond(head, &history, tail, gzip))
+    Ok(respond(head, &history.pieces(&layout), tail, gzip))
 }
 
 /// Where the cached history goes in the rendered page. Only the template can produce it: every
 /// value the page shows is escaped, so `<!--` from a subject or a name arrives as `&lt;!--`.
 const HISTORY_MARK: &str = "<!--threadgate:history-->";
 
-/// The page around its history: gzip (the history deflated once, the rest now) when the
-/// client accepts it and the history has its deflated copy, else plain HTML.
-fn respond(head: &str, history: &Rendered, tail: &str, gzip: bool) -> Response {
+/// The page around its history: gzip (the history's pieces deflated once, the rest now) when
+/// the client accepts it and every piece has its deflated copy, else plain HTML.
+fn respond(head: &str, history: &[&Piece], tail: &str, gzip: bool) -> Response {
     let html_type = (header::CONTENT_TYPE, "text/html; charset=utf-8");
     let vary = (header::VARY, "accept-encoding");
+    let deflated: Option<Vec<&Deflated>> = history.iter().map(|p| p.deflated.as_ref()).collect();
     if gzip
-        && let Some(middle) = &history.deflated
+        && let Some(middle) = deflated
         && let (Ok(head), Ok(tail)) = (
             Deflated::fast(head.as_bytes()),
             Deflated::fast(tail.as_bytes()),
         )
     {
-        let body = crate::web::gzip::gzip(&[&head, middle, &tail]);
+        let pieces: Vec<&Deflated> = [&head].into_iter().chain(middle).chain([&tail]).collect();
+        let body = crate::web::gzip::gzip(&pieces);
         return (
             StatusCode::OK,
             [html_type, vary, (header::CONTENT_ENCODING, "gzip")],
@@ -256,9 +284,12 @@ fn respond(head: &str, history: &Rendered, tail: &str, gzip: bool) -> Response {
         )
             .into_response();
     }
-    let mut body = String::with_capacity(head.len() + history.html.len() + tail.len());
+    let size = head.len() + history.iter().map(|p| p.html.len()).sum::<usize>() + tail.len();
+    let mut body = String::with_capacity(size);
     body.push_str(head);
-    body.push_str(&history.html);
+    for piece in history {
+        body.push_str(&piece.html);
+    }
     body.push_str(tail);
     (StatusCode::OK, [html_type, vary], body).into_response()
 }
@@ -510,6 +541,40 @@ pub async fn post_delete_message(
             .map_err(|e| WebError::from(e).in_language(viewer.text()))?;
     }
     Ok(back(&id, &format!("#{}", message.id)))
+}
+
+/// Brings a deleted message back (staff): its clients see it again; nothing is re-sent.
+pub async fn post_restore_message(
+    state: Web,
+    headers: HeaderMap,
+    WebPath((id, message_id)): WebPath<(String, String)>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let message = message_in(&state, &viewer, &id, &message_id).await?;
+    if message.deleted_at.is_some() {
+        state
+            .store
+            .restore_message(&message.id, viewer.actor_id())
+            .await
+            .map_err(|e| WebError::from(e).in_language(viewer.text()))?;
+    }
+    Ok(back(&id, &format!("#{}", message.id)))
+}
+
+/// "Wake now" on a snoozed conversation (staff): back to the status it had.
+pub async fn post_wake(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    // Already awake (woken by its time, or a second click): nothing to do.
+    state.store.wake_now(&id, viewer.actor_id()).await?;
+    Ok(back(&id, ""))
 }
 
 #[derive(Deserialize)]

@@ -1,29 +1,41 @@
 //! A conversation's history as the web view shows it: messages (with their attachments) and
-//! events in time order, rendered for one audience (staff or client) in one language, and kept
-//! rendered (HTML, and deflated once for gzip responses) until the conversation changes.
+//! events in time order under day headings, rendered for one audience (staff, or one client)
+//! in one language and time zone, and kept rendered until the conversation changes.
+//!
+//! Each entry is rendered (and deflated, for gzip responses) on its own, so one rendering
+//! serves every reader's own view of it: where the "New" divider goes (their first unread
+//! message) and how much older history is folded behind "Show N earlier messages" are
+//! decided per request, by choosing pieces ([`Rendered::layout`]).
 //!
 //! Cache validity comes from the database, so it holds across processes sharing PostgreSQL:
 //! `conversations.history_rev` moves in the same transaction as every change to what the
-//! history shows (a message with its attachments, a deletion, an event), and the names and
-//! roles of the people it mentions are fingerprinted on each request (nothing renames people
-//! today; should something, its page shows the new name at once).
-//! The fragment holds nothing tied to a session: the per-message delete buttons submit one
-//! form outside it (the HTML `form` attribute), which carries the CSRF token.
+//! history shows (a message with its attachments, a deletion, a restore, an event), and the
+//! names and roles of the people it mentions are fingerprinted on each request. Day headings
+//! say "Today" and "Yesterday", so the key holds the reader's day too.
+//! The pieces hold nothing tied to a session: the per-message buttons submit forms outside
+//! them (the HTML `form` attribute), which carry the CSRF token.
 
 use super::auth::Viewer;
-use super::page::{WebError, human_time};
+use super::page::WebError;
 use super::status::status_label;
 use super::text::Text;
-use crate::domain::{ConversationType, MessageKind, Role, Source, redact_sign_in_links, rfc3339};
+use crate::domain::{
+    ConversationType, Locale, MessageKind, Millis, Role, Source, TimeZone, redact_sign_in_links,
+    rfc3339,
+};
 use crate::store::{
     Attachment, Conversation, ConversationEvent, ConversationStatus, Message, Person,
 };
 use crate::web::AppState;
 use crate::web::gzip::Deflated;
 use askama::Template;
+use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
+
+/// How many of the latest messages a page shows before folding the rest behind a link.
+pub const SHOWN_MESSAGES: usize = 20;
 
 pub struct AttachmentView {
     pub url: String,
@@ -36,10 +48,16 @@ pub struct MessageView {
     pub id: String,
     pub author: String,
     pub author_is_staff: bool,
+    /// The reader's own message (a client's): marked "You".
+    pub own: bool,
+    /// "14:05" in the reader's zone; the day is in the heading above.
     pub time: String,
     pub time_iso: String,
+    /// The full date and time, for the tooltip.
+    pub time_full: String,
     pub note: bool,
-    /// Deleted: clients see only "message deleted"; staff see the content, marked.
+    /// Deleted: clients see only "message deleted"; staff see the content, marked, and may
+    /// restore it.
     pub deleted: bool,
     pub show_content: bool,
     /// Sanitized when stored (ammonia, `inbound::html`); shown as is.
@@ -50,11 +68,16 @@ pub struct MessageView {
     pub original_url: Option<String>,
     pub by_email: bool,
     pub can_delete: bool,
+    pub can_restore: bool,
+    /// The status this message moved the conversation to ("Pending"), shown as a badge
+    /// instead of a line of its own.
+    pub effect: Option<&'static str>,
 }
 
 pub struct EventView {
     pub time: String,
     pub time_iso: String,
+    pub time_full: String,
     pub text: String,
 }
 
@@ -84,7 +107,12 @@ fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>)
         id.and_then(|id| people.get(id))
             .map_or(t.someone.to_string(), |p| p.name.clone())
     };
-    let actor = name(e.actor_id.as_deref());
+    // No person: the admin, on the admin pages or through the API (which only the admin
+    // token opens).
+    let actor = match e.actor_id.as_deref() {
+        Some(id) => name(Some(id)),
+        None => t.the_admin.to_string(),
+    };
     let field = |k: &str| e.data.get(k).and_then(|v| v.as_str());
     let status = |k: &str| {
         field(k)
@@ -99,8 +127,12 @@ fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>)
         "participant_added" => format!("{actor} {} {}", t.ev_added, name(field("person_id"))),
         "participant_removed" => format!("{actor} {} {}", t.ev_removed, name(field("person_id"))),
         "message_deleted" => format!("{actor} {}", t.ev_deleted),
+        "message_restored" => format!("{actor} {}", t.ev_restored),
         "snoozed" => format!("{actor} {}", t.ev_snoozed),
-        "woke_up" => t.ev_woke.to_string(),
+        "woke_up" => match e.actor_id {
+            Some(_) => format!("{actor} {}", t.ev_woken),
+            None => t.ev_woke.to_string(),
+        },
         "auto_closed" => t.ev_auto_closed.to_string(),
         "subject_changed" => format!("{actor} {} {}", t.ev_subject, field("to").unwrap_or("")),
         "type_changed" => format!("{actor} {} {}", t.ev_type, type_label(t, field("to"))),
@@ -119,16 +151,46 @@ fn client_sees_event(e: &ConversationEvent) -> bool {
     }
 }
 
+/// A status change that a message made by being written (a client's reply reopens, an agent's
+/// answer makes it pending): recorded with the message's id since it was tracked, and before
+/// that at the very millisecond of a message by the same person. Shown on the message.
+fn caused_by_message<'m>(
+    e: &ConversationEvent,
+    by_time: &HashMap<(Millis, &str), &'m Message>,
+    by_id: &HashMap<&str, &'m Message>,
+) -> Option<&'m Message> {
+    if e.kind != "status_changed" {
+        return None;
+    }
+    match e.data.get("message_id").and_then(|v| v.as_str()) {
+        Some(id) => by_id.get(id).copied(),
+        None => by_time
+            .get(&(e.created_at, e.actor_id.as_deref()?))
+            .copied(),
+    }
+}
+
+struct Reading<'a> {
+    t: &'static Text,
+    locale: Locale,
+    zone: TimeZone,
+    staff: bool,
+    /// The client reading it (their messages say "You"); None for staff.
+    own: Option<&'a str>,
+}
+
 fn message_view(
-    t: &Text,
-    viewer: &Viewer,
+    r: &Reading,
     conversation_id: &str,
     m: &Message,
     attachments: &[Attachment],
     people: &HashMap<String, Person>,
+    effect: Option<&'static str>,
 ) -> MessageView {
-    let staff = viewer.is_staff();
+    let t = r.t;
+    let staff = r.staff;
     let author = people.get(&m.author_id);
+    let own = r.own == Some(m.author_id.as_str());
     let deleted = m.deleted_at.is_some();
     let show_content = !deleted || staff;
     let attachments = if show_content {
@@ -155,10 +217,15 @@ fn message_view(
     };
     MessageView {
         id: m.id.clone(),
-        author: author.map_or(t.someone.to_string(), |p| p.name.clone()),
+        author: match own {
+            true => t.you.to_string(),
+            false => author.map_or(t.someone.to_string(), |p| p.name.clone()),
+        },
         author_is_staff: author.is_some_and(|p| p.role == Role::Internal),
-        time: human_time(m.created_at),
+        own,
+        time: r.zone.clock(m.created_at),
         time_iso: rfc3339(m.created_at),
+        time_full: r.zone.date_time(m.created_at, r.locale),
         note: m.kind == MessageKind::Note,
         deleted,
         show_content,
@@ -183,28 +250,108 @@ fn message_view(
             .then(|| format!("/c/{conversation_id}/messages/{}/original", m.id)),
         by_email: m.source == Source::Email,
         can_delete: staff && !deleted,
+        can_restore: staff && deleted,
+        effect,
     }
 }
 
+/// One entry of the history, rendered on its own.
 #[derive(Template)]
 #[template(path = "web/history.html")]
-struct HistoryFragment<'a> {
+struct EntryFragment<'a> {
     t: &'static Text,
     staff: bool,
     id: &'a str,
-    items: Vec<Item>,
+    item: &'a Item,
 }
 
-/// A history rendered for one audience and language.
-pub struct Rendered {
+/// A piece of HTML, and its deflated copy once kept.
+pub struct Piece {
     pub html: String,
-    /// The HTML deflated once (`gzip`), spliced into each gzip response.
     pub deflated: Option<Deflated>,
+}
+
+struct Entry {
+    piece: Piece,
+    /// Index into [`Rendered::days`].
+    day: usize,
+    /// A message's sequence number (an event: None).
+    seq: Option<i64>,
+}
+
+/// A history rendered for one reading (audience, language, zone, day), in pieces.
+pub struct Rendered {
+    entries: Vec<Entry>,
+    /// Day headings, each shown before the first entry of its day on the page.
+    days: Vec<Piece>,
+    /// The "New" divider (`id="unread"`), before the reader's first unread message.
+    divider: Piece,
+}
+
+/// Which pieces one page shows: from `from` on, the divider before entry `unread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub from: usize,
+    pub unread: Option<usize>,
+    /// Messages folded away before `from` ("Show N earlier messages").
+    pub folded: usize,
 }
 
 impl Rendered {
     fn size(&self) -> usize {
-        self.html.len() + self.deflated.as_ref().map_or(0, Deflated::compressed_len)
+        let piece =
+            |p: &Piece| p.html.len() + p.deflated.as_ref().map_or(0, Deflated::compressed_len);
+        self.entries.iter().map(|e| piece(&e.piece)).sum::<usize>()
+            + self.days.iter().map(piece).sum::<usize>()
+            + piece(&self.divider)
+    }
+
+    /// The page of a reader who has read up to message `read_up_to` (None: not a participant,
+    /// nothing is new to them): the latest [`SHOWN_MESSAGES`] messages, or from their first
+    /// unread message when it is older, or everything when `everything`.
+    pub fn layout(&self, read_up_to: Option<i64>, everything: bool) -> Layout {
+        let unread = read_up_to.and_then(|read| {
+            self.entries
+                .iter()
+                .position(|e| e.seq.is_some_and(|seq| seq > read))
+        });
+        let messages: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].seq.is_some())
+            .collect();
+        let mut from = match messages.len().checked_sub(SHOWN_MESSAGES) {
+            Some(first) if first > 0 && !everything => messages[first],
+            _ => 0,
+        };
+        if let Some(unread) = unread {
+            from = from.min(unread);
+        }
+        let folded = messages.iter().take_while(|&&i| i < from).count();
+        if folded == 0 {
+            from = 0;
+        }
+        Layout {
+            from,
+            unread,
+            folded,
+        }
+    }
+
+    /// The pieces of `layout` in page order: a day's heading before the first entry shown of
+    /// that day, the divider before the first unread message.
+    pub fn pieces(&self, layout: &Layout) -> Vec<&Piece> {
+        let mut out = Vec::with_capacity(self.entries.len() + self.days.len() + 1);
+        let mut day = None;
+        for (i, entry) in self.entries.iter().enumerate().skip(layout.from) {
+            if day != Some(entry.day) {
+                day = Some(entry.day);
+                out.push(&self.days[entry.day]);
+            }
+            if layout.unread == Some(i) {
+                out.push(&self.divider);
+            }
+            out.push(&entry.piece);
+        }
+        out
     }
 }
 
@@ -217,19 +364,25 @@ pub struct HistoryCache {
 
 #[derive(Default)]
 struct CacheState {
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Key, CacheEntry>,
     bytes: usize,
     clock: u64,
 }
 
+/// What a rendering depends on besides the conversation's revision and the people it names.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
     conversation: String,
     staff: bool,
+    /// The client whose messages say "You" (staff share one rendering).
+    own: Option<String>,
     lang: &'static str,
+    zone: TimeZone,
+    /// The reader's today, for "Today" and "Yesterday".
+    today: NaiveDate,
 }
 
-struct Entry {
+struct CacheEntry {
     rev: i64,
     people: u64,
     rendered: Arc<Rendered>,
@@ -292,7 +445,7 @@ impl HistoryCache {
         state.bytes += size;
         state.entries.insert(
             key,
-            Entry {
+            CacheEntry {
                 rev,
                 people,
                 rendered,
@@ -327,10 +480,18 @@ pub async fn history(
     people: &HashMap<String, Person>,
 ) -> Result<Arc<Rendered>, WebError> {
     let t = viewer.text();
+    let now = state.store.now();
+    let staff = viewer.is_staff();
+    let zone = viewer.zone();
     let key = Key {
         conversation: conversation.id.clone(),
-        staff: viewer.is_staff(),
+        staff,
+        own: (!staff)
+            .then(|| viewer.actor_id().map(str::to_string))
+            .flatten(),
         lang: t.lang,
+        zone,
+        today: zone.day(now),
     };
     let fingerprint = people_fingerprint(people);
     let cache = &state.histories;
@@ -343,31 +504,74 @@ pub async fn history(
         state.store.attachments_of_conversation(id),
         state.store.conversation_events(id),
     )?;
-    let items = items(viewer, id, &messages, &attachments, &events, people);
-    let html = HistoryFragment {
+    let reading = Reading {
         t,
-        staff: key.staff,
-        id,
-        items,
-    }
-    .render()
-    .map_err(|err| {
+        locale: viewer.locale(),
+        zone,
+        staff,
+        own: key.own.as_deref(),
+    };
+    let items = items(&reading, id, &messages, &attachments, &events, people);
+    let failed = |err: askama::Error| {
         tracing::error!(error = %err, "rendering a conversation history failed");
         WebError::unavailable()
-    })?;
-    if cache.budget == 0 {
-        return Ok(Arc::new(Rendered {
-            html,
-            deflated: None,
-        }));
+    };
+    let mut days: Vec<(NaiveDate, String)> = Vec::new();
+    let mut entries = Vec::with_capacity(items.len());
+    for (at, seq, item) in &items {
+        let day = zone.day(*at);
+        if days.last().is_none_or(|(d, _)| *d != day) {
+            let heading = zone.day_heading(day, now, reading.locale);
+            days.push((
+                day,
+                format!("<li class=\"day\"><span>{heading}</span></li>\n"),
+            ));
+        }
+        let html = EntryFragment { t, staff, id, item }
+            .render()
+            .map_err(failed)?;
+        entries.push((html, days.len() - 1, *seq));
     }
+    let divider = format!(
+        "<li class=\"new-divider\" id=\"unread\"><span>{}</span></li>\n",
+        t.new_divider
+    );
+    let keep = cache.budget > 0;
     // Deflating a long history takes milliseconds of CPU: off the I/O threads. Without it the
     // page is still served, uncompressed.
     let rendered = tokio::task::spawn_blocking(move || {
-        let deflated = Deflated::new(html.as_bytes(), flate2::Compression::default())
-            .inspect_err(|err| tracing::warn!(error = %err, "deflating a history failed; served uncompressed"))
-            .ok();
-        Rendered { html, deflated }
+        let texts: Vec<&str> = entries
+            .iter()
+            .map(|(html, _, _)| html.as_str())
+            .chain(days.iter().map(|(_, html)| html.as_str()))
+            .chain([divider.as_str()])
+            .collect();
+        let mut deflated: Vec<Option<Deflated>> = match keep {
+            true => Deflated::each(texts.iter().map(|s| s.as_bytes()), flate2::Compression::default())
+                .inspect_err(|err| tracing::warn!(error = %err, "deflating a history failed; served uncompressed"))
+                .map_or_else(|_| Vec::new(), |all| all.into_iter().map(Some).collect()),
+            false => Vec::new(),
+        };
+        deflated.resize_with(texts.len(), || None);
+        let mut deflated = deflated.into_iter();
+        let mut next = |html: String| Piece {
+            html,
+            deflated: deflated.next().flatten(),
+        };
+        let entries = entries
+            .into_iter()
+            .map(|(html, day, seq)| Entry {
+                piece: next(html),
+                day,
+                seq,
+            })
+            .collect();
+        let days = days.into_iter().map(|(_, html)| next(html)).collect();
+        Rendered {
+            entries,
+            days,
+            divider: next(divider),
+        }
     })
     .await
     .map_err(|err| {
@@ -375,52 +579,86 @@ pub async fn history(
         WebError::unavailable()
     })?;
     let rendered = Arc::new(rendered);
-    cache.put(key, conversation.history_rev, fingerprint, rendered.clone());
+    if keep {
+        cache.put(key, conversation.history_rev, fingerprint, rendered.clone());
+    }
     Ok(rendered)
 }
 
-/// Messages and events the viewer may see, in time order (an event after a message of the
-/// same millisecond).
+/// Messages and events the reader may see, in time order (an event after a message of the
+/// same millisecond), with each message's time and sequence number. A status change a message
+/// made by being written is shown on that message, not as a line of its own.
 fn items(
-    viewer: &Viewer,
+    r: &Reading,
     id: &str,
     messages: &[Message],
     attachments: &HashMap<String, Vec<Attachment>>,
     events: &[ConversationEvent],
     people: &HashMap<String, Person>,
-) -> Vec<Item> {
-    let t = viewer.text();
-    let role = viewer.role();
-    let mut items: Vec<(i64, u8, Item)> = Vec::with_capacity(messages.len() + events.len());
-    for m in messages {
-        if !m.kind.visible_to(role) {
+) -> Vec<(Millis, Option<i64>, Item)> {
+    let t = r.t;
+    let role = if r.staff {
+        Role::Internal
+    } else {
+        Role::Client
+    };
+    let by_id: HashMap<&str, &Message> = messages.iter().map(|m| (m.id.as_str(), m)).collect();
+    let by_time: HashMap<(Millis, &str), &Message> = messages
+        .iter()
+        .map(|m| ((m.created_at, m.author_id.as_str()), m))
+        .collect();
+    let mut effects: HashMap<&str, &'static str> = HashMap::new();
+    let mut items: Vec<(Millis, u8, Option<i64>, Item)> =
+        Vec::with_capacity(messages.len() + events.len());
+    for e in events {
+        let seen = r.staff || client_sees_event(e);
+        if let Some(m) = caused_by_message(e, &by_time, &by_id) {
+            if seen
+                && let Some(to) = e
+                    .data
+                    .get("to")
+                    .and_then(|v| v.as_str())
+                    .and_then(ConversationStatus::parse)
+            {
+                effects.insert(m.id.as_str(), status_label(t, to));
+            }
             continue;
         }
-        let files = attachments.get(&m.id).map_or(&[][..], Vec::as_slice);
-        items.push((
-            m.created_at,
-            0,
-            Item::Message(message_view(t, viewer, id, m, files, people)),
-        ));
-    }
-    for e in events {
-        if !viewer.is_staff() && !client_sees_event(e) {
+        if !seen {
             continue;
         }
         if let Some(text) = event_text(t, e, people) {
             items.push((
                 e.created_at,
                 1,
+                None,
                 Item::Event(EventView {
-                    time: human_time(e.created_at),
+                    time: r.zone.clock(e.created_at),
                     time_iso: rfc3339(e.created_at),
+                    time_full: r.zone.date_time(e.created_at, r.locale),
                     text,
                 }),
             ));
         }
     }
-    items.sort_by_key(|(at, order, _)| (*at, *order));
-    items.into_iter().map(|(_, _, item)| item).collect()
+    for m in messages {
+        if !m.kind.visible_to(role) {
+            continue;
+        }
+        let files = attachments.get(&m.id).map_or(&[][..], Vec::as_slice);
+        let effect = effects.get(m.id.as_str()).copied();
+        items.push((
+            m.created_at,
+            0,
+            Some(m.seq),
+            Item::Message(message_view(r, id, m, files, people, effect)),
+        ));
+    }
+    items.sort_by_key(|(at, order, seq, _)| (*at, *order, *seq));
+    items
+        .into_iter()
+        .map(|(at, _, seq, item)| (at, seq, item))
+        .collect()
 }
 
 #[cfg(test)]
@@ -431,15 +669,102 @@ mod tests {
         Key {
             conversation: conversation.to_string(),
             staff: true,
+            own: None,
             lang: "en",
+            zone: TimeZone::UTC,
+            today: NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
+        }
+    }
+
+    fn piece(html: &str) -> Piece {
+        Piece {
+            html: html.to_string(),
+            deflated: None,
         }
     }
 
     fn rendered(bytes: usize) -> Arc<Rendered> {
         Arc::new(Rendered {
-            html: "x".repeat(bytes),
-            deflated: None,
+            entries: vec![Entry {
+                piece: piece(&"x".repeat(bytes)),
+                day: 0,
+                seq: Some(1),
+            }],
+            days: Vec::new(),
+            divider: piece(""),
         })
+    }
+
+    /// `n` messages (seq 1..=n), an event after every tenth, a new day every 15 entries.
+    fn history_of(n: i64) -> Rendered {
+        let mut entries = Vec::new();
+        for seq in 1..=n {
+            entries.push(Entry {
+                piece: piece(&format!("m{seq} ")),
+                day: entries.len() / 15,
+                seq: Some(seq),
+            });
+            if seq % 10 == 0 {
+                entries.push(Entry {
+                    piece: piece(&format!("e{seq} ")),
+                    day: entries.len() / 15,
+                    seq: None,
+                });
+            }
+        }
+        let days = (0..=entries.len() / 15)
+            .map(|d| piece(&format!("D{d} ")))
+            .collect();
+        Rendered {
+            entries,
+            days,
+            divider: piece("NEW "),
+        }
+    }
+
+    fn page(r: &Rendered, layout: &Layout) -> String {
+        r.pieces(layout).iter().map(|p| p.html.as_str()).collect()
+    }
+
+    #[test]
+    fn a_short_history_is_shown_whole_with_the_divider_at_the_first_unread() {
+        let r = history_of(12);
+        let all_read = r.layout(Some(12), false);
+        assert_eq!(
+            all_read,
+            Layout {
+                from: 0,
+                unread: None,
+                folded: 0
+            }
+        );
+        assert_eq!(
+            page(&r, &all_read),
+            "D0 m1 m2 m3 m4 m5 m6 m7 m8 m9 m10 e10 m11 m12 "
+        );
+        let some_new = r.layout(Some(10), false);
+        assert!(page(&r, &some_new).ends_with("m10 e10 NEW m11 m12 "));
+        // Not a participant: nothing is new to them.
+        assert_eq!(r.layout(None, false).unread, None);
+    }
+
+    #[test]
+    fn a_long_history_folds_all_but_the_latest_messages_unless_the_first_unread_is_older() {
+        let r = history_of(43);
+        let read = r.layout(Some(43), false);
+        assert_eq!(read.folded, 43 - SHOWN_MESSAGES);
+        let shown = page(&r, &read);
+        assert!(shown.starts_with("D1 m24 "), "{shown}");
+        assert_eq!(shown.matches('m').count(), SHOWN_MESSAGES);
+        assert!(shown.contains("D2 ") && shown.ends_with("m43 "));
+        // The first unread is inside what would be folded: shown from there.
+        let behind = r.layout(Some(5), false);
+        assert_eq!(behind.folded, 5);
+        assert!(page(&r, &behind).starts_with("D0 NEW m6 "));
+        // Asked for everything.
+        let all = r.layout(Some(43), true);
+        assert_eq!((all.from, all.folded), (0, 0));
+        assert!(page(&r, &all).starts_with("D0 m1 "));
     }
 
     #[test]

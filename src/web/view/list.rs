@@ -3,9 +3,7 @@
 //! mine / unassigned / all and by status, with counts. And starting a conversation (`/new`).
 
 use super::auth::{Viewer, require_form, require_viewer};
-use super::page::{
-    Chrome, MAX_BODY, Web, WebError, WebForm, check_field, check_text, human_time, render,
-};
+use super::page::{Chrome, MAX_BODY, Web, WebError, WebForm, check_field, check_text, render};
 use super::status::{shown_status, status_label};
 use super::text::Text;
 use crate::domain::{ConversationType, EmailAddress, MessageKind, Role, Source};
@@ -289,6 +287,7 @@ async fn list(
             });
         }
     }
+    let now = state.store.now();
     let rows = all
         .iter()
         .filter(|s| in_view(s, view) && status.is_none_or(|st| s.status == st))
@@ -301,7 +300,7 @@ async fn list(
                 status: status.as_str(),
                 status_label: status_label(t, status),
                 excerpt: excerpt(s, t),
-                time: human_time(at),
+                time: viewer.zone().short(at, now, viewer.locale()),
                 time_iso: crate::domain::rfc3339(at),
                 unread: s.unread,
                 muted: s.muted,

@@ -67,7 +67,18 @@ pub(super) fn anonymous_page(
     build: impl FnOnce(Chrome) -> Response,
     title: fn(&Text) -> &'static str,
 ) -> Response {
-    let t = visitor_text(headers);
+    anonymous_page_in(visitor_text(headers), headers, secure, status, build, title)
+}
+
+/// [`anonymous_page`] in a language known otherwise (the person a link was for).
+pub(super) fn anonymous_page_in(
+    t: &'static Text,
+    headers: &HeaderMap,
+    secure: bool,
+    status: StatusCode,
+    build: impl FnOnce(Chrome) -> Response,
+    title: fn(&Text) -> &'static str,
+) -> Response {
     let (csrf, fresh) = anonymous_csrf(headers);
     let mut response = build(Chrome::anonymous(t, title(t), csrf.clone()));
     *response.status_mut() = status;
@@ -293,8 +304,17 @@ pub async fn magic_link(
     WebPath(token): WebPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
+    // In the language of the person the link was for when it is genuine (expired, or
+    // revoked), else the browser's.
+    let language = async {
+        let person = state.links.magic_link_recipient(&token)?;
+        let settings = state.store.person_settings(&person).await.ok()??;
+        Some(super::text::text(settings.locale))
+    };
+    let t = language.await.unwrap_or_else(|| visitor_text(&headers));
     let invalid = || {
-        anonymous_page(
+        anonymous_page_in(
+            t,
             &headers,
             state.secure_cookies,
             StatusCode::BAD_REQUEST,

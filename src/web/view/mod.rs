@@ -57,6 +57,38 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// Error pages raised before the reader was known (a path that names nothing, a form that is
+/// not one) are rendered again in their language: the signed-in person's, else the browser's
+/// `Accept-Language`. Only the two headers that decide it are kept from the request.
+pub async fn localize_errors(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut deciding = axum::http::HeaderMap::new();
+    for name in [header::COOKIE, header::ACCEPT_LANGUAGE] {
+        for value in request.headers().get_all(&name) {
+            deciding.append(name.clone(), value.clone());
+        }
+    }
+    let response = next.run(request).await;
+    let Some(pending) = response.extensions().get::<page::Unlocalized>().cloned() else {
+        return response;
+    };
+    let t = match auth::viewer(&state, &deciding).await {
+        Ok(Some(viewer)) => viewer.text(),
+        _ => page::visitor_text(&deciding),
+    };
+    // The same response (status, security headers) with the page in their language.
+    let (mut parts, _) = response.into_parts();
+    let (localized, body) = pending.in_language(t).into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &localized.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    axum::response::Response::from_parts(parts, body)
+}
+
 /// The pages and forms; `posting_limit`: the body limit of the routes that take files.
 pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
     Router::new()
@@ -118,6 +150,7 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
         )
         .route("/c/{id}/status", post(conversation::post_status))
         .route("/c/{id}/snooze", post(conversation::post_snooze))
+        .route("/c/{id}/wake", post(conversation::post_wake))
         .route("/c/{id}/assign", post(conversation::post_assign))
         .route("/c/{id}/mute", post(conversation::post_mute))
         .route(
@@ -131,6 +164,10 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
         .route(
             "/c/{id}/messages/{message_id}/delete",
             post(conversation::post_delete_message),
+        )
+        .route(
+            "/c/{id}/messages/{message_id}/restore",
+            post(conversation::post_restore_message),
         )
         .route(
             "/c/{id}/messages/{message_id}/original",

@@ -66,7 +66,31 @@ pub struct WebError {
     status: StatusCode,
     kind: ErrorKind,
     detail: String,
-    lang: &'static Text,
+    /// None: not known where it was raised (a path that names nothing, a form that is not
+    /// one); the page is then rendered again in the reader's language on its way out
+    /// ([`Unlocalized`], `view::localize_errors`).
+    lang: Option<&'static Text>,
+}
+
+/// An error page rendered before its reader's language was known: what it needs to be
+/// rendered again in it.
+#[derive(Debug, Clone)]
+pub struct Unlocalized {
+    status: StatusCode,
+    kind: ErrorKind,
+    detail: String,
+}
+
+impl Unlocalized {
+    pub fn in_language(self, t: &'static Text) -> Response {
+        WebError {
+            status: self.status,
+            kind: self.kind,
+            detail: self.detail,
+            lang: Some(t),
+        }
+        .into_response()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +109,7 @@ impl WebError {
             status,
             kind,
             detail: detail.into(),
-            lang: &super::text::EN,
+            lang: None,
         }
     }
 
@@ -122,14 +146,27 @@ impl WebError {
 
     /// Shown in this language.
     pub fn in_language(mut self, t: &'static Text) -> WebError {
-        self.lang = t;
+        self.lang = Some(t);
         self
     }
 }
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let t = self.lang;
+        let Some(t) = self.lang else {
+            let mut response = WebError {
+                lang: Some(&super::text::EN),
+                detail: self.detail.clone(),
+                ..self
+            }
+            .into_response();
+            response.extensions_mut().insert(Unlocalized {
+                status: self.status,
+                kind: self.kind,
+                detail: self.detail,
+            });
+            return response;
+        };
         let message = match self.kind {
             ErrorKind::NotFound => t.not_found,
             ErrorKind::Forbidden => t.forbidden,
@@ -294,14 +331,6 @@ pub async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
-}
-
-/// "2026-11-23 18:34 UTC".
-pub fn human_time(ms: crate::domain::Millis) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%d %H:%M UTC")
-        .to_string()
 }
 
 /// The state the web handlers need, for handlers that only take `State<AppState>`.
