@@ -703,3 +703,261 @@ async fn the_admin_files_a_company_and_the_search_box_finds_its_conversation() {
     b.client.clone().close().await.ok();
     app.stop().await;
 }
+
+/// Both sizes the web view is built for: a phone held upright and a laptop.
+const SIZES: [(u32, u32, &str); 2] = [(390, 844, "phone"), (1280, 900, "desktop")];
+
+/// A value computed in the page.
+async fn js(b: &Browser, script: &str) -> serde_json::Value {
+    b.client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+/// Waits (up to 10 s) until `script` returns `expected` in the page: after a form post, the
+/// next page has loaded.
+async fn wait_until(b: &Browser, script: &str, expected: serde_json::Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = b.client.execute(script, vec![]).await.ok();
+        if now.as_ref() == Some(&expected) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{script}: {now:?}, waiting for {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_notification_link_lands_on_the_first_unread_message_and_earlier_ones_unfold() {
+    for db in test_databases().await {
+        for (width, height, size) in SIZES {
+            let Some(b) = browser(width, height).await else {
+                return;
+            };
+            let db = db.sibling().await;
+            let app = spawn_app(&db, &[]).await;
+            let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+            let client = app.person(CLIENT, "Carl Client", "client").await;
+            let (status, _) = app
+                .patch(
+                    &format!("/people/{client}"),
+                    json!({"notifications": "immediate", "time_zone": "Europe/Paris"}),
+                )
+                .await;
+            assert_eq!(status, 200);
+            let conversation = app
+                .conversation("Kitchen renovation", &agent, &[&client])
+                .await;
+            for i in 1..=30 {
+                app.say(
+                    &conversation,
+                    &agent,
+                    &format!("Site update {i}: the work goes on as planned."),
+                    "message",
+                )
+                .await;
+            }
+            let first = app.wait_for_emails(CLIENT, 1).await.len();
+            // The client reads everything once, then three more arrive by email.
+            b.open(&magic_link(&email_about(&app, CLIENT, "Kitchen").await))
+                .await;
+            b.wait_for("ol.history").await;
+            for i in 31..=33 {
+                app.say(
+                    &conversation,
+                    &agent,
+                    &format!("Site update {i}: new tiles arrived."),
+                    "message",
+                )
+                .await;
+            }
+            let latest = app.wait_for_emails(CLIENT, first + 1).await.pop().unwrap();
+            let link = magic_link(&latest);
+            assert!(link.ends_with("#unread"), "{link}");
+            b.open(&link).await;
+            b.wait_for("#unread").await;
+            let url = b.client.current_url().await.unwrap();
+            assert_eq!(url.fragment(), Some("unread"), "{url}");
+            // The divider is on screen, and the first new message right under it.
+            let place = js(
+                &b,
+                "const d = document.getElementById('unread').getBoundingClientRect();
+                 const m = document.getElementById('unread').nextElementSibling;
+                 return [d.top, window.innerHeight, m.textContent.includes('Site update 31')];",
+            )
+            .await;
+            let top = place[0].as_f64().unwrap();
+            assert!(
+                (0.0..place[1].as_f64().unwrap() / 2.0).contains(&top),
+                "{size}: the divider at {top}px ({place})"
+            );
+            assert_eq!(place[2], json!(true), "{size}");
+            // Times are Paris times (the zone the client chose), as the browser computes them.
+            let times = js(
+                &b,
+                "return Array.from(document.querySelectorAll('li.message time')).slice(-3).map(t =>
+                   [t.textContent, new Date(t.dateTime).toLocaleTimeString('en-GB',
+                     {timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit'})]);",
+            )
+            .await;
+            for pair in times.as_array().unwrap() {
+                assert_eq!(pair[0], pair[1], "{size}: {times}");
+            }
+            screenshot(&b, &format!("unread-{size}")).await;
+            if width < 500 {
+                assert_fits_width(&b, "a long conversation").await;
+            }
+
+            // Older history is folded; the link shows it all.
+            let shown = js(&b, "return document.querySelectorAll('li.message').length;").await;
+            assert_eq!(shown, json!(20), "{size}");
+            b.click("p.fold a").await;
+            wait_until(
+                &b,
+                "return document.querySelectorAll('li.message').length;",
+                json!(33),
+            )
+            .await;
+
+            // The client answers from the top's reply link; their message says "You".
+            b.click("nav.jump a[href='#reply']").await;
+            b.type_into("textarea#body", "Great, thank you!").await;
+            b.click("form.reply button[type=submit]").await;
+            b.wait_for("li.message.own").await;
+            let author = js(
+                &b,
+                "return document.querySelector('li.message.own .author').textContent;",
+            )
+            .await;
+            assert_eq!(author, json!("You"), "{size}");
+            b.client.clone().close().await.ok();
+            app.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn agents_find_their_controls_first_on_a_phone_delete_after_confirming_restore_and_wake() {
+    for db in test_databases().await {
+        for (width, height, size) in SIZES {
+            let Some(b) = browser(width, height).await else {
+                return;
+            };
+            let db = db.sibling().await;
+            let s = scene(&db).await;
+            b.open(&magic_link(&email_about(&s.app, AGENT, ORDER).await))
+                .await;
+            b.wait_for("aside#manage").await;
+            let layout = js(
+                &b,
+                "const a = document.getElementById('manage').getBoundingClientRect();
+                 const h = document.querySelector('ol.history').getBoundingClientRect();
+                 return [a.top + scrollY, h.top + scrollY, a.left, h.left];",
+            )
+            .await;
+            let [aside_top, history_top, aside_left, history_left] =
+                [0, 1, 2, 3].map(|i| layout[i].as_f64().unwrap());
+            if width < 500 {
+                assert!(
+                    aside_top < history_top,
+                    "{size}: the controls come before the thread ({layout})"
+                );
+            } else {
+                // Beside it (sticky: its top follows the scroll).
+                assert!(
+                    aside_left > history_left,
+                    "{size}: the controls beside the thread ({layout})"
+                );
+            }
+
+            // Delete asks first: the real button is behind "Delete".
+            let photo = "li.message:has(a[download])";
+            b.wait_for(photo).await;
+            let hidden = js(
+                &b,
+                &format!(
+                    "return !document.querySelector(\"{photo} details.confirm button\").checkVisibility();"
+                ),
+            )
+            .await;
+            assert_eq!(hidden, json!(true), "{size}: not one click away");
+            b.click(&format!("{photo} details.confirm summary")).await;
+            screenshot(&b, &format!("delete-confirm-{size}")).await;
+            b.click(&format!("{photo} details.confirm button")).await;
+            b.wait_for("li.message.deleted").await;
+            let messages = s.app.messages(&s.conversation).await;
+            assert_eq!(
+                messages.iter().filter(|m| m["deleted"] == true).count(),
+                1,
+                "{size}"
+            );
+            // Restore brings it back.
+            b.click("li.message.deleted button[formaction$='/restore']")
+                .await;
+            wait_until(
+                &b,
+                "return document.querySelectorAll('li.message.deleted').length;",
+                json!(0),
+            )
+            .await;
+            let messages = s.app.messages(&s.conversation).await;
+            assert!(messages.iter().all(|m| m["deleted"] == false), "{size}");
+
+            // Snooze for a day: the page says until when, and wakes it on demand.
+            b.click("form[action$='/snooze'] button[type=submit]").await;
+            b.wait_for("#snoozed time").await;
+            let until = js(
+                &b,
+                "return document.querySelector('#snoozed time').textContent;",
+            )
+            .await;
+            assert!(until.as_str().unwrap().ends_with("UTC"), "{size}: {until}");
+            screenshot(&b, &format!("snoozed-{size}")).await;
+            b.click("#snoozed button").await;
+            wait_until(
+                &b,
+                "return document.getElementById('snoozed') !== null;",
+                json!(false),
+            )
+            .await;
+            let (_, c) = s.app.get(&format!("/conversations/{}", s.conversation)).await;
+            assert_ne!(c["status"], "snoozed", "{size}");
+            let _ = (&s.agent, &s.client);
+            b.client.clone().close().await.ok();
+            s.app.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_expired_link_shows_a_french_client_a_french_page() {
+    let Some(b) = browser(390, 844).await else {
+        return;
+    };
+    let db = TestDb::sqlite().await;
+    let clock = threadgate::domain::ManualClock::at(1_800_000_000_000);
+    let app = spawn_app_with_clock(&db, &[], std::sync::Arc::new(clock.clone())).await;
+    let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+    let client = app.person(CLIENT, "Carl Client", "client").await;
+    let (status, _) = app
+        .patch(&format!("/people/{client}"), json!({"locale": "fr"}))
+        .await;
+    assert_eq!(status, 200);
+    let conversation = app.conversation("Devis", &agent, &[&client]).await;
+    app.say(&conversation, &agent, "Voici le devis.", "message")
+        .await;
+    let link = magic_link(&app.wait_for_emails(CLIENT, 1).await.remove(0));
+    clock.advance(Duration::from_secs(15 * 24 * 3600));
+    b.open(&link).await;
+    b.wait_for("main h1").await;
+    let source = page_source(&b).await;
+    assert!(source.contains("Ce lien ne fonctionne plus"), "{source}");
+    screenshot(&b, "expired-link-fr").await;
+    b.client.clone().close().await.ok();
+    app.stop().await;
+}

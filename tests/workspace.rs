@@ -385,8 +385,7 @@ async fn times_are_shown_in_the_reader_s_time_zone_on_pages_and_in_emails() {
         let mut client_web = signed_in(&app, CLIENT).await;
         let page = client_web.get(&format!("/c/{conversation}")).await.body;
         assert!(
-            page.contains("<li class=\"day\"><span>Aujourd&#x27;hui</span></li>")
-                || page.contains("<li class=\"day\"><span>Aujourd'hui</span></li>"),
+            page.contains("<li class=\"day\"><span>Aujourd'hui</span></li>"),
             "{page}"
         );
         assert!(
@@ -493,16 +492,15 @@ async fn error_and_expired_link_pages_speak_the_reader_s_language() {
             .await;
         let body = String::from_utf8(body).unwrap();
         assert_eq!(status, 404);
-        assert!(
-            body.contains("Il n&#x27;y a rien ici") || body.contains("Il n'y a rien ici"),
-            "{body}"
-        );
+        assert!(body.contains("y a rien ici"), "{body}");
         assert!(headers.contains_key("content-security-policy"));
 
         // Signed in: their language, whatever the browser says.
         app.say(&conversation, &agent, "Encore un message.", "message")
             .await;
-        let mut client_web = signed_in(&app, CLIENT).await;
+        let fresh = app.wait_for_emails(CLIENT, 2).await.pop().unwrap();
+        let mut client_web = Browser::new(&app);
+        client_web.sign_in_with(&magic_link(&fresh)).await;
         let (status, _, body) = client_web
             .get_raw("/c/not*an*id", &[("accept-language", "en")])
             .await;
