@@ -477,7 +477,10 @@ impl Domains {
                 "lands_in_spam": !spam_reasons.is_empty(),
                 "reasons": spam_reasons,
             },
-            "problems": never_verify(&self.settings.mx_host),
+            "problems": never_verify(&self.settings.mx_host)
+                .into_iter()
+                .chain(misplaced_reply_domain(&domain.name, &domain.reply_domain))
+                .collect::<Vec<_>>(),
         }))
     }
 }
@@ -501,6 +504,22 @@ fn never_verify(mx_host: &str) -> Vec<String> {
          bounces can never arrive and the record cannot be verified. Start threadgate with \
          --mx-host (THREADGATE_MX_HOST) set to this server's public name."
     )]
+}
+
+/// A reply domain outside its domain: the envelope sender (bounces) is on the reply domain, so
+/// SPF passes for a name that does not align with the From domain (DMARC, RFC 7489 §3.1.2,
+/// relaxed alignment needs the same organizational domain), and receivers rely on DKIM alone.
+fn misplaced_reply_domain(domain: &str, reply_domain: &str) -> Option<String> {
+    let (domain, reply) = (
+        domain.trim_end_matches('.').to_ascii_lowercase(),
+        reply_domain.trim_end_matches('.').to_ascii_lowercase(),
+    );
+    let under = reply == domain || reply.ends_with(&format!(".{domain}"));
+    (!under).then(|| {
+        format!(
+            "the reply domain {reply} is not under {domain}: bounces and SPF use it, and SPF can              never align with the From domain for DMARC. Use a name such as reply.{domain}."
+        )
+    })
 }
 
 /// Why mail from `domain` will land in spam (or be refused) until its records are right: it
@@ -590,6 +609,22 @@ async fn generate_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_domain_outside_its_domain_is_flagged() {
+        assert!(misplaced_reply_domain("example.com", "reply.example.com").is_none());
+        assert!(misplaced_reply_domain("example.com", "Reply.Example.com.").is_none());
+        assert!(misplaced_reply_domain("example.com", "example.com").is_none());
+        for outside in ["reply.other.com", "badexample.com", "example.com.evil.test"] {
+            let problem = misplaced_reply_domain("example.com", outside);
+            assert!(
+                problem
+                    .as_deref()
+                    .is_some_and(|p| p.contains("not under example.com")),
+                "{outside}: {problem:?}"
+            );
+        }
+    }
 
     #[test]
     fn an_mx_no_other_server_can_reach_can_never_verify() {

@@ -925,7 +925,10 @@ async fn agents_find_their_controls_first_on_a_phone_delete_after_confirming_res
                 json!(false),
             )
             .await;
-            let (_, c) = s.app.get(&format!("/conversations/{}", s.conversation)).await;
+            let (_, c) = s
+                .app
+                .get(&format!("/conversations/{}", s.conversation))
+                .await;
             assert_ne!(c["status"], "snoozed", "{size}");
             let _ = (&s.agent, &s.client);
             b.client.clone().close().await.ok();

@@ -293,25 +293,31 @@ impl InboundOutcome {
         }
     }
 
+    /// Every outcome, in the order the admin's inbound log offers them as filters.
+    pub const ALL: [InboundOutcome; 14] = [
+        InboundOutcome::Posted,
+        InboundOutcome::Held,
+        InboundOutcome::UnknownSender,
+        InboundOutcome::Released,
+        InboundOutcome::Dropped,
+        InboundOutcome::Duplicate,
+        InboundOutcome::AutoReply,
+        InboundOutcome::Bounce,
+        InboundOutcome::SenderMismatch,
+        InboundOutcome::Unmatched,
+        InboundOutcome::Empty,
+        InboundOutcome::Rejected,
+        InboundOutcome::Unsubscribe,
+        InboundOutcome::Commands,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            InboundOutcome::Posted,
-            InboundOutcome::Duplicate,
-            InboundOutcome::AutoReply,
-            InboundOutcome::Bounce,
-            InboundOutcome::SenderMismatch,
-            InboundOutcome::Unmatched,
-            InboundOutcome::Empty,
-            InboundOutcome::Rejected,
-            InboundOutcome::Unsubscribe,
-            InboundOutcome::Held,
-            InboundOutcome::Released,
-            InboundOutcome::Commands,
-            InboundOutcome::UnknownSender,
-            InboundOutcome::Dropped,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        InboundOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Kept for staff to release or drop.
+    pub fn is_held(self) -> bool {
+        matches!(self, InboundOutcome::Held | InboundOutcome::UnknownSender)
     }
 }
 

@@ -169,13 +169,23 @@ impl Store {
 
     /// The inbound log, newest first.
     pub async fn recent_inbound(&self, limit: i64) -> Result<Vec<InboundEntry>> {
+        self.inbound_log(None, limit).await
+    }
+
+    /// The inbound log, newest first, of one outcome only when given.
+    pub async fn inbound_log(
+        &self,
+        outcome: Option<InboundOutcome>,
+        limit: i64,
+    ) -> Result<Vec<InboundEntry>> {
         on_backend!(self, pool => {
             let rows = sqlx::query(
                 "SELECT id, received_at, envelope_from, recipients, message_id, outcome,
                         conversation_id, posted_message_id, detail, auth_results
-                 FROM inbound ORDER BY seq DESC LIMIT $1",
+                 FROM inbound WHERE ($2 IS NULL OR outcome = $2) ORDER BY seq DESC LIMIT $1",
             )
             .bind(limit)
+            .bind(outcome.map(InboundOutcome::as_str))
             .fetch_all(pool)
             .await?;
             rows.iter().map(entry_from_row).collect()

@@ -61,7 +61,7 @@ pub use notifications::{
     BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingFile, PendingMessage, PlannedEmail,
 };
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
-pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT};
+pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT, Suppressed};
 pub use search::{SearchFilter, SearchHit};
 pub use senders::{BlockedDomain, SenderBlock};
 pub use sessions::{LinkPolicy, SessionVia, WebSession};

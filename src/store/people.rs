@@ -111,6 +111,60 @@ impl Store {
     }
 }
 
+/// A person whose address receives nothing from us any more (or soon will not): bounced, or
+/// with temporary failures counting.
+#[derive(Debug, Clone)]
+pub struct Suppressed {
+    pub person: Person,
+    pub soft_bounces: i64,
+    pub last_bounce_at: Option<Millis>,
+    /// The receiving server's last answer.
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Addresses that bounced, most recent first.
+    pub async fn suppressed_addresses(&self, limit: i64) -> Result<Vec<Suppressed>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, email, name, role, created_at, email_status, soft_bounces,
+                        last_bounce_at, bounce_detail
+                 FROM people WHERE email_status <> 'ok'
+                 ORDER BY last_bounce_at DESC, id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(Suppressed {
+                        person: person_from_row(row)?,
+                        soft_bounces: row.try_get("soft_bounces")?,
+                        last_bounce_at: row.try_get("last_bounce_at")?,
+                        detail: row.try_get("bounce_detail")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Emails this person again: their address is no longer suppressed, its failures are
+    /// forgotten (the next permanent one suppresses it again). False when it was not suppressed
+    /// or there is no such person.
+    pub async fn reactivate_address(&self, id: &str) -> Result<bool> {
+        on_backend!(write self, pool => {
+            let done = sqlx::query(
+                "UPDATE people SET email_status = 'ok', soft_bounces = 0, bounce_detail = NULL
+                 WHERE id = $1 AND email_status <> 'ok'",
+            )
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+}
+
 /// After this many temporary failures within [`SOFT_BOUNCE_WINDOW_MS`] an address is treated
 /// like a hard bounce.
 pub const SOFT_BOUNCE_LIMIT: i64 = 5;

@@ -151,6 +151,8 @@ pub fn router(state: AppState) -> Router {
             post(domains::activate_key),
         )
         .route("/inbound", get(api::list_inbound))
+        .route("/suppressions", get(api::list_suppressions))
+        .route("/people/{id}/reactivate", post(api::reactivate_person))
         .route("/inbound/{id}/raw", get(api::download_raw))
         .route("/inbound/{id}/release", post(api::release_inbound))
         .route("/inbound/{id}/drop", post(api::drop_inbound))

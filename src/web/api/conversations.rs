@@ -264,16 +264,79 @@ pub struct Limit {
     limit: Option<String>,
 }
 
+#[derive(Deserialize)]
+pub struct InboundQuery {
+    limit: Option<String>,
+    outcome: Option<String>,
+}
+
+/// `GET /inbound?outcome=held&limit=50`: the inbound log, newest first.
 pub async fn list_inbound(
+    State(state): State<AppState>,
+    query: Result<Query<InboundQuery>, QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query?;
+    let outcome = match query.outcome.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(o) => Some(crate::domain::InboundOutcome::parse(o).ok_or_else(|| {
+            ApiError::invalid(format!("`outcome` {o:?} is not an inbound outcome"))
+        })?),
+    };
+    let entries = state
+        .store
+        .inbound_log(outcome, parse_limit(&query.limit)?)
+        .await?;
+    ok(json!({"inbound": entries.iter().map(inbound_json).collect::<Vec<_>>()}))
+}
+
+/// `GET /suppressions?limit=`: addresses we no longer email (bounced) or that are failing,
+/// most recent failure first.
+pub async fn list_suppressions(
     State(state): State<AppState>,
     query: Result<Query<Limit>, QueryRejection>,
 ) -> ApiResult {
     let Query(query) = query?;
-    let entries = state
+    let suppressed = state
         .store
-        .recent_inbound(parse_limit(&query.limit)?)
+        .suppressed_addresses(parse_limit(&query.limit)?)
         .await?;
-    ok(json!({"inbound": entries.iter().map(inbound_json).collect::<Vec<_>>()}))
+    let rows: Vec<Value> = suppressed
+        .iter()
+        .map(|s| {
+            json!({
+                "person_id": s.person.id, "email": s.person.email, "name": s.person.name,
+                "email_status": s.person.email_status.as_str(), "soft_bounces": s.soft_bounces,
+                "last_bounce_at": s.last_bounce_at.map(rfc3339), "detail": s.detail,
+            })
+        })
+        .collect();
+    ok(json!({"suppressions": rows}))
+}
+
+/// `POST /people/{id}/reactivate`: their address is emailed again. `409` when it was not
+/// suppressed.
+pub async fn reactivate_person(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult {
+    let person = state
+        .store
+        .person(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
+    if !state.store.reactivate_address(&person.id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "this address is not suppressed",
+        ));
+    }
+    let person = state
+        .store
+        .person(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("person"))?;
+    ok(super::json::person_with_settings(&state, &person).await?)
 }
 
 #[derive(Deserialize)]
@@ -400,7 +463,7 @@ pub struct ReleaseBody {
 }
 
 /// A held email released or dropped: the statuses of what went wrong.
-fn release_error(e: crate::inbound::ReleaseError) -> ApiError {
+pub(crate) fn release_error(e: crate::inbound::ReleaseError) -> ApiError {
     use crate::inbound::ReleaseError;
     match e {
         ReleaseError::NotFound => ApiError::not_found("inbound email"),

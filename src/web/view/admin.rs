@@ -40,6 +40,16 @@ pub struct DomainRow {
     pub spam_reasons: Vec<String>,
     /// What can never verify as configured (an MX to `localhost`).
     pub problems: Vec<String>,
+    /// Its DKIM keys, newest generation last.
+    pub keys: Vec<KeyRow>,
+}
+
+pub struct KeyRow {
+    pub selector: String,
+    pub algorithm: String,
+    /// `active`, `pending` (published, then activated) or `retired`.
+    pub status: String,
+    pub created: String,
 }
 
 #[derive(Template)]
@@ -80,6 +90,17 @@ fn row(view: &Value) -> DomainRow {
         language: text(&view["default_language"]),
         spam_reasons: strings(&view["deliverability"]["reasons"]),
         problems: strings(&view["problems"]),
+        keys: view["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|k| KeyRow {
+                selector: text(&k["selector"]),
+                algorithm: text(&k["algorithm"]),
+                status: text(&k["status"]),
+                created: text(&k["created_at"]),
+            })
+            .collect(),
         inbox: view["inbox"].as_object().map(|inbox| {
             format!(
                 "{} (or forwarded to {}), strangers: {}",
@@ -253,5 +274,47 @@ pub async fn check_domain(
             Ok(Redirect::to(&format!("/admin/domains#{}", text(&view["name"]))).into_response())
         }
         None => Err(WebError::not_found()),
+    }
+}
+
+/// "Rotate keys": a new generation of DKIM keys, pending until its records are published and
+/// it is activated.
+pub async fn rotate_keys(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(name): WebPath<String>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
+    admin_only(&viewer)?;
+    let view = state
+        .domains
+        .rotate(&name)
+        .await
+        .map_err(crate::web::error::ApiError::from)?
+        .ok_or_else(WebError::not_found)?;
+    state.signer_reload();
+    Ok(Redirect::to(&format!("/admin/domains#{}", text(&view["name"]))).into_response())
+}
+
+/// Signs with a pending generation from now on (the older active one is retired).
+pub async fn activate_key(
+    state: Web,
+    headers: HeaderMap,
+    WebPath((name, selector)): WebPath<(String, String)>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
+    admin_only(&viewer)?;
+    match state.domains.activate(&name, &selector).await {
+        Ok(Some(view)) => {
+            state.signer_reload();
+            Ok(Redirect::to(&format!("/admin/domains#{}", text(&view["name"]))).into_response())
+        }
+        Ok(None) => Err(WebError::not_found()),
+        Err(crate::sending_domains::DomainError::Invalid(message)) => {
+            page(&state, &viewer, StatusCode::UNPROCESSABLE_ENTITY, &message).await
+        }
+        Err(other) => Err(crate::web::error::ApiError::from(other).into()),
     }
 }

@@ -108,15 +108,40 @@ pub async fn people_page(
     result.unwrap_or_else(|e| e.in_language(viewer.text()).into_response())
 }
 
+/// What the admin manages of a person on their page.
+pub struct PersonAdmin {
+    pub blocked: bool,
+    pub locale: &'static str,
+    pub zone: &'static str,
+    pub zones: Vec<&'static str>,
+    /// Their other addresses (email, confirmed).
+    pub addresses: Vec<(String, bool)>,
+    /// Bounced or failing: can be reactivated.
+    pub suppressed: bool,
+}
+
 #[derive(Template)]
 #[template(path = "web/person.html")]
 struct PersonPage {
     chrome: Chrome,
     person: Person,
     companies: Vec<Company>,
+    /// For an admin session.
+    manage: Option<PersonAdmin>,
+    saved: bool,
 }
 
-pub async fn person_page(state: Web, headers: HeaderMap, WebPath(id): WebPath<String>) -> Response {
+#[derive(Deserialize)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn person_page(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    query: Result<Query<SavedQuery>, QueryRejection>,
+) -> Response {
     let viewer = match require_viewer(&state, &headers, &format!("/people/{id}")).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -129,17 +154,85 @@ pub async fn person_page(state: Web, headers: HeaderMap, WebPath(id): WebPath<St
             .await?
             .ok_or_else(WebError::not_found)?;
         let companies = state.store.followed_companies(&person.id).await?;
+        let manage = match admin_only(&viewer) {
+            Ok(()) => {
+                let settings = state
+                    .store
+                    .person_settings(&person.id)
+                    .await?
+                    .ok_or_else(WebError::not_found)?;
+                let addresses = state
+                    .store
+                    .addresses(&person.id)
+                    .await?
+                    .into_iter()
+                    .map(|a| (a.email, a.verified_at.is_some()))
+                    .collect();
+                Some(PersonAdmin {
+                    blocked: settings.blocked,
+                    locale: settings.locale.as_str(),
+                    zone: settings.time_zone.unwrap_or(state.default_time_zone).name(),
+                    zones: crate::domain::TimeZone::choices(),
+                    addresses,
+                    suppressed: person.email_status != crate::domain::EmailStatus::Ok,
+                })
+            }
+            Err(_) => None,
+        };
         Ok::<_, WebError>(render(
             StatusCode::OK,
             PersonPage {
                 chrome: Chrome::for_viewer(&viewer, person.name.clone()),
                 person,
                 companies,
+                manage,
+                saved: query.is_ok_and(|Query(q)| q.saved.is_some()),
             },
         ))
     }
     .await;
     result.unwrap_or_else(|e| e.in_language(viewer.text()).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PersonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    locale: String,
+    #[serde(default)]
+    time_zone: String,
+    /// A checkbox: present when ticked.
+    blocked: Option<String>,
+}
+
+/// The admin changes a person's language, time zone, and whether they are blocked (a blocked
+/// person loses the web view at once and gets no email).
+pub async fn manage_person(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<PersonForm>,
+) -> Result<Response, WebError> {
+    let viewer = require_form(&state, &headers, &form.csrf).await?;
+    admin_only(&viewer)?;
+    let locale = crate::domain::Locale::parse(form.locale.trim())
+        .ok_or_else(|| WebError::bad_form(format!("language: {:?}", form.locale)))?;
+    let zone = crate::domain::TimeZone::parse(&form.time_zone)
+        .ok_or_else(|| WebError::bad_form(format!("time zone: {:?}", form.time_zone)))?;
+    let blocked = form.blocked.is_some();
+    if !state
+        .store
+        .update_person_settings(&id, None, Some(locale), Some(blocked))
+        .await?
+    {
+        return Err(WebError::not_found());
+    }
+    state.store.set_time_zone(&id, Some(zone)).await?;
+    if blocked {
+        state.store.revoke_sessions_of(&id).await?;
+    }
+    Ok(Redirect::to(&format!("/people/{id}?saved=1")).into_response())
 }
 
 #[derive(Template)]

@@ -9,6 +9,8 @@
 //! - `conversation`: the history and every action on it; original emails; download rights
 //! - `reply`: the reply form's post (text, note or message, files)
 //! - `account`: settings; attachment downloads
+//! - `admin`: sending domains; `directory`: people and companies; `mailroom`: the inbound log
+//!   and suppressed addresses
 //! - `page`: chrome, rendering, HTML errors, extractors, security headers; `text`: EN/FR
 
 pub mod account;
@@ -20,6 +22,7 @@ pub mod directory;
 pub mod history;
 pub mod list;
 pub mod login;
+pub mod mailroom;
 pub mod page;
 pub mod reply;
 pub mod status;
@@ -117,6 +120,18 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
             get(admin::domains_page).post(admin::add_domain),
         )
         .route("/admin/domains/{name}/check", post(admin::check_domain))
+        .route("/admin/domains/{name}/rotate", post(admin::rotate_keys))
+        .route(
+            "/admin/domains/{name}/keys/{selector}/activate",
+            post(admin::activate_key),
+        )
+        .route("/admin/inbound", get(mailroom::inbound_page))
+        .route("/admin/inbound/{id}/raw", get(mailroom::original))
+        .route("/admin/inbound/{id}/release", post(mailroom::release))
+        .route("/admin/inbound/{id}/drop", post(mailroom::drop_held))
+        .route("/admin/suppressions", get(mailroom::suppressions_page))
+        .route("/admin/people/{id}/reactivate", post(mailroom::reactivate))
+        .route("/admin/people/{id}", post(directory::manage_person))
         .route("/people", get(directory::people_page))
         .route("/people/{id}", get(directory::person_page))
         .route(
