@@ -964,3 +964,119 @@ async fn an_expired_link_shows_a_french_client_a_french_page() {
     b.client.clone().close().await.ok();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_pages_work_at_phone_and_desktop_sizes() {
+    for (width, height, size) in SIZES {
+        let Some(b) = browser(width, height).await else {
+            return;
+        };
+        let db = TestDb::sqlite().await;
+        let app = spawn_app(&db, &[]).await;
+        let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+        let client = app.person(CLIENT, "Carl Client", "client").await;
+        let conversation = app.conversation("Delivery", &agent, &[&client]).await;
+        app.say(&conversation, &agent, "Your parcel left.", "message")
+            .await;
+        let to_client = app.wait_for_emails(CLIENT, 1).await.remove(0);
+        let phone = "carl.phone@mobile.test";
+        let data = reply_email(
+            phone,
+            &to_client.reply_to(),
+            "<phone1@mobile.test>",
+            &to_client.message_id(),
+            "Sent from another address of mine.",
+        );
+        send(&app, phone, &to_client.reply_to(), &data).await;
+        let dora = app
+            .person("dora@client.test", "Dora Client", "client")
+            .await;
+        app.store
+            .record_bounce(
+                &threadgate::domain::EmailAddress::parse("dora@client.test").unwrap(),
+                true,
+                "550 5.1.1 mailbox unavailable",
+            )
+            .await
+            .unwrap();
+        app.post("/domains", json!({"name": "shop.test"})).await;
+
+        b.open(&format!("http://{}/admin", app.http)).await;
+        b.wait_for("input#token").await;
+        b.type_into("input#token", ADMIN_TOKEN).await;
+        b.click("main form button[type=submit]").await;
+        b.wait_for("ul.conversations, p.empty").await;
+
+        // The inbound log: the held reply, posted as the participant from the page.
+        b.open(&format!(
+            "http://{}/admin/inbound?outcome=unknown_sender",
+            app.http
+        ))
+        .await;
+        b.wait_for("li.log-entry").await;
+        if width < 500 {
+            assert_fits_width(&b, "the inbound log").await;
+        }
+        screenshot(&b, &format!("admin-inbound-{size}")).await;
+        b.click("li.log-entry form input[value=participant] ~ button")
+            .await;
+        wait_until(
+            &b,
+            "return document.querySelectorAll('li.log-entry').length;",
+            json!(0),
+        )
+        .await;
+        let messages = app.messages(&conversation).await;
+        assert_eq!(messages.last().unwrap()["author_id"], client.as_str());
+
+        // Suppressed addresses: reactivated.
+        b.open(&format!("http://{}/admin/suppressions", app.http))
+            .await;
+        b.wait_for("li.log-entry").await;
+        if width < 500 {
+            assert_fits_width(&b, "suppressed addresses").await;
+        }
+        screenshot(&b, &format!("admin-suppressions-{size}")).await;
+        b.click("li.log-entry form button").await;
+        b.wait_for("p.empty").await;
+        let (_, person) = app.get(&format!("/people/{dora}")).await;
+        assert_eq!(person["email_status"], "ok");
+
+        // A person's page: time zone and language set.
+        b.open(&format!("http://{}/people/{client}", app.http))
+            .await;
+        b.wait_for("select#time_zone").await;
+        b.client
+            .execute(
+                "document.getElementById('time_zone').value = 'Europe/Paris';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.click("input[name=locale][value=fr]").await;
+        if width < 500 {
+            assert_fits_width(&b, "a person's page").await;
+        }
+        b.click("form[action^='/admin/people/'] button[type=submit]")
+            .await;
+        b.wait_for("p.notice").await;
+        screenshot(&b, &format!("admin-person-{size}")).await;
+        let (_, person) = app.get(&format!("/people/{client}")).await;
+        assert_eq!(
+            (&person["time_zone"], &person["locale"]),
+            (&json!("Europe/Paris"), &json!("fr"))
+        );
+
+        // Domains: rotate keys from the page.
+        b.open(&format!("http://{}/admin/domains", app.http)).await;
+        b.wait_for("form[action$='/rotate'] button").await;
+        b.click("form[action$='/rotate'] button").await;
+        b.wait_for(".key-pending").await;
+        if width < 500 {
+            assert_fits_width(&b, "domains").await;
+        }
+        screenshot(&b, &format!("admin-domains-{size}")).await;
+        b.client.clone().close().await.ok();
+        app.stop().await;
+    }
+}
