@@ -779,6 +779,12 @@ async fn a_notification_link_lands_on_the_first_unread_message_and_earlier_ones_
             let latest = app.wait_for_emails(CLIENT, first + 1).await.pop().unwrap();
             let link = magic_link(&latest);
             assert!(link.ends_with("#unread"), "{link}");
+            // The email's times are Paris times too.
+            assert!(
+                latest.text.contains(" CET") || latest.text.contains(" CEST"),
+                "{}",
+                latest.text
+            );
             b.open(&link).await;
             b.wait_for("#unread").await;
             let url = b.client.current_url().await.unwrap();

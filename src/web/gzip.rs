@@ -31,22 +31,6 @@ impl Deflated {
         Deflated::with(&mut Compress::new(level, false), input)
     }
 
-    /// Several pieces compressed once and kept, each on its own (any of them may be left out
-    /// or reordered when the response is assembled), with one compressor reset between them.
-    pub fn each<'a>(
-        inputs: impl IntoIterator<Item = &'a [u8]>,
-        level: Compression,
-    ) -> Result<Vec<Deflated>, flate2::CompressError> {
-        let mut compressor = Compress::new(level, false);
-        inputs
-            .into_iter()
-            .map(|input| {
-                compressor.reset();
-                Deflated::with(&mut compressor, input)
-            })
-            .collect()
-    }
-
     /// For per-request pieces: fast, with this thread's compressor (a new one costs an
     /// allocation and clearing of its ~300 KB of tables).
     pub fn fast(input: &[u8]) -> Result<Deflated, flate2::CompressError> {
@@ -172,22 +156,6 @@ mod tests {
             gunzip(&body),
             [b"<p>another viewer</p>".to_vec(), middle].concat()
         );
-    }
-
-    #[test]
-    fn pieces_compressed_together_stand_alone() {
-        let inputs: Vec<Vec<u8>> = (0..5)
-            .map(|i| format!("<li>item {i} repeated repeated repeated</li>").into_bytes())
-            .collect();
-        let pieces =
-            Deflated::each(inputs.iter().map(Vec::as_slice), Compression::default()).unwrap();
-        // Any subset, in order: none refers back into a piece left out.
-        let some = [&pieces[0], &pieces[2], &pieces[4]];
-        assert_eq!(
-            gunzip(&gzip(&some)),
-            [inputs[0].clone(), inputs[2].clone(), inputs[4].clone()].concat()
-        );
-        assert_eq!(gunzip(&gzip(&[&pieces[3]])), inputs[3]);
     }
 
     #[test]

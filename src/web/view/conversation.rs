@@ -10,7 +10,7 @@
 //! else is a 404, so ids reveal nothing.
 
 use super::auth::{Viewer, require_form, require_viewer};
-use super::history::{self, Piece};
+use super::history::{self, Rendered};
 use super::list::parse_addresses;
 use super::login::CsrfOnly;
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, field};
@@ -255,28 +255,32 @@ async fn page(
         tracing::error!("the conversation template lost its history mark");
         return Err(WebError::unavailable());
     };
-    Ok(respond(head, &history.pieces(&layout), tail, gzip))
+    Ok(respond(head, &history, &layout, tail, gzip))
 }
 
 /// Where the cached history goes in the rendered page. Only the template can produce it: every
 /// value the page shows is escaped, so `<!--` from a subject or a name arrives as `&lt;!--`.
 const HISTORY_MARK: &str = "<!--threadgate:history-->";
 
-/// The page around its history: gzip (the history's pieces deflated once, the rest now) when
-/// the client accepts it and every piece has its deflated copy, else plain HTML.
-fn respond(head: &str, history: &[&Piece], tail: &str, gzip: bool) -> Response {
+/// The page around its history: gzip (the history deflated once when it is the usual page,
+/// the rest now) when the client accepts it, else plain HTML.
+fn respond(
+    head: &str,
+    history: &Rendered,
+    layout: &history::Layout,
+    tail: &str,
+    gzip: bool,
+) -> Response {
     let html_type = (header::CONTENT_TYPE, "text/html; charset=utf-8");
     let vary = (header::VARY, "accept-encoding");
-    let deflated: Option<Vec<&Deflated>> = history.iter().map(|p| p.deflated.as_ref()).collect();
     if gzip
-        && let Some(middle) = deflated
+        && let Some(middle) = history.deflated(layout)
         && let (Ok(head), Ok(tail)) = (
             Deflated::fast(head.as_bytes()),
             Deflated::fast(tail.as_bytes()),
         )
     {
-        let pieces: Vec<&Deflated> = [&head].into_iter().chain(middle).chain([&tail]).collect();
-        let body = crate::web::gzip::gzip(&pieces);
+        let body = crate::web::gzip::gzip(&[&head, &middle, &tail]);
         return (
             StatusCode::OK,
             [html_type, vary, (header::CONTENT_ENCODING, "gzip")],
@@ -284,11 +288,12 @@ fn respond(head: &str, history: &[&Piece], tail: &str, gzip: bool) -> Response {
         )
             .into_response();
     }
-    let size = head.len() + history.iter().map(|p| p.html.len()).sum::<usize>() + tail.len();
+    let pieces = history.pieces(layout);
+    let size = head.len() + pieces.iter().map(|p| p.len()).sum::<usize>() + tail.len();
     let mut body = String::with_capacity(size);
     body.push_str(head);
-    for piece in history {
-        body.push_str(&piece.html);
+    for piece in pieces {
+        body.push_str(piece);
     }
     body.push_str(tail);
     (StatusCode::OK, [html_type, vary], body).into_response()
