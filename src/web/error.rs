@@ -171,3 +171,21 @@ pub fn is_id_like(value: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-=@+".contains(&b))
 }
+
+/// A held email that could not be released or dropped, as the API and the pages answer it.
+impl From<crate::inbound::ReleaseError> for ApiError {
+    fn from(e: crate::inbound::ReleaseError) -> ApiError {
+        use crate::inbound::ReleaseError;
+        match e {
+            ReleaseError::NotFound => ApiError::not_found("inbound email"),
+            ReleaseError::NotHeld => ApiError::new(StatusCode::CONFLICT, "not_held", e.to_string()),
+            ReleaseError::UnknownSender | ReleaseError::NotUnknownSender => {
+                ApiError::invalid(e.to_string())
+            }
+            ReleaseError::NoSender => {
+                ApiError::new(StatusCode::CONFLICT, "no_sender", e.to_string())
+            }
+            ReleaseError::Store(e) => e.into(),
+        }
+    }
+}

@@ -10,7 +10,7 @@ use crate::domain::{ConversationType, EmailAddress, Locale, Role, rfc3339};
 use crate::store::{ConversationFilter, ConversationOptions, Cursor, NewPerson};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
-use crate::web::service::files::{download_response, serve_attachment};
+use crate::web::service::files::serve_attachment;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -462,20 +462,6 @@ pub struct ReleaseBody {
     actor_id: Option<String>,
 }
 
-/// A held email released or dropped: the statuses of what went wrong.
-pub(crate) fn release_error(e: crate::inbound::ReleaseError) -> ApiError {
-    use crate::inbound::ReleaseError;
-    match e {
-        ReleaseError::NotFound => ApiError::not_found("inbound email"),
-        ReleaseError::NotHeld => ApiError::new(StatusCode::CONFLICT, "not_held", e.to_string()),
-        ReleaseError::UnknownSender | ReleaseError::NotUnknownSender => {
-            ApiError::invalid(e.to_string())
-        }
-        ReleaseError::NoSender => ApiError::new(StatusCode::CONFLICT, "no_sender", e.to_string()),
-        ReleaseError::Store(e) => e.into(),
-    }
-}
-
 /// Releases a held email: one held by DMARC quarantine or for a stranger as it is (no body),
 /// an unknown sender's reply `{"as": "participant"}` or `{"as": "sender", "actor_id"}` (the
 /// sender is added to the conversation first). It goes through the pipeline again, without the
@@ -503,7 +489,7 @@ pub async fn release_inbound(
         .inbound
         .release(&id, how)
         .await
-        .map_err(release_error)?;
+        .map_err(ApiError::from)?;
     ok(json!({
         "released": answer.is_stored(),
         // The reply the pipeline would have given over SMTP.
@@ -516,7 +502,7 @@ pub async fn drop_inbound(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.inbound.drop_held(&id).await.map_err(release_error)?;
+    state.inbound.drop_held(&id).await.map_err(ApiError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -525,16 +511,9 @@ pub async fn download_raw(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<axum::response::Response, ApiError> {
-    let raw = state
-        .store
-        .raw_email(&id)
+    crate::web::service::files::original_email(&state.store, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("inbound email"))?;
-    Ok(download_response(
-        raw,
-        "message/rfc822",
-        &format!("{id}.eml"),
-    ))
+        .ok_or_else(|| ApiError::not_found("inbound email"))
 }
 
 fn loop_json(l: &crate::supervise::LoopReport) -> Value {

@@ -63,6 +63,18 @@ pub async fn serve_attachment(
     Ok(download_response(data, &content_type, &attachment.filename))
 }
 
+/// An inbound email's original bytes as a download (`message/rfc822`), or None when there is
+/// no such email. Whoever calls it has checked that the viewer may have it.
+pub async fn original_email(
+    store: &crate::store::Store,
+    inbound_id: &str,
+) -> Result<Option<axum::response::Response>, crate::store::StoreError> {
+    Ok(store
+        .raw_email(inbound_id)
+        .await?
+        .map(|raw| download_response(raw, "message/rfc822", &format!("{inbound_id}.eml"))))
+}
+
 pub fn download_response(
     data: Vec<u8>,
     content_type: &str,

@@ -535,17 +535,7 @@ pub async fn post_delete_message(
     WebPath((id, message_id)): WebPath<(String, String)>,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
-    viewer.require_staff()?;
-    let message = message_in(&state, &viewer, &id, &message_id).await?;
-    if message.deleted_at.is_none() {
-        state
-            .store
-            .delete_message(&message.id, viewer.actor_id())
-            .await
-            .map_err(|e| WebError::from(e).in_language(viewer.text()))?;
-    }
-    Ok(back(&id, &format!("#{}", message.id)))
+    set_deleted(&state, &headers, &id, &message_id, &form.csrf, true).await
 }
 
 /// Brings a deleted message back (staff): its clients see it again; nothing is re-sent.
@@ -555,17 +545,37 @@ pub async fn post_restore_message(
     WebPath((id, message_id)): WebPath<(String, String)>,
     WebForm(form): WebForm<CsrfOnly>,
 ) -> Result<Response, WebError> {
-    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    set_deleted(&state, &headers, &id, &message_id, &form.csrf, false).await
+}
+
+/// Deletes or restores a message of this conversation (staff); already so, nothing to do (a
+/// second click).
+async fn set_deleted(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    message_id: &str,
+    csrf: &str,
+    deleted: bool,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(state, headers, id, csrf).await?;
     viewer.require_staff()?;
-    let message = message_in(&state, &viewer, &id, &message_id).await?;
-    if message.deleted_at.is_some() {
-        state
+    let message = message_in(state, &viewer, id, message_id).await?;
+    let changed = match (message.deleted_at.is_some(), deleted) {
+        (false, true) => state
+            .store
+            .delete_message(&message.id, viewer.actor_id())
+            .await
+            .map(drop),
+        (true, false) => state
             .store
             .restore_message(&message.id, viewer.actor_id())
             .await
-            .map_err(|e| WebError::from(e).in_language(viewer.text()))?;
-    }
-    Ok(back(&id, &format!("#{}", message.id)))
+            .map(drop),
+        _ => Ok(()),
+    };
+    changed.map_err(|e| WebError::from(e).in_language(viewer.text()))?;
+    Ok(back(id, &format!("#{}", message.id)))
 }
 
 /// "Wake now" on a snoozed conversation (staff): back to the status it had.
@@ -704,16 +714,9 @@ pub async fn original_email(
         open(&state, &viewer, &id).await?;
         let message = message_in(&state, &viewer, &id, &message_id).await?;
         let inbound_id = message.inbound_id.ok_or_else(WebError::not_found)?;
-        let raw = state
-            .store
-            .raw_email(&inbound_id)
+        crate::web::service::files::original_email(&state.store, &inbound_id)
             .await?
-            .ok_or_else(WebError::not_found)?;
-        Ok::<_, WebError>(crate::web::service::files::download_response(
-            raw,
-            "message/rfc822",
-            &format!("{inbound_id}.eml"),
-        ))
+            .ok_or_else(WebError::not_found)
     }
     .await;
     result.unwrap_or_else(|e| e.in_language(viewer.text()).into_response())

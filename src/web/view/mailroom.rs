@@ -9,7 +9,7 @@ use super::login::CsrfOnly;
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render};
 use crate::domain::{InboundOutcome, rfc3339};
 use crate::inbound::Release;
-use crate::web::api::release_error;
+use crate::web::error::ApiError;
 use askama::Template;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
@@ -152,7 +152,7 @@ pub async fn release(
     match state.inbound.release(&id, how).await {
         Ok(answer) if answer.is_stored() => Ok(back_to_log(&form.outcome)),
         Ok(_) => Err(WebError::unavailable()),
-        Err(e) => Err(release_error(e).into()),
+        Err(e) => Err(ApiError::from(e).into()),
     }
 }
 
@@ -169,7 +169,7 @@ pub async fn drop_held(
         .inbound
         .drop_held(&id)
         .await
-        .map_err(|e| WebError::from(release_error(e)))?;
+        .map_err(|e| WebError::from(ApiError::from(e)))?;
     Ok(back_to_log(&form.outcome))
 }
 
@@ -181,16 +181,9 @@ pub async fn original(state: Web, headers: HeaderMap, WebPath(id): WebPath<Strin
     };
     let result = async {
         admin_only(&viewer)?;
-        let raw = state
-            .store
-            .raw_email(&id)
+        crate::web::service::files::original_email(&state.store, &id)
             .await?
-            .ok_or_else(WebError::not_found)?;
-        Ok::<_, WebError>(crate::web::service::files::download_response(
-            raw,
-            "message/rfc822",
-            &format!("{id}.eml"),
-        ))
+            .ok_or_else(WebError::not_found)
     }
     .await;
     result.unwrap_or_else(|e| e.in_language(viewer.text()).into_response())
