@@ -881,6 +881,19 @@ async fn agents_find_their_controls_first_on_a_phone_delete_after_confirming_res
                 );
             }
 
+            // Under each message, who has seen it (the client opened nothing here: their
+            // answer by email is their reading of what came before).
+            let seen = js(
+                &b,
+                "return Array.from(document.querySelectorAll('p.seen')).map(p => p.textContent);",
+            )
+            .await;
+            let seen: Vec<String> = serde_json::from_value(seen).unwrap();
+            assert!(
+                seen.iter().any(|s| s.starts_with("Seen by Carl Client")),
+                "{size}: {seen:?}"
+            );
+
             // Delete asks first: the real button is behind "Delete".
             let photo = "li.message:has(a[download])";
             b.wait_for(photo).await;

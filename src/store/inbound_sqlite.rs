@@ -54,7 +54,7 @@ const POST: &str = concat!(
     ";\n",
     message_moves_conversation_sql!("$6", "$4", "(SELECT seq FROM messages WHERE id = $5)"),
     ";\n",
-    author_has_read_sql!("$6", "$7", "(SELECT seq FROM messages WHERE id = $5)"),
+    author_has_read_sql!("$6", "$7", "(SELECT seq FROM messages WHERE id = $5)", "$4"),
     ";\n",
     // Its search document (`store::search_index::index_doc!`), words and stems in `$14`, `$15`.
     "INSERT INTO search_docs (message_id, conversation_id, kind, words, stems)

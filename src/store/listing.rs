@@ -34,6 +34,56 @@ pub enum ListScope<'a> {
     All,
 }
 
+/// A participant's read mark and the moves that brought it there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReadMark {
+    pub person_id: String,
+    pub read_up_to: i64,
+    pub moves: ReadMoves,
+}
+
+impl ReadMark {
+    /// Whether they have seen message `seq`, and when if known: the move that passed it.
+    pub fn seen(&self, seq: i64) -> Option<Option<Millis>> {
+        (self.read_up_to >= seq).then(|| self.moves.passing(seq))
+    }
+}
+
+/// When a read mark moved, oldest first: `(up to seq, at)`. `complete` unless the log was
+/// trimmed (its oldest moves are gone).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct ReadMoves {
+    pub moves: Vec<(i64, Millis)>,
+    pub complete: bool,
+}
+
+impl ReadMoves {
+    /// `" 3@1793711100000 7@1793711160000"`; a trimmed log starts with `~` and its first entry
+    /// may be cut, so it is skipped. Anything that does not parse is skipped too.
+    pub fn parse(log: &str) -> ReadMoves {
+        let trimmed = log.starts_with('~');
+        let moves = log
+            .split_whitespace()
+            .skip(usize::from(trimmed))
+            .filter_map(|entry| {
+                let (seq, at) = entry.split_once('@')?;
+                Some((seq.parse().ok()?, at.parse().ok()?))
+            })
+            .collect();
+        ReadMoves {
+            moves,
+            complete: !trimmed,
+        }
+    }
+
+    /// When the mark moved past `seq`: the first move reaching it, if the log shows that move
+    /// started below `seq` (an earlier move stopped short of it, or the log is complete).
+    pub fn passing(&self, seq: i64) -> Option<Millis> {
+        let i = self.moves.iter().position(|&(up_to, _)| up_to >= seq)?;
+        (i > 0 || self.complete).then(|| self.moves[i].1)
+    }
+}
+
 /// A participant's own state in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParticipantState {
@@ -124,6 +174,30 @@ impl Store {
         })
     }
 
+    /// Everyone's read marks in a conversation, with when each moved (`read_log`): who has
+    /// seen which message, and when. Past participants too: what they saw, they saw.
+    pub async fn read_marks(&self, conversation_id: &str) -> Result<Vec<ReadMark>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT person_id, read_up_to, read_log FROM participants
+                 WHERE conversation_id = $1 ORDER BY person_id",
+            )
+            .bind(conversation_id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let log: String = row.try_get("read_log")?;
+                    Ok(ReadMark {
+                        person_id: row.try_get("person_id")?,
+                        read_up_to: row.try_get("read_up_to")?,
+                        moves: ReadMoves::parse(&log),
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// The person's read mark and mute in the conversation; None unless they take part in it.
     pub async fn participant_state(
         &self,
@@ -156,17 +230,19 @@ impl Store {
         person_id: &str,
         seq: i64,
     ) -> Result<bool> {
+        let now = self.now();
         on_backend!(write self, pool => {
-            let done = sqlx::query(
-                "UPDATE participants
-                 SET read_up_to = CASE WHEN read_up_to < $3 THEN $3 ELSE read_up_to END,
-                     notified_up_to = CASE WHEN notified_up_to < $3 THEN $3 ELSE notified_up_to END,
-                     last_emailed_at = NULL
+            let done = sqlx::query(concat!(
+                "UPDATE participants SET ",
+                super::messages::read_mark_sql!("$3", "$4"),
+                ", notified_up_to = CASE WHEN notified_up_to < $3 THEN $3 ELSE notified_up_to END,
+                   last_emailed_at = NULL
                  WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",
-            )
+            ))
             .bind(conversation_id)
             .bind(person_id)
             .bind(seq)
+            .bind(now)
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)
@@ -195,5 +271,52 @@ impl Store {
                 .map(|row| person_from_row(row).map(|p| (p.id.clone(), p)))
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_moves_say_when_a_mark_passed_a_message() {
+        let m = ReadMoves::parse(" 3@100 7@200 12@300");
+        assert!(m.complete);
+        assert_eq!(m.passing(1), Some(100));
+        assert_eq!(m.passing(3), Some(100));
+        assert_eq!(m.passing(4), Some(200));
+        assert_eq!(m.passing(12), Some(300));
+        assert_eq!(m.passing(13), None);
+        // Trimmed: the first entry may be cut ("23@…" of "123@…"), so it is skipped, and what
+        // came before the oldest kept move is unknown.
+        let t = ReadMoves::parse("~23@100 130@200 140@300");
+        assert!(!t.complete);
+        assert_eq!(t.moves, [(130, 200), (140, 300)]);
+        assert_eq!(
+            t.passing(125),
+            None,
+            "passed before the log begins, or at 200: unknown"
+        );
+        assert_eq!(t.passing(135), Some(300));
+        assert_eq!(
+            ReadMoves::parse("junk 5@x 6@60"),
+            ReadMoves {
+                moves: vec![(6, 60)],
+                complete: true
+            }
+        );
+        let mark = ReadMark {
+            person_id: "p".into(),
+            read_up_to: 7,
+            moves: m,
+        };
+        assert_eq!(mark.seen(5), Some(Some(200)));
+        assert_eq!(mark.seen(8), None, "not seen yet");
+        let before_the_log = ReadMark {
+            person_id: "p".into(),
+            read_up_to: 7,
+            moves: ReadMoves::default(),
+        };
+        assert_eq!(before_the_log.seen(5), Some(None), "seen, when unknown");
     }
 }

@@ -100,22 +100,44 @@ macro_rules! message_moves_conversation_sql {
 }
 pub(super) use message_moves_conversation_sql;
 
+/// The `SET` clauses that move a participant's read mark up to `$seq` at `$now` and log the
+/// move (`participants.read_log`, for "seen by"): one UPDATE, nothing more to write. Both
+/// backends read the row's old values in every clause, so the log grows only when the mark
+/// moves.
+macro_rules! read_mark_sql {
+    ($seq:literal, $now:literal) => {
+        concat!(
+            "read_log = CASE WHEN read_up_to < ",
+            $seq,
+            " THEN (CASE WHEN length(read_log) > 1500
+                        THEN '~' || substr(read_log, length(read_log) - 999) ELSE read_log END)
+                   || ' ' || CAST(",
+            $seq,
+            " AS TEXT) || '@' || CAST(",
+            $now,
+            " AS TEXT) ELSE read_log END,
+             read_up_to = CASE WHEN read_up_to < ",
+            $seq,
+            " THEN ",
+            $seq,
+            " ELSE read_up_to END"
+        )
+    };
+}
+pub(super) use read_mark_sql;
+
 /// Writing in a conversation means having read it, up to one's own message (`$seq`).
 macro_rules! author_has_read_sql {
-    ($conversation:literal, $author:literal, $seq:literal) => {
+    ($conversation:literal, $author:literal, $seq:literal, $now:literal) => {
         concat!(
             "UPDATE participants
              SET notified_up_to = CASE WHEN notified_up_to < ",
             $seq,
             " THEN ",
             $seq,
-            " ELSE notified_up_to END,
-                 read_up_to = CASE WHEN read_up_to < ",
-            $seq,
-            " THEN ",
-            $seq,
-            " ELSE read_up_to END,
-                 last_emailed_at = NULL
+            " ELSE notified_up_to END, ",
+            $crate::store::messages::read_mark_sql!($seq, $now),
+            ", last_emailed_at = NULL
              WHERE conversation_id = ",
             $conversation,
             " AND person_id = ",
@@ -207,10 +229,11 @@ macro_rules! insert_message {
                     // next new message goes out at once. In this transaction, and only up to
                     // their own message: a message someone else commits meanwhile is still
                     // emailed to them.
-                    sqlx::query($crate::store::messages::author_has_read_sql!("$1", "$2", "$3"))
+                    sqlx::query($crate::store::messages::author_has_read_sql!("$1", "$2", "$3", "$4"))
                     .bind(&new.conversation_id)
                     .bind(&new.author_id)
                     .bind(seq)
+                    .bind($now)
                     .execute(&mut *$tx)
                     .await?;
                     Ok($crate::store::messages::Inserted::New($crate::store::Message {

@@ -55,7 +55,7 @@ pub use lifecycle::{
     ConversationEvent, ConversationStatus, DeletedMessage, EventKind, LifecycleChange,
     MessageEffect, StatusChange, Sweep,
 };
-pub use listing::{ConversationSummary, ListScope, ParticipantState};
+pub use listing::{ConversationSummary, ListScope, ParticipantState, ReadMark, ReadMoves};
 pub use messages::{Message, NewMessage};
 pub use notifications::{
     BrokenDue, DuePage, DueParticipant, NewOutboxEmail, PendingFile, PendingMessage, PlannedEmail,

@@ -436,15 +436,22 @@ impl Store {
     /// The person has seen everything in the conversation (read it on the web, or replied):
     /// nothing already there is emailed, and their next new message goes out at the next tick.
     pub async fn mark_caught_up(&self, conversation_id: &str, person_id: &str) -> Result<bool> {
+        let now = self.now();
         on_backend!(write self, pool => {
-            let done = sqlx::query(
+            // Read through the API: seen, as opening the page.
+            let done = sqlx::query(concat!(
                 "UPDATE participants
-                 SET notified_up_to = (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1),
-                     last_emailed_at = NULL
+                 SET notified_up_to = (SELECT last_seq FROM conversations WHERE id = $1), ",
+                super::messages::read_mark_sql!(
+                    "(SELECT last_seq FROM conversations WHERE id = $1)",
+                    "$3"
+                ),
+                ", last_emailed_at = NULL
                  WHERE conversation_id = $1 AND person_id = $2 AND removed_at IS NULL",
-            )
+            ))
             .bind(conversation_id)
             .bind(person_id)
+            .bind(now)
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)

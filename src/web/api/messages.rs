@@ -4,7 +4,7 @@
 use super::json::{
     ApiResult, MAX_BODY, created, existing_conversation, message_json, ok, required,
 };
-use crate::domain::{MessageKind, Source};
+use crate::domain::{MessageKind, Source, rfc3339};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
 use crate::web::service::messages::{self, Draft, PostError};
@@ -139,11 +139,27 @@ pub async fn list_messages(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult {
     existing_conversation(&state, &id).await?;
-    let messages = state.store.messages(&id).await?;
-    let attachments = state.store.attachments_of_conversation(&id).await?;
+    let (messages, attachments, marks) = tokio::try_join!(
+        state.store.messages(&id),
+        state.store.attachments_of_conversation(&id),
+        state.store.read_marks(&id),
+    )?;
     let items: Vec<Value> = messages
         .iter()
-        .map(|m| message_json(m, attachments.get(&m.id).map_or(&[][..], Vec::as_slice)))
+        .map(|m| {
+            let mut json = message_json(m, attachments.get(&m.id).map_or(&[][..], Vec::as_slice));
+            // Who has seen it (their read mark passed it), and when when known.
+            let seen_by: Vec<Value> = marks
+                .iter()
+                .filter(|mark| mark.person_id != m.author_id)
+                .filter_map(|mark| {
+                    let at = mark.seen(m.seq)?;
+                    Some(json!({"person_id": mark.person_id, "at": at.map(rfc3339)}))
+                })
+                .collect();
+            json["seen_by"] = Value::Array(seen_by);
+            json
+        })
         .collect();
     ok(json!({ "messages": items }))
 }

@@ -14,7 +14,8 @@
 //! Cache validity comes from the database, so it holds across processes sharing PostgreSQL:
 //! `conversations.history_rev` moves in the same transaction as every change to what the
 //! history shows (a message with its attachments, a deletion, a restore, an event), and the
-//! names and roles of the people it mentions are fingerprinted on each request. Day headings
+//! names and roles of the people it mentions — and, for staff, everyone's read marks ("seen
+//! by") — are fingerprinted on each request. Day headings
 //! say "Today" and "Yesterday", so the key holds the reader's day too.
 //! The pieces hold nothing tied to a session: the per-message buttons submit forms outside
 //! them (the HTML `form` attribute), which carry the CSRF token.
@@ -28,7 +29,7 @@ use crate::domain::{
     rfc3339,
 };
 use crate::store::{
-    Attachment, Conversation, ConversationEvent, ConversationStatus, Message, Person,
+    Attachment, Conversation, ConversationEvent, ConversationStatus, Message, Person, ReadMark,
 };
 use crate::web::AppState;
 use crate::web::gzip::Deflated;
@@ -76,6 +77,8 @@ pub struct MessageView {
     /// The status this message moved the conversation to ("Pending"), shown as a badge
     /// instead of a line of its own.
     pub effect: Option<&'static str>,
+    /// Staff: who has seen it and when ("Seen by Carl Client 10:42"), or "Not seen yet".
+    pub seen: Option<String>,
 }
 
 pub struct EventView {
@@ -178,9 +181,42 @@ struct Reading<'a> {
     t: &'static Text,
     locale: Locale,
     zone: TimeZone,
+    now: Millis,
     staff: bool,
     /// The client reading it (their messages say "You"); None for staff.
     own: Option<&'a str>,
+    /// Staff: everyone's read marks, for "seen by".
+    marks: &'a [ReadMark],
+}
+
+/// "Seen by Carl Client 10:42, Dora Client" (a time when the log knows it), or "Not seen yet":
+/// everyone but the author whose read mark passed the message.
+fn seen_by(r: &Reading, m: &Message, people: &HashMap<String, Person>) -> String {
+    let mut seen: Vec<(Option<Millis>, &str)> = r
+        .marks
+        .iter()
+        .filter(|mark| mark.person_id != m.author_id)
+        .filter_map(|mark| {
+            let at = mark.seen(m.seq)?;
+            let name = people
+                .get(&mark.person_id)
+                .map_or(r.t.someone, |p| p.name.as_str());
+            Some((at, name))
+        })
+        .collect();
+    // First seen first; those whose time is unknown last.
+    seen.sort_by_key(|&(at, name)| (at.is_none(), at, name));
+    let seen: Vec<String> = seen
+        .into_iter()
+        .map(|(at, name)| match at {
+            Some(at) => format!("{name} {}", r.zone.short(at, r.now, r.locale)),
+            None => name.to_string(),
+        })
+        .collect();
+    match seen.is_empty() {
+        true => r.t.not_seen.to_string(),
+        false => format!("{} {}", r.t.seen_by, seen.join(", ")),
+    }
 }
 
 fn message_view(
@@ -256,6 +292,7 @@ fn message_view(
         can_delete: staff && !deleted,
         can_restore: staff && deleted,
         effect,
+        seen: staff.then(|| seen_by(r, m, people)),
     }
 }
 
@@ -511,7 +548,16 @@ pub async fn history(
         zone,
         today: zone.day(now),
     };
-    let fingerprint = people_fingerprint(people);
+    // Staff see who has seen each message: the rendering follows everyone's read marks.
+    let marks = match staff {
+        true => state.store.read_marks(&conversation.id).await?,
+        false => Vec::new(),
+    };
+    let fingerprint = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (people_fingerprint(people), &marks).hash(&mut h);
+        h.finish()
+    };
     let cache = &state.histories;
     if let Some(hit) = cache.get(&key, conversation.history_rev, fingerprint) {
         return Ok(hit);
@@ -526,8 +572,10 @@ pub async fn history(
         t,
         locale: viewer.locale(),
         zone,
+        now,
         staff,
         own: key.own.as_deref(),
+        marks: &marks,
     };
     let items = items(&reading, id, &messages, &attachments, &events, people);
     let failed = |err: askama::Error| {
