@@ -29,6 +29,8 @@ pub struct Conversation {
     pub company_id: Option<String>,
     /// Its last message or lifecycle change: lists are ordered by it.
     pub last_activity_at: Millis,
+    /// Put away by staff (None: in the inbox); a new message brings it back.
+    pub archived_at: Option<Millis>,
 }
 
 /// Which conversations a list shows; each given field narrows it.
@@ -41,7 +43,45 @@ pub struct ConversationFilter<'a> {
     pub status: Option<ConversationStatus>,
     pub kind: Option<ConversationType>,
     pub company: Option<&'a str>,
+    /// Which shelf: the inbox (the default), the archive, or both.
+    pub archived: Shelf,
 }
+
+/// Where a list looks: archived conversations leave every list but the archive's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shelf {
+    #[default]
+    Inbox,
+    Archive,
+    Both,
+}
+
+impl Shelf {
+    /// The `$n` of the list queries' `archived_sql!` test.
+    pub fn code(self) -> i64 {
+        match self {
+            Shelf::Inbox => 0,
+            Shelf::Archive => 1,
+            Shelf::Both => 2,
+        }
+    }
+}
+
+/// The shelf test of the list queries, with the shelf's code in `$p`.
+macro_rules! archived_sql {
+    ($p:literal) => {
+        concat!(
+            "(",
+            $p,
+            " = 2 OR (",
+            $p,
+            " = 0 AND c.archived_at IS NULL) OR (",
+            $p,
+            " = 1 AND c.archived_at IS NOT NULL))"
+        )
+    };
+}
+pub(crate) use archived_sql;
 
 /// What a new conversation is besides its subject and people.
 #[derive(Debug, Clone, Default)]
@@ -59,7 +99,7 @@ macro_rules! conversation_columns {
     () => {
         "c.id, c.subject, c.created_by, c.created_at, c.updated_at, c.status, c.assignee_id,
          c.snoozed_until, c.history_rev, c.last_seq, c.domain, c.type, c.company_id,
-         c.last_activity_at"
+         c.last_activity_at, c.archived_at"
     };
 }
 pub(super) use conversation_columns;
@@ -93,6 +133,7 @@ where
         })?,
         company_id: row.try_get("company_id")?,
         last_activity_at: row.try_get("last_activity_at")?,
+        archived_at: row.try_get("archived_at")?,
     })
 }
 
@@ -337,6 +378,7 @@ impl Store {
             kind,
             company_id: company_id.clone(),
             last_activity_at: now,
+            archived_at: None,
         };
         let mut members: Vec<&str> = vec![created_by];
         for p in participants {
@@ -425,6 +467,9 @@ impl Store {
                       AND ($4 = '' OR c.status = $4)
                       AND ($5 = '' OR c.type = $5)
                       AND ($6 = '' OR c.company_id = $6)
+                      AND ",
+                    archived_sql!("$10"),
+                    "
                       AND (c.last_activity_at < $7 OR (c.last_activity_at = $7 AND c.id < $8))
                     ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9) s"
                 )
@@ -462,6 +507,9 @@ impl Store {
                 AND ($4 = '' OR c.status = $4)
                 AND ($5 = '' OR c.type = $5)
                 AND ($6 = '' OR c.company_id = $6)
+                AND ",
+            archived_sql!("$10"),
+            "
                 AND (c.last_activity_at < $7 OR (c.last_activity_at = $7 AND c.id < $8))
               ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $9"
         ));
@@ -489,6 +537,7 @@ impl Store {
             .bind(after_at)
             .bind(after_id)
             .bind(limit)
+            .bind(filter.archived.code())
             .fetch_all(pool)
             .await?;
             rows.iter()

@@ -93,7 +93,8 @@ pub(super) fn decode_status(s: &str) -> Result<ConversationStatus> {
 /// `unassigned` `{assignee_id}` (the one who was assigned); `participant_added` /
 /// `participant_removed` `{person_id}`; `message_deleted` and `message_restored` `{message_id}`; `snoozed`
 /// `{from, until, wake_to}`; `woke_up` `{from: "snoozed", to}`; `auto_closed`
-/// `{from, to: "closed", last_activity_at}`; `subject_changed` `{from, to}`.
+/// `{from, to: "closed", last_activity_at}`; `subject_changed` `{from, to}`; `archived` and
+/// `unarchived` `{}` (a new message unarchives without an event: the message says it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     StatusChanged,
@@ -104,6 +105,9 @@ pub enum EventKind {
     MessageDeleted,
     /// A deleted message brought back by staff: `{message_id}`.
     MessageRestored,
+    /// Put away by staff, and brought back: `{}`.
+    Archived,
+    Unarchived,
     Snoozed,
     WokeUp,
     AutoClosed,
@@ -122,6 +126,8 @@ impl EventKind {
             EventKind::ParticipantRemoved => "participant_removed",
             EventKind::MessageDeleted => "message_deleted",
             EventKind::MessageRestored => "message_restored",
+            EventKind::Archived => "archived",
+            EventKind::Unarchived => "unarchived",
             EventKind::Snoozed => "snoozed",
             EventKind::WokeUp => "woke_up",
             EventKind::AutoClosed => "auto_closed",
@@ -627,6 +633,44 @@ impl Store {
             }
             tx.commit().await?;
             Ok(sweep)
+        })
+    }
+
+    /// Archives (or unarchives) a conversation: it leaves (or comes back to) every list but
+    /// the archive's. False when it already was so; `NotFound` for no such conversation.
+    pub async fn set_archived(
+        &self,
+        id: &str,
+        archived: bool,
+        actor_id: Option<&str>,
+    ) -> Result<bool> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(
+                "UPDATE conversations SET archived_at = CASE WHEN $2 THEN $3 ELSE NULL END,
+                        updated_at = $3
+                 WHERE id = $1 AND (archived_at IS NULL) = $2",
+            )
+            .bind(id)
+            .bind(archived)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM conversations WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return match exists {
+                    Some(_) => Ok(false),
+                    None => Err(StoreError::NotFound("conversation")),
+                };
+            }
+            let kind = if archived { EventKind::Archived } else { EventKind::Unarchived };
+            record_event!(tx, id, kind, actor_id, json!({}), now);
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

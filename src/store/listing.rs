@@ -25,6 +25,7 @@ pub struct ConversationSummary {
     /// Messages by others after the viewer's read mark, among those they may see.
     pub unread: i64,
     pub muted: bool,
+    pub archived: bool,
 }
 
 /// Whose list: a person's (the conversations they take part in) or an admin's (all).
@@ -99,6 +100,7 @@ impl Store {
     pub async fn conversation_list(
         &self,
         scope: ListScope<'_>,
+        shelf: crate::store::Shelf,
         limit: i64,
     ) -> Result<Vec<ConversationSummary>> {
         // The same visibility rule as `MessageKind::visible_to`, in SQL: `$2` is true for
@@ -108,6 +110,7 @@ impl Store {
         const PERSON: &str = concat!(
             "
             SELECT c.id, c.subject, c.status, c.assignee_id, c.created_at, COALESCE(p.muted, 0) AS muted,
+                   c.archived_at,
                    lm.created_at AS last_at, SUBSTR(lm.body_text, 1, $4) AS excerpt, a.name AS last_author,
                    CASE WHEN p.person_id IS NULL THEN 0 ELSE
                    (SELECT COUNT(*) FROM messages u
@@ -123,21 +126,28 @@ impl Store {
             crate::store::access::readable_candidates_sql!(),
             " AND ",
             crate::store::access::may_read_sql!(),
+            " AND ",
+            crate::store::conversations::archived_sql!("$5"),
             "
             ORDER BY COALESCE(lm.created_at, c.created_at) DESC, c.id
             LIMIT $3"
         );
-        const ALL: &str = "
+        const ALL: &str = concat!(
+            "
             SELECT c.id, c.subject, c.status, c.assignee_id, c.created_at, CAST(0 AS BIGINT) AS muted,
                    lm.created_at AS last_at, SUBSTR(lm.body_text, 1, $4) AS excerpt, a.name AS last_author,
-                   CAST(0 AS BIGINT) AS unread
+                   CAST(0 AS BIGINT) AS unread, c.archived_at
             FROM conversations c
             LEFT JOIN messages lm ON lm.seq = (
                 SELECT MAX(m.seq) FROM messages m
                  WHERE m.conversation_id = c.id AND m.deleted_at IS NULL AND ($1 = '' OR $2))
             LEFT JOIN people a ON a.id = lm.author_id
+            WHERE ",
+            crate::store::conversations::archived_sql!("$5"),
+            "
             ORDER BY COALESCE(lm.created_at, c.created_at) DESC, c.id
-            LIMIT $3";
+            LIMIT $3"
+        );
         let (sql, person_id, internal) = match scope {
             ListScope::Person {
                 person_id,
@@ -151,6 +161,7 @@ impl Store {
                 .bind(internal)
                 .bind(limit)
                 .bind(EXCERPT_CHARS)
+                .bind(shelf.code())
                 .fetch_all(pool)
                 .await?;
             rows.iter()
@@ -168,6 +179,7 @@ impl Store {
                         excerpt: row.try_get("excerpt")?,
                         unread: row.try_get("unread")?,
                         muted: muted != 0,
+                        archived: row.try_get::<Option<i64>, _>("archived_at")?.is_some(),
                     })
                 })
                 .collect()

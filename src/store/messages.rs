@@ -83,7 +83,8 @@ macro_rules! insert_message_sql {
 pub(super) use insert_message_sql;
 
 /// A new message moves its conversation: activity time, `last_seq` (`$seq`: a placeholder or
-/// an expression) and the history revision that invalidates rendered histories.
+/// an expression) and the history revision that invalidates rendered histories; an archived
+/// conversation comes back to the inbox.
 macro_rules! message_moves_conversation_sql {
     ($conversation:literal, $now:literal, $seq:literal) => {
         concat!(
@@ -93,7 +94,7 @@ macro_rules! message_moves_conversation_sql {
             $now,
             ", last_seq = ",
             $seq,
-            ", history_rev = history_rev + 1 WHERE id = ",
+            ", history_rev = history_rev + 1, archived_at = NULL WHERE id = ",
             $conversation
         )
     };

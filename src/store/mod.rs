@@ -41,7 +41,8 @@ pub use addresses::PersonAddress;
 pub use attachments::{Attachment, NewAttachment};
 pub use companies::{Company, Cursor, PeopleFilter};
 pub use conversations::{
-    Conversation, ConversationFilter, ConversationOptions, NewConversation, Participant, TokenOwner,
+    Conversation, ConversationFilter, ConversationOptions, NewConversation, Participant, Shelf,
+    TokenOwner,
 };
 pub use domains::{
     DEFAULT_INBOX_LOCAL, DkimKey, Domain, DomainSettingsChange, InboxAddress, KeyStatus,

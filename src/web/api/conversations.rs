@@ -352,10 +352,13 @@ pub struct ConversationQuery {
     kind: Option<String>,
     company: Option<String>,
     cursor: Option<String>,
+    /// `true`: the archived ones only; `all`: both; absent or `false`: the inbox.
+    archived: Option<String>,
 }
 
 /// `GET /conversations?as=per_…&assignee=<person id>|none&status=open&type=company&company=cmp_…
-/// &limit=50&cursor=…`: the newest activity first; `next_cursor` fetches the next page.
+/// &archived=true&limit=50&cursor=…`: the newest activity first; `next_cursor` fetches the
+/// next page.
 pub async fn list_conversations(
     State(state): State<AppState>,
     query: Result<Query<ConversationQuery>, QueryRejection>,
@@ -385,12 +388,24 @@ pub async fn list_conversations(
         })
         .transpose()?;
     let limit = parse_limit(&query.limit)?;
+    let archived = match query.archived.as_deref().map(str::trim) {
+        None | Some("" | "false") => crate::store::Shelf::Inbox,
+        Some("true") => crate::store::Shelf::Archive,
+        Some("all") => crate::store::Shelf::Both,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "archived",
+                format!("`archived` must be true, false or all, not {other:?}"),
+            ));
+        }
+    };
     let filter = ConversationFilter {
         reader: reader.as_deref(),
         assignee,
         status,
         kind,
         company: query.company.as_deref().map(str::trim),
+        archived,
     };
     let page = state
         .store

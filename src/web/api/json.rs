@@ -42,6 +42,7 @@ pub(super) fn conversation_json(c: &Conversation, participants: &[Participant]) 
         // The sending domain its emails go out from; null: the default one.
         "domain": c.domain,
         "type": c.kind.as_str(), "company_id": c.company_id,
+        "archived": c.archived_at.is_some(), "archived_at": c.archived_at.map(rfc3339),
         "participants": participants.iter().map(participant_json).collect::<Vec<_>>(),
     })
 }

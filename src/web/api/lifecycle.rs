@@ -1,5 +1,5 @@
 //! Conversation lifecycle routes:
-//! - `PATCH /conversations/{id}` `{status?, assignee_id?, snoozed_until?, actor_id?}`: status
+//! - `PATCH /conversations/{id}` `{status?, assignee_id?, snoozed_until?, archived?, actor_id?}`: status
 //!   `open` / `pending` / `closed`, or snoozed until an RFC 3339 time in the future (`status:
 //!   "snoozed"` may be given with it, never without it); `assignee_id` an internal user, `null`
 //!   to unassign. Answers the conversation. Unknown fields are refused (a typo never silently
@@ -56,6 +56,8 @@ pub struct PatchConversation {
     kind: Option<String>,
     #[serde(default, deserialize_with = "present")]
     company_id: Option<Option<String>>,
+    /// Put away (or back in the inbox); a new message brings it back too.
+    archived: Option<bool>,
 }
 
 fn future_time(state: &AppState, value: &str) -> Result<Millis, ApiError> {
@@ -150,6 +152,12 @@ pub async fn patch_conversation(
         None => None,
     };
     let actor_id = actor(&state, body.actor_id.as_deref(), Actor::InternalOnly).await?;
+    if let Some(archived) = body.archived {
+        state
+            .store
+            .set_archived(&id, archived, actor_id.as_deref())
+            .await?;
+    }
     if let Some((kind, company)) = &access {
         state
             .store

@@ -87,6 +87,7 @@ pub async fn settings_page(
                             person_id: &person.id,
                             internal: viewer.is_staff(),
                         },
+                        crate::store::Shelf::Both,
                         500,
                     )
                     .await?

@@ -75,6 +75,7 @@ struct ConversationPage {
     unread: bool,
     /// Staff: when a snoozed conversation wakes up (local time, RFC 3339).
     snoozed_until: Option<(String, String)>,
+    archived: bool,
     muted: bool,
     is_participant: bool,
     /// Emails held by DMARC quarantine, for staff to release.
@@ -238,6 +239,7 @@ async fn page(
             n => t.show_earlier.replace("{}", &n.to_string()),
         },
         unread: layout.unread.is_some(),
+        archived: conversation.archived_at.is_some(),
         snoozed_until: conversation
             .snoozed_until
             .filter(|_| staff && conversation.status == ConversationStatus::Snoozed)
@@ -576,6 +578,39 @@ async fn set_deleted(
     };
     changed.map_err(|e| WebError::from(e).in_language(viewer.text()))?;
     Ok(back(id, &format!("#{}", message.id)))
+}
+
+#[derive(Deserialize)]
+pub struct ArchiveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    archived: String,
+}
+
+/// Archives a conversation, or moves it back to the inbox (staff).
+pub async fn post_archive(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<ArchiveForm>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    viewer.require_staff()?;
+    let archived = match form.archived.as_str() {
+        "1" => true,
+        "0" => false,
+        other => {
+            return Err(
+                WebError::bad_form(format!("archived: {other:?}")).in_language(viewer.text())
+            );
+        }
+    };
+    state
+        .store
+        .set_archived(&id, archived, viewer.actor_id())
+        .await?;
+    Ok(back(&id, ""))
 }
 
 /// "Wake now" on a snoozed conversation (staff): back to the status it had.

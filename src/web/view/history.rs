@@ -135,6 +135,8 @@ fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>)
         "participant_removed" => format!("{actor} {} {}", t.ev_removed, name(field("person_id"))),
         "message_deleted" => format!("{actor} {}", t.ev_deleted),
         "message_restored" => format!("{actor} {}", t.ev_restored),
+        "archived" => format!("{actor} {}", t.ev_archived),
+        "unarchived" => format!("{actor} {}", t.ev_unarchived),
         "snoozed" => format!("{actor} {}", t.ev_snoozed),
         "woke_up" => match e.actor_id {
             Some(_) => format!("{actor} {}", t.ev_woken),

@@ -54,6 +54,8 @@ struct ListPage {
     results: Option<Vec<Found>>,
     /// Why a search could not run.
     search_error: String,
+    /// Showing the archived conversations.
+    archived: bool,
 }
 
 /// One conversation a search found, with its snippets as runs of text, marked or not.
@@ -76,6 +78,8 @@ pub struct Filter {
     status: Option<String>,
     /// A search: results instead of the list.
     q: Option<String>,
+    /// `1`: the archived conversations.
+    archived: Option<String>,
 }
 
 /// The runs of a snippet: text between marks, and the marked words.
@@ -148,6 +152,7 @@ async fn search_page(
             q: q.to_string(),
             results: Some(results),
             search_error: error,
+            archived: false,
         },
     ))
 }
@@ -211,12 +216,21 @@ async fn list(
         },
         None => ListScope::All,
     };
-    let all = state.store.conversation_list(scope, LIST_LIMIT).await?;
     let filter = filter.unwrap_or(Filter {
         view: None,
         status: None,
         q: None,
+        archived: None,
     });
+    let archived = filter.archived.as_deref() == Some("1");
+    let shelf = match archived {
+        true => crate::store::Shelf::Archive,
+        false => crate::store::Shelf::Inbox,
+    };
+    let all = state
+        .store
+        .conversation_list(scope, shelf, LIST_LIMIT)
+        .await?;
     let view = match filter.view.as_deref() {
         Some("mine") => View::Mine,
         Some("unassigned") => View::Unassigned,
@@ -241,9 +255,10 @@ async fn list(
             View::Unassigned => "unassigned",
             View::All => "all",
         };
+        let shelf = if archived { "&archived=1" } else { "" };
         match st {
-            Some(st) => format!("/?view={v}&status={}", st.as_str()),
-            None => format!("/?view={v}"),
+            Some(st) => format!("/?view={v}&status={}{shelf}", st.as_str()),
+            None => format!("/?view={v}{shelf}"),
         }
     };
     let mut views = Vec::new();
@@ -317,6 +332,7 @@ async fn list(
             q: String::new(),
             results: None,
             search_error: String::new(),
+            archived,
         },
     ))
 }
