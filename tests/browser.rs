@@ -841,6 +841,18 @@ async fn a_notification_link_lands_on_the_first_unread_message_and_earlier_ones_
             )
             .await;
             assert_eq!(author, json!("You"), "{size}");
+
+            // "Email me this conversation": a notice, and the transcript in the mailbox.
+            let before = app.wait_for_emails(CLIENT, 1).await.len();
+            b.click("form[action$='/transcript'] button").await;
+            b.wait_for("p.notice#transcript").await;
+            let emails = app.wait_for_emails(CLIENT, before + 1).await;
+            assert!(
+                emails
+                    .iter()
+                    .any(|e| e.header("Subject").unwrap().starts_with("Transcript: ")),
+                "{size}"
+            );
             b.client.clone().close().await.ok();
             app.stop().await;
         }

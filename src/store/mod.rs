@@ -35,6 +35,7 @@ mod search_index;
 mod senders;
 mod sessions;
 mod stored_text;
+mod transcripts;
 mod verification;
 
 pub use addresses::PersonAddress;
@@ -66,6 +67,7 @@ pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT, Suppresse
 pub use search::{SearchFilter, SearchHit};
 pub use senders::{BlockedDomain, SenderBlock};
 pub use sessions::{LinkPolicy, SessionVia, WebSession};
+pub use transcripts::{TRANSCRIPT_INTERVAL_MS, TranscriptIssue};
 pub use verification::{
     CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, CodeCheck, CodeIssue,
 };

@@ -54,6 +54,21 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
     }
 
+    /// A `429` with `Retry-After` in whole seconds (RFC 9110 §10.2.3), at least one.
+    pub fn rate_limited(retry_after_ms: i64, what: &str) -> axum::response::Response {
+        let seconds = (retry_after_ms / 1000).max(1);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{what}; try again in {seconds} s"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        response
+    }
+
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,

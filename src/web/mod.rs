@@ -112,6 +112,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/conversations/{id}/events", get(lifecycle::list_events))
         .route(
+            "/conversations/{id}/transcript",
+            post(api::transcripts::email_transcript),
+        )
+        .route(
             "/conversations/{id}/suggested-participants",
             get(api::suggested_participants),
         )

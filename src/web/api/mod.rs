@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod search;
 pub mod settings;
+pub mod transcripts;
 
 pub use conversations::*;
 pub use messages::{list_messages, post_message};

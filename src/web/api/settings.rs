@@ -11,7 +11,7 @@ use askama::Template;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -172,19 +172,10 @@ pub async fn request_code(
             Json(json!({"sent": true, "expires_at": rfc3339(expires_at)})),
         )
             .into_response()),
-        CodeIssue::RateLimited { retry_after_ms } => {
-            let seconds = (retry_after_ms / 1000).max(1);
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many codes requested; try again in {seconds} s"),
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, seconds.into());
-            Ok(response)
-        }
+        CodeIssue::RateLimited { retry_after_ms } => Ok(ApiError::rate_limited(
+            retry_after_ms,
+            "too many codes requested",
+        )),
     }
 }
 

@@ -76,6 +76,8 @@ struct ConversationPage {
     /// Staff: when a snoozed conversation wakes up (local time, RFC 3339).
     snoozed_until: Option<(String, String)>,
     archived: bool,
+    /// A transcript was just queued for the viewer.
+    transcript_sent: bool,
     muted: bool,
     is_participant: bool,
     /// Emails held by DMARC quarantine, for staff to release.
@@ -110,23 +112,40 @@ pub async fn conversation_page(
         Ok(v) => v,
         Err(r) => return r,
     };
-    // `?all=1`: "Show N earlier messages" was followed.
-    let everything = query
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|pair| pair == "all=1"));
-    match page(&state, &viewer, &id, everything, accepts_gzip(&headers)).await {
+    // `?all=1`: "Show N earlier messages" was followed; `?transcript=sent`: one was queued.
+    let given = |pair: &str| {
+        query
+            .as_deref()
+            .is_some_and(|q| q.split('&').any(|p| p == pair))
+    };
+    let shown = Shown {
+        everything: given("all=1"),
+        transcript_sent: given("transcript=sent"),
+    };
+    match page(&state, &viewer, &id, shown, accepts_gzip(&headers)).await {
         Ok(r) => r,
         Err(e) => e.in_language(viewer.text()).into_response(),
     }
+}
+
+/// What the page's URL asks it to show.
+#[derive(Clone, Copy)]
+struct Shown {
+    everything: bool,
+    transcript_sent: bool,
 }
 
 async fn page(
     state: &AppState,
     viewer: &Viewer,
     id: &str,
-    everything: bool,
+    shown: Shown,
     gzip: bool,
 ) -> Result<Response, WebError> {
+    let Shown {
+        everything,
+        transcript_sent,
+    } = shown;
     let t = viewer.text();
     let (conversation, place) = open(state, viewer, id).await?;
     let staff = viewer.is_staff();
@@ -240,6 +259,7 @@ async fn page(
         },
         unread: layout.unread.is_some(),
         archived: conversation.archived_at.is_some(),
+        transcript_sent,
         snoozed_until: conversation
             .snoozed_until
             .filter(|_| staff && conversation.status == ConversationStatus::Snoozed)
@@ -611,6 +631,30 @@ pub async fn post_archive(
         .set_archived(&id, archived, viewer.actor_id())
         .await?;
     Ok(back(&id, ""))
+}
+
+/// "Email me this conversation": a transcript to the viewer, as they may read it.
+pub async fn post_transcript(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(id): WebPath<String>,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let (viewer, _, _) = posting(&state, &headers, &id, &form.csrf).await?;
+    let t = viewer.text();
+    let person = viewer
+        .person()
+        .ok_or_else(|| WebError::forbidden().in_language(t))?;
+    match crate::web::service::transcripts::send_transcript(&state, &id, person).await {
+        Ok(crate::store::TranscriptIssue::Queued) => {
+            Ok(Redirect::to(&format!("/c/{id}?transcript=sent")).into_response())
+        }
+        Ok(crate::store::TranscriptIssue::TooSoon { retry_after_ms }) => {
+            let minutes = (retry_after_ms + 59_999) / 60_000;
+            Err(WebError::too_soon(format!("{minutes} min")).in_language(t))
+        }
+        Err(e) => Err(WebError::from(e).in_language(t)),
+    }
 }
 
 /// "Wake now" on a snoozed conversation (staff): back to the status it had.

@@ -167,6 +167,7 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
         .route("/c/{id}/snooze", post(conversation::post_snooze))
         .route("/c/{id}/wake", post(conversation::post_wake))
         .route("/c/{id}/archive", post(conversation::post_archive))
+        .route("/c/{id}/transcript", post(conversation::post_transcript))
         .route("/c/{id}/assign", post(conversation::post_assign))
         .route("/c/{id}/mute", post(conversation::post_mute))
         .route(

@@ -100,6 +100,7 @@ enum ErrorKind {
     FormExpired,
     BadForm,
     TooLarge,
+    TooSoon,
     Unavailable,
 }
 
@@ -140,6 +141,11 @@ impl WebError {
         WebError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::TooLarge, detail)
     }
 
+    /// Asked again too soon (a rate limit): 429.
+    pub fn too_soon(detail: impl Into<String>) -> WebError {
+        WebError::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::TooSoon, detail)
+    }
+
     pub fn unavailable() -> WebError {
         WebError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Unavailable, "")
     }
@@ -173,6 +179,7 @@ impl IntoResponse for WebError {
             ErrorKind::FormExpired => t.form_expired,
             ErrorKind::BadForm => t.bad_form,
             ErrorKind::TooLarge => t.too_large,
+            ErrorKind::TooSoon => t.too_soon,
             ErrorKind::Unavailable => t.unavailable,
         };
         render(
