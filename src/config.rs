@@ -34,6 +34,32 @@ pub enum Command {
         #[command(subcommand)]
         action: DomainAction,
     },
+    /// Export a conversation as an mbox (RFC 4155) or JSON, as the admin or a person sees it.
+    /// Takes the same flags and variables as `serve` (database).
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportWhat {
+    /// One conversation: every message as an email (mbox) or the messages, attachments'
+    /// metadata and events (JSON), written as it is read.
+    Conversation {
+        id: String,
+        /// `mbox` or `json`.
+        #[arg(long, default_value = "mbox")]
+        format: String,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+        /// As this person may see it (default: everything, as the admin).
+        #[arg(long = "as")]
+        reader: Option<String>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,8 @@ pub mod config;
 pub mod dns;
 pub mod domain;
 pub mod domain_cli;
+pub mod export;
+pub mod export_cli;
 pub mod extract_cli;
 pub mod inbound;
 pub mod outbound;

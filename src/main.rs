@@ -20,6 +20,7 @@ async fn main() -> std::process::ExitCode {
             let _ = rustls::crypto::ring::default_provider().install_default();
             threadgate::domain_cli::run(action).await
         }
+        Command::Export { what } => threadgate::export_cli::run(what).await,
         Command::Serve(args) => {
             let config = match args.into_config() {
                 Ok(config) => config,

@@ -392,6 +392,11 @@ impl Composer {
         &self.public_url
     }
 
+    /// The reply domain of the sending domain called `name` (None: the default's).
+    pub fn reply_domain_of(&self, name: Option<&str>) -> String {
+        self.domain(name).reply_domain
+    }
+
     /// The sending domain called `name` (None, or one no longer known: the default).
     fn domain(&self, name: Option<&str>) -> SendingDomain {
         self.domains.now().of(name).clone()

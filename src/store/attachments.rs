@@ -115,4 +115,32 @@ impl Store {
             Ok(by_message)
         })
     }
+
+    /// The attachments of a conversation's messages with `seq` in `(after, up_to]`, by message:
+    /// one page of an export at a time.
+    pub async fn attachments_of_range(
+        &self,
+        conversation_id: &str,
+        after: i64,
+        up_to: i64,
+    ) -> Result<HashMap<String, Vec<Attachment>>> {
+        on_backend!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq <= $3
+                 ORDER BY a.message_id, a.position"
+            ));
+            let rows = sqlx::query(sql)
+                .bind(conversation_id)
+                .bind(after)
+                .bind(up_to)
+                .fetch_all(pool)
+                .await?;
+            let mut by_message: HashMap<String, Vec<Attachment>> = HashMap::new();
+            for row in &rows {
+                let a = attachment_from_row(row)?;
+                by_message.entry(a.message_id.clone()).or_default().push(a);
+            }
+            Ok(by_message)
+        })
+    }
 }

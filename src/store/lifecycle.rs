@@ -150,6 +150,19 @@ pub struct ConversationEvent {
     pub created_at: Millis,
 }
 
+impl ConversationEvent {
+    /// Whether a client sees it: the conversation closing and reopening. Everything else
+    /// (participants, assignment, snoozes, deletions, archiving) is the team's business.
+    pub fn seen_by_clients(&self) -> bool {
+        let touches_closed = |k: &str| self.data.get(k).and_then(|v| v.as_str()) == Some("closed");
+        match self.kind.as_str() {
+            "status_changed" => touches_closed("to") || touches_closed("from"),
+            "auto_closed" => true,
+            _ => false,
+        }
+    }
+}
+
 /// Event ids look like every other id: a kind prefix and 80 random bits.
 pub(super) fn event_id() -> String {
     format!("evt_{}", random_base32(10))

@@ -339,6 +339,29 @@ impl Store {
 }
 
 impl Store {
+    /// At most `limit` of a conversation's messages after `after_seq`, in order: an export
+    /// reads a long conversation a page at a time.
+    pub async fn messages_after(
+        &self,
+        conversation_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        on_backend!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, seq, conversation_id, author_id, kind, body_text, body_html, trimmed_text,
+                        source, created_at, inbound_id, deleted_at, deleted_by
+                 FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(conversation_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(message_from_row).collect()
+        })
+    }
+
     /// One message by id, whichever conversation it is in (callers check it is the one they
     /// were asked about).
     pub async fn message(&self, id: &str) -> Result<Option<Message>> {

@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router {
             "/conversations/{id}/transcript",
             post(api::transcripts::email_transcript),
         )
+        .route("/conversations/{id}/export", get(api::transcripts::export))
         .route(
             "/conversations/{id}/suggested-participants",
             get(api::suggested_participants),

@@ -149,17 +149,6 @@ fn event_text(t: &Text, e: &ConversationEvent, people: &HashMap<String, Person>)
     })
 }
 
-/// Which events a client sees: the conversation closing and reopening. Everything else
-/// (participants, assignment, snoozes, deletions) is the team's business.
-fn client_sees_event(e: &ConversationEvent) -> bool {
-    let touches_closed = |k: &str| e.data.get(k).and_then(|v| v.as_str()) == Some("closed");
-    match e.kind.as_str() {
-        "status_changed" => touches_closed("to") || touches_closed("from"),
-        "auto_closed" => true,
-        _ => false,
-    }
-}
-
 /// A status change that a message made by being written (a client's reply reopens, an agent's
 /// answer makes it pending): recorded with the message's id since it was tracked, and before
 /// that at the very millisecond of a message by the same person. Shown on the message.
@@ -663,7 +652,7 @@ fn items(
     let mut items: Vec<(Millis, u8, Option<i64>, Item)> =
         Vec::with_capacity(messages.len() + events.len());
     for e in events {
-        let seen = r.staff || client_sees_event(e);
+        let seen = r.staff || e.seen_by_clients();
         if let Some(m) = caused_by_message(e, &by_time, &by_id) {
             if seen
                 && let Some(to) = e

@@ -1,0 +1,77 @@
+//! `threadgate export conversation ID --format mbox|json [--output FILE] [--as PERSON]`: the
+//! admin's export from the command line, on the same database (and flags) as `serve`,
+//! written as it is read (`crate::export`).
+
+use crate::config::ExportWhat;
+use crate::domain::SystemClock;
+use crate::export::{Export, Format};
+use crate::store::Store;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub async fn run(what: ExportWhat) -> ExitCode {
+    match export(what).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("threadgate export: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn export(what: ExportWhat) -> Result<(), String> {
+    let ExportWhat::Conversation {
+        id,
+        format,
+        output,
+        reader,
+        serve,
+    } = what;
+    let format = Format::parse(&format)
+        .ok_or_else(|| format!("--format: expected mbox or json, got {format:?}"))?;
+    let config = serve.into_config().map_err(|e| e.to_string())?;
+    let store = Store::connect(&config.database_url, Arc::new(SystemClock))
+        .await
+        .map_err(|e| format!("opening the database: {e}"))?;
+    let reader = match reader {
+        Some(person) => Some(
+            store
+                .person(&person)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("--as: no person {person:?}"))?,
+        ),
+        None => None,
+    };
+    let (conversation, _) = store
+        .conversation_for(&id, reader.as_ref().map(|p| p.id.as_str()))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no conversation {id:?} (that this person may read)"))?;
+    let export = Export {
+        store: &store,
+        conversation: &conversation,
+        reader: reader.as_ref(),
+        reply_domain: &config.reply_domain,
+    };
+    match output {
+        Some(path) => {
+            let file = tokio::fs::File::create(&path)
+                .await
+                .map_err(|e| format!("creating {}: {e}", path.display()))?;
+            let mut out = tokio::io::BufWriter::new(file);
+            export
+                .write(format, &mut out)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        None => {
+            let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+            export
+                .write(format, &mut out)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
