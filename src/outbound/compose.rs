@@ -186,57 +186,6 @@ struct CommandsHtml<'a> {
     lines: &'a [(String, &'a str)],
 }
 
-/// One message of a transcript, as its recipient may see it.
-pub struct TranscriptMessage {
-    pub author: String,
-    pub at: Millis,
-    pub text: String,
-    pub note: bool,
-    /// (file name, attachment id): linked, downloaded once signed in.
-    pub files: Vec<(String, String)>,
-}
-
-/// A transcript to compose: for whom, of what.
-pub struct Transcript<'a> {
-    pub to_name: &'a str,
-    pub to_email: &'a str,
-    pub locale: Locale,
-    /// None: the default time zone.
-    pub zone: Option<TimeZone>,
-    pub conversation_id: &'a str,
-    pub subject: &'a str,
-    /// The conversation's sending domain (None: the default).
-    pub domain: Option<&'a str>,
-    pub messages: &'a [TranscriptMessage],
-}
-
-struct TranscriptView {
-    author: String,
-    time: String,
-    text: String,
-    note: bool,
-    files: Vec<(String, String)>,
-}
-
-#[derive(Template)]
-#[template(path = "email/transcript.txt")]
-struct TranscriptText<'a> {
-    s: &'a Strings,
-    subject: &'a str,
-    messages: &'a [TranscriptView],
-    open_url: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "email/transcript.html")]
-struct TranscriptHtml<'a> {
-    s: &'a Strings,
-    lang: &'a str,
-    subject: &'a str,
-    messages: &'a [TranscriptView],
-    open_url: &'a str,
-}
-
 #[derive(Template)]
 #[template(path = "email/waiting.txt")]
 struct WaitingText<'a> {
@@ -392,13 +341,18 @@ impl Composer {
         &self.public_url
     }
 
+    /// The time zone of recipients without one of their own.
+    pub(super) fn default_zone(&self) -> TimeZone {
+        self.default_zone
+    }
+
     /// The reply domain of the sending domain called `name` (None: the default's).
     pub fn reply_domain_of(&self, name: Option<&str>) -> String {
         self.domain(name).reply_domain
     }
 
     /// The sending domain called `name` (None, or one no longer known: the default).
-    fn domain(&self, name: Option<&str>) -> SendingDomain {
+    pub(super) fn domain(&self, name: Option<&str>) -> SendingDomain {
         self.domains.now().of(name).clone()
     }
 
@@ -678,53 +632,6 @@ impl Composer {
         )
     }
 
-    /// A conversation's whole history as its recipient may see it (the caller chose the
-    /// messages), each with author and local time, files as links that need signing in. No
-    /// sign-in link: a transcript may be forwarded.
-    pub fn transcript(&self, t: &Transcript, now: Millis) -> Result<NewOutboxEmail, ComposeError> {
-        let s = strings(t.locale);
-        let zone = t.zone.unwrap_or(self.default_zone);
-        let messages: Vec<TranscriptView> = t
-            .messages
-            .iter()
-            .map(|m| TranscriptView {
-                author: m.author.clone(),
-                time: zone.date_time(m.at, t.locale),
-                text: crate::domain::redact_sign_in_links(&m.text).into_owned(),
-                note: m.note,
-                files: m
-                    .files
-                    .iter()
-                    .map(|(name, id)| {
-                        (
-                            name.clone(),
-                            format!("{}/attachments/{id}", self.public_url),
-                        )
-                    })
-                    .collect(),
-            })
-            .collect();
-        let subject = format!("{} {}", s.transcript_subject, t.subject);
-        let open_url = format!("{}/c/{}", self.public_url, t.conversation_id);
-        let text = TranscriptText {
-            s,
-            subject: &subject,
-            messages: &messages,
-            open_url: &open_url,
-        }
-        .render()?;
-        let html = TranscriptHtml {
-            s,
-            lang: t.locale.as_str(),
-            subject: &subject,
-            messages: &messages,
-            open_url: &open_url,
-        }
-        .render()?;
-        let mail = MachineMail::new(t.to_name, t.to_email, subject, text, html);
-        self.machine_email(mail, &self.domain(t.domain), now)
-    }
-
     /// The email asking a stranger who wrote to `inbox` (of sending domain `domain`) to
     /// confirm their address (stranger policy `verify`); following the link delivers the held
     /// email.
@@ -872,7 +779,7 @@ impl Composer {
 
     /// A one-off email from us (no conversation): verification codes, confirmations, the
     /// answer to commands not understood.
-    fn machine_email(
+    pub(super) fn machine_email(
         &self,
         mail: MachineMail,
         domain: &SendingDomain,
@@ -920,7 +827,7 @@ pub const COMMANDS_ID_PREFIX: &str = "help-";
 pub const WAITING_ID_PREFIX: &str = "wait-";
 
 /// A one-off email's parts.
-struct MachineMail<'a> {
+pub(super) struct MachineMail<'a> {
     to_name: &'a str,
     to_email: &'a str,
     subject: String,
@@ -931,7 +838,7 @@ struct MachineMail<'a> {
 }
 
 impl<'a> MachineMail<'a> {
-    fn new(
+    pub(super) fn new(
         to_name: &'a str,
         to_email: &'a str,
         subject: String,

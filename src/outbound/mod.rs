@@ -7,6 +7,7 @@
 
 pub mod compose;
 mod compose_text;
+pub mod compose_transcript;
 pub mod delivery;
 pub mod direct;
 pub mod dkim;

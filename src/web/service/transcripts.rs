@@ -3,7 +3,7 @@
 //! and queued in one transaction. The API and the web view share it.
 
 use crate::domain::Role;
-use crate::outbound::compose::{Transcript, TranscriptMessage};
+use crate::outbound::compose_transcript::{Transcript, TranscriptMessage};
 use crate::store::{Person, TranscriptIssue};
 use crate::web::AppState;
 use crate::web::error::ApiError;
