@@ -302,16 +302,15 @@ fn append_mbox(out: &mut Vec<u8>, sender: &str, at: Millis, message: &[u8]) {
     out.extend_from_slice(
         format!("From {sender} {}\n", when.format("%a %b %e %H:%M:%S %Y")).as_bytes(),
     );
-    for line in message.split(|&b| b == b'\n') {
+    // Every line ends with LF, the last one too; a final line end is not an empty line.
+    let body = message.strip_suffix(b"\n").unwrap_or(message);
+    for line in body.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let quoted = line.iter().take_while(|&&b| b == b'>').count();
         if line[quoted..].starts_with(b"From ") {
             out.push(b'>');
         }
         out.extend_from_slice(line);
-        out.push(b'\n');
-    }
-    if !message.ends_with(b"\n") {
         out.push(b'\n');
     }
     out.push(b'\n');
