@@ -40,6 +40,25 @@ pub enum Command {
         #[command(subcommand)]
         what: ExportWhat,
     },
+    /// A person's data: `export` writes everything held about them as one zip. Takes the same
+    /// flags and variables as `serve` (database, data directory).
+    Person {
+        #[command(subcommand)]
+        action: PersonAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonAction {
+    /// Everything held about a person, as one zip (GDPR articles 15 and 20).
+    Export {
+        id: String,
+        /// The zip to write.
+        #[arg(long)]
+        output: std::path::PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

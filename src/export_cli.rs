@@ -1,8 +1,8 @@
-//! `threadgate export conversation ID --format mbox|json [--output FILE] [--as PERSON]`: the
-//! admin's export from the command line, on the same database (and flags) as `serve`,
-//! written as it is read (`crate::export`).
+//! `threadgate export conversation ID --format mbox|json [--output FILE] [--as PERSON]` and
+//! `threadgate person export ID --output FILE`: the admin's exports from the command line, on
+//! the same database (and flags) as `serve` (`crate::export`, `crate::person_data`).
 
-use crate::config::ExportWhat;
+use crate::config::{ExportWhat, PersonAction};
 use crate::domain::SystemClock;
 use crate::export::{Export, Format};
 use crate::store::Store;
@@ -74,4 +74,34 @@ async fn export(what: ExportWhat) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+pub async fn person(action: PersonAction) -> ExitCode {
+    match export_person(action).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("threadgate person export: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn export_person(action: PersonAction) -> Result<(), String> {
+    let PersonAction::Export { id, output, serve } = action;
+    let config = serve.into_config().map_err(|e| e.to_string())?;
+    let store = Store::connect(&config.database_url, Arc::new(SystemClock))
+        .await
+        .map_err(|e| format!("opening the database: {e}"))?;
+    let person = store
+        .person(&id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no person {id:?}"))?;
+    let file = std::fs::File::create(&output)
+        .map_err(|e| format!("creating {}: {e}", output.display()))?;
+    let blobs = crate::blobs::BlobStore::new(config.data_dir.join("attachments"));
+    let reply_domain = config.reply_domain.clone();
+    crate::person_data::export_person(&store, &blobs, &person, |_| reply_domain.clone(), file)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -35,6 +35,7 @@ pub mod export_cli;
 pub mod extract_cli;
 pub mod inbound;
 pub mod outbound;
+pub mod person_data;
 pub mod scheduler;
 pub mod sending_domains;
 pub mod smtp;

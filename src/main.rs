@@ -21,6 +21,7 @@ async fn main() -> std::process::ExitCode {
             threadgate::domain_cli::run(action).await
         }
         Command::Export { what } => threadgate::export_cli::run(what).await,
+        Command::Person { action } => threadgate::export_cli::person(action).await,
         Command::Serve(args) => {
             let config = match args.into_config() {
                 Ok(config) => config,

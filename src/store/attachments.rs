@@ -143,4 +143,15 @@ impl Store {
             Ok(by_message)
         })
     }
+
+    /// The files a person sent (attached to their messages), oldest first: their data export.
+    pub async fn attachments_by_author(&self, person_id: &str) -> Result<Vec<Attachment>> {
+        on_backend!(self, pool => {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE m.author_id = $1 ORDER BY a.created_at, a.id"
+            ));
+            let rows = sqlx::query(sql).bind(person_id).fetch_all(pool).await?;
+            rows.iter().map(attachment_from_row).collect()
+        })
+    }
 }

@@ -362,6 +362,20 @@ impl Store {
         })
     }
 
+    /// The inbound records of the emails a person sent that became messages, oldest first:
+    /// their data export holds the raw emails.
+    pub async fn sent_emails(&self, person_id: &str) -> Result<Vec<String>> {
+        on_backend!(self, pool => {
+            Ok(sqlx::query_scalar(
+                "SELECT inbound_id FROM messages
+                 WHERE author_id = $1 AND inbound_id IS NOT NULL ORDER BY created_at, id",
+            )
+            .bind(person_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
     /// One message by id, whichever conversation it is in (callers check it is the one they
     /// were asked about).
     pub async fn message(&self, id: &str) -> Result<Option<Message>> {

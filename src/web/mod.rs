@@ -157,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/inbound", get(api::list_inbound))
         .route("/suppressions", get(api::list_suppressions))
+        .route("/people/{id}/export", get(api::person_data::export_person))
         .route("/people/{id}/reactivate", post(api::reactivate_person))
         .route("/inbound/{id}/raw", get(api::download_raw))
         .route("/inbound/{id}/release", post(api::release_inbound))

@@ -9,6 +9,7 @@ pub mod domains;
 mod json;
 pub mod lifecycle;
 pub mod messages;
+pub mod person_data;
 pub mod search;
 pub mod settings;
 pub mod transcripts;
