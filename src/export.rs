@@ -372,7 +372,8 @@ fn base64_lines(bytes: &[u8]) -> String {
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
     let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
     for chunk in encoded.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        // Base64 is ASCII: every byte is a character.
+        out.extend(chunk.iter().map(|&b| char::from(b)));
         out.push_str("\r\n");
     }
     out

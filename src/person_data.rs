@@ -141,11 +141,7 @@ pub async fn export_person(
         "files_not_kept": missing,
     });
     zip.start_file("person.json", options)?;
-    zip.write_all(
-        serde_json::to_string_pretty(&summary)
-            .unwrap_or_default()
-            .as_bytes(),
-    )?;
+    zip.write_all(&serde_json::to_vec_pretty(&summary).map_err(std::io::Error::from)?)?;
     zip.finish()?;
     Ok(())
 }
