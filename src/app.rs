@@ -78,6 +78,16 @@ impl App {
         if indexed > 0 {
             tracing::info!(documents = indexed, "search index built");
         }
+        // Files an erasure left unreferenced when the process died before unlinking them.
+        let unlinked = crate::person_data::remove_pending_blobs(
+            &store,
+            &BlobStore::new(config.data_dir.join("attachments")),
+        )
+        .await
+        .context("removing the files of erased people")?;
+        if unlinked > 0 {
+            tracing::info!(files = unlinked, "files of erased people removed");
+        }
         let (admin_token, generated_token) = match &config.admin_token {
             Some(token) => (token.clone(), false),
             None => load_or_create_admin_token(&config.data_dir)?,

@@ -53,6 +53,18 @@ impl BlobStore {
         }
     }
 
+    /// Unlinks the file stored under `sha256` (an erasure left it unreferenced). A file that
+    /// is already gone is not an error.
+    pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        let Some(path) = self.path(sha256) else {
+            return Ok(());
+        };
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -72,6 +84,10 @@ mod tests {
         assert_eq!(blobs.get(&a).await.unwrap().unwrap(), b"hello");
         assert!(blobs.get("../../etc/passwd").await.unwrap().is_none());
         assert!(blobs.get(&"0".repeat(64)).await.unwrap().is_none());
+        blobs.remove(&a).await.unwrap();
+        assert!(blobs.get(&a).await.unwrap().is_none());
+        blobs.remove(&a).await.unwrap();
+        blobs.remove("../../etc/passwd").await.unwrap();
         std::fs::remove_dir_all(dir).ok();
     }
 

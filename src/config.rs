@@ -59,6 +59,16 @@ pub enum PersonAction {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Erases a person (GDPR article 17): their address, name, what they wrote and sent, and
+    /// every trace of them; the conversations keep a pseudonym. Cannot be undone.
+    Erase {
+        id: String,
+        /// Do not ask to confirm.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,11 +1,12 @@
 //! `threadgate export conversation ID --format mbox|json [--output FILE] [--as PERSON]` and
-//! `threadgate person export ID --output FILE`: the admin's exports from the command line, on
-//! the same database (and flags) as `serve` (`crate::export`, `crate::person_data`).
+//! `threadgate person export ID --output FILE` and `threadgate person erase ID [--yes]`: the
+//! admin's exports and erasures from the command line, on the same database (and flags) as
+//! `serve` (`crate::export`, `crate::person_data`).
 
-use crate::config::{ExportWhat, PersonAction};
+use crate::config::{ExportWhat, PersonAction, ServeArgs};
 use crate::domain::SystemClock;
 use crate::export::{Export, Format};
-use crate::store::Store;
+use crate::store::{ErasedBy, Store};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -29,10 +30,7 @@ async fn export(what: ExportWhat) -> Result<(), String> {
     } = what;
     let format = Format::parse(&format)
         .ok_or_else(|| format!("--format: expected mbox or json, got {format:?}"))?;
-    let config = serve.into_config().map_err(|e| e.to_string())?;
-    let store = Store::connect(&config.database_url, Arc::new(SystemClock))
-        .await
-        .map_err(|e| format!("opening the database: {e}"))?;
+    let (store, config) = open_store(serve).await?;
     let reader = match reader {
         Some(person) => Some(
             store
@@ -77,21 +75,76 @@ async fn export(what: ExportWhat) -> Result<(), String> {
 }
 
 pub async fn person(action: PersonAction) -> ExitCode {
-    match export_person(action).await {
+    let (what, done) = match action {
+        PersonAction::Export { id, output, serve } => {
+            ("export", export_person(id, output, serve).await)
+        }
+        PersonAction::Erase { id, yes, serve } => ("erase", erase_person(id, yes, serve).await),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("threadgate person export: {err}");
+            eprintln!("threadgate person {what}: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn export_person(action: PersonAction) -> Result<(), String> {
-    let PersonAction::Export { id, output, serve } = action;
+async fn open_store(serve: ServeArgs) -> Result<(Store, crate::config::Config), String> {
     let config = serve.into_config().map_err(|e| e.to_string())?;
     let store = Store::connect(&config.database_url, Arc::new(SystemClock))
         .await
         .map_err(|e| format!("opening the database: {e}"))?;
+    Ok((store, config))
+}
+
+/// Erases a person after the operator typed `yes` (unless `--yes`): there is no undo.
+async fn erase_person(id: String, yes: bool, serve: ServeArgs) -> Result<(), String> {
+    let (store, config) = open_store(serve).await?;
+    let person = store
+        .person(&id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no person {id:?} (or erased already)"))?;
+    if !yes {
+        eprint!(
+            "Erase {} <{}> ({}): their address, name, what they wrote and sent? \
+             This cannot be undone. Type yes to go on: ",
+            person.name,
+            person.email,
+            person.role.as_str()
+        );
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        if answer.trim() != "yes" {
+            return Err("not confirmed: nothing was erased".into());
+        }
+    }
+    let blobs = crate::blobs::BlobStore::new(config.data_dir.join("attachments"));
+    let erasure =
+        crate::person_data::erase_person(&store, &blobs, &person.id, ErasedBy::CommandLine)
+            .await
+            .map_err(|e| e.to_string())?;
+    println!(
+        "{} erased ({}): {} messages, {} files, {} emails received, {} emails sent",
+        erasure.person_id,
+        erasure.pseudonym,
+        erasure.removed.messages,
+        erasure.removed.attachments,
+        erasure.removed.inbound_emails,
+        erasure.removed.outbox_emails
+    );
+    Ok(())
+}
+
+async fn export_person(
+    id: String,
+    output: std::path::PathBuf,
+    serve: ServeArgs,
+) -> Result<(), String> {
+    let (store, config) = open_store(serve).await?;
     let person = store
         .person(&id)
         .await

@@ -1,14 +1,14 @@
-//! A person's data, as the GDPR gives them the right to it (articles 15 and 20): one zip with
+//! A person's data, as the GDPR gives them the right to it. Export (articles 15 and 20): one zip with
 //! `person.json` (profile, settings, addresses, companies, the conversations they may read, the
 //! emails they sent), every conversation they may read as JSON and mbox exactly as they may see
 //! it (`crate::export`), the raw emails they sent (`sent/<inbound id>.eml`) and the files they
 //! sent (`files/<attachment id>-<name>`). The API and `threadgate person export` write it to a
-//! file, a conversation at a time.
+//! file, a conversation at a time. Erasure (article 17): [`erase_person`].
 
 use crate::blobs::BlobStore;
 use crate::domain::rfc3339;
 use crate::export::{Export, ExportError, Format};
-use crate::store::{ListScope, Person, Shelf, Store, StoreError};
+use crate::store::{ErasedBy, Erasure, ListScope, Person, Shelf, Store, StoreError};
 use serde_json::json;
 use std::io::Write;
 
@@ -144,6 +144,56 @@ pub async fn export_person(
     zip.write_all(&serde_json::to_vec_pretty(&summary).map_err(std::io::Error::from)?)?;
     zip.finish()?;
     Ok(())
+}
+
+/// Erases person `id` (GDPR article 17; what goes is listed in `store::erasure`): the
+/// database part in one transaction, then made physical (zeroed, index merged, WAL truncated
+/// or tables vacuumed), then the files it left unreferenced unlinked. A crash after the commit
+/// leaves those files listed in the database: [`remove_pending_blobs`] at the next start
+/// unlinks them (as it does when unlinking fails now). `NotFound` when there is no such person
+/// or they were erased already.
+pub async fn erase_person(
+    store: &Store,
+    blobs: &BlobStore,
+    id: &str,
+    by: ErasedBy,
+) -> Result<Erasure, StoreError> {
+    let erasure = store.erase_person(id, by).await?;
+    match store.compact_after_erasure().await {
+        Ok(true) => {}
+        // The rows are gone either way; the next checkpoint or vacuum finishes the job.
+        Ok(false) => tracing::warn!(
+            erasure = %erasure.id,
+            "after an erasure, the database's log could not be truncated yet (a long reader)"
+        ),
+        Err(err) => {
+            tracing::warn!(erasure = %erasure.id, error = %err, "compacting after an erasure failed")
+        }
+    }
+    if let Err(err) = remove_pending_blobs(store, blobs).await {
+        // Committed: the files stay listed, and the next start unlinks them.
+        tracing::warn!(erasure = %erasure.id, error = %err, "unlinking an erased person's files failed");
+    }
+    tracing::info!(erasure = %erasure.id, person = %erasure.person_id, by = erasure.erased_by, "person erased");
+    Ok(erasure)
+}
+
+/// Unlinks the files erasures left unreferenced and not yet removed (a crash between an
+/// erasure's commit and its unlinking; at start, and after each erasure). A file referenced
+/// again since (the same content arrived) stays. Returns how many were unlinked.
+pub async fn remove_pending_blobs(
+    store: &Store,
+    blobs: &BlobStore,
+) -> Result<usize, PersonDataError> {
+    let mut removed = 0;
+    for sha in store.pending_blob_removals().await? {
+        if !store.blob_referenced(&sha).await? {
+            blobs.remove(&sha).await?;
+            removed += 1;
+        }
+        store.blob_removal_done(&sha).await?;
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub enum IdKind {
     /// A person's other address.
     Address,
     Company,
+    /// The record that a person was erased.
+    Erasure,
 }
 
 impl IdKind {
@@ -29,6 +31,7 @@ impl IdKind {
             IdKind::Attachment => "att_",
             IdKind::Address => "adr_",
             IdKind::Company => "cmp_",
+            IdKind::Erasure => "era_",
         }
     }
 }

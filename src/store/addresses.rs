@@ -69,7 +69,7 @@ impl Store {
         };
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
-            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1 AND erased_at IS NULL")
                 .bind(person_id)
                 .fetch_optional(&mut *tx)
                 .await?;

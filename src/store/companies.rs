@@ -157,10 +157,12 @@ impl Store {
         let now = self.now();
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
-            for (table, what) in [("companies", "company"), ("people", "person")] {
-                let sql = format!("SELECT id FROM {table} WHERE id = $1");
-                let found: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(if what == "company" { company_id } else { person_id })
+            for (sql, what, id) in [
+                ("SELECT id FROM companies WHERE id = $1", "company", company_id),
+                ("SELECT id FROM people WHERE id = $1 AND erased_at IS NULL", "person", person_id),
+            ] {
+                let found: Option<String> = sqlx::query_scalar(sql)
+                    .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if found.is_none() {
@@ -277,7 +279,7 @@ impl Store {
             let rows = sqlx::query(
                 "SELECT pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status
                  FROM people pe
-                 WHERE (pe.name, pe.id) > ($1, $2)
+                 WHERE (pe.name, pe.id) > ($1, $2) AND pe.erased_at IS NULL
                    AND ($3 IS NULL OR LOWER(pe.name) LIKE $3 ESCAPE '\\' OR pe.email_key LIKE $3 ESCAPE '\\')
                    AND ($4 IS NULL OR pe.role = $4)
                    AND ($5 IS NULL OR EXISTS (SELECT 1 FROM company_followers f

@@ -208,7 +208,7 @@ macro_rules! insert_conversation {
     ($tx:expr, $new:expr, $now:expr) => {{
         let new: &$crate::store::conversations::NewConversation = $new;
         for member in &new.members {
-            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1 AND erased_at IS NULL")
                 .bind(member)
                 .fetch_optional(&mut *$tx)
                 .await?;

@@ -396,7 +396,7 @@ macro_rules! apply_lifecycle {
 
             match &change.assignee {
                 Some(Some(next)) if assignee.as_ref() != Some(next) => {
-                    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1")
+                    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM people WHERE id = $1 AND erased_at IS NULL")
                         .bind(next)
                         .fetch_optional(&mut *$tx)
                         .await?;
@@ -528,18 +528,23 @@ impl Store {
             let row = sqlx::query(
                 "UPDATE messages SET deleted_at = NULL, deleted_by = NULL
                  WHERE id = $1 AND deleted_at IS NOT NULL
+                   AND author_id NOT IN (SELECT id FROM people WHERE erased_at IS NOT NULL)
                  RETURNING conversation_id, kind, body_text",
             )
             .bind(message_id)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else {
-                let exists: Option<String> = sqlx::query_scalar("SELECT id FROM messages WHERE id = $1")
-                    .bind(message_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                return Err(match exists {
-                    Some(_) => StoreError::Conflict("this message is not deleted"),
+                let author_erased: Option<bool> = sqlx::query_scalar(
+                    "SELECT p.erased_at IS NOT NULL FROM messages m JOIN people p ON p.id = m.author_id
+                     WHERE m.id = $1",
+                )
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                return Err(match author_erased {
+                    Some(true) => StoreError::Conflict("its author was erased: nothing is left to restore"),
+                    Some(false) => StoreError::Conflict("this message is not deleted"),
                     None => StoreError::NotFound("message"),
                 });
             };

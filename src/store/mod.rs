@@ -20,6 +20,7 @@ mod attachments;
 mod companies;
 mod conversations;
 mod domains;
+mod erasure;
 pub(crate) mod failures;
 mod group_commit;
 mod inbound;
@@ -48,6 +49,7 @@ pub use conversations::{
 pub use domains::{
     DEFAULT_INBOX_LOCAL, DkimKey, Domain, DomainSettingsChange, InboxAddress, KeyStatus,
 };
+pub use erasure::{ErasedBy, Erasure, ErasureCounts};
 pub use failures::{WorkFailure, job};
 pub use inbound::{
     InboundChanges, InboundEffect, InboundEntry, InboundRecord, InboundStored, ReplyContext,
@@ -224,6 +226,9 @@ impl Store {
                 // FULL: a commit is on disk before we answer 250, even across power loss.
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
+                // Deleted content is overwritten with zeros, not left in free space: an erasure
+                // leaves no byte of the person in the file (`store::erasure`).
+                .pragma("secure_delete", "on")
                 .busy_timeout(Duration::from_secs(10));
             let write = SqlitePoolOptions::new()
                 .max_connections(1)

@@ -12,6 +12,13 @@ pub struct Person {
     pub email_status: EmailStatus,
 }
 
+impl Person {
+    /// Erased (`Store::erase_person`): only an erased person has no address.
+    pub fn is_erased(&self) -> bool {
+        self.email.is_empty()
+    }
+}
+
 pub struct NewPerson {
     pub email: EmailAddress,
     pub name: String,
@@ -102,7 +109,8 @@ impl Store {
 
     pub async fn person(&self, id: &str) -> Result<Option<Person>> {
         on_backend!(self, pool => {
-            let row = sqlx::query("SELECT id, email, name, role, created_at, email_status FROM people WHERE id = $1")
+            let row = sqlx::query("SELECT id, email, name, role, created_at, email_status FROM people
+                 WHERE id = $1 AND erased_at IS NULL")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;

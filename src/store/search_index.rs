@@ -76,6 +76,26 @@ macro_rules! unindex_message {
 }
 pub(super) use unindex_message;
 
+/// Removes the documents of every message `$author_id` wrote (they were erased).
+macro_rules! unindex_messages_by {
+    ($tx:expr, $author_id:expr) => {{
+        sqlx::query($crate::store::ConnDialect::pick(
+            &*$tx,
+            "INSERT INTO search_fts (search_fts, rowid, words, stems)
+               SELECT 'delete', doc_id, words, stems FROM search_docs
+                WHERE message_id IN (SELECT id FROM messages WHERE author_id = $1);
+             DELETE FROM search_docs
+              WHERE message_id IN (SELECT id FROM messages WHERE author_id = $1)",
+            "DELETE FROM search_docs
+              WHERE message_id IN (SELECT id FROM messages WHERE author_id = $1)",
+        ))
+        .bind($author_id)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use unindex_messages_by;
+
 /// Indexes a conversation's subject again (after a rename, or when it is created).
 macro_rules! reindex_subject {
     ($tx:expr, $conversation_id:expr, $subject:expr) => {{

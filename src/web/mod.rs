@@ -97,6 +97,8 @@ pub fn router(state: AppState) -> Router {
             "/people/{id}/addresses/{email}",
             delete(api::addresses::delete_address).patch(api::addresses::patch_address),
         )
+        .route("/people/{id}/erase", post(api::person_data::erase_person))
+        .route("/erasures", get(api::person_data::list_erasures))
         .route("/people/{id}/verification", post(settings::request_code))
         .route("/people/{id}/sessions", delete(settings::revoke_sessions))
         .route("/verification/check", post(settings::check_code))

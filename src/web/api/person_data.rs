@@ -1,8 +1,12 @@
 //! `GET /people/{id}/export`: everything threadgate holds about a person, as one zip
 //! (`crate::person_data`), written to a temporary file and streamed from it.
+//! `POST /people/{id}/erase`: nothing of them is kept; `GET /erasures`: the record of erasures.
 
+use crate::domain::rfc3339;
+use crate::store::{ErasedBy, Erasure};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -62,4 +66,37 @@ pub async fn export_person(
         body,
     )
         .into_response())
+}
+
+fn erasure_json(e: &Erasure) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "person_id": e.person_id,
+        "name": e.pseudonym,
+        "erased_by": e.erased_by,
+        "erased_at": rfc3339(e.erased_at),
+    })
+}
+
+/// `POST /people/{id}/erase`: `200` the erasure's record with what it removed (counts); `404`
+/// for an unknown person or one erased already.
+pub async fn erase_person(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let erasure =
+        crate::person_data::erase_person(&state.store, &state.blobs, &id, ErasedBy::Admin).await?;
+    let mut body = erasure_json(&erasure);
+    body["removed"] = serde_json::to_value(&erasure.removed).unwrap_or_default();
+    Ok(Json(body))
+}
+
+/// `GET /erasures`: every erasure, newest first (who asked, when; no data of the person).
+pub async fn list_erasures(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let erasures = state.store.erasures(1000).await?;
+    Ok(Json(serde_json::json!({
+        "erasures": erasures.iter().map(erasure_json).collect::<Vec<_>>(),
+    })))
 }

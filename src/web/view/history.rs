@@ -74,6 +74,8 @@ pub struct MessageView {
     pub by_email: bool,
     pub can_delete: bool,
     pub can_restore: bool,
+    /// Its author was erased: "Message erased", for everyone.
+    pub erased: bool,
     /// The status this message moved the conversation to ("Pending"), shown as a badge
     /// instead of a line of its own.
     pub effect: Option<&'static str>,
@@ -223,7 +225,9 @@ fn message_view(
     let author = people.get(&m.author_id);
     let own = r.own == Some(m.author_id.as_str());
     let deleted = m.deleted_at.is_some();
-    let show_content = !deleted || staff;
+    // What an erased person wrote is gone for everyone: there is nothing to show or restore.
+    let erased = author.is_some_and(Person::is_erased);
+    let show_content = !deleted || (staff && !erased);
     let attachments = if show_content {
         let referenced = |a: &Attachment| {
             m.body_html
@@ -281,7 +285,8 @@ fn message_view(
             .then(|| format!("/c/{conversation_id}/messages/{}/original", m.id)),
         by_email: m.source == Source::Email,
         can_delete: staff && !deleted,
-        can_restore: staff && deleted,
+        can_restore: staff && deleted && !erased,
+        erased,
         effect,
         seen: staff.then(|| seen_by(r, m, people)),
     }
