@@ -1,5 +1,5 @@
-//! The reply corpus: every `fixtures/mail/NAME.eml` is analysed exactly as the SMTP pipeline
-//! would, and compared with `fixtures/mail/NAME.expect`. Failing fixtures are named; the share
+//! The reply corpus: every `fixtures/{mail,replies}/NAME.eml` is analysed exactly as the SMTP
+//! pipeline would, and compared with `NAME.expect` beside it. Failing fixtures are named; the share
 //! handled exactly is printed (the README's Quality section quotes it).
 //!
 //! `.expect` format: `key: value` lines, then a line `--- kept` and the exact kept text.
@@ -173,13 +173,19 @@ fn check(eml: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `fixtures/mail/` (the first corpus: every kind of mail) and `fixtures/replies/` (replies
+/// per client and language: attributions, header blocks, separators, footers, forwards).
 fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mail");
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
+    let mut all = Vec::new();
+    for corpus in ["fixtures/mail", "fixtures/replies"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(corpus);
+        all.extend(
+            std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "eml")),
+        );
+    }
     all.sort();
     all
 }

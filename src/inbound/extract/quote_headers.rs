@@ -5,7 +5,8 @@
 //! reaches and what goes with it; the words of each language are in [`super::languages`].
 
 use super::languages::{
-    Field, block_is_forward, field_kind, is_forward_separator, is_separator, is_wrote_header,
+    Attribution, Field, attribution, block_is_forward, field_kind, field_label,
+    is_forward_separator, is_separator,
 };
 use super::{Fate, Lines, mark};
 
@@ -138,6 +139,9 @@ pub(super) fn header_ending_at(lines: &Lines, last: usize) -> Option<usize> {
     if is_separator(lines.text[last]) {
         return Some(last);
     }
+    // An anchored pattern ("On … wrote:") over the wrapped lines wins over an unanchored
+    // one ("… wrote:") matching only the last of them.
+    let mut unanchored = None;
     for n in 1..=MAX_HEADER_LINES.min(last + 1) {
         let first = last + 1 - n;
         if !lines.is_plain(first) {
@@ -146,11 +150,15 @@ pub(super) fn header_ending_at(lines: &Lines, last: usize) -> Option<usize> {
         let Some(joined) = join_header_lines(&lines.text[first..=last]) else {
             break;
         };
-        if is_wrote_header(&joined) {
-            return Some(first);
+        match attribution(&joined) {
+            Some(Attribution::Anchored) => return Some(first),
+            Some(Attribution::Unanchored) if first == 0 || lines.blank[first - 1] => {
+                unanchored = unanchored.or(Some(first));
+            }
+            _ => {}
         }
     }
-    None
+    unanchored
 }
 
 fn is_underscore_rule(line: &str) -> bool {
@@ -186,36 +194,108 @@ fn outlook_block_at(lines: &Lines, i: usize, end: usize) -> Option<usize> {
     Some(last - i + 1)
 }
 
-/// An "On … wrote:" header (or its French/German/Spanish form) starting at
-/// line `i`, possibly wrapped over up to [`MAX_HEADER_LINES`] lines.
+/// An attribution line ("On … wrote:", in any of our languages or none) starting at line
+/// `i`, possibly wrapped over up to [`MAX_HEADER_LINES`] lines.
 ///
-/// Being wrong here loses words the person wrote, so beyond the shape we
-/// require what every client-generated header has: a digit (date or time),
-/// and either quoted lines right below it (or nothing at all below it) or an
-/// email address inside it. "On Monday Bob wrote:" followed by the person's
-/// own paragraph is therefore kept.
+/// Being wrong here loses words the person wrote, so beyond the shape we require what every
+/// client-generated attribution has: it ends with a colon, holds a digit (a date or a time),
+/// and either quoted lines come right below it (or nothing at all) or an email address is
+/// inside it. "On Monday Bob wrote:" followed by the person's own paragraph is therefore kept.
+/// A pattern that fixes only the end ("… napisał(a):") must start a paragraph, and a wrapped
+/// line never ends a sentence. Without any known words, the same evidence — a paragraph's
+/// first line, ending with a colon, with a date or time *and* an address, above quoted lines —
+/// makes it an attribution in a language we have no words for.
 fn wrote_header_at(lines: &Lines, i: usize, end: usize) -> Option<usize> {
-    let first_word = lines.text[i].split_whitespace().next()?;
-    if !matches!(first_word, "On" | "Le" | "Am" | "El") {
-        return None;
-    }
+    let starts_paragraph = i == 0 || lines.blank[i - 1] || lines.quoted[i - 1];
     for n in 1..=MAX_HEADER_LINES {
         let last = i + n - 1;
         if last >= end || !lines.is_plain(last) {
             return None;
         }
-        let joined = join_header_lines(&lines.text[i..=last])?;
-        if !is_wrote_header(&joined) {
+        if n > 1 && lines.text[last - 1].trim_end().ends_with(['.', '!', '?']) {
+            return None;
+        }
+        // Only a line ending with a colon can close one: others are never joined.
+        if !lines.text[last].trim_end().ends_with(':') {
             continue;
         }
+        let joined = join_header_lines(&lines.text[i..=last])?;
         if !joined.bytes().any(|b| b.is_ascii_digit()) {
             return None;
         }
         let next = lines.next_nonblank[last + 1];
         let followed_by_quote = next >= end || lines.quoted[next];
-        return (followed_by_quote || joined.contains('@')).then_some(n);
+        let has_address = joined.contains('@');
+        return match attribution(&joined) {
+            Some(Attribution::Anchored) => (followed_by_quote || has_address).then_some(n),
+            Some(Attribution::Unanchored) => {
+                (starts_paragraph && (followed_by_quote || has_address)).then_some(n)
+            }
+            // Any language: the structure alone, with both a date or time and an address.
+            None => (starts_paragraph && n <= 2 && followed_by_quote && has_address).then_some(n),
+        };
     }
     None
+}
+
+/// After the text we sent was found quoted (by diff, whatever the language): the line right
+/// above it that ends with a colon and names a date, a time or an address is its attribution,
+/// and a short block of `Label: value` lines right above it is its header block — both
+/// whatever their words. Returns how many lines above `quote` (the first dropped line of our
+/// text) belong to it, or 0.
+pub(super) fn header_above_sent_quote(lines: &Lines, quote: usize) -> usize {
+    let Some(above) = (0..quote).rev().find(|&j| !lines.blank[j]) else {
+        return 0;
+    };
+    if !lines.is_plain(above) {
+        return 0;
+    }
+    // A block of `Label: value` lines (Outlook's, in any language), with the rule above it.
+    let mut top = above + 1;
+    while top > 0 && lines.is_plain(top - 1) && is_label_line(lines.text[top - 1]) {
+        top -= 1;
+    }
+    let block = above + 1 - top;
+    if block >= 2 {
+        let rule = (0..top)
+            .rev()
+            .find(|&j| !lines.blank[j])
+            .filter(|&j| is_underscore_rule(lines.text[j]) || is_separator(lines.text[j]));
+        return quote - rule.unwrap_or(top);
+    }
+    // An attribution: one line, or two when the client wrapped it.
+    let line = lines.text[above].trim_end();
+    let names_someone = |s: &str| s.bytes().any(|b| b.is_ascii_digit() || b == b'@');
+    if line.ends_with(':') && line.chars().count() <= MAX_HEADER_CHARS {
+        let first = match above.checked_sub(1) {
+            Some(prev)
+                if lines.is_plain(prev)
+                    && !lines.text[prev].trim_end().ends_with(['.', '!', '?', ':'])
+                    && (prev == 0 || lines.blank[prev - 1])
+                    && names_someone(lines.text[prev]) =>
+            {
+                prev
+            }
+            _ => above,
+        };
+        if names_someone(line) || first < above {
+            return quote - first;
+        }
+    }
+    0
+}
+
+/// `Label: value`: a short label of letters (one to three words) before the colon, and a value.
+fn is_label_line(line: &str) -> bool {
+    let Some(label) = field_label(line) else {
+        return false;
+    };
+    let value = line.split_once(':').map_or("", |(_, v)| v.trim());
+    !value.is_empty()
+        && label.split(' ').count() <= 3
+        && label
+            .chars()
+            .all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '.')
 }
 
 /// Joins wrapped header lines with single spaces, or `None` when the result

@@ -7,7 +7,7 @@
 // ~10,000 words), and SipHash was a tenth of its time.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
-use super::quote_headers::header_ending_at;
+use super::quote_headers::{header_above_sent_quote, header_ending_at};
 use super::{Fate, Lines, mark, normalize_newlines, unquoted_content};
 
 /// A `>`-quoted run (its first line is quoted) matching our sent text is
@@ -280,6 +280,10 @@ pub(super) fn cut_sent_text(
             && let Some(start) = header_ending_at(lines, above - 1)
         {
             mark(fate, start, first);
+        } else {
+            // Whatever its words: an attribution or header block right above our text.
+            let header = header_above_sent_quote(lines, first);
+            mark(fate, first - header, first);
         }
     }
 }

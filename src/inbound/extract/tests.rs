@@ -715,3 +715,57 @@ mod marker_tests {
         assert!(e.trimmed.unwrap().contains("Bonjour Carl"));
     }
 }
+
+/// The rules that need no words: an invented language's attribution and header labels are
+/// recognized by their structure (and, for header blocks and attributions without an
+/// address, by the text we sent found right below them).
+mod any_language {
+    use super::*;
+
+    const SENT: &str = "Hello Mario,\n\nhere is the revised quote for the air conditioning. The total is 4,250 EUR excluding VAT, installation included.\n\nCould you confirm the date you would like?";
+
+    #[test]
+    fn an_attribution_with_a_date_and_an_address_above_a_quote_in_any_language() {
+        let text = "Da zorp, 8 xdec.\n\nBlorf 23 xnov 2026 10:42, Agnes Agent <agnes@example.net> vrakt:\n\n> Hello Mario,\n> here is the quote.\n";
+        let e = extract_reply(text);
+        assert_eq!(e.kept, "Da zorp, 8 xdec.");
+        assert!(e.trimmed.unwrap().starts_with("Blorf 23 xnov"));
+    }
+
+    #[test]
+    fn an_attribution_without_an_address_goes_when_our_text_is_below_it() {
+        let text = format!(
+            "Da zorp.\n\nBlorf 23 xnov 2026 10:42 Agnes Agent vrakt:\n\n{}\n",
+            SENT.lines()
+                .map(|l| format!("> {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        // Without an address, the shape alone is not enough evidence…
+        assert!(extract_reply(&text).kept.ends_with("Agnes Agent vrakt:"));
+        // …but our own text right below it is.
+        let e = extract_reply_knowing(&text, Some(SENT));
+        assert_eq!(e.kept, "Da zorp.");
+    }
+
+    #[test]
+    fn a_header_block_with_unknown_labels_goes_when_our_text_is_below_it() {
+        let text = format!(
+            "Da zorp.\n\nKlamp Vrek\n\nZorg: Agnes Agent <notifications@example.net>\nPlimt: 23 xnov 2026 10:42\nVrip: Mario <mario@example.it>\nQuab: Quote 2026-118\n\n{SENT}\n"
+        );
+        let e = extract_reply_knowing(&text, Some(SENT));
+        assert_eq!(e.kept, "Da zorp.\n\nKlamp Vrek");
+        assert!(e.trimmed.unwrap().starts_with("Zorg: Agnes"));
+    }
+
+    #[test]
+    fn a_line_ending_with_a_colon_above_someone_else_s_quote_stays() {
+        // A date but no address, and the quote is not ours: the person's own words.
+        let text = "At 10:30 we agreed on this:\n> the terms of 2025\nI still agree.";
+        assert_eq!(extract_reply(text).kept, text);
+        // Nor does a colon line above our text lose a sentence that is not an attribution.
+        let text = format!("Here is what I think:\n\n{SENT}\n\nSee you.");
+        let e = extract_reply_knowing(&text, Some(SENT));
+        assert!(e.kept.starts_with("Here is what I think:"), "{}", e.kept);
+    }
+}
