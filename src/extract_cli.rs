@@ -49,7 +49,9 @@ pub fn report(
         "message-id:     {}",
         parsed.message_id.as_deref().unwrap_or("(none)")
     );
-    let body = analyze::reply_body(&parsed, sent);
+    // Prepared once: the extraction and the explanation of its cuts both match against it.
+    let sent = sent.and_then(crate::inbound::extract::Sent::new);
+    let body = analyze::reply_body_sent(&parsed, sent.as_ref(), &|_| None);
     let classification = match &machine {
         Some(Machine::AutoReply(why)) => format!("auto_reply ({why})"),
         Some(Machine::Loop(why)) => format!("auto_reply, loop ({why})"),
@@ -99,6 +101,19 @@ pub fn report(
     let _ = writeln!(out, "{}", body.text);
     let _ = writeln!(out, "--- trimmed");
     let _ = writeln!(out, "{}", body.trimmed.as_deref().unwrap_or("(nothing)"));
+    // Each cut with the rule that made it (lines of the text above, as the pipeline read it).
+    let cuts = crate::inbound::extract::explain(&parsed.text(), sent.as_ref());
+    let _ = writeln!(out, "--- why (lines of the email's text)");
+    if cuts.is_empty() {
+        let _ = writeln!(out, "(nothing was cut)");
+    }
+    for cut in &cuts {
+        let lines = match cut.first == cut.last {
+            true => format!("line {}", cut.first),
+            false => format!("lines {}-{}", cut.first, cut.last),
+        };
+        let _ = writeln!(out, "{lines}: {}", cut.rule);
+    }
     if let Some(html) = &body.html {
         let _ = writeln!(out, "--- kept HTML (sanitized)");
         let _ = writeln!(out, "{html}");
@@ -125,6 +140,10 @@ In-Reply-To: <n1@reply.test>\r\nSubject: Re: hi\r\n\r\nYes please.\r\n\r\nOn Mon
         assert!(out.contains("n1@reply.test"), "{out}");
         assert!(out.contains("--- kept text\nYes please.\n"), "{out}");
         assert!(out.contains("> Shall we?"), "{out}");
+        assert!(
+            out.contains("lines 3-4: an attribution line (\"On Mon, 23 Nov 2026"),
+            "{out}"
+        );
     }
 
     #[test]

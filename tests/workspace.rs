@@ -510,3 +510,60 @@ async fn error_and_expired_link_pages_speak_the_reader_s_language() {
         app.stop().await;
     }
 }
+
+/// A forwarded message is kept, folded under its own line in the sender's words: in a
+/// text-only email (folded by the page) and in an HTML one (folded when stored).
+#[tokio::test]
+async fn a_forwarded_message_is_shown_folded_under_its_own_line() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        let agent = app.person(AGENT, "Agnes Agent", "internal").await;
+        let client = app.person(CLIENT, "Carl Client", "client").await;
+        let conversation = app.conversation("Delivery", &agent, &[&client]).await;
+        app.say(
+            &conversation,
+            &agent,
+            "Any news from the supplier?",
+            "message",
+        )
+        .await;
+        let to_client = app.wait_for_emails(CLIENT, 1).await.remove(0);
+        let text = reply_email(
+            CLIENT,
+            &to_client.reply_to(),
+            "<fwd-text@client.test>",
+            &to_client.message_id(),
+            "Here is what they wrote.\r\n\r\n---------- Messaggio inoltrato ---------\r\nDa: Fornitore <ordini@fornitore.example>\r\nSubject: Consegna\r\n\r\nLa consegna e prevista per il 7 dicembre.",
+        );
+        assert_eq!(
+            app.deliver(CLIENT, &[&to_client.reply_to()], &text)
+                .await
+                .code,
+            250
+        );
+        let html = format!(
+            "From: {CLIENT}\r\nTo: {to}\r\nSubject: Fwd: Consegna\r\nMessage-ID: <fwd-html@client.test>\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<div dir=\"ltr\">And the second one.<br><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">---------- Doorgestuurd bericht ---------<br>Van: Leverancier &lt;info@leverancier.example&gt;<br></div><br><div>Levering op 9 december.</div></div></div>\r\n",
+            to = to_client.reply_to()
+        );
+        assert_eq!(
+            app.deliver(CLIENT, &[&to_client.reply_to()], &html)
+                .await
+                .code,
+            250
+        );
+        let mut staff = signed_in(&app, AGENT).await;
+        let page = staff.get(&format!("/c/{conversation}")).await.body;
+        let fold = at(
+            &page,
+            "<details class=\"forwarded\"><summary>Messaggio inoltrato</summary>",
+        );
+        assert!(at(&page, "Here is what they wrote.") < fold);
+        assert!(at(&page, "La consegna e prevista per il 7 dicembre.") > fold);
+        let html_fold = at(&page, "<details><summary>Doorgestuurd bericht</summary>");
+        assert!(at(&page, "And the second one.") < html_fold);
+        assert!(at(&page, "Levering op 9 december.") > html_fold);
+        app.stop().await;
+    }
+}

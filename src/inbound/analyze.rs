@@ -46,11 +46,21 @@ pub fn reply_body_with(
 ) -> Body {
     // Prepared once for both parts: for a long notification it costs as much as the matching.
     let sent = sent_text.and_then(extract::Sent::new);
-    let Extracted { kept, trimmed } = extract::extract_reply_with(&parsed.text(), sent.as_ref());
+    reply_body_sent(parsed, sent.as_ref(), cid_url)
+}
+
+/// [`reply_body_with`] with the sent text already prepared (`threadgate extract` also explains
+/// the cuts against it).
+pub fn reply_body_sent(
+    parsed: &ParsedEmail,
+    sent: Option<&extract::Sent>,
+    cid_url: &dyn Fn(&str) -> Option<String>,
+) -> Body {
+    let Extracted { kept, trimmed } = extract::extract_reply_with(&parsed.text(), sent);
     let html = parsed
         .html_body
         .as_deref()
-        .map(|h| html::reply_html_with_sent(h, sent.as_ref(), cid_url));
+        .map(|h| html::reply_html_with_sent(h, sent, cid_url));
     Body {
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),

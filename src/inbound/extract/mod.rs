@@ -11,11 +11,10 @@
 //!    history, plus a quote header ("On … wrote:") sitting just above it.
 //!    When the client `>`-quoted it, unquoted lines below it are the
 //!    person's inline (or bottom-posted) answers and are kept.
-//! 2. Quote headers written by mail clients: "On … wrote:" and its French,
-//!    German and Spanish forms (also when wrapped over two or three lines),
+//! 2. Quote headers written by mail clients: "On … wrote:" and its forms in
+//!    fourteen languages (also when wrapped over two or three lines),
 //!    "-----Original Message-----" style separators, and Outlook header
-//!    blocks (`From:` / `Sent:` / `To:` …, in English, French, German and
-//!    Spanish). Everything from the header down is history, *except* inline
+//!    blocks (`From:` / `Sent:` / `To:` …, in the same languages). Everything from the header down is history, *except* inline
 //!    answers: below an "On … wrote:" header the history is `>`-quoted, and
 //!    unquoted lines the person typed between the quoted ones are kept (see
 //!    below). Below a separator or Outlook block the history is not quoted
@@ -49,13 +48,22 @@
 //! `From:`/`Sent:` lines) and then go through the same rules; the HTML
 //! itself is trimmed by [`super::html::reply_html`].
 //!
-//! Not done: languages other than English/French/German/Spanish; clients
-//! that re-wrap quoted lines without repeating the `>` prefix when the sent
-//! text is not known (such continuation lines look like new text and are
-//! kept: we prefer keeping history to losing words the person wrote);
-//! answers typed inside Outlook's unquoted history (lost with it); and an
-//! Outlook forward whose header block does not say `FW:` (only the email's
-//! own Subject would tell it from a reply).
+//! Languages: the words of fourteen (`vocabulary.txt`) only confirm what structure shows.
+//! An attribution is a paragraph's first line (or two, wrapped) ending with a colon, with a
+//! date or time and an address, right above a quote — in any language; and right above our own
+//! text found by diff, a line ending with a colon that names a date, time or address is one,
+//! as is a short block of `Label: value` lines (a header block whatever its labels).
+//!
+//! Inline answers inside a history copied unquoted (Outlook) are told by the initials the
+//! person starts them with (`[MH] Yes.`): each is kept with the history line it answers as
+//! `> ` context. Below a forward, our own notification still goes (clear runs of it only).
+//!
+//! Not done: clients that re-wrap quoted lines without repeating the `>` prefix when the sent
+//! text is not known (such continuation lines look like new text and are kept: we prefer
+//! keeping history to losing words the person wrote); inline answers inside Outlook's
+//! unquoted history marked only by colour (the text has no colour); and an Outlook forward
+//! whose header block does not say `FW:` (only the email's own Subject would tell it from a
+//! reply).
 //!
 //! The passes live in one file each: `marker` (our marker), `quote_headers` (client quote
 //! headers, Outlook blocks, forwards), `sent_text` (the text we sent), `signature` (signatures
@@ -63,6 +71,7 @@
 //! entry points, the per-line facts every pass reads (`Lines`), the trailing quote pass and
 //! the assembly of the output.
 
+mod explain;
 mod languages;
 mod marker;
 mod quote_headers;
@@ -74,6 +83,8 @@ use marker::cut_at_marker;
 use quote_headers::cut_at_quote_headers;
 use sent_text::{SentText, cut_sent_text};
 use signature::cut_signature;
+
+pub use explain::{Cut, explain};
 
 // Composition writes the marker, extraction cuts at it: it lives below both.
 pub use crate::domain::{REPLY_MARKER, REPLY_MARKER_FR, has_marker};
@@ -133,7 +144,7 @@ pub(crate) fn kept_lines(text: &str, sent: Option<&Sent>) -> Vec<bool> {
     let lines = Lines::new(&normalized);
     fates_knowing(&lines, sent.map(|s| &s.0))
         .into_iter()
-        .map(|f| f == Fate::Keep)
+        .map(|f| f != Fate::Drop)
         .collect()
 }
 
@@ -156,9 +167,9 @@ pub(crate) fn header_block_is_forward(text: &str) -> bool {
 fn fates_knowing(lines: &Lines, sent: Option<&SentText>) -> Vec<Fate> {
     let keeps_text =
         |fate: &[Fate]| (0..lines.len()).any(|j| fate[j] == Fate::Keep && !lines.blank[j]);
-    let fate = fates(lines, sent, true);
+    let fate = fates(lines, sent, true, &mut |_, _| {});
     if sent.is_some() && !keeps_text(&fate) {
-        let without_weak = fates(lines, sent, false);
+        let without_weak = fates(lines, sent, false, &mut |_, _| {});
         if keeps_text(&without_weak) {
             return without_weak;
         }
@@ -166,22 +177,103 @@ fn fates_knowing(lines: &Lines, sent: Option<&SentText>) -> Vec<Fate> {
     fate
 }
 
-fn fates(lines: &Lines, sent: Option<&SentText>, weak_runs: bool) -> Vec<Fate> {
+/// Whether [`fates_knowing`] counts short runs of our text (for `explain`, which replays
+/// the passes it chose).
+fn use_weak_runs(lines: &Lines, sent: Option<&SentText>) -> bool {
+    let keeps_text =
+        |fate: &[Fate]| (0..lines.len()).any(|j| fate[j] == Fate::Keep && !lines.blank[j]);
+    let noop = &mut |_: Pass, _: &[Fate]| {};
+    sent.is_none()
+        || keeps_text(&fates(lines, sent, true, noop))
+        || !keeps_text(&fates(lines, sent, false, noop))
+}
+
+/// The passes, in order: what `observe` is told after each (`explain` replays them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Marker,
+    QuoteHeaders,
+    SentText,
+    Signature,
+    TrailingQuote,
+    TaggedAnswers,
+    BlankLines,
+}
+
+fn fates(
+    lines: &Lines,
+    sent: Option<&SentText>,
+    weak_runs: bool,
+    observe: &mut dyn FnMut(Pass, &[Fate]),
+) -> Vec<Fate> {
     let mut fate = vec![Fate::Keep; lines.len()];
     let end = cut_at_marker(lines, &mut fate);
+    observe(Pass::Marker, &fate);
     // Everything from a forwarded message down is kept verbatim: the later
     // passes only look above it.
     let forward = cut_at_quote_headers(lines, &mut fate, end);
-    let end = forward.unwrap_or(end);
+    observe(Pass::QuoteHeaders, &fate);
     if let Some(sent) = sent {
-        cut_sent_text(lines, &mut fate, sent, end, weak_runs);
+        // Our own notification goes wherever it is quoted, below a forward too (the forward
+        // stays: the person chose to send it); there only clear runs of our text count.
+        cut_sent_text(lines, &mut fate, sent, end, weak_runs && forward.is_none());
+        observe(Pass::SentText, &fate);
     }
+    let end = forward.unwrap_or(end);
     cut_signature(lines, &mut fate, end);
+    observe(Pass::Signature, &fate);
     if forward.is_none() {
         cut_trailing_quotes(lines, &mut fate);
+        observe(Pass::TrailingQuote, &fate);
     }
+    keep_tagged_answers(lines, &mut fate);
+    observe(Pass::TaggedAnswers, &fate);
     absorb_blank_lines(lines, &mut fate);
+    observe(Pass::BlankLines, &fate);
     fate
+}
+
+/// The longest tag of initials (`[MH]`, `<<MH>>`) an inline answer starts with.
+const MAX_INITIALS: usize = 4;
+
+/// Whether `line` starts with the person's initials in brackets, as Outlook users mark the
+/// answers they type inside the history it copies unquoted: `[MH] Yes.`, `<<MH>> Yes.`.
+fn starts_with_initials(line: &str) -> bool {
+    let t = line.trim_start();
+    let (open, close) = if t.starts_with('[') {
+        ("[", "]")
+    } else if t.starts_with("<<") {
+        ("<<", ">>")
+    } else {
+        return false;
+    };
+    let Some((tag, rest)) = t[open.len()..].split_once(close) else {
+        return false;
+    };
+    let letters = tag.chars().count();
+    (1..=MAX_INITIALS).contains(&letters)
+        && tag.chars().all(char::is_alphabetic)
+        && tag.chars().any(char::is_uppercase)
+        && rest.starts_with(char::is_whitespace)
+        && !rest.trim().is_empty()
+}
+
+/// Inline answers typed inside a history the passes removed (Outlook copies it unquoted, so
+/// only the person's initials tell an answer from the history): each tagged line is kept, and
+/// the history line right above it, the one it answers, is kept as its context.
+fn keep_tagged_answers(lines: &Lines, fate: &mut [Fate]) {
+    for j in 0..lines.len() {
+        if fate[j] != Fate::Drop || lines.quoted[j] || !starts_with_initials(lines.text[j]) {
+            continue;
+        }
+        fate[j] = Fate::Keep;
+        if let Some(above) = (0..j).rev().find(|&k| !lines.blank[k])
+            && fate[above] == Fate::Drop
+            && !starts_with_initials(lines.text[above])
+        {
+            fate[above] = Fate::Context;
+        }
+    }
 }
 
 /// What happens to one input line.
@@ -189,6 +281,8 @@ fn fates(lines: &Lines, sent: Option<&SentText>, weak_runs: bool) -> Vec<Fate> {
 enum Fate {
     Keep,
     Drop,
+    /// A line of the history an inline answer answers: kept as a `> ` quote above it.
+    Context,
 }
 
 /// The input split into lines, with per-line facts computed once so every
@@ -312,7 +406,7 @@ fn absorb_blank_lines(lines: &Lines, fate: &mut [Fate]) {
 }
 
 fn assemble(lines: &Lines, fate: &[Fate]) -> Extracted {
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept: Vec<std::borrow::Cow<str>> = Vec::new();
     let mut trimmed: Vec<&str> = Vec::new();
     // Set once something was removed after the last kept non-blank line:
     // the kept text on either side is then separated by exactly one blank
@@ -320,26 +414,30 @@ fn assemble(lines: &Lines, fate: &[Fate]) -> Extracted {
     // the blank lines that used to surround the quote).
     let mut seam = false;
     for (j, &line) in lines.text.iter().enumerate() {
-        match fate[j] {
+        let line: std::borrow::Cow<str> = match fate[j] {
             Fate::Drop => {
                 trimmed.push(line);
                 seam = true;
+                continue;
             }
-            Fate::Keep if !seam => kept.push(line),
-            Fate::Keep => {
-                let last_is_text = kept.last().is_some_and(|l| !is_blank(l));
-                if lines.blank[j] {
-                    if last_is_text {
-                        kept.push(line);
-                    }
-                } else {
-                    if last_is_text {
-                        kept.push("");
-                    }
-                    kept.push(line);
-                    seam = false;
-                }
+            Fate::Context => format!("> {}", unquoted_content(line)).into(),
+            Fate::Keep => line.into(),
+        };
+        if !seam {
+            kept.push(line);
+            continue;
+        }
+        let last_is_text = kept.last().is_some_and(|l| !is_blank(l));
+        if lines.blank[j] {
+            if last_is_text {
+                kept.push(line);
             }
+        } else {
+            if last_is_text {
+                kept.push("".into());
+            }
+            kept.push(line);
+            seam = false;
         }
     }
     let kept = join_without_blank_edges(&kept).unwrap_or_default();
@@ -349,10 +447,16 @@ fn assemble(lines: &Lines, fate: &[Fate]) -> Extracted {
 
 /// Joins lines with "\n" after dropping leading and trailing blank lines;
 /// `None` when nothing but blank lines remains.
-fn join_without_blank_edges(lines: &[&str]) -> Option<String> {
-    let first = lines.iter().position(|l| !is_blank(l))?;
-    let last = lines.iter().rposition(|l| !is_blank(l))?;
-    Some(lines[first..=last].join("\n"))
+fn join_without_blank_edges<S: AsRef<str>>(lines: &[S]) -> Option<String> {
+    let first = lines.iter().position(|l| !is_blank(l.as_ref()))?;
+    let last = lines.iter().rposition(|l| !is_blank(l.as_ref()))?;
+    Some(
+        lines[first..=last]
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<&str>>()
+            .join("\n"),
+    )
 }
 
 #[cfg(test)]

@@ -168,13 +168,16 @@ fn is_underscore_rule(line: &str) -> bool {
 
 /// An Outlook header block: a `From:` line followed within
 /// [`OUTLOOK_WINDOW`] lines by a date line (`Sent:`/`Date:`…) and a
-/// recipient line (`To:`/`Subject:`…). Returns the block length, including
-/// any further field lines directly below (Cc, Subject…).
+/// recipient line (`To:`/`Subject:`…); or the date line first, the `From:` line within the
+/// window below it (GMX and Web.de write `Gesendet:` above `Von:`). Returns the block
+/// length, including any further field lines directly below (Cc, Subject…).
 fn outlook_block_at(lines: &Lines, i: usize, end: usize) -> Option<usize> {
-    if field_kind(lines.text[i]) != Some(Field::From) {
+    let first = field_kind(lines.text[i]);
+    if !matches!(first, Some(Field::From | Field::Date)) {
         return None;
     }
-    let mut date = None;
+    let mut from = (first == Some(Field::From)).then_some(i);
+    let mut date = (first == Some(Field::Date)).then_some(i);
     let mut recipient = None;
     let window_end = end.min(i + 1 + OUTLOOK_WINDOW);
     for j in i + 1..window_end {
@@ -182,12 +185,13 @@ fn outlook_block_at(lines: &Lines, i: usize, end: usize) -> Option<usize> {
             break;
         }
         match field_kind(lines.text[j]) {
+            Some(Field::From) => from = from.or(Some(j)),
             Some(Field::Date) => date = date.or(Some(j)),
             Some(Field::Recipient) => recipient = recipient.or(Some(j)),
             _ => {}
         }
     }
-    let mut last = date?.max(recipient?);
+    let mut last = from?.max(date?).max(recipient?);
     while last + 1 < end && !lines.quoted[last + 1] && field_kind(lines.text[last + 1]).is_some() {
         last += 1;
     }

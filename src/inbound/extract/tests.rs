@@ -769,3 +769,58 @@ mod any_language {
         assert!(e.kept.starts_with("Here is what I think:"), "{}", e.kept);
     }
 }
+
+/// Answers typed inside Outlook's unquoted history, marked with initials; forwards that
+/// carry our own notification below them.
+mod inline_and_forwards {
+    use super::*;
+
+    #[test]
+    fn answers_marked_with_initials_inside_an_unquoted_history_are_kept_with_their_line() {
+        let text = "Hi Agnes, answers below.\n\nFrom: Agnes Agent via threadgate <notifications@example.net>\nSent: Monday, November 23, 2026 10:00\nTo: Mario Rossi\nSubject: Quote 2026-118\n\n##- Reply above this line -##\n\nAgnes Agent · 2026-11-23 09:00 UTC\nCould you confirm the date you would like?\n[MR] Monday 8 December at 9.\n\nIs the second floor accessible?\n[MR] Yes, there is a lift.\n\nReply to this email to answer in the conversation.";
+        let e = extract_reply(text);
+        assert_eq!(
+            e.kept,
+            "Hi Agnes, answers below.\n\n> Could you confirm the date you would like?\n[MR] Monday 8 December at 9.\n\n> Is the second floor accessible?\n[MR] Yes, there is a lift."
+        );
+        assert!(e.trimmed.unwrap().contains("Sent: Monday"));
+    }
+
+    #[test]
+    fn brackets_that_are_not_initials_are_history() {
+        for line in [
+            "[1] See the annex.",
+            "[Draft] v2",
+            "[mr]  ",
+            "[ABCDE] too long",
+        ] {
+            assert!(!starts_with_initials(line), "{line}");
+        }
+        assert!(starts_with_initials("<<MR>> Yes."));
+        assert!(starts_with_initials("[MR] Oui."));
+    }
+
+    #[test]
+    fn a_forward_is_kept_and_our_notification_below_it_goes() {
+        let sent = "Hello Mario,\n\nhere is the revised quote for the air conditioning. The total is 4,250 EUR excluding VAT, installation included.\n\nCould you confirm the date you would like?";
+        let quoted: String = sent.lines().map(|l| format!("> {l}\n")).collect();
+        let text = format!(
+            "FYI, the supplier's answer.\n\n---------- Messaggio inoltrato ---------\nDa: Fornitore <ordini@fornitore.example>\nDate: lun 23 nov 2026 alle ore 08:12\nSubject: Consegna\nTo: <mario@example.it>\n\nLa consegna è prevista per il 7 dicembre.\n\nOn Mon, 23 Nov 2026 at 10:00, Agnes Agent <notifications@example.net> wrote:\n\n{quoted}"
+        );
+        let e = extract_reply_knowing(&text, Some(sent));
+        assert!(
+            e.kept
+                .starts_with("FYI, the supplier's answer.\n\n---------- Messaggio inoltrato"),
+            "{}",
+            e.kept
+        );
+        assert!(
+            e.kept
+                .ends_with("La consegna è prevista per il 7 dicembre."),
+            "{}",
+            e.kept
+        );
+        // Without our text, the forward is kept whole, as before.
+        assert!(extract_reply(&text).kept.contains("4,250 EUR"));
+    }
+}

@@ -1,6 +1,6 @@
 //! How each mail client marks its quote containers and signatures (Gmail,
 //! Outlook and OWA, Apple Mail, Thunderbird, Yahoo, ProtonMail, Outlook
-//! mobile), and Outlook's paragraphs that are lines: predicates on one
+//! mobile, GMX/Web.de, Zimbra), and Outlook's paragraphs that are lines: predicates on one
 //! element, shared by the container pass, the renderer and the serializer.
 
 use super::tree::Element;
@@ -19,6 +19,20 @@ pub(super) fn is_cite_blockquote(e: &Element, in_wrapper: bool) -> bool {
                 .is_some_and(|t| t.eq_ignore_ascii_case("cite"))
             || e.has_class("gmail_quote")
             || e.has_class("protonmail_quote"))
+}
+
+/// Webmails' quote containers holding the header lines and the quoted message: GMX, Web.de
+/// and mail.com write `<div name="quote">`.
+pub(super) fn is_webmail_quote(e: &Element) -> bool {
+    e.name == "div"
+        && e.attr("name")
+            .is_some_and(|n| n.eq_ignore_ascii_case("quote"))
+}
+
+/// Zimbra (behind several national webmails) draws `<hr id="zwchr">` above the header block
+/// of the quoted message: everything from it down is history.
+pub(super) fn is_zimbra_rule(e: &Element) -> bool {
+    e.name == "hr" && e.id_contains("zwchr")
 }
 
 /// Yahoo's quote: `class="yahoo_quoted"`, or prefixed as in

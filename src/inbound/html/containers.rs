@@ -4,7 +4,7 @@
 
 use super::clients::{
     is_cite_blockquote, is_outlook_header_div, is_quote_wrapper, is_signature_container,
-    is_yahoo_quoted,
+    is_webmail_quote, is_yahoo_quoted, is_zimbra_rule,
 };
 use super::render::{Renderer, starts_with_forward};
 use super::tree::{Data, Element, Tree};
@@ -16,8 +16,9 @@ fn peek_text(tree: &Tree, keep: &[bool], x: usize) -> String {
 }
 
 /// Marks client quote containers, signatures and our marker (see the
-/// module documentation) as not kept.
-pub(super) fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
+/// module documentation) as not kept. Returns the node a forwarded message starts at (kept,
+/// and shown folded), if any.
+pub(super) fn remove_client_containers(tree: &Tree, keep: &mut [bool]) -> Option<usize> {
     let n = tree.len();
     let facts = NodeFacts::new(tree);
 
@@ -76,6 +77,7 @@ pub(super) fn remove_client_containers(tree: &Tree, keep: &mut [bool]) {
     if cut < keep_from {
         skip(keep, cut, n);
     }
+    (keep_from < n && keep_from < cut).then_some(keep_from)
 }
 
 /// What [`remove_client_containers`] looks up about every node, each
@@ -147,14 +149,14 @@ fn container_step(
     if is_outlook_container(e) {
         return outlook_step(tree, keep, x, e, last_marker);
     }
-    if is_yahoo_quoted(e) || e.has_class("gmail_extra") {
+    if is_yahoo_quoted(e) || e.has_class("gmail_extra") || is_zimbra_rule(e) {
         return Step::CutFrom(x);
     }
 
     if is_signature_container(e) {
         return Step::Remove;
     }
-    if is_cite_blockquote(e, facts.in_wrapper[p]) {
+    if is_cite_blockquote(e, facts.in_wrapper[p]) || is_webmail_quote(e) {
         if starts_with_forward(tree, keep, x) {
             // Apple Mail forwards inside a cite blockquote.
             return Step::KeepFrom;

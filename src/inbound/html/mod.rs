@@ -70,6 +70,46 @@ use sanitize::{SANITIZER, normalize};
 use text_lines::{content_flags, remove_what_the_text_extractor_removes, trim_blank_edges};
 use tree::{ROOT, Tree};
 
+/// A forwarded message is kept, folded: the element that holds it goes inside `<details>`,
+/// summarised by its first line in the sender's words ("Messaggio inoltrato"). That element
+/// is the forward's own (Apple's blockquote) or the one around its "Forwarded message" line,
+/// widened while it is the first thing with content in its parent (Gmail's `gmail_quote`
+/// holds the header and the forwarded body; the person's words before it stay outside).
+fn forward_fold(tree: &Tree, keep: &[bool], content: &[bool], x: usize) -> Option<serialize::Fold> {
+    let mut element = match &tree.data[x] {
+        tree::Data::Element(_) => x,
+        _ => tree.parent[x],
+    };
+    while element != ROOT && tree.parent[element] != ROOT {
+        let parent = tree.parent[element];
+        let first_with_content = tree.children[parent]
+            .iter()
+            .find(|&&c| keep[c] && content[c]);
+        if first_with_content != Some(&element) {
+            break;
+        }
+        element = parent;
+    }
+    if element == ROOT || !keep[element] {
+        return None;
+    }
+    let first_line = Renderer::peek(tree, keep, element).text();
+    let label = first_line
+        .lines()
+        .map(|l| {
+            l.trim()
+                .trim_matches(['-', '>', ' '])
+                .trim_end_matches(':')
+                .trim()
+        })
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .collect::<String>();
+    Some(serialize::Fold { element, label })
+}
+
 /// Readable text of an HTML body: block elements become line breaks,
 /// paragraphs blank lines, `<br>` a line break, blockquotes `>`-quoted lines,
 /// list items `- ` or `1. `, links `text <url>` when the URL is not the text,
@@ -116,7 +156,7 @@ pub fn reply_html_with_sent(
 ) -> String {
     let mut tree = Tree::parse(&normalize(html));
     let mut keep = vec![true; tree.len()];
-    remove_client_containers(&tree, &mut keep);
+    let forward = remove_client_containers(&tree, &mut keep);
     remove_what_the_text_extractor_removes(&mut tree, &mut keep, sent);
     let content = content_flags(&tree, &keep);
     if !content[ROOT] {
@@ -124,6 +164,7 @@ pub fn reply_html_with_sent(
     }
     trim_blank_edges(&tree, &mut keep, &content, true);
     trim_blank_edges(&tree, &mut keep, &content, false);
-    let fragment = tree.serialize(&keep, cid_url);
+    let fold = forward.and_then(|x| forward_fold(&tree, &keep, &content, x));
+    let fragment = tree.serialize(&keep, cid_url, fold.as_ref());
     SANITIZER.clean(&fragment).to_string().trim().to_string()
 }

@@ -10,10 +10,10 @@ use std::sync::LazyLock;
 /// Tags kept in the final HTML.
 #[rustfmt::skip]
 const SAFE_TAGS: &[&str] = &[
-    "a", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt", "em", "h1",
-    "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p", "pre", "s", "small",
-    "span", "strike", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
-    "u", "ul",
+    "a", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
+    "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p", "pre", "s",
+    "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+    "th", "thead", "tr", "u", "ul",
 ];
 
 /// Further tags kept through normalization, for their structure (blocks and
@@ -21,8 +21,8 @@ const SAFE_TAGS: &[&str] = &[
 #[rustfmt::skip]
 const STRUCTURE_TAGS: &[&str] = &[
     "abbr", "acronym", "address", "article", "aside", "bdi", "bdo", "big", "center", "cite", "col",
-    "colgroup", "details", "dfn", "figcaption", "figure", "font", "footer", "header", "kbd", "main",
-    "mark", "nav", "q", "samp", "section", "summary", "time", "tt", "var", "wbr",
+    "colgroup", "dfn", "figcaption", "figure", "font", "footer", "header", "kbd", "main",
+    "mark", "nav", "q", "samp", "section", "time", "tt", "var", "wbr",
 ];
 
 /// Removed with their content at normalization.
@@ -37,7 +37,19 @@ static NORMALIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::default();
     b.tags(SAFE_TAGS.iter().chain(STRUCTURE_TAGS).copied().collect())
         .clean_content_tags(CONTENT_FREE_TAGS.iter().copied().collect())
-        .generic_attributes(["class", "id", "style", "type", "dir", "data-smartmail"].into())
+        // `name`: GMX's and Web.de's quote is `<div name="quote">`.
+        .generic_attributes(
+            [
+                "class",
+                "id",
+                "style",
+                "type",
+                "dir",
+                "data-smartmail",
+                "name",
+            ]
+            .into(),
+        )
         .tag_attributes(tag_attributes())
         .url_schemes(["http", "https", "mailto", "tel", "cid"].into())
         .link_rel(None)

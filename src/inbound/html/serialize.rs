@@ -9,12 +9,19 @@ use super::tree::{Data, Element, ROOT, Tree, VOID};
 
 use std::borrow::Cow;
 
+/// An element written inside `<details>` with `label` as its summary (a forwarded message).
+pub(super) struct Fold {
+    pub element: usize,
+    pub label: String,
+}
+
 impl Tree {
-    /// HTML of the kept nodes, `cid:` image sources rewritten.
+    /// HTML of the kept nodes, `cid:` image sources rewritten, `fold`'s element folded.
     pub(super) fn serialize(
         &self,
         keep: &[bool],
         cid_url: &dyn Fn(&str) -> Option<String>,
+        fold: Option<&Fold>,
     ) -> String {
         let mut out = String::new();
         let mut stack: Vec<(usize, bool)> = self.children[ROOT]
@@ -43,6 +50,11 @@ impl Tree {
                     {
                         continue;
                     }
+                    if let Some(f) = fold.filter(|f| f.element == x) {
+                        out.push_str("<details class=\"forwarded\"><summary>");
+                        escape_into(&mut out, &f.label, false);
+                        out.push_str("</summary>");
+                    }
                     out.push('<');
                     out.push_str(serialized_name(e));
                     for (name, value) in &e.attrs {
@@ -64,12 +76,17 @@ impl Tree {
                     if !VOID.contains(&e.name.as_str()) {
                         stack.push((x, false));
                         stack.extend(self.children[x].iter().rev().map(|&c| (c, true)));
+                    } else if fold.is_some_and(|f| f.element == x) {
+                        out.push_str("</details>");
                     }
                 }
                 (Data::Element(e), false) => {
                     out.push_str("</");
                     out.push_str(serialized_name(e));
                     out.push('>');
+                    if fold.is_some_and(|f| f.element == x) {
+                        out.push_str("</details>");
+                    }
                 }
                 (Data::Root, _) => {}
             }

@@ -419,3 +419,26 @@ fn outlook_mobile_footer_is_removed() {
     let html = "<div dir=\"ltr\">On my way</div><div dir=\"ltr\"><br></div><div id=\"ms-outlook-mobile-signature\"><div>Get <a href=\"https://aka.ms/o0ukef\">Outlook for iOS</a></div></div><div id=\"appendonsend\"></div><hr><div id=\"divRplyFwdMsg\"><b>From:</b> A<br><b>Sent:</b> B<br><b>To:</b> C<br><b>Subject:</b> D</div>";
     assert_eq!(clean(html), "<div dir=\"ltr\">On my way</div>");
 }
+
+#[test]
+fn a_forwarded_message_is_kept_folded_under_its_own_line() {
+    // Gmail, Italian: the person's words, then the forward in Gmail's quote container.
+    let html = r#"<div dir="ltr">Ti inoltro la mail del fornitore.<br><br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">---------- Messaggio inoltrato ---------<br>Da: <b>Fornitore</b> &lt;ordini@fornitore.example&gt;<br>Date: lun 23 nov 2026<br>Subject: Consegna<br></div><br><div>La consegna è prevista per il 7 dicembre.</div></div></div>"#;
+    let out = reply_html(html);
+    assert!(out.contains("Ti inoltro la mail del fornitore."), "{out}");
+    assert!(
+        out.contains("<details><summary>Messaggio inoltrato</summary>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("La consegna è prevista per il 7 dicembre."),
+        "{out}"
+    );
+    // The person's own words stay outside the fold.
+    let fold = out.find("<details>").unwrap();
+    assert!(out.find("Ti inoltro").unwrap() < fold, "{out}");
+    assert!(out.trim_end().ends_with("</details></div>"), "{out}");
+    // A sender's own <details> is harmless and kept; a script inside it is not.
+    let out = reply_html("<details><summary>More</summary><script>alert(1)</script>Text</details>");
+    assert_eq!(out, "<details><summary>More</summary>Text</details>");
+}

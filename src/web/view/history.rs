@@ -68,6 +68,9 @@ pub struct MessageView {
     /// Sanitized when stored (ammonia, `inbound::html`); shown as is.
     pub html: Option<String>,
     pub text: String,
+    /// A forwarded message in a text-only message: its "Forwarded message" line (in the
+    /// sender's words) and the rest, shown folded. (HTML bodies carry their fold already.)
+    pub forwarded: Option<(String, String)>,
     pub trimmed: Option<String>,
     pub attachments: Vec<AttachmentView>,
     pub original_url: Option<String>,
@@ -91,8 +94,33 @@ pub struct EventView {
 }
 
 pub enum Item {
-    Message(MessageView),
+    Message(Box<MessageView>),
     Event(EventView),
+}
+
+/// Where the first forwarded message starts in `text` (its "Forwarded message" line).
+fn forward_start(text: &str) -> Option<usize> {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if crate::inbound::extract::is_forward_header(line.trim_end()) {
+            return Some(at);
+        }
+        at += line.len();
+    }
+    None
+}
+
+/// A forwarded message (from its "Forwarded message" line on): that line without its dashes
+/// or colon, in the sender's words, and what follows it.
+fn forwarded_part(forward: &str) -> (&str, &str) {
+    let (line, body) = forward.split_once('\n').unwrap_or((forward, ""));
+    let label = line
+        .trim()
+        .trim_matches('-')
+        .trim()
+        .trim_end_matches(':')
+        .trim();
+    (label, body.trim_matches('\n'))
 }
 
 pub(super) fn human_size(bytes: i64) -> String {
@@ -228,6 +256,13 @@ fn message_view(
     // What an erased person wrote is gone for everyone: there is nothing to show or restore.
     let erased = author.is_some_and(Person::is_erased);
     let show_content = !deleted || (staff && !erased);
+    let (body, forwarded) = match forward_start(&m.body_text) {
+        Some(at) if m.body_html.is_none() => (
+            m.body_text[..at].trim_end(),
+            Some(forwarded_part(&m.body_text[at..])),
+        ),
+        _ => (m.body_text.as_str(), None),
+    };
     let attachments = if show_content {
         let referenced = |a: &Attachment| {
             m.body_html
@@ -271,8 +306,10 @@ fn message_view(
                     .map(|h| redact_sign_in_links(h).into_owned())
             })
             .flatten(),
+        forwarded: forwarded
+            .map(|(label, rest)| (label.to_string(), redact_sign_in_links(rest).into_owned())),
         text: if show_content {
-            redact_sign_in_links(&m.body_text).into_owned()
+            redact_sign_in_links(body).into_owned()
         } else {
             String::new()
         },
@@ -697,7 +734,7 @@ fn items(
             m.created_at,
             0,
             Some(m.seq),
-            Item::Message(message_view(r, id, m, files, people, effect)),
+            Item::Message(Box::new(message_view(r, id, m, files, people, effect))),
         ));
     }
     items.sort_by_key(|(at, order, seq, _)| (*at, *order, *seq));
