@@ -7,7 +7,8 @@
 //! From address; `<>` for the null sender), `sent` (a file in fixtures/mail/ holding the text
 //! of the notification we sent, removed wherever quoted), `bounce-recipient`, `bounce-status`,
 //! `bounce-permanent` (true/false), `html-contains` / `html-lacks` (repeatable substrings of the
-//! sanitized HTML), `attachments` (count), `inline` (count of inline parts).
+//! sanitized HTML), `html: none` (no HTML kept: the text is shown), `attachments` (count),
+//! `inline` (count of inline parts).
 
 use std::path::{Path, PathBuf};
 use threadgate::domain::EmailAddress;
@@ -27,6 +28,8 @@ struct Expect {
     bounce_permanent: Option<bool>,
     html_contains: Vec<String>,
     html_lacks: Vec<String>,
+    /// `html: none`: no HTML is kept (the text is shown).
+    html_none: bool,
     attachments: Option<usize>,
     inline: Option<usize>,
     kept: Option<String>,
@@ -63,6 +66,7 @@ fn read_expect(path: &Path) -> Result<Expect, String> {
             "bounce-permanent" => e.bounce_permanent = Some(value == "true"),
             "html-contains" => e.html_contains.push(value),
             "html-lacks" => e.html_lacks.push(value),
+            "html" if value == "none" => e.html_none = true,
             "attachments" => e.attachments = value.parse().ok(),
             "inline" => e.inline = value.parse().ok(),
             other => return Err(format!("{}: unknown key {other:?}", path.display())),
@@ -144,6 +148,9 @@ fn check(eml: &Path) -> Result<(), String> {
             "kept text differs:\n--- got\n{}\n--- expected\n{kept}\n---",
             body.text
         ));
+    }
+    if expect.html_none && body.html.is_some() {
+        return Err(format!("HTML kept, expected none:\n{:?}", body.html));
     }
     let html = body.html.clone().unwrap_or_default();
     for needle in &expect.html_contains {

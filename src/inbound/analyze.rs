@@ -60,7 +60,11 @@ pub fn reply_body_sent(
     let html = parsed
         .html_body
         .as_deref()
-        .map(|h| html::reply_html_with_sent(h, sent, cid_url));
+        .map(|h| html::reply_html_with_sent(h, sent, cid_url))
+        // Answers typed inside the history Outlook copies are found in the text (by the
+        // person's initials); its HTML container goes whole. The text is shown then, so no
+        // answer is lost.
+        .filter(|h| extract::tagged_answers(&kept).all(|a| html::html_to_text(h).contains(a)));
     Body {
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),

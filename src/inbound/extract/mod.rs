@@ -36,7 +36,11 @@
 //!
 //! Inline (interleaved) answers: below an "On … wrote:" header followed by
 //! `>`-quoted history, the quoted lines and the header are removed and the
-//! person's unquoted lines are kept. Where a removed quote separated two kept
+//! person's unquoted lines are kept. When the answers are interleaved (several of them, or
+//! quoted history going on below one), each gets the end of the quoted paragraph right above
+//! it back as `> ` context (up to three lines; the history stays whole in `trimmed`), so
+//! "Yes." still says what it answers; a single answer below the whole quote (bottom-posting)
+//! gets none. Where a removed quote separated two kept
 //! paragraphs, the kept text gets exactly one blank line between them so
 //! that consecutive answers stay readable. Quoted lines that are *not* below
 //! a quote header and not at the end (a person quoting one sentence to
@@ -56,7 +60,9 @@
 //!
 //! Inline answers inside a history copied unquoted (Outlook) are told by the initials the
 //! person starts them with (`[MH] Yes.`): each is kept with the history line it answers as
-//! `> ` context. Below a forward, our own notification still goes (clear runs of it only).
+//! `> ` context (the email's HTML, whose Outlook container goes whole, is then not kept, so
+//! the page shows the text: `analyze::reply_body_sent`). Below a forward, our own
+//! notification still goes (clear runs of it only).
 //!
 //! Not done: clients that re-wrap quoted lines without repeating the `>` prefix when the sent
 //! text is not known (such continuation lines look like new text and are kept: we prefer
@@ -236,6 +242,19 @@ fn fates(
 /// The longest tag of initials (`[MH]`, `<<MH>>`) an inline answer starts with.
 const MAX_INITIALS: usize = 4;
 
+/// How many lines of the paragraph an inline answer answers are shown above it.
+const MAX_CONTEXT_LINES: usize = 3;
+
+/// The answers in `kept` marked with the person's initials (their text after the tag).
+pub fn tagged_answers(kept: &str) -> impl Iterator<Item = &str> {
+    kept.lines()
+        .filter(|l| starts_with_initials(l))
+        .filter_map(|l| {
+            l.split_once([']', '>'])
+                .map(|(_, rest)| rest.trim_start_matches('>').trim())
+        })
+}
+
 /// Whether `line` starts with the person's initials in brackets, as Outlook users mark the
 /// answers they type inside the history it copies unquoted: `[MH] Yes.`, `<<MH>> Yes.`.
 fn starts_with_initials(line: &str) -> bool {
@@ -258,21 +277,77 @@ fn starts_with_initials(line: &str) -> bool {
         && !rest.trim().is_empty()
 }
 
-/// Inline answers typed inside a history the passes removed (Outlook copies it unquoted, so
-/// only the person's initials tell an answer from the history): each tagged line is kept, and
-/// the history line right above it, the one it answers, is kept as its context.
+/// Inline answers and what each answers. Inside a history the passes removed and that was
+/// copied unquoted (Outlook), only the person's initials tell an answer from the history:
+/// each tagged line is kept. Then every answer interleaved with the removed history — a kept
+/// line with removed history lines above and below it, `>`-quoted or not — gets the end of the
+/// history paragraph right above it (the sentence it answers, up to [`MAX_CONTEXT_LINES`]
+/// lines) shown again as its `> ` context; the history itself stays whole in `trimmed`.
 fn keep_tagged_answers(lines: &Lines, fate: &mut [Fate]) {
+    let mut tagged = vec![false; lines.len()];
     for j in 0..lines.len() {
-        if fate[j] != Fate::Drop || lines.quoted[j] || !starts_with_initials(lines.text[j]) {
-            continue;
+        if fate[j] == Fate::Drop && !lines.quoted[j] && starts_with_initials(lines.text[j]) {
+            fate[j] = Fate::Keep;
+            tagged[j] = true;
         }
-        fate[j] = Fate::Keep;
-        if let Some(above) = (0..j).rev().find(|&k| !lines.blank[k])
-            && fate[above] == Fate::Drop
-            && !starts_with_initials(lines.text[above])
-        {
-            fate[above] = Fate::Context;
+    }
+    // History the person answered: removed lines with text, not our marker nor a header.
+    let history = |fate: &[Fate], k: usize| {
+        let line = lines.text[k];
+        fate[k] == Fate::Drop
+            && !unquoted_content(line).is_empty()
+            && !has_marker(line)
+            && !line.trim_end().ends_with(':')
+    };
+    // Answers right below removed `>`-quoted history. They are interleaved — each shown with
+    // what it answers — when there are several, or when quoted history goes on below one; a
+    // single answer below the whole quote is a bottom-posted reply and needs no context.
+    let answers: Vec<usize> = (0..lines.len())
+        .filter(|&j| fate[j] == Fate::Keep && !lines.blank[j])
+        .filter(|&j| {
+            (0..j)
+                .rev()
+                .find(|&k| !lines.blank[k])
+                .is_some_and(|k| lines.quoted[k] && history(fate, k))
+        })
+        .collect();
+    let last_quoted = (0..lines.len())
+        .rev()
+        .find(|&k| lines.quoted[k] && history(fate, k));
+    let interleaved = answers.len() > 1
+        || answers
+            .first()
+            .is_some_and(|&j| last_quoted.is_some_and(|q| j < q));
+    for (j, &tag) in tagged.iter().enumerate() {
+        if tag || (interleaved && answers.binary_search(&j).is_ok()) {
+            add_context(lines, fate, j, tag, &history);
         }
+    }
+}
+
+/// Marks as [`Fate::Context`] the history right above answer `j`: one line above a tagged
+/// answer (an unquoted history has no paragraphs to trust), the end of the quoted paragraph
+/// above an interleaved one.
+fn add_context(
+    lines: &Lines,
+    fate: &mut [Fate],
+    j: usize,
+    tagged: bool,
+    history: &impl Fn(&[Fate], usize) -> bool,
+) {
+    let Some(above) = (0..j).rev().find(|&k| !lines.blank[k]) else {
+        return;
+    };
+    if !history(fate, above) {
+        return;
+    }
+    let most = if tagged { 1 } else { MAX_CONTEXT_LINES };
+    let mut top = above;
+    while top > 0 && above - top + 1 < most && lines.quoted[top - 1] && history(fate, top - 1) {
+        top -= 1;
+    }
+    for f in &mut fate[top..=above] {
+        *f = Fate::Context;
     }
 }
 
@@ -413,6 +488,7 @@ fn assemble(lines: &Lines, fate: &[Fate]) -> Extracted {
     // line (inline answers would otherwise run together or be separated by
     // the blank lines that used to surround the quote).
     let mut seam = false;
+    let mut in_context = false;
     for (j, &line) in lines.text.iter().enumerate() {
         let line: std::borrow::Cow<str> = match fate[j] {
             Fate::Drop => {
@@ -420,9 +496,21 @@ fn assemble(lines: &Lines, fate: &[Fate]) -> Extracted {
                 seam = true;
                 continue;
             }
-            Fate::Context => format!("> {}", unquoted_content(line)).into(),
+            Fate::Context => {
+                // Shown again above its answer, a blank line above it; the history stays
+                // whole in `trimmed`.
+                trimmed.push(line);
+                if !in_context && kept.last().is_some_and(|l| !is_blank(l)) {
+                    kept.push("".into());
+                }
+                in_context = true;
+                kept.push(format!("> {}", unquoted_content(line)).into());
+                seam = false;
+                continue;
+            }
             Fate::Keep => line.into(),
         };
+        in_context = false;
         if !seam {
             kept.push(line);
             continue;

@@ -533,13 +533,14 @@ fn nested_quotes_below_a_header_are_trimmed() {
 // --- inline answers --------------------------------------------------------
 
 #[test]
-fn interleaved_inline_answers_keep_the_new_lines() {
+fn interleaved_inline_answers_keep_the_new_lines_each_below_what_it_answers() {
     let text = "Hi Alice,\n\nOn Mon, Jan 1, 2024 at 10:00 AM Alice <alice@example.com> wrote:\n> Can you do Tuesday?\n\nYes, Tuesday works.\n\n> And bring the docs?\n\nSure, I will.\n\n> Thanks!\n";
     let got = extract_reply(text);
     assert_eq!(
         got.kept,
-        "Hi Alice,\n\nYes, Tuesday works.\n\nSure, I will."
+        "Hi Alice,\n\n> Can you do Tuesday?\n\nYes, Tuesday works.\n\n> And bring the docs?\n\nSure, I will."
     );
+    // The history stays whole in what was trimmed.
     assert_eq!(
         got.trimmed.as_deref(),
         Some(
@@ -551,7 +552,7 @@ fn interleaved_inline_answers_keep_the_new_lines() {
 #[test]
 fn inline_answers_directly_under_quotes_are_separated_by_one_blank_line() {
     let text = "On 1 Jan 2024, Alice <alice@example.com> wrote:\n> Tuesday?\nYes.\n> Docs?\nSure.";
-    assert_eq!(kept(text), "Yes.\n\nSure.");
+    assert_eq!(kept(text), "> Tuesday?\nYes.\n\n> Docs?\nSure.");
 }
 
 #[test]
@@ -587,7 +588,7 @@ fn answers_between_our_quoted_lines_are_kept() {
     let got = extract_reply(text);
     assert_eq!(
         got.kept,
-        "Hi Agnes, answers below.\n\nYes, in the morning.\n\nNo, thanks."
+        "Hi Agnes, answers below.\n\n> Can you come on Tuesday?\n\nYes, in the morning.\n\n> Do you need the invoice?\n\nNo, thanks."
     );
     let trimmed = got.trimmed.unwrap();
     assert!(trimmed.starts_with("On Mon, Nov 23"), "{trimmed}");
@@ -610,7 +611,10 @@ fn text_after_our_quote_is_dropped_when_the_person_wrote_above_it() {
 #[test]
 fn inline_answers_below_our_marker_lose_their_signature() {
     let text = "> ##- Reply above this line -##\n> Can you come?\nYes.\n> Bring the docs?\nSure.\n\n-- \nCarl\nACME";
-    assert_eq!(kept(text), "Yes.\n\nSure.");
+    assert_eq!(
+        kept(text),
+        "> Can you come?\nYes.\n\n> Bring the docs?\nSure."
+    );
 }
 
 #[test]
