@@ -56,15 +56,22 @@ pub fn reply_body_sent(
     sent: Option<&extract::Sent>,
     cid_url: &dyn Fn(&str) -> Option<String>,
 ) -> Body {
-    let Extracted { kept, trimmed } = extract::extract_reply_with(&parsed.text(), sent);
-    let html = parsed
-        .html_body
-        .as_deref()
-        .map(|h| html::reply_html_with_sent(h, sent, cid_url))
-        // Answers typed inside the history Outlook copies are found in the text (by the
-        // person's initials); its HTML container goes whole. The text is shown then, so no
-        // answer is lost.
-        .filter(|h| extract::tagged_answers(&kept).all(|a| html::html_to_text(h).contains(a)));
+    let Extracted { mut kept, trimmed } = extract::extract_reply_with(&parsed.text(), sent);
+    let html = match parsed.html_body.as_deref() {
+        Some(h) => {
+            let reply = html::reply_html_parts(h, sent, cid_url);
+            if reply.answers_in_history && extract::tagged_answers(&kept).next().is_none() {
+                // Answers typed in colour inside Outlook's history, which the text part could
+                // not tell (no initials): the text is what the HTML kept.
+                kept = html::html_to_text(&reply.html).trim().to_string();
+            }
+            Some(reply.html)
+        }
+        None => None,
+    }
+    // Answers typed inside the history Outlook copies, marked with initials, are found in
+    // the text; when its HTML container went whole, the text is shown, so no answer is lost.
+    .filter(|h| extract::tagged_answers(&kept).all(|a| html::html_to_text(h).contains(a)));
     Body {
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),

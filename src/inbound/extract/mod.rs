@@ -67,7 +67,8 @@
 //! Not done: clients that re-wrap quoted lines without repeating the `>` prefix when the sent
 //! text is not known (such continuation lines look like new text and are kept: we prefer
 //! keeping history to losing words the person wrote); inline answers inside Outlook's
-//! unquoted history marked only by colour (the text has no colour); and an Outlook forward
+//! unquoted history marked only by colour (the text has no colour: the HTML pass keeps them,
+//! `html::answers`, and its text is used then); and an Outlook forward
 //! whose header block does not say `FW:` (only the email's own Subject would tell it from a
 //! reply).
 //!

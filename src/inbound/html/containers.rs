@@ -2,6 +2,7 @@
 //! wrapper removed by structure (see the module documentation of
 //! [`super`]); forwarded messages are kept.
 
+use super::answers::Answers;
 use super::clients::{
     is_cite_blockquote, is_outlook_header_div, is_quote_wrapper, is_signature_container,
     is_webmail_quote, is_yahoo_quoted, is_zimbra_rule,
@@ -15,10 +16,18 @@ fn peek_text(tree: &Tree, keep: &[bool], x: usize) -> String {
     Renderer::peek(tree, keep, x).text()
 }
 
+/// What [`remove_client_containers`] found besides what it removed.
+pub(super) struct Found {
+    /// The node a forwarded message starts at (kept, and shown folded).
+    pub forward: Option<usize>,
+    /// Answers typed in colour inside a removed Outlook history, to keep with their context
+    /// once the text rules have run.
+    pub answers: Answers,
+}
+
 /// Marks client quote containers, signatures and our marker (see the
-/// module documentation) as not kept. Returns the node a forwarded message starts at (kept,
-/// and shown folded), if any.
-pub(super) fn remove_client_containers(tree: &Tree, keep: &mut [bool]) -> Option<usize> {
+/// module documentation) as not kept.
+pub(super) fn remove_client_containers(tree: &Tree, keep: &mut [bool]) -> Found {
     let n = tree.len();
     let facts = NodeFacts::new(tree);
 
@@ -27,6 +36,7 @@ pub(super) fn remove_client_containers(tree: &Tree, keep: &mut [bool]) -> Option
         .find(|&x| matches!(&tree.data[x], Data::Text(t) if extract::has_marker(t)));
 
     let mut cut = n;
+    let mut cut_by_outlook = false;
     let mut keep_from = n;
     let skip = |keep: &mut [bool], from: usize, to: usize| {
         for k in &mut keep[from..to.min(n)] {
@@ -70,14 +80,22 @@ pub(super) fn remove_client_containers(tree: &Tree, keep: &mut [bool]) -> Option
             }
             Step::CutFrom(at) => {
                 cut = cut.min(at);
+                cut_by_outlook = tree.element(x).is_some_and(is_outlook_container);
                 break;
             }
         }
     }
+    let mut answers = Answers::default();
     if cut < keep_from {
         skip(keep, cut, n);
+        if cut_by_outlook {
+            answers = super::answers::find(tree, cut);
+        }
     }
-    (keep_from < n && keep_from < cut).then_some(keep_from)
+    Found {
+        forward: (keep_from < n && keep_from < cut).then_some(keep_from),
+        answers,
+    }
 }
 
 /// What [`remove_client_containers`] looks up about every node, each

@@ -48,6 +48,7 @@
 //! - `text_lines`: pass 2, the HTML of the lines the text extractor drops, blank edges
 //! - `serialize`: the kept nodes written back as HTML, `cid:` images rewritten
 
+mod answers;
 mod clients;
 mod containers;
 mod render;
@@ -154,17 +155,43 @@ pub fn reply_html_with_sent(
     sent: Option<&extract::Sent>,
     cid_url: &dyn Fn(&str) -> Option<String>,
 ) -> String {
+    reply_html_parts(html, sent, cid_url).html
+}
+
+/// The kept part of an HTML reply, and whether it keeps answers typed inside a removed
+/// history (Outlook's, in colour): the text part, which has no colour, lost them then.
+pub struct HtmlReply {
+    pub html: String,
+    pub answers_in_history: bool,
+}
+
+/// [`reply_html_with_sent`], saying whether answers were kept inside a removed history.
+pub fn reply_html_parts(
+    html: &str,
+    sent: Option<&extract::Sent>,
+    cid_url: &dyn Fn(&str) -> Option<String>,
+) -> HtmlReply {
     let mut tree = Tree::parse(&normalize(html));
     let mut keep = vec![true; tree.len()];
-    let forward = remove_client_containers(&tree, &mut keep);
+    let found = remove_client_containers(&tree, &mut keep);
     remove_what_the_text_extractor_removes(&mut tree, &mut keep, sent);
+    // After the text rules, which would take our quoted lines above them for history.
+    found.answers.keep(&tree, &mut keep);
     let content = content_flags(&tree, &keep);
     if !content[ROOT] {
-        return String::new();
+        return HtmlReply {
+            html: String::new(),
+            answers_in_history: false,
+        };
     }
     trim_blank_edges(&tree, &mut keep, &content, true);
     trim_blank_edges(&tree, &mut keep, &content, false);
-    let fold = forward.and_then(|x| forward_fold(&tree, &keep, &content, x));
+    let fold = found
+        .forward
+        .and_then(|x| forward_fold(&tree, &keep, &content, x));
     let fragment = tree.serialize(&keep, cid_url, fold.as_ref());
-    SANITIZER.clean(&fragment).to_string().trim().to_string()
+    HtmlReply {
+        html: SANITIZER.clean(&fragment).to_string().trim().to_string(),
+        answers_in_history: !found.answers.is_empty(),
+    }
 }
