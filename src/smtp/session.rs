@@ -642,6 +642,15 @@ impl Session {
         if from.size > self.config.max_message_size {
             return Some(Event::Reply(too_big_reply()));
         }
+        // Bytes that are not UTF-8 reach us as U+FFFD: a mailbox must be ASCII, or UTF-8
+        // under SMTPUTF8 (RFC 6531 §3.3), so it is no address at all.
+        if from.address.contains(char::REPLACEMENT_CHARACTER) {
+            return self.error(Reply::new(
+                553,
+                "5.1.7",
+                "Sender address is not valid UTF-8",
+            ));
+        }
         if !from.address.is_empty() && EmailAddress::parse(&from.address).is_err() {
             return self.error(Reply::new(501, "5.1.7", "Bad sender address syntax"));
         }
@@ -652,6 +661,13 @@ impl Session {
     fn rcpt(&mut self, address: String) -> Option<Event> {
         if self.mail_from.is_none() {
             return self.error(Reply::new(503, "5.5.1", "Need MAIL command first"));
+        }
+        if address.contains(char::REPLACEMENT_CHARACTER) {
+            return self.error(Reply::new(
+                553,
+                "5.1.3",
+                "Recipient address is not valid UTF-8",
+            ));
         }
         if self.recipients.len() >= self.config.max_recipients {
             // RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later.

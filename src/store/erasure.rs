@@ -10,7 +10,7 @@
 //!   and the participation ended;
 //! - `messages` they wrote: text, HTML, trimmed text and Message-ID emptied, marked deleted;
 //!   their `attachments` rows deleted and the files nothing else refers to queued in
-//!   `blob_removals` (unlinked after the commit, by `crate::person_data`);
+//!   `blob_removals` (unlinked after the commit by the caller, which holds the blob store);
 //! - `inbound`: the rows of the emails they sent (posted, held, refused, duplicates), the
 //!   emails waiting for their confirmation, the delivery reports about their address, and the
 //!   `raw_emails` no remaining row refers to;

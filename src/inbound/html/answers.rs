@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn only_a_text_colour_of_the_person_s_own_marks_an_answer() {
         assert_eq!(text_colour("color:#c00000"), Some("#c00000"));
-        assert_eq!(text_colour("font-size:8pt;color:red!important"), Some("red"));
+        assert_eq!(
+            text_colour("font-size:8pt;color:red!important"),
+            Some("red")
+        );
         assert_eq!(text_colour("background-color:#c00000"), None);
         assert_eq!(text_colour("border-color:#c00000;font-size:8pt"), None);
         // Our own palette (the quoted notification) and client defaults are not answers.

@@ -552,3 +552,36 @@ fn probing_unknown_recipients_ends_the_session() {
     assert!(t.closed);
     assert_eq!(*t.codes.last().unwrap(), 421);
 }
+
+#[test]
+fn a_sender_address_that_is_not_utf8_is_refused() {
+    // RFC 6531 §3.3: a mailbox of non-ASCII characters must be UTF-8 (under SMTPUTF8); bytes
+    // that are not (Latin-1 "é", a lone continuation byte) are a bad sender address.
+    for from in [
+        &b"MAIL FROM:<caf\xe9@example.com>\r\n"[..],
+        b"MAIL FROM:<a\x80b@example.com> SMTPUTF8\r\n",
+    ] {
+        let t = run_chunks(Protocol::Smtp, &[b"EHLO client.test\r\n", from]);
+        assert_eq!(t.codes.last(), Some(&553), "{}", t.text);
+        assert!(t.text.contains("5.1.7"), "{}", t.text);
+    }
+    let t = run_chunks(
+        Protocol::Smtp,
+        &[
+            b"EHLO client.test\r\n",
+            b"MAIL FROM:<a@example.com>\r\n",
+            b"RCPT TO:<reply+\xff@reply.test>\r\n",
+        ],
+    );
+    assert_eq!(t.codes.last(), Some(&553), "{}", t.text);
+    assert!(t.text.contains("5.1.3"), "{}", t.text);
+    // UTF-8 under SMTPUTF8 is a sender like any other.
+    let t = run_chunks(
+        Protocol::Smtp,
+        &[
+            b"EHLO client.test\r\n",
+            "MAIL FROM:<café@example.com> SMTPUTF8\r\n".as_bytes(),
+        ],
+    );
+    assert_eq!(t.codes.last(), Some(&250), "{}", t.text);
+}
