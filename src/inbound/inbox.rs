@@ -287,13 +287,11 @@ impl Inbound {
                 .locale
                 .unwrap_or(confirmations.default_locale),
         };
-        let subject = mail.parsed.subject.as_deref().unwrap_or("");
         let email = mailer.compose().inbox_confirmation(
             &inbox.domain,
             &from.to_string(),
             locale,
             address,
-            &no_nul(subject.to_string()),
             &token,
             now,
         );

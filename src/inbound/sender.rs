@@ -86,10 +86,9 @@ impl Inbound {
                 .as_ref()
                 .map_or(crate::domain::Locale::En, |c| c.default_locale)
         });
-        let subject = mail.parsed.subject.as_deref().unwrap_or("");
         match mailer
             .compose()
-            .waiting_for_team(domain, &from.to_string(), locale, subject, now)
+            .waiting_for_team(domain, &from.to_string(), locale, now)
         {
             Ok(email) => Err(held.with_effect(InboundEffect::Queue(email)).into()),
             Err(err) => {

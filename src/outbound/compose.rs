@@ -190,7 +190,7 @@ struct CommandsHtml<'a> {
 #[template(path = "email/waiting.txt")]
 struct WaitingText<'a> {
     s: &'a Strings,
-    subject: &'a str,
+    received: &'a str,
 }
 
 #[derive(Template)]
@@ -198,7 +198,7 @@ struct WaitingText<'a> {
 struct WaitingHtml<'a> {
     s: &'a Strings,
     lang: &'a str,
-    subject: &'a str,
+    received: &'a str,
 }
 
 #[derive(Template)]
@@ -240,7 +240,7 @@ struct CodeHtml<'a> {
 struct ConfirmText<'a> {
     s: &'a Strings,
     inbox: &'a str,
-    subject: &'a str,
+    received: &'a str,
     link: &'a str,
 }
 
@@ -250,7 +250,7 @@ struct ConfirmHtml<'a> {
     s: &'a Strings,
     lang: &'a str,
     inbox: &'a str,
-    subject: &'a str,
+    received: &'a str,
     link: &'a str,
 }
 
@@ -634,25 +634,24 @@ impl Composer {
 
     /// The email asking a stranger who wrote to `inbox` (of sending domain `domain`) to
     /// confirm their address (stranger policy `verify`); following the link delivers the held
-    /// email.
-    #[allow(clippy::too_many_arguments)]
+    /// email. It quotes nothing the sender wrote — the From may be forged, and our signed email
+    /// must not carry a forger's text (a phishing subject) to its owner — only when it came.
     pub fn inbox_confirmation(
         &self,
         domain: &str,
         to_email: &str,
         locale: Locale,
         inbox: &str,
-        their_subject: &str,
         token: &str,
         now: Millis,
     ) -> Result<NewOutboxEmail, ComposeError> {
         let s = strings(locale);
         let link = format!("{}/confirm/{token}", self.public_url);
-        let subject: String = their_subject.chars().take(200).collect();
+        let received = self.default_zone.date_time(now, locale);
         let text = ConfirmText {
             s,
             inbox,
-            subject: &subject,
+            received: &received,
             link: &link,
         }
         .render()?;
@@ -660,7 +659,7 @@ impl Composer {
             s,
             lang: locale.as_str(),
             inbox,
-            subject: &subject,
+            received: &received,
             link: &link,
         }
         .render()?;
@@ -671,26 +670,25 @@ impl Composer {
 
     /// The one answer to an unknown sender's reply (held for staff): it waits for the team.
     /// Its Message-ID starts with [`WAITING_ID_PREFIX`] so that they are counted (one a day
-    /// per address at most).
+    /// per address at most). Like the confirmation, it quotes nothing the sender wrote.
     pub fn waiting_for_team(
         &self,
         domain: Option<&str>,
         to_email: &str,
         locale: Locale,
-        their_subject: &str,
         now: Millis,
     ) -> Result<NewOutboxEmail, ComposeError> {
         let s = strings(locale);
-        let subject: String = their_subject.chars().take(200).collect();
+        let received = self.default_zone.date_time(now, locale);
         let text = WaitingText {
             s,
-            subject: &subject,
+            received: &received,
         }
         .render()?;
         let html = WaitingHtml {
             s,
             lang: locale.as_str(),
-            subject: &subject,
+            received: &received,
         }
         .render()?;
         let mail = MachineMail::new("", to_email, s.waiting_subject.to_string(), text, html);

@@ -1,0 +1,87 @@
+//! What an outside attacker tries against the running gateway, over its real SMTP and HTTP
+//! listeners, each case asserting the safe outcome. README's Security section keeps the table
+//! of attempts and outcomes.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+const INBOX: &str = "support@example.test";
+
+/// The gateway with domain `example.test`, whose inbox asks strangers to confirm.
+async fn with_inbox(db: &TestDb) -> TestApp {
+    let app = spawn_app(db, &[]).await;
+    let (status, body) = app.post("/domains", json!({"name": "example.test"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["inbox"]["strangers"], "verify");
+    app
+}
+
+/// A stranger forging a victim's From to an inbox address must not make us send the victim a
+/// signed email carrying the forger's words (a phishing link in the subject or the body).
+#[tokio::test]
+async fn a_forged_stranger_s_text_never_reaches_the_victim_in_our_confirmation() {
+    for db in test_databases().await {
+        let app = with_inbox(&db).await;
+        let lure = "Your account is locked: https://evil.example/unlock";
+        let forged = format!(
+            "From: Victim <victim@bank.example>\r\nTo: {INBOX}\r\nSubject: {lure}\r\n\
+Message-ID: <forged-1@evil.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nClick {lure}\r\n"
+        );
+        let reply = app.deliver("victim@bank.example", &[INBOX], &forged).await;
+        assert_eq!(reply.code, 250, "{}", reply.text);
+        let sent = app.wait_for_emails("victim@bank.example", 1).await;
+        let email = &sent[0];
+        // Decoded: the text, the HTML and every header.
+        let headers: String = email
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\n"))
+            .collect();
+        for part in [&email.text, &email.html, &headers] {
+            for needle in ["evil.example", "account is locked", "unlock"] {
+                assert!(
+                    !part.contains(needle),
+                    "{}: {needle} in\n{part}",
+                    db.backend
+                );
+            }
+        }
+        assert!(email.text.contains(INBOX), "{}", email.text);
+        app.stop().await;
+    }
+}
+
+/// RFC 6531 §3.3: an address is ASCII, or UTF-8 under SMTPUTF8. Bytes that are neither never
+/// reach the pipeline as a sender or recipient.
+#[tokio::test]
+async fn addresses_that_are_not_utf8_are_refused_with_enhanced_codes() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (mut smtp, greeting) = SmtpClient::connect(app.smtp).await;
+    assert_eq!(greeting.code, 220);
+    assert_eq!(smtp.cmd("EHLO attacker.test").await.code, 250);
+    smtp.send_raw(b"MAIL FROM:<caf\xe9@attacker.test>\r\n")
+        .await;
+    let reply = smtp.read_reply().await.unwrap();
+    assert_eq!(
+        (reply.code, reply.text.contains("5.1.7")),
+        (553, true),
+        "{}",
+        reply.text
+    );
+    assert_eq!(smtp.cmd("MAIL FROM:<ok@attacker.test>").await.code, 250);
+    smtp.send_raw(b"RCPT TO:<reply+\xff\xfe@reply.test>\r\n")
+        .await;
+    let reply = smtp.read_reply().await.unwrap();
+    assert_eq!(
+        (reply.code, reply.text.contains("5.1.3")),
+        (553, true),
+        "{}",
+        reply.text
+    );
+    assert_eq!(smtp.cmd("QUIT").await.code, 221);
+    app.stop().await;
+}
