@@ -85,3 +85,53 @@ async fn addresses_that_are_not_utf8_are_refused_with_enhanced_codes() {
     assert_eq!(smtp.cmd("QUIT").await.code, 221);
     app.stop().await;
 }
+
+/// Guessing the admin token on `/admin`: the first five wrong attempts from an address cost
+/// nothing, then each attempt waits twice as long as the one before (`429` with
+/// `Retry-After`) — even one holding the right token — and the count is kept in the database.
+#[tokio::test]
+async fn admin_token_guessing_is_slowed_per_client_address() {
+    for db in test_databases().await {
+        let clock = threadgate::domain::ManualClock::at(1_795_000_000_000);
+        let app = spawn_app_with_clock(&db, &[], std::sync::Arc::new(clock.clone())).await;
+        let mut browser = support::web::Browser::new(&app);
+        for guess in 0..5 {
+            let page = browser
+                .submit("/admin", "/admin", &[("token", &format!("guess-{guess}"))])
+                .await;
+            assert_eq!(page.status, 401, "{}: attempt {guess}", db.backend);
+        }
+        // The sixth waits a second; once it has, it is answered.
+        let page = browser
+            .submit("/admin", "/admin", &[("token", "guess-5")])
+            .await;
+        assert_eq!(page.status, 429, "{}", db.backend);
+        assert_eq!(page.headers["retry-after"], "1");
+        clock.advance(std::time::Duration::from_millis(1100));
+        let page = browser
+            .submit("/admin", "/admin", &[("token", "guess-5")])
+            .await;
+        assert_eq!(page.status, 401, "{}", db.backend);
+        // Then twice as long, for every attempt, the right token too.
+        let page = browser
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        assert_eq!(page.status, 429, "{}", db.backend);
+        assert_eq!(page.headers["retry-after"], "2");
+        assert!(
+            page.body.contains("Too many wrong attempts"),
+            "{}",
+            page.body
+        );
+        clock.advance(std::time::Duration::from_millis(2100));
+        let page = browser
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        assert_eq!(
+            page.status, 303,
+            "{}: signed in once the wait is over",
+            db.backend
+        );
+        app.stop().await;
+    }
+}

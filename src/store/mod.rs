@@ -35,6 +35,7 @@ pub(crate) mod search;
 mod search_index;
 mod senders;
 mod sessions;
+mod sign_in_failures;
 mod stored_text;
 mod transcripts;
 mod verification;

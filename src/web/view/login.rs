@@ -415,31 +415,46 @@ pub struct AdminForm {
     token: String,
 }
 
+/// Signs in with the admin token. Failures are counted per client IP: after a few, each
+/// attempt must wait twice as long as the one before (`429` with `Retry-After`), whatever it
+/// holds — so guessing stays slow even across several gateway processes.
 pub async fn admin_submit(
     state: Web,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     WebForm(form): WebForm<AdminForm>,
 ) -> Result<Response, WebError> {
     check_anonymous_csrf(&headers, &form.csrf)?;
+    let ip = peer.ip().to_string();
+    let t = visitor_text(&headers);
+    let page = |status: StatusCode, error: &str| {
+        anonymous_page(
+            &headers,
+            state.secure_cookies,
+            status,
+            |chrome| render(StatusCode::OK, AdminLoginPage { chrome, error }),
+            |t| t.admin_sign_in,
+        )
+    };
+    if let Some(wait) = state.store.sign_in_wait(&ip).await? {
+        let seconds = (wait + 999) / 1000;
+        let mut response = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("{} {seconds} s.", t.too_many_attempts),
+        );
+        if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
     let expected = state.admin_token.as_bytes();
     let same: bool = subtle::ConstantTimeEq::ct_eq(form.token.trim().as_bytes(), expected).into();
     if !same || expected.is_empty() {
-        let t = visitor_text(&headers);
-        return Ok(anonymous_page(
-            &headers,
-            state.secure_cookies,
-            StatusCode::UNAUTHORIZED,
-            |chrome| {
-                render(
-                    StatusCode::OK,
-                    AdminLoginPage {
-                        chrome,
-                        error: t.wrong_admin_token,
-                    },
-                )
-            },
-            |t| t.admin_sign_in,
-        ));
+        state.store.record_sign_in_failure(&ip).await?;
+        tracing::warn!(client = %ip, "a wrong admin token on /admin");
+        return Ok(page(StatusCode::UNAUTHORIZED, t.wrong_admin_token));
     }
     sign_in(&state, None, SessionVia::AdminToken, "/").await
 }

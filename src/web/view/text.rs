@@ -167,6 +167,7 @@ pub struct Text {
     pub admin_sign_in: &'static str,
     pub admin_token: &'static str,
     pub wrong_admin_token: &'static str,
+    pub too_many_attempts: &'static str,
     // settings
     pub notifications: &'static str,
     pub mode_digest: &'static str,
@@ -358,6 +359,7 @@ pub const EN: Text = Text {
     admin_sign_in: "Admin sign-in",
     admin_token: "Admin token",
     wrong_admin_token: "That is not the admin token.",
+    too_many_attempts: "Too many wrong attempts from your address: try again in",
     notifications: "Email notifications",
     mode_digest: "The first new message at once, then at most one email per conversation every 30 minutes",
     mode_immediate: "Every message at once",
@@ -547,6 +549,7 @@ pub const FR: Text = Text {
     admin_sign_in: "Connexion admin",
     admin_token: "Jeton admin",
     wrong_admin_token: "Ce n'est pas le jeton admin.",
+    too_many_attempts: "Trop d'essais erronés depuis votre adresse : réessayez dans",
     notifications: "Notifications par e-mail",
     mode_digest: "Le premier nouveau message tout de suite, puis au plus un e-mail par conversation toutes les 30 minutes",
     mode_immediate: "Chaque message tout de suite",
