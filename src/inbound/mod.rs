@@ -31,6 +31,19 @@ pub use disposition::{Answer, Disposition, Refusal};
 pub use held::{Confirmations, Confirmed, Release, ReleaseError};
 pub use recipients::KnownOwners;
 
+/// Runs CPU-bound work on an email (MIME parsing, HTML sanitizing, reply extraction) without
+/// holding up the other tasks of the runtime's worker: on the server's multi-threaded runtime
+/// tokio moves them to another worker meanwhile (`block_in_place`); elsewhere (a test's
+/// single-threaded runtime) it runs inline.
+fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    match multi_threaded {
+        true => tokio::task::block_in_place(work),
+        false => work(),
+    }
+}
+
 use crate::blobs::BlobStore;
 use crate::domain::sending::LiveDomains;
 use crate::domain::{LinkSigner, MessageIds};

@@ -49,34 +49,35 @@ impl Inbound {
             domains: &domains,
             envelope_from: &tx.mail_from,
         };
-        let (disposition, message_id) = match analyze::parse_and_classify(&tx.data, &ctx) {
-            None => (
-                Disposition::refuse(
-                    InboundOutcome::Rejected,
+        let (disposition, message_id) =
+            match super::cpu_bound(|| analyze::parse_and_classify(&tx.data, &ctx)) {
+                None => (
+                    Disposition::refuse(
+                        InboundOutcome::Rejected,
+                        None,
+                        "not a parseable email",
+                        Refusal::NotAnEmail,
+                    ),
                     None,
-                    "not a parseable email",
-                    Refusal::NotAnEmail,
                 ),
-                None,
-            ),
-            Some((parsed, machine)) => {
-                let mail = Mail {
-                    tx,
-                    domains: &domains,
-                    recipients,
-                    known,
-                    vouch,
-                    verdict,
-                    parsed,
-                    machine,
-                };
-                match self.decide(&mail).await {
-                    Ok(disposition) => (disposition, mail.parsed.message_id),
-                    Err(Stop::Decided(disposition)) => (*disposition, mail.parsed.message_id),
-                    Err(Stop::TryAgain) => return Answer::TryAgain,
+                Some((parsed, machine)) => {
+                    let mail = Mail {
+                        tx,
+                        domains: &domains,
+                        recipients,
+                        known,
+                        vouch,
+                        verdict,
+                        parsed,
+                        machine,
+                    };
+                    match self.decide(&mail).await {
+                        Ok(disposition) => (disposition, mail.parsed.message_id),
+                        Err(Stop::Decided(disposition)) => (*disposition, mail.parsed.message_id),
+                        Err(Stop::TryAgain) => return Answer::TryAgain,
+                    }
                 }
-            }
-        };
+            };
         let Disposition {
             outcome,
             conversation_id,

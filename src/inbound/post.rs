@@ -146,8 +146,10 @@ impl Inbound {
             .filter(|a| a.omitted.is_none())
             .filter_map(|a| Some((a.content_id.clone()?, format!("/attachments/{}", a.id))))
             .collect();
-        let body = analyze::reply_body_with(parsed, sent_text.as_deref(), &|cid| {
-            cid_urls.get(cid).cloned()
+        let body = super::cpu_bound(|| {
+            analyze::reply_body_with(parsed, sent_text.as_deref(), &|cid| {
+                cid_urls.get(cid).cloned()
+            })
         });
         let dedup_key = parsed
             .message_id

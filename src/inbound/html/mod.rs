@@ -51,6 +51,7 @@
 mod answers;
 mod clients;
 mod containers;
+mod depth;
 mod render;
 mod sanitize;
 mod serialize;

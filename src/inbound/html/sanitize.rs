@@ -83,8 +83,10 @@ pub(super) static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new
     b
 });
 
+/// Pass 1 on an email's HTML, nesting bounded first (`depth`: the parser's work would
+/// otherwise grow with the square of it).
 pub(super) fn normalize(html: &str) -> String {
-    NORMALIZER.clean(html).to_string()
+    NORMALIZER.clean(&super::depth::flatten(html)).to_string()
 }
 
 /// Links only to absolute URLs of the allowed schemes (a relative link would
