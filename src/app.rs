@@ -60,6 +60,17 @@ impl App {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         // One crypto provider for every TLS user in the process (lettre, sqlx): ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Every connection is a file descriptor: the soft limit up to the hard one.
+        if let Some(limit) = crate::conn_limits::raise_open_files_limit() {
+            let needed = (config.http_limits.max_connections + config.smtp.max_connections) as u64;
+            if limit < needed + 256 {
+                tracing::warn!(
+                    limit,
+                    needed,
+                    "the open-files limit is below the connection caps: lower them or raise it"
+                );
+            }
+        }
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
         let health = Health::new();
@@ -289,10 +300,11 @@ impl App {
             max_attachment_size: self.config.max_attachment_size,
         };
         let http_shutdown = shutdown.clone();
+        let http_limits = self.config.http_limits;
         let http_task = tokio::spawn(async move {
             axum::serve(
-                self.http,
-                web::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+                web::listener::LimitedListener::new(self.http, http_limits),
+                web::router(state).into_make_service_with_connect_info::<web::listener::Peer>(),
             )
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await

@@ -236,6 +236,20 @@ pub struct ServeArgs {
     pub smtp_listen: SocketAddr,
     #[arg(long, env = "THREADGATE_HTTP_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_socket)]
     pub http_listen: SocketAddr,
+    /// Concurrent HTTP connections; more are closed at once.
+    #[arg(long, env = "THREADGATE_HTTP_MAX_CONNECTIONS", default_value_t = 1000)]
+    pub http_max_connections: usize,
+    /// Concurrent HTTP connections from one IP address; more are closed at once.
+    #[arg(
+        long,
+        env = "THREADGATE_HTTP_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 64
+    )]
+    pub http_max_connections_per_ip: usize,
+    /// How long an HTTP connection may take to bring a request (after it opens, or after our
+    /// last answer); a client trickling its headers is cut off.
+    #[arg(long, env = "THREADGATE_HTTP_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub http_request_timeout: Duration,
     /// Base URL of links in emails (one-click unsubscribe, settings); default: http:// and the
     /// bound HTTP address.
     #[arg(long, env = "THREADGATE_PUBLIC_URL")]
@@ -497,6 +511,7 @@ pub struct Config {
     pub database_url: String,
     pub smtp_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub http_limits: crate::web::listener::HttpLimits,
     /// None: `http://<the bound HTTP address>`.
     pub public_url: Option<String>,
     pub reply_domain: String,
@@ -621,11 +636,25 @@ impl ServeArgs {
         if self.smtp_max_messages == 0 {
             return Err(invalid("smtp-max-messages", "must be at least 1"));
         }
+        if self.http_max_connections == 0 {
+            return Err(invalid("http-max-connections", "must be at least 1"));
+        }
+        if self.http_max_connections_per_ip == 0 {
+            return Err(invalid("http-max-connections-per-ip", "must be at least 1"));
+        }
+        if self.http_request_timeout.is_zero() {
+            return Err(invalid("http-request-timeout", "must be longer than 0"));
+        }
         Ok(Config {
             data_dir: self.data_dir,
             database_url,
             smtp_listen: self.smtp_listen,
             http_listen: self.http_listen,
+            http_limits: crate::web::listener::HttpLimits {
+                max_connections: self.http_max_connections,
+                max_connections_per_ip: self.http_max_connections_per_ip,
+                request_timeout: self.http_request_timeout,
+            },
             public_url,
             reply_domain,
             from_address,

@@ -27,6 +27,7 @@
 pub mod app;
 pub mod blobs;
 pub mod config;
+pub mod conn_limits;
 pub mod dns;
 pub mod domain;
 pub mod domain_cli;

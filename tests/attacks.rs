@@ -176,3 +176,95 @@ In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-
     );
     app.stop().await;
 }
+
+/// A raw HTTP/1.1 GET from `local` (a loopback address of the test's choosing) to `server`:
+/// the status code, or None when the connection was closed without an answer.
+async fn raw_get(local: &str, server: std::net::SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(server).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether the server closes `stream` (EOF or reset) within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// HTTP connection limits: idle and slowloris connections are cut off after the request
+/// timeout (they stayed open over 70 s), and one address cannot hold more than its share of
+/// connections — another address is served meanwhile.
+#[tokio::test]
+async fn idle_slow_and_too_many_http_connections_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(
+        &db,
+        &[
+            "--http-request-timeout",
+            "1s",
+            "--http-max-connections-per-ip",
+            "5",
+        ],
+    )
+    .await;
+    let second = std::time::Duration::from_secs(1);
+    // An idle connection: closed after the request timeout.
+    let mut idle = tokio::net::TcpStream::connect(app.http).await.unwrap();
+    assert!(
+        closed_within(&mut idle, 4 * second).await,
+        "idle connection"
+    );
+    // Slowloris: headers a byte at a time never make a request in time.
+    let mut slow = tokio::net::TcpStream::connect(app.http).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let trickle = async {
+        for _ in 0..40 {
+            if slow.write_all(b"X").await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(trickle.await, "the trickling client was cut off within 4 s");
+    // Five connections from 127.0.0.1 take its share; a sixth is closed at once, while
+    // another address is served.
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(tokio::net::TcpStream::connect(app.http).await.unwrap());
+    }
+    let mut sixth = tokio::net::TcpStream::connect(app.http).await.unwrap();
+    assert!(
+        closed_within(&mut sixth, second / 2).await,
+        "the sixth connection"
+    );
+    assert_eq!(raw_get("127.0.0.2", app.http, "/healthz").await, Some(200));
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(raw_get("127.0.0.1", app.http, "/healthz").await, Some(200));
+    app.stop().await;
+}

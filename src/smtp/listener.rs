@@ -3,10 +3,9 @@
 
 use super::connection::{self, Timeouts};
 use super::session::{Reply, SessionConfig};
+use crate::conn_limits::PerIp;
 use crate::inbound::Inbound;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -84,69 +83,5 @@ impl SmtpListener {
                 .instrument(span),
             );
         }
-    }
-}
-
-/// Open connections per client IP.
-#[derive(Clone, Default)]
-struct PerIp(Arc<Mutex<HashMap<IpAddr, usize>>>);
-
-/// One connection's place in its IP's count; released when the connection ends.
-struct IpSlot {
-    counts: PerIp,
-    ip: IpAddr,
-}
-
-impl PerIp {
-    fn claim(&self, ip: IpAddr, max: usize) -> Option<IpSlot> {
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = counts.entry(ip).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(IpSlot {
-            counts: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut counts = self
-            .counts
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn per_ip_slots_are_capped_and_released() {
-        let per_ip = PerIp::default();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let a = per_ip.claim(ip, 2).unwrap();
-        let _b = per_ip.claim(ip, 2).unwrap();
-        assert!(per_ip.claim(ip, 2).is_none());
-        assert!(
-            per_ip.claim("192.0.2.2".parse().unwrap(), 2).is_some(),
-            "other hosts are not affected"
-        );
-        drop(a);
-        assert!(per_ip.claim(ip, 2).is_some());
     }
 }

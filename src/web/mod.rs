@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod gzip;
+pub mod listener;
 pub mod service;
 pub mod view;
 

@@ -6,6 +6,7 @@ use crate::domain::{EmailAddress, Locale, NotifyMode, rfc3339};
 use crate::store::{CodeCheck, CodeIssue};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ApiPath};
+use crate::web::listener::Peer;
 use crate::web::service::codes::{send_code, verify_code};
 use askama::Template;
 use axum::Json;
@@ -15,7 +16,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 type Body<T> = Result<Json<T>, JsonRejection>;
 
@@ -158,7 +158,7 @@ pub async fn revoke_sessions(
 /// Emails a 6-digit code to the person (ahead of any queued notification).
 pub async fn request_code(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let person = state

@@ -12,13 +12,13 @@ use super::page::{Chrome, Web, WebError, WebForm, WebPath, render, safe_next, vi
 use super::text::Text;
 use crate::domain::EmailAddress;
 use crate::store::{CodeCheck, SessionVia};
+use crate::web::listener::Peer;
 use crate::web::service::codes::{send_code, verify_code};
 use askama::Template;
 use axum::extract::{ConnectInfo, Query, RawQuery};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 #[derive(Template)]
 #[template(path = "web/login.html")]
@@ -133,7 +133,7 @@ pub struct LoginForm {
 /// Sends a code when the address is someone's; answers the same page either way.
 pub async fn login_submit(
     state: Web,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     WebForm(form): WebForm<LoginForm>,
 ) -> Result<Response, WebError> {
@@ -420,7 +420,7 @@ pub struct AdminForm {
 /// holds — so guessing stays slow even across several gateway processes.
 pub async fn admin_submit(
     state: Web,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
     WebForm(form): WebForm<AdminForm>,
 ) -> Result<Response, WebError> {
