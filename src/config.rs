@@ -504,6 +504,15 @@ impl Outbound {
     }
 }
 
+/// The HTTP listener's limits (`web::listener`).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// How long a connection may take to bring a request.
+    pub request_timeout: Duration,
+}
+
 /// The validated settings the application runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -511,7 +520,7 @@ pub struct Config {
     pub database_url: String,
     pub smtp_listen: SocketAddr,
     pub http_listen: SocketAddr,
-    pub http_limits: crate::web::listener::HttpLimits,
+    pub http_limits: HttpLimits,
     /// None: `http://<the bound HTTP address>`.
     pub public_url: Option<String>,
     pub reply_domain: String,
@@ -650,7 +659,7 @@ impl ServeArgs {
             database_url,
             smtp_listen: self.smtp_listen,
             http_listen: self.http_listen,
-            http_limits: crate::web::listener::HttpLimits {
+            http_limits: HttpLimits {
                 max_connections: self.http_max_connections,
                 max_connections_per_ip: self.http_max_connections_per_ip,
                 request_timeout: self.http_request_timeout,

@@ -6,6 +6,7 @@
 //! its headers a byte at a time (slowloris) is cut off, an idle keep-alive connection is closed,
 //! and an upload that streams data is not.
 
+use crate::config::HttpLimits;
 use crate::conn_limits::{IpSlot, PerIp};
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
@@ -22,14 +23,6 @@ use tokio::time::{Instant, Sleep};
 /// A read of at least this much counts as progress (a request's headers usually arrive in one
 /// read; an upload in many large ones).
 const PROGRESS_BYTES: usize = 1024;
-
-/// The limits of [`LimitedListener`].
-#[derive(Debug, Clone, Copy)]
-pub struct HttpLimits {
-    pub max_connections: usize,
-    pub max_connections_per_ip: usize,
-    pub request_timeout: Duration,
-}
 
 pub struct LimitedListener {
     inner: TcpListener,

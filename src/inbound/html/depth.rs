@@ -52,18 +52,14 @@ impl Name {
 /// `html` with elements nested deeper than [`MAX_DEPTH`] flattened (borrowed when none are).
 pub(super) fn flatten(html: &str) -> Cow<'_, str> {
     let bytes = html.as_bytes();
-    // Open elements: (name, dropped).
-    let mut stack: Vec<(Name, bool)> = Vec::new();
-    let mut kept_depth = 0usize;
-    let mut out: Option<String> = None;
-    // Everything before `copied` is already in `out` (when it exists).
-    let mut copied = 0usize;
-    let mut i = 0usize;
-    let drop_range = |out: &mut Option<String>, copied: &mut usize, from: usize, to: usize| {
-        let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
-        o.push_str(&html[*copied..from]);
-        *copied = to;
+    let mut f = Flattener {
+        html,
+        stack: Vec::new(),
+        kept_depth: 0,
+        out: None,
+        copied: 0,
     };
+    let mut i = 0usize;
     while let Some(offset) = memchr(b'<', &bytes[i..]) {
         let start = i + offset;
         let rest = &html[start..];
@@ -84,63 +80,98 @@ pub(super) fn flatten(html: &str) -> Cow<'_, str> {
             continue;
         }
         let name = html[name_from..name_from + name_len].to_ascii_lowercase();
-        let key = Name::of(&name);
         let Some(close) = tag_end(bytes, name_from + name_len) else {
             break;
         };
-        let after = close + 1;
-        if end_tag {
-            let found = stack
-                .iter()
-                .rev()
-                .take(END_TAG_REACH)
-                .position(|(n, _)| *n == key);
-            if let Some(up) = found {
-                let at = stack.len() - 1 - up;
-                let dropped = stack[at].1;
-                for (_, was_dropped) in stack.drain(at..) {
-                    if !was_dropped {
-                        kept_depth -= 1;
-                    }
-                }
-                if dropped {
-                    drop_range(&mut out, &mut copied, start, after);
-                }
-            }
-            i = after;
-            continue;
-        }
-        let self_closing = bytes[close - 1] == b'/';
-        if VOID.contains(&name.as_str()) || self_closing {
-            i = after;
-            continue;
-        }
-        if closes_same(&name)
-            && stack.last().is_some_and(|(n, _)| *n == key)
-            && let Some((_, false)) = stack.pop()
-        {
-            kept_depth -= 1;
-        }
-        let drop = kept_depth >= MAX_DEPTH;
-        if drop {
-            drop_range(&mut out, &mut copied, start, after);
-        } else {
-            kept_depth += 1;
-        }
-        i = after;
-        if RAW_TEXT.contains(&name.as_str()) {
-            // Its content is text up to `</name`: no tags inside.
-            let closing = format!("</{name}");
-            i = find_ascii_ci(&html[after..], &closing).map_or(html.len(), |e| after + e);
-        }
-        stack.push((key, drop));
+        let tag = start..close + 1;
+        i = match end_tag {
+            true => f.end_tag(&name, tag),
+            false => f.start_tag(&name, tag, bytes[close - 1] == b'/'),
+        };
     }
-    match out {
+    match f.out {
         None => Cow::Borrowed(html),
         Some(mut o) => {
-            o.push_str(&html[copied..]);
+            o.push_str(&html[f.copied..]);
             Cow::Owned(o)
         }
+    }
+}
+
+/// The scan's state: the open elements and the output, built only once a tag is dropped.
+struct Flattener<'a> {
+    html: &'a str,
+    /// Open elements: (name, dropped).
+    stack: Vec<(Name, bool)>,
+    /// How many open elements are kept.
+    kept_depth: usize,
+    out: Option<String>,
+    /// Everything before `copied` is already in `out` (when it exists).
+    copied: usize,
+}
+
+impl Flattener<'_> {
+    /// Leaves the tag at `range` out of the output.
+    fn drop_tag(&mut self, range: std::ops::Range<usize>) {
+        let out = self
+            .out
+            .get_or_insert_with(|| String::with_capacity(self.html.len()));
+        out.push_str(&self.html[self.copied..range.start]);
+        self.copied = range.end;
+    }
+
+    /// An end tag: closes its element (and those opened inside it), dropped with it. Returns
+    /// where the scan goes on.
+    fn end_tag(&mut self, name: &str, tag: std::ops::Range<usize>) -> usize {
+        let key = Name::of(name);
+        let found = self
+            .stack
+            .iter()
+            .rev()
+            .take(END_TAG_REACH)
+            .position(|(n, _)| *n == key);
+        if let Some(up) = found {
+            let at = self.stack.len() - 1 - up;
+            let dropped = self.stack[at].1;
+            for (_, was_dropped) in self.stack.drain(at..) {
+                if !was_dropped {
+                    self.kept_depth -= 1;
+                }
+            }
+            if dropped {
+                self.drop_tag(tag.clone());
+            }
+        }
+        tag.end
+    }
+
+    /// A start tag: kept while the depth allows, dropped beyond it. Returns where the scan
+    /// goes on (past a raw-text element's content).
+    fn start_tag(&mut self, name: &str, tag: std::ops::Range<usize>, self_closing: bool) -> usize {
+        if VOID.contains(&name) || self_closing {
+            return tag.end;
+        }
+        let key = Name::of(name);
+        if closes_same(name)
+            && self.stack.last().is_some_and(|(n, _)| *n == key)
+            && let Some((_, false)) = self.stack.pop()
+        {
+            self.kept_depth -= 1;
+        }
+        let drop = self.kept_depth >= MAX_DEPTH;
+        if drop {
+            self.drop_tag(tag.clone());
+        } else {
+            self.kept_depth += 1;
+        }
+        self.stack.push((key, drop));
+        if RAW_TEXT.contains(&name) {
+            // Its content is text up to `</name`: no tags inside.
+            let closing = format!("</{name}");
+            return find_ascii_ci(&self.html[tag.end..], &closing)
+                .map_or(self.html.len(), |e| tag.end + e);
+        }
+        tag.end
     }
 }
 
