@@ -164,13 +164,30 @@ impl App {
         let composer = Composer::new(live.clone(), public_url, message_ids.clone(), links.clone())
             .with_default_time_zone(config.default_time_zone);
         let inbound_auth = match &config.inbound_auth {
-            crate::config::InboundAuthMode::Off => None,
+            crate::config::InboundAuthMode::Off => {
+                tracing::warn!(
+                    "--inbound-auth off: every From address is believed; anyone can post as a \
+                     participant whose address they know"
+                );
+                None
+            }
+            crate::config::InboundAuthMode::Auto { relays, ids } => Some(
+                crate::inbound::authentication::InboundAuth::auto(
+                    config.dns_server,
+                    config.smtp.hostname.clone(),
+                    relays.clone(),
+                    ids.clone(),
+                )
+                .context("setting up inbound SPF/DKIM/DMARC checks")?
+                .with_timeout(config.auth_dns_timeout),
+            ),
             crate::config::InboundAuthMode::Verify => Some(
                 crate::inbound::authentication::InboundAuth::new(
                     config.dns_server,
                     config.smtp.hostname.clone(),
                 )
-                .context("setting up inbound SPF/DKIM/DMARC checks")?,
+                .context("setting up inbound SPF/DKIM/DMARC checks")?
+                .with_timeout(config.auth_dns_timeout),
             ),
             crate::config::InboundAuthMode::Trust(ids) => {
                 Some(crate::inbound::authentication::InboundAuth::trusting(

@@ -349,11 +349,23 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "THREADGATE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
-    /// `verify`: check SPF, DKIM and DMARC of inbound mail (as the MX): DMARC failures of
-    /// `p=reject` domains are refused, of `p=quarantine` ones held. `trust:<authserv-id>,…`:
-    /// behind another MTA, act on its Authentication-Results from these ids only. `off`.
-    #[arg(long, env = "THREADGATE_INBOUND_AUTH", default_value = "off")]
+    /// `auto` (default): mail from the MTA in front of us (a `--trusted-relay` address, by
+    /// default loopback) is judged by its Authentication-Results from the reply domain and its
+    /// subdomains; mail from anywhere else is checked here. `verify`: check SPF, DKIM and DMARC
+    /// of all inbound mail (as the MX): DMARC failures of `p=reject` domains are refused, of
+    /// `p=quarantine` ones held. `trust:<authserv-id>,…`: behind another MTA, act on its
+    /// Authentication-Results from these ids only. `off`: believe every From (warned at start).
+    #[arg(long, env = "THREADGATE_INBOUND_AUTH", default_value = "auto")]
     pub inbound_auth: String,
+    /// Networks of the MTA in front of us, whose Authentication-Results count under `auto`
+    /// (comma-separated addresses or CIDR blocks; default: loopback). Mail from elsewhere is
+    /// checked here, and Authentication-Results it carries are never believed.
+    #[arg(long, env = "THREADGATE_TRUSTED_RELAY")]
+    pub trusted_relay: Option<String>,
+    /// Longest wait for the DNS lookups of one email's SPF, DKIM and DMARC checks; past it the
+    /// email is handled as unauthenticated ("none"), recorded as a temporary error.
+    #[arg(long, env = "THREADGATE_AUTH_DNS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub auth_dns_timeout: Duration,
     /// The port of recipients' MX hosts for `--outbound mx` (25; tests point it elsewhere).
     #[arg(long, env = "THREADGATE_DIRECT_PORT", default_value_t = 25)]
     pub direct_port: u16,
@@ -541,6 +553,8 @@ pub struct Config {
     pub direct_port: u16,
     /// Whether and how inbound mail is authenticated.
     pub inbound_auth: InboundAuthMode,
+    /// Longest wait for one email's authentication lookups.
+    pub auth_dns_timeout: Duration,
     pub domains: DomainSettings,
     pub max_attachment_size: usize,
     pub notify_attachments_max: usize,
@@ -551,12 +565,64 @@ pub struct Config {
 /// `--inbound-auth`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundAuthMode {
+    /// Trust the MTA in front (these networks) for these authserv-ids (a leading dot: any
+    /// subdomain); check everything else ourselves.
+    Auto {
+        relays: Vec<Network>,
+        ids: Vec<String>,
+    },
     Off,
     /// Check SPF, DKIM and DMARC ourselves (we are the MX).
     Verify,
     /// Behind another MTA: read its Authentication-Results (RFC 8601), only from these
     /// authserv-ids.
     Trust(Vec<String>),
+}
+
+/// An address block (`--trusted-relay`): an address and how many leading bits must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Network {
+    /// `192.0.2.0/24`, `2001:db8::/32`, or one address.
+    pub fn parse(s: &str) -> Result<Network, String> {
+        let (addr, prefix) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or CIDR block"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            "" => max,
+            p => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("{s:?}: a prefix length up to {max}"))?,
+        };
+        Ok(Network { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let bits = |ip: std::net::IpAddr| -> (u128, u32) {
+            match ip {
+                std::net::IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+                std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                    Some(v4) => (u128::from(u32::from(v4)), 32),
+                    None => (u128::from(v6), 128),
+                },
+            }
+        };
+        let (net, width) = bits(self.addr);
+        let (addr, addr_width) = bits(ip);
+        if width != addr_width {
+            return false;
+        }
+        let shift = width - u32::from(self.prefix);
+        shift >= width || (net >> shift) == (addr >> shift)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -654,6 +720,9 @@ impl ServeArgs {
         if self.http_request_timeout.is_zero() {
             return Err(invalid("http-request-timeout", "must be longer than 0"));
         }
+        // Authentication-Results from the reply domain and its subdomains: the MTA in front
+        // writes them under its own name there, and strips any a sender wrote (RFC 8601 §5).
+        let auth_ids = vec![reply_domain.clone(), format!(".{reply_domain}")];
         Ok(Config {
             data_dir: self.data_dir,
             database_url,
@@ -704,7 +773,24 @@ impl ServeArgs {
                 .transpose()
                 .map_err(|e| invalid("dns-server", e))?,
             direct_port: self.direct_port,
+            auth_dns_timeout: self.auth_dns_timeout,
             inbound_auth: match self.inbound_auth.as_str() {
+                "auto" => InboundAuthMode::Auto {
+                    relays: match self.trusted_relay.as_deref() {
+                        None => vec![
+                            Network::parse("127.0.0.0/8")
+                                .map_err(|e| invalid("trusted-relay", e))?,
+                            Network::parse("::1").map_err(|e| invalid("trusted-relay", e))?,
+                        ],
+                        Some(list) => list
+                            .split(',')
+                            .filter(|s| !s.trim().is_empty())
+                            .map(Network::parse)
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| invalid("trusted-relay", e))?,
+                    },
+                    ids: auth_ids,
+                },
                 "verify" => InboundAuthMode::Verify,
                 "off" => InboundAuthMode::Off,
                 other => match other.strip_prefix("trust:") {
@@ -719,7 +805,7 @@ impl ServeArgs {
                         return Err(invalid(
                             "inbound-auth",
                             format!(
-                                "expected off, verify or trust:<authserv-id>[,<authserv-id>…], got {other:?}"
+                                "expected auto, verify, off or trust:<authserv-id>[,<authserv-id>…], got {other:?}"
                             ),
                         ));
                     }
@@ -919,5 +1005,23 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn trusted_relays_are_address_blocks() {
+        let net = Network::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.9.9.9".parse().unwrap()));
+        let one = Network::parse("::1").unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("::2".parse().unwrap()));
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("192.0.2.1".parse().unwrap())
+        );
+        assert!(Network::parse("10.0.0.0/33").is_err());
+        assert!(Network::parse("example.com").is_err());
     }
 }

@@ -268,3 +268,163 @@ async fn idle_slow_and_too_many_http_connections_are_cut_off() {
     assert_eq!(raw_get("127.0.0.1", app.http, "/healthz").await, Some(200));
     app.stop().await;
 }
+
+/// A client, a conversation with an agent and the notification the client got: (reply
+/// address, its Message-ID, the conversation).
+async fn client_thread(app: &TestApp, email: &str) -> (String, String, String) {
+    let agent = app.person("agnes@team.test", "Agnes", "internal").await;
+    let client = app.person(email, "Carl Client", "client").await;
+    let conversation = app.conversation("Bank details", &agent, &[&client]).await;
+    app.say(
+        &conversation,
+        &agent,
+        "Please confirm your IBAN.",
+        "message",
+    )
+    .await;
+    let notification = app.wait_for_emails(email, 1).await.remove(0);
+    (
+        notification.reply_to(),
+        notification.message_id(),
+        conversation,
+    )
+}
+
+fn forged_reply(to: &str, irt: &str, id: &str, extra_headers: &str) -> String {
+    format!(
+        "{extra_headers}From: Carl Client <carl@bank.test>\r\nTo: {to}\r\nSubject: Re: Bank details\r\n\
+Message-ID: <{id}@evil.example>\r\nIn-Reply-To: {irt}\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nOur bank details changed: pay to XX00 EVIL 0000.\r\n"
+    )
+}
+
+/// The default configuration behind the MTA in front (a loopback client): its
+/// Authentication-Results under the reply domain (or a subdomain) decide; a DMARC failure is
+/// refused (`p=reject`) or held, never posted as the client; results under any other
+/// authserv-id are anyone's words and change nothing.
+#[tokio::test]
+async fn by_default_the_mta_in_front_judges_forged_senders() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        let (to, irt, conversation) = client_thread(&app, "carl@bank.test").await;
+        let reject = forged_reply(
+            &to,
+            &irt,
+            "f1",
+            "Authentication-Results: reply.test; spf=fail smtp.mailfrom=bank.test;\r\n dmarc=fail (p=reject) header.from=bank.test policy.dmarc=reject\r\n",
+        );
+        let answer = app.deliver("carl@bank.test", &[&to], &reject).await;
+        assert_eq!(
+            (answer.code, answer.text.contains("5.7.1")),
+            (550, true),
+            "{}",
+            answer.text
+        );
+        let held = forged_reply(
+            &to,
+            &irt,
+            "f2",
+            "Authentication-Results: mx1.reply.test; dmarc=fail header.from=bank.test\r\n",
+        );
+        assert_eq!(app.deliver("carl@bank.test", &[&to], &held).await.code, 250);
+        assert_eq!(app.inbound().await[0]["outcome"], "held", "{}", db.backend);
+        let messages = app.messages(&conversation).await;
+        assert!(
+            !messages
+                .iter()
+                .any(|m| m["body_text"].as_str().unwrap_or("").contains("EVIL")),
+            "{messages:?}"
+        );
+        // A header under someone else's name is ignored: the email is judged as unchecked.
+        let other = forged_reply(
+            &to,
+            &irt,
+            "f3",
+            "Authentication-Results: reply.test.evil.example; dmarc=pass\r\n",
+        );
+        assert_eq!(
+            app.deliver("carl@bank.test", &[&to], &other).await.code,
+            250
+        );
+        let entry = &app.inbound().await[0];
+        assert!(
+            entry["auth_results"]
+                .as_str()
+                .unwrap()
+                .contains("no Authentication-Results from a trusted host"),
+            "{entry}"
+        );
+        app.stop().await;
+    }
+}
+
+/// Facing the internet (the client is not a trusted relay): threadgate checks SPF, DKIM and
+/// DMARC itself (a loopback DNS server answers), and Authentication-Results the client wrote
+/// under our own name are never believed. A DNS server that does not answer delays the answer
+/// by at most the configured timeout; the email is then handled as unchecked.
+#[tokio::test]
+async fn facing_the_internet_forged_senders_are_checked_here_and_dns_silence_is_bounded() {
+    let db = TestDb::sqlite().await;
+    let dns = support::dns::TestDns::start().await;
+    dns.txt("bank.test", "v=spf1 ip4:192.0.2.1 -all").await;
+    dns.txt("_dmarc.bank.test", "v=DMARC1; p=reject").await;
+    let server = dns.addr.to_string();
+    let app = spawn_app(
+        &db,
+        &["--trusted-relay", "10.0.0.0/8", "--dns-server", &server],
+    )
+    .await;
+    let (to, irt, _) = client_thread(&app, "carl@bank.test").await;
+    let lying = forged_reply(
+        &to,
+        &irt,
+        "f4",
+        "Authentication-Results: reply.test; dmarc=pass\r\n",
+    );
+    let answer = app.deliver("carl@bank.test", &[&to], &lying).await;
+    assert_eq!(
+        (answer.code, answer.text.contains("5.7.1")),
+        (550, true),
+        "{}",
+        answer.text
+    );
+    app.stop().await;
+
+    // A resolver that never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(
+        &db,
+        &[
+            "--trusted-relay",
+            "10.0.0.0/8",
+            "--dns-server",
+            &silent_addr,
+            "--auth-dns-timeout",
+            "500ms",
+        ],
+    )
+    .await;
+    let (to, irt, _) = client_thread(&app, "carl@bank.test").await;
+    let started = std::time::Instant::now();
+    let answer = app
+        .deliver("carl@bank.test", &[&to], &forged_reply(&to, &irt, "f5", ""))
+        .await;
+    assert_eq!(answer.code, 250, "{}", answer.text);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let entry = &app.inbound().await[0];
+    assert!(
+        entry["auth_results"]
+            .as_str()
+            .unwrap()
+            .contains("temperror"),
+        "{entry}"
+    );
+    drop(silent);
+    app.stop().await;
+}

@@ -38,6 +38,7 @@ pub struct Verdict {
 pub struct InboundAuth {
     how: How,
     hostname: String,
+    timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -45,6 +46,21 @@ enum How {
     Verify(Arc<MessageAuthenticator>),
     /// Read the Authentication-Results of the MTA in front of us, from these authserv-ids.
     Trust(Vec<String>),
+    /// Trust the MTA in front (these networks) for these ids; verify mail from anywhere else.
+    Auto {
+        verify: Arc<MessageAuthenticator>,
+        relays: Vec<crate::config::Network>,
+        ids: Vec<String>,
+    },
+}
+
+/// Whether authserv-id `id` is one of `trusted` (an entry with a leading dot: any subdomain of
+/// what follows it).
+fn is_trusted(id: &str, trusted: &[String]) -> bool {
+    trusted.iter().any(|t| match t.strip_prefix('.') {
+        Some(parent) => id.ends_with(t.as_str()) && id.len() > parent.len() + 1,
+        None => id == t,
+    })
 }
 
 /// The DMARC verdict in the topmost Authentication-Results header (RFC 8601 §2.2) whose
@@ -77,7 +93,7 @@ pub fn trusted_dmarc(raw: &[u8], trusted: &[String]) -> Option<(String, Option<S
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        if !trusted.contains(&id) {
+        if !is_trusted(&id, trusted) {
             continue;
         }
         for resinfo in parts {
@@ -112,9 +128,49 @@ pub fn trusted_dmarc(raw: &[u8], trusted: &[String]) -> Option<(String, Option<S
 impl InboundAuth {
     /// Resolving through `dns_server`, or the system's resolver.
     pub fn new(dns_server: Option<SocketAddr>, hostname: String) -> anyhow::Result<InboundAuth> {
+        Ok(InboundAuth {
+            how: How::Verify(Arc::new(authenticator(dns_server)?)),
+            hostname,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// `--inbound-auth auto`: mail from `relays` (the MTA in front) judged by its
+    /// Authentication-Results from `ids`, mail from elsewhere checked here.
+    pub fn auto(
+        dns_server: Option<SocketAddr>,
+        hostname: String,
+        relays: Vec<crate::config::Network>,
+        ids: Vec<String>,
+    ) -> anyhow::Result<InboundAuth> {
+        Ok(InboundAuth {
+            how: How::Auto {
+                verify: Arc::new(authenticator(dns_server)?),
+                relays,
+                ids,
+            },
+            hostname,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// The longest wait for one email's lookups: past it the email is handled as
+    /// unauthenticated, recorded as a temporary error.
+    pub fn with_timeout(mut self, timeout: Duration) -> InboundAuth {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// The longest wait for one email's lookups unless configured.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The resolver-backed checker, through `dns_server` or the system's resolver.
+fn authenticator(dns_server: Option<SocketAddr>) -> anyhow::Result<MessageAuthenticator> {
+    {
         let mut options = ResolverOpts::default();
-        options.timeout = Duration::from_secs(3);
-        options.attempts = 2;
+        options.timeout = Duration::from_secs(2);
+        options.attempts = 1;
         let authenticator = match dns_server {
             Some(addr) => {
                 let mut udp = ConnectionConfig::udp();
@@ -132,17 +188,17 @@ impl InboundAuth {
             }
             None => MessageAuthenticator::new_system_conf()?,
         };
-        Ok(InboundAuth {
-            how: How::Verify(Arc::new(authenticator)),
-            hostname,
-        })
+        Ok(authenticator)
     }
+}
 
+impl InboundAuth {
     /// Behind another MTA: its Authentication-Results, from `ids` only.
     pub fn trusting(ids: Vec<String>, hostname: String) -> InboundAuth {
         InboundAuth {
             how: How::Trust(ids),
             hostname,
+            timeout: DEFAULT_TIMEOUT,
         }
     }
 
@@ -150,7 +206,34 @@ impl InboundAuth {
         let authenticator = match &self.how {
             How::Verify(a) => a,
             How::Trust(ids) => return trusted_verdict(raw, ids, &self.hostname),
+            How::Auto { relays, ids, .. } if relays.iter().any(|n| n.contains(ip)) => {
+                return trusted_verdict(raw, ids, &self.hostname);
+            }
+            How::Auto { verify, .. } => verify,
         };
+        let checked = tokio::time::timeout(
+            self.timeout,
+            self.verify(authenticator, raw, ip, helo, mail_from),
+        )
+        .await;
+        checked.unwrap_or_else(|_| Verdict {
+            action: Action::Accept,
+            results: format!(
+                "{}; dkim=temperror; spf=temperror; dmarc=temperror (DNS did not answer within {} ms)",
+                self.hostname,
+                self.timeout.as_millis()
+            ),
+        })
+    }
+
+    async fn verify(
+        &self,
+        authenticator: &MessageAuthenticator,
+        raw: &[u8],
+        ip: IpAddr,
+        helo: &str,
+        mail_from: &str,
+    ) -> Verdict {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             return Verdict {
                 action: Action::Accept,
