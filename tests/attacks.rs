@@ -428,3 +428,26 @@ async fn facing_the_internet_forged_senders_are_checked_here_and_dns_silence_is_
     drop(silent);
     app.stop().await;
 }
+
+/// A stranger's email to an inbox whose From domain disowns the sending host (SPF fails) and
+/// carries no valid DKIM signature: held, and no confirmation goes to the address's owner.
+#[tokio::test]
+async fn no_confirmation_goes_to_an_address_spf_and_dkim_both_disown() {
+    let db = TestDb::sqlite().await;
+    let dns = support::dns::TestDns::start().await;
+    dns.txt("bank.test", "v=spf1 ip4:192.0.2.1 -all").await;
+    let server = dns.addr.to_string();
+    let app = spawn_app(&db, &["--trusted-relay", "10.0.0.0/8", "--dns-server", &server]).await;
+    let (status, body) = app.post("/domains", json!({"name": "example.test"})).await;
+    assert_eq!(status, 201, "{body}");
+    let forged = format!(
+        "From: Victim <victim@bank.test>\r\nTo: {INBOX}\r\nSubject: Hello\r\n\
+Message-ID: <forged-2@evil.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHi\r\n"
+    );
+    assert_eq!(app.deliver("victim@bank.test", &[INBOX], &forged).await.code, 250);
+    let entry = &app.inbound().await[0];
+    assert_eq!(entry["outcome"], "held", "{entry}");
+    assert!(entry["detail"].as_str().unwrap().contains("no confirmation sent"), "{entry}");
+    assert!(app.settle_and_collect("victim@bank.test").await.is_empty());
+    app.stop().await;
+}

@@ -34,6 +34,29 @@ pub struct Verdict {
     pub results: String,
 }
 
+impl Verdict {
+    /// The results say, for some method, `method=value`.
+    fn says(&self, method: &str, values: &[&str]) -> bool {
+        self.results
+            .split([';', ' ', '\t'])
+            .filter_map(|token| {
+                token
+                    .to_ascii_lowercase()
+                    .strip_prefix(method)
+                    .map(str::to_string)
+            })
+            .filter_map(|rest| rest.strip_prefix('=').map(str::to_string))
+            .any(|value| values.contains(&value.as_str()))
+    }
+
+    /// Nothing vouches for the From: DMARC failed, or SPF failed and no DKIM signature
+    /// passed. Such a sender is not sent anything that could help a forger (a confirmation).
+    pub fn sender_unproven(&self) -> bool {
+        self.says("dmarc", &["fail"])
+            || (self.says("spf", &["fail", "softfail"]) && !self.says("dkim", &["pass"]))
+    }
+}
+
 #[derive(Clone)]
 pub struct InboundAuth {
     how: How,
@@ -346,6 +369,24 @@ Authentication-Results: mx.example.com 1;\r\n\tspf=fail smtp.mailfrom=bank.test;
             Action::Reject("the upstream MTA reports a DMARC failure, policy reject".into())
         );
         assert!(trusted_dmarc(raw, &["other.example".into()]).is_none());
+    }
+
+    #[test]
+    fn a_sender_is_unproven_when_dmarc_fails_or_spf_fails_without_dkim() {
+        let verdict = |results: &str| Verdict {
+            action: Action::Accept,
+            results: results.into(),
+        };
+        assert!(
+            verdict("mx; spf=fail smtp.mailfrom=a.test; dkim=none; dmarc=none").sender_unproven()
+        );
+        assert!(verdict("mx; spf=softfail; dkim=fail header.d=a.test").sender_unproven());
+        assert!(verdict("mx; dmarc=fail header.from=a.test").sender_unproven());
+        assert!(!verdict("mx; spf=fail; dkim=pass header.d=a.test").sender_unproven());
+        assert!(!verdict("mx; spf=pass; dkim=none").sender_unproven());
+        assert!(
+            !verdict("mx; none (no Authentication-Results from a trusted host)").sender_unproven()
+        );
     }
 
     #[test]

@@ -261,14 +261,13 @@ impl Inbound {
             .awaiting_since(&key, now - CONFIRMATION_INTERVAL_MS)
             .await
             .map_err(try_again("confirmation lookup"))?;
-        let forged = mail
-            .verdict
-            .as_ref()
-            .is_some_and(|v| v.results.contains("dmarc=fail"));
+        let forged = mail.verdict.as_ref().is_some_and(|v| v.sender_unproven());
         let sending = self.confirmations.as_ref().zip(self.mailer.as_ref());
         let Some((confirmations, mailer)) = sending.filter(|_| recent == 0 && !forged) else {
             held.detail.push_str(match (forged, recent) {
-                (true, _) => "; no confirmation sent: DMARC failed",
+                (true, _) => {
+                    "; no confirmation sent: DMARC failed, or SPF failed with no DKIM pass"
+                }
                 (false, 0) => "; no confirmation sent: confirmations are off",
                 (false, _) => "; a confirmation was sent in the last 24 hours",
             });
