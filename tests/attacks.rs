@@ -437,17 +437,168 @@ async fn no_confirmation_goes_to_an_address_spf_and_dkim_both_disown() {
     let dns = support::dns::TestDns::start().await;
     dns.txt("bank.test", "v=spf1 ip4:192.0.2.1 -all").await;
     let server = dns.addr.to_string();
-    let app = spawn_app(&db, &["--trusted-relay", "10.0.0.0/8", "--dns-server", &server]).await;
+    let app = spawn_app(
+        &db,
+        &["--trusted-relay", "10.0.0.0/8", "--dns-server", &server],
+    )
+    .await;
     let (status, body) = app.post("/domains", json!({"name": "example.test"})).await;
     assert_eq!(status, 201, "{body}");
     let forged = format!(
         "From: Victim <victim@bank.test>\r\nTo: {INBOX}\r\nSubject: Hello\r\n\
 Message-ID: <forged-2@evil.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHi\r\n"
     );
-    assert_eq!(app.deliver("victim@bank.test", &[INBOX], &forged).await.code, 250);
+    assert_eq!(
+        app.deliver("victim@bank.test", &[INBOX], &forged)
+            .await
+            .code,
+        250
+    );
     let entry = &app.inbound().await[0];
     assert_eq!(entry["outcome"], "held", "{entry}");
-    assert!(entry["detail"].as_str().unwrap().contains("no confirmation sent"), "{entry}");
+    assert!(
+        entry["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no confirmation sent"),
+        "{entry}"
+    );
     assert!(app.settle_and_collect("victim@bank.test").await.is_empty());
+    app.stop().await;
+}
+
+/// Relaying through us, every way the grammar allows: each recipient is refused (a `5xx`),
+/// and nothing is ever sent to it.
+#[tokio::test]
+async fn open_relay_attempts_are_all_refused() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (mut smtp, greeting) = SmtpClient::connect(app.smtp).await;
+    assert_eq!(greeting.code, 220);
+    assert_eq!(smtp.cmd("EHLO attacker.test").await.code, 250);
+    let attempts = [
+        "<victim@elsewhere.example>",
+        "<victim%elsewhere.example@reply.test>",
+        "<victim%elsewhere.example@gateway.test>",
+        "<@reply.test,@relay.example:victim@elsewhere.example>",
+        "<@reply.test:victim@elsewhere.example>",
+        "<\"victim@elsewhere.example\"@reply.test>",
+        "<\"victim@elsewhere.example\">",
+        "<victim@[192.0.2.1]>",
+        "<victim@[IPv6:2001:db8::1]>",
+        "<victim@exämple.example>",
+        "<victim@elsewhere.example.>",
+        "<reply+victim@elsewhere.example>",
+        "<victim!elsewhere.example@reply.test>",
+    ];
+    for rcpt in attempts {
+        assert_eq!(
+            smtp.cmd("MAIL FROM:<a@attacker.test> SMTPUTF8").await.code,
+            250
+        );
+        let reply = smtp.cmd(&format!("RCPT TO:{rcpt}")).await;
+        assert!(
+            (500..600).contains(&reply.code),
+            "{rcpt}: {} {}",
+            reply.code,
+            reply.text
+        );
+        assert_eq!(smtp.cmd("RSET").await.code, 250);
+    }
+    assert_eq!(smtp.cmd("QUIT").await.code, 221);
+    assert!(
+        app.settle_and_collect("victim@elsewhere.example")
+            .await
+            .is_empty(),
+        "nothing relayed"
+    );
+    app.stop().await;
+}
+
+/// Line breaks and NUL smuggled into names, subjects and file names — through the API or an
+/// inbound email, raw or as RFC 2047 encoded-words and RFC 2231 parameters — never become
+/// header lines or MIME parts of the emails we send.
+#[tokio::test]
+async fn header_injection_through_names_subjects_and_file_names_never_reaches_our_emails() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    // Through the API: refused with the field named.
+    for name in [
+        "Carl\r\nBcc: evil@evil.example",
+        "Carl\nBcc: evil@evil.example",
+        "Carl\0",
+    ] {
+        let (status, body) = app
+            .post(
+                "/people",
+                json!({"email": "carl2@client.test", "name": name, "role": "client"}),
+            )
+            .await;
+        assert_eq!(status, 422, "{name:?}: {body}");
+    }
+    // Through an email: a stranger starts a conversation at an inbox that accepts strangers.
+    let (status, body) = app.post("/domains", json!({"name": "example.test"})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .patch("/domains/example.test", json!({"strangers": "accept"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let agent = app.person("agnes@team.test", "Agnes", "internal").await;
+    let (status, _) = app
+        .patch(
+            &format!("/people/{agent}"),
+            json!({"notifications": "immediate"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let email = format!(
+        "From: =?utf-8?q?Eve=0D=0ABcc:_victim@evil.example?= <eve@client.test>\r\nTo: {INBOX}\r\n\
+Subject: =?utf-8?q?Order=0D=0ABcc:_victim@evil.example=0D=0A=0D=0A<html>?=\r\n\
+Message-ID: <inject@client.test>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHi\r\n\
+--b\r\nContent-Type: application/pdf\r\n\
+Content-Disposition: attachment; filename*=utf-8''a%0D%0AContent-Type%3A%20text%2Fhtml%00.pdf\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    );
+    assert_eq!(
+        app.deliver("eve@client.test", &[INBOX], &email).await.code,
+        250
+    );
+    let entry = &app.inbound().await[0];
+    let conversation = entry["conversation_id"].as_str().unwrap().to_string();
+    // The agent is told of Eve's email (her name, subject and file in it), then answers.
+    let told = app.wait_for_emails("agnes@team.test", 1).await;
+    assert!(
+        !told[0].attachments().is_empty() || told[0].text.contains(".pdf"),
+        "{}",
+        told[0].text
+    );
+    app.say(&conversation, &agent, "Thanks, here it is.", "message")
+        .await;
+    for to in ["eve@client.test", "agnes@team.test"] {
+        let emails = app.settle_and_collect(to).await;
+        assert!(!emails.is_empty(), "{to} was emailed");
+        for sent in emails {
+            let raw = String::from_utf8_lossy(&sent.raw).to_string();
+            let head = raw.split("\r\n\r\n").next().unwrap();
+            for line in head.lines() {
+                assert!(
+                    !line.to_ascii_lowercase().starts_with("bcc:"),
+                    "{to}: a Bcc line in\n{head}"
+                );
+            }
+            assert!(!raw.contains('\0'), "{to}: NUL in {raw}");
+            assert!(
+                !raw.contains("\r\nContent-Type: text/html\r\n\r\n<html>"),
+                "{to}: an injected part in {raw}"
+            );
+            let bccs = sent
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("bcc"))
+                .count();
+            assert_eq!(bccs, 0, "{to}");
+        }
+    }
     app.stop().await;
 }
