@@ -171,11 +171,11 @@ impl App {
                 );
                 None
             }
-            crate::config::InboundAuthMode::Auto { relays, ids } => Some(
+            crate::config::InboundAuthMode::Auto { ids } => Some(
                 crate::inbound::authentication::InboundAuth::auto(
                     config.dns_server,
                     config.smtp.hostname.clone(),
-                    relays.clone(),
+                    config.trusted_relays.clone(),
                     ids.clone(),
                 )
                 .context("setting up inbound SPF/DKIM/DMARC checks")?
@@ -210,6 +210,7 @@ impl App {
         if let Some(auth) = inbound_auth {
             inbound = inbound.with_auth(auth);
         }
+        inbound = inbound.with_trusted_relays(config.trusted_relays.clone());
         inbound = inbound.with_sender_policy(config.sender_policy);
         let mailer = Mailer::new(composer, outbox_wake.clone());
         let inbound = inbound

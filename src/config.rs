@@ -359,7 +359,8 @@ pub struct ServeArgs {
     pub inbound_auth: String,
     /// Networks of the MTA in front of us, whose Authentication-Results count under `auto`
     /// (comma-separated addresses or CIDR blocks; default: loopback). Mail from elsewhere is
-    /// checked here, and Authentication-Results it carries are never believed.
+    /// checked here, and Authentication-Results it carries are never believed. Unknown
+    /// recipients from these are not throttled (the MTA relays everyone's).
     #[arg(long, env = "THREADGATE_TRUSTED_RELAY")]
     pub trusted_relay: Option<String>,
     /// Longest wait for the DNS lookups of one email's SPF, DKIM and DMARC checks; past it the
@@ -555,6 +556,9 @@ pub struct Config {
     pub inbound_auth: InboundAuthMode,
     /// Longest wait for one email's authentication lookups.
     pub auth_dns_timeout: Duration,
+    /// The MTA in front of us (`--trusted-relay`): its Authentication-Results count under
+    /// `auto`, and its unknown recipients are not throttled (it relays everyone's).
+    pub trusted_relays: Vec<Network>,
     pub domains: DomainSettings,
     pub max_attachment_size: usize,
     pub notify_attachments_max: usize,
@@ -565,10 +569,9 @@ pub struct Config {
 /// `--inbound-auth`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundAuthMode {
-    /// Trust the MTA in front (these networks) for these authserv-ids (a leading dot: any
-    /// subdomain); check everything else ourselves.
+    /// Trust the MTA in front (`Config::trusted_relays`) for these authserv-ids (a leading dot:
+    /// any subdomain); check everything else ourselves.
     Auto {
-        relays: Vec<Network>,
         ids: Vec<String>,
     },
     Off,
@@ -723,6 +726,18 @@ impl ServeArgs {
         // Authentication-Results from the reply domain and its subdomains: the MTA in front
         // writes them under its own name there, and strips any a sender wrote (RFC 8601 §5).
         let auth_ids = vec![reply_domain.clone(), format!(".{reply_domain}")];
+        let trusted_relays = match self.trusted_relay.as_deref() {
+            None => vec![
+                Network::parse("127.0.0.0/8").map_err(|e| invalid("trusted-relay", e))?,
+                Network::parse("::1").map_err(|e| invalid("trusted-relay", e))?,
+            ],
+            Some(list) => list
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(Network::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid("trusted-relay", e))?,
+        };
         Ok(Config {
             data_dir: self.data_dir,
             database_url,
@@ -774,23 +789,9 @@ impl ServeArgs {
                 .map_err(|e| invalid("dns-server", e))?,
             direct_port: self.direct_port,
             auth_dns_timeout: self.auth_dns_timeout,
+            trusted_relays,
             inbound_auth: match self.inbound_auth.as_str() {
-                "auto" => InboundAuthMode::Auto {
-                    relays: match self.trusted_relay.as_deref() {
-                        None => vec![
-                            Network::parse("127.0.0.0/8")
-                                .map_err(|e| invalid("trusted-relay", e))?,
-                            Network::parse("::1").map_err(|e| invalid("trusted-relay", e))?,
-                        ],
-                        Some(list) => list
-                            .split(',')
-                            .filter(|s| !s.trim().is_empty())
-                            .map(Network::parse)
-                            .collect::<Result<_, _>>()
-                            .map_err(|e| invalid("trusted-relay", e))?,
-                    },
-                    ids: auth_ids,
-                },
+                "auto" => InboundAuthMode::Auto { ids: auth_ids },
                 "verify" => InboundAuthMode::Verify,
                 "off" => InboundAuthMode::Off,
                 other => match other.strip_prefix("trust:") {

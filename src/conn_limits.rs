@@ -50,6 +50,43 @@ impl Drop for IpSlot {
     }
 }
 
+/// Unknown recipients per client IP within a window: a client guessing reply addresses is
+/// throttled once it has sent [`GUESS_LIMIT`] of them in [`GUESS_WINDOW`]. Counted per process
+/// (like the connection caps): with several gateways an attacker gets that many per process,
+/// still nowhere near the 2^128 tokens.
+#[derive(Clone, Default)]
+pub struct Guesses(Arc<Mutex<HashMap<IpAddr, (u32, std::time::Instant)>>>);
+
+/// Unknown recipients a client IP may send in [`GUESS_WINDOW`].
+pub const GUESS_LIMIT: u32 = 30;
+/// The window of [`GUESS_LIMIT`].
+pub const GUESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+/// Tracked addresses beyond which expired ones are forgotten.
+const GUESS_TRACKED: usize = 10_000;
+
+impl Guesses {
+    /// Whether `ip` has used up its unknown recipients for now.
+    pub fn throttled(&self, ip: IpAddr) -> bool {
+        let counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .get(&ip)
+            .is_some_and(|&(n, since)| n >= GUESS_LIMIT && since.elapsed() < GUESS_WINDOW)
+    }
+
+    /// One more unknown recipient from `ip`.
+    pub fn record(&self, ip: IpAddr) {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() >= GUESS_TRACKED {
+            counts.retain(|_, (_, since)| since.elapsed() < GUESS_WINDOW);
+        }
+        let entry = counts.entry(ip).or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= GUESS_WINDOW {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
+    }
+}
+
 /// Raises this process's soft limit on open files to its hard limit (many connections are
 /// many file descriptors; distributions start services with a soft limit of 1,024). Returns
 /// the limit in force.
@@ -74,6 +111,18 @@ mod tests {
         );
         drop(a);
         assert!(per_ip.claim(ip, 2).is_some());
+    }
+
+    #[test]
+    fn guessing_clients_are_throttled_and_others_are_not() {
+        let guesses = Guesses::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..GUESS_LIMIT {
+            assert!(!guesses.throttled(ip));
+            guesses.record(ip);
+        }
+        assert!(guesses.throttled(ip));
+        assert!(!guesses.throttled("192.0.2.2".parse().unwrap()));
     }
 
     #[test]

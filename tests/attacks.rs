@@ -602,3 +602,94 @@ Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
     }
     app.stop().await;
 }
+
+/// Guessing reply addresses: 1,000 random tokens from one client address. The first 30 unknown
+/// recipients in ten minutes are refused as unknown (`550 5.1.1`, the session cut after 20
+/// errors as ever); after them the client's recipients are not even looked up (`450 4.7.1`,
+/// so a real server behind that address retries later). Another client is unaffected, and so
+/// is the MTA in front (`--trusted-relay`), which relays everyone's mistakes.
+#[tokio::test]
+async fn guessing_reply_addresses_is_throttled_per_client_address() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &["--trusted-relay", "10.0.0.0/8"]).await;
+    let guesser: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut codes: Vec<u16> = Vec::new();
+    let mut sent = 0;
+    while sent < 1000 {
+        let (mut smtp, greeting) = SmtpClient::connect_from(guesser, app.smtp).await;
+        assert_eq!(greeting.code, 220);
+        assert_eq!(smtp.cmd("EHLO guesser.test").await.code, 250);
+        assert_eq!(smtp.cmd("MAIL FROM:<g@guesser.test>").await.code, 250);
+        loop {
+            let token = threadgate::domain::random_base32(26);
+            let Some(reply) = ({
+                smtp.send_raw(format!("RCPT TO:<reply+{token}@reply.test>\r\n").as_bytes())
+                    .await;
+                smtp.read_reply().await
+            }) else {
+                break;
+            };
+            sent += 1;
+            codes.push(reply.code);
+            match reply.code {
+                550 | 450 => {}
+                // The session's own limit: 20 errors, then closed (the 21st answer).
+                421 => break,
+                other => panic!("{other} {}", reply.text),
+            }
+            if sent >= 1000 {
+                break;
+            }
+        }
+    }
+    // 30 looked up (each refused: 550, or 421 when it was a session's 21st error), then
+    // nothing but 450 (and the sessions' closing 421s).
+    let first_throttled = codes.iter().position(|&c| c == 450).unwrap();
+    assert_eq!(first_throttled, 30, "{:?}", &codes[..40]);
+    assert!(
+        codes[30..].iter().all(|&c| c == 450 || c == 421),
+        "{codes:?}"
+    );
+    assert!(codes.iter().filter(|&&c| c == 450).count() >= 900);
+    // Another client address is looked up as usual.
+    let (mut smtp, _) = SmtpClient::connect_from("127.0.0.2".parse().unwrap(), app.smtp).await;
+    assert_eq!(smtp.cmd("EHLO other.test").await.code, 250);
+    assert_eq!(smtp.cmd("MAIL FROM:<o@other.test>").await.code, 250);
+    let reply = smtp
+        .cmd("RCPT TO:<reply+aaaaaaaaaaaaaaaaaaaaaaaaaa@reply.test>")
+        .await;
+    assert_eq!(
+        (reply.code, reply.text.contains("5.1.1")),
+        (550, true),
+        "{}",
+        reply.text
+    );
+    // (A session in a transaction would hold the shutdown until it ends.)
+    assert_eq!(smtp.cmd("QUIT").await.code, 221);
+    app.stop().await;
+
+    // The MTA in front (loopback, by default) is never throttled.
+    let app = spawn_app(&db, &[]).await;
+    let (mut smtp, _) = SmtpClient::connect(app.smtp).await;
+    assert_eq!(smtp.cmd("EHLO mta.test").await.code, 250);
+    for round in 0..3 {
+        assert_eq!(smtp.cmd("RSET").await.code, 250);
+        assert_eq!(smtp.cmd("MAIL FROM:<m@mta.test>").await.code, 250);
+        for _ in 0..15 {
+            let token = threadgate::domain::random_base32(26);
+            let reply = smtp
+                .cmd(&format!("RCPT TO:<reply+{token}@reply.test>"))
+                .await;
+            assert_ne!(reply.code, 450, "round {round}: {}", reply.text);
+            if reply.code == 421 {
+                break;
+            }
+        }
+        assert_eq!(smtp.cmd("QUIT").await.code, 221);
+        let (next, _) = SmtpClient::connect(app.smtp).await;
+        smtp = next;
+        assert_eq!(smtp.cmd("EHLO mta.test").await.code, 250);
+    }
+    assert_eq!(smtp.cmd("QUIT").await.code, 221);
+    app.stop().await;
+}

@@ -178,6 +178,9 @@ pub enum RecipientVerdict {
     SenderBlocked,
     /// The lookup failed (database down): ask the client to retry later.
     TemporaryFailure,
+    /// Not looked up: this client has sent too many unknown recipients lately (guessing reply
+    /// addresses). Temporary, so a real server behind that address retries later.
+    Throttled,
 }
 
 /// What a recipient address is to us, by its form alone (RCPT then looks tokens up).

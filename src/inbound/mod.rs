@@ -88,6 +88,10 @@ pub struct Inbound {
     mailer: Option<Mailer>,
     /// What a reply from someone else than its address's participant does.
     sender_policy: crate::domain::SenderPolicy,
+    /// Unknown recipients per client IP: clients guessing reply addresses are throttled.
+    guesses: crate::conn_limits::Guesses,
+    /// The MTA in front: never throttled (it relays everyone's unknown recipients).
+    trusted_relays: Vec<crate::config::Network>,
 }
 
 impl Inbound {
@@ -110,7 +114,25 @@ impl Inbound {
             confirmations: None,
             mailer: None,
             sender_policy: crate::domain::SenderPolicy::default(),
+            guesses: crate::conn_limits::Guesses::default(),
+            trusted_relays: Vec::new(),
         }
+    }
+
+    pub fn with_trusted_relays(mut self, relays: Vec<crate::config::Network>) -> Inbound {
+        self.trusted_relays = relays;
+        self
+    }
+
+    /// Whether `ip` may not have its recipients looked up now: it sent too many unknown ones
+    /// lately, and it is not the MTA in front.
+    pub fn throttled(&self, ip: std::net::IpAddr) -> bool {
+        !self.trusted_relays.iter().any(|n| n.contains(ip)) && self.guesses.throttled(ip)
+    }
+
+    /// The unknown recipients each client IP sent lately (RCPT throttling).
+    pub fn guesses(&self) -> &crate::conn_limits::Guesses {
+        &self.guesses
     }
 
     pub fn with_sender_policy(mut self, policy: crate::domain::SenderPolicy) -> Inbound {

@@ -1,7 +1,9 @@
 //! One SMTP/LMTP connection: socket I/O, timeouts and shutdown around the pure [`Session`].
 
 use super::replies;
-use super::session::{Event, Protocol, Reply, Session, SessionConfig, Transaction};
+use super::session::{
+    Event, Protocol, RecipientVerdict, Reply, Session, SessionConfig, Transaction,
+};
 use crate::config::SmtpSettings;
 use crate::inbound::{Inbound, KnownOwners};
 use std::time::Duration;
@@ -224,10 +226,22 @@ async fn answer(
             Event::Reply(reply) => out.extend_from_slice(reply.as_bytes()),
             Event::CheckRecipient(recipient) => {
                 let sender = session.mail_from().unwrap_or_default();
-                // Boxed, like the delivery below: a task's future is allocated whole when the
-                // connection starts, so the pipeline's state machines would otherwise make
-                // every idle connection as big as the busiest moment of a delivery.
-                let verdict = Box::pin(inbound.check_recipient(&recipient, sender, known)).await;
+                // A client that sent too many unknown recipients lately is not looked up
+                // (guessing reply addresses): `450 4.7.1` until its window passes.
+                let ip = peer.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok();
+                let verdict = if ip.is_some_and(|ip| inbound.throttled(ip)) {
+                    RecipientVerdict::Throttled
+                } else {
+                    // Boxed, like the delivery below: a task's future is allocated whole when
+                    // the connection starts, so the pipeline's state machines would otherwise
+                    // make every idle connection as big as the busiest moment of a delivery.
+                    let verdict =
+                        Box::pin(inbound.check_recipient(&recipient, sender, known)).await;
+                    if let (RecipientVerdict::Unknown, Some(ip)) = (&verdict, ip) {
+                        inbound.guesses().record(ip);
+                    }
+                    verdict
+                };
                 out.extend_from_slice(session.recipient_verdict(verdict).as_bytes());
             }
             Event::Deliver(transaction) => {

@@ -418,6 +418,14 @@ impl Session {
                 "4.3.0",
                 "Temporary failure looking up the recipient, try again later",
             ),
+            RecipientVerdict::Throttled => {
+                self.errors += 1;
+                Reply::new(
+                    450,
+                    "4.7.1",
+                    "Too many unknown recipients from your address, try again later",
+                )
+            }
         }
     }
 

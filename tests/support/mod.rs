@@ -538,6 +538,23 @@ pub struct SmtpReply {
 impl SmtpClient {
     pub async fn connect(addr: std::net::SocketAddr) -> (SmtpClient, SmtpReply) {
         let stream = TcpStream::connect(addr).await.expect("connect to SMTP");
+        SmtpClient::over(stream).await
+    }
+
+    /// Connects from local address `local` (another loopback address: another client).
+    pub async fn connect_from(
+        local: std::net::IpAddr,
+        addr: std::net::SocketAddr,
+    ) -> (SmtpClient, SmtpReply) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(local, 0))
+            .expect("bind the client");
+        let stream = socket.connect(addr).await.expect("connect to SMTP");
+        SmtpClient::over(stream).await
+    }
+
+    async fn over(stream: TcpStream) -> (SmtpClient, SmtpReply) {
         let (r, w) = stream.into_split();
         let mut client = SmtpClient {
             reader: BufReader::new(r),
