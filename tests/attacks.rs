@@ -693,3 +693,84 @@ async fn guessing_reply_addresses_is_throttled_per_client_address() {
     assert_eq!(smtp.cmd("QUIT").await.code, 221);
     app.stop().await;
 }
+
+/// Stored XSS through a subject, names and a message's text, and open redirects through
+/// `next=`: the pages escape what people wrote, and `next` only ever leads into our own site.
+#[tokio::test]
+async fn stored_xss_and_open_redirects_go_nowhere() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        let agent = app
+            .person(
+                "agnes@team.test",
+                "<img src=x onerror=alert(1)>",
+                "internal",
+            )
+            .await;
+        let client = app
+            .person(
+                "carl@client.test",
+                "Carl <script>alert(2)</script>",
+                "client",
+            )
+            .await;
+        let conversation = app
+            .conversation("<script>alert(3)</script>", &agent, &[&client])
+            .await;
+        app.say(
+            &conversation,
+            &client,
+            "<b onmouseover=alert(4)>hi</b><script>alert(5)</script>",
+            "message",
+        )
+        .await;
+        app.say(&conversation, &agent, "Noted.", "message").await;
+        let email = app.wait_for_emails("carl@client.test", 1).await.remove(0);
+        let mut browser = support::web::Browser::new(&app);
+        browser
+            .sign_in_with(&support::web::magic_link(&email))
+            .await;
+        for path in [format!("/c/{conversation}"), "/".to_string()] {
+            let page = browser.get(&path).await;
+            assert_eq!(page.status, 200, "{path}");
+            for live in [
+                "<script>alert",
+                "<img src=x onerror",
+                "<b onmouseover",
+                "onerror=alert(1)>",
+            ] {
+                assert!(
+                    !page.body.contains(live),
+                    "{}: {path} holds {live:?}",
+                    db.backend
+                );
+            }
+            // What they wrote is on the page, as text.
+            assert!(
+                page.body
+                    .contains("&#60;script&#62;alert(3)&#60;/script&#62;"),
+                "{path}: the subject, escaped"
+            );
+        }
+        // `next` never leads off the site.
+        let mut visitor = support::web::Browser::new(&app);
+        for next in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "/%0d%0aLocation:%20https://evil.example",
+        ] {
+            let page = visitor
+                .get(&format!(
+                    "/login?next={}",
+                    next.replace('&', "%26").replace(' ', "%20")
+                ))
+                .await;
+            assert_eq!(page.status, 200, "{next}");
+            assert!(!page.body.contains("evil.example"), "{next}: {}", page.body);
+            assert!(!page.body.contains("javascript:"), "{next}");
+        }
+        app.stop().await;
+    }
+}
