@@ -774,3 +774,70 @@ async fn stored_xss_and_open_redirects_go_nowhere() {
         app.stop().await;
     }
 }
+
+/// An SVG with a script, attached and inline (`cid:`), and an HTML file: each is served as a
+/// download no browser renders from our origin — `Content-Disposition: attachment`,
+/// `nosniff`, a sandboxing CSP, never as `image/svg+xml` or `text/html`.
+#[tokio::test]
+async fn active_files_are_only_ever_downloads() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (to, irt, conversation) = client_thread(&app, "carl@client.test").await;
+    let svg =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(document.cookie)</script></svg>";
+    let email = format!(
+        "From: carl@client.test\r\nTo: {to}\r\nSubject: Re: Bank details\r\nMessage-ID: <svg@client.test>\r\n\
+In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n\
+--m\r\nContent-Type: multipart/related; boundary=\"r\"\r\n\r\n\
+--r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>See <img src=\"cid:logo@c\"></p>\r\n\
+--r\r\nContent-Type: image/svg+xml\r\nContent-ID: <logo@c>\r\nContent-Disposition: inline; filename=\"logo.svg\"\r\n\r\n{svg}\r\n\
+--r--\r\n\
+--m\r\nContent-Type: image/svg+xml; name=\"chart.svg\"\r\nContent-Disposition: attachment; filename=\"chart.svg\"\r\n\r\n{svg}\r\n\
+--m\r\nContent-Type: text/html; name=\"page.html\"\r\nContent-Disposition: attachment; filename=\"page.html\"\r\n\r\n<script>alert(1)</script>\r\n\
+--m--\r\n"
+    );
+    assert_eq!(
+        app.deliver("carl@client.test", &[&to], &email).await.code,
+        250
+    );
+    let messages = app.messages(&conversation).await;
+    let files: Vec<String> = messages
+        .iter()
+        .flat_map(|m| m["attachments"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["url"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(files.len(), 3, "{messages:?}");
+    for url in files {
+        let response = app
+            .http_client
+            .get(format!("http://{}{url}", app.http))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{url}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        assert!(
+            header("content-disposition").starts_with("attachment"),
+            "{url}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{url}");
+        assert!(
+            header("content-security-policy").contains("sandbox"),
+            "{url}"
+        );
+        let kind = header("content-type");
+        assert!(
+            !kind.contains("svg") && !kind.contains("html"),
+            "{url}: served as {kind}"
+        );
+    }
+    app.stop().await;
+}
