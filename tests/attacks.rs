@@ -841,3 +841,32 @@ In-Reply-To: {irt}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; bounda
     }
     app.stop().await;
 }
+
+/// Session fixation: a session cookie planted before signing in is never adopted — signing in
+/// issues a new one, and the planted value opens nothing.
+#[tokio::test]
+async fn a_planted_session_cookie_is_never_adopted() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (_, _, conversation) = client_thread(&app, "carl@client.test").await;
+    let email = app.wait_for_emails("carl@client.test", 1).await.remove(0);
+    let planted = "fixedbyattacker0000000000000000000000000000000000000000";
+    let mut victim = support::web::Browser::new(&app);
+    victim
+        .cookies
+        .insert("tg_session".to_string(), planted.to_string());
+    victim.sign_in_with(&support::web::magic_link(&email)).await;
+    let issued = victim.session().unwrap().to_string();
+    assert_ne!(issued, planted, "a new session is issued");
+    assert_eq!(victim.get(&format!("/c/{conversation}")).await.status, 200);
+    // The attacker, holding the planted value, is still nobody.
+    let mut attacker = support::web::Browser::new(&app);
+    attacker
+        .cookies
+        .insert("tg_session".to_string(), planted.to_string());
+    assert_eq!(
+        attacker.get(&format!("/c/{conversation}")).await.status,
+        303
+    );
+    app.stop().await;
+}
