@@ -61,15 +61,19 @@ impl App {
         // One crypto provider for every TLS user in the process (lettre, sqlx): ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
         // Every connection is a file descriptor: the soft limit up to the hard one.
-        if let Some(limit) = crate::conn_limits::raise_open_files_limit() {
-            let needed = (config.http_limits.max_connections + config.smtp.max_connections) as u64;
-            if limit < needed + 256 {
-                tracing::warn!(
-                    limit,
-                    needed,
-                    "the open-files limit is below the connection caps: lower them or raise it"
-                );
+        match crate::conn_limits::raise_open_files_limit() {
+            Ok(limit) => {
+                let needed =
+                    (config.http_limits.max_connections + config.smtp.max_connections) as u64;
+                if limit < needed + 256 {
+                    tracing::warn!(
+                        limit,
+                        needed,
+                        "the open-files limit is below the connection caps: lower them or raise it"
+                    );
+                }
             }
+            Err(err) => tracing::warn!(error = %err, "could not raise the open-files limit"),
         }
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;

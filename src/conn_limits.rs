@@ -90,8 +90,8 @@ impl Guesses {
 /// Raises this process's soft limit on open files to its hard limit (many connections are
 /// many file descriptors; distributions start services with a soft limit of 1,024). Returns
 /// the limit in force.
-pub fn raise_open_files_limit() -> Option<u64> {
-    rlimit::increase_nofile_limit(u64::MAX).ok()
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
 }
 
 #[cfg(test)]
@@ -128,6 +128,8 @@ mod tests {
     #[test]
     fn the_open_files_limit_is_raised_to_the_hard_limit() {
         let limit = raise_open_files_limit().unwrap();
+        // Raised to the hard limit: asking again changes nothing.
+        assert_eq!(raise_open_files_limit().unwrap(), limit);
         assert!(limit >= 1024, "{limit}");
     }
 }

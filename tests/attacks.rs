@@ -515,27 +515,14 @@ async fn open_relay_attempts_are_all_refused() {
     app.stop().await;
 }
 
-/// Line breaks and NUL smuggled into names, subjects and file names — through the API or an
-/// inbound email, raw or as RFC 2047 encoded-words and RFC 2231 parameters — never become
-/// header lines or MIME parts of the emails we send.
+/// Line breaks and NUL smuggled into names, subjects and file names of an inbound email, as
+/// RFC 2047 encoded-words and RFC 2231 parameters, never become header lines or MIME parts of
+/// the emails we send.
 #[tokio::test]
 async fn header_injection_through_names_subjects_and_file_names_never_reaches_our_emails() {
     let db = TestDb::sqlite().await;
     let app = spawn_app(&db, &[]).await;
-    // Through the API: refused with the field named.
-    for name in [
-        "Carl\r\nBcc: evil@evil.example",
-        "Carl\nBcc: evil@evil.example",
-        "Carl\0",
-    ] {
-        let (status, body) = app
-            .post(
-                "/people",
-                json!({"email": "carl2@client.test", "name": name, "role": "client"}),
-            )
-            .await;
-        assert_eq!(status, 422, "{name:?}: {body}");
-    }
+    // (Through the API such names are refused with a 422 naming the field: tests/poison.rs.)
     // Through an email: a stranger starts a conversation at an inbox that accepts strangers.
     let (status, body) = app.post("/domains", json!({"name": "example.test"})).await;
     assert_eq!(status, 201, "{body}");

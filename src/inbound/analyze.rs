@@ -71,7 +71,13 @@ pub fn reply_body_sent(
     }
     // Answers typed inside the history Outlook copies, marked with initials, are found in
     // the text; when its HTML container went whole, the text is shown, so no answer is lost.
-    .filter(|h| extract::tagged_answers(&kept).all(|a| html::html_to_text(h).contains(a)));
+    .filter(|h| {
+        let mut answers = extract::tagged_answers(&kept).peekable();
+        answers.peek().is_none() || {
+            let shown = html::html_to_text(h);
+            answers.all(|a| shown.contains(a))
+        }
+    });
     Body {
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),

@@ -1,9 +1,11 @@
 //! Who really sent it: SPF (RFC 7208, the connecting IP against the HELO and MAIL FROM
-//! domains), DKIM (RFC 6376) and DMARC (RFC 7489) of every inbound email, with mail-auth, when
-//! threadgate is the MX (`--inbound-auth verify`). A sender whose domain publishes `p=reject`
-//! and fails DMARC is refused; `p=quarantine` failures are held for an admin to release, never
-//! posted as that participant. The results are recorded on the inbound record, as an
-//! Authentication-Results header value (RFC 8601).
+//! domains), DKIM (RFC 6376) and DMARC (RFC 7489) of an inbound email, with mail-auth, when
+//! threadgate faces the sender (`--inbound-auth verify`, or `auto` for a client that is not a
+//! trusted relay); or the Authentication-Results of the MTA in front, only under authserv-ids
+//! we trust (`trust:`, or `auto` for a trusted relay; RFC 8601 §5 has that MTA strip any the
+//! sender wrote). A sender whose domain publishes `p=reject` and fails DMARC is refused; other
+//! failures are held for an admin to release, never posted as that participant. The results
+//! are recorded on the inbound record, as an Authentication-Results header value (RFC 8601).
 
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dmarc::Policy;

@@ -51,7 +51,7 @@ impl ErasedBy {
 }
 
 /// What an erasure removed: counts only.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErasureCounts {
     pub messages: u64,
     pub attachments: u64,
@@ -445,7 +445,7 @@ impl Store {
         })
     }
 
-    /// Every erasure, newest first (the record: who, when; no data of the person).
+    /// The newest `limit` erasures (the record: who, when; no data of the person).
     pub async fn erasures(&self, limit: i64) -> Result<Vec<Erasure>> {
         on_backend!(self, pool => {
             let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(

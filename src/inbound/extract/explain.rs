@@ -94,7 +94,9 @@ fn rule(lines: &Lines, pass: Pass, k: usize) -> String {
         }
         Pass::Signature => "a signature (below the \"-- \" delimiter)".into(),
         Pass::TrailingQuote => "a quote at the very end, without a header".into(),
-        Pass::TaggedAnswers | Pass::BlankLines => "blank lines between removed parts".into(),
+        // (This pass only brings lines back: nothing it drops.)
+        Pass::TaggedAnswers => "history around an inline answer".into(),
+        Pass::BlankLines => "blank lines between removed parts".into(),
     }
 }
 

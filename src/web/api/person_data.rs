@@ -86,12 +86,18 @@ pub async fn erase_person(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let erasure =
         crate::person_data::erase_person(&state.store, &state.blobs, &id, ErasedBy::Admin).await?;
+    let r = &erasure.removed;
     let mut body = erasure_json(&erasure);
-    body["removed"] = serde_json::to_value(&erasure.removed).unwrap_or_default();
+    body["removed"] = serde_json::json!({
+        "messages": r.messages, "attachments": r.attachments,
+        "inbound_emails": r.inbound_emails, "raw_emails": r.raw_emails,
+        "outbox_emails": r.outbox_emails, "outbox_copies_emptied": r.outbox_copies_emptied,
+        "addresses": r.addresses, "sessions": r.sessions, "conversations": r.conversations,
+    });
     Ok(Json(body))
 }
 
-/// `GET /erasures`: every erasure, newest first (who asked, when; no data of the person).
+/// `GET /erasures`: the newest thousand erasures (who asked, when; no data of the person).
 pub async fn list_erasures(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
