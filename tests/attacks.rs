@@ -857,3 +857,97 @@ async fn a_planted_session_cookie_is_never_adopted() {
     );
     app.stop().await;
 }
+
+/// Sign-in links replayed: by a mail scanner's fetch, by another site posting the button for a
+/// visitor (login CSRF), after use (a forwarded email), by two browsers at once, after "sign
+/// out everywhere" and after expiry.
+#[tokio::test]
+async fn a_sign_in_link_opens_one_session_and_only_through_its_button() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use support::web::{Browser, magic_link};
+    const CARL: &str = "carl@client.test";
+    for db in test_databases().await {
+        let clock = threadgate::domain::ManualClock::at(1_800_000_000_000);
+        let app = spawn_app_with_clock(&db, &[], Arc::new(clock.clone())).await;
+        let agent = app.person("agnes@team.test", "Agnes", "internal").await;
+        let client = app.person(CARL, "Carl Client", "client").await;
+        let conversation = app.conversation("Bank details", &agent, &[&client]).await;
+        app.say(&conversation, &agent, "Your statement.", "message")
+            .await;
+        let path = format!("/c/{conversation}");
+        let mut emailed = 1;
+        let mut next_link = async || {
+            clock.advance(Duration::from_secs(31 * 60));
+            app.say(&conversation, &agent, "One more thing.", "message")
+                .await;
+            emailed += 1;
+            magic_link(&app.wait_for_emails(CARL, emailed).await.pop().unwrap())
+        };
+        let link = magic_link(&app.wait_for_emails(CARL, 1).await.remove(0));
+
+        // Scanners and previews fetch it: nobody is signed in, nothing is used up.
+        for _ in 0..3 {
+            let mut scanner = Browser::new(&app);
+            let page = scanner.get(&link).await;
+            assert_eq!(page.status, 200, "{}", db.backend);
+            assert!(page.body.contains("Continue as Carl Client"));
+            assert!(scanner.session().is_none());
+        }
+        // Another site posts the button for its visitor: no form token of ours, no session.
+        let mut visitor = Browser::new(&app);
+        assert_eq!(
+            visitor.post(&link, &[("csrf", "guessed")]).await.status,
+            403
+        );
+        assert!(visitor.session().is_none());
+
+        let mut carl = Browser::new(&app);
+        carl.sign_in_with(&link).await;
+        assert_eq!(carl.get(&path).await.status, 200);
+        // The email forwarded: the link opens nothing more, button pressed or not.
+        let mut thief = Browser::new(&app);
+        let page = thief.get(&link).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("already been used"), "{}", page.body);
+        let csrf = thief.get("/login").await.csrf();
+        let page = thief.post(&link, &[("csrf", csrf.as_str())]).await;
+        assert_eq!(page.status, 400);
+        assert!(thief.session().is_none());
+        assert_eq!(thief.get(&path).await.status, 303, "to sign-in");
+
+        // Two browsers press the button of a fresh link at the same moment: one session.
+        let link = next_link().await;
+        let (mut one, mut two) = (Browser::new(&app), Browser::new(&app));
+        let csrf_one = one.get(&link).await.csrf();
+        let csrf_two = two.get(&link).await.csrf();
+        let (form_one, form_two) = ([("csrf", csrf_one.as_str())], [("csrf", csrf_two.as_str())]);
+        let (a, b) = tokio::join!(one.post(&link, &form_one), two.post(&link, &form_two));
+        let mut statuses = [a.status, b.status];
+        statuses.sort();
+        assert_eq!(statuses, [303, 400], "{}", db.backend);
+
+        // Issued before "sign out everywhere": opens nothing.
+        let unused = next_link().await;
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(
+            carl.submit("/settings", "/logout/everywhere", &[])
+                .await
+                .status,
+            303
+        );
+        let mut later = Browser::new(&app);
+        let page = later.follow_link(&unused).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("does not work any more"));
+        assert!(later.session().is_none());
+
+        // Expired (14 days): opens nothing.
+        let unused = next_link().await;
+        clock.advance(Duration::from_secs(15 * 24 * 3600));
+        let page = later.follow_link(&unused).await;
+        assert_eq!(page.status, 400);
+        assert!(later.session().is_none());
+        app.stop().await;
+    }
+}

@@ -680,7 +680,7 @@ async fn files_beyond_the_per_email_total_are_links_that_open_after_sign_in() {
         let page = browser.get(&format!("{base}?file=..%2F..%2Fetc")).await;
         assert_eq!(
             page.location(),
-            Some(format!("/c/{}", s.conversation).as_str())
+            Some(format!("/c/{}#unread", s.conversation).as_str())
         );
         s.app.stop().await;
     }

@@ -85,7 +85,7 @@ async fn a_magic_link_signs_its_recipient_in_opens_the_conversation_and_verifies
         let page = browser.sign_in_with(&link).await;
         assert_eq!(
             page.location(),
-            Some(format!("/c/{}", s.conversation).as_str())
+            Some(format!("/c/{}#unread", s.conversation).as_str())
         );
         let cookie = page
             .set_cookies()
@@ -132,6 +132,17 @@ async fn a_magic_link_signs_its_recipient_in_opens_the_conversation_and_verifies
                 .iter()
                 .all(|c| !c.starts_with("tg_session="))
         );
+        // Anywhere else, the used link opens nothing: the page points to sign-in by code,
+        // then on to the conversation.
+        let mut elsewhere = Browser::new(&s.app);
+        let page = elsewhere.get(&link).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("already been used"), "{}", page.body);
+        assert!(page.body.contains(&format!(
+            "href=\"/login?next=/c/{}%23unread\"",
+            s.conversation
+        )));
+        assert!(elsewhere.session().is_none());
         s.app.stop().await;
     }
 }
@@ -652,8 +663,7 @@ async fn signing_out_revokes_the_session_on_the_server() {
 
         let link = magic_link(&s.app.wait_for_emails(CLIENT, 1).await.remove(0));
         // An admin revokes a person's sessions through the API.
-        let mut again = Browser::new(&s.app);
-        again.sign_in_with(&link).await;
+        let mut again = sign_in_by_code(&s.app, CLIENT).await;
         let response = s
             .app
             .http_client
@@ -668,9 +678,10 @@ async fn signing_out_revokes_the_session_on_the_server() {
             1
         );
         assert_eq!(again.get(&path).await.status, 303);
+        let page = Browser::new(&s.app).get(&link).await;
         assert_eq!(
-            Browser::new(&s.app).get(&link).await.status,
-            400,
+            (page.status, page.body.contains("does not work any more")),
+            (400, true),
             "links emailed before the revocation stop working too ({})",
             db.backend
         );
@@ -1177,8 +1188,8 @@ async fn signing_out_everywhere_ends_every_session_and_old_links_but_not_new_one
         let old_link = magic_link(&s.app.wait_for_emails(CLIENT, 1).await.remove(0));
         let mut phone = Browser::new(&s.app);
         phone.sign_in_with(&old_link).await;
-        let mut laptop = Browser::new(&s.app);
-        laptop.sign_in_with(&old_link).await;
+        // A link opens one session; the laptop signs in with a code.
+        let mut laptop = sign_in_by_code(&s.app, CLIENT).await;
         clock.advance(Duration::from_secs(5));
         let page = laptop.submit("/settings", "/logout/everywhere", &[]).await;
         assert_eq!(page.status, 303);
@@ -1190,9 +1201,12 @@ async fn signing_out_everywhere_ends_every_session_and_old_links_but_not_new_one
         s.app
             .say(&s.conversation, &s.agent, "Any news?", "message")
             .await;
-        let emails = s.app.wait_for_emails(CLIENT, 2).await;
+        // The first notification, the laptop's code, this one.
+        let emails = s.app.wait_for_emails(CLIENT, 3).await;
         let mut fresh = Browser::new(&s.app);
-        fresh.sign_in_with(&magic_link(&emails[1])).await;
+        fresh
+            .sign_in_with(&magic_link(emails.last().unwrap()))
+            .await;
         assert_eq!(
             fresh.get(&path).await.status,
             200,
@@ -1258,7 +1272,7 @@ async fn a_link_for_someone_else_asks_before_switching_people() {
         assert_eq!(page.status, 303);
         assert_eq!(
             page.location(),
-            Some(format!("/c/{}", s.conversation).as_str())
+            Some(format!("/c/{}#unread", s.conversation).as_str())
         );
         assert!(
             !agent.get("/").await.body.contains("New conversation"),

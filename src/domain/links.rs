@@ -136,10 +136,13 @@ impl LinkSigner {
     pub fn verify_magic(&self, token: &str, now: Millis) -> Option<MagicLink> {
         let (conversation_id, person_id) = self.verify("magic-link", token, now)?;
         let expires_s: i64 = token.trim().split('.').nth(2)?.parse().ok()?;
+        let expires_at = expires_s.saturating_mul(1000);
         Some(MagicLink {
             conversation_id,
             person_id,
-            issued_at: expires_s.saturating_mul(1000) - MAGIC_LINK_LIFETIME_MS,
+            issued_at: expires_at - MAGIC_LINK_LIFETIME_MS,
+            expires_at,
+            digest: link_digest(token),
         })
     }
 }
@@ -151,6 +154,15 @@ pub struct MagicLink {
     pub person_id: String,
     /// When it was issued (to the second): links issued before a revocation stop working.
     pub issued_at: Millis,
+    pub expires_at: Millis,
+    /// What marks it used (`store::used_links`): a SHA-256 of the token, naming no one.
+    pub digest: String,
+}
+
+/// The SHA-256 of a link's token, in hex: what is kept of a link once it has been used.
+fn link_digest(token: &str) -> String {
+    use sha2::Digest;
+    data_encoding::HEXLOWER.encode(&Sha256::digest(token.trim().as_bytes()))
 }
 
 /// Our own sign-in links (`…/m/<token>`) in a text, made useless: when a reply quotes our

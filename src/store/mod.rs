@@ -38,6 +38,7 @@ mod sessions;
 mod sign_in_failures;
 mod stored_text;
 mod transcripts;
+mod used_links;
 mod verification;
 
 pub use addresses::PersonAddress;

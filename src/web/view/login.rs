@@ -55,8 +55,19 @@ struct AdminLoginPage<'a> {
 
 #[derive(Template)]
 #[template(path = "web/link_invalid.html")]
-struct LinkInvalidPage {
+struct LinkInvalidPage<'a> {
     chrome: Chrome,
+    title: &'a str,
+    message: &'a str,
+    login: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/magic_link.html")]
+struct MagicLinkPage<'a> {
+    chrome: Chrome,
+    name: &'a str,
+    action: &'a str,
 }
 
 /// A pre-sign-in page, with the visitor's CSRF cookie set when it is new.
@@ -292,71 +303,208 @@ fn link_target(conversation_id: &str, query: Option<&str>) -> String {
         .filter(|id| crate::web::error::is_id_like(id));
     match file {
         Some(id) => format!("/attachments/{id}"),
-        None => format!("/c/{conversation_id}"),
+        // The emailed link ends in `#unread`; a fragment never reaches the server, and the
+        // redirect after the sign-in button would lose it (RFC 9110 §10.2.2 carries a
+        // fragment over only from the request it answers), so it is said again.
+        None => format!("/c/{conversation_id}#unread"),
     }
 }
 
-/// `/m/{token}` from a notification email: signs its recipient in and opens the
-/// conversation (or a file of it). The address is verified by following it.
+/// `/m/{token}` from a notification email: opens the conversation (or a file of it) for its
+/// recipient. Signed in as them already (a second click): straight there. Otherwise a page
+/// with one button, which signs in ([`magic_link_submit`]): mail scanners and link previews
+/// fetch every URL in an email, and such a fetch must neither use the link up nor sign a
+/// browser in (nor can another site sign a visitor in as someone else: the button's form
+/// carries the visitor's CSRF token).
 pub async fn magic_link(
     state: Web,
     headers: HeaderMap,
     WebPath(token): WebPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
-    // In the language of the person the link was for when it is genuine (expired, or
-    // revoked), else the browser's.
-    let language = async {
-        let person = state.links.magic_link_recipient(&token)?;
-        let settings = state.store.person_settings(&person).await.ok()??;
-        Some(super::text::text(settings.locale))
-    };
-    let t = language.await.unwrap_or_else(|| visitor_text(&headers));
-    let invalid = || {
-        anonymous_page_in(
-            t,
+    let t = link_language(&state, &headers, &token).await;
+    let Some(live) = live_link(&state, &token).await? else {
+        return Ok(link_refused(
+            &state,
             &headers,
-            state.secure_cookies,
-            StatusCode::BAD_REQUEST,
-            |chrome| render(StatusCode::BAD_REQUEST, LinkInvalidPage { chrome }),
-            |t| t.link_invalid_title,
-        )
+            t,
+            LinkRefusal::Invalid,
+            None,
+        ));
     };
-    let Some(person) = live_link(&state, &token).await? else {
-        return Ok(invalid());
-    };
-    let to = link_target(&person.1, query.as_deref());
-    let person = person.0;
+    let to = link_target(&live.link.conversation_id, query.as_deref());
+    let action = link_action(&token, query.as_deref());
     match viewer(&state, &headers).await? {
-        // Already signed in as this person (a second click): no new session.
         Some(Viewer::Person {
             person: current, ..
-        }) if current.id == person.id => Ok(Redirect::to(&to).into_response()),
+        }) if current.id == live.person.id => Ok(Redirect::to(&to).into_response()),
         // Signed in as someone else (a link someone forwarded, say): ask before switching.
         Some(current) => Ok(render(
             StatusCode::OK,
             SwitchPage {
                 chrome: Chrome::for_viewer(&current, current.text().switch_title),
-                name: &person.name,
-                action: &match &query {
-                    Some(q) => format!("/m/{token}?{q}"),
-                    None => format!("/m/{token}"),
-                },
+                name: &live.person.name,
+                action: &action,
             },
         )),
-        None => {
-            state.store.mark_verified(&person.id).await?;
-            sign_in(&state, Some(&person.id), SessionVia::MagicLink, &to).await
-        }
+        None if state.store.link_used(&live.link.digest).await? => Ok(link_refused(
+            &state,
+            &headers,
+            t,
+            LinkRefusal::Used,
+            Some(&to),
+        )),
+        None => Ok(anonymous_page_in(
+            t,
+            &headers,
+            state.secure_cookies,
+            StatusCode::OK,
+            |chrome| {
+                render(
+                    StatusCode::OK,
+                    MagicLinkPage {
+                        chrome,
+                        name: &live.person.name,
+                        action: &action,
+                    },
+                )
+            },
+            |t| t.link_open_title,
+        )),
     }
 }
 
+/// The button of a sign-in link ("Continue as …"), anonymous or from another person's session
+/// (which it ends). The link opens one session: used once, a replay signs no one in.
+pub async fn magic_link_submit(
+    state: Web,
+    headers: HeaderMap,
+    WebPath(token): WebPath<String>,
+    RawQuery(query): RawQuery,
+    WebForm(form): WebForm<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let t = link_language(&state, &headers, &token).await;
+    let current = match viewer(&state, &headers).await? {
+        Some(current) => {
+            current.check_csrf(&form.csrf)?;
+            Some(current)
+        }
+        None => {
+            check_anonymous_csrf(&headers, &form.csrf)?;
+            None
+        }
+    };
+    let Some(live) = live_link(&state, &token).await? else {
+        return Ok(link_refused(
+            &state,
+            &headers,
+            t,
+            LinkRefusal::Invalid,
+            None,
+        ));
+    };
+    let to = link_target(&live.link.conversation_id, query.as_deref());
+    if let Some(Viewer::Person { person, .. }) = &current
+        && person.id == live.person.id
+    {
+        return Ok(Redirect::to(&to).into_response());
+    }
+    if !state
+        .store
+        .use_link(&live.link.digest, live.link.expires_at)
+        .await?
+    {
+        return Ok(link_refused(
+            &state,
+            &headers,
+            t,
+            LinkRefusal::Used,
+            Some(&to),
+        ));
+    }
+    if let Some(current) = current {
+        state.store.revoke_session(&current.session().id).await?;
+    }
+    state.store.mark_verified(&live.person.id).await?;
+    sign_in(&state, Some(&live.person.id), SessionVia::MagicLink, &to).await
+}
+
+/// The language of the person a genuine link was for (even expired or used), else the
+/// browser's.
+async fn link_language(state: &Web, headers: &HeaderMap, token: &str) -> &'static Text {
+    let person = async {
+        let person = state.links.magic_link_recipient(token)?;
+        let settings = state.store.person_settings(&person).await.ok()??;
+        Some(super::text::text(settings.locale))
+    };
+    person.await.unwrap_or_else(|| visitor_text(headers))
+}
+
+fn link_action(token: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("/m/{token}?{q}"),
+        None => format!("/m/{token}"),
+    }
+}
+
+/// Why a sign-in link opens nothing.
+enum LinkRefusal {
+    /// Forged, expired, revoked by "sign out everywhere", or its person blocked.
+    Invalid,
+    /// It has already opened a session.
+    Used,
+}
+
+/// The page of a link that opens nothing, pointing to sign-in by code (then on to `to`).
+fn link_refused(
+    state: &Web,
+    headers: &HeaderMap,
+    t: &'static Text,
+    why: LinkRefusal,
+    to: Option<&str>,
+) -> Response {
+    let (title, message): (fn(&Text) -> &'static str, _) = match why {
+        LinkRefusal::Invalid => (|t| t.link_invalid_title, t.link_invalid),
+        LinkRefusal::Used => (|t| t.link_used_title, t.link_used),
+    };
+    let login = match to {
+        Some(to) => format!("/login?next={}", super::auth::percent_encode(to)),
+        None => "/login".to_string(),
+    };
+    anonymous_page_in(
+        t,
+        headers,
+        state.secure_cookies,
+        StatusCode::BAD_REQUEST,
+        |chrome| {
+            let title = title(chrome.t);
+            render(
+                StatusCode::BAD_REQUEST,
+                LinkInvalidPage {
+                    chrome,
+                    title,
+                    message,
+                    login: &login,
+                },
+            )
+        },
+        title,
+    )
+}
+
+/// A sign-in link that still works, and whom it is for.
+struct LiveLink {
+    link: crate::domain::MagicLink,
+    person: crate::store::Person,
+}
+
 /// The person (and conversation) a sign-in link still works for: valid, unexpired, not
-/// issued before their last "sign out everywhere", and not blocked.
+/// issued before their last "sign out everywhere", and not blocked. Whether it was used
+/// already is the caller's question (a second click in the browser it signed in is fine).
 async fn live_link(
     state: &crate::web::AppState,
     token: &str,
-) -> Result<Option<(crate::store::Person, String)>, WebError> {
+) -> Result<Option<LiveLink>, WebError> {
     let Some(link) = state.links.verify_magic(token, state.store.now()) else {
         return Ok(None);
     };
@@ -370,31 +518,7 @@ async fn live_link(
         .store
         .person(&link.person_id)
         .await?
-        .map(|p| (p, link.conversation_id)))
-}
-
-/// "Continue as …" after a link for someone else than who is signed in (a form of the current
-/// session, so another site cannot switch people behind their back).
-pub async fn magic_link_switch(
-    state: Web,
-    headers: HeaderMap,
-    WebPath(token): WebPath<String>,
-    RawQuery(query): RawQuery,
-    WebForm(form): WebForm<CsrfOnly>,
-) -> Result<Response, WebError> {
-    let current = require_form(&state, &headers, &form.csrf).await?;
-    let Some((person, conversation_id)) = live_link(&state, &token).await? else {
-        return Err(WebError::not_found().in_language(current.text()));
-    };
-    state.store.revoke_session(&current.session().id).await?;
-    state.store.mark_verified(&person.id).await?;
-    sign_in(
-        &state,
-        Some(&person.id),
-        SessionVia::MagicLink,
-        &link_target(&conversation_id, query.as_deref()),
-    )
-    .await
+        .map(|person| LiveLink { link, person }))
 }
 
 pub async fn admin_page(state: Web, headers: HeaderMap) -> Response {

@@ -101,7 +101,7 @@ pub fn routes(posting_limit: DefaultBodyLimit) -> Router<AppState> {
         .route("/login/code", post(login::code_submit))
         .route(
             "/m/{token}",
-            get(login::magic_link).post(login::magic_link_switch),
+            get(login::magic_link).post(login::magic_link_submit),
         )
         .route("/admin", get(login::admin_page).post(login::admin_submit))
         .route(

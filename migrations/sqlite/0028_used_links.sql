@@ -1,0 +1,9 @@
+-- Sign-in links already used to open a session: each works once (a replay after use, from a
+-- forwarded email or a leaked URL, signs no one in; src/store/used_links.rs). Holds a SHA-256
+-- of the link's token, nothing that names a person; rows go once the link has expired anyway.
+-- Same intent as migrations/postgres/0028.
+CREATE TABLE used_links (
+    digest     TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX used_links_expiry ON used_links (expires_at);
