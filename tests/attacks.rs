@@ -951,3 +951,139 @@ async fn a_sign_in_link_opens_one_session_and_only_through_its_button() {
         app.stop().await;
     }
 }
+
+/// Out-of-step clients: the data sent with DATA before our `354` (RFC 2920 §3.1 makes DATA the
+/// last command of a group), also behind a refused DATA where the "message" would otherwise be
+/// read as commands; BDAT and DATA mixed in one transaction (RFC 3030 §2); a refused BDAT
+/// chunk full of commands; a BDAT chunk that holds an end of data and a second transaction.
+/// Every SMTP-smuggling end-of-data look-alike: tests/smtp.rs.
+#[tokio::test]
+async fn pipelining_past_data_and_bdat_data_mixes_smuggle_nothing() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (reply_to, irt, conversation) = client_thread(&app, "carl@client.test").await;
+    let email = |id: &str, text: &str| {
+        format!(
+            "From: carl@client.test\r\nTo: {reply_to}\r\nSubject: Re: Bank details\r\n\
+Message-ID: <{id}@client.test>\r\nIn-Reply-To: {irt}\r\n\r\n{text}\r\n"
+        )
+    };
+    let smuggled = format!(
+        "MAIL FROM:<carl@client.test>\r\nRCPT TO:<{reply_to}>\r\nDATA\r\n{}",
+        dot_stuffed(&email("smuggled", "New IBAN: XX00 EVIL"))
+    );
+    let session = async || {
+        let (mut c, _) = SmtpClient::connect(app.smtp).await;
+        assert_eq!(c.cmd("EHLO attacker.test").await.code, 250);
+        c
+    };
+    let closed = async |c: &mut SmtpClient| c.read_reply().await.is_none();
+
+    // The data with DATA, before the 354: hung up on, nothing kept.
+    let mut c = session().await;
+    c.send_raw(
+        format!(
+            "MAIL FROM:<carl@client.test>\r\nRCPT TO:<{reply_to}>\r\nDATA\r\n{}QUIT\r\n",
+            dot_stuffed(&email("early", "Sent before the go-ahead"))
+        )
+        .as_bytes(),
+    )
+    .await;
+    let codes = [
+        c.read_reply().await.unwrap(),
+        c.read_reply().await.unwrap(),
+        c.read_reply().await.unwrap(),
+    ];
+    assert_eq!(codes.each_ref().map(|r| r.code), [250, 250, 554]);
+    assert!(codes[2].text.starts_with("554 5.5.0"), "{}", codes[2].text);
+    assert!(closed(&mut c).await);
+
+    // Behind a DATA refused for want of a recipient, a whole transaction: never read.
+    let mut c = session().await;
+    c.send_raw(
+        format!("MAIL FROM:<eve@attacker.test>\r\nRCPT TO:<victim@elsewhere.example>\r\nDATA\r\n{smuggled}")
+            .as_bytes(),
+    )
+    .await;
+    let codes = [
+        c.read_reply().await.unwrap().code,
+        c.read_reply().await.unwrap().code,
+        c.read_reply().await.unwrap().code,
+    ];
+    assert_eq!(codes, [250, 550, 554]);
+    assert!(closed(&mut c).await);
+
+    // BDAT then DATA in one transaction: DATA refused; the chunks make one message.
+    let mut c = session().await;
+    assert_eq!(c.cmd("MAIL FROM:<carl@client.test>").await.code, 250);
+    assert_eq!(c.cmd(&format!("RCPT TO:<{reply_to}>")).await.code, 250);
+    let first = email("chunked", "In chunks\r\n.\r\n");
+    let first = format!("{first}{smuggled}");
+    c.send_raw(format!("BDAT {}\r\n{first}", first.len()).as_bytes())
+        .await;
+    assert_eq!(c.read_reply().await.unwrap().code, 250, "the chunk");
+    let data = c.cmd("DATA").await;
+    assert!(data.text.starts_with("503 5.5.1"), "{}", data.text);
+    let last = c.cmd("BDAT 0 LAST").await;
+    assert_eq!(last.code, 250, "{}", last.text);
+    // A BDAT refused (no transaction): its chunk is read and thrown away, never parsed.
+    let chunk = smuggled.clone();
+    c.send_raw(format!("BDAT {} LAST\r\n{chunk}", chunk.len()).as_bytes())
+        .await;
+    assert!(c.read_reply().await.unwrap().text.starts_with("503 5.5.1"));
+    assert_eq!(c.cmd("NOOP").await.code, 250, "in step again");
+    assert_eq!(c.cmd("QUIT").await.code, 221);
+
+    let inbound = app.inbound().await;
+    assert_eq!(inbound.len(), 1, "only the chunked message: {inbound:?}");
+    let texts: Vec<String> = app
+        .messages(&conversation)
+        .await
+        .iter()
+        .map(|m| m["body_text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .all(|t| !t.contains("Sent before") && !t.starts_with("New IBAN")),
+        "{texts:?}"
+    );
+    app.stop().await;
+}
+
+/// Envelope addresses that try to carry header lines (quoted local parts holding a header, a
+/// `>` or a tab, escaped quotes, NUL) are refused at `MAIL FROM` (`501 5.1.7`): nothing of
+/// them is recorded or reaches any email. (A CR/LF cannot be inside a command line: it ends
+/// it, and what follows is another, unknown command.)
+#[tokio::test]
+async fn envelope_addresses_carrying_header_lines_are_refused() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (reply_to, _, _) = client_thread(&app, "carl@client.test").await;
+    let senders = [
+        "\"Bcc: victim@evil.example\"@client.test",
+        "\"x> Bcc: victim@evil.example\"@client.test",
+        "\"x>\tBcc: victim@evil.example\"@client.test",
+        "\"x\\\"\\r\\nBcc: victim@evil.example\"@client.test",
+        "carl\u{0}Bcc:victim@client.test",
+    ];
+    let (mut c, _) = SmtpClient::connect(app.smtp).await;
+    assert_eq!(c.cmd("EHLO attacker.test").await.code, 250);
+    for sender in senders {
+        let reply = c.cmd(&format!("MAIL FROM:<{sender}>")).await;
+        assert!(
+            reply.text.starts_with("501 5.1.7"),
+            "{sender:?}: {}",
+            reply.text
+        );
+        assert_eq!(c.cmd(&format!("RCPT TO:<{reply_to}>")).await.code, 503);
+    }
+    assert_eq!(c.cmd("QUIT").await.code, 221);
+    assert!(app.inbound().await.is_empty());
+    assert!(
+        app.settle_and_collect("victim@evil.example")
+            .await
+            .is_empty()
+    );
+    app.stop().await;
+}

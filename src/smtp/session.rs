@@ -359,6 +359,18 @@ impl Session {
             self.partial_len += consumed.len();
         }
         match result {
+            // RFC 2920 §3.1: DATA ends a group; the content may follow only after our 354.
+            // Bytes already behind it come from a client out of step (or one hoping that a
+            // refused DATA makes its "message" read as commands): like Postfix
+            // (`smtpd_forbid_unauth_pipelining`) and Exim (`smtp_enforce_sync`), hang up.
+            Ok(Request::Data) if !bytes.as_slice().is_empty() => {
+                *bytes = [].iter();
+                Step::or_again(self.close_with(Reply::new(
+                    554,
+                    "5.5.0",
+                    "SMTP protocol synchronization error: data sent before the 354 answer",
+                )))
+            }
             Ok(request) => Step::or_again(self.command(request)),
             Err(smtp_proto::Error::NeedsMoreData { .. }) => Step::NeedInput,
             Err(err) => Step::or_again(self.error(parse_error_reply(&err))),

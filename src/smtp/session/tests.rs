@@ -47,7 +47,9 @@ fn run_with(config: SessionConfig, chunks: &[&[u8]]) -> Transcript {
         t.codes.push(r.code);
         t.text.push_str(std::str::from_utf8(r.as_bytes()).unwrap());
     };
-    for chunk in chunks {
+    // A client waits for the 354 before sending the data: a read ends at the end of each
+    // DATA line, however the chunks were cut.
+    for chunk in after_data_lines(chunks) {
         let mut it = chunk.iter();
         while let Some(event) = session.ingest(&mut it) {
             match event {
@@ -83,6 +85,29 @@ fn run_with(config: SessionConfig, chunks: &[&[u8]]) -> Transcript {
         }
     }
     t
+}
+
+/// `chunks` cut again after each `DATA` line of the stream they make.
+fn after_data_lines<'a>(chunks: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    let stream: Vec<u8> = chunks.concat();
+    let ends: Vec<usize> = (0..stream.len())
+        .filter(|&i| (i == 0 || stream[i - 1] == b'\n') && stream[i..].starts_with(b"DATA\r\n"))
+        .map(|i| i + 6)
+        .collect();
+    let mut reads = Vec::new();
+    let mut offset = 0;
+    for chunk in chunks {
+        let mut from = 0;
+        for &end in &ends {
+            if end > offset + from && end < offset + chunk.len() {
+                reads.push(&chunk[from..end - offset]);
+                from = end - offset;
+            }
+        }
+        reads.push(&chunk[from..]);
+        offset += chunk.len();
+    }
+    reads
 }
 
 fn tls_config(required: bool) -> SessionConfig {
@@ -584,4 +609,53 @@ fn a_sender_address_that_is_not_utf8_is_refused() {
         ],
     );
     assert_eq!(t.codes.last(), Some(&250), "{}", t.text);
+}
+
+#[test]
+fn data_sent_before_the_354_answer_ends_the_session_unread() {
+    // Accepted DATA: the content that came with it is not taken as the message.
+    let mut session = Session::new(config(Protocol::Smtp));
+    let script = format!(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\n{}DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+        rcpt(LIVE)
+    );
+    let mut it = script.as_bytes().iter();
+    let mut codes = Vec::new();
+    let mut closed = false;
+    while let Some(event) = session.ingest(&mut it) {
+        match event {
+            Event::Reply(r) => codes.push(r.code),
+            Event::CheckRecipient(_) => {
+                codes.push(session.recipient_verdict(RecipientVerdict::Live).code)
+            }
+            Event::Deliver(_) => panic!("nothing is delivered"),
+            Event::Close => closed = true,
+            Event::StartTls => unreachable!(),
+        }
+    }
+    assert_eq!(codes, [250, 250, 250, 554]);
+    assert!(closed && session.is_closed());
+    assert!(
+        it.as_slice().is_empty(),
+        "the rest is dropped, never parsed"
+    );
+
+    // Refused DATA (no recipient): the "message" behind it is never read as commands.
+    let t = run_with_raw(
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\nDATA\r\nMAIL FROM:<b@example.com>\r\nNOOP\r\n",
+    );
+    assert_eq!(t, [250, 250, 554]);
+}
+
+/// The reply codes of `script` fed as one read, exactly as sent (not split at DATA).
+fn run_with_raw(script: &str) -> Vec<u16> {
+    let mut session = Session::new(config(Protocol::Smtp));
+    let mut it = script.as_bytes().iter();
+    let mut codes = Vec::new();
+    while let Some(event) = session.ingest(&mut it) {
+        if let Event::Reply(r) = event {
+            codes.push(r.code);
+        }
+    }
+    codes
 }
