@@ -327,7 +327,26 @@ async fn by_default_the_mta_in_front_judges_forged_senders() {
             "Authentication-Results: mx1.reply.test; dmarc=fail header.from=bank.test\r\n",
         );
         assert_eq!(app.deliver("carl@bank.test", &[&to], &held).await.code, 250);
-        assert_eq!(app.inbound().await[0]["outcome"], "held", "{}", db.backend);
+        let entry = app.inbound().await.remove(0);
+        assert_eq!(entry["outcome"], "held", "{}", db.backend);
+        assert_eq!(entry["unverified_sender"], true, "{entry}");
+        // Staff see it on the conversation's page as an unverified sender, to release or drop.
+        let mut staff = support::web::Browser::new(&app);
+        let signed_in = staff
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await;
+        assert_eq!(signed_in.status, 303);
+        let page = staff.get(&format!("/c/{conversation}")).await;
+        let held_section = page.body.split("id=\"held\"").nth(1).expect("held emails");
+        assert!(held_section.contains("Unverified sender"), "{held_section}");
+        let drop = format!(
+            "/c/{conversation}/held/{}/drop",
+            entry["id"].as_str().unwrap()
+        );
+        assert!(held_section.contains(&drop), "{held_section}");
+        let path = format!("/c/{conversation}");
+        assert_eq!(staff.submit(&path, &drop, &[]).await.status, 303);
+        assert_eq!(app.inbound().await[0]["outcome"], "dropped");
         let messages = app.messages(&conversation).await;
         assert!(
             !messages

@@ -95,23 +95,22 @@ impl Inbound {
         self.redeliver(&entry, entry.outcome, vouch).await
     }
 
-    /// Staff drop an unknown sender's reply: kept for the record, never posted.
+    /// Staff drop a held email (an unknown sender's reply, one whose From its domain
+    /// disowns, a stranger's awaiting confirmation): kept for the record, never posted.
     pub async fn drop_held(&self, inbound_id: &str) -> Result<(), ReleaseError> {
         let entry = self
             .store
             .inbound_entry(inbound_id)
             .await?
             .ok_or(ReleaseError::NotFound)?;
-        match entry.outcome {
-            InboundOutcome::UnknownSender => {}
-            InboundOutcome::Held => return Err(ReleaseError::NotUnknownSender),
-            _ => return Err(ReleaseError::NotHeld),
+        if !entry.outcome.is_held() {
+            return Err(ReleaseError::NotHeld);
         }
         let dropped = self
             .store
             .claim_held(
                 inbound_id,
-                InboundOutcome::UnknownSender,
+                entry.outcome,
                 InboundOutcome::Dropped,
                 "dropped by staff",
             )

@@ -52,6 +52,18 @@ pub struct InboundEntry {
     pub auth_results: Option<String>,
 }
 
+impl InboundEntry {
+    /// Held because the From's domain disowns it (DMARC failed, by our checks or the trusted
+    /// MTA's): staff see "unverified sender" — the From may be forged.
+    pub fn sender_unverified(&self) -> bool {
+        self.outcome == InboundOutcome::Held
+            && self
+                .auth_results
+                .as_deref()
+                .is_some_and(|r| r.to_ascii_lowercase().contains("dmarc=fail"))
+    }
+}
+
 pub fn sha256_hex(data: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(data))
 }

@@ -512,7 +512,8 @@ pub async fn release_inbound(
     }))
 }
 
-/// Drops an unknown sender's held reply: kept for the record (`dropped`), never posted.
+/// Drops a held email (an unknown sender's reply, a DMARC failure, a stranger's awaiting
+/// confirmation): kept for the record (`dropped`), never posted.
 pub async fn drop_inbound(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

@@ -76,6 +76,7 @@ pub(super) fn inbound_json(e: &InboundEntry) -> Value {
         "recipients": e.recipients, "message_id": e.message_id, "outcome": e.outcome.as_str(),
         "conversation_id": e.conversation_id, "posted_message_id": e.posted_message_id,
         "detail": e.detail, "auth_results": e.auth_results,
+        "unverified_sender": e.sender_unverified(),
     })
 }
 

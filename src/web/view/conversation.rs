@@ -44,6 +44,8 @@ pub struct HeldView {
     /// From someone the conversation does not know: posted as the participant or as the
     /// sender, or dropped (else released as it is).
     pub unknown_sender: bool,
+    /// Held by a DMARC failure: the From may be forged.
+    pub unverified: bool,
 }
 
 pub struct Choice {
@@ -215,6 +217,7 @@ async fn page(
             .into_iter()
             .map(|e| HeldView {
                 unknown_sender: e.outcome == crate::domain::InboundOutcome::UnknownSender,
+                unverified: e.sender_unverified(),
                 id: e.id,
                 from: e.envelope_from,
                 time: viewer.zone().date_time(e.received_at, viewer.locale()),
@@ -770,9 +773,6 @@ pub async fn post_drop_held(
     match state.inbound.drop_held(&inbound_id).await {
         Ok(()) => Ok(back(&id, "")),
         Err(ReleaseError::Store(e)) => Err(WebError::from(e).in_language(t)),
-        Err(ReleaseError::NotUnknownSender) => {
-            Err(WebError::bad_form(ReleaseError::NotUnknownSender.to_string()).in_language(t))
-        }
         Err(_) => Err(WebError::not_found().in_language(t)),
     }
 }

@@ -37,6 +37,8 @@ pub struct InboundRow {
     /// Kept for review: release (or, from an unknown sender, post as who) or drop.
     pub held: bool,
     pub unknown_sender: bool,
+    /// Held by a DMARC failure: the From may be forged.
+    pub unverified: bool,
 }
 
 #[derive(Template)]
@@ -80,6 +82,7 @@ pub async fn inbound_page(
             .await?
             .into_iter()
             .map(|e| InboundRow {
+                unverified: e.sender_unverified(),
                 time: zone.date_time(e.received_at, viewer.locale()),
                 time_iso: rfc3339(e.received_at),
                 from: e.envelope_from,
