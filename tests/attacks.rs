@@ -1106,3 +1106,238 @@ async fn envelope_addresses_carrying_header_lines_are_refused() {
     );
     app.stop().await;
 }
+
+/// Every form of the web view, as the router in `src/web/view/mod.rs` lists them (a new one is
+/// covered the day it is added): posted with a forged or missing CSRF token, by the admin who
+/// may do anything, each is refused `403` and changes nothing. Then the ids of another
+/// conversation in every conversation URL, and another conversation's message and held email
+/// under one's own: `404`, nothing changed.
+#[tokio::test]
+async fn every_form_wants_its_csrf_token_and_no_url_reaches_another_conversation() {
+    use support::web::{Browser, sign_in_by_code};
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (status, body) = app.post("/domains", json!({"name": "example.test"})).await;
+    assert_eq!(status, 201, "{body}");
+    let agnes = app.person("agnes@team.test", "Agnes", "internal").await;
+    let carl = app
+        .person("carl@client.test", "Carl Client", "client")
+        .await;
+    let bruno = app.person("bruno@team.test", "Bruno", "internal").await;
+    let dora = app.person("dora@other.test", "Dora", "client").await;
+    let ours = app.conversation("Ours", &agnes, &[&carl]).await;
+    app.say(&ours, &agnes, "For Carl.", "message").await;
+    let theirs = app.conversation("Theirs", &bruno, &[&dora]).await;
+    app.say(&theirs, &bruno, "For Dora only.", "message").await;
+    let to_dora = app.wait_for_emails("dora@other.test", 1).await.remove(0);
+    let from_stranger = reply_email(
+        "eve@elsewhere.test",
+        &to_dora.reply_to(),
+        "<eve-1@elsewhere.test>",
+        &to_dora.message_id(),
+        "Hi",
+    );
+    assert_eq!(
+        app.deliver("eve@elsewhere.test", &[&to_dora.reply_to()], &from_stranger)
+            .await
+            .code,
+        250
+    );
+    let held_theirs = app.inbound().await[0]["id"].as_str().unwrap().to_string();
+    let their_message = app.messages(&theirs).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, company) = app.post("/companies", json!({"name": "Acme"})).await;
+    assert_eq!(status, 201);
+    let company = company["id"].as_str().unwrap().to_string();
+    let link =
+        support::web::magic_link(&app.wait_for_emails("carl@client.test", 1).await.remove(0));
+    let token = link
+        .split("/m/")
+        .nth(1)
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+
+    let router =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/view/mod.rs"))
+            .unwrap();
+    let routes = router.split("pub fn routes(").nth(1).unwrap();
+    let forms: Vec<String> = routes
+        .split(".route(")
+        .skip(1)
+        .filter(|route| route.split(".route(").next().unwrap().contains("post("))
+        .map(|route| route.split('"').nth(1).unwrap().to_string())
+        .collect();
+    assert!(forms.len() >= 40, "{forms:?}");
+    let fill = |form: &str, conversation: &str, message: &str, held: &str| {
+        let path = form
+            .replace("{id}", conversation)
+            .replace("{token}", &token)
+            .replace("{name}", "example.test")
+            .replace("{selector}", "tg1r")
+            .replace("{person_id}", &dora)
+            .replace("{message_id}", message)
+            .replace("{inbound_id}", held);
+        let path = match form {
+            f if f.starts_with("/admin/people/") => path.replace(conversation, &carl),
+            f if f.starts_with("/admin/companies/") => path.replace(conversation, &company),
+            f if f.starts_with("/admin/inbound/") => path.replace(conversation, &held_theirs),
+            _ => path,
+        };
+        assert!(
+            !path.contains('{'),
+            "a placeholder this test does not know: {form}"
+        );
+        path
+    };
+
+    let mut admin = Browser::new(&app);
+    assert_eq!(
+        admin
+            .submit("/admin", "/admin", &[("token", ADMIN_TOKEN)])
+            .await
+            .status,
+        303
+    );
+    let before = (
+        app.inbound().await,
+        app.messages(&theirs).await,
+        app.messages(&ours).await,
+    );
+    for form in &forms {
+        let path = fill(form, &theirs, &their_message, &held_theirs);
+        for csrf in [None, Some("forged-forged-forged-forged")] {
+            let fields: Vec<(&str, &str)> = csrf.map(|c| ("csrf", c)).into_iter().collect();
+            let page = admin.post(&path, &fields).await;
+            assert_eq!(page.status, 403, "{path} with csrf {csrf:?}: {}", page.body);
+        }
+    }
+    assert_eq!(
+        (
+            app.inbound().await,
+            app.messages(&theirs).await,
+            app.messages(&ours).await
+        ),
+        before,
+        "nothing changed"
+    );
+    assert!(admin.get("/").await.status == 200, "still signed in");
+
+    // Carl (a client) and Agnes (staff), each with a valid token, at the other conversation.
+    let mut carl_web = sign_in_by_code(&app, "carl@client.test").await;
+    let mut agnes_web = sign_in_by_code(&app, "agnes@team.test").await;
+    for (who, browser) in [("carl", &mut carl_web), ("agnes", &mut agnes_web)] {
+        let csrf = browser.get("/").await.csrf();
+        for form in forms.iter().filter(|f| f.starts_with("/c/{id}")) {
+            let path = fill(form, &theirs, &their_message, &held_theirs);
+            let page = browser
+                .post(
+                    &path,
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("body", "intrusion"),
+                        ("person_id", &carl),
+                        ("email", "x@y.test"),
+                    ],
+                )
+                .await;
+            assert_eq!(page.status, 404, "{who} at {path}: {}", page.body);
+        }
+    }
+    // Another conversation's message and held email under Agnes's own conversation.
+    let csrf = agnes_web.get("/").await.csrf();
+    for form in forms
+        .iter()
+        .filter(|f| f.contains("{message_id}") || f.contains("{inbound_id}"))
+    {
+        let path = fill(form, &ours, &their_message, &held_theirs);
+        let page = agnes_web.post(&path, &[("csrf", csrf.as_str())]).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+    }
+    assert_eq!(
+        (app.inbound().await, app.messages(&theirs).await),
+        (before.0, before.1),
+        "nothing changed"
+    );
+    app.stop().await;
+}
+
+/// Guessing a 6-digit sign-in code on `/login`: five wrong tries kill the code (the right one
+/// then opens nothing either); an address gets three codes per ten minutes, a client address
+/// ten across all the addresses it asks for — beyond, the page answers the same and nothing
+/// is sent (so it tells nobody whether an address is known).
+#[tokio::test]
+async fn sign_in_codes_die_after_five_guesses_and_are_rationed() {
+    use support::web::{Browser, code_in};
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    const CARL: &str = "carl@client.test";
+    app.person(CARL, "Carl Client", "client").await;
+    let codes_to = |to: &str| {
+        outbox_emails(&app.outbox_dir(), to)
+            .into_iter()
+            .filter(|e| e.header("Subject").is_some_and(|s| s.contains("code")))
+            .collect::<Vec<_>>()
+    };
+    let mut guesser = Browser::new(&app);
+    let page = guesser.submit("/login", "/login", &[("email", CARL)]).await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let code = loop {
+        if let Some(email) = codes_to(CARL).pop() {
+            break code_in(&email);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let try_code = async |browser: &mut Browser, guess: &str| {
+        browser
+            .post(
+                "/login/code",
+                &[("csrf", csrf.as_str()), ("email", CARL), ("code", guess)],
+            )
+            .await
+            .status
+    };
+    let mut wrong = (0..)
+        .map(|n: u32| format!("{:06}", (n * 7919 + 1) % 1_000_000))
+        .filter(|g| *g != code);
+    for _ in 0..5 {
+        assert_eq!(try_code(&mut guesser, &wrong.next().unwrap()).await, 422);
+    }
+    assert_eq!(try_code(&mut guesser, &code).await, 422, "the code is dead");
+    assert!(guesser.session().is_none());
+
+    // Two more codes for Carl, then none however often he (or a guesser) asks.
+    for _ in 0..5 {
+        let page = Browser::new(&app)
+            .submit("/login", "/login", &[("email", CARL)])
+            .await;
+        assert_eq!(page.status, 200);
+    }
+    app.settle_and_collect(CARL).await;
+    assert_eq!(codes_to(CARL).len(), 3, "three codes per address");
+
+    // One client address asking for codes for many addresses: ten, then nothing.
+    for i in 0..12 {
+        let who = format!("person{i}@client.test");
+        app.person(&who, "Someone", "client").await;
+        let page = Browser::new(&app)
+            .submit("/login", "/login", &[("email", who.as_str())])
+            .await;
+        assert_eq!(page.status, 200);
+    }
+    for i in 0..12 {
+        app.settle_and_collect(&format!("person{i}@client.test"))
+            .await;
+    }
+    let sent: usize = (0..12)
+        .map(|i| codes_to(&format!("person{i}@client.test")).len())
+        .sum();
+    // Carl's three asked from this client address too.
+    assert_eq!(sent, 10 - 3, "ten codes per client address");
+    app.stop().await;
+}
