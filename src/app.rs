@@ -208,6 +208,7 @@ impl App {
             links.clone(),
             InboundLimits {
                 max_attachment_size: config.max_attachment_size,
+                extraction_cpu_budget: config.extraction_cpu_budget,
                 ..InboundLimits::default()
             },
         );

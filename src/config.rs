@@ -338,6 +338,11 @@ pub struct ServeArgs {
     /// posted); uploaded (API, web form), larger ones are refused.
     #[arg(long, env = "THREADGATE_MAX_ATTACHMENT_SIZE", default_value = "20MiB", value_parser = parse_size)]
     pub max_attachment_size: usize,
+    /// CPU time one email's body extraction may take: past it, its HTML part is given up and
+    /// the message posted as text (the original email is kept). A safety net: ordinary
+    /// emails take milliseconds.
+    #[arg(long, env = "THREADGATE_EXTRACTION_CPU_BUDGET", default_value = "2s", value_parser = parse_duration)]
+    pub extraction_cpu_budget: Duration,
     /// Files one notification email carries in all, as MIME attachments; the others are
     /// download links (sign-in first). 0: every file is a link. Mind the relay's own limit,
     /// which counts the encoded size, about 4/3 of this (Postfix: message_size_limit).
@@ -561,6 +566,8 @@ pub struct Config {
     pub trusted_relays: Vec<Network>,
     pub domains: DomainSettings,
     pub max_attachment_size: usize,
+    /// CPU time one email's body extraction may take before its HTML part is given up.
+    pub extraction_cpu_budget: Duration,
     pub notify_attachments_max: usize,
     pub sender_policy: crate::domain::SenderPolicy,
     pub smtp: SmtpSettings,
@@ -846,6 +853,7 @@ impl ServeArgs {
                 }
             },
             max_attachment_size: self.max_attachment_size,
+            extraction_cpu_budget: self.extraction_cpu_budget,
             notify_attachments_max: self.notify_attachments_max,
             sender_policy: match self.sender_policy {
                 SenderPolicyArg::Hold => crate::domain::SenderPolicy::Hold,

@@ -51,7 +51,12 @@ pub fn report(
     );
     // Prepared once: the extraction and the explanation of its cuts both match against it.
     let sent = sent.and_then(crate::inbound::extract::Sent::new);
-    let body = analyze::reply_body_sent(&parsed, sent.as_ref(), &|_| None);
+    let body = analyze::reply_body_sent(
+        &parsed,
+        sent.as_ref(),
+        &|_| None,
+        &crate::inbound::budget::CpuBudget::unlimited(),
+    );
     let classification = match &machine {
         Some(Machine::AutoReply(why)) => format!("auto_reply ({why})"),
         Some(Machine::Loop(why)) => format!("auto_reply, loop ({why})"),

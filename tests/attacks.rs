@@ -1341,3 +1341,343 @@ async fn sign_in_codes_die_after_five_guesses_and_are_rationed() {
     assert_eq!(sent, 10 - 3, "ten codes per client address");
     app.stop().await;
 }
+
+/// An email whose body extraction runs over the CPU budget is posted as text: the HTML part
+/// is given up, nothing else (`--extraction-cpu-budget`; here 1 ms, to see it).
+#[tokio::test]
+async fn an_email_over_the_extraction_budget_is_posted_as_text() {
+    let db = TestDb::sqlite().await;
+    // A page of HTML takes well over a millisecond to parse, match and sanitize.
+    let page = "<p>Here it <b>is</b>, with the details.</p>".repeat(2_000);
+    for (budget, html_kept) in [("1ms", false), ("2s", true)] {
+        let db = db.sibling().await;
+        let app = spawn_app(&db, &["--extraction-cpu-budget", budget]).await;
+        let (reply_to, irt, conversation) = client_thread(&app, "carl@client.test").await;
+        let email = format!(
+            "From: carl@client.test\r\nTo: {reply_to}\r\nSubject: Re: Bank details\r\n\
+Message-ID: <budget@client.test>\r\nIn-Reply-To: {irt}\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/alternative; boundary=\"a\"\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n\
+Here it is.\r\n--a\r\nContent-Type: text/html\r\n\r\n{page}\r\n--a--\r\n"
+        );
+        assert_eq!(
+            app.deliver("carl@client.test", &[&reply_to], &email)
+                .await
+                .code,
+            250
+        );
+        let message = app.messages(&conversation).await.pop().unwrap();
+        assert_eq!(message["body_text"], "Here it is.", "{budget}");
+        assert_eq!(
+            message["body_html"].is_string(),
+            html_kept,
+            "{budget}: {message}"
+        );
+        app.stop().await;
+    }
+}
+
+/// One well-behaved client's latencies (SMTP transactions, HTTP requests) while an attack
+/// runs, and its 99th percentile.
+#[derive(Default)]
+struct Latencies {
+    smtp: Vec<std::time::Duration>,
+    http: Vec<std::time::Duration>,
+}
+
+impl Latencies {
+    fn p99(samples: &[std::time::Duration]) -> std::time::Duration {
+        let mut sorted = samples.to_vec();
+        sorted.sort();
+        sorted[(sorted.len() * 99).div_ceil(100) - 1]
+    }
+}
+
+/// A well-behaved client at its own address (127.0.0.2): `samples` replies, each over a new
+/// SMTP connection, and as many page loads over new HTTP connections, all of which must
+/// succeed.
+async fn well_behaved(
+    gateway: &support::process::Gateway,
+    reply_to: &str,
+    irt: &str,
+    tag: &str,
+    samples: usize,
+) -> Latencies {
+    use std::time::Instant;
+    let me: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let http = reqwest::Client::builder()
+        .local_address(me)
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut latencies = Latencies::default();
+    for i in 0..samples {
+        let started = Instant::now();
+        let (mut c, greeting) = SmtpClient::connect_from(me, gateway.smtp).await;
+        assert_eq!(greeting.code, 220, "{tag}: {}", greeting.text);
+        assert_eq!(c.cmd("EHLO good.client.test").await.code, 250);
+        let email = reply_email(
+            "carl@client.test",
+            reply_to,
+            &format!("<{tag}-{i}@client.test>"),
+            irt,
+            &format!("Still fine during {tag}, {i}."),
+        );
+        let answer = c.send_mail("carl@client.test", &[reply_to], &email).await;
+        assert_eq!(answer.code, 250, "{tag}: {}", answer.text);
+        c.cmd("QUIT").await;
+        latencies.smtp.push(started.elapsed());
+        let started = Instant::now();
+        let page = http
+            .get(format!("http://{}/healthz", gateway.http))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{tag}: {e}"));
+        assert!(page.status().is_success(), "{tag}: {}", page.status());
+        latencies.http.push(started.elapsed());
+    }
+    latencies
+}
+
+/// The emails of the MIME attacks: 25 levels of base64-encoded messages inside each other,
+/// a 10 MB header on one line, 100,000 tiny parts.
+fn mime_bombs(reply_to: &str) -> Vec<(&'static str, String)> {
+    let head = |id: &str| {
+        format!(
+            "From: carl@client.test\r\nTo: {reply_to}\r\nSubject: Re: Bank details\r\n\
+Message-ID: <{id}@client.test>\r\nMIME-Version: 1.0\r\n"
+        )
+    };
+    let mut entity = "Content-Type: text/plain\r\n\r\nDeep down\r\n".to_string();
+    for _ in 0..25 {
+        let encoded = data_encoding::BASE64.encode(entity.as_bytes());
+        let mut wrapped =
+            "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_string();
+        for line in encoded.as_bytes().chunks(76) {
+            wrapped.push_str(std::str::from_utf8(line).unwrap());
+            wrapped.push_str("\r\n");
+        }
+        entity = wrapped;
+    }
+    let nested = format!("{}{entity}", head("nested-encodings"));
+    let long_header = format!(
+        "{}X-Long: {}\r\nContent-Type: text/plain\r\n\r\nUnder a long header\r\n",
+        head("long-header"),
+        "a".repeat(10 * 1024 * 1024)
+    );
+    let mut parts = format!(
+        "{}Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n",
+        head("many-parts")
+    );
+    for i in 0..100_000 {
+        parts.push_str(&format!("--p\r\nContent-Type: text/plain\r\n\r\n{i}\r\n"));
+    }
+    parts.push_str("--p--\r\n");
+    vec![
+        ("nested encodings", nested),
+        ("10 MB header line", long_header),
+        ("100,000 parts", parts),
+    ]
+}
+
+/// Resource attacks against the real binary, each while a well-behaved client at another
+/// address keeps sending replies and loading a page: 10,000 connections from one address to
+/// each listener, slowloris on both, and the MIME bombs sent over and over. The client is
+/// served throughout; the gateway's memory and file handles stay bounded. The p99 of the
+/// client's SMTP transactions and HTTP requests during each attack is printed (README's
+/// Security table quotes a release build: `THREADGATE_BIN=target/release/threadgate`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_attacks_leave_other_clients_served_with_bounded_memory() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    let db = TestDb::sqlite().await;
+    let dns = support::dns::TestDns::start().await;
+    let mut gateway = support::process::Gateway::new(
+        &db,
+        &[
+            // Mail from loopback is checked like the internet's (nothing is trusted).
+            "--trusted-relay",
+            "192.0.2.1/32",
+            "--dns-server",
+            &dns.addr.to_string(),
+        ],
+    );
+    gateway.start().await;
+    let agent = gateway
+        .api(
+            reqwest::Method::POST,
+            "/people",
+            Some(json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let client = gateway
+        .api(
+            reqwest::Method::POST,
+            "/people",
+            Some(json!({"email": "carl@client.test", "name": "Carl", "role": "client"})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let conversation = gateway
+        .api(
+            reqwest::Method::POST,
+            "/conversations",
+            Some(json!({"subject": "Bank details", "created_by": agent, "participants": [client]})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    gateway
+        .api(
+            reqwest::Method::POST,
+            &format!("/conversations/{conversation}/messages"),
+            Some(json!({"author_id": agent, "body": "Your statement.", "kind": "message"})),
+        )
+        .await;
+    let notification = loop {
+        if let Some(email) = outbox_emails(&gateway.outbox, "carl@client.test").pop() {
+            break email;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (reply_to, irt) = (notification.reply_to(), notification.message_id());
+    const SAMPLES: usize = 20;
+    let baseline = well_behaved(&gateway, &reply_to, &irt, "baseline", SAMPLES).await;
+    let rss_before = gateway.memory("VmRSS");
+    let mut report = vec![("none", baseline)];
+    let phase = Instant::now();
+
+    // 10,000 connections from one address to each listener, held open.
+    for (listener, addr) in [("SMTP", gateway.smtp), ("HTTP", gateway.http)] {
+        let flood = tokio::spawn(async move {
+            let mut held = Vec::with_capacity(10_000);
+            for _ in 0..10_000 {
+                if let Ok(stream) = TcpStream::connect(addr).await {
+                    held.push(stream);
+                }
+            }
+            held
+        });
+        let during = well_behaved(&gateway, &reply_to, &irt, listener, SAMPLES).await;
+        let held = flood.await.unwrap();
+        assert!(held.len() > 9_000, "{listener}: {} connected", held.len());
+        let files = gateway.open_files();
+        assert!(
+            files < 1_500,
+            "{listener}: the gateway holds {files} file handles"
+        );
+        eprintln!("{listener} flood done at {:?}", phase.elapsed());
+        report.push((
+            if listener == "SMTP" {
+                "10,000 SMTP connections"
+            } else {
+                "10,000 HTTP connections"
+            },
+            during,
+        ));
+    }
+
+    // Slowloris: 300 connections to each listener, a byte every 200 ms.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut trickles = Vec::new();
+    for i in 0..600 {
+        let (addr, line): (_, &[u8]) = match i % 2 {
+            0 => (
+                gateway.smtp,
+                b"EHLO slow.attacker.test\r\nMAIL FROM:<a@b.test>\r\n",
+            ),
+            _ => (
+                gateway.http,
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            ),
+        };
+        let stop = stop.clone();
+        trickles.push(tokio::spawn(async move {
+            let Ok(mut stream) = TcpStream::connect(addr).await else {
+                return;
+            };
+            for byte in line.iter().cycle() {
+                if stop.load(Ordering::Relaxed) || stream.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }));
+    }
+    report.push((
+        "slowloris, 300 connections to each listener",
+        well_behaved(&gateway, &reply_to, &irt, "slowloris", SAMPLES).await,
+    ));
+    stop.store(true, Ordering::Relaxed);
+    for trickle in trickles {
+        trickle.await.unwrap();
+    }
+    eprintln!("slowloris done at {:?}", phase.elapsed());
+
+    // The MIME bombs, sent over and over by two attackers.
+    for (name, bomb) in mime_bombs(&reply_to) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let bomb = Arc::new(bomb);
+        let mut attackers = Vec::new();
+        for _ in 0..2 {
+            let (stop, bomb, reply_to, smtp) =
+                (stop.clone(), bomb.clone(), reply_to.clone(), gateway.smtp);
+            attackers.push(tokio::spawn(async move {
+                let mut slowest = Duration::ZERO;
+                let mut sent = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let (mut c, _) = SmtpClient::connect(smtp).await;
+                    c.cmd("EHLO attacker.test").await;
+                    let answer = c.send_mail("carl@client.test", &[&reply_to], &bomb).await;
+                    assert!(answer.code == 250 || answer.code >= 500, "{}", answer.text);
+                    slowest = slowest.max(started.elapsed());
+                    sent += 1;
+                }
+                (sent, slowest)
+            }));
+        }
+        let during = well_behaved(&gateway, &reply_to, &irt, name, SAMPLES).await;
+        stop.store(true, Ordering::Relaxed);
+        for attacker in attackers {
+            let (sent, slowest) = attacker.await.unwrap();
+            assert!(
+                sent > 0 && slowest < Duration::from_secs(60),
+                "{name}: {sent} sent, slowest {slowest:?}"
+            );
+            eprintln!("{name}: {sent} answered, the slowest in {slowest:?}");
+        }
+        eprintln!("{name} done at {:?}", phase.elapsed());
+        report.push((name, during));
+    }
+
+    let peak = gateway.memory("VmHWM");
+    eprintln!(
+        "gateway memory: {} MiB before the attacks, peak {} MiB",
+        rss_before >> 20,
+        peak >> 20
+    );
+    for (attack, latencies) in &report {
+        eprintln!(
+            "{attack}: p99 SMTP {:?}, HTTP {:?} ({} each)",
+            Latencies::p99(&latencies.smtp),
+            Latencies::p99(&latencies.http),
+            latencies.smtp.len()
+        );
+        assert!(
+            Latencies::p99(&latencies.smtp) < Duration::from_secs(10)
+                && Latencies::p99(&latencies.http) < Duration::from_secs(5),
+            "{attack}"
+        );
+    }
+    assert!(peak < 1024 * 1024 * 1024, "peak memory {} MiB", peak >> 20);
+}

@@ -7,12 +7,12 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::process::Gateway;
 use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -21,115 +21,6 @@ const CONVERSATIONS: usize = 20;
 const PER_CONVERSATION: usize = 20;
 const SENDERS: usize = 6;
 const KILLS: usize = 5;
-
-struct Gateway {
-    args: Vec<String>,
-    child: Option<Child>,
-    smtp: SocketAddr,
-    http: SocketAddr,
-    outbox: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Gateway {
-    fn new(db: &TestDb) -> Gateway {
-        let dir = tempfile::tempdir().unwrap();
-        let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let args = [
-            "serve",
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--database-url",
-            &db.url,
-            "--smtp-listen",
-            &smtp.to_string(),
-            "--http-listen",
-            &http.to_string(),
-            "--admin-token",
-            ADMIN_TOKEN,
-            "--tick",
-            "100ms",
-            "--reply-domain",
-            "reply.test",
-            "--from-address",
-            "notifications@gateway.test",
-            // A crash leaves claimed emails reserved this long before they go out again.
-            "--outbox-lease",
-            "2s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        Gateway {
-            args,
-            child: None,
-            smtp,
-            http,
-            outbox: dir.path().join("outbox"),
-            _dir: dir,
-        }
-    }
-
-    async fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_threadgate"))
-            .args(&self.args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start threadgate");
-        self.child = Some(child);
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let up = client
-                .get(format!("http://{}/healthz", self.http))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if up && TcpStream::connect(self.smtp).await.is_ok() {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "gateway did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL");
-            child.wait().expect("reaped");
-        }
-    }
-
-    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let client = reqwest::Client::new();
-        let mut request = client
-            .request(method, format!("http://{}/api/v1{path}", self.http))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("API request");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap_or(Value::Null)
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// What the client saw of one message, across all its attempts.
 #[derive(Debug, Default, Clone)]
@@ -215,7 +106,8 @@ async fn try_attempt(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_mail_survives_sigkill_exactly_once_and_so_do_notifications() {
     for db in test_databases().await {
-        let mut gateway = Gateway::new(&db);
+        // A crash leaves claimed emails reserved this long before they go out again.
+        let mut gateway = Gateway::new(&db, &["--outbox-lease", "2s"]);
         gateway.start().await;
         let agent = gateway
             .api(

@@ -1,6 +1,7 @@
 //! Everything decided from an email's content alone: pure, so the fixture corpus, the fuzzer
 //! and `threadgate extract` run exactly what the SMTP pipeline runs.
 
+use super::budget::CpuBudget;
 use super::classify::{self, Machine};
 use super::extract::{self, Extracted};
 use super::html;
@@ -22,6 +23,8 @@ pub struct Body {
     pub html: Option<String>,
     /// What was removed from the text (quoted history, signature), verbatim.
     pub trimmed: Option<String>,
+    /// The HTML part was given up: its extraction ran over the CPU budget ([`CpuBudget`]).
+    pub html_over_budget: bool,
 }
 
 /// Parses and classifies. None: not an email at all.
@@ -35,7 +38,7 @@ pub fn parse_and_classify(raw: &[u8], ctx: &Context) -> Option<(ParsedEmail, Opt
 /// of the last notification we sent this person in this conversation, when known: wherever it
 /// is quoted, it goes.
 pub fn reply_body(parsed: &ParsedEmail, sent_text: Option<&str>) -> Body {
-    reply_body_with(parsed, sent_text, &|_| None)
+    reply_body_with(parsed, sent_text, &|_| None, &CpuBudget::unlimited())
 }
 
 /// [`reply_body`], with inline `cid:` images pointed at `cid_url(content_id)`.
@@ -43,10 +46,11 @@ pub fn reply_body_with(
     parsed: &ParsedEmail,
     sent_text: Option<&str>,
     cid_url: &dyn Fn(&str) -> Option<String>,
+    budget: &CpuBudget,
 ) -> Body {
     // Prepared once for both parts: for a long notification it costs as much as the matching.
     let sent = sent_text.and_then(extract::Sent::new);
-    reply_body_sent(parsed, sent.as_ref(), cid_url)
+    reply_body_sent(parsed, sent.as_ref(), cid_url, budget)
 }
 
 /// [`reply_body_with`] with the sent text already prepared (`threadgate extract` also explains
@@ -55,11 +59,21 @@ pub fn reply_body_sent(
     parsed: &ParsedEmail,
     sent: Option<&extract::Sent>,
     cid_url: &dyn Fn(&str) -> Option<String>,
+    budget: &CpuBudget,
 ) -> Body {
     let Extracted { mut kept, trimmed } = extract::extract_reply_with(&parsed.text(), sent);
+    let mut html_over_budget = false;
     let html = match parsed.html_body.as_deref() {
         Some(h) => {
-            let reply = html::reply_html_parts(h, sent, cid_url);
+            let Some(reply) = html::reply_html_parts(h, sent, cid_url, budget) else {
+                html_over_budget = true;
+                return Body {
+                    text: kept,
+                    html: None,
+                    trimmed,
+                    html_over_budget,
+                };
+            };
             if reply.answers_in_history && extract::tagged_answers(&kept).next().is_none() {
                 // Answers typed in colour inside Outlook's history, which the text part could
                 // not tell (no initials): the text is what the HTML kept.
@@ -82,5 +96,6 @@ pub fn reply_body_sent(
         text: kept,
         html: html.filter(|h| !h.trim().is_empty()),
         trimmed,
+        html_over_budget,
     }
 }

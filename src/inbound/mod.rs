@@ -11,6 +11,7 @@
 mod actions;
 pub mod analyze;
 pub mod authentication;
+pub mod budget;
 pub mod classify;
 mod commands;
 mod disposition;
@@ -59,6 +60,9 @@ pub struct InboundLimits {
     /// within `burst_window_ms` are held (recorded, not posted).
     pub burst_limit: i64,
     pub burst_window_ms: i64,
+    /// The CPU time one email's body extraction may take before its HTML part is given up
+    /// (`budget`).
+    pub extraction_cpu_budget: std::time::Duration,
 }
 
 impl Default for InboundLimits {
@@ -67,6 +71,7 @@ impl Default for InboundLimits {
             max_attachment_size: 20 * 1024 * 1024,
             burst_limit: 30,
             burst_window_ms: 10 * 60 * 1000,
+            extraction_cpu_budget: std::time::Duration::from_secs(2),
         }
     }
 }

@@ -146,10 +146,23 @@ impl Inbound {
             .filter(|a| a.omitted.is_none())
             .filter_map(|a| Some((a.content_id.clone()?, format!("/attachments/{}", a.id))))
             .collect();
+        let budget = self.limits.extraction_cpu_budget;
         let body = super::cpu_bound(|| {
-            analyze::reply_body_with(parsed, sent_text.as_deref(), &|cid| {
-                cid_urls.get(cid).cloned()
-            })
+            let budget = super::budget::CpuBudget::start(budget);
+            let body = analyze::reply_body_with(
+                parsed,
+                sent_text.as_deref(),
+                &|cid| cid_urls.get(cid).cloned(),
+                &budget,
+            );
+            if body.html_over_budget {
+                tracing::warn!(
+                    conversation_id = %conversation_id,
+                    cpu_ms = budget.spent().as_millis() as u64,
+                    "the HTML part is not kept: its extraction ran over the CPU budget (posted as text; the original email is kept)"
+                );
+            }
+            body
         });
         let dedup_key = parsed
             .message_id

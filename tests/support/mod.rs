@@ -4,6 +4,7 @@
 
 pub mod dkim;
 pub mod dns;
+pub mod process;
 pub mod web;
 
 use clap::Parser;

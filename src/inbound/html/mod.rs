@@ -62,6 +62,7 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
+use super::budget::CpuBudget;
 use super::extract;
 #[cfg(doc)]
 use crate::domain::REPLY_MARKER;
@@ -156,7 +157,9 @@ pub fn reply_html_with_sent(
     sent: Option<&extract::Sent>,
     cid_url: &dyn Fn(&str) -> Option<String>,
 ) -> String {
-    reply_html_parts(html, sent, cid_url).html
+    reply_html_parts(html, sent, cid_url, &CpuBudget::unlimited())
+        .map(|reply| reply.html)
+        .unwrap_or_default()
 }
 
 /// The kept part of an HTML reply, and whether it keeps answers typed inside a removed
@@ -171,19 +174,26 @@ pub fn reply_html_parts(
     html: &str,
     sent: Option<&extract::Sent>,
     cid_url: &dyn Fn(&str) -> Option<String>,
-) -> HtmlReply {
+    budget: &CpuBudget,
+) -> Option<HtmlReply> {
+    if budget.exhausted() {
+        return None;
+    }
     let mut tree = Tree::parse(&normalize(html));
     let mut keep = vec![true; tree.len()];
     let found = remove_client_containers(&tree, &mut keep);
+    if budget.exhausted() {
+        return None;
+    }
     remove_what_the_text_extractor_removes(&mut tree, &mut keep, sent);
     // After the text rules, which would take our quoted lines above them for history.
     found.answers.keep(&tree, &mut keep);
     let content = content_flags(&tree, &keep);
     if !content[ROOT] {
-        return HtmlReply {
+        return Some(HtmlReply {
             html: String::new(),
             answers_in_history: false,
-        };
+        });
     }
     trim_blank_edges(&tree, &mut keep, &content, true);
     trim_blank_edges(&tree, &mut keep, &content, false);
@@ -191,8 +201,11 @@ pub fn reply_html_parts(
         .forward
         .and_then(|x| forward_fold(&tree, &keep, &content, x));
     let fragment = tree.serialize(&keep, cid_url, fold.as_ref());
-    HtmlReply {
+    if budget.exhausted() {
+        return None;
+    }
+    Some(HtmlReply {
         html: SANITIZER.clean(&fragment).to_string().trim().to_string(),
         answers_in_history: !found.answers.is_empty(),
-    }
+    })
 }

@@ -1,0 +1,142 @@
+//! The real `threadgate` binary as a process of its own: killed and restarted by the crash
+//! suite, watched (memory, file handles) by the attack suite. `THREADGATE_BIN` runs another
+//! build of it (a release build, to measure).
+
+use super::{ADMIN_TOKEN, TestDb, free_port};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+pub struct Gateway {
+    args: Vec<String>,
+    child: Option<Child>,
+    pub smtp: SocketAddr,
+    pub http: SocketAddr,
+    pub outbox: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// A gateway on `db` with its own data directory and ports, and `extra` flags.
+    pub fn new(db: &TestDb, extra: &[&str]) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut args: Vec<String> = [
+            "serve",
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--database-url",
+            &db.url,
+            "--smtp-listen",
+            &smtp.to_string(),
+            "--http-listen",
+            &http.to_string(),
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--tick",
+            "100ms",
+            "--reply-domain",
+            "reply.test",
+            "--from-address",
+            "notifications@gateway.test",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Gateway {
+            args,
+            child: None,
+            smtp,
+            http,
+            outbox: dir.path().join("outbox"),
+            _dir: dir,
+        }
+    }
+
+    /// Starts it and waits until both listeners answer.
+    pub async fn start(&mut self) {
+        let binary = std::env::var("THREADGATE_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_threadgate").to_string());
+        let child = Command::new(binary)
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start threadgate");
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = client
+                .get(format!("http://{}/healthz", self.http))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if up && TcpStream::connect(self.smtp).await.is_ok() {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gateway did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// A line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`…), in bytes.
+    pub fn memory(&self, field: &str) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// The file handles it holds open.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+    }
+
+    /// An API call as the admin; panics unless it succeeds.
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let client = reqwest::Client::new();
+        let mut request = client
+            .request(method, format!("http://{}/api/v1{path}", self.http))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API request");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
