@@ -130,11 +130,9 @@ impl App {
                 .context("setting up the outbound transport")?,
         };
         let outbox_wake = Arc::new(Notify::new());
-        let smtp = TcpListener::bind(config.smtp_listen)
-            .await
+        let smtp = crate::conn_limits::listen(config.smtp_listen)
             .with_context(|| format!("binding the SMTP listener to {}", config.smtp_listen))?;
-        let http = TcpListener::bind(config.http_listen)
-            .await
+        let http = crate::conn_limits::listen(config.http_listen)
             .with_context(|| format!("binding the HTTP listener to {}", config.http_listen))?;
         let public_url = match &config.public_url {
             Some(url) => url.clone(),

@@ -338,9 +338,9 @@ pub struct ServeArgs {
     /// posted); uploaded (API, web form), larger ones are refused.
     #[arg(long, env = "THREADGATE_MAX_ATTACHMENT_SIZE", default_value = "20MiB", value_parser = parse_size)]
     pub max_attachment_size: usize,
-    /// CPU time one email's body extraction may take: past it, its HTML part is given up and
-    /// the message posted as text (the original email is kept). A safety net: ordinary
-    /// emails take milliseconds.
+    /// CPU time one message's body extraction may take (checked between its phases): past it,
+    /// its HTML part is given up and the message posted as text (the original email is
+    /// kept). A safety net: ordinary emails take milliseconds.
     #[arg(long, env = "THREADGATE_EXTRACTION_CPU_BUDGET", default_value = "2s", value_parser = parse_duration)]
     pub extraction_cpu_budget: Duration,
     /// Files one notification email carries in all, as MIME attachments; the others are

@@ -94,6 +94,21 @@ pub fn raise_open_files_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
+/// A listening socket whose accept queue holds a burst of connections (4,096; the kernel caps
+/// it at `net.core.somaxconn`, 4,096 since Linux 5.4, 128 before; tokio's default is 1,024): under a flood of connections from one
+/// address, which are accepted and refused at once, another client's SYN waits in the queue
+/// instead of being dropped and retried a second later.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's and tokio's bind do on Unix: a restart may bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,7 +136,7 @@ async fn a_magic_link_signs_its_recipient_in_opens_the_conversation_and_verifies
         // then on to the conversation.
         let mut elsewhere = Browser::new(&s.app);
         let page = elsewhere.get(&link).await;
-        assert_eq!(page.status, 400);
+        assert_eq!(page.status, 410);
         assert!(page.body.contains("already been used"), "{}", page.body);
         assert!(page.body.contains(&format!(
             "href=\"/login?next=/c/{}%23unread\"",

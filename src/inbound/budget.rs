@@ -1,10 +1,11 @@
-//! The CPU one email's body extraction may spend. Parsing and cutting the text are linear in
-//! the input and always done (the text is what gets posted); the HTML part — a DOM built,
-//! matched against the text's cuts, serialized, then parsed again by the sanitizer — is the
-//! costly rest, and is given up once the budget is spent: the message is posted with its text,
-//! the original email stays available to staff. A safety net under the linear bounds (the
-//! nesting cap of `html::depth`, the size limit), so that no input found later can hold a
-//! core for long.
+//! The CPU one posted message's body extraction may spend (per message: an LMTP email to
+//! several reply addresses is extracted for each). Cutting the text is always done (the text
+//! is what gets posted); the HTML part — a DOM built, matched against the text's cuts,
+//! serialized, then parsed again by the sanitizer — is the costly rest. The budget is checked
+//! before each of those phases, which are each linear in the input (the nesting cap of
+//! `html::depth`, the size limit); once spent, the HTML is given up: the message is posted
+//! with its text, the original email stays available to staff. So the work is bounded by the
+//! budget plus one phase, whatever a phase found later to be slower on some input costs.
 //!
 //! Measured in the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, POSIX), not wall time: on a
 //! busy machine waiting for a core is not spending one, and must not cost a sender their HTML.

@@ -463,8 +463,8 @@ impl Composer {
             locale: due.locale,
         };
         // "Open the conversation" lands on the first message they have not read (the page
-        // marks it `id="unread"`); the fragment survives the sign-in redirect (RFC 9110
-        // §10.2.2: a Location without one inherits the request's).
+        // marks it `id="unread"`); the sign-in button's redirect says it again (a fragment
+        // never reaches the server: `web::view::login`).
         let conversation_url = format!("{open_url}#unread");
         let views: Vec<MessageView> = messages
             .iter()

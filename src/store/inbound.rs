@@ -53,14 +53,17 @@ pub struct InboundEntry {
 }
 
 impl InboundEntry {
-    /// Held because the From's domain disowns it (DMARC failed, by our checks or the trusted
-    /// MTA's): staff see "unverified sender" — the From may be forged.
+    /// Held, and the From's domain disowns it (DMARC failed, by our checks or the trusted
+    /// MTA's, whatever its policy): staff see "unverified sender" — the From may be forged.
+    /// Read from the results' own `dmarc=` method (RFC 8601 §2.2), not from anywhere in them
+    /// (a sender's address may hold "dmarc=fail").
     pub fn sender_unverified(&self) -> bool {
-        self.outcome == InboundOutcome::Held
-            && self
-                .auth_results
-                .as_deref()
-                .is_some_and(|r| r.to_ascii_lowercase().contains("dmarc=fail"))
+        self.outcome.is_held()
+            && self.auth_results.as_deref().is_some_and(|results| {
+                results
+                    .split([';', ' ', '\t', '\r', '\n'])
+                    .any(|token| token.eq_ignore_ascii_case("dmarc=fail"))
+            })
     }
 }
 

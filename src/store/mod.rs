@@ -39,6 +39,7 @@ mod sign_in_failures;
 mod stored_text;
 mod transcripts;
 mod used_links;
+pub use used_links::LinkUse;
 mod verification;
 
 pub use addresses::PersonAddress;

@@ -54,6 +54,11 @@ pub(super) struct Args {
     )]
     pub(super) server_args: Vec<String>,
 
+    /// Make the spawned server check every reply's SPF and DMARC itself, as when it faces the
+    /// internet, against a DNS server on loopback that answers every query at once
+    #[arg(long, conflicts_with_all = ["api_url", "peer"])]
+    pub(super) dns: bool,
+
     /// Scheduler tick given to the spawned server (like 200ms, 1s)
     #[arg(long, default_value = "200ms", value_name = "DURATION")]
     pub(super) tick: String,

@@ -25,7 +25,7 @@ pub(super) async fn run_idle(mut args: Args) -> Result<bool> {
     // Long enough that no idle timeout fires while they are held.
     args.server_args.push("--smtp-idle-timeout=1h".to_string());
     let run_id = random_hex(&mut rand::rng(), 8);
-    let (target, mut server) = Server::spawn(&args, &run_id).await?;
+    let (target, mut server) = Server::spawn(&args, &run_id, None).await?;
     server.wait_ready(&target).await?;
     let pid = target.pid.context("the spawned server has no pid")?;
     sleep(Duration::from_millis(300)).await;

@@ -53,13 +53,15 @@
 //! ```
 //!
 //! The files: `args` (the command line), `server` (the spawned server),
-//! `procfs` (its memory and CPU time from `/proc`), `prepare` (people,
+//! `procfs` (its memory and CPU time from `/proc`), `dns` (`--dns`: a loopback DNS server
+//! for the server's own SPF/DMARC checks), `prepare` (people,
 //! conversations, notifications), `peer` (`--peer`), `message` (the replies
 //! sent), `smtp` (the SMTP client), `load` (the parallel sessions), `verify`
 //! (counting stored messages through the API), `report` (percentiles and the
 //! report), `idle` (`--idle`), `http` (the API client).
 
 mod args;
+mod dns;
 mod http;
 mod idle;
 mod load;
@@ -142,6 +144,10 @@ async fn run(args: Args) -> Result<bool> {
         return run_idle(args).await;
     }
     let run_id = random_hex(&mut rand::rng(), 8);
+    let dns = match args.dns {
+        true => Some(dns::start("example.test").await?),
+        false => None,
+    };
     let (target, mut server) = match (&args.api_url, &args.peer) {
         (_, Some(peer)) => {
             let target = Target {
@@ -170,7 +176,7 @@ async fn run(args: Args) -> Result<bool> {
             (target, None)
         }
         (None, None) => {
-            let (target, server) = Server::spawn(&args, &run_id).await?;
+            let (target, server) = Server::spawn(&args, &run_id, dns.as_ref()).await?;
             (target, Some(server))
         }
     };

@@ -26,7 +26,13 @@ pub(super) struct Server {
 }
 
 impl Server {
-    pub(super) async fn spawn(args: &Args, run_id: &str) -> Result<(Target, Server)> {
+    /// Starts the server; with `dns`, it checks replies itself against that DNS server (no
+    /// trusted relay: loopback is the internet to it).
+    pub(super) async fn spawn(
+        args: &Args,
+        run_id: &str,
+        dns: Option<&super::dns::LoopbackDns>,
+    ) -> Result<(Target, Server)> {
         let bin = match &args.server_bin {
             Some(p) => p.clone(),
             None => std::env::current_exe()
@@ -63,8 +69,13 @@ impl Server {
             .arg(&args.reply_domain)
             .arg("--tick")
             .arg(&args.tick)
-            .args(&args.server_args)
-            .stdin(Stdio::null())
+            .args(&args.server_args);
+        if let Some(dns) = dns {
+            cmd.arg(format!("--dns-server={}", dns.addr))
+                // TEST-NET-1: no client of ours.
+                .arg("--trusted-relay=192.0.2.1/32");
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .kill_on_drop(true);

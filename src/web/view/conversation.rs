@@ -761,7 +761,7 @@ pub async fn post_release_held(
     }
 }
 
-/// Drops an unknown sender's reply held in this conversation (staff): never posted.
+/// Drops an email held in this conversation (staff): kept for the record, never posted.
 pub async fn post_drop_held(
     state: Web,
     headers: HeaderMap,

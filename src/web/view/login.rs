@@ -11,7 +11,7 @@ use super::auth::{
 use super::page::{Chrome, Web, WebError, WebForm, WebPath, render, safe_next, visitor_text};
 use super::text::Text;
 use crate::domain::EmailAddress;
-use crate::store::{CodeCheck, SessionVia};
+use crate::store::{CodeCheck, LinkUse, SessionVia};
 use crate::web::listener::Peer;
 use crate::web::service::codes::{send_code, verify_code};
 use askama::Template;
@@ -347,13 +347,20 @@ pub async fn magic_link(
                 action: &action,
             },
         )),
-        None if state.store.link_used(&live.link.digest).await? => Ok(link_refused(
-            &state,
-            &headers,
-            t,
-            LinkRefusal::Used,
-            Some(&to),
-        )),
+        None if state
+            .store
+            .link_use(&live.link.digest, &browser_key(&anonymous_csrf(&headers).0))
+            .await?
+            == LinkUse::Used =>
+        {
+            Ok(link_refused(
+                &state,
+                &headers,
+                t,
+                LinkRefusal::Used,
+                Some(&to),
+            ))
+        }
         None => Ok(anonymous_page_in(
             t,
             &headers,
@@ -409,11 +416,15 @@ pub async fn magic_link_submit(
     {
         return Ok(Redirect::to(&to).into_response());
     }
-    if !state
+    let used = state
         .store
-        .use_link(&live.link.digest, live.link.expires_at)
-        .await?
-    {
+        .use_link(
+            &live.link.digest,
+            live.link.expires_at,
+            &browser_key(&form.csrf),
+        )
+        .await?;
+    if used == LinkUse::Used {
         return Ok(link_refused(
             &state,
             &headers,
@@ -440,6 +451,12 @@ async fn link_language(state: &Web, headers: &HeaderMap, token: &str) -> &'stati
     person.await.unwrap_or_else(|| visitor_text(headers))
 }
 
+/// What names this browser to `store::used_links`: a digest of the form token it posts (its
+/// CSRF cookie's value, or its session's token), never the token itself.
+fn browser_key(form_token: &str) -> String {
+    crate::store::sha256_hex(form_token.trim().as_bytes())
+}
+
 fn link_action(token: &str, query: Option<&str>) -> String {
     match query {
         Some(q) => format!("/m/{token}?{q}"),
@@ -463,9 +480,14 @@ fn link_refused(
     why: LinkRefusal,
     to: Option<&str>,
 ) -> Response {
-    let (title, message): (fn(&Text) -> &'static str, _) = match why {
-        LinkRefusal::Invalid => (|t| t.link_invalid_title, t.link_invalid),
-        LinkRefusal::Used => (|t| t.link_used_title, t.link_used),
+    // 410: the link was genuine and is gone; 400: it never was, or no longer is.
+    let (title, message, status): (fn(&Text) -> &'static str, _, _) = match why {
+        LinkRefusal::Invalid => (
+            |t| t.link_invalid_title,
+            t.link_invalid,
+            StatusCode::BAD_REQUEST,
+        ),
+        LinkRefusal::Used => (|t| t.link_used_title, t.link_used, StatusCode::GONE),
     };
     let login = match to {
         Some(to) => format!("/login?next={}", super::auth::percent_encode(to)),
@@ -475,11 +497,11 @@ fn link_refused(
         t,
         headers,
         state.secure_cookies,
-        StatusCode::BAD_REQUEST,
+        status,
         |chrome| {
             let title = title(chrome.t);
             render(
-                StatusCode::BAD_REQUEST,
+                status,
                 LinkInvalidPage {
                     chrome,
                     title,
