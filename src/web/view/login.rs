@@ -655,7 +655,7 @@ mod tests {
 
     #[test]
     fn a_sign_in_link_opens_its_conversation_or_one_of_our_files_never_elsewhere() {
-        assert_eq!(link_target("cnv_1", None), "/c/cnv_1");
+        assert_eq!(link_target("cnv_1", None), "/c/cnv_1#unread");
         assert_eq!(
             link_target("cnv_1", Some("file=att_2")),
             "/attachments/att_2"
@@ -666,9 +666,12 @@ mod tests {
         );
         assert_eq!(
             link_target("cnv_1", Some("file=..%2F..%2Fadmin")),
-            "/c/cnv_1"
+            "/c/cnv_1#unread"
         );
-        assert_eq!(link_target("cnv_1", Some("file=//evil.test")), "/c/cnv_1");
-        assert_eq!(link_target("cnv_1", Some("file=")), "/c/cnv_1");
+        assert_eq!(
+            link_target("cnv_1", Some("file=//evil.test")),
+            "/c/cnv_1#unread"
+        );
+        assert_eq!(link_target("cnv_1", Some("file=")), "/c/cnv_1#unread");
     }
 }
