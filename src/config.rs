@@ -236,6 +236,13 @@ pub struct ServeArgs {
     pub smtp_listen: SocketAddr,
     #[arg(long, env = "THREADGATE_HTTP_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_socket)]
     pub http_listen: SocketAddr,
+    /// A listener of its own for `/metrics`, without the admin token (for a scraper on a
+    /// private network); without it, `/metrics` is on the HTTP listener behind the token.
+    #[arg(long, env = "THREADGATE_METRICS_LISTEN", value_parser = parse_socket)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// `/readyz` answers 503 when the oldest email due for delivery has waited longer.
+    #[arg(long, env = "THREADGATE_READY_MAX_OUTBOX_LAG", default_value = "10m", value_parser = parse_duration)]
+    pub ready_max_outbox_lag: Duration,
     /// Concurrent HTTP connections; more are closed at once.
     #[arg(long, env = "THREADGATE_HTTP_MAX_CONNECTIONS", default_value_t = 1000)]
     pub http_max_connections: usize,
@@ -538,6 +545,8 @@ pub struct Config {
     pub database_url: String,
     pub smtp_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub ready_max_outbox_lag: Duration,
     pub http_limits: HttpLimits,
     /// None: `http://<the bound HTTP address>`.
     pub public_url: Option<String>,
@@ -750,6 +759,8 @@ impl ServeArgs {
             database_url,
             smtp_listen: self.smtp_listen,
             http_listen: self.http_listen,
+            metrics_listen: self.metrics_listen,
+            ready_max_outbox_lag: self.ready_max_outbox_lag,
             http_limits: HttpLimits {
                 max_connections: self.http_max_connections,
                 max_connections_per_ip: self.http_max_connections_per_ip,

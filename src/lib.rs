@@ -18,6 +18,7 @@
 //! - [`web`]: the web view (`web::view`: sessions, magic links, codes, pages), the JSON API,
 //!   settings and verification codes, the one-click unsubscribe page.
 //! - [`supervise`]: background loops restarted when they fail, and their health.
+//! - [`metrics`]: the counters, gauges and histograms served at `/metrics`.
 //! - [`app`]: wiring; the only module that knows every other.
 //!
 //! Invariants: "250" only after the message is committed; no SQL outside `store`; the SMTP
@@ -35,6 +36,7 @@ pub mod export;
 pub mod export_cli;
 pub mod extract_cli;
 pub mod inbound;
+pub mod metrics;
 pub mod outbound;
 pub mod person_data;
 pub mod scheduler;

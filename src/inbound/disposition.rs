@@ -28,6 +28,22 @@ pub enum Refusal {
     StrangersRefused,
 }
 
+impl Refusal {
+    /// Its name, as a metric's label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NotAnEmail => "not_an_email",
+            Refusal::UnknownReplyAddress => "unknown_reply_address",
+            Refusal::NoSuchInbox => "no_such_inbox",
+            Refusal::SenderMismatch => "sender_mismatch",
+            Refusal::DmarcReject => "dmarc_reject",
+            Refusal::NoFrom => "no_from",
+            Refusal::SenderBlocked => "sender_blocked",
+            Refusal::StrangersRefused => "strangers_refused",
+        }
+    }
+}
+
 /// What the pipeline made of one email, for the store to apply at once.
 #[derive(Debug, Clone)]
 pub struct Disposition {

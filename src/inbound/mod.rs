@@ -97,6 +97,8 @@ pub struct Inbound {
     guesses: crate::conn_limits::Guesses,
     /// The MTA in front: never throttled (it relays everyone's unknown recipients).
     trusted_relays: Vec<crate::config::Network>,
+    /// Emails by outcome, commit latency and batch sizes.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Inbound {
@@ -121,7 +123,18 @@ impl Inbound {
             sender_policy: crate::domain::SenderPolicy::default(),
             guesses: crate::conn_limits::Guesses::default(),
             trusted_relays: Vec::new(),
+            metrics: std::sync::Arc::default(),
         }
+    }
+
+    /// Counts into `metrics` (the process's, served at `/metrics`).
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Inbound {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     pub fn with_trusted_relays(mut self, relays: Vec<crate::config::Network>) -> Inbound {

@@ -199,6 +199,7 @@ impl Inbound {
             .effects
             .iter()
             .any(|e| matches!(e, InboundEffect::Queue(_)));
+        let started = std::time::Instant::now();
         let stored = match self.store.apply_inbound(record, raw, changes).await {
             Ok(stored) => stored,
             Err(err) => {
@@ -206,6 +207,14 @@ impl Inbound {
                 return Answer::TryAgain;
             }
         };
+        self.metrics.observe_commit(started.elapsed(), stored.batch);
+        self.metrics
+            .inbound_emails
+            .get_or_create(&crate::metrics::Inbound {
+                outcome: stored.outcome.as_str(),
+                reason: refusal.map_or("none", Refusal::as_str),
+            })
+            .inc();
         tracing::info!(
             inbound_id = %stored.inbound_id,
             outcome = stored.outcome.as_str(),

@@ -212,9 +212,21 @@ impl OutboxWorker {
     }
 
     /// Delivers until `shutdown`; a batch in progress is finished first.
-    pub async fn run(self, poll: Duration, shutdown: CancellationToken) {
+    pub async fn run(
+        self,
+        poll: Duration,
+        shutdown: CancellationToken,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) {
         while !shutdown.is_cancelled() {
-            match self.run_once().await {
+            let pass = self.run_once().await;
+            if let Ok(done) = &pass {
+                metrics.outbox_sent.inc_by(done.sent as u64);
+                metrics
+                    .outbox_attempts_failed
+                    .inc_by((done.retried + done.failed) as u64);
+            }
+            match pass {
                 Ok(done) if done.sent + done.retried + done.failed > 0 => continue,
                 Ok(_) => {}
                 Err(err) => tracing::error!(error = %err, "outbox pass failed"),

@@ -18,6 +18,7 @@ pub async fn run(
     lifecycle: lifecycle::Lifecycle,
     tick: Duration,
     shutdown: CancellationToken,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) {
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -26,13 +27,17 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             _ = interval.tick() => {}
         }
+        let started = std::time::Instant::now();
         match planner.run_once().await {
-            Ok(_) => {}
+            Ok(emails) => {
+                metrics.planned.inc_by(emails as u64);
+            }
             Err(err) => tracing::error!(error = %err, "notification planning failed"),
         }
         if let Err(err) = lifecycle.run_once().await {
             tracing::error!(error = %err, "conversation lifecycle step failed");
         }
+        metrics.tick.observe(started.elapsed().as_secs_f64());
     }
 }
 

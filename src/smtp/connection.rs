@@ -272,16 +272,28 @@ async fn deliver(
         Protocol::Smtp => {
             let recipients: Vec<_> = transaction.recipients.iter().collect();
             let answer = Box::pin(inbound.deliver(transaction, &recipients, peer, known)).await;
-            vec![replies::answer(&answer)]
+            vec![counted(inbound, &answer)]
         }
         Protocol::Lmtp => {
             let mut replies = Vec::with_capacity(transaction.recipients.len());
             for recipient in &transaction.recipients {
                 let answer =
                     Box::pin(inbound.deliver(transaction, &[recipient], peer, known)).await;
-                replies.push(replies::answer(&answer));
+                replies.push(counted(inbound, &answer));
             }
             replies
         }
     }
+}
+
+/// The reply to an answer, counted by outcome and reply class.
+fn counted(inbound: &Inbound, answer: &crate::inbound::Answer) -> Reply {
+    let reply = replies::answer(answer);
+    let outcome = match answer {
+        crate::inbound::Answer::Stored { .. } => "stored",
+        crate::inbound::Answer::Refused(_) => "refused",
+        crate::inbound::Answer::TryAgain => "deferred",
+    };
+    inbound.metrics().transaction(outcome, reply.code);
+    reply
 }

@@ -23,6 +23,25 @@ pub struct SmtpListener {
     pub inbound: Inbound,
     /// The certificate for STARTTLS, if one is configured.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Connections open, served and refused.
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Counts a connection as open while it is served.
+struct Open(Arc<crate::metrics::Metrics>);
+
+impl Open {
+    fn new(metrics: &Arc<crate::metrics::Metrics>) -> Open {
+        metrics.smtp_connections.inc();
+        metrics.smtp_connections_open.inc();
+        Open(metrics.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.smtp_connections_open.dec();
+    }
 }
 
 impl SmtpListener {
@@ -48,6 +67,7 @@ impl SmtpListener {
             let slot = per_ip.claim(peer.ip(), self.max_connections_per_ip);
             let permit = permits.clone().try_acquire_owned().ok();
             let (Some(slot), Some(permit)) = (slot, permit) else {
+                self.metrics.smtp_connections_refused.inc();
                 // RFC 5321 §3.8: 421 and close when the service cannot take the connection.
                 tracker.spawn(async move {
                     let reply = Reply::new(421, "4.7.0", "Too many connections, try again later");
@@ -62,10 +82,12 @@ impl SmtpListener {
             let timeouts = self.timeouts;
             let tls = self.tls.clone();
             let span = tracing::info_span!("smtp", peer = %peer);
+            let open = Open::new(&self.metrics);
             tracker.spawn(
                 async move {
                     let _permit = permit;
                     let _slot = slot;
+                    let _open = open;
                     if let Err(err) = connection::serve(
                         stream,
                         peer.to_string(),

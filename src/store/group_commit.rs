@@ -132,7 +132,12 @@ macro_rules! batch_committer {
                     micros = started.elapsed().as_micros() as u64,
                     "inbound batch committed"
                 );
+                let size = batch.len();
                 for ((_, done), result) in batch.drain(..).zip(results) {
+                    let result = result.map(|stored| InboundStored {
+                        batch: size,
+                        ..stored
+                    });
                     // The session may have gone (client disconnected): its email is stored.
                     let _ = done.send(result);
                 }

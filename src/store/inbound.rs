@@ -36,6 +36,8 @@ pub struct InboundStored {
     pub posted_message_id: Option<String>,
     /// The conversation it went to (a retried first email finds the one it started).
     pub conversation_id: Option<String>,
+    /// How many emails were committed in its transaction (the group commit's batch).
+    pub batch: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -641,6 +643,7 @@ macro_rules! write_inbound {
             outcome,
             posted_message_id: posted,
             conversation_id,
+            batch: 1,
         })
     }};
 }

@@ -192,5 +192,6 @@ async fn write(
         outcome,
         posted_message_id: posted,
         conversation_id,
+        batch: 1,
     }))
 }

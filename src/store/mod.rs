@@ -31,6 +31,7 @@ mod messages;
 mod notifications;
 mod outbox;
 mod people;
+mod readiness;
 pub(crate) mod search;
 mod search_index;
 mod senders;
@@ -39,6 +40,7 @@ mod sign_in_failures;
 mod stored_text;
 mod transcripts;
 mod used_links;
+pub use readiness::OutboxSummary;
 pub use used_links::LinkUse;
 mod verification;
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod error;
 pub mod gzip;
 pub mod listener;
+pub mod operations;
 pub mod service;
 pub mod view;
 
@@ -51,6 +52,10 @@ pub struct AppState {
     /// The largest file a message may carry (`--max-attachment-size`): uploads over it are
     /// refused, as email attachments over it are kept only by name.
     pub max_attachment_size: usize,
+    /// Counted into; served at `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// What `/readyz` checks besides the database.
+    pub readiness: operations::Readiness,
 }
 
 impl AppState {
@@ -174,6 +179,12 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(operations::readyz))
+        .route(
+            "/metrics",
+            get(operations::metrics)
+                .route_layer(middleware::from_fn_with_state(state.clone(), require_admin)),
+        )
         .route(
             "/unsubscribe/{token}",
             get(settings::unsubscribe_page)
@@ -188,6 +199,10 @@ pub fn router(state: AppState) -> Router {
             )),
         )
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            operations::count_request,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

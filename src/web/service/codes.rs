@@ -51,6 +51,7 @@ pub async fn send_code(
         .issue_verification_code(&person.id, &address.key(), &hash, client_ip, &email)
         .await?;
     if matches!(issued, CodeIssue::Issued { .. }) {
+        state.metrics.codes_sent.inc();
         state.mailer.queued();
     }
     Ok(issued)

@@ -1,0 +1,227 @@
+//! What an operator's tools read: `/metrics` (Prometheus text format, behind the admin token
+//! or on `--metrics-listen`) counting what the gateway did without naming anyone, and
+//! `/readyz` failing for what makes a process unfit for traffic.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+const CARL: &str = "carl@client.test";
+
+/// A conversation with one notification to Carl: his reply address and its Message-ID.
+async fn thread(app: &TestApp) -> (String, String) {
+    let agent = app.person("agnes@team.test", "Agnes", "internal").await;
+    let client = app.person(CARL, "Carl Client", "client").await;
+    let conversation = app.conversation("Invoice", &agent, &[&client]).await;
+    app.say(&conversation, &agent, "Your invoice.", "message")
+        .await;
+    let email = app.wait_for_emails(CARL, 1).await.remove(0);
+    (email.reply_to(), email.message_id())
+}
+
+async fn scrape(app: &TestApp, token: Option<&str>) -> (u16, String, String) {
+    let mut request = app.http_client.get(format!("http://{}/metrics", app.http));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, response.text().await.unwrap())
+}
+
+/// The value of one sample line (`name{labels} value`), 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened_and_name_no_one() {
+    let dns = support::dns::TestDns::start().await;
+    for db in test_databases().await {
+        let app = spawn_app(&db, &["--dns-server", &dns.addr.to_string()]).await;
+        let (reply_to, irt) = thread(&app).await;
+        // A sending domain, checked (nothing published: its records are missing), and a
+        // sign-in code.
+        let (status, _) = app.post("/domains", json!({"name": "brand.test"})).await;
+        assert_eq!(status, 201);
+        let (status, _) = app.post("/domains/brand.test/check", json!({})).await;
+        assert_eq!(status, 200);
+        let page = support::web::Browser::new(&app)
+            .submit("/login", "/login", &[("email", CARL)])
+            .await;
+        assert_eq!(page.status, 200);
+        let reply = reply_email(CARL, &reply_to, "<r1@client.test>", &irt, "Thanks!");
+        assert_eq!(app.deliver(CARL, &[&reply_to], &reply).await.code, 250);
+        assert_eq!(app.deliver(CARL, &[&reply_to], &reply).await.code, 250);
+        let stranger = reply_email("eve@elsewhere.test", &reply_to, "<e1@x.test>", &irt, "Hi");
+        app.deliver("eve@elsewhere.test", &[&reply_to], &stranger)
+            .await;
+
+        assert_eq!(scrape(&app, None).await.0, 401, "behind the admin token");
+        let (status, kind, text) = scrape(&app, Some(ADMIN_TOKEN)).await;
+        assert_eq!(status, 200, "{}", db.backend);
+        assert_eq!(kind, "text/plain; version=0.0.4; charset=utf-8");
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            text.contains(&format!("threadgate_build_info{{version=\"{version}\"}} 1")),
+            "{text}"
+        );
+        for (series, at_least) in [
+            ("threadgate_smtp_connections_total", 3.0),
+            (
+                "threadgate_smtp_transactions_total{outcome=\"stored\",class=\"2xx\"}",
+                3.0,
+            ),
+            (
+                "threadgate_inbound_emails_total{outcome=\"posted\",reason=\"none\"}",
+                1.0,
+            ),
+            (
+                "threadgate_inbound_emails_total{outcome=\"duplicate\",reason=\"none\"}",
+                1.0,
+            ),
+            (
+                "threadgate_inbound_emails_total{outcome=\"unknown_sender\",reason=\"none\"}",
+                1.0,
+            ),
+            ("threadgate_inbound_commit_seconds_count", 3.0),
+            ("threadgate_group_commit_batch_size_count", 3.0),
+            ("threadgate_outbox_sent_total", 1.0),
+            ("threadgate_notifications_planned_total", 1.0),
+            ("threadgate_scheduler_tick_duration_seconds_count", 1.0),
+            ("threadgate_verification_codes_sent_total", 1.0),
+            (
+                "threadgate_domain_records{domain=\"brand.test\",result=\"missing\"}",
+                1.0,
+            ),
+            (
+                "threadgate_http_requests_total{method=\"POST\",route=\"/api/v1/people\",status=\"201\"}",
+                2.0,
+            ),
+            (
+                "threadgate_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"401\"}",
+                1.0,
+            ),
+        ] {
+            assert!(sample(&text, series) >= at_least, "{series} in\n{text}");
+        }
+        assert_eq!(sample(&text, "threadgate_smtp_connections_open"), 0.0);
+        assert!(
+            text.contains("threadgate_outbox_emails{state=\"failed\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE threadgate_http_request_duration_seconds histogram"));
+        // Labels name outcomes, classes and routes: never an address, a token or an id.
+        let token = reply_to
+            .split('+')
+            .nth(1)
+            .unwrap()
+            .split('@')
+            .next()
+            .unwrap();
+        for secret in ["@", token, "cnv_", "per_", "msg_", "inb_", ADMIN_TOKEN] {
+            assert!(!text.contains(secret), "{secret:?} in\n{text}");
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_listener_need_no_token() {
+    let db = TestDb::sqlite().await;
+    let port = free_port();
+    let app = spawn_app(&db, &["--metrics-listen", &format!("127.0.0.1:{port}")]).await;
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("threadgate_build_info")
+    );
+    // Only the metrics there.
+    let other = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/people"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ready_until_the_outbox_lags_or_the_schema_is_not_ours() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &["--ready-max-outbox-lag", "10m"]).await;
+        let ready = || async {
+            let response = app
+                .http_client
+                .get(format!("http://{}/readyz", app.http))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        };
+        let (status, body) = ready().await;
+        assert_eq!((status, &body["status"]), (200, &json!("ready")), "{body}");
+
+        // An email due 20 minutes ago that a worker claimed and never finished.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        raw_sql(
+            &db,
+            &format!(
+                "INSERT INTO outbox (id, created_at, envelope_from, recipient, message_id, data, \
+                 status, next_attempt_at, lease_until) VALUES ('out_stuck', {due}, 'b@x.test', \
+                 'r@x.test', '<m@x.test>', 'x', 'sending', {due}, {lease})",
+                due = now - 20 * 60 * 1000,
+                lease = now + 3600 * 1000
+            ),
+        )
+        .await;
+        let (status, body) = ready().await;
+        assert_eq!(status, 503, "{body}");
+        let failing = body["failing"].to_string();
+        assert!(
+            failing.contains("oldest email due for delivery has waited"),
+            "{failing}"
+        );
+        raw_sql(&db, "DELETE FROM outbox WHERE id = 'out_stuck'").await;
+        assert_eq!(ready().await.0, 200);
+
+        // A newer binary migrated the database: this one is not fit for it.
+        let checksum = match db.url.starts_with("sqlite:") {
+            true => "X'00'",
+            false => "decode('00', 'hex')",
+        };
+        raw_sql(
+            &db,
+            &format!(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (9999, 'from a newer binary', TRUE, {checksum}, 0)"
+            ),
+        )
+        .await;
+        let (status, body) = ready().await;
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body["failing"]
+                .to_string()
+                .contains("schema is at version 9999"),
+            "{body}"
+        );
+        app.stop().await;
+    }
+}
