@@ -15,6 +15,11 @@ use std::time::Duration;
     about = "Email-first conversation gateway"
 )]
 pub struct Cli {
+    /// How log lines are written to stderr: `text` (for people) or `json` (one object per
+    /// line: timestamp, level, target, the message and its fields, and the spans it happened
+    /// in — the SMTP peer, the inbound email's id —, for a log collector).
+    #[arg(long, global = true, env = "THREADGATE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -7,13 +7,20 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("THREADGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter =
+        EnvFilter::try_from_env("THREADGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format.as_str() {
+        "json" => logs
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .init(),
+        _ => logs.init(),
+    }
     match cli.command {
         Command::Extract(args) => extract(args),
         Command::Domain { action } => {

@@ -53,8 +53,6 @@ pub struct Disposition {
     pub detail: String,
     /// Held until this address (a From key) confirms it is theirs.
     pub awaiting: Option<String>,
-    /// The inbound record's id, when an effect (a queued confirmation link) must name it.
-    pub inbound_id: Option<String>,
     /// The conversation this email starts (then `post` is its first message).
     pub start: Option<NewConversation>,
     pub post: Option<NewMessage>,
@@ -76,7 +74,6 @@ impl Disposition {
             conversation_id,
             detail: detail.into(),
             awaiting: None,
-            inbound_id: None,
             start: None,
             post: None,
             effects: Vec::new(),

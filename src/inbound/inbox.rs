@@ -273,10 +273,9 @@ impl Inbound {
             });
             return Ok(held);
         };
-        let inbound_id = Id::generate(IdKind::Inbound);
         let token = self
             .links
-            .confirm_token(&inbound_id, now + CONFIRM_LINK_LIFETIME_MS);
+            .confirm_token(mail.inbound_id, now + CONFIRM_LINK_LIFETIME_MS);
         let locale = match mail.parsed.header("Content-Language") {
             Some(lang) if lang.trim().to_ascii_lowercase().starts_with("fr") => Locale::Fr,
             Some(lang) if lang.trim().to_ascii_lowercase().starts_with("en") => Locale::En,
@@ -297,7 +296,6 @@ impl Inbound {
         match email {
             Ok(email) => {
                 held.detail.push_str("; confirmation sent");
-                held.inbound_id = Some(inbound_id);
                 Ok(held.with_effect(InboundEffect::Queue(email)))
             }
             Err(err) => {

@@ -10,6 +10,9 @@ use crate::domain::sending::SendingDomains;
 
 /// One email going through the stages, with what the first ones found.
 pub(super) struct Mail<'a> {
+    /// The id its inbound record will have (chosen first: every log line about the email
+    /// carries it, and a confirmation link names it).
+    pub inbound_id: &'a str,
     pub tx: &'a Transaction,
     /// Our sending domains as they were when it arrived.
     pub domains: &'a SendingDomains,

@@ -10,9 +10,10 @@ use super::recipients::KnownOwners;
 use super::route::Route;
 use super::sender::dmarc;
 use super::{Inbound, analyze, no_nul};
-use crate::domain::InboundOutcome;
 use crate::domain::envelope::{Recipient, Transaction};
+use crate::domain::{Id, IdKind, InboundOutcome};
 use crate::store::{InboundChanges, InboundEffect, InboundRecord, ReplyContext};
+use tracing::Instrument;
 
 impl Inbound {
     /// Processes one message for `recipients` (all the envelope recipients for SMTP, one for
@@ -29,9 +30,26 @@ impl Inbound {
             .await
     }
 
-    /// [`Inbound::deliver`]; `vouch`: who vouched for the email going through again.
+    /// [`Inbound::deliver`]; `vouch`: who vouched for the email going through again. Its
+    /// inbound record's id is chosen first, and every log line about it carries it.
     pub(super) async fn deliver_checked(
         &self,
+        tx: &Transaction,
+        recipients: &[&Recipient],
+        peer: &str,
+        vouch: Vouch,
+        known: &KnownOwners,
+    ) -> Answer {
+        let inbound_id = Id::generate(IdKind::Inbound);
+        let span = tracing::info_span!("inbound", inbound_id = %inbound_id);
+        self.deliver_as(&inbound_id, tx, recipients, peer, vouch, known)
+            .instrument(span)
+            .await
+    }
+
+    async fn deliver_as(
+        &self,
+        inbound_id: &str,
         tx: &Transaction,
         recipients: &[&Recipient],
         peer: &str,
@@ -62,6 +80,7 @@ impl Inbound {
                 ),
                 Some((parsed, machine)) => {
                     let mail = Mail {
+                        inbound_id,
                         tx,
                         domains: &domains,
                         recipients,
@@ -83,7 +102,6 @@ impl Inbound {
             conversation_id,
             detail,
             awaiting,
-            inbound_id,
             start,
             post,
             effects,
@@ -101,7 +119,7 @@ impl Inbound {
             awaiting,
         };
         let changes = InboundChanges {
-            inbound_id,
+            inbound_id: Some(inbound_id.to_string()),
             start,
             post,
             effects,
@@ -216,7 +234,6 @@ impl Inbound {
             })
             .inc();
         tracing::info!(
-            inbound_id = %stored.inbound_id,
             outcome = stored.outcome.as_str(),
             message_id = stored.posted_message_id.as_deref().unwrap_or(""),
             "inbound email recorded"

@@ -15,6 +15,8 @@ pub struct Gateway {
     pub smtp: SocketAddr,
     pub http: SocketAddr,
     pub outbox: std::path::PathBuf,
+    /// Where its stderr (the log) goes; nowhere unless set.
+    pub log: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -53,6 +55,7 @@ impl Gateway {
             smtp,
             http,
             outbox: dir.path().join("outbox"),
+            log: None,
             _dir: dir,
         }
     }
@@ -61,11 +64,21 @@ impl Gateway {
     pub async fn start(&mut self) {
         let binary = std::env::var("THREADGATE_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_threadgate").to_string());
+        let stderr = match &self.log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("the log file"),
+            ),
+            None => Stdio::null(),
+        };
         let child = Command::new(binary)
             .args(&self.args)
-            .env("RUST_LOG", "warn")
+            .env("THREADGATE_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start threadgate");
         self.child = Some(child);
