@@ -51,6 +51,26 @@ pub enum Command {
         #[command(subcommand)]
         action: PersonAction,
     },
+    /// Writes a backup while the gateway runs: a consistent copy of the SQLite database, the
+    /// attachment files it refers to and the admin token, in one zip with a manifest of
+    /// checksums (readable by its owner only). On PostgreSQL the files and the token (dump the
+    /// database with pg_dump). Takes the same flags and variables as `serve`.
+    Backup {
+        /// The zip to write (it must not exist).
+        #[arg(long)]
+        output: std::path::PathBuf,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Restores a backup into a new, empty data directory, checking every file against the
+    /// manifest and the database's rows against its counts.
+    Restore {
+        /// The backup zip.
+        file: std::path::PathBuf,
+        /// Where to restore (must not exist, or be empty).
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

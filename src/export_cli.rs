@@ -158,3 +158,66 @@ async fn export_person(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// `threadgate backup --output FILE`.
+pub async fn backup(output: std::path::PathBuf, serve: ServeArgs) -> ExitCode {
+    let done = async {
+        let (store, config) = open_store(serve).await?;
+        let blobs = crate::blobs::BlobStore::new(config.data_dir.join("attachments"));
+        crate::backup::backup(&store, &blobs, &config.data_dir, &output)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match done.await {
+        Ok(manifest) => {
+            println!(
+                "backup written to {}: {} ({} schema {}), {} people, {} conversations, {} messages, {} files",
+                output.display(),
+                manifest.created_at,
+                manifest.backend,
+                manifest.schema_version,
+                manifest.counts.people,
+                manifest.counts.conversations,
+                manifest.counts.messages,
+                manifest
+                    .files
+                    .iter()
+                    .filter(|f| f.path.starts_with("attachments/"))
+                    .count()
+            );
+            if manifest.backend == "postgres" {
+                println!(
+                    "the database is not in it: dump it with pg_dump (README, Backup and restore)"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("threadgate backup: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `threadgate restore FILE --data-dir DIR`.
+pub async fn restore(file: &std::path::Path, data_dir: &std::path::Path) -> ExitCode {
+    match crate::backup::restore(file, data_dir).await {
+        Ok(manifest) => {
+            println!(
+                "restored {} ({}) into {}: {} people, {} conversations, {} messages; start `threadgate serve --data-dir {}`",
+                file.display(),
+                manifest.created_at,
+                data_dir.display(),
+                manifest.counts.people,
+                manifest.counts.conversations,
+                manifest.counts.messages,
+                data_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("threadgate restore: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! - [`smtp`]: the listener, connections, and the pure session state machine.
 //! - [`inbound`]: parse, classify, route, extract, and store received mail; bounces.
 //! - [`blobs`]: content-addressed attachment files.
+//! - [`backup`]: `threadgate backup` / `restore`: one checked zip of an installation.
 //! - [`extract_cli`]: `threadgate extract FILE.eml`.
 //! - [`outbound`]: compose notifications, DKIM signing, the outbox worker, transports (file,
 //!   relay, direct MX).
@@ -26,6 +27,7 @@
 //! participants' addresses.
 
 pub mod app;
+pub mod backup;
 pub mod blobs;
 pub mod config;
 pub mod conn_limits;

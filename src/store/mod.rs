@@ -17,6 +17,7 @@
 pub(crate) mod access;
 mod addresses;
 mod attachments;
+pub mod backup;
 mod companies;
 mod conversations;
 mod domains;

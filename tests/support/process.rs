@@ -15,6 +15,7 @@ pub struct Gateway {
     pub smtp: SocketAddr,
     pub http: SocketAddr,
     pub outbox: std::path::PathBuf,
+    pub data_dir: std::path::PathBuf,
     /// Where its stderr (the log) goes; nowhere unless set.
     pub log: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
@@ -24,14 +25,34 @@ impl Gateway {
     /// A gateway on `db` with its own data directory and ports, and `extra` flags.
     pub fn new(db: &TestDb, extra: &[&str]) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_path_buf();
+        Gateway::in_dir(dir, data_dir, &db.url, extra)
+    }
+
+    /// A gateway whose data directory is `data_dir`, on `database_url`.
+    pub fn at(data_dir: &std::path::Path, database_url: &str, extra: &[&str]) -> Gateway {
+        Gateway::in_dir(
+            tempfile::tempdir().unwrap(),
+            data_dir.to_path_buf(),
+            database_url,
+            extra,
+        )
+    }
+
+    fn in_dir(
+        dir: tempfile::TempDir,
+        data_dir: std::path::PathBuf,
+        database_url: &str,
+        extra: &[&str],
+    ) -> Gateway {
         let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut args: Vec<String> = [
             "serve",
             "--data-dir",
-            &dir.path().display().to_string(),
+            &data_dir.display().to_string(),
             "--database-url",
-            &db.url,
+            database_url,
             "--smtp-listen",
             &smtp.to_string(),
             "--http-listen",
@@ -54,8 +75,9 @@ impl Gateway {
             child: None,
             smtp,
             http,
-            outbox: dir.path().join("outbox"),
+            outbox: data_dir.join("outbox"),
             log: None,
+            data_dir,
             _dir: dir,
         }
     }
