@@ -29,6 +29,8 @@ use tokio_util::task::TaskTracker;
 
 /// How long shutdown waits for in-flight SMTP transactions and deliveries.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long requests in flight when the HTTP listener closes may take to finish.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
 /// The outbox is polled at least this often (retries come due without anyone ringing).
 const OUTBOX_POLL: Duration = Duration::from_secs(1);
 
@@ -293,6 +295,9 @@ impl App {
     /// and outbox deliveries finish (up to a grace period) and returns.
     pub async fn run_until_stopped(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
+        // The HTTP listeners outlive the shutdown signal until in-flight work is done, `/readyz`
+        // answering 503 meanwhile, so that a load balancer sees the process leave.
+        let http_stop = CancellationToken::new();
         let connections = TaskTracker::new();
 
         let smtp = SmtpListener {
@@ -355,7 +360,7 @@ impl App {
             Some(listener) => {
                 let (router, stop) = (
                     web::operations::metrics_router(state.clone()),
-                    shutdown.clone(),
+                    http_stop.clone(),
                 );
                 Some(tokio::spawn(async move {
                     axum::serve(listener, router)
@@ -365,7 +370,7 @@ impl App {
             }
             None => None,
         };
-        let http_shutdown = shutdown.clone();
+        let http_shutdown = http_stop.clone();
         let http_limits = self.config.http_limits;
         let http_task = tokio::spawn(async move {
             axum::serve(
@@ -438,15 +443,19 @@ impl App {
             let _ = worker_task.await;
             let _ = scheduler_task.await;
             let _ = domains_task.await;
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("shutdown grace period over; exiting with work still in flight");
+        }
+        http_stop.cancel();
+        let _ = tokio::time::timeout(HTTP_GRACE, async {
             let _ = http_task.await;
             if let Some(task) = metrics_task {
                 let _ = task.await;
             }
         })
         .await;
-        if drained.is_err() {
-            tracing::warn!("shutdown grace period over; exiting with work still in flight");
-        }
         self.store.close().await;
         Ok(())
     }

@@ -381,3 +381,49 @@ async fn json_logs_name_each_inbound_email_and_nothing_secret() {
         assert!(!line.to_string().contains(&code), "the code in {line}");
     }
 }
+
+/// Shutting down, the process says so at once (`/readyz` 503, so a load balancer takes it out)
+/// while the mail in flight is finished and answered.
+#[tokio::test]
+async fn during_shutdown_readyz_says_503_while_mail_in_flight_finishes() {
+    let db = TestDb::sqlite().await;
+    let app = spawn_app(&db, &[]).await;
+    let (reply_to, irt) = thread(&app).await;
+    let (http, client) = (app.http, app.http_client.clone());
+    let ready = async || {
+        let response = client
+            .get(format!("http://{http}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    // A transaction in flight: the data not sent yet.
+    let (mut c, _) = SmtpClient::connect(app.smtp).await;
+    assert_eq!(c.cmd("EHLO client.test").await.code, 250);
+    assert_eq!(c.cmd(&format!("MAIL FROM:<{CARL}>")).await.code, 250);
+    assert_eq!(c.cmd(&format!("RCPT TO:<{reply_to}>")).await.code, 250);
+    let stopping = tokio::spawn(app.stop());
+    let mut seen = None;
+    for _ in 0..100 {
+        let (status, body) = ready().await;
+        if status == 503 {
+            seen = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let body = seen.expect("503 once shutting down");
+    assert!(body.contains("shutting down"), "{body}");
+    assert_eq!(c.cmd("DATA").await.code, 354);
+    let reply = reply_email(CARL, &reply_to, "<late@client.test>", &irt, "Just in time.");
+    c.send_raw(dot_stuffed(&reply).as_bytes()).await;
+    assert_eq!(
+        c.read_reply().await.unwrap().code,
+        250,
+        "answered, then the process ends"
+    );
+    stopping.await.unwrap();
+}

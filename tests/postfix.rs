@@ -73,7 +73,10 @@ minimal_backoff_time = 1s\nmaximal_backoff_time = 2s\nqueue_run_delay = 1s\n"
         ];
         std::fs::write(
             root.join("conf/master.cf"),
-            format!("127.0.0.1:{port} inet n - n - - smtpd\n{}\n", services.join("\n")),
+            format!(
+                "127.0.0.1:{port} inet n - n - - smtpd\n{}\n",
+                services.join("\n")
+            ),
         )
         .unwrap();
         let status = Command::new("chown")
@@ -89,7 +92,11 @@ minimal_backoff_time = 1s\nmaximal_backoff_time = 2s\nqueue_run_delay = 1s\n"
             smtp: format!("127.0.0.1:{port}").parse().unwrap(),
             dir,
         };
-        assert!(out.status.success(), "postfix start failed:\n{}", postfix.log());
+        assert!(
+            out.status.success(),
+            "postfix start failed:\n{}",
+            postfix.log()
+        );
         postfix
     }
 
@@ -158,7 +165,11 @@ async fn arrives(gateway: &Gateway, postfix: &Postfix, conversation: &str, text:
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{text:?} never arrived; queue:\n{}\nlog:\n{}", postfix.queue(), postfix.log());
+    panic!(
+        "{text:?} never arrived; queue:\n{}\nlog:\n{}",
+        postfix.queue(),
+        postfix.log()
+    );
 }
 
 async fn send(postfix: &Postfix, from: &str, to: &str, data: &str) -> Vec<u16> {
@@ -187,11 +198,18 @@ async fn behind_postfix_replies_arrive_unknown_addresses_are_refused_and_nothing
     let mut gateway = Gateway::new(&db, &["--smtp-protocol", "lmtp"]);
     gateway.start().await;
     let postfix = Postfix::start(gateway.smtp);
-    let post = async |path: &str, body: Value| {
-        gateway.api(reqwest::Method::POST, path, Some(body)).await
-    };
-    let agent = post("/people", json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"})).await;
-    let client = post("/people", json!({"email": "carl@client.test", "name": "Carl", "role": "client"})).await;
+    let post =
+        async |path: &str, body: Value| gateway.api(reqwest::Method::POST, path, Some(body)).await;
+    let agent = post(
+        "/people",
+        json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"}),
+    )
+    .await;
+    let client = post(
+        "/people",
+        json!({"email": "carl@client.test", "name": "Carl", "role": "client"}),
+    )
+    .await;
     let conversation = post(
         "/conversations",
         json!({"subject": "Order", "created_by": agent["id"], "participants": [client["id"]]}),
@@ -213,24 +231,50 @@ async fn behind_postfix_replies_arrive_unknown_addresses_are_refused_and_nothing
     let reply = |id: &str, text: &str| reply_email("carl@client.test", &to, id, &irt, text);
 
     // Through Postfix into the conversation.
-    let codes = send(&postfix, "carl@client.test", &to, &reply("<p1@client.test>", "Thanks!")).await;
+    let codes = send(
+        &postfix,
+        "carl@client.test",
+        &to,
+        &reply("<p1@client.test>", "Thanks!"),
+    )
+    .await;
     assert_eq!(codes, [250, 250, 250], "{}", postfix.log());
     arrives(&gateway, &postfix, &conversation, "Thanks!").await;
 
     // An unknown reply address: refused at RCPT, so the sending server tells its user; Postfix
     // never accepts it, so it never bounces it (no backscatter).
     let unknown = "reply+abcdefghijklmnopqrstuvwxyz@reply.test";
-    let codes = send(&postfix, "eve@elsewhere.test", unknown, "Subject: x\r\n\r\nx\r\n").await;
+    let codes = send(
+        &postfix,
+        "eve@elsewhere.test",
+        unknown,
+        "Subject: x\r\n\r\nx\r\n",
+    )
+    .await;
     assert_eq!(codes, [250, 550], "{}", postfix.log());
-    assert!(postfix.queue().contains("Mail queue is empty"), "{}", postfix.queue());
+    assert!(
+        postfix.queue().contains("Mail queue is empty"),
+        "{}",
+        postfix.queue()
+    );
 
     // threadgate down: Postfix keeps the reply (4xx from LMTP, or no connection) and delivers
     // it once threadgate is back.
     gateway.kill();
-    let codes = send(&postfix, "carl@client.test", &to, &reply("<p2@client.test>", "Paid too.")).await;
+    let codes = send(
+        &postfix,
+        "carl@client.test",
+        &to,
+        &reply("<p2@client.test>", "Paid too."),
+    )
+    .await;
     assert_eq!(codes, [250, 250, 250], "{}", postfix.log());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(postfix.queue().contains("carl@client.test"), "queued: {}", postfix.queue());
+    assert!(
+        postfix.queue().contains("carl@client.test"),
+        "queued: {}",
+        postfix.queue()
+    );
     gateway.start().await;
     postfix.flush();
     arrives(&gateway, &postfix, &conversation, "Paid too.").await;
