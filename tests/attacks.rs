@@ -1518,49 +1518,10 @@ async fn resource_attacks_leave_other_clients_served_with_bounded_memory() {
         ],
     );
     gateway.start().await;
-    let agent = gateway
-        .api(
-            reqwest::Method::POST,
-            "/people",
-            Some(json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"})),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let client = gateway
-        .api(
-            reqwest::Method::POST,
-            "/people",
-            Some(json!({"email": "carl@client.test", "name": "Carl", "role": "client"})),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let conversation = gateway
-        .api(
-            reqwest::Method::POST,
-            "/conversations",
-            Some(json!({"subject": "Bank details", "created_by": agent, "participants": [client]})),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    gateway
-        .api(
-            reqwest::Method::POST,
-            &format!("/conversations/{conversation}/messages"),
-            Some(json!({"author_id": agent, "body": "Your statement.", "kind": "message"})),
-        )
-        .await;
-    let notification = loop {
-        if let Some(email) = outbox_emails(&gateway.outbox, "carl@client.test").pop() {
-            break email;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let notification = gateway
+        .first_thread("carl@client.test", "Bank details")
+        .await
+        .notification;
     let (reply_to, irt) = (notification.reply_to(), notification.message_id());
     const SAMPLES: usize = 20;
     let baseline = well_behaved(&gateway, &reply_to, &irt, "baseline", SAMPLES).await;

@@ -259,36 +259,10 @@ async fn on_postgres_the_backup_holds_the_files() {
         }
         let mut gateway = Gateway::new(&db, &[]);
         gateway.start().await;
-        let post = async |path: &str, body: Value| {
-            gateway.api(reqwest::Method::POST, path, Some(body)).await
-        };
-        let agent = post(
-            "/people",
-            json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"}),
-        )
-        .await;
-        let client = post(
-            "/people",
-            json!({"email": "carl@client.test", "name": "Carl", "role": "client"}),
-        )
-        .await;
-        let conversation = post(
-            "/conversations",
-            json!({"subject": "Case", "created_by": agent["id"], "participants": [client["id"]]}),
-        )
-        .await;
-        let id = conversation["id"].as_str().unwrap();
-        post(
-            &format!("/conversations/{id}/messages"),
-            json!({"author_id": agent["id"], "body": "Hello", "kind": "message"}),
-        )
-        .await;
-        let notification = loop {
-            if let Some(found) = outbox_emails(&gateway.outbox, "carl@client.test").pop() {
-                break found;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let notification = gateway
+            .first_thread("carl@client.test", "Case")
+            .await
+            .notification;
         let to = notification.reply_to();
         let (mut c, _) = SmtpClient::connect(gateway.smtp).await;
         c.cmd("EHLO client.test").await;

@@ -240,33 +240,14 @@ async fn json_logs_name_each_inbound_email_and_nothing_secret() {
     let post = async |path: &str, body: serde_json::Value| {
         gateway.api(reqwest::Method::POST, path, Some(body)).await
     };
-    let agent = post(
-        "/people",
-        json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"}),
-    )
-    .await;
-    let client = post(
-        "/people",
-        json!({"email": CARL, "name": "Carl", "role": "client"}),
-    )
-    .await;
-    let conversation = post(
-        "/conversations",
-        json!({"subject": "Invoice", "created_by": agent["id"], "participants": [client["id"]]}),
-    )
-    .await;
-    let conversation = conversation["id"].as_str().unwrap();
+    let thread = gateway.first_thread(CARL, "Invoice").await;
+    let notification = thread.notification;
+    let conversation = &thread.conversation;
     post(
         &format!("/conversations/{conversation}/messages"),
-        json!({"author_id": agent["id"], "body": "Your invoice, secret-figure 4711.", "kind": "message"}),
+        json!({"author_id": thread.agent, "body": "Your invoice, secret-figure 4711.", "kind": "message"}),
     )
     .await;
-    let notification = loop {
-        if let Some(email) = outbox_emails(&gateway.outbox, CARL).pop() {
-            break email;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
     let reply_to = notification.reply_to();
     let (mut smtp, _) = SmtpClient::connect(gateway.smtp).await;
     smtp.cmd("EHLO client.test").await;
@@ -309,7 +290,7 @@ async fn json_logs_name_each_inbound_email_and_nothing_secret() {
     );
     let http = reqwest::Client::new();
     assert_eq!(http.get(&local).send().await.unwrap().status(), 200);
-    let client_id = client["id"].as_str().unwrap();
+    let client_id = &thread.client;
     post(&format!("/people/{client_id}/verification"), json!({})).await;
     let code = loop {
         let emails = outbox_emails(&gateway.outbox, CARL);

@@ -8,7 +8,6 @@
 
 mod support;
 
-use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -198,35 +197,8 @@ async fn behind_postfix_replies_arrive_unknown_addresses_are_refused_and_nothing
     let mut gateway = Gateway::new(&db, &["--smtp-protocol", "lmtp"]);
     gateway.start().await;
     let postfix = Postfix::start(gateway.smtp);
-    let post =
-        async |path: &str, body: Value| gateway.api(reqwest::Method::POST, path, Some(body)).await;
-    let agent = post(
-        "/people",
-        json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"}),
-    )
-    .await;
-    let client = post(
-        "/people",
-        json!({"email": "carl@client.test", "name": "Carl", "role": "client"}),
-    )
-    .await;
-    let conversation = post(
-        "/conversations",
-        json!({"subject": "Order", "created_by": agent["id"], "participants": [client["id"]]}),
-    )
-    .await;
-    let conversation = conversation["id"].as_str().unwrap().to_string();
-    post(
-        &format!("/conversations/{conversation}/messages"),
-        json!({"author_id": agent["id"], "body": "Shipped today.", "kind": "message"}),
-    )
-    .await;
-    let notification = loop {
-        if let Some(found) = outbox_emails(&gateway.outbox, "carl@client.test").pop() {
-            break found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let thread = gateway.first_thread("carl@client.test", "Order").await;
+    let (conversation, notification) = (thread.conversation, thread.notification);
     let (to, irt) = (notification.reply_to(), notification.message_id());
     let reply = |id: &str, text: &str| reply_email("carl@client.test", &to, id, &irt, text);
 

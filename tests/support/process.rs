@@ -151,6 +151,46 @@ impl Gateway {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
     }
 
+    /// The agent Agnes and `client` (a new client), a conversation between them with a first
+    /// message from Agnes, and the notification it sent the client.
+    pub async fn first_thread(&self, client: &str, subject: &str) -> FirstThread {
+        let post =
+            async |path: &str, body: Value| self.api(reqwest::Method::POST, path, Some(body)).await;
+        let agent = post(
+            "/people",
+            serde_json::json!({"email": "agnes@team.test", "name": "Agnes", "role": "internal"}),
+        )
+        .await;
+        let person = post(
+            "/people",
+            serde_json::json!({"email": client, "name": "Carl Client", "role": "client"}),
+        )
+        .await;
+        let conversation = post(
+            "/conversations",
+            serde_json::json!({"subject": subject, "created_by": agent["id"], "participants": [person["id"]]}),
+        )
+        .await;
+        let conversation = conversation["id"].as_str().unwrap().to_string();
+        post(
+            &format!("/conversations/{conversation}/messages"),
+            serde_json::json!({"author_id": agent["id"], "body": "How can we help?", "kind": "message"}),
+        )
+        .await;
+        let notification = loop {
+            if let Some(found) = super::outbox_emails(&self.outbox, client).pop() {
+                break found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        FirstThread {
+            agent: agent["id"].as_str().unwrap().to_string(),
+            client: person["id"].as_str().unwrap().to_string(),
+            conversation,
+            notification,
+        }
+    }
+
     /// An API call as the admin; panics unless it succeeds.
     pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let client = reqwest::Client::new();
@@ -168,6 +208,14 @@ impl Gateway {
         );
         response.json().await.unwrap_or(Value::Null)
     }
+}
+
+/// What [`Gateway::first_thread`] made.
+pub struct FirstThread {
+    pub agent: String,
+    pub client: String,
+    pub conversation: String,
+    pub notification: super::Email,
 }
 
 impl Drop for Gateway {
