@@ -120,13 +120,7 @@ async fn metrics_count_what_happened_and_name_no_one() {
         );
         assert!(text.contains("# TYPE threadgate_http_request_duration_seconds histogram"));
         // Labels name outcomes, classes and routes: never an address, a token or an id.
-        let token = reply_to
-            .split('+')
-            .nth(1)
-            .unwrap()
-            .split('@')
-            .next()
-            .unwrap();
+        let token = reply_token(&reply_to);
         for secret in ["@", token, "cnv_", "per_", "msg_", "inb_", ADMIN_TOKEN] {
             assert!(!text.contains(secret), "{secret:?} in\n{text}");
         }
@@ -332,13 +326,7 @@ async fn json_logs_name_each_inbound_email_and_nothing_secret() {
             .unwrap_or_else(|| panic!("no inbound id: {line}"));
         assert!(id.starts_with("inb_"), "{line}");
     }
-    let token = reply_to
-        .split('+')
-        .nth(1)
-        .unwrap()
-        .split('@')
-        .next()
-        .unwrap();
+    let token = reply_token(&reply_to);
     let link_token = local
         .split("/m/")
         .nth(1)

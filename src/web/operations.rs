@@ -25,17 +25,6 @@ pub struct Readiness {
     pub max_outbox_lag: Duration,
 }
 
-impl Readiness {
-    /// Ready to be told so; for places (tests, tools) that serve no SMTP.
-    pub fn always() -> Readiness {
-        Readiness {
-            shutdown: CancellationToken::new(),
-            smtp_listening: Arc::new(AtomicBool::new(true)),
-            max_outbox_lag: Duration::from_secs(600),
-        }
-    }
-}
-
 /// The longest a readiness check waits for the database.
 const DATABASE_WITHIN: Duration = Duration::from_secs(1);
 

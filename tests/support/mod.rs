@@ -620,6 +620,12 @@ impl SmtpClient {
     }
 }
 
+/// The token of a reply address (`reply+<token>@…`, also `reply+<token>+note@…`).
+pub fn reply_token(address: &str) -> &str {
+    let local = address.split('@').next().unwrap_or("");
+    local.split('+').nth(1).unwrap_or("")
+}
+
 /// `data` as it goes on the wire after DATA: CRLF lines, dot-stuffed (RFC 5321 §4.5.2), ended
 /// by the lone dot.
 pub fn dot_stuffed(data: &str) -> String {
