@@ -10,7 +10,14 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 deb=target/debian/threadgate-check.deb
 cargo deb --no-build --profile dev --output "$deb"
 as_root dpkg -i "$deb"
-trap 'as_root dpkg --purge threadgate >/dev/null' EXIT
+pid=""
+data=$(mktemp -d)
+cleanup() {
+  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  rm -rf "$data"
+  as_root dpkg --purge threadgate >/dev/null
+}
+trap cleanup EXIT
 
 test -f /etc/threadgate/threadgate.env
 dpkg-query -W -f='${Conffiles}\n' threadgate | grep -q /etc/threadgate/threadgate.env
@@ -21,13 +28,12 @@ else
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-data=$(mktemp -d)
 http=$(free_port)
 smtp=$(free_port)
 (
+  # The settings file is root's (0640): read through as_root when not root.
   set -a
-  # shellcheck disable=SC1091
-  . /etc/threadgate/threadgate.env
+  eval "$(as_root cat /etc/threadgate/threadgate.env)"
   set +a
   # The installed settings, on free ports and a scratch data directory.
   THREADGATE_DATA_DIR="$data" THREADGATE_HTTP_LISTEN="127.0.0.1:$http" \
@@ -44,10 +50,10 @@ for _ in $(seq 1 60); do
 done
 kill "$pid"
 wait "$pid" || true
+pid=""
 if [ -z "$ready" ]; then
   echo "the installed threadgate never answered /readyz with 200:"
   cat "$data/log"
   exit 1
 fi
 echo "package: installed, unit verified, /readyz 200"
-rm -rf "$data"

@@ -15,6 +15,7 @@ use crate::store::backup::{RowCounts, sqlite_file_contents};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Bumped when the layout changes; a restore refuses formats it does not know.
@@ -86,6 +87,9 @@ async fn write(
     snapshot: &Path,
     partial: &Path,
 ) -> Result<Manifest, BackupError> {
+    // Created empty and private first: `VACUUM INTO` fills an empty file as it finds it (else
+    // it would make one readable by anyone while the backup runs).
+    drop(create_private(snapshot)?);
     let (backend, (counts, referenced)) = match store.snapshot_into(snapshot).await? {
         true => ("sqlite", sqlite_file_contents(snapshot).await?),
         false => ("postgres", store.backup_contents().await?),
@@ -184,11 +188,38 @@ pub async fn restore(file: &Path, data_dir: &Path) -> Result<Manifest, BackupErr
             manifest.format
         )));
     }
-    std::fs::create_dir_all(data_dir)?;
+    // Restored beside the target, private, and moved into place only once whole and checked:
+    // a failure leaves nothing behind, and the target stays free for another try.
+    let staging = sibling(data_dir, "restoring");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(&staging)?;
+    let cleanup = Staging(staging.clone());
+    unpack(&mut zip, &manifest, &staging).await?;
+    if data_dir.exists() {
+        std::fs::remove_dir(data_dir)?;
+    }
+    std::fs::rename(&staging, data_dir)?;
+    std::mem::forget(cleanup);
+    Ok(manifest)
+}
+
+/// Writes the backup's files into `data_dir`, each checked against the manifest, then checks
+/// the database's rows and files.
+async fn unpack(
+    zip: &mut zip::ZipArchive<std::fs::File>,
+    manifest: &Manifest,
+    data_dir: &Path,
+) -> Result<(), BackupError> {
     let blobs = BlobStore::new(data_dir.join("attachments"));
     for entry in &manifest.files {
-        let mut bytes = Vec::with_capacity(entry.size as usize);
-        zip.by_name(&entry.path)?.read_to_end(&mut bytes)?;
+        // The manifest's size is not trusted for an allocation; reading stops past it.
+        let mut bytes = Vec::with_capacity((entry.size as usize).min(64 << 20));
+        zip.by_name(&entry.path)?
+            .take(entry.size + 1)
+            .read_to_end(&mut bytes)?;
         let sha = hex_sha256(&bytes);
         if sha != entry.sha256 || bytes.len() as u64 != entry.size {
             return Err(BackupError::Refused(format!(
@@ -197,7 +228,7 @@ pub async fn restore(file: &Path, data_dir: &Path) -> Result<Manifest, BackupErr
             )));
         }
         match entry.path.as_str() {
-            DATABASE => std::fs::write(data_dir.join(DATABASE), &bytes)?,
+            DATABASE => create_private(&data_dir.join(DATABASE))?.write_all(&bytes)?,
             ADMIN_TOKEN => create_private(&data_dir.join(ADMIN_TOKEN))?.write_all(&bytes)?,
             path if path.starts_with("attachments/") => {
                 blobs.put(&bytes).await?;
@@ -225,7 +256,16 @@ pub async fn restore(file: &Path, data_dir: &Path) -> Result<Manifest, BackupErr
             }
         }
     }
-    Ok(manifest)
+    Ok(())
+}
+
+/// A restore's staging directory, removed unless the restore completed.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn options(method: zip::CompressionMethod) -> zip::write::SimpleFileOptions {
@@ -267,7 +307,6 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 /// A new file only its owner may read (a backup holds the admin token and everyone's mail).
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -162,7 +162,21 @@ async fn export_person(
 /// `threadgate backup --output FILE`.
 pub async fn backup(output: std::path::PathBuf, serve: ServeArgs) -> ExitCode {
     let done = async {
-        let (store, config) = open_store(serve).await?;
+        let config = serve.into_config().map_err(|e| e.to_string())?;
+        // Opening a SQLite database that is not there would create an empty one, and back it
+        // up: a mistyped --data-dir must fail instead.
+        if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+            let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if !path.exists() {
+                return Err(format!(
+                    "no database at {} (is --data-dir or --database-url right?)",
+                    path.display()
+                ));
+            }
+        }
+        let store = Store::connect(&config.database_url, Arc::new(SystemClock))
+            .await
+            .map_err(|e| format!("opening the database: {e}"))?;
         let blobs = crate::blobs::BlobStore::new(config.data_dir.join("attachments"));
         crate::backup::backup(&store, &blobs, &config.data_dir, &output)
             .await

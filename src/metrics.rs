@@ -83,6 +83,8 @@ pub struct Metrics {
     pub http_requests: Family<Request, Counter>,
     pub http_request_duration: Family<Route, Histogram>,
     pub domain_checks: Family<DomainCheck, Gauge>,
+    /// Held while a scrape refreshes the gauges read from the database.
+    pub refreshing: tokio::sync::Mutex<()>,
 }
 
 /// Latency buckets from 0.5 ms to about 16 s, doubling.
@@ -111,6 +113,7 @@ impl Metrics {
             http_requests: Family::default(),
             http_request_duration: Family::new_with_constructor(latency),
             domain_checks: Family::default(),
+            refreshing: tokio::sync::Mutex::new(()),
         };
         let r = &mut m.registry;
         r.register(

@@ -178,6 +178,9 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_reply_and_its_fil
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&restored), 0o700, "the restored directory is private");
+    assert_eq!(mode(&restored.join("threadgate.db")), 0o600);
     gateway.kill();
 
     let url = format!("sqlite://{}/threadgate.db", restored.display());
@@ -247,6 +250,45 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_reply_and_its_fil
         dir.path().join("r2").to_str().unwrap(),
     ]);
     assert!(!out.status.success(), "a damaged backup restored");
+
+    // A manifest that does not match a file (the zip itself intact): refused, and nothing is
+    // left where the restore was going.
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut manifest: Value =
+        serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap();
+    let files = manifest["files"].as_array_mut().unwrap();
+    let file = files
+        .iter_mut()
+        .find(|f| f["path"].as_str().unwrap().starts_with("attachments/"))
+        .unwrap();
+    file["sha256"] = json!("0".repeat(64));
+    let forged = dir.path().join("forged.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&forged).unwrap());
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).unwrap();
+        if entry.name() != "manifest.json" {
+            writer.raw_copy_file(entry).unwrap();
+        }
+    }
+    writer
+        .start_file("manifest.json", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut writer, manifest.to_string().as_bytes()).unwrap();
+    writer.finish().unwrap();
+    let target = dir.path().join("r3");
+    let out = threadgate(&[
+        "restore",
+        forged.to_str().unwrap(),
+        "--data-dir",
+        target.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not match its manifest"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!target.exists() && !dir.path().join("r3.restoring").exists());
 }
 
 /// On PostgreSQL the backup holds the attachment files and the admin token, and says the

@@ -41,7 +41,9 @@ local_recipient_maps =\nmynetworks = 127.0.0.0/8\n\
 # From docs/postfix.md (without permit_mynetworks: the test client is on loopback):\n\
 relay_domains = reply.test\n\
 transport_maps = inline:{{ reply.test=lmtp:inet:{lmtp} }}\n\
-smtpd_recipient_restrictions = reject_unauth_destination, reject_unverified_recipient\n\
+smtpd_recipient_restrictions = reject_unauth_destination, \
+check_recipient_access inline:{{ reply.test=reject_unverified_recipient }}\n\
+address_verify_positive_refresh_time = 1h\naddress_verify_positive_expire_time = 1d\n\
 unverified_recipient_reject_code = 550\naddress_verify_poll_count = 10\naddress_verify_poll_delay = 1s\n\
 lmtp_destination_recipient_limit = 1\n\
 # Quick retries for the test (a production queue keeps its defaults):\n\

@@ -47,6 +47,8 @@ impl Store {
         })
     }
 
+    /// Read through the `(status, next_attempt_at)` index: sent emails, which pile up, are
+    /// never visited.
     pub async fn outbox_summary(&self) -> Result<OutboxSummary> {
         let now = self.now();
         on_backend!(self, pool => {
@@ -58,7 +60,7 @@ impl Store {
                     MIN(CASE WHEN status = 'sending'
                                OR (status = 'pending' AND next_attempt_at <= $1)
                              THEN next_attempt_at END)
-                 FROM outbox WHERE status <> 'sent'",
+                 FROM outbox WHERE status IN ('pending', 'sending', 'failed')",
             )
             .bind(now)
             .fetch_one(pool)

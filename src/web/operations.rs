@@ -49,7 +49,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     match tokio::time::timeout(DATABASE_WITHIN, checks).await {
         Err(_) => failing.push("the database did not answer within 1 s".to_string()),
-        Ok(Err(err)) => failing.push(format!("the database failed: {err}")),
+        Ok(Err(err)) => {
+            // The details go to the log, not to whoever asks.
+            tracing::warn!(error = %err, "readiness check: the database failed");
+            failing.push("the database failed (see the log)".to_string());
+        }
         Ok(Ok(((applied, ours), outbox))) => {
             if applied != ours {
                 failing.push(format!(
@@ -99,6 +103,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .outbox_oldest_due
             .set(outbox.oldest_due_ms.unwrap_or(0).max(0) as f64 / 1000.0);
     }
+    // One scrape at a time refreshes the gauges read from the database (two would interleave
+    // the clearing and counting below).
+    let _refreshing = metrics.refreshing.lock().await;
     if let Ok(domains) = state.store.domains().await {
         // Read whole each time: a removed domain or status leaves no stale series.
         metrics.domain_checks.clear();
@@ -133,7 +140,13 @@ pub async fn count_request(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_string();
+    // Any token is a method to HTTP: only the standard ones become a label, or anyone could
+    // grow the metrics without end.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let route = request
         .extensions()
         .get::<MatchedPath>()
