@@ -88,38 +88,44 @@ fn not_ready(failing: Vec<String>) -> Response {
 /// `GET /metrics`: the process's metrics, the outbox's read now.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let metrics = &state.metrics;
-    if let Ok(outbox) = state.store.outbox_summary().await {
-        for (name, count) in [
-            ("queued", outbox.queued),
-            ("retrying", outbox.retrying),
-            ("failed", outbox.failed),
-        ] {
+    // A gauge the database could not give keeps its last value; the log says why.
+    match state.store.outbox_summary().await {
+        Err(err) => tracing::warn!(error = %err, "metrics: reading the outbox failed"),
+        Ok(outbox) => {
+            for (name, count) in [
+                ("queued", outbox.queued),
+                ("retrying", outbox.retrying),
+                ("failed", outbox.failed),
+            ] {
+                metrics
+                    .outbox
+                    .get_or_create(&crate::metrics::OutboxState { state: name })
+                    .set(count);
+            }
             metrics
-                .outbox
-                .get_or_create(&crate::metrics::OutboxState { state: name })
-                .set(count);
+                .outbox_oldest_due
+                .set(outbox.oldest_due_ms.unwrap_or(0).max(0) as f64 / 1000.0);
         }
-        metrics
-            .outbox_oldest_due
-            .set(outbox.oldest_due_ms.unwrap_or(0).max(0) as f64 / 1000.0);
     }
     // One scrape at a time refreshes the gauges read from the database (two would interleave
     // the clearing and counting below).
     let _refreshing = metrics.refreshing.lock().await;
-    if let Ok(domains) = state.store.domains().await {
-        // Read whole each time: a removed domain or status leaves no stale series.
-        metrics.domain_checks.clear();
-        for domain in domains {
-            let records = domain.check_results.as_array().cloned().unwrap_or_default();
-            for record in records {
-                let result = record["status"].as_str().unwrap_or("unknown").to_string();
-                metrics
-                    .domain_checks
-                    .get_or_create(&crate::metrics::DomainCheck {
-                        domain: domain.name.clone(),
-                        result,
-                    })
-                    .inc();
+    match state.store.domains().await {
+        Err(err) => tracing::warn!(error = %err, "metrics: reading the domains failed"),
+        Ok(domains) => {
+            // Read whole each time: a removed domain or status leaves no stale series.
+            metrics.domain_checks.clear();
+            for domain in domains {
+                for record in domain.check_results.as_array().into_iter().flatten() {
+                    let result = record["status"].as_str().unwrap_or("unknown").to_string();
+                    metrics
+                        .domain_checks
+                        .get_or_create(&crate::metrics::DomainCheck {
+                            domain: domain.name.clone(),
+                            result,
+                        })
+                        .inc();
+                }
             }
         }
     }

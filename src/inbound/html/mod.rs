@@ -157,6 +157,7 @@ pub fn reply_html_with_sent(
     sent: Option<&extract::Sent>,
     cid_url: &dyn Fn(&str) -> Option<String>,
 ) -> String {
+    // Never given up without a budget: the default is unreachable.
     reply_html_parts(html, sent, cid_url, &CpuBudget::unlimited())
         .map(|reply| reply.html)
         .unwrap_or_default()
