@@ -55,6 +55,7 @@ pub struct App {
     tls: Option<tokio_rustls::TlsAcceptor>,
     health: Health,
     metrics: Arc<crate::metrics::Metrics>,
+    blobs: BlobStore,
 }
 
 impl App {
@@ -98,19 +99,18 @@ impl App {
         if indexed > 0 {
             tracing::info!(documents = indexed, "search index built");
         }
-        // Files an erasure left unreferenced when the process died before unlinking them.
-        let unlinked = crate::person_data::remove_pending_blobs(
-            &store,
-            &BlobStore::new(config.data_dir.join("attachments")),
-        )
-        .await
-        .context("removing the files of erased people")?;
+        let blobs = BlobStore::from_setting(&config.blob_store, &config.data_dir, &store)
+            .context("opening the blob store (--blob-store)")?;
+        // Files an erasure left unreferenced when the process died before removing them.
+        let unlinked = crate::blobs::removal::remove_pending(&store, &blobs)
+            .await
+            .context("removing the files of erased people")?;
         if unlinked > 0 {
             tracing::info!(files = unlinked, "files of erased people removed");
         }
         let (admin_token, generated_token) = match &config.admin_token {
             Some(token) => (token.clone(), false),
-            None => load_or_create_admin_token(&config.data_dir)?,
+            None => load_or_create_admin_token(&config.data_dir, &store).await?,
         };
         let secret = store
             .shared_secret("message_id_key", || random_base32(32))
@@ -210,7 +210,7 @@ impl App {
         };
         let mut inbound = Inbound::new(
             store.clone(),
-            BlobStore::new(config.data_dir.join("attachments")),
+            blobs.clone(),
             live.clone(),
             message_ids,
             links.clone(),
@@ -236,10 +236,7 @@ impl App {
         Ok(App {
             inbound,
             planner: Planner::new(store.clone(), mailer.clone(), config.digest_interval)
-                .with_attachments(
-                    BlobStore::new(config.data_dir.join("attachments")),
-                    config.notify_attachments_max,
-                ),
+                .with_attachments(blobs.clone(), config.notify_attachments_max),
             mailer,
             links,
             lifecycle: Lifecycle::new(store.clone(), config.auto_close_after),
@@ -258,6 +255,7 @@ impl App {
             tls,
             health,
             metrics,
+            blobs,
             metrics_listener,
         })
     }
@@ -336,7 +334,7 @@ impl App {
 
         let state = AppState {
             store: self.store.clone(),
-            blobs: BlobStore::new(self.config.data_dir.join("attachments")),
+            blobs: self.blobs.clone(),
             mailer: self.mailer.clone(),
             links: self.links.clone(),
             default_locale: self.config.default_locale,
@@ -420,8 +418,9 @@ impl App {
                 }
             },
         ));
-        let (domains, period, stop) = (
+        let (domains, tick, period, stop) = (
             self.domains.clone(),
+            self.config.tick,
             self.config.tick.max(Duration::from_secs(60)),
             shutdown.clone(),
         );
@@ -430,7 +429,7 @@ impl App {
             self.health.clone(),
             shutdown.clone(),
             OnReturn::RestartUnlessShutdown,
-            move || scheduler::domain_checks(domains.clone(), period, stop.clone()),
+            move || scheduler::domain_checks(domains.clone(), tick, period, stop.clone()),
         ));
 
         signal.await;
@@ -485,15 +484,41 @@ fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcce
 }
 
 /// The admin token lives in `<data-dir>/admin-token` (mode 0600), created on first start.
-fn load_or_create_admin_token(data_dir: &Path) -> anyhow::Result<(String, bool)> {
+/// The admin token when none is configured: `<data-dir>/admin-token`, made on first start. On
+/// PostgreSQL, where gateways on several machines share the database, the first one's token is
+/// kept in the database too (as the link and Message-ID keys are), so that every machine takes
+/// the same token and the admin's sessions hold on all of them. True when this start made it.
+async fn load_or_create_admin_token(
+    data_dir: &Path,
+    store: &Store,
+) -> anyhow::Result<(String, bool)> {
     let path = data_dir.join("admin-token");
-    match std::fs::read_to_string(&path) {
-        Ok(token) if !token.trim().is_empty() => return Ok((token.trim().to_string(), false)),
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+    let local = match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => Some(token.trim().to_string()),
+        Ok(_) => None,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    let fresh = random_base32(20);
+    let token = match store.backend_name() {
+        "postgres" => store
+            .shared_secret("admin_token", || {
+                local.clone().unwrap_or_else(|| fresh.clone())
+            })
+            .await
+            .context("loading the shared admin token")?,
+        _ => local.clone().unwrap_or_else(|| fresh.clone()),
+    };
+    if local.as_deref() == Some(token.as_str()) {
+        return Ok((token, false));
     }
-    let token = random_base32(20);
+    if local.is_some() {
+        tracing::warn!(
+            file = %path.display(),
+            "this data directory's admin token differs from the one the database's gateways \
+             share: the shared one replaces it"
+        );
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -503,7 +528,7 @@ fn load_or_create_admin_token(data_dir: &Path) -> anyhow::Result<(String, bool)>
         .with_context(|| format!("creating {}", path.display()))?;
     std::io::Write::write_all(&mut file, format!("{token}\n").as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok((token, true))
+    Ok((token.clone(), token == fresh))
 }
 
 /// Sets its flag to false when dropped: when the task holding it ends, by returning or by a

@@ -213,7 +213,7 @@ async fn unpack(
     manifest: &Manifest,
     data_dir: &Path,
 ) -> Result<(), BackupError> {
-    let blobs = BlobStore::new(data_dir.join("attachments"));
+    let blobs = BlobStore::local(data_dir.join("attachments"));
     for entry in &manifest.files {
         // The manifest's size is not trusted for an allocation; reading stops past it.
         let mut bytes = Vec::with_capacity((entry.size as usize).min(64 << 20));

@@ -62,6 +62,13 @@ pub enum Command {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Attachment files: copy them to another store (`migrate`), or remove those nothing
+    /// refers to (`sweep`). Take the same flags and variables as `serve` (database, data
+    /// directory, `--blob-store` for where the files are now).
+    Blobs {
+        #[command(subcommand)]
+        action: BlobsAction,
+    },
     /// Restores a backup into a new, empty data directory, checking every file against the
     /// manifest and the database's rows against its counts.
     Restore {
@@ -70,6 +77,29 @@ pub enum Command {
         /// Where to restore (must not exist, or be empty).
         #[arg(long)]
         data_dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobsAction {
+    /// Copies every file from the current `--blob-store` to `--to` (`local`, `postgres` or
+    /// `s3://bucket[/prefix]`), verifying each one's SHA-256 in the target, then checks that
+    /// every file an attachment refers to is there. Safe while the gateway runs; switch the
+    /// gateway's `--blob-store` after it, then run it again to copy what arrived meanwhile.
+    Migrate {
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Removes files that nothing refers to and that were written longer ago than
+    /// `--older-than` (an email that failed after its files were stored), safely beside
+    /// running gateways.
+    Sweep {
+        #[arg(long, default_value = "1d", value_parser = parse_duration)]
+        older_than: Duration,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
 }
 
@@ -257,6 +287,12 @@ pub struct ServeArgs {
     /// `sqlite://…` or `postgres://…`; default: SQLite file `threadgate.db` in the data dir.
     #[arg(long, env = "THREADGATE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Where attachment files are kept: `local` (`<data-dir>/attachments/`), `postgres` (rows
+    /// in the PostgreSQL database itself) or `s3://bucket[/prefix]` (an S3-compatible object
+    /// store; endpoint, region and credentials from the usual `AWS_*` variables). Gateways
+    /// on several machines need `postgres` or `s3://…`.
+    #[arg(long, env = "THREADGATE_BLOB_STORE", default_value = "local")]
+    pub blob_store: String,
     #[arg(long, env = "THREADGATE_SMTP_LISTEN", default_value = "127.0.0.1:2525", value_parser = parse_socket)]
     pub smtp_listen: SocketAddr,
     #[arg(long, env = "THREADGATE_HTTP_LISTEN", default_value = "127.0.0.1:8080", value_parser = parse_socket)]
@@ -470,6 +506,84 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size {s:?} out of range"))
 }
 
+/// Where attachment files are kept (`--blob-store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobStoreSetting {
+    /// `<data-dir>/attachments/`: one machine.
+    Local,
+    /// Rows of the PostgreSQL database (`--database-url` must be PostgreSQL).
+    Postgres,
+    /// An S3-compatible bucket, objects under `prefix` (empty, or ending in `/`).
+    S3 { bucket: String, prefix: String },
+}
+
+impl BlobStoreSetting {
+    /// Reads `--blob-store` (`key` names it in errors) against the database it will share.
+    pub fn parse(text: &str, database_url: &str) -> Result<BlobStoreSetting, ConfigError> {
+        Self::parse_for("blob-store", text, database_url)
+    }
+
+    pub fn parse_for(
+        key: &'static str,
+        text: &str,
+        database_url: &str,
+    ) -> Result<BlobStoreSetting, ConfigError> {
+        match text.trim() {
+            "local" => Ok(BlobStoreSetting::Local),
+            "postgres" if database_url.starts_with("postgres") => Ok(BlobStoreSetting::Postgres),
+            "postgres" => Err(invalid(
+                key,
+                "`postgres` keeps the files in the PostgreSQL database: --database-url must be \
+                 postgres://…",
+            )),
+            url if url.starts_with("s3://") => {
+                let rest = &url["s3://".len()..];
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                // S3 bucket names (docs.aws.amazon.com, "Bucket naming rules"): 3-63 of
+                // lowercase letters, digits, dots and hyphens.
+                let valid_bucket = (3..=63).contains(&bucket.len())
+                    && bucket.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                    });
+                if !valid_bucket {
+                    return Err(invalid(key, format!("not an S3 bucket name: {bucket:?}")));
+                }
+                let prefix = prefix.trim_matches('/');
+                let valid_prefix = prefix.split('/').all(|segment| {
+                    !segment.is_empty() && segment != "." && segment != ".." || prefix.is_empty()
+                }) && !prefix.chars().any(|c| c.is_control());
+                if !valid_prefix {
+                    return Err(invalid(key, format!("not a key prefix: {prefix:?}")));
+                }
+                Ok(BlobStoreSetting::S3 {
+                    bucket: bucket.to_string(),
+                    prefix: if prefix.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{prefix}/")
+                    },
+                })
+            }
+            other => Err(invalid(
+                key,
+                format!("expected local, postgres or s3://bucket[/prefix], got {other:?}"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BlobStoreSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobStoreSetting::Local => f.write_str("local"),
+            BlobStoreSetting::Postgres => f.write_str("postgres"),
+            BlobStoreSetting::S3 { bucket, prefix } => {
+                write!(f, "s3://{bucket}/{}", prefix.trim_end_matches('/'))
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid --{key}: {message}")]
 pub struct ConfigError {
@@ -568,6 +682,7 @@ pub struct HttpLimits {
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub blob_store: BlobStoreSetting,
     pub smtp_listen: SocketAddr,
     pub http_listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
@@ -723,6 +838,7 @@ impl ServeArgs {
             }
             None => format!("sqlite://{}", self.data_dir.join("threadgate.db").display()),
         };
+        let blob_store = BlobStoreSetting::parse(&self.blob_store, &database_url)?;
         let public_url = match self.public_url {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 Some(url.trim_end_matches('/').to_string())
@@ -782,6 +898,7 @@ impl ServeArgs {
         Ok(Config {
             data_dir: self.data_dir,
             database_url,
+            blob_store,
             smtp_listen: self.smtp_listen,
             http_listen: self.http_listen,
             metrics_listen: self.metrics_listen,
@@ -981,6 +1098,40 @@ mod tests {
         assert_eq!(c.auto_close_after, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(c.smtp.max_message_size, 25 * 1024 * 1024);
         assert_eq!(c.reply_domain, "reply.localhost");
+        assert_eq!(c.blob_store, BlobStoreSetting::Local);
+    }
+
+    #[test]
+    fn blob_stores_are_read_and_bad_ones_named() {
+        let pg = "postgres://localhost/x";
+        let parse = |text: &str, db: &str| BlobStoreSetting::parse(text, db);
+        assert_eq!(parse("postgres", pg).unwrap(), BlobStoreSetting::Postgres);
+        assert_eq!(
+            parse("s3://my-bucket/attach/ments/", pg).unwrap(),
+            BlobStoreSetting::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "attach/ments/".into()
+            }
+        );
+        let bare = parse("s3://my.bucket", "sqlite://x").unwrap();
+        assert_eq!(bare.to_string(), "s3://my.bucket/");
+        for (text, db) in [
+            ("postgres", "sqlite://x.db"),
+            ("s3://", pg),
+            ("s3://Upper", pg),
+            ("s3://ok-bucket/a/../b", pg),
+            ("s3://ok-bucket/a//b", pg),
+            ("file:///tmp", pg),
+            ("", pg),
+        ] {
+            let err = parse(text, db).unwrap_err();
+            assert_eq!(err.key, "blob-store", "{text}");
+        }
+        let err = args(&["--blob-store", "postgres"])
+            .unwrap()
+            .into_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("blob-store"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `threadgate export conversation ID --format mbox|json [--output FILE] [--as PERSON]` and
-//! `threadgate person export ID --output FILE` and `threadgate person erase ID [--yes]`: the
-//! admin's exports and erasures from the command line, on the same database (and flags) as
-//! `serve` (`crate::export`, `crate::person_data`).
+//! `threadgate person export ID --output FILE` and `threadgate person erase ID [--yes]`, backup
+//! and restore, `threadgate blobs migrate --to URL` and `threadgate blobs sweep`: the admin's
+//! commands beside the running gateway, on the same database (and flags) as `serve`
+//! (`crate::export`, `crate::person_data`, `crate::backup`, `crate::blobs`).
 
-use crate::config::{ExportWhat, PersonAction, ServeArgs};
+use crate::config::{BlobsAction, ExportWhat, PersonAction, ServeArgs};
 use crate::domain::SystemClock;
 use crate::export::{Export, Format};
 use crate::store::{ErasedBy, Store};
@@ -98,6 +99,90 @@ async fn open_store(serve: ServeArgs) -> Result<(Store, crate::config::Config), 
     Ok((store, config))
 }
 
+/// The blob store `--blob-store` names.
+fn blob_store(
+    config: &crate::config::Config,
+    store: &Store,
+) -> Result<crate::blobs::BlobStore, String> {
+    crate::blobs::BlobStore::from_setting(&config.blob_store, &config.data_dir, store)
+        .map_err(|e| format!("opening the blob store (--blob-store): {e}"))
+}
+
+/// `threadgate blobs migrate|sweep`.
+pub async fn blobs(action: BlobsAction) -> ExitCode {
+    let done = match action {
+        BlobsAction::Migrate { to, serve } => migrate_blobs(&to, serve).await,
+        BlobsAction::Sweep { older_than, serve } => sweep_blobs(older_than, serve).await,
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("threadgate: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate_blobs(to: &str, serve: ServeArgs) -> Result<(), String> {
+    let (store, config) = open_store(serve).await?;
+    let from = blob_store(&config, &store)?;
+    let setting = crate::config::BlobStoreSetting::parse_for("to", to, &config.database_url)
+        .map_err(|e| e.to_string())?;
+    if setting == config.blob_store {
+        return Err(format!("--to {to} is where the files are already"));
+    }
+    let target = crate::blobs::BlobStore::from_setting(&setting, &config.data_dir, &store)
+        .map_err(|e| format!("opening {to}: {e}"))?;
+    println!(
+        "copying files from {} to {}",
+        from.describe(),
+        target.describe()
+    );
+    let report = crate::blobs::migrate::migrate(&store, &from, &target)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{} files copied, {} there already, {} referenced files checked in {}",
+        report.copied,
+        report.present,
+        report.referenced,
+        target.describe()
+    );
+    for sha in &report.damaged {
+        eprintln!(
+            "damaged in {}: {sha} (its bytes do not match its name; not copied)",
+            from.describe()
+        );
+    }
+    for sha in &report.missing {
+        eprintln!("missing: {sha} is referenced by an attachment but is in neither store");
+    }
+    if report.damaged.is_empty() && report.missing.is_empty() {
+        println!("every file verified; start the gateway with --blob-store {setting}");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} damaged, {} missing: see above (a file received by email can be extracted \
+             again from its raw email by downloading it once)",
+            report.damaged.len(),
+            report.missing.len()
+        ))
+    }
+}
+
+async fn sweep_blobs(older_than: std::time::Duration, serve: ServeArgs) -> Result<(), String> {
+    let (store, config) = open_store(serve).await?;
+    let blobs = blob_store(&config, &store)?;
+    let removed = crate::blobs::removal::sweep(&store, &blobs, older_than.as_millis() as i64)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{removed} unreferenced files removed from {}",
+        blobs.describe()
+    );
+    Ok(())
+}
+
 /// Erases a person after the operator typed `yes` (unless `--yes`): there is no undo.
 async fn erase_person(id: String, yes: bool, serve: ServeArgs) -> Result<(), String> {
     let (store, config) = open_store(serve).await?;
@@ -122,7 +207,7 @@ async fn erase_person(id: String, yes: bool, serve: ServeArgs) -> Result<(), Str
             return Err("not confirmed: nothing was erased".into());
         }
     }
-    let blobs = crate::blobs::BlobStore::new(config.data_dir.join("attachments"));
+    let blobs = blob_store(&config, &store)?;
     let erasure =
         crate::person_data::erase_person(&store, &blobs, &person.id, ErasedBy::CommandLine)
             .await
@@ -152,7 +237,7 @@ async fn export_person(
         .ok_or_else(|| format!("no person {id:?}"))?;
     let file = std::fs::File::create(&output)
         .map_err(|e| format!("creating {}: {e}", output.display()))?;
-    let blobs = crate::blobs::BlobStore::new(config.data_dir.join("attachments"));
+    let blobs = blob_store(&config, &store)?;
     let reply_domain = config.reply_domain.clone();
     crate::person_data::export_person(&store, &blobs, &person, |_| reply_domain.clone(), file)
         .await
@@ -177,7 +262,7 @@ pub async fn backup(output: std::path::PathBuf, serve: ServeArgs) -> ExitCode {
         let store = Store::connect(&config.database_url, Arc::new(SystemClock))
             .await
             .map_err(|e| format!("opening the database: {e}"))?;
-        let blobs = crate::blobs::BlobStore::new(config.data_dir.join("attachments"));
+        let blobs = blob_store(&config, &store)?;
         crate::backup::backup(&store, &blobs, &config.data_dir, &output)
             .await
             .map_err(|e| e.to_string())

@@ -30,6 +30,7 @@ async fn main() -> std::process::ExitCode {
         Command::Export { what } => threadgate::export_cli::run(what).await,
         Command::Person { action } => threadgate::export_cli::person(action).await,
         Command::Backup { output, serve } => threadgate::export_cli::backup(output, serve).await,
+        Command::Blobs { action } => threadgate::export_cli::blobs(action).await,
         Command::Restore { file, data_dir } => {
             threadgate::export_cli::restore(&file, &data_dir).await
         }

@@ -149,8 +149,8 @@ pub async fn export_person(
 /// Erases person `id` (GDPR article 17; what goes is listed in `store::erasure`): the
 /// database part in one transaction, then made physical (zeroed, index merged, WAL truncated
 /// or tables vacuumed), then the files it left unreferenced unlinked. A crash after the commit
-/// leaves those files listed in the database: [`remove_pending_blobs`] at the next start
-/// unlinks them (as it does when unlinking fails now). `NotFound` when there is no such person
+/// leaves those files listed in the database: `blobs::removal::remove_pending` at the next
+/// start removes them (as it does when removing fails now). `NotFound` when there is no such person
 /// or they were erased already.
 pub async fn erase_person(
     store: &Store,
@@ -170,30 +170,12 @@ pub async fn erase_person(
             tracing::warn!(erasure = %erasure.id, error = %err, "compacting after an erasure failed")
         }
     }
-    if let Err(err) = remove_pending_blobs(store, blobs).await {
+    if let Err(err) = crate::blobs::removal::remove_pending(store, blobs).await {
         // Committed: the files stay listed, and the next start unlinks them.
         tracing::warn!(erasure = %erasure.id, error = %err, "unlinking an erased person's files failed");
     }
     tracing::info!(erasure = %erasure.id, person = %erasure.person_id, by = erasure.erased_by, "person erased");
     Ok(erasure)
-}
-
-/// Unlinks the files erasures left unreferenced and not yet removed (a crash between an
-/// erasure's commit and its unlinking; at start, and after each erasure). A file referenced
-/// again since (the same content arrived) stays. Returns how many were unlinked.
-pub async fn remove_pending_blobs(
-    store: &Store,
-    blobs: &BlobStore,
-) -> Result<usize, PersonDataError> {
-    let mut removed = 0;
-    for sha in store.pending_blob_removals().await? {
-        if !store.blob_referenced(&sha).await? {
-            blobs.remove(&sha).await?;
-            removed += 1;
-        }
-        store.blob_removal_done(&sha).await?;
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]

@@ -9,13 +9,10 @@ mod support;
 
 use serde_json::json;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::process::Gateway;
+use support::process::{Attempt, Gateway, attempt};
 use support::*;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 const CONVERSATIONS: usize = 20;
 const PER_CONVERSATION: usize = 20;
@@ -32,75 +29,6 @@ struct Outcome {
     /// Attempts that failed before the data (connection refused or cut early).
     failed: u32,
     accepted: bool,
-}
-
-/// One attempt over a fresh connection: the reply to the data (or the first refusal), or
-/// how far it got before the connection failed.
-enum Attempt {
-    Answered(u16),
-    /// Failed before the data was sent.
-    Failed,
-    /// The data was sent, the answer never came.
-    Lost,
-}
-
-async fn attempt(smtp: SocketAddr, from: &str, to: &str, data: &str) -> Attempt {
-    let mut data_sent = false;
-    match try_attempt(smtp, from, to, data, &mut data_sent).await {
-        Ok(code) => Attempt::Answered(code),
-        Err(_) if data_sent => Attempt::Lost,
-        Err(_) => Attempt::Failed,
-    }
-}
-
-async fn try_attempt(
-    smtp: SocketAddr,
-    from: &str,
-    to: &str,
-    data: &str,
-    data_sent: &mut bool,
-) -> std::io::Result<u16> {
-    let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(smtp))
-        .await
-        .map_err(|_| std::io::Error::other("connect timeout"))??;
-    let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
-    async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u16> {
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
-                .await
-                .map_err(|_| std::io::Error::other("reply timeout"))??;
-            if n == 0 {
-                return Err(std::io::Error::other("connection closed"));
-            }
-            if line.len() >= 4 && line.as_bytes()[3] == b'-' {
-                continue;
-            }
-            return line
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| std::io::Error::other(format!("bad reply {line:?}")));
-        }
-    }
-    reply(&mut r).await?;
-    for command in [
-        "EHLO crash.test".to_string(),
-        format!("MAIL FROM:<{from}>"),
-        format!("RCPT TO:<{to}>"),
-        "DATA".to_string(),
-    ] {
-        w.write_all(format!("{command}\r\n").as_bytes()).await?;
-        let code = reply(&mut r).await?;
-        if code >= 400 {
-            return Ok(code);
-        }
-    }
-    *data_sent = true;
-    w.write_all(dot_stuffed(data).as_bytes()).await?;
-    let code = reply(&mut r).await?;
-    let _ = w.write_all(b"QUIT\r\n").await;
-    Ok(code)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

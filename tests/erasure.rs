@@ -79,7 +79,6 @@ Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n\
     app.say(&conversation, &agnes, "Thanks, noted.", "message")
         .await;
     // Dora and Agnes are emailed what Carl wrote: the outbox keeps copies that quote him.
-    // Dora and Agnes are emailed what Carl wrote: the outbox keeps copies that quote him.
     hears(&app, DORA, CARL_WEB_TEXT).await;
     hears(&app, DORA, "Thanks, noted.").await;
     app.settle_and_collect(AGNES).await;
@@ -89,6 +88,96 @@ Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n\
         carl,
         dora,
         conversation,
+    }
+}
+
+/// Agnes's message with a file whose content is `sha` (a row committed by a writer).
+async fn refer_to(app: &TestApp, conversation: &str, agnes: &str, sha: &str, size: usize) {
+    use threadgate::store::{NewAttachment, NewMessage};
+    let mut message = NewMessage::typed(
+        conversation,
+        agnes,
+        threadgate::domain::MessageKind::Message,
+        "The same plan again".to_string(),
+        threadgate::domain::Source::Api,
+    );
+    message.attachments = vec![NewAttachment {
+        id: threadgate::domain::Id::generate(threadgate::domain::IdKind::Attachment),
+        filename: "plan.pdf".to_string(),
+        content_type: "application/pdf".to_string(),
+        size: size as i64,
+        sha256: sha.to_string(),
+        content_id: None,
+        inline: false,
+        omitted: None,
+    }];
+    app.store.append_message(message).await.unwrap();
+}
+
+/// The removal protocol of `blobs::removal`, with the interleavings a concurrent writer of the
+/// same content can meet: a file is listed for removal, then removed; a writer stores the same
+/// bytes and commits a row referring to them at any point in between.
+#[tokio::test]
+async fn a_file_removed_while_a_writer_refers_to_the_same_content_again_is_kept_or_written_again() {
+    use threadgate::blobs::{BlobStore, removal};
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        let agnes = app.person(AGNES, "Agnes Agent", "internal").await;
+        let conversation = app.conversation("Plans", &agnes, &[]).await;
+        let blobs = BlobStore::local(app.data_dir.path().join("attachments"));
+        let file = b"%PDF-1.4 the plan everyone sends".to_vec();
+
+        // 1. The writer stored the file before the removal, commits after the remover's check:
+        //    its question after the commit finds the removal and it writes the file again.
+        let sha = blobs.put(&file).await.unwrap();
+        assert!(app.store.queue_blob_removal(&sha).await.unwrap());
+        assert_eq!(
+            removal::remove_pending(&app.store, &blobs).await.unwrap(),
+            1
+        );
+        assert_eq!(blobs.get(&sha).await.unwrap(), None);
+        refer_to(&app, &conversation, &agnes, &sha, file.len()).await;
+        let again = removal::to_write_again(&app.store, std::slice::from_ref(&sha))
+            .await
+            .unwrap();
+        assert_eq!(again, vec![sha.clone()], "{}", db.backend);
+        blobs.put(&file).await.unwrap();
+        // Referred to now: a removal listed later keeps it.
+        assert!(!app.store.queue_blob_removal(&sha).await.unwrap());
+        assert_eq!(
+            removal::remove_pending(&app.store, &blobs).await.unwrap(),
+            0
+        );
+        assert_eq!(blobs.get(&sha).await.unwrap(), Some(file.clone()));
+
+        // 2. A removal in progress (listed, not yet checked) when the writer commits: the
+        //    writer waits for it; the remover finds the reference and keeps the file.
+        let other = b"%PDF-1.4 another plan".to_vec();
+        let sha = blobs.put(&other).await.unwrap();
+        assert!(app.store.queue_blob_removal(&sha).await.unwrap());
+        refer_to(&app, &conversation, &agnes, &sha, other.len()).await;
+        let store = app.store.clone();
+        let shas = vec![sha.clone()];
+        let writer = tokio::spawn(async move { removal::to_write_again(&store, &shas).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!writer.is_finished(), "the writer waits for the remover");
+        assert_eq!(
+            removal::remove_pending(&app.store, &blobs).await.unwrap(),
+            0
+        );
+        assert_eq!(writer.await.unwrap().unwrap(), Vec::<String>::new());
+        assert_eq!(blobs.get(&sha).await.unwrap(), Some(other));
+
+        // 3. Nothing listed: a writer's question costs one read and asks for nothing.
+        let fresh = blobs.put(b"%PDF-1.4 fresh").await.unwrap();
+        assert!(
+            removal::to_write_again(&app.store, &[fresh])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        app.stop().await;
+        db.cleanup().await;
     }
 }
 

@@ -204,6 +204,25 @@ impl Inbound {
         Err(Disposition::accept(InboundOutcome::Rejected, conversation, detail).into())
     }
 
+    /// After the commit: the email's `files` that a removal took meanwhile (the same content
+    /// erased elsewhere, `blobs::removal`) are written again from the raw email.
+    async fn files_kept(&self, raw: &[u8], files: &[String]) -> std::io::Result<()> {
+        let again = crate::blobs::removal::to_write_again(&self.store, files)
+            .await
+            .map_err(std::io::Error::other)?;
+        if again.is_empty() {
+            return Ok(());
+        }
+        let parsed = super::parse::parse_email(raw, &|_| false)
+            .ok_or_else(|| std::io::Error::other("the stored email no longer parses"))?;
+        for part in parsed.attachments {
+            if again.contains(&crate::store::sha256_hex(&part.data)) {
+                self.blobs.put(&part.data).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a disposition — its `record` and `changes` — in one transaction and says what to
     /// answer: its `refusal`, or stored once committed; a temporary failure when the store fails.
     pub(super) async fn apply(
@@ -217,6 +236,13 @@ impl Inbound {
             .effects
             .iter()
             .any(|e| matches!(e, InboundEffect::Queue(_)));
+        let files: Vec<String> = changes
+            .post
+            .iter()
+            .flat_map(|post| &post.attachments)
+            .filter(|a| a.omitted.is_none())
+            .map(|a| a.sha256.clone())
+            .collect();
         let started = std::time::Instant::now();
         let stored = match self.store.apply_inbound(record, raw, changes).await {
             Ok(stored) => stored,
@@ -225,6 +251,11 @@ impl Inbound {
                 return Answer::TryAgain;
             }
         };
+        if let Err(err) = self.files_kept(raw, &files).await {
+            // Committed: the raw email keeps the files, and a download extracts a missing one
+            // again (`web::service::files`).
+            tracing::error!(error = %err, "writing again files removed meanwhile failed");
+        }
         self.metrics.observe_commit(started.elapsed(), stored.batch);
         self.metrics
             .inbound_emails

@@ -41,26 +41,32 @@ pub async fn run(
     }
 }
 
-/// Re-checks the DNS records of sending domains once a day (those checked before: a domain
-/// is first checked by its admin), every `period`, in a loop of its own so that a slow
-/// resolver never delays notifications; and reads the domains again, for changes another
-/// process made.
+/// Reads the sending domains again every `tick`, for changes another process made (a domain
+/// added on one machine is known to the others within a tick: its reply domain accepted at
+/// RCPT, its From used in notifications); and re-checks their DNS records once a day (those
+/// checked before: a domain is first checked by its admin), every `period`, in a loop of its
+/// own so that a slow resolver never delays notifications.
 pub async fn domain_checks(
     domains: crate::sending_domains::Domains,
+    tick: Duration,
     period: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut interval = tokio::time::interval(period);
+    let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_check: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = interval.tick() => {}
         }
-        // Domains another process added or changed: picked up here, within a period.
         if let Err(err) = domains.reload().await {
             tracing::error!(error = %err, "reading the sending domains failed");
         }
+        if last_check.is_some_and(|at| at.elapsed() < period) {
+            continue;
+        }
+        last_check = Some(tokio::time::Instant::now());
         tokio::select! {
             _ = shutdown.cancelled() => break,
             result = domains.recheck_due() => {

@@ -411,14 +411,41 @@ impl Store {
         }
     }
 
-    /// Files an erasure left unreferenced and that are not unlinked yet (oldest first).
+    /// Files left unreferenced (by an erasure, or found so by a sweep) and not removed yet,
+    /// oldest first.
     pub async fn pending_blob_removals(&self) -> Result<Vec<String>> {
         on_backend!(self, pool => {
-            let shas: Vec<String> =
-                sqlx::query_scalar("SELECT sha256 FROM blob_removals ORDER BY queued_at, sha256")
-                    .fetch_all(pool)
-                    .await?;
+            let shas: Vec<String> = sqlx::query_scalar(
+                "SELECT sha256 FROM blob_removals WHERE removed_at IS NULL
+                  ORDER BY queued_at, sha256",
+            )
+            .fetch_all(pool)
+            .await?;
             Ok(shas)
+        })
+    }
+
+    /// Lists the file `sha256` for removal unless an attachment refers to it; true when it
+    /// was listed (or already was).
+    pub async fn queue_blob_removal(&self, sha256: &str) -> Result<bool> {
+        on_backend!(write self, pool => {
+            sqlx::query(
+                "INSERT INTO blob_removals (sha256, queued_at)
+                 SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = $1)
+                 ON CONFLICT (sha256) DO UPDATE SET queued_at = excluded.queued_at, removed_at = NULL
+                   WHERE blob_removals.removed_at IS NOT NULL",
+            )
+            .bind(sha256)
+            .bind(self.now())
+            .execute(pool)
+            .await?;
+            let listed: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM blob_removals WHERE sha256 = $1 AND removed_at IS NULL",
+            )
+            .bind(sha256)
+            .fetch_one(pool)
+            .await?;
+            Ok(listed > 0)
         })
     }
 
@@ -426,22 +453,63 @@ impl Store {
     /// since): then it stays.
     pub async fn blob_referenced(&self, sha256: &str) -> Result<bool> {
         on_backend!(self, pool => {
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attachments WHERE sha256 = $1")
-                .bind(sha256)
-                .fetch_one(pool)
-                .await?;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM attachments WHERE sha256 = $1 LIMIT 1) AS r",
+            )
+            .bind(sha256)
+            .fetch_one(pool)
+            .await?;
             Ok(n > 0)
         })
     }
 
-    /// The file `sha256` is gone (or stays, referenced again): forgets its removal.
-    pub async fn blob_removal_done(&self, sha256: &str) -> Result<()> {
+    /// The file `sha256` stays (referenced again): forgets its removal.
+    pub async fn blob_removal_cancelled(&self, sha256: &str) -> Result<()> {
         on_backend!(write self, pool => {
-            sqlx::query("DELETE FROM blob_removals WHERE sha256 = $1")
+            sqlx::query("DELETE FROM blob_removals WHERE sha256 = $1 AND removed_at IS NULL")
                 .bind(sha256)
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// The file `sha256` is gone: its row stays an hour with `removed_at` set, for writers
+    /// that committed a reference to the same content meanwhile (`crate::blobs::removal`).
+    /// Rows older than `forget_before` are dropped on the way.
+    pub async fn blob_removed(&self, sha256: &str, forget_before: i64) -> Result<()> {
+        on_backend!(write self, pool => {
+            sqlx::query("UPDATE blob_removals SET removed_at = $2 WHERE sha256 = $1")
+                .bind(sha256)
+                .bind(self.now())
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM blob_removals WHERE removed_at < $1")
+                .bind(forget_before)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Among `shas`, those being removed or removed lately, each with whether the removal is
+    /// done: a writer that just committed a reference to one writes the file again.
+    pub async fn blobs_under_removal(&self, shas: &[String]) -> Result<Vec<(String, bool)>> {
+        if shas.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_backend!(self, pool => {
+            let rows: Vec<(String, Option<i64>)> = sqlx::query_as(Dialect::pick(
+                pool,
+                "SELECT sha256, removed_at FROM blob_removals
+                  WHERE sha256 IN (SELECT value FROM json_each($1))",
+                "SELECT sha256, removed_at FROM blob_removals
+                  WHERE sha256 IN (SELECT jsonb_array_elements_text($1::jsonb))",
+            ))
+            .bind(serde_json::to_string(shas).unwrap_or_default())
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(sha, at)| (sha, at.is_some())).collect())
         })
     }
 

@@ -18,6 +18,7 @@ pub(crate) mod access;
 mod addresses;
 mod attachments;
 pub mod backup;
+mod blob_rows;
 mod companies;
 mod conversations;
 mod domains;

@@ -455,24 +455,53 @@ impl Store {
     }
 
     /// Indexes every message, subject and participant list again when the index was made by
-    /// another analyzer version (or never: a database from before search). At start, before
-    /// serving; returns how many documents were written (0 when the index is current).
+    /// an older analyzer version (or never: a database from before search). At start, before
+    /// serving; returns how many documents were written (0 when the index is current). With
+    /// several processes starting at once, one rebuilds and the others find it done; a process
+    /// older than the index (a rolling upgrade) leaves it alone rather than rebuild it
+    /// backwards.
     pub async fn rebuild_search_index_if_stale(&self) -> Result<usize> {
         let version: i64 = on_backend!(self, pool => {
             sqlx::query_scalar("SELECT analyzer_version FROM search_state WHERE id = 1")
                 .fetch_one(pool)
                 .await?
         });
-        if version == ANALYZER_VERSION {
+        if version > ANALYZER_VERSION {
+            tracing::warn!(
+                index = version,
+                ours = ANALYZER_VERSION,
+                "the search index was built by a newer version: upgrade this process too"
+            );
+        }
+        if version >= ANALYZER_VERSION {
             return Ok(0);
         }
-        self.rebuild_search_index().await
+        self.rebuild_search_index_from(Some(version)).await
     }
 
     /// Indexes everything again, in one transaction; how many documents were written.
     pub async fn rebuild_search_index(&self) -> Result<usize> {
+        self.rebuild_search_index_from(None).await
+    }
+
+    /// The rebuild; with `seen`, only if the index is still at that version once its row is
+    /// locked (another process may have rebuilt it meanwhile).
+    async fn rebuild_search_index_from(&self, seen: Option<i64>) -> Result<usize> {
         on_backend!(write self, pool => {
             let mut tx = pool.begin_write().await?;
+            // The state row locked first (SQLite's write transaction holds the whole database):
+            // two processes starting together rebuild one after the other, the second finding
+            // the work done.
+            let version: i64 = sqlx::query_scalar(crate::store::Dialect::pick(
+                pool,
+                "SELECT analyzer_version FROM search_state WHERE id = 1",
+                "SELECT analyzer_version FROM search_state WHERE id = 1 FOR UPDATE",
+            ))
+            .fetch_one(&mut *tx)
+            .await?;
+            if seen.is_some_and(|seen| seen != version) {
+                return Ok(0);
+            }
             sqlx::query(crate::store::Dialect::pick(
                 pool,
                 "INSERT INTO search_fts (search_fts) VALUES ('delete-all'); DELETE FROM search_docs",

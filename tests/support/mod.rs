@@ -5,6 +5,7 @@
 pub mod dkim;
 pub mod dns;
 pub mod process;
+pub mod s3;
 pub mod web;
 
 use clap::Parser;

@@ -7,6 +7,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 pub struct Gateway {
@@ -18,6 +19,8 @@ pub struct Gateway {
     pub data_dir: std::path::PathBuf,
     /// Where its stderr (the log) goes; nowhere unless set.
     pub log: Option<std::path::PathBuf>,
+    /// Variables set for it (the S3 settings of the scale-out suite).
+    pub env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -47,28 +50,28 @@ impl Gateway {
     ) -> Gateway {
         let smtp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut args: Vec<String> = [
-            "serve",
-            "--data-dir",
-            &data_dir.display().to_string(),
-            "--database-url",
-            database_url,
-            "--smtp-listen",
-            &smtp.to_string(),
-            "--http-listen",
-            &http.to_string(),
-            "--admin-token",
-            ADMIN_TOKEN,
-            "--tick",
-            "100ms",
-            "--reply-domain",
-            "reply.test",
-            "--from-address",
-            "notifications@gateway.test",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let (data, smtp_at, http_at) = (
+            data_dir.display().to_string(),
+            smtp.to_string(),
+            http.to_string(),
+        );
+        let defaults: [(&str, &str); 8] = [
+            ("--data-dir", &data),
+            ("--database-url", database_url),
+            ("--smtp-listen", &smtp_at),
+            ("--http-listen", &http_at),
+            ("--admin-token", ADMIN_TOKEN),
+            ("--tick", "100ms"),
+            ("--reply-domain", "reply.test"),
+            ("--from-address", "notifications@gateway.test"),
+        ];
+        let mut args = vec!["serve".to_string()];
+        // A flag given in `extra` replaces its default (clap refuses a flag given twice).
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), value.to_string()]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         Gateway {
             args,
@@ -77,9 +80,37 @@ impl Gateway {
             http,
             outbox: data_dir.join("outbox"),
             log: None,
+            env: Vec::new(),
             data_dir,
             _dir: dir,
         }
+    }
+
+    /// Leaves out one of the default flags (and its value): `--admin-token`, to have the
+    /// gateway make or share one.
+    pub fn without_flag(&mut self, flag: &str) {
+        if let Some(at) = self.args.iter().position(|a| a == flag) {
+            self.args.drain(at..at + 2);
+        }
+    }
+
+    /// An API call with the admin token `token`; the status and the body.
+    pub async fn api_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("http://{}/api/v1{path}", self.http))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Starts it and waits until both listeners answer.
@@ -99,6 +130,7 @@ impl Gateway {
         let child = Command::new(binary)
             .args(&self.args)
             .env("THREADGATE_LOG", "info")
+            .envs(self.env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -222,4 +254,73 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// One attempt over a fresh connection: the reply to the data (or the first refusal), or
+/// how far it got before the connection failed.
+pub enum Attempt {
+    Answered(u16),
+    /// Failed before the data was sent.
+    Failed,
+    /// The data was sent, the answer never came.
+    Lost,
+}
+
+pub async fn attempt(smtp: SocketAddr, from: &str, to: &str, data: &str) -> Attempt {
+    let mut data_sent = false;
+    match try_attempt(smtp, from, to, data, &mut data_sent).await {
+        Ok(code) => Attempt::Answered(code),
+        Err(_) if data_sent => Attempt::Lost,
+        Err(_) => Attempt::Failed,
+    }
+}
+
+async fn try_attempt(
+    smtp: SocketAddr,
+    from: &str,
+    to: &str,
+    data: &str,
+    data_sent: &mut bool,
+) -> std::io::Result<u16> {
+    let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(smtp))
+        .await
+        .map_err(|_| std::io::Error::other("connect timeout"))??;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Result<u16> {
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
+                .await
+                .map_err(|_| std::io::Error::other("reply timeout"))??;
+            if n == 0 {
+                return Err(std::io::Error::other("connection closed"));
+            }
+            if line.len() >= 4 && line.as_bytes()[3] == b'-' {
+                continue;
+            }
+            return line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("bad reply {line:?}")));
+        }
+    }
+    reply(&mut r).await?;
+    for command in [
+        "EHLO crash.test".to_string(),
+        format!("MAIL FROM:<{from}>"),
+        format!("RCPT TO:<{to}>"),
+        "DATA".to_string(),
+    ] {
+        w.write_all(format!("{command}\r\n").as_bytes()).await?;
+        let code = reply(&mut r).await?;
+        if code >= 400 {
+            return Ok(code);
+        }
+    }
+    *data_sent = true;
+    w.write_all(super::dot_stuffed(data).as_bytes()).await?;
+    let code = reply(&mut r).await?;
+    let _ = w.write_all(b"QUIT\r\n").await;
+    Ok(code)
 }

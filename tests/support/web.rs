@@ -44,8 +44,13 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Browser::at(app.http)
+    }
+
+    /// A visitor of the gateway listening at `http` (a process of its own).
+    pub fn at(http: std::net::SocketAddr) -> Browser {
         Browser {
-            base: format!("http://{}", app.http),
+            base: format!("http://{http}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -41,6 +41,12 @@ pub(super) struct Args {
     #[arg(long, default_value_t = 0, value_name = "BYTES")]
     pub(super) attachment_size: usize,
 
+    /// Gateways to spawn on the one database given with --server-arg=--database-url=postgres://…
+    /// (each with its own data directory and ports); sessions are dealt to them in turn and
+    /// their CPU time and memory added up
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8), conflicts_with_all = ["api_url", "peer", "idle"])]
+    pub(super) gateways: u32,
+
     /// Server binary to spawn [default: `threadgate` next to this executable]
     #[arg(long, value_name = "PATH", conflicts_with = "api_url")]
     pub(super) server_bin: Option<PathBuf>,

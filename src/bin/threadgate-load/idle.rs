@@ -26,8 +26,11 @@ pub(super) async fn run_idle(mut args: Args) -> Result<bool> {
     args.server_args.push("--smtp-idle-timeout=1h".to_string());
     let run_id = random_hex(&mut rand::rng(), 8);
     let (target, mut server) = Server::spawn(&args, &run_id, None).await?;
-    server.wait_ready(&target).await?;
-    let pid = target.pid.context("the spawned server has no pid")?;
+    server.wait_ready(&target, 0).await?;
+    let pid = *target
+        .pids
+        .first()
+        .context("the spawned server has no pid")?;
     sleep(Duration::from_millis(300)).await;
     let before_kib = proc_status_kib(pid, "VmRSS").unwrap_or(0);
 
@@ -40,7 +43,7 @@ pub(super) async fn run_idle(mut args: Args) -> Result<bool> {
     let mut next = 0usize;
     while next < n || !pending.is_empty() {
         while next < n && pending.len() < 256 {
-            let addr = target.smtp_addr.clone();
+            let addr = target.smtp_addrs[0].clone();
             pending.spawn(async move {
                 let stream =
                     tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&addr))

@@ -83,7 +83,7 @@ pub(super) async fn run_load(
     for (idx, jobs) in jobs.into_iter().enumerate() {
         handles.push(tokio::spawn(run_session(
             idx,
-            target.smtp_addr.clone(),
+            target.smtp_addrs[idx % target.smtp_addrs.len()].clone(),
             jobs,
             shared.clone(),
             barrier.clone(),

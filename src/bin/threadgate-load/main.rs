@@ -38,6 +38,14 @@
 //! cargo run --release --bin threadgate-load -- --conversations 50 --messages 2000 --sessions 20 --size 4096
 //! ```
 //!
+//! Several gateways on one PostgreSQL database (`--gateways 2`: each its own data directory
+//! and ports, the sessions dealt to them in turn, their CPU time and memory added up):
+//!
+//! ```text
+//! cargo run --release --bin threadgate-load -- --gateways 2 --sessions 50 \
+//!     --server-arg=--database-url=postgres://postgres@127.0.0.1:5432/loadtest
+//! ```
+//!
 //! PostgreSQL (server flags are passed through with `--server-arg`):
 //!
 //! ```text
@@ -130,12 +138,16 @@ fn progress(msg: impl fmt::Display) {
     eprintln!("threadgate-load: {msg}");
 }
 
-/// Where the server is and how to reach it.
+/// Where the server is and how to reach it: one gateway, or several sharing one database
+/// (`--gateways`).
 struct Target {
     api: Api,
-    smtp_addr: String,
-    outbox: PathBuf,
-    pid: Option<u32>,
+    /// Every gateway's SMTP listener; sessions are dealt to them in turn.
+    smtp_addrs: Vec<String>,
+    /// Every gateway's outbox directory (a notification comes out of whichever sent it).
+    outboxes: Vec<PathBuf>,
+    /// The gateways' processes: their CPU time and memory are added up.
+    pids: Vec<u32>,
     backend: String,
 }
 
@@ -148,17 +160,17 @@ async fn run(args: Args) -> Result<bool> {
         true => Some(dns::start("example.test").await?),
         false => None,
     };
-    let (target, mut server) = match (&args.api_url, &args.peer) {
+    let (target, mut servers) = match (&args.api_url, &args.peer) {
         (_, Some(peer)) => {
             let target = Target {
                 // Never called in peer mode.
                 api: Api::new("http://127.0.0.1:9", "unused")?,
-                smtp_addr: peer.clone(),
-                outbox: PathBuf::new(),
-                pid: args.server_pid,
+                smtp_addrs: vec![peer.clone()],
+                outboxes: Vec::new(),
+                pids: args.server_pid.into_iter().collect(),
                 backend: format!("peer {peer}"),
             };
-            (target, None)
+            (target, Vec::new())
         }
         (Some(url), None) => {
             let (Some(smtp), Some(token), Some(outbox)) =
@@ -168,46 +180,47 @@ async fn run(args: Args) -> Result<bool> {
             };
             let target = Target {
                 api: Api::new(url, token)?,
-                smtp_addr: smtp.clone(),
-                outbox: outbox.clone(),
-                pid: args.server_pid,
+                smtp_addrs: vec![smtp.clone()],
+                outboxes: vec![outbox.clone()],
+                pids: args.server_pid.into_iter().collect(),
                 backend: "external".to_string(),
             };
-            (target, None)
+            (target, Vec::new())
         }
-        (None, None) => {
-            let (target, server) = Server::spawn(&args, &run_id, dns.as_ref()).await?;
-            (target, Some(server))
-        }
+        (None, None) => Server::spawn_all(&args, &run_id, dns.as_ref()).await?,
     };
 
     // Sample the server's RSS for the whole time it is under our watch.
     let stop_sampling = Arc::new(AtomicBool::new(false));
-    let sampler = target.pid.map(|pid| {
-        let stop = stop_sampling.clone();
+    let sampler = (!target.pids.is_empty()).then(|| {
+        let (stop, pids) = (stop_sampling.clone(), target.pids.clone());
         tokio::spawn(async move {
             let mut max = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = proc_status_kib(pid, "VmRSS") {
-                    max = max.max(rss);
-                }
+                let rss = pids.iter().filter_map(|&pid| proc_status_kib(pid, "VmRSS"));
+                max = max.max(rss.sum());
                 sleep(Duration::from_millis(100)).await;
             }
             max
         })
     });
 
-    let outcome = drive(&args, &target, server.as_mut(), &run_id).await;
+    let outcome = drive(&args, &target, &mut servers, &run_id).await;
 
     stop_sampling.store(true, Ordering::Relaxed);
     let sampled_max_kib = match sampler {
         Some(handle) => handle.await.ok().filter(|&m| m > 0),
         None => None,
     };
-    let hwm_kib = target.pid.and_then(|pid| proc_status_kib(pid, "VmHWM"));
+    // Each process's own high-water mark, added up (an upper bound when there are several).
+    let hwm_kib = target
+        .pids
+        .iter()
+        .map(|&pid| proc_status_kib(pid, "VmHWM"))
+        .sum::<Option<u64>>();
 
     let mut warnings = Vec::new();
-    if let Some(server) = server.as_mut() {
+    for server in &mut servers {
         if outcome.is_err() {
             server.print_log_tail(30);
         }
@@ -247,15 +260,15 @@ async fn run(args: Args) -> Result<bool> {
     Ok(report.ok)
 }
 
-/// Prepare, load and verify; the server is shut down by the caller.
+/// Prepare, load and verify; the servers are shut down by the caller.
 async fn drive(
     args: &Args,
     target: &Target,
-    server: Option<&mut Server>,
+    servers: &mut [Server],
     run_id: &str,
 ) -> Result<Report> {
-    if let Some(server) = server {
-        server.wait_ready(target).await?;
+    for (i, server) in servers.iter_mut().enumerate() {
+        server.wait_ready(target, i).await?;
     }
 
     let prep_start = Instant::now();
@@ -271,13 +284,10 @@ async fn drive(
         (args.sessions as u64).min(args.messages).max(1)
     ));
 
-    let cpu_before = target.pid.and_then(proc_cpu_seconds);
+    let cpu = || -> Option<f64> { target.pids.iter().map(|&pid| proc_cpu_seconds(pid)).sum() };
+    let cpu_before = cpu();
     let load = run_load(args, target, &prepared, run_id).await;
-    let server_cpu_s = target
-        .pid
-        .and_then(proc_cpu_seconds)
-        .zip(cpu_before)
-        .map(|(after, before)| after - before);
+    let server_cpu_s = cpu().zip(cpu_before).map(|(after, before)| after - before);
 
     let verified = if args.no_verify || args.peer.is_some() {
         None
@@ -300,6 +310,7 @@ async fn drive(
     Ok(Report {
         ok: false,
         backend: target.backend.clone(),
+        gateways: target.smtp_addrs.len(),
         conversations: args.conversations,
         messages: args.messages,
         sessions: load.sessions,

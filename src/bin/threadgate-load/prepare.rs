@@ -4,7 +4,7 @@
 //! `Reply-To`, its `Message-ID`, the text a reply quotes).
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -124,7 +124,7 @@ pub(super) async fn prepare(args: &Args, target: &Target, run_id: &str) -> Resul
         });
     }
 
-    let found = collect_notifications(&target.outbox, &by_email, n).await?;
+    let found = collect_notifications(&target.outboxes, &by_email, n).await?;
     let clients = found
         .into_iter()
         .enumerate()
@@ -133,9 +133,9 @@ pub(super) async fn prepare(args: &Args, target: &Target, run_id: &str) -> Resul
     Ok(Prepared { convs, clients })
 }
 
-/// Poll the outbox until every client has its notification (or time out).
+/// Poll the outboxes until every client has its notification (or time out).
 async fn collect_notifications(
-    outbox: &Path,
+    outboxes: &[PathBuf],
     by_email: &HashMap<String, (usize, String)>,
     n: usize,
 ) -> Result<Vec<Option<ClientTarget>>> {
@@ -144,7 +144,10 @@ async fn collect_notifications(
     let mut missing = n;
     let mut done_files: HashSet<PathBuf> = HashSet::new();
     loop {
-        if let Ok(entries) = std::fs::read_dir(outbox) {
+        for entries in outboxes
+            .iter()
+            .filter_map(|outbox| std::fs::read_dir(outbox).ok())
+        {
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.extension().and_then(|e| e.to_str()) != Some("eml")
@@ -194,7 +197,11 @@ async fn collect_notifications(
             bail!(
                 "only {} of {n} client notifications (with To and Reply-To) appeared in {} within {} s (e.g. none for {example}); {} .eml files seen",
                 n - missing,
-                outbox.display(),
+                outboxes
+                    .iter()
+                    .map(|o| o.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 NOTIFY_TIMEOUT.as_secs(),
                 done_files.len()
             );

@@ -18,6 +18,8 @@ pub(super) struct LatencyReport {
 pub(super) struct Report {
     pub(super) ok: bool,
     pub(super) backend: String,
+    /// Gateway processes sharing the database (the sessions dealt to them in turn).
+    pub(super) gateways: usize,
     pub(super) conversations: u32,
     pub(super) messages: u64,
     pub(super) sessions: u32,
@@ -55,8 +57,15 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "threadgate-load: {} messages ({} B{attach}) over {} sessions, backend {}",
-            self.messages, self.size, self.sessions, self.backend
+            "threadgate-load: {} messages ({} B{attach}) over {} sessions, backend {}{}",
+            self.messages,
+            self.size,
+            self.sessions,
+            self.backend,
+            match self.gateways {
+                1 => String::new(),
+                n => format!(", {n} gateways"),
+            }
         );
         let _ = writeln!(
             s,

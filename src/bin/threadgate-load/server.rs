@@ -33,6 +33,46 @@ impl Server {
         run_id: &str,
         dns: Option<&super::dns::LoopbackDns>,
     ) -> Result<(Target, Server)> {
+        let token = random_hex(&mut rand::rng(), 32);
+        Server::spawn_one(args, run_id, dns, &token).await
+    }
+
+    /// Starts `--gateways` servers on the one database (each with its own data directory
+    /// and ports, one admin token), as one target.
+    pub(super) async fn spawn_all(
+        args: &Args,
+        run_id: &str,
+        dns: Option<&super::dns::LoopbackDns>,
+    ) -> Result<(Target, Vec<Server>)> {
+        if args.gateways > 1
+            && !args.server_args.iter().any(|a| a.contains("postgres"))
+            && !std::env::var("THREADGATE_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+        {
+            bail!(
+                "--gateways {} shares one database: pass --server-arg=--database-url=postgres://…",
+                args.gateways
+            );
+        }
+        let token = random_hex(&mut rand::rng(), 32);
+        let (mut target, first) = Server::spawn_one(args, run_id, dns, &token).await?;
+        let mut servers = vec![first];
+        for i in 1..args.gateways {
+            let (other, server) =
+                Server::spawn_one(args, &format!("{run_id}-{i}"), dns, &token).await?;
+            servers.push(server);
+            target.smtp_addrs.extend(other.smtp_addrs);
+            target.outboxes.extend(other.outboxes);
+            target.pids.extend(other.pids);
+        }
+        Ok((target, servers))
+    }
+
+    async fn spawn_one(
+        args: &Args,
+        run_id: &str,
+        dns: Option<&super::dns::LoopbackDns>,
+        token: &str,
+    ) -> Result<(Target, Server)> {
         let bin = match &args.server_bin {
             Some(p) => p.clone(),
             None => std::env::current_exe()
@@ -50,7 +90,6 @@ impl Server {
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let log_path = data_dir.join("server.log");
         let (smtp_port, http_port) = free_ports()?;
-        let token = random_hex(&mut rand::rng(), 32);
 
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
@@ -64,7 +103,7 @@ impl Server {
             .arg("--http-listen")
             .arg(format!("127.0.0.1:{http_port}"))
             .arg("--admin-token")
-            .arg(&token)
+            .arg(token)
             .arg("--reply-domain")
             .arg(&args.reply_domain)
             .arg("--tick")
@@ -105,10 +144,10 @@ impl Server {
             "sqlite"
         };
         let target = Target {
-            api: Api::new(&format!("http://127.0.0.1:{http_port}"), &token)?,
-            smtp_addr: format!("127.0.0.1:{smtp_port}"),
-            outbox: data_dir.join("outbox"),
-            pid: Some(pid),
+            api: Api::new(&format!("http://127.0.0.1:{http_port}"), token)?,
+            smtp_addrs: vec![format!("127.0.0.1:{smtp_port}")],
+            outboxes: vec![data_dir.join("outbox")],
+            pids: vec![pid],
             backend: backend.to_string(),
         };
         let server = Server {
@@ -121,8 +160,9 @@ impl Server {
         Ok((target, server))
     }
 
-    /// Poll the API (`GET /inbound?limit=1` → 200) and the SMTP greeting.
-    pub(super) async fn wait_ready(&mut self, target: &Target) -> Result<()> {
+    /// Poll the API (`GET /inbound?limit=1` → 200) and the SMTP greeting of gateway `index`
+    /// (the API is asked of the first: they share the database).
+    pub(super) async fn wait_ready(&mut self, target: &Target, index: usize) -> Result<()> {
         let start = Instant::now();
         let mut last_err = String::from("no attempt");
         let mut api_ok = false;
@@ -147,7 +187,7 @@ impl Server {
                 }
             }
             if api_ok {
-                match SmtpClient::connect(&target.smtp_addr, HELO_NAME).await {
+                match SmtpClient::connect(&target.smtp_addrs[index], HELO_NAME).await {
                     Ok(c) => {
                         c.quit().await;
                         progress(format_args!(

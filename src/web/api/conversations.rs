@@ -94,8 +94,21 @@ pub async fn create_conversation(
     let domain = match body.domain.as_deref() {
         None => None,
         Some(name) => {
-            let domains = state.domains.live().now();
-            let Some(domain) = domains.named(name.trim().trim_end_matches('.')) else {
+            let name_given = name.trim().trim_end_matches('.');
+            let mut domains = state.domains.live().now();
+            if domains.named(name_given).is_none() {
+                // Added by another process since this one last read the domains.
+                state.domains.reload().await.map_err(|e| {
+                    tracing::error!(error = %e, "reading the sending domains failed");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        "the sending domains could not be read",
+                    )
+                })?;
+                domains = state.domains.live().now();
+            }
+            let Some(domain) = domains.named(name_given) else {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "unknown_domain",

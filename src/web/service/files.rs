@@ -54,13 +54,45 @@ pub async fn serve_attachment(
             format!("this attachment was not kept: {why}"),
         ));
     }
-    let data = attachment_bytes(state, attachment).await?;
     let content_type = if ACTIVE_TYPES.contains(&attachment.content_type.as_str()) {
         "application/octet-stream".to_string()
     } else {
         attachment.content_type.clone()
     };
-    Ok(download_response(data, &content_type, &attachment.filename))
+    let body = match state.blobs.read(&attachment.sha256).await {
+        // Streamed from the store: a large file is never whole in memory.
+        Ok(Some(blob)) => {
+            use futures::TryStreamExt;
+            let id = attachment.id.clone();
+            let stream = blob.stream.inspect_err(move |e| {
+                // The status is sent already: the download ends short, and the log says why.
+                tracing::error!(attachment = %id, error = %e, "reading an attachment failed midway");
+            });
+            let mut response = download_response(
+                axum::body::Body::from_stream(stream),
+                &content_type,
+                &attachment.filename,
+            );
+            // Said up front, so a download shows its progress; hyper ends the response with
+            // an error if the store hands fewer bytes.
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_LENGTH, blob.size.into());
+            return Ok(response);
+        }
+        Ok(None) => extracted_again(state, attachment).await?,
+        Err(err) => return Err(unavailable(err)),
+    };
+    Ok(download_response(body, &content_type, &attachment.filename))
+}
+
+fn unavailable(e: std::io::Error) -> ApiError {
+    tracing::error!(error = %e, "reading an attachment failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        "attachment storage is unavailable",
+    )
 }
 
 /// An inbound email's original bytes as a download (`message/rfc822`), or None when there is
@@ -76,7 +108,7 @@ pub async fn original_email(
 }
 
 pub fn download_response(
-    data: Vec<u8>,
+    data: impl Into<axum::body::Body>,
     content_type: &str,
     filename: &str,
 ) -> axum::response::Response {
@@ -92,30 +124,15 @@ pub fn download_response(
                 "sandbox; default-src 'none'".to_string(),
             ),
         ],
-        data,
+        data.into(),
     )
         .into_response()
 }
 
-/// The attachment's bytes from the blob store; if the file is gone (another machine's data
-/// dir, a restored backup), extracted again from the raw email, which is the source of truth.
-async fn attachment_bytes(state: &AppState, attachment: &Attachment) -> Result<Vec<u8>, ApiError> {
-    let unavailable = |e: std::io::Error| {
-        tracing::error!(error = %e, "reading an attachment failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "attachment storage is unavailable",
-        )
-    };
-    if let Some(data) = state
-        .blobs
-        .get(&attachment.sha256)
-        .await
-        .map_err(unavailable)?
-    {
-        return Ok(data);
-    }
+/// The attachment's bytes when its file is gone from the blob store (a restored backup, a
+/// removal that raced a writer): extracted again from the raw email, which is the source of
+/// truth, and stored again.
+async fn extracted_again(state: &AppState, attachment: &Attachment) -> Result<Vec<u8>, ApiError> {
     let raw = match &attachment.inbound_id {
         Some(inbound_id) => state.store.raw_email(inbound_id).await?,
         None => None,

@@ -54,7 +54,7 @@ pub async fn post(
     if draft.text.trim().is_empty() && draft.files.is_empty() {
         return Err(PostError::Empty);
     }
-    let files = uploads::store(&state.blobs, draft.files)
+    let files = uploads::store(&state.blobs, &draft.files)
         .await
         .map_err(PostError::Files)?;
     let mut new = NewMessage::typed(conversation_id, &author.id, draft.kind, draft.text, source);
@@ -68,6 +68,25 @@ pub async fn post(
             StoreError::NotFound("participant") => PostError::NotAParticipant,
             other => PostError::Store(other),
         })?;
+    // A file removed meanwhile (the same content erased elsewhere, `blobs::removal`) is
+    // written again from the bytes still held.
+    let shas: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
+    let again = crate::blobs::removal::to_write_again(&state.store, &shas)
+        .await
+        .map_err(PostError::Store)?;
+    for sha in again {
+        for upload in draft
+            .files
+            .iter()
+            .filter(|u| crate::store::sha256_hex(&u.data) == sha)
+        {
+            state
+                .blobs
+                .put(&upload.data)
+                .await
+                .map_err(PostError::Files)?;
+        }
+    }
     let attachments = files
         .into_iter()
         .map(|file| stored(&message, file))

@@ -280,9 +280,9 @@ fn file_name(given: &str, index: usize) -> String {
 /// Writes each file to the blob store (before the message's commit, so a committed row always
 /// has its file) and returns the rows to insert with the message: a clean name, the type from
 /// the bytes.
-pub async fn store(blobs: &BlobStore, files: Vec<Upload>) -> std::io::Result<Vec<NewAttachment>> {
+pub async fn store(blobs: &BlobStore, files: &[Upload]) -> std::io::Result<Vec<NewAttachment>> {
     let mut stored = Vec::with_capacity(files.len());
-    for (i, file) in files.into_iter().enumerate() {
+    for (i, file) in files.iter().enumerate() {
         let filename = file_name(&file.name, i);
         let sha256 = blobs.put(&file.data).await?;
         stored.push(NewAttachment {

@@ -1,0 +1,96 @@
+//! Files in an S3-compatible bucket (`--blob-store s3://bucket/prefix`), through the
+//! `object_store` crate (request signing, retries, streaming). Keys are `prefix` then the
+//! local layout, `ab/abcdef…`. Endpoint, region and credentials come from the `AWS_*`
+//! variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint such as a test server).
+
+use super::{Blob, Listed, is_name};
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub(super) struct Bucket {
+    store: Arc<AmazonS3>,
+    bucket: String,
+    prefix: String,
+}
+
+fn io_error(e: object_store::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+impl Bucket {
+    pub(super) fn new(bucket: &str, prefix: &str) -> std::io::Result<Bucket> {
+        let store = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(io_error)?;
+        Ok(Bucket {
+            store: Arc::new(store),
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+    }
+
+    fn key(&self, sha256: &str) -> Path {
+        Path::from(format!("{}{}/{sha256}", self.prefix, &sha256[..2]))
+    }
+
+    /// Writes the object (an overwrite of the same bytes when it exists: one request either
+    /// way, and it brings back an object a removal took meanwhile).
+    pub(super) async fn put(&self, sha256: &str, data: &[u8]) -> std::io::Result<()> {
+        let payload = PutPayload::from(bytes::Bytes::copy_from_slice(data));
+        self.store
+            .put(&self.key(sha256), payload)
+            .await
+            .map_err(io_error)?;
+        Ok(())
+    }
+
+    pub(super) async fn read(&self, sha256: &str) -> std::io::Result<Option<Blob>> {
+        match self.store.get(&self.key(sha256)).await {
+            Ok(got) => Ok(Some(Blob {
+                size: got.meta.size,
+                stream: got.into_stream().map_err(io_error).boxed(),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    pub(super) async fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        match self.store.delete(&self.key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    /// Every object under the prefix named by a digest, with when it was last written.
+    pub(super) async fn list(&self) -> std::io::Result<Vec<Listed>> {
+        let prefix = Path::from(self.prefix.trim_end_matches('/'));
+        let prefix = (!self.prefix.is_empty()).then_some(&prefix);
+        let mut objects = self.store.list(prefix);
+        let mut found = Vec::new();
+        while let Some(meta) = objects.next().await {
+            let meta = meta.map_err(io_error)?;
+            let Some(name) = meta.location.filename() else {
+                continue;
+            };
+            if is_name(name) && meta.location == self.key(name) {
+                found.push(Listed {
+                    sha256: name.to_string(),
+                    written_at: Some(meta.last_modified.timestamp_millis()),
+                });
+            }
+        }
+        found.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+        Ok(found)
+    }
+}
