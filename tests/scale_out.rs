@@ -523,6 +523,59 @@ async fn the_admin_token_and_a_domain_added_on_one_gateway_hold_on_the_other_at_
     db.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_starting_together_on_a_stale_search_index_rebuild_it_once_and_never_backwards() {
+    let Some(url) = postgres() else { return };
+    let db = TestDb::postgres(&url).await;
+    let mut first = Gateway::new(&db, &[]);
+    first.start().await;
+    let thread = first
+        .first_thread("carl@client.test", "Quarterly flamingo audit")
+        .await;
+    first.kill();
+    // An index from an older analyzer: both processes see it stale at once, and both reach
+    // the rebuild while the index's rows are held, so that their rebuilds would overlap.
+    raw_sql(&db, "UPDATE search_state SET analyzer_version = 0").await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("SELECT doc_id FROM search_docs FOR UPDATE")
+        .fetch_all(&mut *hold)
+        .await
+        .unwrap();
+    let (mut a, mut b) = (Gateway::new(&db, &[]), Gateway::new(&db, &[]));
+    let release = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        hold.commit().await.unwrap();
+    };
+    tokio::join!(a.start(), b.start(), release);
+    for gateway in [&a, &b] {
+        let found = gateway
+            .api(reqwest::Method::GET, "/search?q=flamingo", None)
+            .await;
+        let ids: Vec<&str> = found["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{found}"))
+            .iter()
+            .filter_map(|r| r["conversation"]["id"].as_str())
+            .collect();
+        assert_eq!(ids, vec![thread.conversation.as_str()], "{found}");
+    }
+    a.kill();
+    b.kill();
+    // An index from a newer version (a rolling upgrade half done): an older process leaves it.
+    raw_sql(&db, "UPDATE search_state SET analyzer_version = 999").await;
+    let mut old = Gateway::new(&db, &[]);
+    old.start().await;
+    let version: i64 = sqlx::query_scalar("SELECT analyzer_version FROM search_state")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 999);
+    pool.close().await;
+    old.kill();
+    db.cleanup().await;
+}
+
 fn threadgate(args: &[&str], env: &[(String, String)]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_threadgate"))
         .args(args)
