@@ -1,6 +1,6 @@
 //! Attachment files kept in the PostgreSQL database (`--blob-store postgres`): `blob_contents`,
 //! one row per content (the SHA-256 of its bytes), read back a slice at a time. The blob store
-//! (`crate::blobs`) calls these; on SQLite there is no such table and `--blob-store postgres` is
+//! (the blobs module) calls these; on SQLite there is no such table and `--blob-store postgres` is
 //! refused by the configuration.
 
 use super::{Backend, Result, Store, StoreError};

@@ -475,7 +475,7 @@ impl Store {
     }
 
     /// The file `sha256` is gone: its row stays an hour with `removed_at` set, for writers
-    /// that committed a reference to the same content meanwhile (`crate::blobs::removal`).
+    /// that committed a reference to the same content meanwhile (the blob removal protocol, `blobs::removal`).
     /// Rows older than `forget_before` are dropped on the way.
     pub async fn blob_removed(&self, sha256: &str, forget_before: i64) -> Result<()> {
         on_backend!(write self, pool => {
