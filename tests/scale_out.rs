@@ -439,6 +439,48 @@ async fn a_gateway_killed_under_load_loses_nothing_while_the_other_keeps_accepti
     db.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_whose_file_cannot_be_stored_is_answered_451_and_nothing_is_kept() {
+    let Some(url) = postgres() else { return };
+    let db = TestDb::postgres(&url).await;
+    let files = files_for("s3", &db).await;
+    let mut gateway = gateway(&db, &files, &[]);
+    gateway.start().await;
+    let thread = gateway.first_thread("carl@client.test", "Invoice").await;
+    drop(files); // the object store goes away
+    let to = thread.notification.reply_to();
+    let irt = thread
+        .notification
+        .header("Message-ID")
+        .unwrap()
+        .to_string();
+    let data = reply_with_file("carl@client.test", &to, &irt, 7, &pdf(7));
+    let started = std::time::Instant::now();
+    let answer = attempt(gateway.smtp, "carl@client.test", &to, &data).await;
+    assert!(matches!(answer, Attempt::Answered(451)), "not a 451");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let messages = gateway
+        .api(
+            reqwest::Method::GET,
+            &format!("/conversations/{}/messages", thread.conversation),
+            None,
+        )
+        .await;
+    let texts: Vec<&str> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body_text"].as_str())
+        .collect();
+    assert!(!texts.iter().any(|t| t.contains("scalemark")), "{texts:?}");
+    gateway.kill();
+    db.cleanup().await;
+}
+
 /// The reply address of the first notification `client` got, from whichever gateway sent it.
 async fn reply_address(client: &str, gateways: &[&Gateway]) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

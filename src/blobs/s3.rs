@@ -6,10 +6,11 @@
 
 use super::{Blob, Listed, is_name};
 use futures::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, PutPayload, RetryConfig};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub(super) struct Bucket {
@@ -24,8 +25,24 @@ fn io_error(e: object_store::Error) -> std::io::Error {
 
 impl Bucket {
     pub(super) fn new(bucket: &str, prefix: &str) -> std::io::Result<Bucket> {
+        // Bounded, because an SMTP client waits on a put: an email whose files cannot be
+        // stored within ~20 s is answered `451` (tried again later), not held for the crate's
+        // default three minutes of retries.
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(15),
+        };
+        // Set one by one: replacing the client options would drop those read from the
+        // environment (`AWS_ALLOW_HTTP`).
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
+            .with_retry(retry)
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                "5s",
+            )
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "60s")
             .build()
             .map_err(io_error)?;
         Ok(Bucket {
