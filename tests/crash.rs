@@ -7,7 +7,6 @@
 
 mod support;
 
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,58 +36,8 @@ async fn acknowledged_mail_survives_sigkill_exactly_once_and_so_do_notifications
         // A crash leaves claimed emails reserved this long before they go out again.
         let mut gateway = Gateway::new(&db, &["--outbox-lease", "2s"]);
         gateway.start().await;
-        let agent = gateway
-            .api(
-                reqwest::Method::POST,
-                "/people",
-                Some(json!({"email": "agent@team.test", "name": "Agent", "role": "internal"})),
-            )
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
         // Every message reaches the agent at the next tick, not in a 30-minute digest.
-        gateway
-            .api(
-                reqwest::Method::PATCH,
-                &format!("/people/{agent}"),
-                Some(json!({"notifications": "immediate"})),
-            )
-            .await;
-        let mut threads = Vec::new();
-        for i in 0..CONVERSATIONS {
-            let email = format!("client{i}@client.test");
-            let client = gateway
-                .api(
-                    reqwest::Method::POST,
-                    "/people",
-                    Some(json!({"email": email, "name": format!("Client {i}"), "role": "client"})),
-                )
-                .await["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            let conversation = gateway
-                .api(
-                    reqwest::Method::POST,
-                    "/conversations",
-                    Some(json!({"subject": format!("Case {i}"), "created_by": agent, "participants": [client]})),
-                )
-                .await["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            gateway
-                .api(
-                    reqwest::Method::POST,
-                    &format!("/conversations/{conversation}/messages"),
-                    Some(
-                        json!({"author_id": agent, "body": "How can we help?", "kind": "message"}),
-                    ),
-                )
-                .await;
-            threads.push((email, conversation));
-        }
+        let (_, threads) = gateway.agent_and_clients(CONVERSATIONS).await;
         let mut reply_to = HashMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while reply_to.len() < CONVERSATIONS {

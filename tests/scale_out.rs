@@ -283,43 +283,8 @@ async fn a_gateway_killed_under_load_loses_nothing_while_the_other_keeps_accepti
     a.start().await;
     let mut b = gateway(&db, &files, &[]);
     b.start().await;
-    let agent = b
-        .api(
-            reqwest::Method::POST,
-            "/people",
-            Some(json!({"email": "agent@team.test", "name": "Agent", "role": "internal"})),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let mut threads = Vec::new();
-    for i in 0..CONVERSATIONS {
-        let email = format!("client{i}@client.test");
-        let client = b
-            .api(
-                reqwest::Method::POST,
-                "/people",
-                Some(json!({"email": email, "name": format!("Client {i}"), "role": "client"})),
-            )
-            .await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let conversation: Value = b
-            .api(
-                reqwest::Method::POST,
-                "/conversations",
-                Some(json!({"subject": format!("Case {i}"), "created_by": agent, "participants": [client]})),
-            )
-            .await;
-        let conversation = conversation["id"].as_str().unwrap().to_string();
-        b.api(
-            reqwest::Method::POST,
-            &format!("/conversations/{conversation}/messages"),
-            Some(json!({"author_id": agent, "body": "How can we help?", "kind": "message"})),
-        )
-        .await;
+    for (email, conversation) in b.agent_and_clients(CONVERSATIONS).await.1 {
         let reply_to = reply_address(&email, &[&a, &b]).await;
         threads.push((email, reply_to, conversation));
     }
@@ -735,6 +700,34 @@ async fn files_migrate_from_a_local_directory_to_s3_verified_and_unreferenced_on
             get(&moved, &format!("/attachments/{id}")).await.status(),
             200
         );
+    }
+
+    // A backup reads the files from the bucket.
+    let zip_path = tempfile::tempdir().unwrap();
+    let output = zip_path.path().join("backup.zip");
+    let mut backup = vec![
+        "backup",
+        "--output",
+        output.to_str().unwrap(),
+        "--blob-store",
+        "s3://moved/files",
+    ];
+    backup.extend_from_slice(&base);
+    let out = threadgate(&backup, &s3.env());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&output).unwrap()).unwrap();
+    for n in 1..=2 {
+        let mut kept = Vec::new();
+        archive
+            .by_name(&format!("attachments/{}", sha256_hex(&pdf(n))))
+            .unwrap()
+            .read_to_end(&mut kept)
+            .unwrap();
+        assert_eq!(kept, pdf(n));
     }
 
     // A file nothing refers to (left by hand, or by an email that failed after its files were

@@ -223,6 +223,47 @@ impl Gateway {
         }
     }
 
+    /// An agent notified of every message at the next tick, and `n` clients
+    /// (`client<i>@client.test`), each in a conversation of their own ("Case <i>") with a first
+    /// message from the agent: the agent's id and each client's address and conversation.
+    pub async fn agent_and_clients(&self, n: usize) -> (String, Vec<(String, String)>) {
+        let id = |v: Value| v["id"].as_str().unwrap().to_string();
+        let post =
+            async |path: &str, body: Value| self.api(reqwest::Method::POST, path, Some(body)).await;
+        let agent = id(post(
+            "/people",
+            serde_json::json!({"email": "agent@team.test", "name": "Agent", "role": "internal"}),
+        )
+        .await);
+        self.api(
+            reqwest::Method::PATCH,
+            &format!("/people/{agent}"),
+            Some(serde_json::json!({"notifications": "immediate"})),
+        )
+        .await;
+        let mut threads = Vec::new();
+        for i in 0..n {
+            let email = format!("client{i}@client.test");
+            let client = id(post(
+                "/people",
+                serde_json::json!({"email": email, "name": format!("Client {i}"), "role": "client"}),
+            )
+            .await);
+            let conversation = id(post(
+                "/conversations",
+                serde_json::json!({"subject": format!("Case {i}"), "created_by": agent, "participants": [client]}),
+            )
+            .await);
+            post(
+                &format!("/conversations/{conversation}/messages"),
+                serde_json::json!({"author_id": agent, "body": "How can we help?", "kind": "message"}),
+            )
+            .await;
+            threads.push((email, conversation));
+        }
+        (agent, threads)
+    }
+
     /// An API call as the admin; panics unless it succeeds.
     pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let client = reqwest::Client::new();
