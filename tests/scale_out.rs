@@ -10,7 +10,7 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -635,7 +635,7 @@ async fn files_migrate_from_a_local_directory_to_s3_verified_and_unreferenced_on
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains(&format!("damaged in local")) && stderr.contains(&damaged),
+        stderr.contains("damaged in local") && stderr.contains(&damaged),
         "{stderr}"
     );
     assert!(stderr.contains(&format!("missing: {damaged}")), "{stderr}");
