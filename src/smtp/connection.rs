@@ -12,8 +12,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Read buffer while commands are exchanged: idle connections are the common case (and the
-/// cheap attack), so each costs little.
-const COMMAND_BUFFER: usize = 4 * 1024;
+/// cheap attack), so each costs little. A command line is at most 512 octets (RFC 5321
+/// §4.5.3.1.4); a longer burst of pipelined commands is read in several reads (the session
+/// keeps a partial line).
+const COMMAND_BUFFER: usize = 512;
 /// Read buffer once message data flows: fewer, larger reads.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -131,6 +133,11 @@ where
         }
         if session.in_data() && buf.len() < READ_BUFFER {
             buf.resize(READ_BUFFER, 0);
+        } else if !session.in_data() && buf.len() > COMMAND_BUFFER {
+            // The data is in: a connection kept open between messages goes back to costing
+            // little.
+            buf.truncate(COMMAND_BUFFER);
+            buf.shrink_to_fit();
         }
         let deadline = clock.next(session, &timeouts);
         let idle = !session.in_transaction();
