@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # threadgate next to other SMTP receivers on this machine, measured in one run by the same
 # client (threadgate-load; `--peer` for the others), 4 KiB and 64 KiB replies at 1, 10 and 50
-# sessions. Prints a Markdown table.
+# sessions. Prints a Markdown table, then one verdict per cell: threadgate ahead of or behind
+# Postfix's durable queue, by how much.
 #
 #   scripts/bench-peers.sh [MESSAGES]        # default 2000 per run
 #
@@ -80,6 +81,26 @@ lat = r["latency_ms"]
 rss = r.get("server_peak_rss_bytes")
 cpu = r.get("server_cpu_ms_per_message")
 print(f"| {server} | {int(size)//1024} KiB | {sessions} | {r['throughput_per_s']:.0f} | {lat['p50']:.1f} | {lat['p99']:.1f} | {r['errors']} | {'' if cpu is None else f'{cpu:.2f}'} | {'' if rss is None else f'{rss/1048576:.0f} MiB'} |")
+PY
+}
+
+verdict() { # size sessions threadgate-json postfix-json: one line, ahead or behind Postfix
+  python3 - "$@" <<'PY'
+import json, sys
+size, sessions, tg_path, pf_path = sys.argv[1:5]
+def rate(path):
+    try:
+        r = json.load(open(path))
+        return r["throughput_per_s"] if r.get("errors", 1) == 0 else None
+    except (OSError, ValueError, KeyError):
+        return None
+tg, pf = rate(tg_path), rate(pf_path)
+cell = f"{int(size)//1024} KiB x {sessions} session{'s' if sessions != '1' else ''}"
+if tg is None or pf is None or pf == 0:
+    print(f"{cell}: no verdict (a run failed)")
+else:
+    word = "ahead of" if tg >= pf else "behind"
+    print(f"{cell}: threadgate {tg:.0f}/s, Postfix {pf:.0f}/s: {word} Postfix by {abs(tg / pf - 1) * 100:.0f}%")
 PY
 }
 
@@ -187,6 +208,7 @@ for size in 4096 65536; do
     "$LOAD" "${common[@]}" --peer 127.0.0.1:"$port" >"$WORK/postfix.json" 2>/dev/null || true
     postfix_stop "$WORK/postfix"
     row "Postfix (queue, fsync)" "$size" "$sessions" "$WORK/postfix.json"
+    verdict "$size" "$sessions" "$WORK/tg.json" "$WORK/postfix.json" >>"$WORK/verdicts"
 
     port="$(free_port)"
     haraka_start "$port" "$WORK/haraka"
@@ -199,3 +221,5 @@ for size in 4096 65536; do
     row "Haraka (file + fsync)" "$size" "$sessions" "$WORK/haraka.json"
   done
 done
+echo
+cat "$WORK/verdicts"
