@@ -101,12 +101,14 @@ impl App {
         }
         let blobs = BlobStore::from_setting(&config.blob_store, &config.data_dir, &store)
             .context("opening the blob store (--blob-store)")?;
-        // Files an erasure left unreferenced when the process died before removing them.
-        let unlinked = crate::blobs::removal::remove_pending(&store, &blobs)
-            .await
-            .context("removing the files of erased people")?;
-        if unlinked > 0 {
-            tracing::info!(files = unlinked, "files of erased people removed");
+        // Files an erasure left unreferenced when a process died before removing them. A blob
+        // store that is down does not keep the gateway from starting: they stay listed.
+        match crate::blobs::removal::remove_pending(&store, &blobs).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(files = removed, "files of erased people removed"),
+            Err(err) => {
+                tracing::warn!(error = %err, "removing the files of erased people failed; they stay listed")
+            }
         }
         let (admin_token, generated_token) = match &config.admin_token {
             Some(token) => (token.clone(), false),

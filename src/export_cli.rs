@@ -155,7 +155,10 @@ async fn migrate_blobs(to: &str, serve: ServeArgs) -> Result<(), String> {
         );
     }
     for sha in &report.missing {
-        eprintln!("missing: {sha} is referenced by an attachment but is in neither store");
+        eprintln!(
+            "missing: {sha} is referenced by an attachment but is not in the target (arrived \
+             after the copy began? run the migration again)"
+        );
     }
     if report.damaged.is_empty() && report.missing.is_empty() {
         println!("every file verified; start the gateway with --blob-store {setting}");

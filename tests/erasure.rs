@@ -150,23 +150,61 @@ async fn a_file_removed_while_a_writer_refers_to_the_same_content_again_is_kept_
         );
         assert_eq!(blobs.get(&sha).await.unwrap(), Some(file.clone()));
 
-        // 2. A removal in progress (listed, not yet checked) when the writer commits: the
-        //    writer waits for it; the remover finds the reference and keeps the file.
+        // 2. A remover holds the file (claimed, checked: nothing referred to it) when the
+        //    writer commits: the writer waits for the end of the claim, then writes the file
+        //    again. A second remover meanwhile cannot take the file from the first.
         let other = b"%PDF-1.4 another plan".to_vec();
         let sha = blobs.put(&other).await.unwrap();
         assert!(app.store.queue_blob_removal(&sha).await.unwrap());
+        assert!(app.store.claim_blob_removal(&sha, 30_000).await.unwrap());
+        assert!(!app.store.blob_referenced(&sha).await.unwrap());
         refer_to(&app, &conversation, &agnes, &sha, other.len()).await;
         let store = app.store.clone();
         let shas = vec![sha.clone()];
         let writer = tokio::spawn(async move { removal::to_write_again(&store, &shas).await });
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!writer.is_finished(), "the writer waits for the remover");
         assert_eq!(
             removal::remove_pending(&app.store, &blobs).await.unwrap(),
             0
         );
-        assert_eq!(writer.await.unwrap().unwrap(), Vec::<String>::new());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!writer.is_finished(), "the writer waits for the remover");
+        // The holder deletes the file (as `removal::remove_pending` does) and says so.
+        let path = app
+            .data_dir
+            .path()
+            .join("attachments")
+            .join(&sha[..2])
+            .join(&sha);
+        std::fs::remove_file(path).unwrap();
+        app.store.blob_removal_done(&sha, true, 0).await.unwrap();
+        assert_eq!(
+            writer.await.unwrap().unwrap(),
+            vec![sha.clone()],
+            "{}",
+            db.backend
+        );
+        blobs.put(&other).await.unwrap();
         assert_eq!(blobs.get(&sha).await.unwrap(), Some(other));
+
+        // 2b. Listed again after a removal, with a writer's reference landing before the new
+        //     check: the file is kept, and the earlier removal still tells the writer.
+        let third = b"%PDF-1.4 a third plan".to_vec();
+        let sha = blobs.put(&third).await.unwrap();
+        assert!(app.store.queue_blob_removal(&sha).await.unwrap());
+        assert_eq!(
+            removal::remove_pending(&app.store, &blobs).await.unwrap(),
+            1
+        );
+        assert!(app.store.queue_blob_removal(&sha).await.unwrap());
+        refer_to(&app, &conversation, &agnes, &sha, third.len()).await;
+        assert_eq!(
+            removal::remove_pending(&app.store, &blobs).await.unwrap(),
+            0
+        );
+        let again = removal::to_write_again(&app.store, std::slice::from_ref(&sha))
+            .await
+            .unwrap();
+        assert_eq!(again, vec![sha.clone()], "{}", db.backend);
 
         // 3. Nothing listed: a writer's question costs one read and asks for nothing.
         let fresh = blobs.put(b"%PDF-1.4 fresh").await.unwrap();

@@ -1,7 +1,13 @@
--- A removed attachment file's row stays for an hour with `removed_at` set: a writer that
--- committed a reference to the same content while the file was being removed sees it after its
--- commit and writes the file again (src/blobs/removal.rs). Same intent as migrations/sqlite/0029.
+-- Removing attachment files safely while another process may refer to the same content again
+-- (src/blobs/removal.rs): a listed file is `pending` until a remover that `claimed` it (until
+-- `claimed_until`) has checked for references and deleted it or kept it; `removed_at` says when
+-- it was last deleted and stays an hour, so a writer that committed a reference meanwhile
+-- writes the file again. The attachments' content index makes each reference check one lookup.
+-- Same intent as migrations/sqlite/0029, plus `blob_contents`.
+ALTER TABLE blob_removals ADD COLUMN pending INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE blob_removals ADD COLUMN removed_at BIGINT;
+ALTER TABLE blob_removals ADD COLUMN claimed_until BIGINT;
+CREATE INDEX attachments_content ON attachments(sha256);
 
 -- Attachment files kept in the database itself (`--blob-store postgres`): content-addressed by
 -- the SHA-256 of their bytes, written before the email's commit like any blob store. The bytes

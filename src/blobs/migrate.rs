@@ -59,6 +59,8 @@ pub async fn migrate(
         if holds(to, &sha).await? {
             report.present += 1;
         } else {
+            // A damaged copy in the target (a local store keeps a file that exists) goes first.
+            to.remove(&sha).await?;
             to.put(&data).await?;
             if !holds(to, &sha).await? {
                 return Err(MigrateError::Corrupted(sha));

@@ -5,20 +5,25 @@
 //! referring to F; meanwhile a remover saw no reference to F and deletes it. Content
 //! addressing makes this real: the same PDF arrives again the day after an erasure.
 //!
-//! The protocol, over `blob_removals` (one row per file being removed):
-//! 1. A remover first lists F (`queue_blob_removal`, committed), and only then checks for
-//!    references and deletes the file (`remove_pending`). A file referenced by then stays (the
-//!    row is dropped); a removed file's row stays an hour with `removed_at` set.
-//! 2. Every writer, after committing rows that refer to files, asks which of them are listed
-//!    ([`to_write_again`]): one being removed is waited for, then written again with the bytes
-//!    the writer still holds (or extracts again from the raw email).
+//! The protocol, over `blob_removals` (one row per file):
+//! 1. A file is listed (`pending`, committed) before anyone checks it: by an erasure, in its
+//!    transaction, or by a sweep. Listing it again keeps the time of an earlier removal.
+//! 2. A remover claims a pending file for [`LEASE_MS`] (one atomic update: two removers never
+//!    work on the same file), then checks for references: referenced, it stays; else it is
+//!    deleted (within [`DELETE_WITHIN`], less than the lease) and `removed_at` is set. Either
+//!    way the claim ends and the row stops being pending; a removal's time stays an hour.
+//! 3. Every writer, after committing rows that refer to files, asks which of them a remover
+//!    holds now or removed within the hour ([`to_write_again`]), waits for the holders, and
+//!    writes those files again with the bytes it holds (or extracts them from the raw email).
 //!
-//! Why it holds: if the writer's commit comes before the remover's reference check, the check
-//! sees the reference and F stays. If it comes after, F's row was committed before that check
-//! (step 1), so the writer's question after its commit sees it — still listed, or removed
-//! within the hour — and the writer writes F again before answering. Either way a committed
-//! reference ends with its file. The hour covers a writer's commit-to-question gap, which is
-//! one round trip.
+//! Why it holds: if the writer's commit comes before the holder's reference check, the check
+//! sees the reference and the file stays. If it comes after, the claim was taken before that
+//! check, so the writer's question after its commit sees the row — still claimed (it waits for
+//! the end of the claim) or removed within the hour — and writes the file again before
+//! answering. A listed file no remover holds needs nothing: whoever claims it later checks
+//! after the writer's commit. The hour covers a writer's commit-to-question gap, one round
+//! trip. Left open: a store that carries out a delete after our client gave up on it (past
+//! [`DELETE_WITHIN`]) and after a writer wrote the file again.
 
 use super::BlobStore;
 use crate::store::{Store, StoreError};
@@ -27,40 +32,53 @@ use std::time::Duration;
 /// How long a removed file's row is kept for writers that committed meanwhile.
 const KEEP_REMOVED_MS: i64 = 60 * 60 * 1000;
 
-/// How long a writer waits for a removal in progress (a remover deletes one file in one
-/// request) before writing the file again anyway: a remover that died leaves its row listed,
-/// and a later one will find the writer's reference and keep the file.
-const WAIT_FOR_REMOVER: Duration = Duration::from_secs(30);
+/// How long a remover holds a file: longer than a delete may take ([`DELETE_WITHIN`]).
+const LEASE_MS: i64 = 30_000;
 
-/// Removes the files listed for removal that nothing refers to (after an erasure, a sweep, and
-/// at every start for a process that died in between). Returns how many were removed.
+/// How long one delete may take before the remover gives up on it (the file stays listed).
+const DELETE_WITHIN: Duration = Duration::from_secs(20);
+
+/// Removes the listed files that nothing refers to (after an erasure, a sweep, and at every
+/// start for a process that died in between), each under a claim. Returns how many it removed.
 pub async fn remove_pending(store: &Store, blobs: &BlobStore) -> Result<usize, RemovalError> {
     let mut removed = 0;
     for sha in store.pending_blob_removals().await? {
+        if !store.claim_blob_removal(&sha, LEASE_MS).await? {
+            continue; // another remover holds it
+        }
+        let forget_before = store.now() - KEEP_REMOVED_MS;
         if store.blob_referenced(&sha).await? {
-            store.blob_removal_cancelled(&sha).await?;
+            store.blob_removal_done(&sha, false, forget_before).await?;
             continue;
         }
-        blobs.remove(&sha).await?;
-        store
-            .blob_removed(&sha, store.now() - KEEP_REMOVED_MS)
-            .await?;
+        match tokio::time::timeout(DELETE_WITHIN, blobs.remove(&sha)).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(RemovalError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the blob store did not delete a file in time (it stays listed)",
+                )));
+            }
+        }
+        store.blob_removal_done(&sha, true, forget_before).await?;
         removed += 1;
     }
     Ok(removed)
 }
 
 /// After a commit that referred to `shas`: the ones a removal may have taken away, to be
-/// written again by the caller. Waits (at most [`WAIT_FOR_REMOVER`]) for removals in progress.
+/// written again by the caller. Waits for the removers holding any of them (at most a lease).
 pub async fn to_write_again(store: &Store, shas: &[String]) -> Result<Vec<String>, StoreError> {
     if shas.is_empty() {
         return Ok(Vec::new());
     }
     let started = std::time::Instant::now();
     loop {
-        let listed = store.blobs_under_removal(shas).await?;
-        let in_progress = listed.iter().any(|(_, done)| !done);
-        if listed.is_empty() || !in_progress || started.elapsed() >= WAIT_FOR_REMOVER {
+        let since = store.now() - KEEP_REMOVED_MS;
+        let listed = store.blobs_under_removal(shas, since).await?;
+        let held = listed.iter().any(|(_, claimed)| *claimed);
+        let waited_out = started.elapsed() >= Duration::from_millis(LEASE_MS as u64);
+        if !held || waited_out {
             if !listed.is_empty() {
                 tracing::info!(
                     files = listed.len(),

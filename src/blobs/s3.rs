@@ -5,7 +5,7 @@
 //! `AWS_SESSION_TOKEN`, `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint such as a test server).
 
 use super::{Blob, Listed, is_name};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, PutPayload, RetryConfig};
@@ -26,8 +26,9 @@ fn io_error(e: object_store::Error) -> std::io::Error {
 impl Bucket {
     pub(super) fn new(bucket: &str, prefix: &str) -> std::io::Result<Bucket> {
         // Bounded, because an SMTP client waits on a put: an email whose files cannot be
-        // stored within ~20 s is answered `451` (tried again later), not held for the crate's
-        // default three minutes of retries.
+        // stored is answered `451` (tried again later) within a minute at worst — in a second
+        // when the store refuses connections — not after the crate's default three minutes of
+        // retries. Reads are slices (`read`), each one request under the same bound.
         let retry = RetryConfig {
             backoff: BackoffConfig::default(),
             max_retries: 3,
@@ -71,15 +72,39 @@ impl Bucket {
         Ok(())
     }
 
+    /// The object as a stream of ranged GETs of one slice each, fetched as the reader takes
+    /// them: each request is short (the client's request timeout bounds one slice), however
+    /// slowly a download is read.
     pub(super) async fn read(&self, sha256: &str) -> std::io::Result<Option<Blob>> {
-        match self.store.get(&self.key(sha256)).await {
-            Ok(got) => Ok(Some(Blob {
-                size: got.meta.size,
-                stream: got.into_stream().map_err(io_error).boxed(),
-            })),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(io_error(e)),
-        }
+        let key = self.key(sha256);
+        let size = match self.store.head(&key).await {
+            Ok(meta) => meta.size,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(io_error(e)),
+        };
+        let store = self.store.clone();
+        let stream = futures::stream::try_unfold(0u64, move |offset| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                if offset >= size {
+                    return Ok(None);
+                }
+                let end = (offset + super::SLICE as u64).min(size);
+                let slice = store.get_range(&key, offset..end).await.map_err(io_error)?;
+                if slice.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the object is shorter than its size",
+                    ));
+                }
+                let next = offset + slice.len() as u64;
+                Ok(Some((slice, next)))
+            }
+        });
+        Ok(Some(Blob {
+            size,
+            stream: stream.boxed(),
+        }))
     }
 
     pub(super) async fn remove(&self, sha256: &str) -> std::io::Result<()> {

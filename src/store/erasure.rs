@@ -29,6 +29,12 @@
 
 use super::search_index::{reindex_people, unindex_messages_by};
 use super::{Dialect, Result, Store, StoreError, on_backend};
+
+/// Lists file `$1` for removal at `$2` unless an attachment refers to it. Listed again, it is
+/// pending again, and the time of an earlier removal stays (a writer may still need it).
+const LIST_FOR_REMOVAL: &str = "INSERT INTO blob_removals (sha256, queued_at)
+     SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = $1)
+     ON CONFLICT (sha256) DO UPDATE SET pending = 1, queued_at = excluded.queued_at";
 use crate::domain::{Id, IdKind, Millis};
 use std::time::Duration;
 
@@ -149,11 +155,7 @@ impl Store {
             unreferenced.sort();
             unreferenced.dedup();
             for sha in &unreferenced {
-                sqlx::query(
-                    "INSERT INTO blob_removals (sha256, queued_at)
-                     SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = $1)
-                     ON CONFLICT (sha256) DO NOTHING",
-                )
+                sqlx::query(LIST_FOR_REMOVAL)
                 .bind(sha)
                 .bind(now)
                 .execute(&mut *tx)
@@ -411,13 +413,11 @@ impl Store {
         }
     }
 
-    /// Files left unreferenced (by an erasure, or found so by a sweep) and not removed yet,
-    /// oldest first.
+    /// Files listed for removal and not handled yet, oldest first.
     pub async fn pending_blob_removals(&self) -> Result<Vec<String>> {
         on_backend!(self, pool => {
             let shas: Vec<String> = sqlx::query_scalar(
-                "SELECT sha256 FROM blob_removals WHERE removed_at IS NULL
-                  ORDER BY queued_at, sha256",
+                "SELECT sha256 FROM blob_removals WHERE pending = 1 ORDER BY queued_at, sha256",
             )
             .fetch_all(pool)
             .await?;
@@ -426,21 +426,16 @@ impl Store {
     }
 
     /// Lists the file `sha256` for removal unless an attachment refers to it; true when it
-    /// was listed (or already was).
+    /// is listed (now or already).
     pub async fn queue_blob_removal(&self, sha256: &str) -> Result<bool> {
         on_backend!(write self, pool => {
-            sqlx::query(
-                "INSERT INTO blob_removals (sha256, queued_at)
-                 SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE sha256 = $1)
-                 ON CONFLICT (sha256) DO UPDATE SET queued_at = excluded.queued_at, removed_at = NULL
-                   WHERE blob_removals.removed_at IS NOT NULL",
-            )
-            .bind(sha256)
-            .bind(self.now())
-            .execute(pool)
-            .await?;
+            sqlx::query(LIST_FOR_REMOVAL)
+                .bind(sha256)
+                .bind(self.now())
+                .execute(pool)
+                .await?;
             let listed: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM blob_removals WHERE sha256 = $1 AND removed_at IS NULL",
+                "SELECT COUNT(*) FROM blob_removals WHERE sha256 = $1 AND pending = 1",
             )
             .bind(sha256)
             .fetch_one(pool)
@@ -449,8 +444,28 @@ impl Store {
         })
     }
 
-    /// Whether an attachment refers to the file `sha256` again (the same content arrived
-    /// since): then it stays.
+    /// Claims the listed file `sha256` for `lease_ms`: only the remover holding the claim checks
+    /// and removes it (two at once would let one delete what the other found referenced).
+    /// False when it is not pending or another remover holds it.
+    pub async fn claim_blob_removal(&self, sha256: &str, lease_ms: i64) -> Result<bool> {
+        let now = self.now();
+        on_backend!(write self, pool => {
+            let claimed = sqlx::query(
+                "UPDATE blob_removals SET claimed_until = $2
+                  WHERE sha256 = $1 AND pending = 1
+                    AND (claimed_until IS NULL OR claimed_until < $3)",
+            )
+            .bind(sha256)
+            .bind(now + lease_ms)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(claimed.rows_affected() == 1)
+        })
+    }
+
+    /// Whether an attachment refers to the file `sha256` (the same content arrived since):
+    /// then it stays.
     pub async fn blob_referenced(&self, sha256: &str) -> Result<bool> {
         on_backend!(self, pool => {
             let n: i64 = sqlx::query_scalar(
@@ -463,53 +478,67 @@ impl Store {
         })
     }
 
-    /// The file `sha256` stays (referenced again): forgets its removal.
-    pub async fn blob_removal_cancelled(&self, sha256: &str) -> Result<()> {
+    /// The claimed file `sha256` was handled: `removed` (deleted now: `removed_at` set, kept an
+    /// hour for writers that committed a reference meanwhile) or kept (referenced again; an
+    /// earlier removal's time stays). Rows handled more than `forget_before` ago are dropped.
+    pub async fn blob_removal_done(
+        &self,
+        sha256: &str,
+        removed: bool,
+        forget_before: i64,
+    ) -> Result<()> {
+        let now = self.now();
         on_backend!(write self, pool => {
-            sqlx::query("DELETE FROM blob_removals WHERE sha256 = $1 AND removed_at IS NULL")
-                .bind(sha256)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE blob_removals
+                    SET pending = 0, claimed_until = NULL,
+                        removed_at = CASE WHEN $2 = 1 THEN $3 ELSE removed_at END
+                  WHERE sha256 = $1",
+            )
+            .bind(sha256)
+            .bind(i64::from(removed))
+            .bind(now)
+            .execute(pool)
+            .await?;
+            sqlx::query(
+                "DELETE FROM blob_removals
+                  WHERE pending = 0 AND (removed_at IS NULL OR removed_at < $1)",
+            )
+            .bind(forget_before)
+            .execute(pool)
+            .await?;
             Ok(())
         })
     }
 
-    /// The file `sha256` is gone: its row stays an hour with `removed_at` set, for writers
-    /// that committed a reference to the same content meanwhile (the blob removal protocol, `blobs::removal`).
-    /// Rows older than `forget_before` are dropped on the way.
-    pub async fn blob_removed(&self, sha256: &str, forget_before: i64) -> Result<()> {
-        on_backend!(write self, pool => {
-            sqlx::query("UPDATE blob_removals SET removed_at = $2 WHERE sha256 = $1")
-                .bind(sha256)
-                .bind(self.now())
-                .execute(pool)
-                .await?;
-            sqlx::query("DELETE FROM blob_removals WHERE removed_at < $1")
-                .bind(forget_before)
-                .execute(pool)
-                .await?;
-            Ok(())
-        })
-    }
-
-    /// Among `shas`, those being removed or removed lately, each with whether the removal is
-    /// done: a writer that just committed a reference to one writes the file again.
-    pub async fn blobs_under_removal(&self, shas: &[String]) -> Result<Vec<(String, bool)>> {
+    /// Among `shas`, those a removal may have taken from a writer that just committed a
+    /// reference: each with whether a remover holds it now (`claimed`, wait) — else it was
+    /// removed after `since`.
+    pub async fn blobs_under_removal(
+        &self,
+        shas: &[String],
+        since: i64,
+    ) -> Result<Vec<(String, bool)>> {
         if shas.is_empty() {
             return Ok(Vec::new());
         }
+        let now = self.now();
         on_backend!(self, pool => {
-            let rows: Vec<(String, Option<i64>)> = sqlx::query_as(Dialect::pick(
+            let rows: Vec<(String, i64)> = sqlx::query_as(Dialect::pick(
                 pool,
-                "SELECT sha256, removed_at FROM blob_removals
-                  WHERE sha256 IN (SELECT value FROM json_each($1))",
-                "SELECT sha256, removed_at FROM blob_removals
-                  WHERE sha256 IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                "SELECT sha256, CAST(CASE WHEN claimed_until > $3 THEN 1 ELSE 0 END AS BIGINT) FROM blob_removals
+                  WHERE sha256 IN (SELECT value FROM json_each($1))
+                    AND (claimed_until > $3 OR removed_at > $2)",
+                "SELECT sha256, CAST(CASE WHEN claimed_until > $3 THEN 1 ELSE 0 END AS BIGINT) FROM blob_removals
+                  WHERE sha256 IN (SELECT jsonb_array_elements_text($1::jsonb))
+                    AND (claimed_until > $3 OR removed_at > $2)",
             ))
             .bind(serde_json::to_string(shas).unwrap_or_default())
+            .bind(since)
+            .bind(now)
             .fetch_all(pool)
             .await?;
-            Ok(rows.into_iter().map(|(sha, at)| (sha, at.is_some())).collect())
+            Ok(rows.into_iter().map(|(sha, claimed)| (sha, claimed == 1)).collect())
         })
     }
 

@@ -15,9 +15,12 @@ macro_rules! index_doc {
             "INSERT INTO search_docs (message_id, conversation_id, kind, words, stems)
              VALUES ($1, $2, $3, $4, $5);
              INSERT INTO search_fts (rowid, words, stems) VALUES (last_insert_rowid(), $4, $5)",
+            // A message indexed already is left as it is: the rebuild at start reads messages
+            // that other processes committed (and indexed) after its delete.
             "INSERT INTO search_docs (message_id, conversation_id, kind, document)
              VALUES ($1, $2, $3, setweight(to_tsvector('simple', $4), 'A')
-                                 || setweight(to_tsvector('simple', $5), 'B'))",
+                                 || setweight(to_tsvector('simple', $5), 'B'))
+             ON CONFLICT (message_id) DO NOTHING",
         ))
         .bind(message_id)
         .bind($conversation_id)

@@ -69,22 +69,23 @@ pub async fn post(
             other => PostError::Store(other),
         })?;
     // A file removed meanwhile (the same content erased elsewhere, `blobs::removal`) is
-    // written again from the bytes still held.
+    // written again from the bytes still held. The message is committed: a failure here is
+    // logged, not answered (a retry would post it twice).
     let shas: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
-    let again = crate::blobs::removal::to_write_again(&state.store, &shas)
-        .await
-        .map_err(PostError::Store)?;
-    for sha in again {
-        for upload in draft
-            .files
-            .iter()
-            .filter(|u| crate::store::sha256_hex(&u.data) == sha)
-        {
-            state
-                .blobs
-                .put(&upload.data)
-                .await
-                .map_err(PostError::Files)?;
+    match crate::blobs::removal::to_write_again(&state.store, &shas).await {
+        Ok(again) => {
+            for upload in draft
+                .files
+                .iter()
+                .filter(|u| again.contains(&crate::store::sha256_hex(&u.data)))
+            {
+                if let Err(err) = state.blobs.put(&upload.data).await {
+                    tracing::error!(message = %message.id, error = %err, "writing a removed file again failed");
+                }
+            }
+        }
+        Err(err) => {
+            tracing::error!(message = %message.id, error = %err, "checking for removed files failed")
         }
     }
     let attachments = files
