@@ -124,14 +124,7 @@ Update {round}: {marker} is the word.\r\n",
         // Every message is stored exactly once (retries of stored ones were duplicates).
         let mut stored: HashMap<String, usize> = HashMap::new();
         for (_, conversation) in &threads {
-            let messages = gateway
-                .api(
-                    reqwest::Method::GET,
-                    &format!("/conversations/{conversation}/messages"),
-                    None,
-                )
-                .await;
-            for m in messages["messages"].as_array().unwrap() {
+            for m in gateway.messages(conversation).await {
                 let body = m["body_text"].as_str().unwrap_or("");
                 if let Some(at) = body.find("crashmark") {
                     *stored.entry(body[at..at + 14].to_string()).or_default() += 1;

@@ -180,20 +180,12 @@ async fn a_file_taken_by_one_gateway_is_served_emailed_exported_and_erased_by_th
         );
 
         // Machine B serves it through the API, A being gone.
-        let messages = b
-            .api(
-                reqwest::Method::GET,
-                &format!("/conversations/{}/messages", thread.conversation),
-                None,
-            )
-            .await;
-        let attachment = messages["messages"]
-            .as_array()
-            .unwrap()
+        let messages = b.messages(&thread.conversation).await;
+        let attachment = messages
             .iter()
             .flat_map(|m| m["attachments"].as_array().cloned().unwrap_or_default())
             .find(|a| a["filename"] == "invoice-1.pdf")
-            .unwrap_or_else(|| panic!("{kind}: no attachment in {messages}"));
+            .unwrap_or_else(|| panic!("{kind}: no attachment in {messages:?}"));
         let id = attachment["id"].as_str().unwrap();
         let response = get(&b, &format!("/attachments/{id}")).await;
         assert_eq!(response.status(), 200);
@@ -360,14 +352,7 @@ async fn a_gateway_killed_under_load_loses_nothing_while_the_other_keeps_accepti
     let stored_files = files.names().await;
     let mut stored: HashMap<String, usize> = HashMap::new();
     for (_, _, conversation) in &threads {
-        let messages = b
-            .api(
-                reqwest::Method::GET,
-                &format!("/conversations/{conversation}/messages"),
-                None,
-            )
-            .await;
-        for m in messages["messages"].as_array().unwrap() {
+        for m in b.messages(conversation).await {
             let body = m["body_text"].as_str().unwrap_or("");
             if let Some(at) = body.find("scalemark") {
                 *stored.entry(body[at..at + 14].to_string()).or_default() += 1;
@@ -428,16 +413,8 @@ async fn an_email_whose_file_cannot_be_stored_is_answered_451_and_nothing_is_kep
         "{:?}",
         started.elapsed()
     );
-    let messages = gateway
-        .api(
-            reqwest::Method::GET,
-            &format!("/conversations/{}/messages", thread.conversation),
-            None,
-        )
-        .await;
-    let texts: Vec<&str> = messages["messages"]
-        .as_array()
-        .unwrap()
+    let messages = gateway.messages(&thread.conversation).await;
+    let texts: Vec<&str> = messages
         .iter()
         .filter_map(|m| m["body_text"].as_str())
         .collect();
@@ -680,16 +657,9 @@ async fn files_migrate_from_a_local_directory_to_s3_verified_and_unreferenced_on
     );
     moved.env = s3.env();
     moved.start().await;
-    let messages = moved
-        .api(
-            reqwest::Method::GET,
-            &format!("/conversations/{}/messages", thread.conversation),
-            None,
-        )
-        .await;
-    let ids: Vec<String> = messages["messages"]
-        .as_array()
-        .unwrap()
+    let ids: Vec<String> = moved
+        .messages(&thread.conversation)
+        .await
         .iter()
         .flat_map(|m| m["attachments"].as_array().cloned().unwrap_or_default())
         .map(|a| a["id"].as_str().unwrap().to_string())

@@ -264,6 +264,18 @@ impl Gateway {
         (agent, threads)
     }
 
+    /// The messages of `conversation`, as the admin reads them through the API.
+    pub async fn messages(&self, conversation: &str) -> Vec<Value> {
+        let page = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/conversations/{conversation}/messages"),
+                None,
+            )
+            .await;
+        page["messages"].as_array().cloned().unwrap_or_default()
+    }
+
     /// An API call as the admin; panics unless it succeeds.
     pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let client = reqwest::Client::new();
