@@ -457,7 +457,14 @@ impl App {
             }
         })
         .await;
-        self.store.close().await;
+        // A request still holding a connection past the HTTP grace would keep the pool's close
+        // waiting for ever: bounded too. Every commit is on disk already; the process exits.
+        if tokio::time::timeout(HTTP_GRACE, self.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database connections did not close in time; exiting anyway");
+        }
         Ok(())
     }
 }
