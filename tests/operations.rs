@@ -74,7 +74,7 @@ async fn metrics_count_what_happened_and_name_no_one() {
             text.contains(&format!("threadgate_build_info{{version=\"{version}\"}} 1")),
             "{text}"
         );
-        for (series, at_least) in [
+        let expected = [
             ("threadgate_smtp_connections_total", 3.0),
             (
                 "threadgate_smtp_transactions_total{outcome=\"stored\",class=\"2xx\"}",
@@ -110,8 +110,27 @@ async fn metrics_count_what_happened_and_name_no_one() {
                 "threadgate_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"401\"}",
                 1.0,
             ),
-        ] {
-            assert!(sample(&text, series) >= at_least, "{series} in\n{text}");
+        ];
+        // Counters move when the work is done — a planning pass or a delivery pass counts at its
+        // end —, so the scrape is repeated until they all show it (or a deadline passes).
+        let mut text = text;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let short: Vec<&str> = expected
+                .iter()
+                .filter(|(series, at_least)| sample(&text, series) < *at_least)
+                .map(|(series, _)| *series)
+                .collect();
+            if short.is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{}: {short:?} in\n{text}",
+                db.backend
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            text = scrape(&app, Some(ADMIN_TOKEN)).await.2;
         }
         assert!(text.contains("# TYPE threadgate_smtp_connections_open gauge"));
         assert!(
