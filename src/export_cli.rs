@@ -126,7 +126,7 @@ pub async fn blobs(action: BlobsAction) -> ExitCode {
 async fn migrate_blobs(to: &str, serve: ServeArgs) -> Result<(), String> {
     let (store, config) = open_store(serve).await?;
     let from = blob_store(&config, &store)?;
-    let setting = crate::config::BlobStoreSetting::parse_for("to", to, &config.database_url)
+    let setting = crate::config::BlobStoreSetting::parse("to", to, &config.database_url)
         .map_err(|e| e.to_string())?;
     if setting == config.blob_store {
         return Err(format!("--to {to} is where the files are already"));

@@ -95,14 +95,6 @@ impl BlobStore {
         }
     }
 
-    /// The directory of a local store (None for the others).
-    pub fn local_dir(&self) -> Option<&Path> {
-        match &self.backend {
-            Backend::Local(dir) => Some(dir.dir()),
-            _ => None,
-        }
-    }
-
     /// Stores `data` durably and returns its SHA-256 (hex).
     pub async fn put(&self, data: &[u8]) -> std::io::Result<String> {
         let sha = sha256_hex(data);

@@ -265,12 +265,9 @@ pub enum BlobStoreSetting {
 }
 
 impl BlobStoreSetting {
-    /// Reads `--blob-store` (`key` names it in errors) against the database it will share.
-    pub fn parse(text: &str, database_url: &str) -> Result<BlobStoreSetting, ConfigError> {
-        Self::parse_for("blob-store", text, database_url)
-    }
-
-    pub fn parse_for(
+    /// Reads a store's URL given as `--{key}` (`blob-store`, or `blobs migrate --to`) against
+    /// the database it will share; errors name the flag.
+    pub fn parse(
         key: &'static str,
         text: &str,
         database_url: &str,
@@ -585,7 +582,7 @@ impl ServeArgs {
             }
             None => format!("sqlite://{}", self.data_dir.join("threadgate.db").display()),
         };
-        let blob_store = BlobStoreSetting::parse(&self.blob_store, &database_url)?;
+        let blob_store = BlobStoreSetting::parse("blob-store", &self.blob_store, &database_url)?;
         let public_url = match self.public_url {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 Some(url.trim_end_matches('/').to_string())
@@ -852,7 +849,7 @@ mod tests {
     #[test]
     fn blob_stores_are_read_and_bad_ones_named() {
         let pg = "postgres://localhost/x";
-        let parse = |text: &str, db: &str| BlobStoreSetting::parse(text, db);
+        let parse = |text: &str, db: &str| BlobStoreSetting::parse("blob-store", text, db);
         assert_eq!(parse("postgres", pg).unwrap(), BlobStoreSetting::Postgres);
         assert_eq!(
             parse("s3://my-bucket/attach/ments/", pg).unwrap(),

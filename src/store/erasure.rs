@@ -533,7 +533,7 @@ impl Store {
                   WHERE sha256 IN (SELECT jsonb_array_elements_text($1::jsonb))
                     AND (claimed_until > $3 OR removed_at > $2)",
             ))
-            .bind(serde_json::to_string(shas).unwrap_or_default())
+            .bind(super::json_list(shas))
             .bind(since)
             .bind(now)
             .fetch_all(pool)

@@ -344,6 +344,12 @@ impl Store {
     }
 }
 
+/// A list of ids as the JSON array a statement unpacks (`json_each($1)` on SQLite,
+/// `jsonb_array_elements_text($1::jsonb)` on PostgreSQL): one bind for any number of them.
+pub(crate) fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
 /// Maps a unique-constraint violation to a caller-facing conflict.
 pub(crate) fn conflict_on_unique(err: sqlx::Error, what: &'static str) -> StoreError {
     match &err {

@@ -343,7 +343,7 @@ impl Store {
             crate::store::conversations::conversation_columns!(),
             " FROM conversations c WHERE c.id IN (SELECT jsonb_array_elements_text($1::jsonb))"
         );
-        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let list = super::json_list(ids);
         on_backend!(self, pool => {
             let rows = sqlx::query(crate::store::Dialect::pick(pool, SQLITE, POSTGRES))
                 .bind(&list)
@@ -368,7 +368,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(out);
         }
-        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let list = super::json_list(ids);
         const SQLITE: &str = "SELECT m.id, m.body_text,
                    (SELECT GROUP_CONCAT(a.filename, char(10)) FROM attachments a
                      WHERE a.message_id = m.id) AS files

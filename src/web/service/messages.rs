@@ -74,11 +74,9 @@ pub async fn post(
     let shas: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
     match crate::blobs::removal::to_write_again(&state.store, &shas).await {
         Ok(again) => {
-            for upload in draft
-                .files
-                .iter()
-                .filter(|u| again.contains(&crate::store::sha256_hex(&u.data)))
-            {
+            // `files` are the rows of `draft.files`, in order.
+            let uploads = files.iter().zip(&draft.files);
+            for (_, upload) in uploads.filter(|(file, _)| again.contains(&file.sha256)) {
                 if let Err(err) = state.blobs.put(&upload.data).await {
                     tracing::error!(message = %message.id, error = %err, "writing a removed file again failed");
                 }
