@@ -829,6 +829,87 @@ async fn two_serve_processes_on_one_database_queue_and_send_every_email_once() {
     }
 }
 
+/// The real planner on `store` (a 30-minute digest interval), and the outbox worker's bell it
+/// rings.
+fn planner_on(
+    store: &threadgate::store::Store,
+) -> (
+    threadgate::scheduler::notify::Planner,
+    Arc<tokio::sync::Notify>,
+) {
+    let composer = threadgate::outbound::compose::Composer::new(
+        threadgate::domain::sending::LiveDomains::new(
+            threadgate::domain::sending::SendingDomains::single(
+                threadgate::domain::EmailAddress::parse("n@gateway.test").unwrap(),
+                "reply.test",
+            ),
+        ),
+        "http://gw.test".into(),
+        threadgate::domain::MessageIds::new(b"k".to_vec()),
+        threadgate::domain::LinkSigner::new(b"k".to_vec()),
+    );
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mailer = threadgate::outbound::mailer::Mailer::new(composer, wake.clone());
+    let planner = threadgate::scheduler::notify::Planner::new(
+        store.clone(),
+        mailer,
+        Duration::from_secs(1800),
+    );
+    (planner, wake)
+}
+
+/// One pass over more participants than a page holds: the pages are read, composed and
+/// committed overlapping one another, and still everyone gets exactly one email, with the
+/// messages they may see, and the next pass has nothing to do.
+#[tokio::test]
+async fn a_pass_over_many_pages_emails_everyone_once() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person_in(&store, AGENT, threadgate::domain::Role::Internal).await;
+        let mut everyone = Vec::new();
+        for c in 0..3 {
+            let people = store
+                .create_people(
+                    (0..400)
+                        .map(|i| threadgate::store::NewPerson {
+                            email: threadgate::domain::EmailAddress::parse(&format!(
+                                "p{c}-{i}@client.test"
+                            ))
+                            .unwrap(),
+                            name: format!("Client {c}-{i}"),
+                            role: threadgate::domain::Role::Client,
+                        })
+                        .collect(),
+                )
+                .await
+                .unwrap();
+            let ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
+            let conversation = store
+                .create_conversation(&format!("Topic {c}"), &agent.id, &ids)
+                .await
+                .unwrap();
+            post_message(&store, &conversation.id, &agent.id, &format!("News {c}")).await;
+            everyone.extend(people.into_iter().map(|p| (p.email, c)));
+        }
+        let (planner, _) = planner_on(&store);
+        let planned = planner.run_once_counted().await.unwrap();
+        assert_eq!(planned.emails, 1200, "{}", db.backend);
+        let queued = store.claim_outbox(2000, 60_000).await.unwrap();
+        assert_eq!(queued.len(), 1200, "{}", db.backend);
+        let by_recipient: std::collections::HashMap<&str, &threadgate::store::OutboxEmail> =
+            queued.iter().map(|e| (e.recipient.as_str(), e)).collect();
+        for (email, c) in &everyone {
+            let queued = by_recipient
+                .get(email.as_str())
+                .unwrap_or_else(|| panic!("{email} got nothing ({})", db.backend));
+            let text = String::from_utf8_lossy(&queued.data);
+            assert!(text.contains(&format!("News {c}")), "{email}: {text}");
+        }
+        assert_eq!(planner.run_once().await.unwrap(), 0, "{}", db.backend);
+        db.cleanup().await;
+    }
+}
+
 #[tokio::test]
 async fn a_worker_that_dies_mid_batch_is_replaced_without_losing_or_repeating_mail() {
     use threadgate::outbound::transport::Transport;
@@ -849,24 +930,7 @@ async fn a_worker_that_dies_mid_batch_is_replaced_without_losing_or_repeating_ma
             post_message(&store, &c.id, &agent.id, &format!("hello {i}")).await;
             recipients.push(email);
         }
-        let composer = threadgate::outbound::compose::Composer::new(
-            threadgate::domain::sending::LiveDomains::new(
-                threadgate::domain::sending::SendingDomains::single(
-                    threadgate::domain::EmailAddress::parse("n@gateway.test").unwrap(),
-                    "reply.test",
-                ),
-            ),
-            "http://gw.test".into(),
-            threadgate::domain::MessageIds::new(b"k".to_vec()),
-            threadgate::domain::LinkSigner::new(b"k".to_vec()),
-        );
-        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-        let mailer = threadgate::outbound::mailer::Mailer::new(composer, wake.clone());
-        let planner = threadgate::scheduler::notify::Planner::new(
-            store.clone(),
-            mailer,
-            Duration::from_secs(1800),
-        );
+        let (planner, wake) = planner_on(&store);
         assert!(planner.run_once().await.unwrap() >= 10);
         // What it queued is sent now, not at the worker's next poll.
         tokio::time::timeout(Duration::from_secs(1), wake.notified())

@@ -132,6 +132,12 @@ async fn main() -> anyhow::Result<()> {
         planned.emails,
         planned.emails as f64 / elapsed
     );
+    println!(
+        "  reading {:.2} s, composing {:.2} s, committing {:.2} s",
+        planned.reading.as_secs_f64(),
+        planned.composing.as_secs_f64(),
+        planned.committing.as_secs_f64()
+    );
     store.close().await;
     if args.database_url.is_none() {
         std::fs::remove_dir_all(&dir).ok();

@@ -21,7 +21,7 @@ use crate::outbound::mailer::Mailer;
 use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store, job};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 /// Messages listed in one email (the latest); older unread ones are counted, not shown.
@@ -51,11 +51,17 @@ struct FileCache {
     bytes: HashMap<String, Option<Arc<Vec<u8>>>>,
 }
 
-/// What one pass did.
+/// What one pass did, and where its time went.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Planned {
     pub participants: usize,
     pub emails: usize,
+    /// Reading due participants and their messages.
+    pub reading: Duration,
+    /// Composing the emails (files read included).
+    pub composing: Duration,
+    /// Committing the batches.
+    pub committing: Duration,
 }
 
 impl Planner {
@@ -81,12 +87,21 @@ impl Planner {
         Ok(self.run_once_counted().await?.emails)
     }
 
+    /// [`Planner::run_once`], saying how many participants were planned and where the time
+    /// went.
+    ///
+    /// A pipeline: while one batch commits (a database's work: its writes and an fsync), the
+    /// next is read and composed, its emails on the blocking pool, one chunk per core
+    /// (composing is pure CPU, and on the runtime it would hold a worker that SMTP sessions
+    /// need). At most two batches are held at once.
     pub async fn run_once_counted(&self) -> anyhow::Result<Planned> {
         let span = tracing::info_span!("notify");
         async {
             let mut done = Planned::default();
             let mut after: Option<(String, String)> = None;
+            let mut committing: Option<Committing> = None;
             loop {
+                let read_started = Instant::now();
                 let page = self
                     .store
                     .due_notifications_after(
@@ -96,22 +111,31 @@ impl Planner {
                     )
                     .await?;
                 after = page.last.clone();
+                done.reading += read_started.elapsed();
                 for (message_id, reason) in &page.broken_messages {
                     tracing::error!(%message_id, %reason, "a message cannot be read; left out of notifications");
                     self.note_failure(message_id, reason).await;
                 }
-                let mut plans: Vec<PlannedEmail> = Vec::with_capacity(page.due.len());
+                let last_page = (page.rows as i64) < BATCH;
                 let mut cache = FileCache::default();
+                let mut group: Vec<Prepared> = Vec::new();
                 let mut held = 0;
-                for due in &page.due {
-                    let plan = self.plan(due, &mut cache).await;
-                    held += plan.email.as_ref().map_or(0, |e| e.data.len());
-                    plans.push(plan);
-                    if held > MAX_HELD_BYTES {
-                        self.commit_counted(std::mem::take(&mut plans), &mut done).await?;
+                let mut due = page.due.into_iter().peekable();
+                while let Some(next) = due.next() {
+                    let compose_started = Instant::now();
+                    let prepared = self.prepare(next, &mut cache).await;
+                    done.composing += compose_started.elapsed();
+                    held += prepared.held_bytes();
+                    group.push(prepared);
+                    if held > MAX_HELD_BYTES || due.peek().is_none() {
+                        let compose_started = Instant::now();
+                        let plans = self.compose(std::mem::take(&mut group)).await;
+                        done.composing += compose_started.elapsed();
+                        self.hand_over(plans, &mut committing, &mut done).await?;
                         held = 0;
                     }
                 }
+                let mut plans = Vec::new();
                 for broken in &page.broken {
                     tracing::error!(item = %broken.item(), reason = %broken.reason, "a participant's row cannot be read; skipped");
                     match broken.marks {
@@ -129,10 +153,15 @@ impl Planner {
                         None => self.note_failure(&broken.item(), &broken.reason).await,
                     }
                 }
-                self.commit_counted(plans, &mut done).await?;
-                if (page.rows as i64) < BATCH {
+                if !plans.is_empty() {
+                    self.hand_over(plans, &mut committing, &mut done).await?;
+                }
+                if last_page {
                     break;
                 }
+            }
+            if let Some(last) = committing.take() {
+                last.finish(&mut done).await?;
             }
             if done.emails > 0 {
                 self.mailer.queued();
@@ -148,19 +177,23 @@ impl Planner {
         .await
     }
 
-    /// Commits `plans` and counts what went through into `done`.
-    async fn commit_counted(
+    /// Starts committing `plans` once the batch before them has committed (a failure there
+    /// stops the pass: returned, as an outage would be).
+    async fn hand_over(
         &self,
         plans: Vec<PlannedEmail>,
+        committing: &mut Option<Committing>,
         done: &mut Planned,
     ) -> anyhow::Result<()> {
-        let committed = self.commit(&plans).await?;
-        done.participants += committed.iter().filter(|c| **c).count();
-        done.emails += plans
-            .iter()
-            .zip(&committed)
-            .filter(|(p, c)| **c && p.email.is_some())
-            .count();
+        if let Some(previous) = committing.take() {
+            previous.finish(done).await?;
+        }
+        let planner = self.clone();
+        *committing = Some(Committing(tokio::spawn(async move {
+            let started = Instant::now();
+            let committed = planner.commit(&plans).await?;
+            Ok((plans, committed, started.elapsed()))
+        })));
         Ok(())
     }
 
@@ -200,10 +233,9 @@ impl Planner {
         }
     }
 
-    /// Never fails: an email that cannot be composed (an address our mail library refuses,
-    /// a name it cannot write) is logged, recorded as this participant's failure with the
-    /// mark's move, and skipped, so one person never blocks everyone else's notifications.
-    async fn plan(&self, due: &DueParticipant, cache: &mut FileCache) -> PlannedEmail {
+    /// What `due` gets, short of composing it: the messages to show (filtered by
+    /// visibility, then the latest), and the files that travel with them, read.
+    async fn prepare(&self, due: DueParticipant, cache: &mut FileCache) -> Prepared {
         // Everything up to the conversation's end as planned (deleted messages included) is
         // handled by this plan; a message that arrived since is in `messages` too.
         let up_to = due
@@ -213,13 +245,14 @@ impl Planner {
             .fold(due.last_seq, i64::max);
         // Filter by visibility first, then keep the latest: hidden notes never push a visible
         // message out, and the counts shown never reveal that notes exist.
-        let visible: Vec<&PendingMessage> = due
-            .messages
-            .iter()
-            .filter(|m| m.author_id != due.person.id && m.kind.visible_to(due.person.role))
+        let visible: Vec<usize> = (0..due.messages.len())
+            .filter(|&i| {
+                let m = &due.messages[i];
+                m.author_id != due.person.id && m.kind.visible_to(due.person.role)
+            })
             .collect();
-        let shown = visible.len().min(MAX_SHOWN);
-        let mut omitted = visible.len() - shown;
+        let shown_count = visible.len().min(MAX_SHOWN);
+        let mut omitted = visible.len() - shown_count;
         if due.person.role == Role::Internal {
             // Internal people may see everything, so the unloaded backlog counts for them.
             omitted += due.omitted;
@@ -229,35 +262,157 @@ impl Planner {
             || due.blocked
             || !due.person.email_status.may_email();
         // An assignment not yet told is worth an email of its own, even with nothing unread.
-        let (email, failure) = if (visible.is_empty() && due.assigned_by.is_none()) || silenced {
-            (None, None)
-        } else {
-            let shown = &visible[visible.len() - shown..];
-            let enclosed = self.enclose(&due.conversation_id, shown, cache).await;
-            match self.mailer.compose().notification(
-                due,
-                shown,
-                omitted,
-                &enclosed,
-                self.store.now(),
-            ) {
-                Ok(email) => (Some(email), None),
+        let emailed = !(visible.is_empty() && due.assigned_by.is_none()) && !silenced;
+        let shown = match emailed {
+            true => visible[visible.len() - shown_count..].to_vec(),
+            false => Vec::new(),
+        };
+        let enclosed = match emailed {
+            true => {
+                let messages: Vec<&PendingMessage> =
+                    shown.iter().map(|&i| &due.messages[i]).collect();
+                self.enclose(&due.conversation_id, &messages, cache).await
+            }
+            false => Enclosed::new(),
+        };
+        Prepared {
+            due,
+            up_to,
+            emailed,
+            shown,
+            omitted,
+            enclosed,
+        }
+    }
+
+    /// Composes a group of prepared plans on the blocking pool, one contiguous chunk per core,
+    /// in their order.
+    async fn compose(&self, group: Vec<Prepared>) -> Vec<PlannedEmail> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = group.len().div_ceil(workers).max(1);
+        let now = self.store.now();
+        let mut group = group.into_iter();
+        let mut tasks = Vec::with_capacity(workers);
+        loop {
+            let part: Vec<Prepared> = group.by_ref().take(chunk).collect();
+            if part.is_empty() {
+                break;
+            }
+            let mailer = self.mailer.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                part.into_iter()
+                    .map(|prepared| prepared.compose_guarded(&mailer, now))
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let mut plans = Vec::new();
+        for task in tasks {
+            match task.await {
+                Ok(part) => plans.extend(part),
+                // Only if the runtime is shutting down (a panic is caught per participant):
+                // their marks did not move, so they are planned again at the next pass.
                 Err(err) => {
-                    tracing::error!(conversation_id = %due.conversation_id, person_id = %due.person.id, error = %err, "cannot compose a notification; skipped");
-                    (None, Some(format!("composing the notification: {err}")))
+                    tracing::error!(error = %err, "composing notifications stopped; planned again at the next pass");
+                }
+            }
+        }
+        plans
+    }
+}
+
+/// A participant's plan before its email is composed.
+struct Prepared {
+    due: DueParticipant,
+    /// Where the mark moves to.
+    up_to: i64,
+    /// They get an email (something to read or an assignment, and not silenced).
+    emailed: bool,
+    /// Indexes into `due.messages` of those shown, oldest first.
+    shown: Vec<usize>,
+    /// Unread messages counted, not shown.
+    omitted: usize,
+    enclosed: Enclosed,
+}
+
+impl Prepared {
+    /// About what its email will hold in memory: the files it carries, base64-encoded.
+    fn held_bytes(&self) -> usize {
+        let files: usize = self.enclosed.values().map(|bytes| bytes.len()).sum();
+        4096 + files / 3 * 4
+    }
+
+    /// [`Prepared::compose`], with a panic (a bug in a template or our mail library, for one
+    /// person's data) recorded as that participant's failure, like any other, rather than
+    /// stopping the others.
+    fn compose_guarded(self, mailer: &Mailer, now: crate::domain::Millis) -> PlannedEmail {
+        let conversation_id = self.due.conversation_id.clone();
+        let person_id = self.due.person.id.clone();
+        let (expected_up_to, up_to) = (self.due.notified_up_to, self.up_to);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.compose(mailer, now)))
+            .unwrap_or_else(|_| PlannedEmail {
+                conversation_id,
+                person_id,
+                expected_up_to,
+                up_to: up_to.max(expected_up_to),
+                email: None,
+                thread_subject: None,
+                assigned_by: None,
+                failure: Some("composing the notification failed unexpectedly".into()),
+            })
+    }
+
+    /// Never fails: an email that cannot be composed (an address our mail library refuses,
+    /// a name it cannot write) is logged, recorded as this participant's failure with the
+    /// mark's move, and skipped, so one person never blocks everyone else's notifications.
+    fn compose(self, mailer: &Mailer, now: crate::domain::Millis) -> PlannedEmail {
+        let due = &self.due;
+        let (email, failure) = match self.emailed {
+            false => (None, None),
+            true => {
+                let shown: Vec<&PendingMessage> =
+                    self.shown.iter().map(|&i| &due.messages[i]).collect();
+                match mailer
+                    .compose()
+                    .notification(due, &shown, self.omitted, &self.enclosed, now)
+                {
+                    Ok(email) => (Some(email), None),
+                    Err(err) => {
+                        tracing::error!(conversation_id = %due.conversation_id, person_id = %due.person.id, error = %err, "cannot compose a notification; skipped");
+                        (None, Some(format!("composing the notification: {err}")))
+                    }
                 }
             }
         };
         PlannedEmail {
-            conversation_id: due.conversation_id.clone(),
-            person_id: due.person.id.clone(),
-            expected_up_to: due.notified_up_to,
-            up_to: up_to.max(due.notified_up_to),
             thread_subject: email.as_ref().map(|_| thread_subject(due).to_string()),
             email,
             assigned_by: due.assigned_by.as_ref().map(|(by, _)| by.clone()),
             failure,
+            expected_up_to: due.notified_up_to,
+            up_to: self.up_to.max(due.notified_up_to),
+            conversation_id: self.due.conversation_id,
+            person_id: self.due.person.id,
         }
+    }
+}
+
+/// A batch being committed: the plans, which of them committed, and how long it took.
+struct Committing(
+    tokio::task::JoinHandle<anyhow::Result<(Vec<PlannedEmail>, Vec<bool>, Duration)>>,
+);
+
+impl Committing {
+    /// Waits for the commit and counts what went through into `done`.
+    async fn finish(self, done: &mut Planned) -> anyhow::Result<()> {
+        let (plans, committed, took) = self.0.await??;
+        done.committing += took;
+        done.participants += committed.iter().filter(|c| **c).count();
+        done.emails += plans
+            .iter()
+            .zip(&committed)
+            .filter(|(p, c)| **c && p.email.is_some())
+            .count();
+        Ok(())
     }
 }
 
