@@ -659,6 +659,146 @@ async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurren
     }
 }
 
+/// The planner commits a page of plans at once: the marks that still hold move together, in
+/// one statement, and their emails go in by multi-row inserts of any length; a plan whose mark
+/// moved meanwhile, or whose participant left, commits nothing, and the others are unaffected.
+#[tokio::test]
+async fn a_batch_of_plans_commits_exactly_the_ones_whose_marks_still_hold() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let agent = person(&store, "agent@team.test", Role::Internal).await;
+        let mut clients = Vec::new();
+        for i in 0..150 {
+            clients.push(person(&store, &format!("c{i:03}@x.test"), Role::Client).await);
+        }
+        let c = store
+            .create_conversation("Hi", &agent, &clients)
+            .await
+            .unwrap();
+        store
+            .append_message(message(&c.id, &agent, "hello"))
+            .await
+            .unwrap();
+        let mut due = store.due_notifications(1000, 0).await.unwrap();
+        due.sort_by(|a, b| a.person.email.cmp(&b.person.email));
+        assert_eq!(due.len(), 150, "{}", db.backend);
+        let mut plans: Vec<PlannedEmail> = due.iter().map(|d| planned(d, true)).collect();
+        for (i, plan) in plans.iter_mut().enumerate() {
+            if let Some(email) = &mut plan.email {
+                email.data = format!("Subject: {i}\r\n\r\nfor client {i}\r\n").into_bytes();
+                plan.thread_subject = Some(format!("Hi {i}"));
+            }
+        }
+        // c000: nothing to read (its mark moves, no email); c001: could not be composed (its
+        // mark moves, the failure is recorded); c002: planned from a mark that has moved since;
+        // c003: left the conversation before the commit.
+        plans[0].email = None;
+        plans[0].thread_subject = None;
+        plans[1].email = None;
+        plans[1].thread_subject = None;
+        plans[1].failure = Some("composing the notification: bad name".into());
+        plans[2].expected_up_to -= 1;
+        assert!(store.remove_participant(&c.id, &clients[3]).await.unwrap());
+
+        let committed = store.enqueue_notifications(&plans).await.unwrap();
+        let expected: Vec<bool> = (0..150).map(|i| i != 2 && i != 3).collect();
+        assert_eq!(committed, expected, "{}", db.backend);
+
+        // Every committed email is queued once, with its own bytes (146: chunks of 64, 64, 16
+        // and 2).
+        let queued = store.claim_outbox(1000, 60_000).await.unwrap();
+        assert_eq!(queued.len(), 146, "{}", db.backend);
+        let mut seen = HashSet::new();
+        for email in &queued {
+            let i: usize = email.recipient[1..4].parse().unwrap();
+            assert!(i >= 4, "{} got an email ({})", email.recipient, db.backend);
+            assert!(seen.insert(i), "{} queued twice", email.recipient);
+            assert_eq!(
+                email.data,
+                format!("Subject: {i}\r\n\r\nfor client {i}\r\n").into_bytes()
+            );
+            assert_eq!(
+                email.message_id,
+                plans[i].email.as_ref().unwrap().message_id
+            );
+        }
+        // Only the stale plan's participant is still due, from the mark it really has.
+        let again = store.due_notifications(1000, 0).await.unwrap();
+        assert_eq!(
+            again
+                .iter()
+                .map(|d| d.person.id.as_str())
+                .collect::<Vec<_>>(),
+            vec![clients[2].as_str()],
+            "{}",
+            db.backend
+        );
+        assert_eq!(again[0].notified_up_to, due[2].notified_up_to);
+        // The failure is recorded with its mark's move, once.
+        let failures = store.work_failures(Some("notify"), 10).await.unwrap();
+        assert_eq!(failures.len(), 1, "{}", db.backend);
+        assert_eq!(failures[0].item, format!("{}/{}", c.id, clients[1]));
+        // An emailed participant's threading state moved with the email; the others' did not.
+        store
+            .append_message(message(&c.id, &agent, "again"))
+            .await
+            .unwrap();
+        let next = store.due_notifications(1000, 0).await.unwrap();
+        let of = |i: usize| next.iter().find(|d| d.person.id == clients[i]).unwrap();
+        assert_eq!(of(5).emails_sent, 1);
+        assert_eq!(
+            of(5).last_email_id,
+            Some(plans[5].email.as_ref().unwrap().message_id.clone())
+        );
+        assert_eq!(of(5).thread_subject.as_deref(), Some("Hi 5"));
+        assert_eq!(of(0).emails_sent, 0);
+        assert_eq!(of(0).last_email_id, None);
+        assert_eq!(of(0).thread_subject, None);
+        assert!(
+            next.iter().all(|d| d.person.id != clients[3]),
+            "{}",
+            db.backend
+        );
+        db.cleanup().await;
+    }
+}
+
+/// On SQLite the writer never checkpoints (its commits only append to the log); the store's
+/// own task copies the log back into the database file while writes go on, so the file holds
+/// what was written and the log does not grow without end.
+#[tokio::test]
+async fn sqlite_s_log_is_copied_into_the_database_file_while_writes_go_on() {
+    let db = TestDb::sqlite().await;
+    let store = store(&db).await;
+    let file = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    let (agent, _, c) = agent_and_client(&store).await;
+    let before = std::fs::metadata(&file).unwrap().len();
+    // 8 MiB of text that does not compress: two thousand pages, twice what SQLite's own
+    // automatic checkpoint would wait for.
+    for _ in 0..128 {
+        let body: Vec<String> = (0..1000)
+            .map(|_| threadgate::domain::random_base32(60))
+            .collect();
+        store
+            .append_message(message(&c.id, &agent, &body.join(" ")))
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&file).unwrap().len();
+        if size > before + 4 * 1024 * 1024 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is still {size} bytes (from {before}): the log was never copied in"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 async fn outbox_claims_are_exclusive_and_expire_with_their_lease() {
     for db in test_databases().await {
