@@ -38,6 +38,19 @@ async fn agent_and_client(store: &Store) -> (String, String, threadgate::store::
     (agent, client, c)
 }
 
+/// A conversation "Hi" of `agent` with `clients`, in which the agent has said "hello".
+async fn hello(store: &Store, agent: &str, clients: &[String]) -> threadgate::store::Conversation {
+    let c = store
+        .create_conversation("Hi", agent, clients)
+        .await
+        .unwrap();
+    store
+        .append_message(message(&c.id, agent, "hello"))
+        .await
+        .unwrap();
+    c
+}
+
 fn message(conversation: &str, author: &str, body: &str) -> NewMessage {
     NewMessage {
         conversation_id: conversation.to_string(),
@@ -671,14 +684,7 @@ async fn a_batch_of_plans_commits_exactly_the_ones_whose_marks_still_hold() {
         for i in 0..150 {
             clients.push(person(&store, &format!("c{i:03}@x.test"), Role::Client).await);
         }
-        let c = store
-            .create_conversation("Hi", &agent, &clients)
-            .await
-            .unwrap();
-        store
-            .append_message(message(&c.id, &agent, "hello"))
-            .await
-            .unwrap();
+        let c = hello(&store, &agent, &clients).await;
         let mut due = store.due_notifications(1000, 0).await.unwrap();
         due.sort_by(|a, b| a.person.email.cmp(&b.person.email));
         assert_eq!(due.len(), 150, "{}", db.backend);
@@ -807,14 +813,7 @@ async fn outbox_claims_are_exclusive_and_expire_with_their_lease() {
         let agent = person(&store, "agent@team.test", Role::Internal).await;
         for i in 0..10 {
             let client = person(&store, &format!("c{i}@x.test"), Role::Client).await;
-            let c = store
-                .create_conversation("Hi", &agent, std::slice::from_ref(&client))
-                .await
-                .unwrap();
-            store
-                .append_message(message(&c.id, &agent, "hello"))
-                .await
-                .unwrap();
+            hello(&store, &agent, &[client]).await;
         }
         for due in store.due_notifications(100, 0).await.unwrap() {
             let with_email = due.person.id != agent;

@@ -189,11 +189,22 @@ impl Planner {
             previous.finish(done).await?;
         }
         let planner = self.clone();
-        *committing = Some(Committing(tokio::spawn(async move {
+        let commit = async move {
             let started = Instant::now();
             let committed = planner.commit(&plans).await?;
+            // The worker starts sending this batch while the next ones are planned.
+            if plans
+                .iter()
+                .zip(&committed)
+                .any(|(p, c)| *c && p.email.is_some())
+            {
+                planner.mailer.queued();
+            }
             Ok((plans, committed, started.elapsed()))
-        })));
+        };
+        *committing = Some(Committing(tokio::spawn(
+            commit.instrument(tracing::Span::current()),
+        )));
         Ok(())
     }
 
