@@ -273,7 +273,8 @@ impl Planner {
             || due.blocked
             || !due.person.email_status.may_email();
         // An assignment not yet told is worth an email of its own, even with nothing unread.
-        let emailed = !(visible.is_empty() && due.assigned_by.is_none()) && !silenced;
+        let something_to_say = !visible.is_empty() || due.assigned_by.is_some();
+        let emailed = something_to_say && !silenced;
         let shown = match emailed {
             true => visible[visible.len() - shown_count..].to_vec(),
             false => Vec::new(),
@@ -407,10 +408,11 @@ impl Prepared {
     }
 }
 
-/// A batch being committed: the plans, which of them committed, and how long it took.
-struct Committing(
-    tokio::task::JoinHandle<anyhow::Result<(Vec<PlannedEmail>, Vec<bool>, Duration)>>,
-);
+/// A committed batch: its plans, which of them committed, and how long the commit took.
+type Committed = (Vec<PlannedEmail>, Vec<bool>, Duration);
+
+/// A batch being committed.
+struct Committing(tokio::task::JoinHandle<anyhow::Result<Committed>>);
 
 impl Committing {
     /// Waits for the commit and counts what went through into `done`.
