@@ -143,16 +143,9 @@ fn postfix_available() -> bool {
 }
 
 async fn texts(gateway: &Gateway, conversation: &str) -> Vec<String> {
-    let page = gateway
-        .api(
-            reqwest::Method::GET,
-            &format!("/conversations/{conversation}/messages"),
-            None,
-        )
-        .await;
-    page["messages"]
-        .as_array()
-        .unwrap()
+    gateway
+        .messages(conversation)
+        .await
         .iter()
         .map(|m| m["body_text"].as_str().unwrap_or("").to_string())
         .collect()

@@ -275,26 +275,27 @@ impl Planner {
         // An assignment not yet told is worth an email of its own, even with nothing unread.
         let something_to_say = !visible.is_empty() || due.assigned_by.is_some();
         let emailed = something_to_say && !silenced;
-        let shown = match emailed {
-            true => visible[visible.len() - shown_count..].to_vec(),
-            false => Vec::new(),
-        };
-        let enclosed = match emailed {
-            true => {
-                let messages: Vec<&PendingMessage> =
-                    shown.iter().map(|&i| &due.messages[i]).collect();
-                self.enclose(&due.conversation_id, &messages, cache).await
-            }
-            false => Enclosed::new(),
-        };
-        Prepared {
+        let mut prepared = Prepared {
+            shown: match emailed {
+                true => visible[visible.len() - shown_count..].to_vec(),
+                false => Vec::new(),
+            },
             due,
             up_to,
             emailed,
-            shown,
             omitted,
-            enclosed,
+            enclosed: Enclosed::new(),
+        };
+        if emailed {
+            prepared.enclosed = self
+                .enclose(
+                    &prepared.due.conversation_id,
+                    &prepared.shown_messages(),
+                    cache,
+                )
+                .await;
         }
+        prepared
     }
 
     /// Composes a group of prepared plans on the blocking pool, one contiguous chunk per core,
@@ -347,6 +348,11 @@ struct Prepared {
 }
 
 impl Prepared {
+    /// The messages its email shows, oldest first.
+    fn shown_messages(&self) -> Vec<&PendingMessage> {
+        self.shown.iter().map(|&i| &self.due.messages[i]).collect()
+    }
+
     /// About what its email will hold in memory: the files it carries, base64-encoded.
     fn held_bytes(&self) -> usize {
         let files: usize = self.enclosed.values().map(|bytes| bytes.len()).sum();
@@ -381,8 +387,7 @@ impl Prepared {
         let (email, failure) = match self.emailed {
             false => (None, None),
             true => {
-                let shown: Vec<&PendingMessage> =
-                    self.shown.iter().map(|&i| &due.messages[i]).collect();
+                let shown = self.shown_messages();
                 match mailer
                     .compose()
                     .notification(due, &shown, self.omitted, &self.enclosed, now)

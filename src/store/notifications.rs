@@ -388,25 +388,23 @@ impl Store {
                 .iter()
                 .map(|plan| moved.contains(&(plan.conversation_id.clone(), plan.person_id.clone())))
                 .collect();
-            for (plan, _) in plans.iter().zip(&committed).filter(|(p, c)| **c && p.failure.is_some()) {
+            let moved = || plans.iter().zip(&committed).filter(|(_, c)| **c).map(|(p, _)| p);
+            for plan in moved() {
                 // Recorded with the mark's move, so a failure is recorded once per message.
-                let item = format!("{}/{}", plan.conversation_id, plan.person_id);
-                let reason = plan.failure.as_deref().unwrap_or_default();
-                super::failures::upsert_failure!(&mut *tx, super::failures::job::NOTIFY, &item, reason, now)?;
+                if let Some(reason) = &plan.failure {
+                    let item = format!("{}/{}", plan.conversation_id, plan.person_id);
+                    super::failures::upsert_failure!(&mut *tx, super::failures::job::NOTIFY, &item, reason, now)?;
+                }
             }
-            let emails: Vec<&PlannedEmail> = plans
-                .iter()
-                .zip(&committed)
-                .filter(|(p, c)| **c && p.email.is_some())
-                .map(|(p, _)| p)
+            let emails: Vec<(&PlannedEmail, &NewOutboxEmail)> = moved()
+                .filter_map(|plan| Some((plan, plan.email.as_ref()?)))
                 .collect();
             let mut rest = &emails[..];
             while !rest.is_empty() {
                 let (sql, rows) = insert_outbox_rows_sql(rest.len());
                 let (chunk, after) = rest.split_at(rows);
                 let mut query = sqlx::query(sql).bind(now).bind(1i64);
-                for plan in chunk {
-                    let Some(email) = &plan.email else { continue };
+                for (plan, email) in chunk {
                     query = query
                         .bind(&email.id)
                         .bind(&plan.conversation_id)

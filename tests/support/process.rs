@@ -273,7 +273,10 @@ impl Gateway {
                 None,
             )
             .await;
-        page["messages"].as_array().cloned().unwrap_or_default()
+        page["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("not a page of messages: {page}"))
     }
 
     /// An API call as the admin; panics unless it succeeds.
