@@ -672,6 +672,87 @@ async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurren
     }
 }
 
+/// RCPT looks a reply address up with the reply context DATA will need (the loop breaker's
+/// count, the last notification): the same as `reply_context` reads, counted per envelope
+/// sender and conversation within the window, and none for a token of no one.
+#[tokio::test]
+async fn a_reply_address_is_found_with_the_reply_context_of_its_participant() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let (agent, client, c) = agent_and_client(&store).await;
+        store
+            .append_message(message(&c.id, &agent, "hello"))
+            .await
+            .unwrap();
+        let due = store.due_notifications(10, 0).await.unwrap();
+        let plan = planned(due.iter().find(|d| d.person.id == client).unwrap(), true);
+        assert!(store.enqueue_notification(&plan).await.unwrap());
+        // carl@client.test's emails into the conversation: one recorded, one refused (a
+        // refusal does not count against the participant).
+        store
+            .record_inbound(record(Some(&c.id)), b"one", None)
+            .await
+            .unwrap();
+        let mut refused = record(Some(&c.id));
+        refused.outcome = InboundOutcome::SenderMismatch;
+        store.record_inbound(refused, b"two", None).await.unwrap();
+
+        let participants = store.participants(&c.id).await.unwrap();
+        let token_of = |id: &str| {
+            participants
+                .iter()
+                .find(|p| p.person.id == id)
+                .unwrap()
+                .reply_token
+                .clone()
+        };
+        let sender = EmailAddress::parse("carl@client.test").unwrap();
+        let rcpt = |token: ReplyToken, from: &'static str, since: i64| {
+            let (store, sender) = (&store, &sender);
+            async move {
+                store
+                    .token_recipient(&token, sender, from, since)
+                    .await
+                    .unwrap()
+            }
+        };
+        let found = rcpt(token_of(&client), "carl@client.test", 0).await;
+        assert_eq!(found.owner.as_ref().unwrap().person.id, client);
+        assert!(found.block.is_none());
+        let context = found.context.unwrap();
+        assert_eq!(context.recent_emails, 1, "{}", db.backend);
+        assert_eq!(
+            context.last_notification.as_deref(),
+            Some(&b"Subject: x\r\n\r\nbody\r\n"[..])
+        );
+        let at_data = store
+            .reply_context("carl@client.test", &c.id, &client, 0)
+            .await
+            .unwrap();
+        assert_eq!(at_data.recent_emails, context.recent_emails);
+        assert_eq!(at_data.last_notification, context.last_notification);
+
+        let later = rcpt(token_of(&client), "carl@client.test", store.now() + 1).await;
+        assert_eq!(
+            later.context.unwrap().recent_emails,
+            0,
+            "outside the window"
+        );
+        let other = rcpt(token_of(&client), "someone@else.test", 0).await;
+        assert_eq!(other.context.unwrap().recent_emails, 0, "another sender");
+        // The agent's address: the same count (per sender and conversation), and their own
+        // last notification, of which there is none.
+        let agents = rcpt(token_of(&agent), "carl@client.test", 0).await;
+        let agents = agents.context.unwrap();
+        assert_eq!(agents.recent_emails, 1);
+        assert!(agents.last_notification.is_none());
+
+        let nobody = rcpt(ReplyToken::generate(), "carl@client.test", 0).await;
+        assert!(nobody.owner.is_none() && nobody.context.is_none());
+        db.cleanup().await;
+    }
+}
+
 /// The planner commits a page of plans at once: the marks that still hold move together, in
 /// one statement, and their emails go in by multi-row inserts of any length; a plan whose mark
 /// moved meanwhile, or whose participant left, commits nothing, and the others are unaffected.

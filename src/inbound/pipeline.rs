@@ -67,36 +67,37 @@ impl Inbound {
             domains: &domains,
             envelope_from: &tx.mail_from,
         };
-        let (disposition, message_id) =
-            match super::cpu_bound(|| analyze::parse_and_classify(&tx.data, &ctx)) {
-                None => (
-                    Disposition::refuse(
-                        InboundOutcome::Rejected,
-                        None,
-                        "not a parseable email",
-                        Refusal::NotAnEmail,
-                    ),
+        let (disposition, message_id) = match super::cpu_bound(tx.data.len(), || {
+            analyze::parse_and_classify(&tx.data, &ctx)
+        }) {
+            None => (
+                Disposition::refuse(
+                    InboundOutcome::Rejected,
                     None,
+                    "not a parseable email",
+                    Refusal::NotAnEmail,
                 ),
-                Some((parsed, machine)) => {
-                    let mail = Mail {
-                        inbound_id,
-                        tx,
-                        domains: &domains,
-                        recipients,
-                        known,
-                        vouch,
-                        verdict,
-                        parsed,
-                        machine,
-                    };
-                    match self.decide(&mail).await {
-                        Ok(disposition) => (disposition, mail.parsed.message_id),
-                        Err(Stop::Decided(disposition)) => (*disposition, mail.parsed.message_id),
-                        Err(Stop::TryAgain) => return Answer::TryAgain,
-                    }
+                None,
+            ),
+            Some((parsed, machine)) => {
+                let mail = Mail {
+                    inbound_id,
+                    tx,
+                    domains: &domains,
+                    recipients,
+                    known,
+                    vouch,
+                    verdict,
+                    parsed,
+                    machine,
+                };
+                match self.decide(&mail).await {
+                    Ok(disposition) => (disposition, mail.parsed.message_id),
+                    Err(Stop::Decided(disposition)) => (*disposition, mail.parsed.message_id),
+                    Err(Stop::TryAgain) => return Answer::TryAgain,
                 }
-            };
+            }
+        };
         let Disposition {
             outcome,
             conversation_id,
@@ -138,11 +139,15 @@ impl Inbound {
         match &mail.vouch {
             // Staff looked at an unknown sender's email and said whose it is.
             Vouch::Participant => {}
-            Vouch::Sender(person) => route.owner.person = person.clone(),
+            // Posted as someone else: the context read for the token's owner is not theirs.
+            Vouch::Sender(person) => {
+                route.owner.person = person.clone();
+                route.context = None;
+            }
             Vouch::No | Vouch::Admin => self.sender(mail, &route).await?,
         }
         dmarc(mail, Some(&route.owner.conversation_id))?;
-        let context = self.loop_breaker(mail, &route).await?;
+        let context = self.loop_breaker(mail, &mut route).await?;
         self.reply(mail, &route, context).await
     }
 
@@ -177,24 +182,32 @@ impl Inbound {
     }
 
     /// The loop circuit breaker: too many emails from this sender into this conversation
-    /// lately are held. Goes on with what the reply's extraction needs.
-    async fn loop_breaker(&self, mail: &Mail<'_>, route: &Route) -> Flow<ReplyContext> {
-        let owner = &route.owner;
-        let since = self.store.now() - self.limits.burst_window_ms;
-        let context = self
-            .store
-            .reply_context(
-                &mail.tx.mail_from,
-                &owner.conversation_id,
-                &owner.person.id,
-                since,
-            )
-            .await
-            .map_err(try_again("reading the reply's context"))?;
+    /// lately are held. Goes on with what the reply's extraction needs: read at RCPT with the
+    /// participant when the route came from there, else now. (Counted at RCPT, the emails that
+    /// commit while this one's data is sent are not counted: a loop's emails follow each
+    /// other, each sent after the last one's answer.)
+    async fn loop_breaker(&self, mail: &Mail<'_>, route: &mut Route) -> Flow<ReplyContext> {
+        let context = match route.context.take() {
+            Some(context) => context,
+            None => {
+                let owner = &route.owner;
+                let since = self.store.now() - self.limits.burst_window_ms;
+                self.store
+                    .reply_context(
+                        &mail.tx.mail_from,
+                        &owner.conversation_id,
+                        &owner.person.id,
+                        since,
+                    )
+                    .await
+                    .map_err(try_again("reading the reply's context"))?
+            }
+        };
         let count = context.recent_emails;
         if count < self.limits.burst_limit {
             return Ok(context);
         }
+        let owner = &route.owner;
         let detail = format!(
             "held by the loop circuit breaker: {count} emails from this sender in {} minutes",
             self.limits.burst_window_ms / 60_000

@@ -147,7 +147,7 @@ impl Inbound {
             .filter_map(|a| Some((a.content_id.clone()?, format!("/attachments/{}", a.id))))
             .collect();
         let budget = self.limits.extraction_cpu_budget;
-        let body = super::cpu_bound(|| {
+        let body = super::cpu_bound(mail.tx.data.len(), || {
             let budget = super::budget::CpuBudget::start(budget);
             let body = analyze::reply_body_with(
                 parsed,

@@ -4,30 +4,32 @@
 use super::Inbound;
 use crate::domain::envelope::{Recipient, RecipientVerdict, Target, domain_of};
 use crate::domain::{EmailAddress, ReplyToken};
-use crate::store::{InboxAddress, StoreError, TokenOwner};
+use crate::store::{InboxAddress, ReplyContext, StoreError, TokenOwner, TokenRecipient};
 
-/// The participants behind the reply addresses a connection's RCPT commands named, so that
-/// DATA routes by them without looking each up again. Only a hint: the transaction that posts
-/// the message checks again that its author is a live participant.
+/// The participants behind the reply addresses a connection's RCPT commands named, and the
+/// reply context read with each, so that DATA routes by them without looking each up again.
+/// Only a hint: the transaction that posts the message checks again that its author is a live
+/// participant.
 #[derive(Default)]
-pub struct KnownOwners(Vec<(ReplyToken, TokenOwner)>);
+pub struct KnownOwners(Vec<(ReplyToken, TokenOwner, Option<ReplyContext>)>);
 
 impl KnownOwners {
     /// A transaction has at most `--max-recipients` of them; more than this are looked up
     /// again rather than kept.
     const MAX: usize = 100;
 
-    fn remember(&mut self, token: &ReplyToken, owner: &TokenOwner) {
+    fn remember(&mut self, token: &ReplyToken, owner: &TokenOwner, context: Option<ReplyContext>) {
         if self.0.len() < Self::MAX && self.get(token).is_none() {
-            self.0.push((token.clone(), owner.clone()));
+            self.0.push((token.clone(), owner.clone(), context));
         }
     }
 
-    pub(super) fn get(&self, token: &ReplyToken) -> Option<&TokenOwner> {
+    /// The participant behind `token`, and their reply context when RCPT read it.
+    pub(super) fn get(&self, token: &ReplyToken) -> Option<(&TokenOwner, Option<&ReplyContext>)> {
         self.0
             .iter()
-            .find(|(t, _)| t == token)
-            .map(|(_, owner)| owner)
+            .find(|(t, _, _)| t == token)
+            .map(|(_, owner, context)| (owner, context.as_ref()))
     }
 
     /// Forgets them all (after each delivered transaction).
@@ -56,13 +58,23 @@ impl Inbound {
                 .token_valid_on(owner.domain.as_deref(), domain_of(&recipient.address))
         };
         let found = match (target, &sender_address) {
-            // The common case, in one query: the participant and the sender's standing.
-            (Target::Token(token), Some(sender)) => {
-                return match self.store.token_recipient(token, sender).await {
-                    Ok((Some(owner), block)) if on_its_domain(&owner) => match block {
+            // The common case, in one query: the participant, the sender's standing, and
+            // the loop breaker's count and last notification DATA will need.
+            (Target::Token(token), Some(sender_address)) => {
+                let since = self.store.now() - self.limits.burst_window_ms;
+                let found = self
+                    .store
+                    .token_recipient(token, sender_address, sender, since)
+                    .await;
+                return match found {
+                    Ok(TokenRecipient {
+                        owner: Some(owner),
+                        block,
+                        context,
+                    }) if on_its_domain(&owner) => match block {
                         Some(_) => RecipientVerdict::SenderBlocked,
                         None => {
-                            known.remember(token, &owner);
+                            known.remember(token, &owner, context);
                             RecipientVerdict::Live
                         }
                     },
@@ -76,7 +88,7 @@ impl Inbound {
             (Target::Token(token), None) => self.store.participant_by_token(token).await.map(|o| {
                 match o.filter(|owner| on_its_domain(owner)) {
                     Some(owner) => {
-                        known.remember(token, &owner);
+                        known.remember(token, &owner, None);
                         true
                     }
                     None => false,

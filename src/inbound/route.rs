@@ -6,7 +6,7 @@ use super::Inbound;
 use super::disposition::{Flow, try_again};
 use super::mail::Mail;
 use crate::domain::envelope::{ReplyKind, Target, domain_of, reply_kind};
-use crate::store::TokenOwner;
+use crate::store::{ReplyContext, TokenOwner};
 
 /// Where a routed email goes, how we found it, and what the address or the email it answers
 /// asks the reply to be.
@@ -16,6 +16,8 @@ pub(super) struct Route {
     /// A note when it answers an email of notes (its note address, or its Message-ID): only
     /// staff get those, and their reply stays internal.
     pub kind: ReplyKind,
+    /// The owner's reply context, when RCPT read it with them (`KnownOwners`).
+    pub context: Option<ReplyContext>,
 }
 
 impl Inbound {
@@ -55,19 +57,26 @@ impl Inbound {
             ("To/Cc/Delivered-To", t, domain.as_str(), kind)
         });
         for (via, token, domain, kind) in envelope.chain(headers) {
-            let owner = match mail.known.get(token) {
-                Some(owner) => Some(owner.clone()),
-                None => self
-                    .store
-                    .participant_by_token(token)
-                    .await
-                    .map_err(try_again("routing lookup"))?,
+            let (owner, context) = match mail.known.get(token) {
+                Some((owner, context)) => (Some(owner.clone()), context.cloned()),
+                None => (
+                    self.store
+                        .participant_by_token(token)
+                        .await
+                        .map_err(try_again("routing lookup"))?,
+                    None,
+                ),
             };
             // A token is valid only on its own conversation's reply domain.
             if let Some(owner) = owner
                 && mail.domains.token_valid_on(owner.domain.as_deref(), domain)
             {
-                return Ok(Some(Route { owner, via, kind }));
+                return Ok(Some(Route {
+                    owner,
+                    via,
+                    kind,
+                    context,
+                }));
             }
         }
         for id in &mail.parsed.in_reply_to {
@@ -82,7 +91,12 @@ impl Inbound {
             if let Some(owner) = found {
                 let via = "In-Reply-To/References";
                 let kind = ours.kind;
-                return Ok(Some(Route { owner, via, kind }));
+                return Ok(Some(Route {
+                    owner,
+                    via,
+                    kind,
+                    context: None,
+                }));
             }
         }
         Ok(None)

@@ -706,13 +706,54 @@ impl Store {
     }
 }
 
-/// The last notification emailed to person `$4` in conversation `$2` (its raw bytes), as a
-/// scalar subquery: [`Store::reply_context`] and [`Store::last_notification`] read it.
+/// The last notification emailed to person `$person` in conversation `$conversation` (its raw
+/// bytes), as a scalar subquery.
 macro_rules! last_notification_sql {
-    () => {
-        "(SELECT data FROM outbox WHERE conversation_id = $2 AND person_id = $4
-           ORDER BY seq DESC LIMIT 1)"
+    ($conversation:literal, $person:literal) => {
+        concat!(
+            "(SELECT data FROM outbox WHERE conversation_id = ",
+            $conversation,
+            " AND person_id = ",
+            $person,
+            " ORDER BY seq DESC LIMIT 1)"
+        )
     };
+}
+pub(super) use last_notification_sql;
+
+/// A [`ReplyContext`] as two select-list items, `recent` and `last_notification`, for a reply
+/// from envelope sender `$from` by participant `$person` of `$conversation` (placeholders or
+/// columns): [`Store::reply_context`] reads them alone, [`Store::token_recipient`] with the
+/// participant its token names.
+macro_rules! reply_context_sql {
+    ($from:literal, $conversation:literal, $since:literal, $person:literal) => {
+        concat!(
+            "(SELECT COUNT(*) FROM inbound
+               WHERE envelope_from = ",
+            $from,
+            " AND conversation_id = ",
+            $conversation,
+            " AND received_at >= ",
+            $since,
+            " AND outcome IN ('posted', 'duplicate', 'rejected')) AS recent, ",
+            $crate::store::inbound::last_notification_sql!($conversation, $person),
+            " AS last_notification"
+        )
+    };
+}
+pub(super) use reply_context_sql;
+
+/// The [`ReplyContext`] of a row with [`reply_context_sql!`]'s columns.
+pub(super) fn reply_context_from_row<R: Row>(row: &R) -> Result<ReplyContext>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(ReplyContext {
+        recent_emails: row.try_get("recent")?,
+        last_notification: row.try_get("last_notification")?,
+    })
 }
 
 /// What the pipeline reads before extracting a reply, in one query.
@@ -739,12 +780,8 @@ impl Store {
     ) -> Result<ReplyContext> {
         on_backend!(self, pool => {
             let row = sqlx::query(concat!(
-                "SELECT
-                   (SELECT COUNT(*) FROM inbound
-                     WHERE envelope_from = $1 AND conversation_id = $2 AND received_at >= $3
-                       AND outcome IN ('posted', 'duplicate', 'rejected')) AS recent, ",
-                last_notification_sql!(),
-                " AS last_notification"
+                "SELECT ",
+                reply_context_sql!("$1", "$2", "$3", "$4")
             ))
             .bind(envelope_from)
             .bind(conversation_id)
@@ -752,10 +789,7 @@ impl Store {
             .bind(person_id)
             .fetch_one(pool)
             .await?;
-            Ok(ReplyContext {
-                recent_emails: row.try_get("recent")?,
-                last_notification: row.try_get("last_notification")?,
-            })
+            reply_context_from_row(&row)
         })
     }
 }
@@ -769,11 +803,9 @@ impl Store {
         person_id: &str,
     ) -> Result<Option<Vec<u8>>> {
         on_backend!(self, pool => {
-            // $1 and $3 of the shared subquery's numbering are unused here.
-            let data: Option<Vec<u8>> = sqlx::query_scalar(concat!("SELECT ", last_notification_sql!()))
-                .bind(String::new())
+            let data: Option<Vec<u8>> =
+                sqlx::query_scalar(concat!("SELECT ", last_notification_sql!("$1", "$2")))
                 .bind(conversation_id)
-                .bind(0i64)
                 .bind(person_id)
                 .fetch_one(pool)
                 .await?;

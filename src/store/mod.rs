@@ -74,7 +74,7 @@ pub use notifications::{
 pub use outbox::{OutboxEmail, OutboxRecipient, OutboxStatus};
 pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT, Suppressed};
 pub use search::{SearchFilter, SearchHit};
-pub use senders::{BlockedDomain, SenderBlock};
+pub use senders::{BlockedDomain, SenderBlock, TokenRecipient};
 pub use sessions::{LinkPolicy, SessionVia, WebSession};
 pub use transcripts::{TRANSCRIPT_INTERVAL_MS, TranscriptIssue};
 pub use verification::{
@@ -269,14 +269,19 @@ impl Store {
             // batch in a thousand pages waited for it); a task on the read pool does, on the
             // other core (`checkpoints`). Durability is unchanged: a commit is durable once in
             // the log.
+            // No ping before each acquire (sqlx's default): an in-process SQLite connection has
+            // no network to lose, and the ping is a hand-off to the connection's thread and
+            // back before every statement run on the pool.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&write).await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             let group = group_commit::GroupCommit::start_sqlite(write.clone(), health)?;

@@ -2,6 +2,7 @@
 //! time against the envelope sender, and again against the From of the email.
 
 use super::conversations::{token_owner_columns, token_owner_from_row};
+use super::inbound::{ReplyContext, reply_context_from_row, reply_context_sql};
 use super::{Result, Store, TokenOwner, on_backend};
 use crate::domain::{EmailAddress, Millis, ReplyToken};
 use sqlx::Row;
@@ -94,13 +95,18 @@ impl Store {
         })
     }
 
-    /// RCPT to a reply address: the participant behind `token` (if live) and whether mail from
-    /// `sender` is refused, in one query (each is a round trip to the database's thread).
+    /// RCPT to a reply address: the participant behind `token` (if live), whether mail from
+    /// `sender` is refused, and the [`ReplyContext`] DATA will need (the loop breaker's count
+    /// of emails from `envelope_from` since `since`, the participant's last notification), in
+    /// one query: each is a round trip to the database (on SQLite, to its thread) and a read
+    /// transaction that starts on a cold page cache after every commit.
     pub async fn token_recipient(
         &self,
         token: &ReplyToken,
         sender: &EmailAddress,
-    ) -> Result<(Option<TokenOwner>, Option<SenderBlock>)> {
+        envelope_from: &str,
+        since: Millis,
+    ) -> Result<TokenRecipient> {
         let domains = block_domains(sender);
         on_backend!(self, pool => {
             let mut query = sqlx::query(concat!(
@@ -108,6 +114,8 @@ impl Store {
                 token_owner_columns!(),
                 ", ",
                 block_counts!(),
+                ", ",
+                reply_context_sql!("$11", "p.conversation_id", "$12", "p.person_id"),
                 " FROM (SELECT 1 AS one) AS one
                   LEFT JOIN participants p ON p.reply_token = $1 AND p.removed_at IS NULL
                   LEFT JOIN people pe ON pe.id = p.person_id
@@ -118,10 +126,29 @@ impl Store {
             for domain in &domains {
                 query = query.bind(domain);
             }
-            let row = query.fetch_one(pool).await?;
-            Ok((token_owner_from_row(&row)?, block_from_row(&row)?))
+            let row = query.bind(envelope_from).bind(since).fetch_one(pool).await?;
+            let owner = token_owner_from_row(&row)?;
+            Ok(TokenRecipient {
+                context: match owner {
+                    Some(_) => Some(reply_context_from_row(&row)?),
+                    None => None,
+                },
+                owner,
+                block: block_from_row(&row)?,
+            })
         })
     }
+}
+
+/// What RCPT learns of a reply address ([`Store::token_recipient`]).
+#[derive(Debug, Clone)]
+pub struct TokenRecipient {
+    /// The live participant the token belongs to.
+    pub owner: Option<TokenOwner>,
+    /// Whether the envelope sender is refused.
+    pub block: Option<SenderBlock>,
+    /// The owner's reply context, for DATA (with the owner).
+    pub context: Option<ReplyContext>,
 }
 
 /// Exactly 8 domains to check `address` against: its domain's suffixes, padded with the first
