@@ -38,6 +38,16 @@ async fn agent_and_client(store: &Store) -> (String, String, threadgate::store::
     (agent, client, c)
 }
 
+/// [`agent_and_client`], after the agent has said "hello".
+async fn agent_said_hello(store: &Store) -> (String, String, threadgate::store::Conversation) {
+    let (agent, client, c) = agent_and_client(store).await;
+    store
+        .append_message(message(&c.id, &agent, "hello"))
+        .await
+        .unwrap();
+    (agent, client, c)
+}
+
 /// A conversation "Hi" of `agent` with `clients`, in which the agent has said "hello".
 async fn hello(store: &Store, agent: &str, clients: &[String]) -> threadgate::store::Conversation {
     let c = store
@@ -439,11 +449,7 @@ async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_st
     // must move the same marks.
     for db in test_databases().await {
         let store = store(&db).await;
-        let (agent, client, c) = agent_and_client(&store).await;
-        store
-            .append_message(message(&c.id, &agent, "hello"))
-            .await
-            .unwrap();
+        let (agent, client, c) = agent_said_hello(&store).await;
         let mut revs = vec![
             store
                 .conversation(&c.id)
@@ -679,11 +685,7 @@ async fn notifications_are_queued_exactly_once_even_when_planned_twice_concurren
 async fn a_reply_address_is_found_with_the_reply_context_of_its_participant() {
     for db in test_databases().await {
         let store = store(&db).await;
-        let (agent, client, c) = agent_and_client(&store).await;
-        store
-            .append_message(message(&c.id, &agent, "hello"))
-            .await
-            .unwrap();
+        let (agent, client, c) = agent_said_hello(&store).await;
         let due = store.due_notifications(10, 0).await.unwrap();
         let plan = planned(due.iter().find(|d| d.person.id == client).unwrap(), true);
         assert!(store.enqueue_notification(&plan).await.unwrap());

@@ -50,43 +50,14 @@ impl Inbound {
     ) -> RecipientVerdict {
         let target = &recipient.target;
         let sender_address = EmailAddress::parse(sender).ok();
-        // A token is valid only on its own conversation's reply domain: on another of ours it
-        // is unknown, like a token that never existed.
-        let on_its_domain = |owner: &TokenOwner| {
-            self.domains
-                .now()
-                .token_valid_on(owner.domain.as_deref(), domain_of(&recipient.address))
-        };
         let found = match (target, &sender_address) {
-            // The common case, in one query: the participant, the sender's standing, and
-            // the loop breaker's count and last notification DATA will need.
             (Target::Token(token), Some(sender_address)) => {
-                let since = self.store.now() - self.limits.burst_window_ms;
-                let found = self
-                    .store
-                    .token_recipient(token, sender_address, sender, since)
+                return self
+                    .reply_address(token, recipient, sender_address, sender, known)
                     .await;
-                return match found {
-                    Ok(TokenRecipient {
-                        owner: Some(owner),
-                        block,
-                        context,
-                    }) if on_its_domain(&owner) => match block {
-                        Some(_) => RecipientVerdict::SenderBlocked,
-                        None => {
-                            known.remember(token, &owner, context);
-                            RecipientVerdict::Live
-                        }
-                    },
-                    Ok(_) => RecipientVerdict::Unknown,
-                    Err(err) => {
-                        tracing::error!(error = %err, "recipient lookup failed");
-                        RecipientVerdict::TemporaryFailure
-                    }
-                };
             }
             (Target::Token(token), None) => self.store.participant_by_token(token).await.map(|o| {
-                match o.filter(|owner| on_its_domain(owner)) {
+                match o.filter(|owner| self.on_its_domain(owner, recipient)) {
                     Some(owner) => {
                         known.remember(token, &owner, None);
                         true
@@ -125,6 +96,49 @@ impl Inbound {
                 RecipientVerdict::TemporaryFailure
             }
         }
+    }
+
+    /// The common case, in one query: the participant behind a reply address, the sender's
+    /// standing, and the loop breaker's count and last notification DATA will need.
+    async fn reply_address(
+        &self,
+        token: &ReplyToken,
+        recipient: &Recipient,
+        sender_address: &EmailAddress,
+        sender: &str,
+        known: &mut KnownOwners,
+    ) -> RecipientVerdict {
+        let since = self.store.now() - self.limits.burst_window_ms;
+        let found = self
+            .store
+            .token_recipient(token, sender_address, sender, since)
+            .await;
+        match found {
+            Ok(TokenRecipient {
+                owner: Some(owner),
+                block,
+                context,
+            }) if self.on_its_domain(&owner, recipient) => match block {
+                Some(_) => RecipientVerdict::SenderBlocked,
+                None => {
+                    known.remember(token, &owner, context);
+                    RecipientVerdict::Live
+                }
+            },
+            Ok(_) => RecipientVerdict::Unknown,
+            Err(err) => {
+                tracing::error!(error = %err, "recipient lookup failed");
+                RecipientVerdict::TemporaryFailure
+            }
+        }
+    }
+
+    /// A token is valid only on its own conversation's reply domain: on another of ours it is
+    /// unknown, like a token that never existed.
+    fn on_its_domain(&self, owner: &TokenOwner, recipient: &Recipient) -> bool {
+        self.domains
+            .now()
+            .token_valid_on(owner.domain.as_deref(), domain_of(&recipient.address))
     }
 
     /// The inbox `address` (lowercased) is, if any. A `+detail` after the local part is

@@ -10,7 +10,8 @@
 //! and only then answers each session. Nothing is acknowledged before its own commit, and an
 //! idle gateway commits a lone email at once: batching costs no added delay.
 
-use super::inbound::{InboundWrite, write_inbound_pg};
+use super::inbound::InboundWrite;
+use super::inbound_pg::write_inbound_pg;
 use super::inbound_sqlite::write_inbound_sqlite;
 use super::{Dialect, InboundStored, Result, StoreError};
 use crate::supervise::{Health, OnReturn, supervise};

@@ -657,7 +657,9 @@ pub(super) async fn write_inbound_sqlite_general(
     write_inbound!(conn, w)
 }
 
-pub(super) async fn write_inbound_pg(
+/// [`write_inbound!`] on PostgreSQL: the general path, for what the two-round-trip fast path
+/// (`inbound_pg`) does not take.
+pub(super) async fn write_inbound_pg_general(
     conn: &mut sqlx::PgConnection,
     w: &InboundWrite,
 ) -> Result<InboundStored> {

@@ -82,6 +82,16 @@ macro_rules! insert_message_sql {
 }
 pub(super) use insert_message_sql;
 
+/// An email's message is posted once per conversation: a second insert with its Message-ID
+/// does nothing.
+macro_rules! message_conflict_sql {
+    () => {
+        " ON CONFLICT (conversation_id, email_message_id) WHERE email_message_id IS NOT NULL
+          DO NOTHING"
+    };
+}
+pub(super) use message_conflict_sql;
+
 /// A new message moves its conversation: activity time, `last_seq` (`$seq`: a placeholder or
 /// an expression) and the history revision that invalidates rendered histories; an archived
 /// conversation comes back to the inbox.
@@ -188,9 +198,8 @@ macro_rules! insert_message {
                 $crate::store::messages::insert_message_sql!(
                     "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11"
                 ),
-                " ON CONFLICT (conversation_id, email_message_id) WHERE email_message_id IS NOT NULL
-                 DO NOTHING
-                 RETURNING seq",
+                $crate::store::messages::message_conflict_sql!(),
+                " RETURNING seq",
             ))
             .bind(&id)
             .bind(&new.conversation_id)

@@ -26,6 +26,7 @@ mod erasure;
 pub(crate) mod failures;
 mod group_commit;
 mod inbound;
+mod inbound_pg;
 mod inbound_sqlite;
 mod lifecycle;
 mod listing;

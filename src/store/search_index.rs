@@ -2,6 +2,21 @@
 //! writes what it indexes: a message, a subject, a conversation's participants. Imports
 //! nothing else of the store, so every writer may call it.
 
+/// A document on PostgreSQL: its words (weight A) and their stems (weight B), each a
+/// placeholder or an expression.
+macro_rules! pg_document_sql {
+    ($words:literal, $stems:literal) => {
+        concat!(
+            "setweight(to_tsvector('simple', ",
+            $words,
+            "), 'A') || setweight(to_tsvector('simple', ",
+            $stems,
+            "), 'B')"
+        )
+    };
+}
+pub(super) use pg_document_sql;
+
 /// Indexes one document inside the caller's transaction: `$message_id` (None for a subject or
 /// the people), of `$conversation_id`, of kind `$kind`, for `$text`. On SQLite the words and
 /// stems are kept in `search_docs`, the external content of `search_fts`, which must be told
@@ -17,10 +32,12 @@ macro_rules! index_doc {
              INSERT INTO search_fts (rowid, words, stems) VALUES (last_insert_rowid(), $4, $5)",
             // A message indexed already is left as it is: the rebuild at start reads messages
             // that other processes committed (and indexed) after its delete.
-            "INSERT INTO search_docs (message_id, conversation_id, kind, document)
-             VALUES ($1, $2, $3, setweight(to_tsvector('simple', $4), 'A')
-                                 || setweight(to_tsvector('simple', $5), 'B'))
-             ON CONFLICT (message_id) DO NOTHING",
+            concat!(
+                "INSERT INTO search_docs (message_id, conversation_id, kind, document)
+                 VALUES ($1, $2, $3, ",
+                $crate::store::search_index::pg_document_sql!("$4", "$5"),
+                ") ON CONFLICT (message_id) DO NOTHING"
+            ),
         ))
         .bind(message_id)
         .bind($conversation_id)
