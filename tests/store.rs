@@ -445,8 +445,8 @@ async fn a_new_client_is_created_in_their_emails_transaction_and_one_created_mea
 #[tokio::test]
 async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_status() {
     // The first client reply reopens the conversation (a status change, written statement by
-    // statement); the next ones leave it open (on SQLite, written in two round trips). Both
-    // must move the same marks.
+    // statement); the next ones leave it open (written in two round trips on either backend).
+    // Both must move the same marks, and index the message for search.
     for db in test_databases().await {
         let store = store(&db).await;
         let (agent, client, c) = agent_said_hello(&store).await;
@@ -462,13 +462,16 @@ async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_st
             events.iter().filter(|e| e.kind == "status_changed").count()
         };
         let changes_before = changes(store.conversation_events(&c.id).await.unwrap());
+        let words = ["alpha", "bravo", "charlie"];
+        let mut posted_ids = Vec::new();
         for (i, status_after) in [(0, "open"), (1, "open"), (2, "open")] {
-            let mut reply = message(&c.id, &client, &format!("reply {i}"));
+            let body = format!("reply {i} {}", words[i]);
+            let mut reply = message(&c.id, &client, &body);
             reply.source = Source::Email;
             reply.email_message_id = Some(format!("r{i}@client.test"));
             let mut rec = record(Some(&c.id));
             rec.message_id = reply.email_message_id.clone();
-            let raw = format!("From: client@x.test\r\n\r\nreply {i}\r\n");
+            let raw = format!("From: client@x.test\r\n\r\n{body}\r\n");
             let stored = store
                 .record_inbound(rec, raw.as_bytes(), Some(&reply))
                 .await
@@ -480,7 +483,7 @@ async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_st
             let history = store.messages(&c.id).await.unwrap();
             let m = history.last().unwrap();
             assert_eq!(m.id, posted, "{}", db.backend);
-            assert_eq!(m.body_text, format!("reply {i}"));
+            assert_eq!(m.body_text, body);
             assert_eq!(m.source, Source::Email);
             assert_eq!(m.inbound_id.as_deref(), Some(stored.inbound_id.as_str()));
             let conversation = store.conversation(&c.id).await.unwrap().unwrap();
@@ -526,10 +529,59 @@ async fn an_inbound_reply_leaves_the_same_marks_whether_or_not_it_changes_the_st
                 store.raw_email(&stored.inbound_id).await.unwrap().unwrap(),
                 raw.as_bytes()
             );
+            posted_ids.push(posted);
         }
         // One status change, recorded once: by the first reply.
         let after = changes(store.conversation_events(&c.id).await.unwrap());
         assert_eq!(after, changes_before + 1, "{}", db.backend);
+        // Each reply is found by its own word.
+        let everything = threadgate::store::SearchFilter {
+            reader: None,
+            staff: true,
+            status: None,
+            kind: None,
+            company: None,
+        };
+        for (word, posted) in words.iter().zip(&posted_ids) {
+            let query = threadgate::domain::search_text::parse_query(word).unwrap();
+            let hits = store.search(&query, &everything, 0, 20).await.unwrap();
+            assert_eq!(hits.len(), 1, "{} {word}", db.backend);
+            assert_eq!(
+                hits[0].documents[0].0.as_deref(),
+                Some(posted.as_str()),
+                "{} {word}",
+                db.backend
+            );
+        }
+        // The last reply delivered again: a duplicate naming the message it posted, and
+        // nothing moves.
+        let before = store.conversation(&c.id).await.unwrap().unwrap();
+        let mut again = message(&c.id, &client, "reply 2 charlie");
+        again.source = Source::Email;
+        again.email_message_id = Some("r2@client.test".into());
+        let mut rec = record(Some(&c.id));
+        rec.message_id = again.email_message_id.clone();
+        let stored = store
+            .record_inbound(rec, b"From: client@x.test\r\n\r\nagain\r\n", Some(&again))
+            .await
+            .unwrap();
+        assert_eq!(stored.outcome, InboundOutcome::Duplicate, "{}", db.backend);
+        assert_eq!(stored.posted_message_id.as_ref(), posted_ids.last());
+        let entry = store
+            .inbound_entry(&stored.inbound_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.outcome, InboundOutcome::Duplicate);
+        assert_eq!(entry.posted_message_id.as_ref(), posted_ids.last());
+        let after = store.conversation(&c.id).await.unwrap().unwrap();
+        assert_eq!(
+            (after.last_seq, after.history_rev),
+            (before.last_seq, before.history_rev),
+            "{}",
+            db.backend
+        );
+        assert_eq!(store.messages(&c.id).await.unwrap().len(), 4);
         db.cleanup().await;
     }
 }
