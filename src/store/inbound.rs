@@ -7,7 +7,7 @@ use super::sessions::MARK_VERIFIED;
 use super::{
     Backend, LifecycleChange, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend,
 };
-use crate::domain::{EmailAddress, Id, IdKind, InboundOutcome, Millis};
+use crate::domain::{EmailAddress, Id, IdKind, InboundOutcome, MessageKind, Millis, Role};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -646,6 +646,18 @@ macro_rules! write_inbound {
             batch: 1,
         })
     }};
+}
+
+/// Whether posting `new` by an author of `role` leaves the conversation's `status` as it is
+/// (`lifecycle`'s rule): the two-round-trip paths (`inbound_sqlite`, `inbound_pg`) take only
+/// those; a status change is written by the general path.
+pub(super) fn leaves_status(new: &NewMessage, role: &str, status: &str) -> Result<bool> {
+    let role = Role::parse(role).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(format!("unknown role {role:?}").into()))
+    })?;
+    Ok(new.kind != MessageKind::Message
+        || super::lifecycle::decode_status(status)?.after_message(role)
+            == super::MessageEffect::Unchanged)
 }
 
 /// [`write_inbound!`] on SQLite: the general path, for what the two-round-trip fast path

@@ -20,15 +20,15 @@
 //! …) with this statement's placeholders, and `tests/store.rs` runs both on PostgreSQL.
 
 use super::inbound::{
-    InboundStored, InboundWrite, insert_raw_sql, insert_record_sql, write_inbound_pg_general,
+    InboundStored, InboundWrite, insert_raw_sql, insert_record_sql, leaves_status,
+    write_inbound_pg_general,
 };
-use super::lifecycle::decode_status;
 use super::messages::{
     author_has_read_sql, insert_message_sql, message_conflict_sql, message_moves_conversation_sql,
 };
 use super::search_index::pg_document_sql;
-use super::{MessageEffect, Result, StoreError};
-use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Role};
+use super::{Result, StoreError};
+use crate::domain::{Id, IdKind, InboundOutcome};
 use sqlx::Row;
 
 /// The raw bytes `$1`–`$4` (`$4` is the time), the message `$5`–`$13`, its search document
@@ -105,14 +105,8 @@ async fn write(conn: &mut sqlx::PgConnection, w: &InboundWrite) -> Result<Option
     let Some(row) = row else {
         return Err(StoreError::NotFound("participant"));
     };
-    let role: String = row.try_get("role")?;
-    let role = Role::parse(&role).ok_or_else(|| {
-        StoreError::Database(sqlx::Error::Decode(format!("unknown role {role:?}").into()))
-    })?;
-    let status: String = row.try_get("status")?;
-    if new.kind == MessageKind::Message
-        && decode_status(&status)?.after_message(role) != MessageEffect::Unchanged
-    {
+    let (role, status): (String, String) = (row.try_get("role")?, row.try_get("status")?);
+    if !leaves_status(new, &role, &status)? {
         return Ok(None);
     }
     let id = Id::generate(IdKind::Message);

@@ -21,12 +21,12 @@
 //! (`BEGIN IMMEDIATE`), so what the read finds cannot change before the write.
 
 use super::inbound::{
-    InboundStored, InboundWrite, insert_raw_sql, insert_record_sql, write_inbound_sqlite_general,
+    InboundStored, InboundWrite, insert_raw_sql, insert_record_sql, leaves_status,
+    write_inbound_sqlite_general,
 };
-use super::lifecycle::decode_status;
 use super::messages::{author_has_read_sql, insert_message_sql, message_moves_conversation_sql};
-use super::{MessageEffect, Result, StoreError};
-use crate::domain::{Id, IdKind, InboundOutcome, Role};
+use super::{Result, StoreError};
+use crate::domain::{Id, IdKind, InboundOutcome};
 use sqlx::Row;
 
 /// The raw bytes (`$1`–`$4`) and the inbound record (`$4`, `$20`–`$30`); `$4` is the time.
@@ -111,16 +111,9 @@ async fn write(
                 // `= $3` never matches a NULL key: a message without one always posts.
                 Some(existing) => (InboundOutcome::Duplicate, Some(existing), RECORD),
                 _ => {
-                    let role: String = row.try_get("role")?;
-                    let role = Role::parse(&role).ok_or_else(|| {
-                        StoreError::Database(sqlx::Error::Decode(
-                            format!("unknown role {role:?}").into(),
-                        ))
-                    })?;
-                    let status: String = row.try_get("status")?;
-                    if new.kind == crate::domain::MessageKind::Message
-                        && decode_status(&status)?.after_message(role) != MessageEffect::Unchanged
-                    {
+                    let (role, status): (String, String) =
+                        (row.try_get("role")?, row.try_get("status")?);
+                    if !leaves_status(new, &role, &status)? {
                         return Ok(None);
                     }
                     (
