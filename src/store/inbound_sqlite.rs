@@ -83,7 +83,9 @@ async fn write(
     conn: &mut sqlx::SqliteConnection,
     w: &InboundWrite,
 ) -> Result<Option<InboundStored>> {
-    if w.start.is_some() || !w.effects.is_empty() {
+    // A posted message's search document is always folded before the commit
+    // (`apply_inbound`); without one, the general path indexes the text itself.
+    if w.start.is_some() || !w.effects.is_empty() || (w.post.is_some() && w.indexed.is_none()) {
         return Ok(None);
     }
     let conversation_id = w.record.conversation_id.clone();
@@ -154,11 +156,13 @@ async fn write(
             .bind(None::<String>),
     };
     // $14, $15: the message's search document; $16–$19 are unused: the record starts at $20.
-    let indexed = match (&w.indexed, outcome) {
-        (Some(indexed), InboundOutcome::Posted) => indexed.clone(),
-        _ => Default::default(),
-    };
-    query = query.bind(indexed.words).bind(indexed.stems);
+    let indexed = w
+        .indexed
+        .as_ref()
+        .filter(|_| outcome == InboundOutcome::Posted);
+    query = query
+        .bind(indexed.map(|i| i.words.as_str()))
+        .bind(indexed.map(|i| i.stems.as_str()));
     for _ in 16..20 {
         query = query.bind(None::<String>);
     }
