@@ -436,3 +436,81 @@ async fn a_reply_by_email_is_found_the_moment_it_is_stored() {
         db.cleanup().await;
     }
 }
+
+/// More documents than a PostgreSQL search walks first (10,000): a phrase found there too
+/// rarely to fill the window is searched on through the rest — walking on, when the
+/// documents holding its words are everywhere, or through the GIN index, when they are few —
+/// and either way finds what only the older documents hold. Every document says the phrases'
+/// words in the other order, so only the order tells them apart.
+#[tokio::test]
+async fn a_phrase_is_found_in_the_older_documents_either_way_the_rest_is_searched() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        let agent = app.person("agnes@team.test", "Agnes", "internal").await;
+        let client = app.person("carl@client.test", "Carl", "client").await;
+        let mut conversations = Vec::new();
+        for n in 0..50 {
+            let subject = format!("Thread {n}");
+            conversations.push((
+                app.conversation(&subject, &agent, &[&client]).await,
+                subject,
+            ));
+        }
+        let messages: Vec<(String, String, String)> = (0..12_500)
+            .map(|i| {
+                // "kettle copper" everywhere, "copper kettle" in one of 30 (a third of the
+                // window in the newest) and in one old message of Thread 7; "falcon amber" in
+                // one of 100, "amber falcon" only in two old messages.
+                let mut text = format!("kettle copper filler{i}");
+                if i % 30 == 0 || i == 57 {
+                    text.push_str(" copper kettle");
+                }
+                if i % 100 == 0 {
+                    text.push_str(" falcon amber");
+                }
+                if i == 101 || i == 202 {
+                    text.push_str(" amber falcon");
+                }
+                (conversations[i % 50].0.clone(), agent.clone(), text)
+            })
+            .collect();
+        // Indexed in this order, the newest last.
+        app.store.import_messages(&messages).await.unwrap();
+        // The table's size as autovacuum would have counted it.
+        raw_sql(&db, "ANALYZE").await;
+        let subjects = |found: &Value| {
+            let mut s: Vec<String> = found["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["conversation"]["subject"].as_str().unwrap().to_string())
+                .collect();
+            s.sort();
+            s
+        };
+        for as_ in ["", &format!("&as={agent}")] {
+            let (status, body) = app
+                .get(&format!("/search?q=%22copper%20kettle%22&limit=20{as_}"))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let mut expected: Vec<String> = [0, 10, 20, 30, 40, 7]
+                .iter()
+                .map(|n| format!("Thread {n}"))
+                .collect();
+            expected.sort();
+            assert_eq!(subjects(&body), expected, "{} as {as_:?}", db.backend);
+            let (status, body) = app
+                .get(&format!("/search?q=%22amber%20falcon%22&limit=20{as_}"))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                subjects(&body),
+                ["Thread 1", "Thread 2"],
+                "{} as {as_:?}",
+                db.backend
+            );
+        }
+        app.stop().await;
+        db.cleanup().await;
+    }
+}

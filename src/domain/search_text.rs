@@ -276,6 +276,24 @@ impl SearchQuery {
 
     /// The PostgreSQL `to_tsquery('simple', …)` text over the document of words and stems.
     pub fn tsquery(&self) -> String {
+        self.tsquery_with(false)
+    }
+
+    /// [`SearchQuery::tsquery`] with each phrase's words together in any order: what the
+    /// GIN index, which keeps no positions, finds for the query, and then checks in each
+    /// document it gives.
+    pub fn tsquery_words(&self) -> String {
+        self.tsquery_with(true)
+    }
+
+    /// Whether the query holds a phrase of several words.
+    pub fn has_phrase(&self) -> bool {
+        self.clauses
+            .iter()
+            .any(|c| matches!(c, Clause::Phrase(words) if words.len() > 1))
+    }
+
+    fn tsquery_with(&self, phrase_as_words: bool) -> String {
         let clauses: Vec<String> = self
             .clauses
             .iter()
@@ -285,6 +303,7 @@ impl SearchQuery {
                     any.extend(stems.iter().cloned());
                     format!("({})", any.join(" | "))
                 }
+                Clause::Phrase(words) if phrase_as_words => format!("({})", words.join(" & ")),
                 Clause::Phrase(words) => format!("({})", words.join(" <-> ")),
                 Clause::Prefix(word) => format!("{word}:*"),
             })
@@ -483,6 +502,10 @@ mod tests {
                 "{text}"
             );
         }
+        assert_eq!(q.tsquery(), "(reunion) & (next <-> week) & fact:*");
+        assert_eq!(q.tsquery_words(), "(reunion) & (next & week) & fact:*");
+        assert!(q.has_phrase());
+        assert!(!parse_query("\"one\" two").unwrap().has_phrase());
         assert_eq!(parse_query("  * - \"\" : "), Err(QueryError::Empty));
         assert_eq!(parse_query(""), Err(QueryError::Empty));
         assert_eq!(parse_query("\"unclosed phrase").unwrap().clauses.len(), 1);
