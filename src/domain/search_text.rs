@@ -502,8 +502,12 @@ mod tests {
                 "{text}"
             );
         }
-        assert_eq!(q.tsquery(), "(reunion) & (next <-> week) & fact:*");
-        assert_eq!(q.tsquery_words(), "(reunion) & (next & week) & fact:*");
+        let rest = " & fact:* & (x) & (near) & (a) & (b) & (col) & (val)";
+        assert_eq!(q.tsquery(), format!("(reunion) & (next <-> week){rest}"));
+        assert_eq!(
+            q.tsquery_words(),
+            format!("(reunion) & (next & week){rest}")
+        );
         assert!(q.has_phrase());
         assert!(!parse_query("\"one\" two").unwrap().has_phrase());
         assert_eq!(parse_query("  * - \"\" : "), Err(QueryError::Empty));
