@@ -47,9 +47,9 @@ pub struct SearchHit {
 /// ~20 µs on PostgreSQL (found, checked, sent, scored), so 1,000 cost staff searches 10 ms more.
 pub const SEARCH_WINDOW: i64 = 500;
 
-/// How many of the newest documents a PostgreSQL search for a phrase walks first (~3.5 ms in
-/// the search bench), enough for a phrase in one readable document of 20 to fill the window;
-/// how often it matched there decides how the rest is searched.
+/// How many of the newest documents a PostgreSQL search for a phrase reads first (~3.5 ms to
+/// walk in the search bench), enough for a phrase in one readable document of 20 to fill the
+/// window; how often the phrase and its words were found there decides how the rest is read.
 const NEWEST_WALKED: i64 = 10_000;
 
 /// What a document the GIN index gives costs a PostgreSQL search against one it walks past:
