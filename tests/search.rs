@@ -115,6 +115,17 @@ async fn words_are_found_folded_stemmed_as_phrases_and_prefixes() {
         // Phrases: in a row, in order.
         assert_eq!(found(&s, "\"next week\"", c).await, ["Réunion d'été"]);
         assert!(found(&s, "\"week next\"", c).await.is_empty());
+        // A phrase is of the words written, not of a word and the stem indexed after the last
+        // one ("shipping" is indexed with its stem "ship").
+        s.app
+            .say(&s.ids["Facturation"], &s.agent, "Shipping", "message")
+            .await;
+        assert_eq!(found(&s, "shipping", c).await, ["Facturation", "Invoices"]);
+        assert!(
+            found(&s, "\"shipping ship\"", c).await.is_empty(),
+            "{}",
+            db.backend
+        );
         // Prefixes.
         let mut prefixed = found(&s, "factur*", c).await;
         prefixed.sort();

@@ -304,7 +304,12 @@ impl SearchQuery {
                     format!("({})", any.join(" | "))
                 }
                 Clause::Phrase(words) if phrase_as_words => format!("({})", words.join(" & ")),
-                Clause::Phrase(words) => format!("({})", words.join(" <-> ")),
+                // Words (weight A) only, as on SQLite: the document's stems (B) follow its
+                // last word, and "shipping" then "ship" would otherwise make a phrase.
+                Clause::Phrase(words) => {
+                    let words: Vec<String> = words.iter().map(|w| format!("{w}:A")).collect();
+                    format!("({})", words.join(" <-> "))
+                }
                 Clause::Prefix(word) => format!("{word}:*"),
             })
             .collect();
@@ -503,7 +508,10 @@ mod tests {
             );
         }
         let rest = " & fact:* & (x) & (near) & (a) & (b) & (col) & (val)";
-        assert_eq!(q.tsquery(), format!("(reunion) & (next <-> week){rest}"));
+        assert_eq!(
+            q.tsquery(),
+            format!("(reunion) & (next:A <-> week:A){rest}")
+        );
         assert_eq!(
             q.tsquery_words(),
             format!("(reunion) & (next & week){rest}")
