@@ -234,13 +234,14 @@ impl Store {
                     .collect())
             }
             super::Backend::Postgres { pool, .. } => {
-                // The same two plans, each one statement. `SET`: the documents of the
+                // The same two plans, each one statement (a walk for a phrase has its own,
+                // `WALK_PHRASE`, below). `SET`: the documents of the
                 // conversations the reader may read, gathered first (MATERIALIZED: a few
                 // thousand at most, each tested with `@@` — cheaper than letting the planner
                 // weigh the GIN index, whose estimate of a prefix reads the index itself);
                 // `WALK`: down `doc_id` (or through the GIN index for a rare word, as the
                 // planner sees fit), each match's conversation probed in the set of those the
-                // reader may read — a subquery PostgreSQL hashes once (the rule tested on each
+                // reader may read (`readable`) — a set PostgreSQL hashes once (the rule tested on each
                 // conversation, ~1 µs with its own subqueries hashed): the rule tested per
                 // document instead, a few index lookups each, cost ten times more. It stands
                 // under an `OR` (false for a reader) so that it is not made a join, which
@@ -376,8 +377,9 @@ impl Store {
                     ") LIMIT $7) found ORDER BY doc_id DESC"
                 );
                 let set = self.gather_first(filter, window).await?;
+                let phrase_walk = !set && query.has_phrase();
                 let statement = sqlx::query_as(match (set, filter.reader) {
-                    (false, _) if query.has_phrase() => WALK_PHRASE,
+                    (false, _) if phrase_walk => WALK_PHRASE,
                     (false, _) => WALK,
                     (true, Some(_)) => SET_READER,
                     (true, None) => SET_ADMIN,
@@ -390,17 +392,16 @@ impl Store {
                 .bind(kind)
                 .bind(company)
                 .bind(window);
-                let rows: Vec<(i64, String, Option<String>, String, String)> =
-                    if set || !query.has_phrase() {
-                        statement.fetch_all(pool).await?
-                    } else {
-                        statement
-                            .bind(NEWEST_WALKED)
-                            .bind(query.tsquery_words())
-                            .bind(INDEX_COST)
-                            .fetch_all(pool)
-                            .await?
-                    };
+                let rows: Vec<(i64, String, Option<String>, String, String)> = if phrase_walk {
+                    statement
+                        .bind(NEWEST_WALKED)
+                        .bind(query.tsquery_words())
+                        .bind(INDEX_COST)
+                        .fetch_all(pool)
+                        .await?
+                } else {
+                    statement.fetch_all(pool).await?
+                };
                 Ok(rows
                     .into_iter()
                     .map(
