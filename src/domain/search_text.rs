@@ -17,6 +17,12 @@ use unicode_normalization::char::is_combining_mark;
 
 /// Longest word kept (longer runs are not words people search for).
 const MAX_WORD: usize = 64;
+/// Most bytes of a text's words that are indexed (~20,000 words; what follows is not found).
+/// PostgreSQL refuses a tsvector over 1 MiB (`string is too long for tsvector`): a reply of
+/// 200,000 distinct words would have failed its email's write, every time it was retried.
+/// Under this budget a document's words and their stems, with their positions, stay well
+/// below it; both backends index the same words.
+pub const MAX_INDEXED_BYTES: usize = 128 * 1024;
 /// Most clauses in one query; more is refused (`TooLong`).
 pub const MAX_CLAUSES: usize = 32;
 /// Longest query accepted, in bytes.
@@ -148,6 +154,9 @@ pub fn index_text(text: &str) -> Indexed {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     for w in split_words(&folded) {
+        if words.len() + 1 + w.len() > MAX_INDEXED_BYTES {
+            break;
+        }
         if !words.is_empty() {
             words.push(' ');
         }
@@ -484,6 +493,22 @@ mod tests {
         let expected: Vec<String> = indexed.words.split(' ').flat_map(stems).collect();
         assert_eq!(indexed.stems, expected.join(" "));
         assert_eq!(indexed.stems.matches("factur").count(), 2);
+    }
+
+    #[test]
+    fn a_long_text_is_indexed_up_to_its_budget_of_words() {
+        // 200,000 distinct words: PostgreSQL would refuse their tsvector (over 1 MiB).
+        let text: String = (0..200_000).map(|i| format!("w{i:x} ")).collect();
+        let indexed = index_text(&text);
+        assert!(indexed.words.len() <= MAX_INDEXED_BYTES);
+        assert!(
+            indexed.words.len() > MAX_INDEXED_BYTES - 10,
+            "filled, not cut short"
+        );
+        assert!(indexed.words.starts_with("w0 w1 w2 "));
+        assert!(!indexed.words.ends_with(' '));
+        let short = "a few words".repeat(3);
+        assert_eq!(index_text(&short).words, words(&short).join(" "));
     }
 
     #[test]
