@@ -521,7 +521,7 @@ async fn verification_codes_go_out_ahead_of_queued_notifications() {
             recipient: CLIENT.into(),
             message_id: format!("<{id}@gw.test>"),
             references: String::new(),
-            data: id.as_bytes().to_vec(),
+            data: id.as_bytes().to_vec().into(),
         };
         let due = store.due_notifications(10, 0).await.unwrap();
         let d = due.iter().find(|d| d.person.id == client.id).unwrap();

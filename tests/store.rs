@@ -667,7 +667,7 @@ fn planned(due: &threadgate::store::DueParticipant, with_email: bool) -> Planned
             recipient: due.person.email.clone(),
             message_id: format!("<{}@gw.test>", due.person.id),
             references: format!("<{}@gw.test>", due.person.id),
-            data: b"Subject: x\r\n\r\nbody\r\n".to_vec(),
+            data: b"Subject: x\r\n\r\nbody\r\n".to_vec().into(),
         }),
     }
 }
@@ -826,7 +826,9 @@ async fn a_batch_of_plans_commits_exactly_the_ones_whose_marks_still_hold() {
         let mut plans: Vec<PlannedEmail> = due.iter().map(|d| planned(d, true)).collect();
         for (i, plan) in plans.iter_mut().enumerate() {
             if let Some(email) = &mut plan.email {
-                email.data = format!("Subject: {i}\r\n\r\nfor client {i}\r\n").into_bytes();
+                email.data = format!("Subject: {i}\r\n\r\nfor client {i}\r\n")
+                    .into_bytes()
+                    .into();
                 plan.thread_subject = Some(format!("Hi {i}"));
             }
         }

@@ -14,7 +14,7 @@ use crate::domain::{
     Id, IdKind, LinkSigner, Locale, MAGIC_LINK_LIFETIME_MS, MessageIds, Millis, TimeZone,
     UNSUBSCRIBE_LINK_LIFETIME_MS,
 };
-use crate::store::{DueParticipant, NewOutboxEmail, PendingFile, PendingMessage};
+use crate::store::{DueParticipant, NewOutboxEmail, PendingFile, PendingMessage, StoredEmail};
 use askama::Template;
 use base64::Engine;
 use lettre::message::header::ContentType;
@@ -600,7 +600,7 @@ impl Composer {
             recipient: due.person.email.clone(),
             message_id,
             references,
-            data: email.formatted(),
+            data: StoredEmail::pack(email.formatted()),
         })
     }
 
@@ -812,7 +812,7 @@ impl Composer {
             recipient: to_email.to_string(),
             message_id,
             references: String::new(),
-            data: email.formatted(),
+            data: StoredEmail::pack(email.formatted()),
         })
     }
 }

@@ -766,7 +766,7 @@ where
 {
     Ok(ReplyContext {
         recent_emails: row.try_get("recent")?,
-        last_notification: row.try_get("last_notification")?,
+        last_notification: super::stored_email::unpack_quoted(row.try_get("last_notification")?),
     })
 }
 
@@ -823,7 +823,7 @@ impl Store {
                 .bind(person_id)
                 .fetch_one(pool)
                 .await?;
-            Ok(data)
+            Ok(super::stored_email::unpack_quoted(data))
         })
     }
 }

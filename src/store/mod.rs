@@ -40,6 +40,7 @@ mod search_index;
 mod senders;
 mod sessions;
 mod sign_in_failures;
+mod stored_email;
 mod stored_text;
 mod transcripts;
 mod used_links;
@@ -77,6 +78,7 @@ pub use people::{NewPerson, Person, PersonSettings, SOFT_BOUNCE_LIMIT, Suppresse
 pub use search::{SearchFilter, SearchHit};
 pub use senders::{BlockedDomain, SenderBlock, TokenRecipient};
 pub use sessions::{LinkPolicy, SessionVia, WebSession};
+pub use stored_email::StoredEmail;
 pub use transcripts::{TRANSCRIPT_INTERVAL_MS, TranscriptIssue};
 pub use verification::{
     CODE_LIFETIME_MS, CODE_MAX_ATTEMPTS, CODES_PER_ADDRESS, CODES_PER_IP, CodeCheck, CodeIssue,

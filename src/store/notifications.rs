@@ -1,5 +1,5 @@
 use super::people::person_from_row;
-use super::{Dialect, Person, Result, Store, StoreError, on_backend};
+use super::{Dialect, Person, Result, Store, StoreError, StoredEmail, on_backend};
 use crate::domain::{Locale, MessageKind, Millis, NotifyMode, ReplyToken};
 use sqlx::Row;
 use std::collections::HashMap;
@@ -132,7 +132,8 @@ pub struct NewOutboxEmail {
     pub message_id: String,
     /// Space-separated Message-IDs to remember for the next email's References.
     pub references: String,
-    pub data: Vec<u8>,
+    /// The email, as the outbox row keeps it.
+    pub data: StoredEmail,
 }
 
 /// At most this many unseen messages are loaded per participant (the planner filters them by
@@ -412,7 +413,7 @@ impl Store {
                         .bind(&email.envelope_from)
                         .bind(&email.recipient)
                         .bind(&email.message_id)
-                        .bind(&email.data);
+                        .bind(email.data.as_bytes());
                 }
                 query.execute(&mut *tx).await?;
                 rest = after;
@@ -599,7 +600,7 @@ macro_rules! insert_outbox {
         .bind(&email.envelope_from)
         .bind(&email.recipient)
         .bind(&email.message_id)
-        .bind(&email.data)
+        .bind(email.data.as_bytes())
         .bind($priority)
         .execute(&mut *$tx)
         .await?;

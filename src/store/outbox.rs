@@ -31,10 +31,11 @@ pub struct OutboxStatus {
 impl Store {
     /// Claims up to `limit` due emails for `lease_ms`. A claim whose lease ran out (the process
     /// that held it died mid-delivery) is due again. On PostgreSQL the row locks are taken with
-    /// `FOR UPDATE SKIP LOCKED`, so several processes never claim the same email.
+    /// `FOR UPDATE SKIP LOCKED`, so several processes never claim the same email. An email
+    /// whose stored copy is damaged (`StoredEmail`) is failed, and the others are delivered.
     pub async fn claim_outbox(&self, limit: i64, lease_ms: i64) -> Result<Vec<OutboxEmail>> {
         let now = self.now();
-        on_backend!(write self, pool => {
+        let (mut claimed, damaged) = on_backend!(write self, pool => {
             let sql = super::Dialect::pick(
                 pool,
                 "UPDATE outbox SET status = 'sending', lease_until = $2, attempts = attempts + 1
@@ -57,27 +58,38 @@ impl Store {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-            let mut claimed = rows
-                .iter()
-                .map(|row| {
-                    Ok(OutboxEmail {
-                        seq: row.try_get("seq")?,
-                        priority: row.try_get("priority")?,
-                        created_at: row.try_get("created_at")?,
-                        id: row.try_get("id")?,
-                        envelope_from: row.try_get("envelope_from")?,
-                        recipient: row.try_get("recipient")?,
-                        message_id: row.try_get("message_id")?,
-                        data: row.try_get("data")?,
-                        attempts: row.try_get("attempts")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            // UPDATE … RETURNING has no order: verification codes first, then oldest first, so
-            // a follow-up never overtakes the email it answers.
-            claimed.sort_by_key(|e| (e.priority, e.seq));
-            Ok(claimed)
-        })
+            let (mut claimed, mut damaged) = (Vec::with_capacity(rows.len()), Vec::new());
+            for row in &rows {
+                let mut email = OutboxEmail {
+                    seq: row.try_get("seq")?,
+                    priority: row.try_get("priority")?,
+                    created_at: row.try_get("created_at")?,
+                    id: row.try_get("id")?,
+                    envelope_from: row.try_get("envelope_from")?,
+                    recipient: row.try_get("recipient")?,
+                    message_id: row.try_get("message_id")?,
+                    data: Vec::new(),
+                    attempts: row.try_get("attempts")?,
+                };
+                match super::stored_email::unpack(row.try_get("data")?) {
+                    Ok(raw) => {
+                        email.data = raw;
+                        claimed.push(email);
+                    }
+                    Err(err) => damaged.push((email, err)),
+                }
+            }
+            (claimed, damaged)
+        });
+        for (email, err) in damaged {
+            tracing::error!(outbox_id = %email.id, error = %err, "a queued email's stored copy is damaged");
+            self.outbox_failed(&email, &format!("the stored email is damaged: {err}"))
+                .await?;
+        }
+        // UPDATE … RETURNING has no order: verification codes first, then oldest first, so a
+        // follow-up never overtakes the email it answers.
+        claimed.sort_by_key(|e| (e.priority, e.seq));
+        Ok(claimed)
     }
 
     /// Extends a claim just before delivering; false when the claim was lost (its lease ran
