@@ -532,3 +532,42 @@ async fn a_killed_loop_is_restarted_and_mail_flows_again() {
         db.cleanup().await;
     }
 }
+
+/// Header values that reach an index as they are: a Message-ID (the duplicate key of a posted
+/// message), an In-Reply-To and a References thousands of bytes long. PostgreSQL refuses an
+/// index entry over 2,704 bytes, so each would fail its email's write at every retry; they are
+/// posted, and a second delivery of the same email is still recognised as the same.
+#[tokio::test]
+async fn header_values_of_any_length_never_fail_an_emails_write() {
+    for db in test_databases().await {
+        let app = spawn_app(&db, &[]).await;
+        let agent = app.person("agnes@team.test", "Agnes", "internal").await;
+        let client = app.person("carl@client.test", "Carl", "client").await;
+        let conversation = app.conversation("Order", &agent, &[&client]).await;
+        app.say(&conversation, &agent, "Hello Carl", "message")
+            .await;
+        let emails = app.wait_for_emails("carl@client.test", 1).await;
+        let reply_to = emails[0].reply_to();
+        // Random, so that nothing compresses it under the limit.
+        let long = threadgate::domain::random_base32(6_000);
+        let raw = format!(
+            "From: carl@client.test\r\nTo: {reply_to}\r\nSubject: Re: Order\r\n\
+             Message-ID: <{long}@client.test>\r\nIn-Reply-To: <{long}@a.test>\r\n\
+             References: <{long}@b.test>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nIt came.\r\n"
+        );
+        for _ in 0..2 {
+            let answer = app.deliver("carl@client.test", &[&reply_to], &raw).await;
+            assert_eq!(answer.code, 250, "{} {answer:?}", db.backend);
+        }
+        let messages = app.messages(&conversation).await;
+        assert_eq!(
+            messages.len(),
+            2,
+            "{} posted once: {messages:?}",
+            db.backend
+        );
+        app.stop().await;
+        db.cleanup().await;
+    }
+}

@@ -13,6 +13,12 @@ use crate::domain::{Id, IdKind, InboundOutcome, MessageKind, Role, Source};
 use crate::store::{InboundEffect, NewAttachment, NewMessage, ReplyContext, sha256_hex};
 use std::collections::HashMap;
 
+/// The longest Message-ID kept as a posted message's duplicate key as it is (RFC 5322 §2.1.1:
+/// a line is at most 998 characters). A longer one is kept as its SHA-256: PostgreSQL refuses an
+/// index entry over 2,704 bytes, and the key is indexed — such an email's write failed at every
+/// retry.
+const MAX_MESSAGE_ID_KEY: usize = 998;
+
 pub(super) const EMPTY_DETAIL: &str = "the reply contained only quoted text or a signature";
 
 /// A message to post, and the attachments too large to keep (named in the record).
@@ -164,10 +170,12 @@ impl Inbound {
             }
             body
         });
-        let dedup_key = parsed
-            .message_id
-            .clone()
-            .unwrap_or_else(|| format!("sha256:{}", sha256_hex(&mail.tx.data)));
+        let dedup_key = match parsed.message_id.as_deref() {
+            Some(id) if id.len() <= MAX_MESSAGE_ID_KEY => id.to_string(),
+            // Still the same key at every delivery of this email; too long to be one as it is.
+            Some(id) => format!("sha256:{}", sha256_hex(id.as_bytes())),
+            None => format!("sha256:{}", sha256_hex(&mail.tx.data)),
+        };
         let omitted = attachments
             .iter()
             .filter_map(|a| {
