@@ -97,12 +97,13 @@ pub fn unsubscribe_address(reply_domain: &str) -> String {
     format!("{UNSUBSCRIBE_LOCAL}@{reply_domain}")
 }
 
-/// `bounces+<outbox id>` local parts (ids are `out_` and 16 base32 characters).
+/// `bounces+<outbox id>` local parts (ids are `out_` and 25 base32 characters, `domain::ids`;
+/// 16 for emails queued by versions before ids carried their time, whose bounces still come).
 fn bounce_from_local_part(local: &str) -> Option<String> {
     let (prefix, id) = local.split_once('+')?;
     let id = id.to_ascii_lowercase();
     let valid = prefix.eq_ignore_ascii_case(BOUNCE_PREFIX)
-        && id.len() == 20
+        && (id.len() == 4 + 25 || id.len() == 4 + 16)
         && id.starts_with("out_")
         && id[4..]
             .bytes()
@@ -269,11 +270,14 @@ mod tests {
             classify_recipient(&token.address("r.test"), &r_test()),
             Classified::Target(Target::Token(token))
         );
-        let id = "out_abcdefghijklmnop";
-        assert_eq!(
-            classify_recipient(&bounce_address(id, "R.TEST"), &r_test()),
-            Classified::Target(Target::Bounce(id.to_string()))
-        );
+        // Today's ids, and those queued before ids carried their time.
+        let new = crate::domain::Id::generate(crate::domain::IdKind::Outbox);
+        for id in [new.as_str(), "out_abcdefghijklmnop"] {
+            assert_eq!(
+                classify_recipient(&bounce_address(id, "R.TEST"), &r_test()),
+                Classified::Target(Target::Bounce(id.to_string()))
+            );
+        }
         assert_eq!(
             classify_recipient(&unsubscribe_address("r.test"), &r_test()),
             Classified::Target(Target::Unsubscribe)

@@ -211,6 +211,10 @@ impl ConnDialect for sqlx::PgConnection {
     }
 }
 
+/// The SQLite writer's page cache, at most (KiB; `PRAGMA cache_size` takes a negative number
+/// as KiB, <https://sqlite.org/pragma.html#pragma_cache_size>). Allocated as pages are used.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
 /// How often the write-ahead log is copied back into the database (SQLite), at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
@@ -275,11 +279,20 @@ impl Store {
             // No ping before each acquire (sqlx's default): an in-process SQLite connection has
             // no network to lose, and the ping is a hand-off to the connection's thread and
             // back before every statement run on the pool.
+            // The writer's page cache holds up to WRITER_CACHE_KIB: SQLite's default (2 MiB)
+            // is smaller than one planning batch's dirty pages, so a batch spilled pages into
+            // the log before its commit and read them back; the writer's own commits never
+            // invalidate its cache (only other connections' do), so what it holds stays useful.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+                .connect_with(
+                    options
+                        .clone()
+                        .pragma("wal_autocheckpoint", "0")
+                        .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
+                )
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&write).await?;
             let read = SqlitePoolOptions::new()

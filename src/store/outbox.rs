@@ -226,13 +226,16 @@ impl Store {
 }
 
 impl Store {
-    /// How many emails whose Message-ID starts with `<prefix` were queued to `recipient` since
-    /// `since`: the answers to commands not understood are one an hour at most.
+    /// How many emails the gateway wrote on its own (priority 0: not notifications) whose
+    /// Message-ID starts with `<prefix` were queued to `recipient` since `since`: the answers
+    /// to commands not understood are one an hour at most. Read through the partial index
+    /// `outbox_recipient`, which holds those emails only.
     pub async fn queued_since(&self, recipient: &str, prefix: &str, since: Millis) -> Result<i64> {
         let pattern = format!("<{prefix}%");
         on_backend!(self, pool => {
             let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND created_at >= $2 AND message_id LIKE $3",
+                "SELECT COUNT(*) FROM outbox
+                 WHERE recipient = $1 AND created_at >= $2 AND message_id LIKE $3 AND priority = 0",
             )
             .bind(recipient)
             .bind(since)

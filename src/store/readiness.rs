@@ -47,7 +47,7 @@ impl Store {
         })
     }
 
-    /// Read through the `(status, next_attempt_at)` index: sent emails, which pile up, are
+    /// Read through the `outbox_claim` index (status first): sent emails, which pile up, are
     /// never visited.
     pub async fn outbox_summary(&self) -> Result<OutboxSummary> {
         let now = self.now();
