@@ -56,7 +56,8 @@ struct FileCache {
 pub struct Planned {
     pub participants: usize,
     pub emails: usize,
-    /// Reading due participants and their messages.
+    /// Reading due participants and their messages (each page's read overlaps the composing
+    /// of the page before it).
     pub reading: Duration,
     /// Composing the emails (files read included).
     pub composing: Duration,
@@ -91,32 +92,28 @@ impl Planner {
     /// went.
     ///
     /// A pipeline: while one batch commits (a database's work: its writes and an fsync), the
-    /// next is read and composed, its emails on the blocking pool, one chunk per core
-    /// (composing is pure CPU, and on the runtime it would hold a worker that SMTP sessions
-    /// need). At most two batches are held at once.
+    /// next is composed, its emails on the blocking pool, one chunk per core (composing is
+    /// pure CPU, and on the runtime it would hold a worker that SMTP sessions need), and the
+    /// one after it read. At most three pages are held at once.
     pub async fn run_once_counted(&self) -> anyhow::Result<Planned> {
         let span = tracing::info_span!("notify");
         async {
             let mut done = Planned::default();
-            let mut after: Option<(String, String)> = None;
             let mut committing: Option<Committing> = None;
-            loop {
-                let read_started = Instant::now();
-                let page = self
-                    .store
-                    .due_notifications_after(
-                        after.as_ref().map(|(c, p)| (c.as_str(), p.as_str())),
-                        BATCH,
-                        self.digest_interval.as_millis() as i64,
-                    )
-                    .await?;
-                after = page.last.clone();
-                done.reading += read_started.elapsed();
+            let mut reading = Some(self.read_page(None));
+            while let Some(read) = reading.take() {
+                let (page, took) = read.await??;
+                done.reading += took;
+                let last_page = (page.rows as i64) < BATCH;
+                if !last_page {
+                    // The next page is read while this one is composed: pages are disjoint
+                    // ranges of keys, and every mark is compared-and-set at commit anyway.
+                    reading = Some(self.read_page(page.last.clone()));
+                }
                 for (message_id, reason) in &page.broken_messages {
                     tracing::error!(%message_id, %reason, "a message cannot be read; left out of notifications");
                     self.note_failure(message_id, reason).await;
                 }
-                let last_page = (page.rows as i64) < BATCH;
                 let mut cache = FileCache::default();
                 let mut group: Vec<Prepared> = Vec::new();
                 let mut held = 0;
@@ -156,9 +153,6 @@ impl Planner {
                 if !plans.is_empty() {
                     self.hand_over(plans, &mut committing, &mut done).await?;
                 }
-                if last_page {
-                    break;
-                }
             }
             if let Some(last) = committing.take() {
                 last.finish(&mut done).await?;
@@ -175,6 +169,30 @@ impl Planner {
         }
         .instrument(span)
         .await
+    }
+
+    /// Reads the page of due participants after `after` (None: the first), on a task of its
+    /// own, saying how long the read took.
+    fn read_page(
+        &self,
+        after: Option<(String, String)>,
+    ) -> tokio::task::JoinHandle<anyhow::Result<(crate::store::DuePage, Duration)>> {
+        let store = self.store.clone();
+        let digest_interval_ms = self.digest_interval.as_millis() as i64;
+        tokio::spawn(
+            async move {
+                let started = Instant::now();
+                let page = store
+                    .due_notifications_after(
+                        after.as_ref().map(|(c, p)| (c.as_str(), p.as_str())),
+                        BATCH,
+                        digest_interval_ms,
+                    )
+                    .await?;
+                Ok((page, started.elapsed()))
+            }
+            .instrument(tracing::Span::current()),
+        )
     }
 
     /// Starts committing `plans` once the batch before them has committed (a failure there
