@@ -53,6 +53,8 @@ const TIME_DIGITS: usize = 9;
 
 impl Id {
     pub fn generate(kind: IdKind) -> String {
+        // The system's clock, not the store's `Clock`: the time only orders ids (nothing reads
+        // it back), so a test's manual clock has no say in it.
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_millis());

@@ -22,6 +22,7 @@ use crate::store::{DueParticipant, PendingMessage, PlannedEmail, Store, job};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 /// Messages listed in one email (the latest); older unread ones are counted, not shown.
@@ -172,14 +173,15 @@ impl Planner {
     }
 
     /// Reads the page of due participants after `after` (None: the first), on a task of its
-    /// own, saying how long the read took.
+    /// own, saying how long the read took. Dropped with the pass (an error ends it), the read
+    /// is aborted rather than left running.
     fn read_page(
         &self,
         after: Option<(String, String)>,
-    ) -> tokio::task::JoinHandle<anyhow::Result<(crate::store::DuePage, Duration)>> {
+    ) -> AbortOnDropHandle<anyhow::Result<(crate::store::DuePage, Duration)>> {
         let store = self.store.clone();
         let digest_interval_ms = self.digest_interval.as_millis() as i64;
-        tokio::spawn(
+        AbortOnDropHandle::new(tokio::spawn(
             async move {
                 let started = Instant::now();
                 let page = store
@@ -192,7 +194,7 @@ impl Planner {
                 Ok((page, started.elapsed()))
             }
             .instrument(tracing::Span::current()),
-        )
+        ))
     }
 
     /// Starts committing `plans` once the batch before them has committed (a failure there

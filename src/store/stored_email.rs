@@ -28,7 +28,8 @@ thread_local! {
 }
 
 /// `raw` as a gzip member (RFC 1952 §2.3): header, raw deflate (RFC 1951), CRC-32, ISIZE.
-/// None only if the compressor stops making progress (not seen; the email is then kept raw).
+/// None if the compressor reports an error or stops making progress (not seen; the email is
+/// then kept raw, which reads back the same).
 fn gzip(raw: &[u8]) -> Option<Vec<u8>> {
     DEFLATE.with_borrow_mut(|deflate| {
         deflate.reset();
