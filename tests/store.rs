@@ -652,6 +652,83 @@ async fn concurrent_inbound_emails_commit_together_and_a_failing_one_is_undone_a
     }
 }
 
+/// An email from `author` posting `body` into `conversation`, its Message-ID made of `body`.
+async fn emailed(
+    store: &Store,
+    conversation: &str,
+    author: &str,
+    body: String,
+) -> Result<threadgate::store::InboundStored, StoreError> {
+    let mut reply = message(conversation, author, &body);
+    reply.source = Source::Email;
+    reply.email_message_id = Some(format!("{}@client.test", body.replace(' ', "-")));
+    let mut rec = record(Some(conversation));
+    rec.message_id = reply.email_message_id.clone();
+    let raw = format!("From: someone@x.test\r\n\r\n{body}\r\n");
+    store
+        .record_inbound(rec, raw.as_bytes(), Some(&reply))
+        .await
+}
+
+#[tokio::test]
+async fn emails_to_one_conversation_commit_in_their_order_whichever_path_writes_them() {
+    for db in test_databases().await {
+        let store = store(&db).await;
+        let (agent, client, c) = agent_said_hello(&store).await;
+        let other = hello(&store, &agent, std::slice::from_ref(&client)).await;
+        store
+            .append_message(message(&c.id, &client, "hi back"))
+            .await
+            .unwrap();
+        // All queued in one poll: the committer takes the first filler at once, the rest wait
+        // and share batches. "turn 0", the agent's, makes the open conversation wait on the
+        // client again: a status change, which on SQLite the general path writes after the
+        // commit thread's in-place transaction. The client's "turn 1" and "turn 2", read
+        // against the conversation as it was (open: no change), are the kind written in
+        // place — and must still come after "turn 0", and open the conversation again.
+        let mut emails = Vec::new();
+        for i in 0..20 {
+            emails.push(emailed(&store, &other.id, &client, format!("filler {i}")));
+        }
+        for (i, author) in [&agent, &client, &client].into_iter().enumerate() {
+            emails.push(emailed(&store, &c.id, author, format!("turn {i}")));
+        }
+        let stored: Vec<_> = futures::future::join_all(emails)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert!(
+            stored.iter().all(|s| s.outcome == InboundOutcome::Posted),
+            "{}",
+            db.backend
+        );
+        assert!(
+            stored.iter().any(|s| s.batch > 1),
+            "{}: the emails shared no transaction",
+            db.backend
+        );
+        let turns: Vec<String> = store
+            .messages(&c.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body_text)
+            .filter(|b| b.starts_with("turn"))
+            .collect();
+        assert_eq!(turns, ["turn 0", "turn 1", "turn 2"], "{}", db.backend);
+        let after = store.conversation(&c.id).await.unwrap().unwrap();
+        assert_eq!(
+            after.status,
+            threadgate::store::ConversationStatus::Open,
+            "{}",
+            db.backend
+        );
+        assert_eq!(store.messages(&other.id).await.unwrap().len(), 21);
+        db.cleanup().await;
+    }
+}
+
 fn planned(due: &threadgate::store::DueParticipant, with_email: bool) -> PlannedEmail {
     PlannedEmail {
         failure: None,

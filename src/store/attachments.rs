@@ -63,28 +63,35 @@ const SELECT: &str =
         a.sha256, a.content_id, a.inline, a.omitted, a.created_at, m.inbound_id
  FROM attachments a JOIN messages m ON m.id = a.message_id";
 
+/// The one text of an attachment's insert (`$1` its id, `$2` its message, then position,
+/// file name, type, size, hash, content id, inline, why omitted, `$11` the time).
+macro_rules! insert_attachment_sql {
+    () => {
+        "INSERT INTO attachments (id, message_id, position, filename, content_type, size, sha256,
+                                  content_id, inline, omitted, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    };
+}
+pub(super) use insert_attachment_sql;
+
 /// Inserts inside the caller's transaction (the one that inserts the message).
 macro_rules! insert_attachments {
     ($tx:expr, $message_id:expr, $attachments:expr, $now:expr) => {{
         for (position, a) in $attachments.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO attachments (id, message_id, position, filename, content_type, size, sha256,
-                                          content_id, inline, omitted, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&a.id)
-            .bind($message_id)
-            .bind(position as i64)
-            .bind(&a.filename)
-            .bind(&a.content_type)
-            .bind(a.size)
-            .bind(&a.sha256)
-            .bind(&a.content_id)
-            .bind(i64::from(a.inline))
-            .bind(&a.omitted)
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
+            sqlx::query($crate::store::attachments::insert_attachment_sql!())
+                .bind(&a.id)
+                .bind($message_id)
+                .bind(position as i64)
+                .bind(&a.filename)
+                .bind(&a.content_type)
+                .bind(a.size)
+                .bind(&a.sha256)
+                .bind(&a.content_id)
+                .bind(i64::from(a.inline))
+                .bind(&a.omitted)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
         }
     }};
 }

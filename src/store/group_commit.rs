@@ -9,13 +9,19 @@
 //! inside a savepoint of ONE transaction (an email that fails is undone alone), commits once,
 //! and only then answers each session. Nothing is acknowledged before its own commit, and an
 //! idle gateway commits a lone email at once: batching costs no added delay.
+//!
+//! On SQLite the task runs on a thread of its own and writes the common emails there, in
+//! place, on a connection of its own (`inbound_sqlite`): one transaction for those, then one
+//! through sqlx for the rest of the batch (a conversation started, an effect, a status that
+//! changes), which are rarer.
 
-use super::inbound::InboundWrite;
+use super::inbound::{InboundWrite, write_inbound_sqlite_general};
 use super::inbound_pg::write_inbound_pg;
-use super::inbound_sqlite::write_inbound_sqlite;
-use super::{Dialect, InboundStored, Result, StoreError};
+use super::inbound_sqlite::InPlaceWriter;
+use super::{InboundStored, Result, StoreError};
 use crate::supervise::{Health, OnReturn, supervise};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgPool, SqlitePool};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -35,29 +41,28 @@ pub(super) struct GroupCommit {
 /// batch waits on them (and on its commit's WAL flush), others go on. SQLite has one writer.
 const PG_COMMITTERS: usize = 3;
 
-/// The conversation an email writes to (whose row its transaction locks), if any.
-fn conversation_of(write: &InboundWrite) -> Option<&str> {
-    match (&write.start, &write.post) {
-        (Some(start), _) => Some(start.id.as_str()),
-        (None, Some(post)) => Some(post.conversation_id.as_str()),
-        (None, None) => write.record.conversation_id.as_deref(),
-    }
-}
-
 /// Each session has at most one email in flight: the bound is never the limit in practice, it
 /// only keeps memory finite.
 const QUEUE: usize = 1024;
 
 impl GroupCommit {
-    /// Starts the committing task on `write` (SQLite's one-connection writer pool), on a
-    /// thread of its own, supervised: a panic answers that batch's sessions `451` (their
-    /// senders were dropped) and the task starts again on the same queue.
-    pub(super) fn start_sqlite(write: SqlitePool, health: Health) -> Result<GroupCommit> {
+    /// Starts the committing task on its own thread, writing on its own connection to the
+    /// database at `path` (`inbound_sqlite`) while it holds `write`'s (SQLite's one-connection
+    /// writer pool), supervised: a panic answers that batch's sessions `451` (their senders
+    /// were dropped) and the task starts again on the same queue.
+    pub(super) fn start_sqlite(
+        write: SqlitePool,
+        path: PathBuf,
+        health: Health,
+    ) -> Result<GroupCommit> {
+        // Opened once here, so that a database the commit thread cannot write fails the start
+        // rather than every email.
+        InPlaceWriter::open(&path)?;
         let (jobs, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
-        // Its own thread: each statement is a hand-off to sqlx's worker thread and back, and on
-        // the shared runtime every "back" waited behind whatever parsing and extraction the
-        // workers were busy with. The runtime lives as long as the loop, that is as long as
+        // Its own thread: the batch's statements run on it, and on the shared runtime they
+        // would wait behind whatever parsing and extraction the workers are busy with (and
+        // hold a worker meanwhile). The runtime lives as long as the loop, that is as long as
         // the Store, so the tasks sqlx spawns on it (returning the connection to the pool)
         // always run.
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -73,7 +78,7 @@ impl GroupCommit {
                     CancellationToken::new(),
                     // The loop ends when every sender is gone, that is with the Store.
                     OnReturn::Finish,
-                    move || run_sqlite(write.clone(), rx.clone()),
+                    move || run_sqlite(write.clone(), path.clone(), rx.clone()),
                 ))
             })
             .map_err(|e| StoreError::Batch(format!("the commit thread: {e}")))?;
@@ -114,55 +119,130 @@ impl GroupCommit {
     }
 }
 
-/// The committing loop and one batch's transaction, expanded per backend.
-macro_rules! batch_committer {
-    ($run:ident, $commit:ident, $pool:ty, $write:ident) => {
-        async fn $run(pool: $pool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-            let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-            // The lock is held only while waiting: another committer takes the next batch
-            // while this one's commits.
-            while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                // Concurrent batches take conversation row locks in one order, so they wait
-                // for each other instead of deadlocking; the sort is stable, so emails to one
-                // conversation keep their order of arrival.
-                batch.sort_by(|(a, _), (b, _)| conversation_of(a).cmp(&conversation_of(b)));
-                let started = std::time::Instant::now();
-                let results = $commit(&pool, &batch).await;
-                tracing::debug!(
-                    emails = batch.len(),
-                    micros = started.elapsed().as_micros() as u64,
-                    "inbound batch committed"
-                );
-                let size = batch.len();
-                for ((_, done), result) in batch.drain(..).zip(results) {
-                    let result = result.map(|stored| InboundStored {
-                        batch: size,
-                        ..stored
-                    });
-                    // The session may have gone (client disconnected): its email is stored.
-                    let _ = done.send(result);
+/// SQLite's committing loop. Each batch: the writer pool's connection is taken (so no other
+/// writer of the process starts meanwhile), the emails the in-place path takes are written and
+/// committed on the thread's own connection and answered, then the rest go through the general
+/// path in one transaction on the pool's connection.
+async fn run_sqlite(pool: SqlitePool, path: PathBuf, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut writer: Option<InPlaceWriter> = None;
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Emails to one conversation stay in their order of arrival (the sort is stable).
+        batch.sort_by(|(a, _), (b, _)| a.conversation().cmp(&b.conversation()));
+        let started = std::time::Instant::now();
+        let (writes, dones): (Vec<InboundWrite>, Vec<_>) = batch.drain(..).unzip();
+        let mut dones: Vec<Option<oneshot::Sender<Result<InboundStored>>>> =
+            dones.into_iter().map(Some).collect();
+        let mut answer = |i: usize, result: Result<InboundStored>| {
+            // The session may have gone (client disconnected): its email is stored.
+            if let Some(done) = dones.get_mut(i).and_then(Option::take) {
+                let _ = done.send(result);
+            }
+        };
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                for i in 0..writes.len() {
+                    answer(i, Err(StoreError::Batch(format!("the writer: {err}"))));
                 }
+                continue;
+            }
+        };
+        let opened = match writer.take() {
+            Some(writer) => Ok(writer),
+            None => InPlaceWriter::open(&path),
+        };
+        let general = match opened {
+            Ok(mut in_place) => {
+                let done = in_place.commit(&writes);
+                writer = Some(in_place);
+                for (i, result) in done.done {
+                    answer(i, result);
+                }
+                done.general
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "opening the commit thread's connection failed");
+                (0..writes.len()).collect()
+            }
+        };
+        if !general.is_empty() {
+            let rest: Vec<&InboundWrite> = general.iter().map(|&i| &writes[i]).collect();
+            let results = commit_sqlite(&mut conn, &rest).await;
+            for (i, result) in general.into_iter().zip(results) {
+                answer(
+                    i,
+                    result.map(|stored| InboundStored {
+                        batch: rest.len(),
+                        ..stored
+                    }),
+                );
             }
         }
+        tracing::debug!(
+            emails = writes.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "inbound batch committed"
+        );
+    }
+}
 
+/// PostgreSQL's committing loop: a batch in one transaction on a connection of the pool.
+async fn run_pg(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    // The lock is held only while waiting: another committer takes the next batch while this
+    // one's commits.
+    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Concurrent batches take conversation row locks in one order, so they wait for each
+        // other instead of deadlocking; the sort is stable, so emails to one conversation keep
+        // their order of arrival.
+        batch.sort_by(|(a, _), (b, _)| a.conversation().cmp(&b.conversation()));
+        let started = std::time::Instant::now();
+        let writes: Vec<&InboundWrite> = batch.iter().map(|(write, _)| write).collect();
+        let results = match pool.acquire().await {
+            Ok(mut conn) => commit_pg(&mut conn, &writes).await,
+            Err(err) => failed(writes.len(), &format!("the pool: {err}")),
+        };
+        tracing::debug!(
+            emails = batch.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "inbound batch committed"
+        );
+        let size = batch.len();
+        for ((_, done), result) in batch.drain(..).zip(results) {
+            let result = result.map(|stored| InboundStored {
+                batch: size,
+                ..stored
+            });
+            // The session may have gone (client disconnected): its email is stored.
+            let _ = done.send(result);
+        }
+    }
+}
+
+/// `n` emails refused with the same error.
+fn failed(n: usize, why: &str) -> Vec<Result<InboundStored>> {
+    (0..n)
+        .map(|_| Err(StoreError::Batch(why.to_string())))
+        .collect()
+}
+
+/// One batch's transaction through sqlx, expanded per backend.
+macro_rules! batch_transaction {
+    ($commit:ident, $conn:ty, $begin:literal, $write:ident) => {
         /// One transaction for the whole batch; one result per email, in order. Emails almost
         /// never fail alone (their writes are inserts guarded by the checks made before), so
         /// the batch first runs without savepoints — two statements fewer per email; only if
         /// one fails is the transaction rolled back and the batch run again with each email in
         /// a savepoint of its own, so that the failing one is undone alone.
-        async fn $commit(pool: &$pool, batch: &[Job]) -> Vec<Result<InboundStored>> {
-            let failed = |why: String| -> Vec<Result<InboundStored>> {
-                batch
-                    .iter()
-                    .map(|_| Err(StoreError::Batch(why.clone())))
-                    .collect()
-            };
-            let mut tx = match pool.begin_write().await {
+        async fn $commit(conn: &mut $conn, batch: &[&InboundWrite]) -> Vec<Result<InboundStored>> {
+            let failed = |why: String| failed(batch.len(), &why);
+            let mut tx = match conn.begin_with($begin).await {
                 Ok(tx) => tx,
                 Err(err) => return failed(format!("beginning the transaction: {err}")),
             };
             let mut results = Vec::with_capacity(batch.len());
-            for (write, _) in batch {
+            for write in batch {
                 match $write(&mut tx, write).await {
                     Ok(stored) => results.push(Ok(stored)),
                     Err(err) => {
@@ -176,12 +256,12 @@ macro_rules! batch_committer {
                 if let Err(err) = tx.rollback().await {
                     return failed(format!("rolling back: {err}"));
                 }
-                tx = match pool.begin_write().await {
+                tx = match conn.begin_with($begin).await {
                     Ok(tx) => tx,
                     Err(err) => return failed(format!("beginning the transaction: {err}")),
                 };
                 results.clear();
-                for (write, _) in batch {
+                for write in batch {
                     if let Err(err) = sqlx::query("SAVEPOINT email").execute(&mut *tx).await {
                         return failed(format!("savepoint: {err}"));
                     }
@@ -212,5 +292,12 @@ macro_rules! batch_committer {
     };
 }
 
-batch_committer!(run_sqlite, commit_sqlite, SqlitePool, write_inbound_sqlite);
-batch_committer!(run_pg, commit_pg, PgPool, write_inbound_pg);
+// SQLite's writer takes the write lock at once: a deferred transaction that reads first could
+// fail with SQLITE_BUSY when it comes to write, not wait (https://sqlite.org/lang_transaction.html).
+batch_transaction!(
+    commit_sqlite,
+    sqlx::SqliteConnection,
+    "BEGIN IMMEDIATE",
+    write_inbound_sqlite_general
+);
+batch_transaction!(commit_pg, sqlx::PgConnection, "BEGIN", write_inbound_pg);

@@ -351,6 +351,18 @@ pub(super) struct InboundWrite {
     pub effects: Vec<InboundEffect>,
 }
 
+impl InboundWrite {
+    /// The conversation the email writes to (whose row its transaction locks on PostgreSQL),
+    /// if it names one: the one it starts, posts to, or was recorded against.
+    pub fn conversation(&self) -> Option<&str> {
+        match (&self.start, &self.post) {
+            (Some(start), _) => Some(start.id.as_str()),
+            (None, Some(post)) => Some(post.conversation_id.as_str()),
+            (None, None) => self.record.conversation_id.as_deref(),
+        }
+    }
+}
+
 /// The one text of the raw bytes' insert (kept once per content); placeholders are the
 /// caller's, as for every statement the SQLite fast path shares with the general path.
 macro_rules! insert_raw_sql {
@@ -649,7 +661,7 @@ macro_rules! write_inbound {
 }
 
 /// Whether posting `new` by an author of `role` leaves the conversation's `status` as it is
-/// (`lifecycle`'s rule): the two-round-trip paths (`inbound_sqlite`, `inbound_pg`) take only
+/// (`lifecycle`'s rule): the common-case paths (`inbound_sqlite`, `inbound_pg`) take only
 /// those; a status change is written by the general path.
 pub(super) fn leaves_status(new: &NewMessage, role: &str, status: &str) -> Result<bool> {
     let role = Role::parse(role).ok_or_else(|| {
@@ -660,7 +672,7 @@ pub(super) fn leaves_status(new: &NewMessage, role: &str, status: &str) -> Resul
             == super::MessageEffect::Unchanged)
 }
 
-/// [`write_inbound!`] on SQLite: the general path, for what the two-round-trip fast path
+/// [`write_inbound!`] on SQLite: the general path, for what the commit thread's in-place path
 /// (`inbound_sqlite`) does not take.
 pub(super) async fn write_inbound_sqlite_general(
     conn: &mut sqlx::SqliteConnection,

@@ -105,6 +105,9 @@ pub enum StoreError {
     /// Our fault or the database's: never shown to a client in detail.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The same, from the SQLite connection the commit thread writes on (`inbound_sqlite`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A grouped commit failed (the whole batch was rolled back).
@@ -215,6 +218,21 @@ impl ConnDialect for sqlx::PgConnection {
 /// as KiB, <https://sqlite.org/pragma.html#pragma_cache_size>). Allocated as pages are used.
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
+/// How long a SQLite connection waits for another's write lock before it gives up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The settings of every SQLite connection that writes — the writer pool's and the commit
+/// thread's own (`inbound_sqlite`) —, each explained where [`Store::connect`] sets them.
+fn writer_pragmas() -> [(&'static str, String); 5] {
+    [
+        ("synchronous", "FULL".into()),
+        ("foreign_keys", "ON".into()),
+        ("secure_delete", "on".into()),
+        ("wal_autocheckpoint", "0".into()),
+        ("cache_size", format!("-{WRITER_CACHE_KIB}")),
+    ]
+}
+
 /// How often the write-ahead log is copied back into the database (SQLite), at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
@@ -270,7 +288,7 @@ impl Store {
                 // Deleted content is overwritten with zeros, not left in free space: an erasure
                 // leaves no byte of the person in the file (`store::erasure`).
                 .pragma("secure_delete", "on")
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(BUSY_TIMEOUT);
             // The writer never copies the log back into the database itself (SQLite's
             // automatic checkpoint runs inside the commit that crosses 1,000 pages, so one
             // batch in a thousand pages waited for it); a task on the read pool does, on the
@@ -283,24 +301,25 @@ impl Store {
             // is smaller than one planning batch's dirty pages, so a batch spilled pages into
             // the log before its commit and read them back; the writer's own commits never
             // invalidate its cache (only other connections' do), so what it holds stays useful.
+            let write_options = writer_pragmas()
+                .into_iter()
+                .fold(options.clone(), |options, (pragma, value)| {
+                    options.pragma(pragma, value)
+                });
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(
-                    options
-                        .clone()
-                        .pragma("wal_autocheckpoint", "0")
-                        .pragma("cache_size", format!("-{WRITER_CACHE_KIB}")),
-                )
+                .connect_with(write_options)
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&write).await?;
+            let path = options.get_filename().to_path_buf();
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            let group = group_commit::GroupCommit::start_sqlite(write.clone(), health)?;
+            let group = group_commit::GroupCommit::start_sqlite(write.clone(), path, health)?;
             tokio::spawn(checkpoints(read.clone()));
             Backend::Sqlite { read, write, group }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
