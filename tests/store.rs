@@ -185,9 +185,22 @@ async fn removing_a_participant_revokes_their_token_and_readding_issues_a_new_on
             .find(|p| p.person.id == client)
             .unwrap()
             .reply_token;
+        // RCPT's read (on SQLite in place, on a connection of its own) sees each change at once.
+        let sender = EmailAddress::parse("client@x.test").unwrap();
+        let at_rcpt = store
+            .token_recipient(&old, &sender, "client@x.test", 0)
+            .await
+            .unwrap();
+        assert_eq!(at_rcpt.owner.map(|o| o.person.id), Some(client.clone()));
+        assert_eq!(at_rcpt.block, None);
         assert!(store.remove_participant(&c.id, &client).await.unwrap());
         assert!(!store.remove_participant(&c.id, &client).await.unwrap());
         assert!(store.participant_by_token(&old).await.unwrap().is_none());
+        let at_rcpt = store
+            .token_recipient(&old, &sender, "client@x.test", 0)
+            .await
+            .unwrap();
+        assert!(at_rcpt.owner.is_none() && at_rcpt.context.is_none());
         let readded = store.add_participant(&c.id, &client).await.unwrap();
         assert_ne!(readded.reply_token, old);
         assert!(
@@ -201,6 +214,13 @@ async fn removing_a_participant_revokes_their_token_and_readding_issues_a_new_on
                 .unwrap()
                 .is_some()
         );
+        assert!(store.block_domain("x.test").await.unwrap());
+        let at_rcpt = store
+            .token_recipient(&readded.reply_token, &sender, "client@x.test", 0)
+            .await
+            .unwrap();
+        assert_eq!(at_rcpt.owner.map(|o| o.person.id), Some(client.clone()));
+        assert_eq!(at_rcpt.block, Some(threadgate::store::SenderBlock::Domain));
         db.cleanup().await;
     }
 }

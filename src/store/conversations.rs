@@ -1,5 +1,6 @@
 use super::lifecycle::{EventKind, decode_status, record_event};
 use super::people::person_from_row;
+use super::sqlite_in_place::Columns;
 use super::{ConversationStatus, Dialect, Person, Result, Store, StoreError, on_backend};
 use crate::domain::{ConversationType, Id, IdKind, Millis, ReplyToken};
 use sqlx::Row;
@@ -156,19 +157,13 @@ pub(super) use token_owner_columns;
 
 /// The [`TokenOwner`] of a row with [`token_owner_columns!`]; None when its participant
 /// columns are NULL (a LEFT JOIN that found no one).
-pub(super) fn token_owner_from_row<R: Row>(row: &R) -> Result<Option<TokenOwner>>
-where
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
-    let conversation_id: Option<String> = row.try_get("conversation_id")?;
+pub(super) fn token_owner_from_row<R: Columns>(row: &R) -> Result<Option<TokenOwner>> {
+    let conversation_id: Option<String> = row.column("conversation_id")?;
     conversation_id
         .map(|conversation_id| {
             Ok(TokenOwner {
                 conversation_id,
-                domain: row.try_get("conversation_domain")?,
+                domain: row.column("conversation_domain")?,
                 person: person_from_row(row)?,
             })
         })

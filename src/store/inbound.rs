@@ -4,6 +4,7 @@ use super::messages::{Inserted, insert_message};
 use super::notifications::{SET_MUTED, insert_outbox};
 use super::people::{insert_person_sql, record_bounce};
 use super::sessions::MARK_VERIFIED;
+use super::sqlite_in_place::Columns;
 use super::{
     Backend, LifecycleChange, NewMessage, NewOutboxEmail, Result, Store, StoreError, on_backend,
 };
@@ -770,15 +771,10 @@ macro_rules! reply_context_sql {
 pub(super) use reply_context_sql;
 
 /// The [`ReplyContext`] of a row with [`reply_context_sql!`]'s columns.
-pub(super) fn reply_context_from_row<R: Row>(row: &R) -> Result<ReplyContext>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
+pub(super) fn reply_context_from_row<R: Columns>(row: &R) -> Result<ReplyContext> {
     Ok(ReplyContext {
-        recent_emails: row.try_get("recent")?,
-        last_notification: super::stored_email::unpack_quoted(row.try_get("last_notification")?),
+        recent_emails: row.column("recent")?,
+        last_notification: super::stored_email::unpack_quoted(row.column("last_notification")?),
     })
 }
 

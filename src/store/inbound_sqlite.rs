@@ -32,10 +32,11 @@ use super::inbound::{
     InboundStored, InboundWrite, insert_raw_sql, insert_record_sql, leaves_status,
 };
 use super::messages::{author_has_read_sql, insert_message_sql, message_moves_conversation_sql};
+use super::sqlite_in_place::{Columns, execute, open, read_row};
 use super::{Result, StoreError};
 use crate::domain::{Id, IdKind, InboundOutcome};
 use rusqlite::types::{Null, ToSql};
-use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -72,9 +73,6 @@ const POST: [&str; 5] = [
 /// One attachment of the posted message (`$5`), its own numbering.
 const ATTACHMENT: &str = super::attachments::insert_attachment_sql!();
 
-/// Prepared statements kept per connection: every text above, with room to spare.
-const STATEMENT_CACHE: usize = 32;
-
 /// The commit thread's own connection to the database.
 pub(super) struct InPlaceWriter {
     conn: Connection,
@@ -93,15 +91,9 @@ impl InPlaceWriter {
     /// Opens the database the migrations have created, with the writer's settings
     /// (`super::WRITER_PRAGMAS`).
     pub(super) fn open(path: &Path) -> Result<InPlaceWriter> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(super::BUSY_TIMEOUT)?;
-        for (pragma, value) in super::writer_pragmas() {
-            conn.pragma_update(None, pragma, value)?;
-        }
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let pragmas = super::writer_pragmas();
+        let pragmas: Vec<(&str, &str)> = pragmas.iter().map(|(p, v)| (*p, v.as_str())).collect();
+        let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, &pragmas)?;
         Ok(InPlaceWriter { conn })
     }
 
@@ -199,49 +191,28 @@ fn failed_batch(batch: &[InboundWrite], err: &StoreError) -> InPlaceBatch {
     }
 }
 
-/// Binds each `$N` placeholder of `stmt` to `args[N]` (SQLite numbers a statement's named
-/// parameters in order of appearance, so `$5` alone in a statement is its parameter 1).
-fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
-    for index in 1..=stmt.parameter_count() {
-        let name = stmt.parameter_name(index).unwrap_or_default();
-        let arg = name
-            .strip_prefix('$')
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| args.get(n))
-            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_string()))?;
-        stmt.raw_bind_parameter(index, *arg)?;
-    }
-    Ok(())
-}
-
-/// Runs the cached statement `sql` with its `$N` placeholders taken from `args`.
-fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<()> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    bind(&mut stmt, args)?;
-    stmt.raw_execute()?;
-    Ok(())
-}
-
 /// Writes `w`, or returns None (having written nothing) when it needs the general path.
 fn write(conn: &Connection, w: &InboundWrite) -> Result<Option<InboundStored>> {
     let conversation_id = w.record.conversation_id.clone();
     let (outcome, posted) = match &w.post {
         None => (w.record.outcome, None),
         Some(new) => {
-            let mut read = conn.prepare_cached(READ)?;
             let args: [&dyn ToSql; 4] = [
                 &Null,
                 &new.conversation_id,
                 &new.author_id,
                 &new.email_message_id,
             ];
-            bind(&mut read, &args)?;
-            let mut rows = read.raw_query();
-            let Some(row) = rows.next()? else {
+            let found = read_row(conn, READ, &args, |row| {
+                Ok((
+                    row.column::<String>("role")?,
+                    row.column::<String>("status")?,
+                    row.column::<Option<String>>("earlier")?,
+                ))
+            })?;
+            let Some((role, status, earlier)) = found else {
                 return Err(StoreError::NotFound("participant"));
             };
-            let (role, status, earlier): (String, String, Option<String>) =
-                (row.get(0)?, row.get(1)?, row.get(2)?);
             match earlier {
                 // `= $3` never matches a NULL key: a message without one always posts.
                 Some(existing) => (InboundOutcome::Duplicate, Some(existing)),

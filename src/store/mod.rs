@@ -40,6 +40,7 @@ mod search_index;
 mod senders;
 mod sessions;
 mod sign_in_failures;
+mod sqlite_in_place;
 mod stored_email;
 mod stored_text;
 mod transcripts;
@@ -127,6 +128,8 @@ enum Backend {
     Sqlite {
         read: SqlitePool,
         write: SqlitePool,
+        /// Reads run in place on the caller's thread (`sqlite_in_place`): RCPT's.
+        readers: Arc<sqlite_in_place::Readers>,
         /// Inbound emails, committed in batches on `write`.
         group: group_commit::GroupCommit,
     },
@@ -319,9 +322,15 @@ impl Store {
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
+            let readers = Arc::new(sqlite_in_place::Readers::new(path.clone()));
             let group = group_commit::GroupCommit::start_sqlite(write.clone(), path, health)?;
             tokio::spawn(checkpoints(read.clone()));
-            Backend::Sqlite { read, write, group }
+            Backend::Sqlite {
+                read,
+                write,
+                readers,
+                group,
+            }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| bad(e.to_string()))?

@@ -1,3 +1,4 @@
+use super::sqlite_in_place::Columns;
 use super::{Dialect, Result, Store, StoreError, conflict_on_unique, on_backend};
 use crate::domain::{EmailAddress, EmailStatus, Id, IdKind, Locale, Millis, NotifyMode, Role};
 use sqlx::Row;
@@ -25,22 +26,17 @@ pub struct NewPerson {
     pub role: Role,
 }
 
-pub(super) fn person_from_row<R: Row>(row: &R) -> Result<Person>
-where
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
-    let role: String = row.try_get("role")?;
-    let email_status: String = row.try_get("email_status")?;
+pub(super) fn person_from_row<R: Columns>(row: &R) -> Result<Person> {
+    let role: String = row.column("role")?;
+    let email_status: String = row.column("email_status")?;
     Ok(Person {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
+        id: row.column("id")?,
+        email: row.column("email")?,
+        name: row.column("name")?,
         role: Role::parse(&role).ok_or(StoreError::Database(sqlx::Error::Decode(
             format!("unknown role {role:?}").into(),
         )))?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.column("created_at")?,
         email_status: EmailStatus::parse(&email_status).ok_or(StoreError::Database(
             sqlx::Error::Decode(format!("unknown email status {email_status:?}").into()),
         ))?,

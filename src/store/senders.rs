@@ -3,8 +3,10 @@
 
 use super::conversations::{token_owner_columns, token_owner_from_row};
 use super::inbound::{ReplyContext, reply_context_from_row, reply_context_sql};
-use super::{Result, Store, TokenOwner, on_backend};
+use super::sqlite_in_place::{Columns, read_row};
+use super::{Backend, Result, Store, StoreError, TokenOwner, on_backend};
 use crate::domain::{EmailAddress, Millis, ReplyToken};
+use rusqlite::types::{Null, ToSql};
 use sqlx::Row;
 
 /// Why a sender is refused.
@@ -108,36 +110,60 @@ impl Store {
         since: Millis,
     ) -> Result<TokenRecipient> {
         let domains = block_domains(sender);
-        on_backend!(self, pool => {
-            let mut query = sqlx::query(concat!(
-                "SELECT ",
-                token_owner_columns!(),
-                ", ",
-                block_counts!(),
-                ", ",
-                reply_context_sql!("$11", "p.conversation_id", "$12", "p.person_id"),
-                " FROM (SELECT 1 AS one) AS one
-                  LEFT JOIN participants p ON p.reply_token = $1 AND p.removed_at IS NULL
-                  LEFT JOIN people pe ON pe.id = p.person_id
-                  LEFT JOIN conversations c ON c.id = p.conversation_id"
-            ))
-            .bind(token.as_str())
-            .bind(sender.key());
-            for domain in &domains {
-                query = query.bind(domain);
+        let (token, key) = (token.as_str(), sender.key());
+        match &self.backend {
+            // In place on this thread (`sqlite_in_place`): every email makes this read, and
+            // through sqlx it was a switch to the connection's thread and back.
+            Backend::Sqlite { readers, .. } => readers.read(|conn| {
+                let mut args: Vec<&dyn ToSql> = vec![&Null, &token, &key];
+                args.extend(domains.iter().map(|d| d as &dyn ToSql));
+                args.extend([&envelope_from as &dyn ToSql, &since]);
+                read_row(conn, TOKEN_RECIPIENT, &args, |row| {
+                    token_recipient_from_row(row)
+                })?
+                .ok_or(StoreError::NotFound("the reply address's row"))
+            }),
+            Backend::Postgres { pool, .. } => {
+                let mut query = sqlx::query(TOKEN_RECIPIENT).bind(token).bind(&key);
+                for domain in &domains {
+                    query = query.bind(domain);
+                }
+                let row = query
+                    .bind(envelope_from)
+                    .bind(since)
+                    .fetch_one(pool)
+                    .await?;
+                token_recipient_from_row(&row)
             }
-            let row = query.bind(envelope_from).bind(since).fetch_one(pool).await?;
-            let owner = token_owner_from_row(&row)?;
-            Ok(TokenRecipient {
-                context: match owner {
-                    Some(_) => Some(reply_context_from_row(&row)?),
-                    None => None,
-                },
-                owner,
-                block: block_from_row(&row)?,
-            })
-        })
+        }
     }
+}
+
+/// [`Store::token_recipient`]'s read: `$1` the token, `$2`–`$10` [`block_counts!`]'s, `$11`
+/// the envelope sender, `$12` since when its emails count. One row, whoever the token is.
+const TOKEN_RECIPIENT: &str = concat!(
+    "SELECT ",
+    token_owner_columns!(),
+    ", ",
+    block_counts!(),
+    ", ",
+    reply_context_sql!("$11", "p.conversation_id", "$12", "p.person_id"),
+    " FROM (SELECT 1 AS one) AS one
+      LEFT JOIN participants p ON p.reply_token = $1 AND p.removed_at IS NULL
+      LEFT JOIN people pe ON pe.id = p.person_id
+      LEFT JOIN conversations c ON c.id = p.conversation_id"
+);
+
+fn token_recipient_from_row<R: Columns>(row: &R) -> Result<TokenRecipient> {
+    let owner = token_owner_from_row(row)?;
+    Ok(TokenRecipient {
+        context: match owner {
+            Some(_) => Some(reply_context_from_row(row)?),
+            None => None,
+        },
+        owner,
+        block: block_from_row(row)?,
+    })
 }
 
 /// What RCPT learns of a reply address ([`Store::token_recipient`]).
@@ -160,13 +186,9 @@ fn block_domains(address: &EmailAddress) -> Vec<String> {
     domains
 }
 
-fn block_from_row<R: Row>(row: &R) -> Result<Option<SenderBlock>>
-where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-{
-    let person: i64 = row.try_get("blocked_person")?;
-    let domain: i64 = row.try_get("blocked_domain")?;
+fn block_from_row<R: Columns>(row: &R) -> Result<Option<SenderBlock>> {
+    let person: i64 = row.column("blocked_person")?;
+    let domain: i64 = row.column("blocked_domain")?;
     Ok(if person > 0 {
         Some(SenderBlock::Person)
     } else if domain > 0 {
