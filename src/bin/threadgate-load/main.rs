@@ -103,7 +103,7 @@ use idle::run_idle;
 use load::run_load;
 use peer::peer_prepared;
 use prepare::prepare;
-use procfs::{proc_cpu_seconds, proc_status_kib};
+use procfs::{over_processes, proc_cpu_seconds, proc_status_kib};
 use report::{LatencyReport, Report, percentile};
 use server::Server;
 use verify::verify;
@@ -213,11 +213,7 @@ async fn run(args: Args) -> Result<bool> {
         None => None,
     };
     // Each process's own high-water mark, added up (an upper bound when there are several).
-    let hwm_kib = target
-        .pids
-        .iter()
-        .map(|&pid| proc_status_kib(pid, "VmHWM"))
-        .sum::<Option<u64>>();
+    let hwm_kib = over_processes(&target.pids, |pid| proc_status_kib(pid, "VmHWM"));
 
     let mut warnings = Vec::new();
     for server in &mut servers {
@@ -284,7 +280,7 @@ async fn drive(
         (args.sessions as u64).min(args.messages).max(1)
     ));
 
-    let cpu = || -> Option<f64> { target.pids.iter().map(|&pid| proc_cpu_seconds(pid)).sum() };
+    let cpu = || over_processes(&target.pids, proc_cpu_seconds);
     let cpu_before = cpu();
     let load = run_load(args, target, &prepared, run_id).await;
     let server_cpu_s = cpu().zip(cpu_before).map(|(after, before)| after - before);

@@ -15,6 +15,18 @@ pub(super) fn proc_cpu_seconds(pid: u32) -> Option<f64> {
     parse_stat_cpu_ticks(&stat).map(|ticks| ticks as f64 / 100.0)
 }
 
+/// `read` added up over the server's processes; None when there is none to read (a peer
+/// started without `--server-pid`: no figure rather than a zero) or one could not be read.
+pub(super) fn over_processes<T: std::iter::Sum>(
+    pids: &[u32],
+    read: impl Fn(u32) -> Option<T>,
+) -> Option<T> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| read(pid)).sum()
+}
+
 pub(super) fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let rest = &stat[stat.rfind(')')? + 1..];

@@ -7,7 +7,7 @@ use super::http::{Api, body_json, parse_http_response};
 use super::load::{LoadShared, run_session};
 use super::message::{ReplySpec, build_reply, wrap};
 use super::prepare::{ClientTarget, extract_id, id_path, parse_notification};
-use super::procfs::{parse_stat_cpu_ticks, parse_status_kib};
+use super::procfs::{over_processes, parse_stat_cpu_ticks, parse_status_kib, proc_cpu_seconds};
 use super::report::percentile;
 use super::smtp::{SmtpClient, TxOutcome, dot_stuff};
 use super::verify::count_client_messages;
@@ -55,6 +55,20 @@ fn percentile_nearest_rank() {
     let w = [1.0, 2.0, 3.0, 4.0];
     assert_eq!(percentile(&w, 50.0), 2.0);
     assert_eq!(percentile(&w, 51.0), 3.0);
+}
+
+/// A peer measured without `--server-pid` has no CPU or memory figure: not a zero, which the
+/// comparison table printed as if Postfix took no CPU at all.
+#[test]
+fn figures_over_no_process_are_absent_not_zero() {
+    assert_eq!(over_processes(&[], proc_cpu_seconds), None);
+    assert_eq!(over_processes(&[], |_| Some(5u64)), None);
+    assert_eq!(over_processes(&[1, 2], |pid| Some(u64::from(pid))), Some(3));
+    assert_eq!(
+        over_processes(&[1, 2], |pid| (pid == 1).then_some(1u64)),
+        None
+    );
+    assert!(over_processes(&[std::process::id()], proc_cpu_seconds).is_some());
 }
 
 #[test]
