@@ -74,6 +74,12 @@ const POST: [&str; 5] = [
 /// One attachment of the posted message (`$5`), its own numbering.
 const ATTACHMENT: &str = super::attachments::insert_attachment_sql!();
 
+/// This connection's page cache, at most (KiB). Smaller than the writer pool's
+/// (`WRITER_CACHE_KIB`, sized for a digest plan's batch): an inbound batch dirties a few
+/// thousand pages at most (64 emails of 64 KiB), and the pages of raw bytes it writes are not
+/// read again, so a larger cache only held memory.
+const INBOUND_CACHE_KIB: u32 = 16 * 1024;
+
 /// The commit thread's own connection to the database.
 pub(super) struct InPlaceWriter {
     conn: Connection,
@@ -92,8 +98,21 @@ impl InPlaceWriter {
     /// Opens the database the migrations have created, with the writer's settings
     /// (`super::writer_pragmas`).
     pub(super) fn open(path: &Path) -> Result<InPlaceWriter> {
+        let cache = format!("-{INBOUND_CACHE_KIB}");
         let pragmas = super::writer_pragmas();
-        let pragmas: Vec<(&str, &str)> = pragmas.iter().map(|(p, v)| (*p, v.as_str())).collect();
+        let pragmas: Vec<(&str, &str)> = pragmas
+            .iter()
+            .map(|(p, v)| {
+                (
+                    *p,
+                    if *p == "cache_size" {
+                        &cache
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
         let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, &pragmas)?;
         Ok(InPlaceWriter { conn })
     }
@@ -344,7 +363,12 @@ mod tests {
                 rusqlite::types::Value::Text(v) => v,
                 other => panic!("PRAGMA {pragma}: {other:?}"),
             };
-            assert_eq!(pool, ours, "PRAGMA {pragma}");
+            if pragma == "cache_size" {
+                // Deliberately its own (`INBOUND_CACHE_KIB`).
+                assert_eq!(ours, format!("-{}", super::INBOUND_CACHE_KIB));
+            } else {
+                assert_eq!(pool, ours, "PRAGMA {pragma}");
+            }
         }
         let synchronous: i64 = writer
             .conn

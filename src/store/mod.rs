@@ -302,8 +302,8 @@ impl Store {
             // back before every statement run on the pool.
             // The writer's page cache holds up to WRITER_CACHE_KIB: SQLite's default (2 MiB)
             // is smaller than one planning batch's dirty pages, so a batch spilled pages into
-            // the log before its commit and read them back; the writer's own commits never
-            // invalidate its cache (only other connections' do), so what it holds stays useful.
+            // the log before its commit and read them back. (The commit thread writes inbound
+            // mail on a connection of its own with a smaller cache, `inbound_sqlite`.)
             let write_options = writer_pragmas()
                 .into_iter()
                 .fold(options.clone(), |options, (pragma, value)| {
