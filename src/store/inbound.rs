@@ -365,7 +365,8 @@ impl InboundWrite {
 }
 
 /// The one text of the raw bytes' insert (kept once per content); placeholders are the
-/// caller's, as for every statement the SQLite fast path shares with the general path.
+/// caller's, as for every statement SQLite's in-place path (`inbound_sqlite`) shares with the
+/// general path.
 macro_rules! insert_raw_sql {
     ($sha256:literal, $data:literal, $size:literal, $now:literal) => {
         concat!(

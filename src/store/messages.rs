@@ -67,7 +67,7 @@ pub(super) enum Inserted {
 }
 
 /// The one text of a message row's insert; the placeholders (`"$1"`…) are the caller's, so the
-/// general path and SQLite's multi-statement fast path (`inbound_sqlite`) write the same SQL.
+/// general path and SQLite's in-place path (`inbound_sqlite`) write the same SQL.
 macro_rules! insert_message_sql {
     ($id:literal, $conversation:literal, $author:literal, $kind:literal, $text:literal,
      $html:literal, $trimmed:literal, $source:literal, $email_id:literal, $now:literal,
