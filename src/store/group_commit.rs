@@ -148,23 +148,24 @@ async fn run_sqlite(pool: SqlitePool, path: PathBuf, rx: Arc<Mutex<mpsc::Receive
                 continue;
             }
         };
-        let opened = match writer.take() {
-            Some(writer) => Ok(writer),
-            None => InPlaceWriter::open(&path),
-        };
-        let general = match opened {
-            Ok(mut in_place) => {
+        if writer.is_none() {
+            match InPlaceWriter::open(&path) {
+                Ok(opened) => writer = Some(opened),
+                // The whole batch goes through the general path meanwhile.
+                Err(err) => {
+                    tracing::warn!(error = %err, "opening the commit thread's connection failed")
+                }
+            }
+        }
+        let general = match writer.as_mut() {
+            Some(in_place) => {
                 let done = in_place.commit(&writes);
-                writer = Some(in_place);
                 for (i, result) in done.done {
                     answer(i, result);
                 }
                 done.general
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "opening the commit thread's connection failed");
-                (0..writes.len()).collect()
-            }
+            None => (0..writes.len()).collect(),
         };
         if !general.is_empty() {
             let rest: Vec<&InboundWrite> = general.iter().map(|&i| &writes[i]).collect();

@@ -355,7 +355,7 @@ pub(super) struct InboundWrite {
 impl InboundWrite {
     /// The conversation the email writes to (whose row its transaction locks on PostgreSQL),
     /// if it names one: the one it starts, posts to, or was recorded against.
-    pub fn conversation(&self) -> Option<&str> {
+    pub(super) fn conversation(&self) -> Option<&str> {
         match (&self.start, &self.post) {
             (Some(start), _) => Some(start.id.as_str()),
             (None, Some(post)) => Some(post.conversation_id.as_str()),

@@ -19,12 +19,15 @@ use std::sync::{Mutex, PoisonError};
 /// parameters in order of appearance, so `$5` alone in a statement is its parameter 1).
 pub(super) fn bind(stmt: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
     for index in 1..=stmt.parameter_count() {
-        let name = stmt.parameter_name(index).unwrap_or_default();
+        // A nameless parameter (`?`) is refused like a number out of range: our texts have none.
+        let name = stmt.parameter_name(index);
         let arg = name
-            .strip_prefix('$')
+            .and_then(|name| name.strip_prefix('$'))
             .and_then(|n| n.parse::<usize>().ok())
             .and_then(|n| args.get(n))
-            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_string()))?;
+            .ok_or_else(|| {
+                rusqlite::Error::InvalidParameterName(name.unwrap_or("?").to_string())
+            })?;
         stmt.raw_bind_parameter(index, *arg)?;
     }
     Ok(())
