@@ -32,22 +32,25 @@ pub struct WorkFailure {
     pub last_failed_at: Millis,
 }
 
+/// Records a failure of `$1` (the job) on `$2` (the item): `$3` the reason, `$4` the time; a
+/// second failure of the same item counts up and keeps the first time.
+pub(super) const UPSERT_FAILURE_SQL: &str =
+    "INSERT INTO work_failures (job, item, reason, failures, first_failed_at, last_failed_at)
+     VALUES ($1, $2, $3, 1, $4, $4)
+     ON CONFLICT (job, item) DO UPDATE
+     SET reason = excluded.reason, failures = work_failures.failures + 1,
+         last_failed_at = excluded.last_failed_at";
+
 /// Upserts one failure inside the caller's transaction or on a pool (expanded per backend).
 macro_rules! upsert_failure {
     ($executor:expr, $job:expr, $item:expr, $reason:expr, $now:expr) => {
-        sqlx::query(
-            "INSERT INTO work_failures (job, item, reason, failures, first_failed_at, last_failed_at)
-             VALUES ($1, $2, $3, 1, $4, $4)
-             ON CONFLICT (job, item) DO UPDATE
-             SET reason = excluded.reason, failures = work_failures.failures + 1,
-                 last_failed_at = excluded.last_failed_at",
-        )
-        .bind($job)
-        .bind($item)
-        .bind($crate::store::failures::bounded_reason($reason))
-        .bind($now)
-        .execute($executor)
-        .await
+        sqlx::query($crate::store::failures::UPSERT_FAILURE_SQL)
+            .bind($job)
+            .bind($item)
+            .bind($crate::store::failures::bounded_reason($reason))
+            .bind($now)
+            .execute($executor)
+            .await
     };
 }
 pub(super) use upsert_failure;

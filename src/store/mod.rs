@@ -32,6 +32,7 @@ mod lifecycle;
 mod listing;
 mod messages;
 mod notifications;
+mod notifications_sqlite;
 mod outbox;
 mod people;
 mod readiness;
@@ -132,6 +133,9 @@ enum Backend {
         readers: Arc<sqlite_in_place::Readers>,
         /// Inbound emails, committed in batches on `write`.
         group: group_commit::GroupCommit,
+        /// The notification planner's batches, written in place (`notifications_sqlite`)
+        /// while `write`'s connection is held.
+        batch_writer: Arc<sqlite_in_place::Writer>,
     },
     Postgres {
         pool: PgPool,
@@ -323,6 +327,10 @@ impl Store {
                 .connect_with(options)
                 .await?;
             let readers = Arc::new(sqlite_in_place::Readers::new(path.clone()));
+            let batch_writer = Arc::new(sqlite_in_place::Writer::new(
+                path.clone(),
+                writer_pragmas().into_iter().collect(),
+            ));
             let group = group_commit::GroupCommit::start_sqlite(write.clone(), path, health)?;
             tokio::spawn(checkpoints(read.clone()));
             Backend::Sqlite {
@@ -330,6 +338,7 @@ impl Store {
                 write,
                 readers,
                 group,
+                batch_writer,
             }
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)

@@ -1,8 +1,9 @@
 use super::people::person_from_row;
-use super::{Dialect, Person, Result, Store, StoreError, StoredEmail, on_backend};
+use super::sqlite_in_place::Columns;
+use super::{Backend, Dialect, Person, Result, Store, StoreError, StoredEmail, on_backend};
 use crate::domain::{Locale, MessageKind, Millis, NotifyMode, ReplyToken};
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A participant with messages they have not been notified about, and may be now.
 #[derive(Debug, Clone)]
@@ -167,186 +168,66 @@ impl Store {
         digest_interval_ms: i64,
     ) -> Result<DuePage> {
         let (after_conversation, after_person) = after.unwrap_or(("", ""));
-        let now = self.now();
-        on_backend!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT p.conversation_id, p.person_id, p.reply_token, p.notified_up_to, p.last_email_id,
-                        p.email_references, p.emails_sent, p.muted, c.subject,
-                        p.thread_subject, p.assigned_by,
-                        c.created_at AS conversation_created_at, c.domain,
-                        pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
-                        pe.notifications, pe.locale, pe.time_zone, pe.blocked, c.last_seq
-                 FROM participants p
-                 JOIN conversations c ON c.id = p.conversation_id
-                 JOIN people pe ON pe.id = p.person_id
-                 WHERE (p.conversation_id, p.person_id) > ($3, $4)
-                   AND p.removed_at IS NULL
-                   AND ((p.notified_up_to < c.last_seq
-                         AND (pe.notifications <> 'digest' OR p.last_emailed_at IS NULL
-                              OR p.last_emailed_at <= $2))
-                        OR p.assigned_by IS NOT NULL)
-                 ORDER BY p.conversation_id, p.person_id
-                 LIMIT $1",
-            )
+        let since = self.now() - digest_interval_ms;
+        let pool = match &self.backend {
+            // In place, on a blocking thread: through sqlx every row of the page (500) and of
+            // each conversation's history was a hand-off from the connection's thread.
+            Backend::Sqlite { readers, .. } => {
+                let readers = readers.clone();
+                let after = (after_conversation.to_string(), after_person.to_string());
+                return tokio::task::spawn_blocking(move || {
+                    readers.read(|conn| due_page_in_place(conn, &after, limit, since))
+                })
+                .await
+                .map_err(|e| StoreError::Batch(format!("reading due participants: {e}")))?;
+            }
+            Backend::Postgres { pool, .. } => pool,
+        };
+        let rows = sqlx::query(DUE_PAGE)
             .bind(limit)
-            .bind(now - digest_interval_ms)
+            .bind(since)
             .bind(after_conversation)
             .bind(after_person)
             .fetch_all(pool)
             .await?;
-            let mut page = DuePage { rows: rows.len(), ..DuePage::default() };
-            let mut due = Vec::with_capacity(rows.len());
-            for row in &rows {
-                // The key pages on: both are primary-key text columns.
-                let conversation_id: String = row.try_get("conversation_id")?;
-                let person_id: String = row.try_get("person_id")?;
-                let read = || -> Result<DueParticipant> {
-                    let token: String = row.try_get("reply_token")?;
-                    let references: String = row.try_get("email_references")?;
-                    let mode: String = row.try_get("notifications")?;
-                    let locale: String = row.try_get("locale")?;
-                    let time_zone: Option<String> = row.try_get("time_zone")?;
-                    let muted: i64 = row.try_get("muted")?;
-                    let blocked: i64 = row.try_get("blocked")?;
-                    Ok(DueParticipant {
-                        conversation_id: conversation_id.clone(),
-                        domain: row.try_get("domain")?,
-                        subject: row.try_get("subject")?,
-                        conversation_created_at: row.try_get("conversation_created_at")?,
-                        person: person_from_row(row)?,
-                        mode: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
-                        locale: Locale::parse(&locale).unwrap_or(Locale::En),
-                        time_zone: time_zone.as_deref().and_then(crate::domain::TimeZone::parse),
-                        blocked: blocked != 0,
-                        muted: muted != 0,
-                        reply_token: ReplyToken::parse(&token).ok_or_else(|| malformed("reply token"))?,
-                        notified_up_to: row.try_get("notified_up_to")?,
-                        last_email_id: row.try_get("last_email_id")?,
-                        references: references.split_whitespace().map(str::to_string).collect(),
-                        emails_sent: row.try_get("emails_sent")?,
-                        messages: Vec::new(),
-                        omitted: 0,
-                        last_seq: row.try_get("last_seq")?,
-                        thread_subject: row.try_get("thread_subject")?,
-                        // The name of who assigned them is read below, for these few rows only.
-                        assigned_by: row
-                            .try_get::<Option<String>, _>("assigned_by")?
-                            .map(|by| (by, None)),
-                    })
-                };
-                match read() {
-                    Ok(d) => due.push(d),
-                    Err(err) => page.broken.push(BrokenDue {
-                        // Where the mark would move to, when those columns at least are readable.
-                        marks: row
-                            .try_get::<i64, _>("notified_up_to")
-                            .and_then(|from| Ok((from, row.try_get::<i64, _>("last_seq")?)))
-                            .ok(),
-                        conversation_id: conversation_id.clone(),
-                        person_id: person_id.clone(),
-                        reason: format!("reading the participant: {err}"),
-                    }),
-                }
-                page.last = Some((conversation_id, person_id));
+        let mut page = DuePage::default();
+        let mut due = Vec::with_capacity(rows.len());
+        for row in &rows {
+            page.take(row, &mut due)?;
+        }
+        for d in &mut due {
+            if let Some((by, name)) = &mut d.assigned_by
+                && !by.is_empty()
+            {
+                *name = sqlx::query_scalar(ASSIGNER_NAME)
+                    .bind(&*by)
+                    .fetch_optional(pool)
+                    .await?;
             }
-
-            for d in &mut due {
-                if let Some((by, name)) = &mut d.assigned_by
-                    && !by.is_empty()
-                {
-                    *name = sqlx::query_scalar("SELECT name FROM people WHERE id = $1")
-                        .bind(&*by)
-                        .fetch_optional(pool)
-                        .await?;
-                }
-            }
-            // One query per conversation in the batch (not per participant): everyone in a
-            // conversation reads from the same slice of its history.
-            let mut lowest: HashMap<String, i64> = HashMap::new();
-            for d in &due {
-                let entry = lowest.entry(d.conversation_id.clone()).or_insert(d.notified_up_to);
-                *entry = (*entry).min(d.notified_up_to);
-            }
-            let mut history: HashMap<String, Vec<PendingMessage>> = HashMap::with_capacity(lowest.len());
-            for (conversation_id, from) in lowest {
-                let rows = sqlx::query(
-                    "SELECT m.id, m.seq, m.kind, m.body_text, m.author_id, a.name AS author_name, m.created_at
-                     FROM messages m JOIN people a ON a.id = m.author_id
-                     WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
-                     ORDER BY m.seq",
-                )
+        }
+        let mut history = HashMap::new();
+        for (conversation_id, from) in lowest_marks(&due) {
+            let rows = sqlx::query(PENDING_MESSAGES)
                 .bind(&conversation_id)
                 .bind(from)
                 .fetch_all(pool)
                 .await?;
-                let mut messages = Vec::with_capacity(rows.len());
-                for m in &rows {
-                    let read = || -> Result<PendingMessage> {
-                        let kind: String = m.try_get("kind")?;
-                        Ok(PendingMessage {
-                            id: m.try_get("id")?,
-                            seq: m.try_get("seq")?,
-                            kind: MessageKind::parse(&kind).ok_or_else(|| malformed("message kind"))?,
-                            body_text: m.try_get("body_text")?,
-                            author_id: m.try_get("author_id")?,
-                            author_name: m.try_get("author_name")?,
-                            created_at: m.try_get("created_at")?,
-                            files: Vec::new(),
-                        })
-                    };
-                    match read() {
-                        Ok(message) => messages.push(message),
-                        // Left out of every email (its visibility is unknown, so it is shown
-                        // to nobody); the others in the conversation still go out.
-                        Err(err) => page.broken_messages.push((
-                            m.try_get::<String, _>("id").unwrap_or_else(|_| format!("{conversation_id}/?")),
-                            format!("reading the message: {err}"),
-                        )),
-                    }
-                }
-                // Their files, in one more query for the same slice.
-                let files = sqlx::query(
-                    "SELECT t.message_id, t.id, t.filename, t.content_type, t.size, t.sha256, t.inline, t.omitted
-                     FROM attachments t JOIN messages m ON m.id = t.message_id
-                     WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
-                     ORDER BY m.seq, t.position",
-                )
+            let mut messages = Vec::with_capacity(rows.len());
+            for m in &rows {
+                page.take_message(m, &conversation_id, &mut messages);
+            }
+            let files = sqlx::query(PENDING_FILES)
                 .bind(&conversation_id)
                 .bind(from)
                 .fetch_all(pool)
                 .await?;
-                for f in &files {
-                    let read = || -> Result<(String, PendingFile)> {
-                        Ok((f.try_get("message_id")?, PendingFile {
-                            id: f.try_get("id")?,
-                            filename: f.try_get("filename")?,
-                            content_type: f.try_get("content_type")?,
-                            size: f.try_get("size")?,
-                            sha256: f.try_get("sha256")?,
-                            inline: f.try_get::<i64, _>("inline")? != 0,
-                            omitted: f.try_get("omitted")?,
-                        }))
-                    };
-                    // A file row that cannot be read is only not named: the email still goes.
-                    let Ok((message_id, file)) = read() else {
-                        continue;
-                    };
-                    if let Some(message) = messages.iter_mut().find(|m| m.id == message_id) {
-                        message.files.push(file);
-                    }
-                }
-                history.insert(conversation_id, messages);
+            for f in &files {
+                take_file(f, &mut messages);
             }
-            for d in &mut due {
-                let all = history.get(&d.conversation_id).map_or(&[][..], Vec::as_slice);
-                let pending: Vec<PendingMessage> = all.iter().filter(|m| m.seq > d.notified_up_to).cloned().collect();
-                d.omitted = pending.len().saturating_sub(MAX_PENDING);
-                d.messages = pending.into_iter().skip(d.omitted).collect();
-            }
-            // Deleted messages alone can leave nothing pending: the mark moves past them.
-            page.due = due;
-            Ok(page)
-        })
+            history.insert(conversation_id, messages);
+        }
+        page.due = with_pending(due, &history);
+        Ok(page)
     }
 
     /// The highest message seq of a conversation (deleted messages included).
@@ -374,53 +255,81 @@ impl Store {
         }
         let now = self.now();
         let marks = marks_json(plans);
-        on_backend!(write self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let rows = sqlx::query(Dialect::pick(pool, MOVE_MARKS_SQLITE, MOVE_MARKS_POSTGRES))
-                .bind(&marks)
-                .bind(now)
-                .fetch_all(&mut *tx)
-                .await?;
-            let mut moved = std::collections::HashSet::with_capacity(rows.len());
-            for row in &rows {
-                moved.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+        let pool = match &self.backend {
+            Backend::Sqlite {
+                write,
+                batch_writer,
+                ..
+            } => {
+                // The writer pool's one connection is held while the batch writes in place:
+                // no other writer of this process starts meanwhile.
+                let _writer = write.acquire().await?;
+                let writer = batch_writer.clone();
+                let plans = plans.to_vec();
+                return tokio::task::spawn_blocking(move || {
+                    writer.write(|conn| {
+                        super::notifications_sqlite::enqueue(conn, &plans, &marks, now)
+                    })
+                })
+                .await
+                .map_err(|e| StoreError::Batch(format!("the notifications' commit: {e}")))?;
             }
-            let committed: Vec<bool> = plans
+            Backend::Postgres { pool, .. } => pool,
+        };
+        let mut tx = pool.begin_write().await?;
+        let rows = sqlx::query(MOVE_MARKS_POSTGRES)
+            .bind(&marks)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut moved = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            moved.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+        }
+        let committed = committed_of(plans, &moved);
+        let moved = || {
+            plans
                 .iter()
-                .map(|plan| moved.contains(&(plan.conversation_id.clone(), plan.person_id.clone())))
-                .collect();
-            let moved = || plans.iter().zip(&committed).filter(|(_, c)| **c).map(|(p, _)| p);
-            for plan in moved() {
-                // Recorded with the mark's move, so a failure is recorded once per message.
-                if let Some(reason) = &plan.failure {
-                    let item = format!("{}/{}", plan.conversation_id, plan.person_id);
-                    super::failures::upsert_failure!(&mut *tx, super::failures::job::NOTIFY, &item, reason, now)?;
-                }
+                .zip(&committed)
+                .filter(|(_, c)| **c)
+                .map(|(p, _)| p)
+        };
+        for plan in moved() {
+            // Recorded with the mark's move, so a failure is recorded once per message.
+            if let Some(reason) = &plan.failure {
+                let item = format!("{}/{}", plan.conversation_id, plan.person_id);
+                super::failures::upsert_failure!(
+                    &mut *tx,
+                    super::failures::job::NOTIFY,
+                    &item,
+                    reason,
+                    now
+                )?;
             }
-            let emails: Vec<(&PlannedEmail, &NewOutboxEmail)> = moved()
-                .filter_map(|plan| Some((plan, plan.email.as_ref()?)))
-                .collect();
-            let mut rest = &emails[..];
-            while !rest.is_empty() {
-                let (sql, rows) = insert_outbox_rows_sql(rest.len());
-                let (chunk, after) = rest.split_at(rows);
-                let mut query = sqlx::query(sql).bind(now).bind(1i64);
-                for (plan, email) in chunk {
-                    query = query
-                        .bind(&email.id)
-                        .bind(&plan.conversation_id)
-                        .bind(&plan.person_id)
-                        .bind(&email.envelope_from)
-                        .bind(&email.recipient)
-                        .bind(&email.message_id)
-                        .bind(email.data.as_bytes());
-                }
-                query.execute(&mut *tx).await?;
-                rest = after;
+        }
+        let emails: Vec<(&PlannedEmail, &NewOutboxEmail)> = moved()
+            .filter_map(|plan| Some((plan, plan.email.as_ref()?)))
+            .collect();
+        let mut rest = &emails[..];
+        while !rest.is_empty() {
+            let (sql, rows) = insert_outbox_rows_sql(rest.len());
+            let (chunk, after) = rest.split_at(rows);
+            let mut query = sqlx::query(sql).bind(now).bind(NOTIFICATION_PRIORITY);
+            for (plan, email) in chunk {
+                query = query
+                    .bind(&email.id)
+                    .bind(&plan.conversation_id)
+                    .bind(&plan.person_id)
+                    .bind(&email.envelope_from)
+                    .bind(&email.recipient)
+                    .bind(&email.message_id)
+                    .bind(email.data.as_bytes());
             }
-            tx.commit().await?;
-            Ok(committed)
-        })
+            query.execute(&mut *tx).await?;
+            rest = after;
+        }
+        tx.commit().await?;
+        Ok(committed)
     }
 
     /// One plan; true when it was committed (see [`Store::enqueue_notifications`]).
@@ -474,6 +383,239 @@ impl Store {
     }
 }
 
+/// Due participants after a key (`$3`, `$4`), at most `$1`: those with unseen messages who may
+/// be emailed now — a digest reader only when their last email is older than `$2` — and
+/// those with an assignment to be told; in key order.
+const DUE_PAGE: &str =
+    "SELECT p.conversation_id, p.person_id, p.reply_token, p.notified_up_to, p.last_email_id,
+        p.email_references, p.emails_sent, p.muted, c.subject,
+        p.thread_subject, p.assigned_by,
+        c.created_at AS conversation_created_at, c.domain,
+        pe.id, pe.email, pe.name, pe.role, pe.created_at, pe.email_status,
+        pe.notifications, pe.locale, pe.time_zone, pe.blocked, c.last_seq
+ FROM participants p
+ JOIN conversations c ON c.id = p.conversation_id
+ JOIN people pe ON pe.id = p.person_id
+ WHERE (p.conversation_id, p.person_id) > ($3, $4)
+   AND p.removed_at IS NULL
+   AND ((p.notified_up_to < c.last_seq
+         AND (pe.notifications <> 'digest' OR p.last_emailed_at IS NULL
+              OR p.last_emailed_at <= $2))
+        OR p.assigned_by IS NOT NULL)
+ ORDER BY p.conversation_id, p.person_id
+ LIMIT $1";
+
+/// The name of who assigned a participant (`$1`).
+const ASSIGNER_NAME: &str = "SELECT name FROM people WHERE id = $1";
+
+/// A conversation's (`$1`) messages after seq `$2`, not deleted, in order, with their authors'
+/// names: everyone of the conversation in a page reads from this one slice of its history.
+const PENDING_MESSAGES: &str =
+    "SELECT m.id, m.seq, m.kind, m.body_text, m.author_id, a.name AS author_name, m.created_at
+ FROM messages m JOIN people a ON a.id = m.author_id
+ WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
+ ORDER BY m.seq";
+
+/// The files of [`PENDING_MESSAGES`]'s slice.
+const PENDING_FILES: &str =
+    "SELECT t.message_id, t.id, t.filename, t.content_type, t.size, t.sha256, t.inline, t.omitted
+ FROM attachments t JOIN messages m ON m.id = t.message_id
+ WHERE m.conversation_id = $1 AND m.seq > $2 AND m.deleted_at IS NULL
+ ORDER BY m.seq, t.position";
+
+/// [`Store::due_notifications_after`] on SQLite, on the calling thread: the same statements,
+/// the same decoding.
+fn due_page_in_place(
+    conn: &rusqlite::Connection,
+    (after_conversation, after_person): &(String, String),
+    limit: i64,
+    since: i64,
+) -> Result<DuePage> {
+    use super::sqlite_in_place::{for_each_row, read_row};
+    use rusqlite::types::{Null, ToSql};
+    let mut page = DuePage::default();
+    let mut due = Vec::new();
+    let args: [&dyn ToSql; 5] = [&Null, &limit, &since, after_conversation, after_person];
+    for_each_row(conn, DUE_PAGE, &args, |row| page.take(row, &mut due))?;
+    for d in &mut due {
+        if let Some((by, name)) = &mut d.assigned_by
+            && !by.is_empty()
+        {
+            *name = read_row(conn, ASSIGNER_NAME, &[&Null, by], |row| row.column("name"))?;
+        }
+    }
+    let mut history = HashMap::new();
+    for (conversation_id, from) in lowest_marks(&due) {
+        let args: [&dyn ToSql; 3] = [&Null, &conversation_id, &from];
+        let mut messages = Vec::new();
+        for_each_row(conn, PENDING_MESSAGES, &args, |row| {
+            page.take_message(row, &conversation_id, &mut messages);
+            Ok(())
+        })?;
+        for_each_row(conn, PENDING_FILES, &args, |row| {
+            take_file(row, &mut messages);
+            Ok(())
+        })?;
+        history.insert(conversation_id, messages);
+    }
+    page.due = with_pending(due, &history);
+    Ok(page)
+}
+
+impl DuePage {
+    /// Reads one row of [`DUE_PAGE`] into `due`, or into `broken` when it cannot be read (one
+    /// bad row never hides the others). Errs only when even its key cannot be read.
+    fn take<R: Columns>(&mut self, row: &R, due: &mut Vec<DueParticipant>) -> Result<()> {
+        self.rows += 1;
+        // The key pages on: both are primary-key text columns.
+        let conversation_id: String = row.column("conversation_id")?;
+        let person_id: String = row.column("person_id")?;
+        let read = || -> Result<DueParticipant> {
+            let token: String = row.column("reply_token")?;
+            let references: String = row.column("email_references")?;
+            let mode: String = row.column("notifications")?;
+            let locale: String = row.column("locale")?;
+            let time_zone: Option<String> = row.column("time_zone")?;
+            let muted: i64 = row.column("muted")?;
+            let blocked: i64 = row.column("blocked")?;
+            Ok(DueParticipant {
+                conversation_id: conversation_id.clone(),
+                domain: row.column("domain")?,
+                subject: row.column("subject")?,
+                conversation_created_at: row.column("conversation_created_at")?,
+                person: person_from_row(row)?,
+                mode: NotifyMode::parse(&mode).unwrap_or(NotifyMode::Digest),
+                locale: Locale::parse(&locale).unwrap_or(Locale::En),
+                time_zone: time_zone
+                    .as_deref()
+                    .and_then(crate::domain::TimeZone::parse),
+                blocked: blocked != 0,
+                muted: muted != 0,
+                reply_token: ReplyToken::parse(&token).ok_or_else(|| malformed("reply token"))?,
+                notified_up_to: row.column("notified_up_to")?,
+                last_email_id: row.column("last_email_id")?,
+                references: references.split_whitespace().map(str::to_string).collect(),
+                emails_sent: row.column("emails_sent")?,
+                messages: Vec::new(),
+                omitted: 0,
+                last_seq: row.column("last_seq")?,
+                thread_subject: row.column("thread_subject")?,
+                // The name of who assigned them is read after, for these few rows only.
+                assigned_by: row
+                    .column::<Option<String>>("assigned_by")?
+                    .map(|by| (by, None)),
+            })
+        };
+        match read() {
+            Ok(d) => due.push(d),
+            Err(err) => self.broken.push(BrokenDue {
+                // Where the mark would move to, when those columns at least are readable.
+                marks: row
+                    .column::<i64>("notified_up_to")
+                    .and_then(|from| Ok((from, row.column::<i64>("last_seq")?)))
+                    .ok(),
+                conversation_id: conversation_id.clone(),
+                person_id: person_id.clone(),
+                reason: format!("reading the participant: {err}"),
+            }),
+        }
+        self.last = Some((conversation_id, person_id));
+        Ok(())
+    }
+
+    /// Reads one row of [`PENDING_MESSAGES`] into `messages`; one that cannot be read is left
+    /// out of every email (its visibility is unknown, so it is shown to nobody) and named in
+    /// `broken_messages`, and the others in the conversation still go out.
+    fn take_message<R: Columns>(
+        &mut self,
+        m: &R,
+        conversation_id: &str,
+        messages: &mut Vec<PendingMessage>,
+    ) {
+        let read = || -> Result<PendingMessage> {
+            let kind: String = m.column("kind")?;
+            Ok(PendingMessage {
+                id: m.column("id")?,
+                seq: m.column("seq")?,
+                kind: MessageKind::parse(&kind).ok_or_else(|| malformed("message kind"))?,
+                body_text: m.column("body_text")?,
+                author_id: m.column("author_id")?,
+                author_name: m.column("author_name")?,
+                created_at: m.column("created_at")?,
+                files: Vec::new(),
+            })
+        };
+        match read() {
+            Ok(message) => messages.push(message),
+            Err(err) => self.broken_messages.push((
+                m.column::<String>("id")
+                    .unwrap_or_else(|_| format!("{conversation_id}/?")),
+                format!("reading the message: {err}"),
+            )),
+        }
+    }
+}
+
+/// Reads one row of [`PENDING_FILES`] onto its message. A file row that cannot be read is only
+/// not named: the email still goes.
+fn take_file<R: Columns>(f: &R, messages: &mut [PendingMessage]) {
+    let read = || -> Result<(String, PendingFile)> {
+        Ok((
+            f.column("message_id")?,
+            PendingFile {
+                id: f.column("id")?,
+                filename: f.column("filename")?,
+                content_type: f.column("content_type")?,
+                size: f.column("size")?,
+                sha256: f.column("sha256")?,
+                inline: f.column::<i64>("inline")? != 0,
+                omitted: f.column("omitted")?,
+            },
+        ))
+    };
+    let Ok((message_id, file)) = read() else {
+        return;
+    };
+    if let Some(message) = messages.iter_mut().find(|m| m.id == message_id) {
+        message.files.push(file);
+    }
+}
+
+/// The lowest mark of each conversation among `due`: one read of its history per conversation
+/// (not per participant) serves them all.
+fn lowest_marks(due: &[DueParticipant]) -> HashMap<String, i64> {
+    let mut lowest: HashMap<String, i64> = HashMap::new();
+    for d in due {
+        let entry = lowest
+            .entry(d.conversation_id.clone())
+            .or_insert(d.notified_up_to);
+        *entry = (*entry).min(d.notified_up_to);
+    }
+    lowest
+}
+
+/// Each participant with the messages of `history` after their mark (the latest
+/// [`MAX_PENDING`], the rest counted). Deleted messages alone can leave nothing pending: the
+/// mark moves past them.
+fn with_pending(
+    mut due: Vec<DueParticipant>,
+    history: &HashMap<String, Vec<PendingMessage>>,
+) -> Vec<DueParticipant> {
+    for d in &mut due {
+        let all = history
+            .get(&d.conversation_id)
+            .map_or(&[][..], Vec::as_slice);
+        let pending: Vec<PendingMessage> = all
+            .iter()
+            .filter(|m| m.seq > d.notified_up_to)
+            .cloned()
+            .collect();
+        d.omitted = pending.len().saturating_sub(MAX_PENDING);
+        d.messages = pending.into_iter().skip(d.omitted).collect();
+    }
+    due
+}
+
 /// Moves the marks of a batch of plans (`$1`, see [`marks_json`]) compared-and-set, at time
 /// `$2`, and returns the participants whose mark moved. A plan with an email (`m`, its
 /// Message-ID) also records it for threading and counts it; an assignment notice (`a`) is
@@ -501,7 +643,7 @@ macro_rules! move_marks_sql {
     };
 }
 
-const MOVE_MARKS_SQLITE: &str = move_marks_sql!(
+pub(super) const MOVE_MARKS_SQLITE: &str = move_marks_sql!(
     "(SELECT value ->> 'c' AS c, value ->> 'p' AS p, value ->> 'e' AS e, value ->> 'u' AS u,
              value ->> 'm' AS m, value ->> 'r' AS r, value ->> 'a' AS a, value ->> 's' AS s
       FROM json_each($1)) AS j"
@@ -510,6 +652,15 @@ const MOVE_MARKS_POSTGRES: &str = move_marks_sql!(
     "jsonb_to_recordset($1::jsonb)
        AS j(c TEXT, p TEXT, e BIGINT, u BIGINT, m TEXT, r TEXT, a TEXT, s TEXT)"
 );
+
+/// For each plan, whether its participant is among those whose mark `moved` (conversation,
+/// person), as [`move_marks_sql!`] returned them.
+pub(super) fn committed_of(plans: &[PlannedEmail], moved: &HashSet<(String, String)>) -> Vec<bool> {
+    plans
+        .iter()
+        .map(|plan| moved.contains(&(plan.conversation_id.clone(), plan.person_id.clone())))
+        .collect()
+}
 
 /// The plans as [`move_marks_sql!`] reads them: one bind for the whole batch.
 fn marks_json(plans: &[PlannedEmail]) -> String {
@@ -538,6 +689,10 @@ macro_rules! outbox_columns {
          next_attempt_at, priority"
     };
 }
+
+/// The outbox's priority of notifications (the gateway's own emails — codes, confirmations —
+/// go first, at 0).
+pub(super) const NOTIFICATION_PRIORITY: i64 = 1;
 
 /// Emails inserted per statement at most (seven parameters each: well within both backends'
 /// limits).
@@ -582,28 +737,38 @@ fn insert_outbox_rows_sql(wanted: usize) -> (&'static str, usize) {
 pub(super) const SET_MUTED: &str =
     "UPDATE participants SET muted = $3 WHERE conversation_id = $1 AND person_id = $2";
 
+/// One outbox row: `$1` its id, `$2` the time (created, and due), `$3` the conversation and
+/// `$4` the person it is about (or NULL), `$5` the envelope sender, `$6` the recipient, `$7`
+/// the Message-ID, `$8` the stored email, `$9` the priority.
+macro_rules! insert_outbox_sql {
+    () => {
+        concat!(
+            "INSERT INTO outbox (",
+            $crate::store::notifications::outbox_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $2, $9)"
+        )
+    };
+}
+pub(super) use insert_outbox_sql;
+
 /// Inserts an outbox row inside the caller's transaction (expanded per backend, like every
 /// query here).
 macro_rules! insert_outbox {
     ($tx:expr, $email:expr, $about:expr, $priority:expr, $now:expr) => {{
         let email: &$crate::store::NewOutboxEmail = $email;
         let about: Option<(&str, &str)> = $about;
-        sqlx::query(concat!(
-            "INSERT INTO outbox (",
-            $crate::store::notifications::outbox_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $2, $9)"
-        ))
-        .bind(&email.id)
-        .bind($now)
-        .bind(about.map(|(c, _)| c))
-        .bind(about.map(|(_, p)| p))
-        .bind(&email.envelope_from)
-        .bind(&email.recipient)
-        .bind(&email.message_id)
-        .bind(email.data.as_bytes())
-        .bind($priority)
-        .execute(&mut *$tx)
-        .await?;
+        sqlx::query($crate::store::notifications::insert_outbox_sql!())
+            .bind(&email.id)
+            .bind($now)
+            .bind(about.map(|(c, _)| c))
+            .bind(about.map(|(_, p)| p))
+            .bind(&email.envelope_from)
+            .bind(&email.recipient)
+            .bind(&email.message_id)
+            .bind(email.data.as_bytes())
+            .bind($priority)
+            .execute(&mut *$tx)
+            .await?;
     }};
 }
 pub(super) use insert_outbox;

@@ -57,6 +57,23 @@ pub(super) fn read_row<T>(
     }
 }
 
+/// Runs `sql` (`$N` from `args`) and hands each row to `each`, in order, stopping at its first
+/// error.
+pub(super) fn for_each_row(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    mut each: impl FnMut(&InPlaceRow<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, args)?;
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        each(&InPlaceRow(row))?;
+    }
+    Ok(())
+}
+
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 32;
 
@@ -100,6 +117,43 @@ impl Readers {
             idle.push(conn);
         }
         result
+    }
+}
+
+/// One connection for a writer's work done in place, opened when first needed. Its user holds
+/// the writer pool's one connection meanwhile (SQLite has one writer at a time), so it is never
+/// contended; the lock only makes it shareable between the tasks that take turns.
+pub(super) struct Writer {
+    path: PathBuf,
+    pragmas: Vec<(&'static str, String)>,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl Writer {
+    pub(super) fn new(path: PathBuf, pragmas: Vec<(&'static str, String)>) -> Writer {
+        Writer {
+            path,
+            pragmas,
+            conn: Mutex::new(None),
+        }
+    }
+
+    /// Runs `write` on the connection, opening it first if it is not open.
+    pub(super) fn write<T>(&self, write: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut slot = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => {
+                let pragmas: Vec<(&str, &str)> =
+                    self.pragmas.iter().map(|(p, v)| (*p, v.as_str())).collect();
+                slot.insert(open(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE,
+                    &pragmas,
+                )?)
+            }
+        };
+        write(conn)
     }
 }
 

@@ -9,53 +9,30 @@
 //! RFC 5322 message starts with a header field name, printable ASCII (RFC 5322 §3.6.8), never
 //! with gzip's magic bytes 1f 8b (RFC 1952 §2.3.1).
 
-use flate2::{Compress, Compression, FlushCompress, Status};
+use libdeflater::{CompressionLvl, Compressor};
 use std::cell::RefCell;
 use std::io::Read;
 
 /// RFC 1952 §2.3.1: ID1, ID2.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// RFC 1952 §2.3: the magic, CM = 8 (deflate), no flags, no modification time, XFL = 4
-/// (the fastest algorithm), OS = 255 (unknown) — what flate2's own encoder writes.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255];
-
 thread_local! {
-    /// One deflate state per thread, reset for each email. A new one allocates and zeroes
-    /// its window, hash chains and Huffman tables (~300 KiB) — measured at seven times the
-    /// cost of compressing a digest email itself, page faults included.
-    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+    /// One compressor per thread (libdeflate at its fastest level), reused for every email:
+    /// a new one allocates its tables. libdeflate compresses a whole buffer at once, with no
+    /// streaming state to reset between emails; on a digest email it takes about half the time
+    /// of flate2's `Compress` at its fastest level reset for each email (11 against 20 µs: that
+    /// reset zeroes ~230 KiB of window, hash chains and buffers) and writes 2% fewer bytes.
+    static DEFLATE: RefCell<Compressor> = RefCell::new(Compressor::new(CompressionLvl::fastest()));
 }
 
-/// `raw` as a gzip member (RFC 1952 §2.3): header, raw deflate (RFC 1951), CRC-32, ISIZE.
-/// None if the compressor reports an error or stops making progress (not seen; the email is
-/// then kept raw, which reads back the same).
+/// `raw` as one gzip member (RFC 1952 §2.3: header, raw deflate (RFC 1951), CRC-32, ISIZE).
+/// None if the compressor reports an error (not seen; the email is then kept raw, which reads
+/// back the same).
 fn gzip(raw: &[u8]) -> Option<Vec<u8>> {
     DEFLATE.with_borrow_mut(|deflate| {
-        deflate.reset();
-        let mut out = Vec::with_capacity(raw.len() / 2 + 64);
-        out.extend_from_slice(&GZIP_HEADER);
-        loop {
-            let (read, written) = (deflate.total_in(), deflate.total_out());
-            let rest = raw.get(usize::try_from(read).ok()?..)?;
-            if deflate
-                .compress_vec(rest, &mut out, FlushCompress::Finish)
-                .ok()?
-                == Status::StreamEnd
-            {
-                break;
-            }
-            if out.len() == out.capacity() {
-                out.reserve(out.capacity());
-            } else if (deflate.total_in(), deflate.total_out()) == (read, written) {
-                return None;
-            }
-        }
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(raw);
-        out.extend_from_slice(&crc.finalize().to_le_bytes());
-        // ISIZE: the input's length modulo 2^32.
-        out.extend_from_slice(&(raw.len() as u64 as u32).to_le_bytes());
+        let mut out = vec![0; deflate.gzip_compress_bound(raw.len())];
+        let written = deflate.gzip_compress(raw, &mut out).ok()?;
+        out.truncate(written);
         Some(out)
     })
 }
@@ -132,9 +109,8 @@ mod tests {
     }
 
     #[test]
-    fn one_compressor_packs_email_after_email_as_a_new_encoder_would() -> std::io::Result<()> {
-        use std::io::Write;
-        // Noise does not shrink: its gzip outgrows the first allocation.
+    fn one_compressor_packs_email_after_email_as_gzip_any_reader_reads() -> std::io::Result<()> {
+        // Noise does not shrink: its gzip is larger than the email.
         let mut noise = Vec::with_capacity(200_000);
         let mut x: u32 = 1;
         for _ in 0..200_000 {
@@ -150,12 +126,25 @@ mod tests {
             Vec::new(),
             b"Subject: a\r\n\r\nhello\r\n".repeat(300),
         ];
+        let mut first = None;
         for raw in emails {
-            let packed = gzip(&raw).ok_or_else(|| std::io::Error::other("no progress"))?;
-            let mut fresh = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
-            fresh.write_all(&raw)?;
-            assert_eq!(packed, fresh.finish()?, "{} bytes", raw.len());
-            assert_eq!(unpack(packed)?, raw);
+            let packed = gzip(&raw).ok_or_else(|| std::io::Error::other("not compressed"))?;
+            // RFC 1952 §2.3: the magic, CM = 8 (deflate), no flags (FLG = 0: no name, no
+            // comment, no extra field), then the CRC-32 and ISIZE of the raw bytes last.
+            assert_eq!(&packed[..4], &[0x1f, 0x8b, 8, 0]);
+            let tail = &packed[packed.len() - 8..];
+            assert_eq!(tail[..4], crc32fast::hash(&raw).to_le_bytes());
+            assert_eq!(tail[4..], (raw.len() as u32).to_le_bytes());
+            // Read back by another implementation (flate2's decoder), whole.
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut back)?;
+            assert_eq!(back, raw);
+            // The compressor keeps nothing from one email to the next.
+            match &first {
+                None => first = Some(packed),
+                Some(first) if raw.starts_with(b"Subject: a") => assert_eq!(&packed, first),
+                Some(_) => {}
+            }
         }
         Ok(())
     }
