@@ -905,7 +905,8 @@ async fn a_reply_address_is_found_with_the_reply_context_of_its_participant() {
 }
 
 /// The planner commits a page of plans at once: the marks that still hold move together, in
-/// one statement, and their emails go in by multi-row inserts of any length; a plan whose mark
+/// one statement, and their emails go in (on PostgreSQL by multi-row inserts of any length, on
+/// SQLite one prepared insert each, in place); a plan whose mark
 /// moved meanwhile, or whose participant left, commits nothing, and the others are unaffected.
 #[tokio::test]
 async fn a_batch_of_plans_commits_exactly_the_ones_whose_marks_still_hold() {
@@ -944,8 +945,8 @@ async fn a_batch_of_plans_commits_exactly_the_ones_whose_marks_still_hold() {
         let expected: Vec<bool> = (0..150).map(|i| i != 2 && i != 3).collect();
         assert_eq!(committed, expected, "{}", db.backend);
 
-        // Every committed email is queued once, with its own bytes (146: chunks of 64, 64, 16
-        // and 2).
+        // Every committed email is queued once, with its own bytes (146: on PostgreSQL chunks
+        // of 64, 64, 16 and 2).
         let queued = store.claim_outbox(1000, 60_000).await.unwrap();
         assert_eq!(queued.len(), 146, "{}", db.backend);
         let mut seen = HashSet::new();

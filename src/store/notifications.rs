@@ -643,10 +643,12 @@ macro_rules! move_marks_sql {
     };
 }
 
+/// `jsonb_each` (SQLite 3.45+) hands each plan over in SQLite's binary JSON, which `->>` reads
+/// directly; `json_each` turned each back into text for every one of the eight `->>` to parse.
 pub(super) const MOVE_MARKS_SQLITE: &str = move_marks_sql!(
     "(SELECT value ->> 'c' AS c, value ->> 'p' AS p, value ->> 'e' AS e, value ->> 'u' AS u,
              value ->> 'm' AS m, value ->> 'r' AS r, value ->> 'a' AS a, value ->> 's' AS s
-      FROM json_each($1)) AS j"
+      FROM jsonb_each($1)) AS j"
 );
 const MOVE_MARKS_POSTGRES: &str = move_marks_sql!(
     "jsonb_to_recordset($1::jsonb)

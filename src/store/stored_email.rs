@@ -16,13 +16,20 @@ use std::io::Read;
 /// RFC 1952 §2.3.1: ID1, ID2.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// libdeflate's level 1, its fastest that compresses (its `fastest()` is level 0, which stores
+/// the bytes as they are).
+const FASTEST: CompressionLvl = match CompressionLvl::new(1) {
+    Ok(level) => level,
+    Err(_) => panic!("libdeflate has a level 1"),
+};
+
 thread_local! {
     /// One compressor per thread (libdeflate at its fastest level), reused for every email:
     /// a new one allocates its tables. libdeflate compresses a whole buffer at once, with no
     /// streaming state to reset between emails; on a digest email it takes about half the time
     /// of flate2's `Compress` at its fastest level reset for each email (11 against 20 µs: that
     /// reset zeroes ~230 KiB of window, hash chains and buffers) and writes 2% fewer bytes.
-    static DEFLATE: RefCell<Compressor> = RefCell::new(Compressor::new(CompressionLvl::fastest()));
+    static DEFLATE: RefCell<Compressor> = RefCell::new(Compressor::new(FASTEST));
 }
 
 /// `raw` as one gzip member (RFC 1952 §2.3: header, raw deflate (RFC 1951), CRC-32, ISIZE).
