@@ -74,12 +74,6 @@ const POST: [&str; 5] = [
 /// One attachment of the posted message (`$5`), its own numbering.
 const ATTACHMENT: &str = super::attachments::insert_attachment_sql!();
 
-/// This connection's page cache, at most (KiB). Smaller than the writer pool's
-/// (`WRITER_CACHE_KIB`, sized for a digest plan's batch): an inbound batch dirties a few
-/// thousand pages at most (64 emails of 64 KiB), and the pages of raw bytes it writes are not
-/// read again, so a larger cache only held memory.
-const INBOUND_CACHE_KIB: u32 = 16 * 1024;
-
 /// The commit thread's own connection to the database.
 pub(super) struct InPlaceWriter {
     conn: Connection,
@@ -98,21 +92,8 @@ impl InPlaceWriter {
     /// Opens the database the migrations have created, with the writer's settings
     /// (`super::writer_pragmas`).
     pub(super) fn open(path: &Path) -> Result<InPlaceWriter> {
-        let cache = format!("-{INBOUND_CACHE_KIB}");
         let pragmas = super::writer_pragmas();
-        let pragmas: Vec<(&str, &str)> = pragmas
-            .iter()
-            .map(|(p, v)| {
-                (
-                    *p,
-                    if *p == "cache_size" {
-                        &cache
-                    } else {
-                        v.as_str()
-                    },
-                )
-            })
-            .collect();
+        let pragmas: Vec<(&str, &str)> = pragmas.iter().map(|(p, v)| (*p, v.as_str())).collect();
         let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, &pragmas)?;
         Ok(InPlaceWriter { conn })
     }
@@ -326,10 +307,11 @@ mod tests {
     use crate::store::{Backend, Store, writer_pragmas};
     use std::sync::Arc;
 
-    /// A setting the commit thread's connection lacked (a `synchronous` below FULL, foreign
-    /// keys off, deleted bytes left in free space) would hold only for most of the emails.
+    /// A setting the commit thread's connection or the planner's lacked (a `synchronous` below
+    /// FULL, foreign keys off, deleted bytes left in free space) would hold only for most of
+    /// the emails.
     #[tokio::test]
-    async fn the_commit_threads_connection_writes_as_the_writer_pool_does() {
+    async fn the_in_place_writers_write_as_the_writer_pool_does() {
         let dir = std::env::temp_dir().join(format!(
             "threadgate-in-place-{}",
             crate::domain::Id::generate(crate::domain::IdKind::Inbound)
@@ -338,7 +320,12 @@ mod tests {
         let path = dir.join("t.db");
         let url = format!("sqlite://{}", path.display());
         let store = Store::connect(&url, Arc::new(SystemClock)).await.unwrap();
-        let Backend::Sqlite { write, .. } = &store.backend else {
+        let Backend::Sqlite {
+            write,
+            batch_writer,
+            ..
+        } = &store.backend
+        else {
             panic!("a SQLite URL gives a SQLite store");
         };
         let writer = InPlaceWriter::open(&path).unwrap();
@@ -354,21 +341,17 @@ mod tests {
                 .map(|v| v.to_string())
                 .or_else(|_| sqlx::Row::try_get::<String, _>(&row, 0))
                 .unwrap();
-            let ours = writer
-                .conn
+            let read = |conn: &rusqlite::Connection| match conn
                 .query_row(&sql, [], |row| row.get::<_, rusqlite::types::Value>(0))
-                .unwrap();
-            let ours = match ours {
+                .unwrap()
+            {
                 rusqlite::types::Value::Integer(v) => v.to_string(),
                 rusqlite::types::Value::Text(v) => v,
                 other => panic!("PRAGMA {pragma}: {other:?}"),
             };
-            if pragma == "cache_size" {
-                // Deliberately its own (`INBOUND_CACHE_KIB`).
-                assert_eq!(ours, format!("-{}", super::INBOUND_CACHE_KIB));
-            } else {
-                assert_eq!(pool, ours, "PRAGMA {pragma}");
-            }
+            assert_eq!(pool, read(&writer.conn), "PRAGMA {pragma}, commit thread");
+            let planner = batch_writer.write(|conn| Ok(read(conn))).unwrap();
+            assert_eq!(pool, planner, "PRAGMA {pragma}, planner");
         }
         let synchronous: i64 = writer
             .conn

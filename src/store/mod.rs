@@ -221,9 +221,15 @@ impl ConnDialect for sqlx::PgConnection {
     }
 }
 
-/// The SQLite writer's page cache, at most (KiB; `PRAGMA cache_size` takes a negative number
-/// as KiB, <https://sqlite.org/pragma.html#pragma_cache_size>). Allocated as pages are used.
-const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// A SQLite writing connection's page cache, at most (KiB; `PRAGMA cache_size` takes a negative
+/// number as KiB, <https://sqlite.org/pragma.html#pragma_cache_size>). Allocated as pages are
+/// used. SQLite's default (2 MiB) is smaller than one planning batch's dirty pages (500
+/// outbox rows, their indexes, the participants' pages), which then spilled into the log before
+/// the commit and were read back; an inbound batch dirties a few thousand pages at most (64
+/// emails of 64 KiB). A larger cache (64 MiB until the planner wrote on a connection of its
+/// own) held memory, and SQLite walks the cache at the end of every write transaction
+/// (`pcache1Truncate`: 4.4% of a planning pass's samples at 64 MiB, 3.8% at 16).
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 /// How long a SQLite connection waits for another's write lock before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -304,10 +310,9 @@ impl Store {
             // No ping before each acquire (sqlx's default): an in-process SQLite connection has
             // no network to lose, and the ping is a hand-off to the connection's thread and
             // back before every statement run on the pool.
-            // The writer's page cache holds up to WRITER_CACHE_KIB: SQLite's default (2 MiB)
-            // is smaller than one planning batch's dirty pages, so a batch spilled pages into
-            // the log before its commit and read them back. (The commit thread writes inbound
-            // mail on a connection of its own with a smaller cache, `inbound_sqlite`.)
+            // The writer's page cache holds up to WRITER_CACHE_KIB, as do the connections that
+            // write in place (the commit thread's, `inbound_sqlite`, and the planner's,
+            // `notifications_sqlite`), all with these settings.
             let write_options = writer_pragmas()
                 .into_iter()
                 .fold(options.clone(), |options, (pragma, value)| {
