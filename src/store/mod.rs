@@ -32,7 +32,6 @@ mod lifecycle;
 mod listing;
 mod messages;
 mod notifications;
-mod notifications_sqlite;
 mod outbox;
 mod people;
 mod readiness;
@@ -133,7 +132,7 @@ enum Backend {
         readers: Arc<sqlite_in_place::Readers>,
         /// Inbound emails, committed in batches on `write`.
         group: group_commit::GroupCommit,
-        /// The notification planner's batches, written in place (`notifications_sqlite`)
+        /// The notification planner's batches, written in place (`notifications::enqueue_in_place`)
         /// while `write`'s connection is held.
         batch_writer: Arc<sqlite_in_place::Writer>,
     },
@@ -312,7 +311,7 @@ impl Store {
             // back before every statement run on the pool.
             // The writer's page cache holds up to WRITER_CACHE_KIB, as do the connections that
             // write in place (the commit thread's, `inbound_sqlite`, and the planner's,
-            // `notifications_sqlite`), all with these settings.
+            // `notifications`), all with these settings.
             let write_options = writer_pragmas()
                 .into_iter()
                 .fold(options.clone(), |options, (pragma, value)| {

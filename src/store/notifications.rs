@@ -267,9 +267,7 @@ impl Store {
                 let writer = batch_writer.clone();
                 let plans = plans.to_vec();
                 return tokio::task::spawn_blocking(move || {
-                    writer.write(|conn| {
-                        super::notifications_sqlite::enqueue(conn, &plans, &marks, now)
-                    })
+                    writer.write(|conn| enqueue_in_place(conn, &plans, &marks, now))
                 })
                 .await
                 .map_err(|e| StoreError::Batch(format!("the notifications' commit: {e}")))?;
@@ -645,7 +643,7 @@ macro_rules! move_marks_sql {
 
 /// `jsonb_each` (SQLite 3.45+) hands each plan over in SQLite's binary JSON, which `->>` reads
 /// directly; `json_each` turned each back into text for every one of the eight `->>` to parse.
-pub(super) const MOVE_MARKS_SQLITE: &str = move_marks_sql!(
+const MOVE_MARKS_SQLITE: &str = move_marks_sql!(
     "(SELECT value ->> 'c' AS c, value ->> 'p' AS p, value ->> 'e' AS e, value ->> 'u' AS u,
              value ->> 'm' AS m, value ->> 'r' AS r, value ->> 'a' AS a, value ->> 's' AS s
       FROM jsonb_each($1)) AS j"
@@ -657,11 +655,73 @@ const MOVE_MARKS_POSTGRES: &str = move_marks_sql!(
 
 /// For each plan, whether its participant is among those whose mark `moved` (conversation,
 /// person), as [`move_marks_sql!`] returned them.
-pub(super) fn committed_of(plans: &[PlannedEmail], moved: &HashSet<(String, String)>) -> Vec<bool> {
+fn committed_of(plans: &[PlannedEmail], moved: &HashSet<(String, String)>) -> Vec<bool> {
     plans
         .iter()
         .map(|plan| moved.contains(&(plan.conversation_id.clone(), plan.person_id.clone())))
         .collect()
+}
+
+/// [`Store::enqueue_notifications`] on SQLite, in place: `plans` committed in one transaction
+/// (`marks` their JSON for [`MOVE_MARKS_SQLITE`], `now` the time); for each plan, whether its
+/// mark moved (and so its email and failure were written).
+///
+/// Through sqlx each statement of a batch (500 participants, up to 500 emails) was handed to
+/// the writer connection's worker thread and back, and each multi-row insert bound 448
+/// parameters, sqlx looking every one up by name among all of them. Here the batch runs on the
+/// caller's (blocking) thread on a rusqlite connection (`sqlite_in_place::Writer`): the marks
+/// move in the same one statement, then each email goes in by the one-row insert every other
+/// email of the outbox uses ([`insert_outbox_sql!`]) and each failure by the upsert sqlx runs
+/// (`failures::UPSERT_FAILURE_SQL`), each prepared once for the connection's life. The caller
+/// holds the writer pool's one connection meanwhile, so no other writer of the process starts
+/// and `BEGIN IMMEDIATE` does not wait (another process is waited for by the busy timeout, as
+/// by any SQLite writer).
+fn enqueue_in_place(
+    conn: &mut rusqlite::Connection,
+    plans: &[PlannedEmail],
+    marks: &str,
+    now: i64,
+) -> Result<Vec<bool>> {
+    use super::sqlite_in_place::{bind, execute};
+    use rusqlite::types::{Null, ToSql};
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut moved = HashSet::with_capacity(plans.len());
+    {
+        let mut stmt = tx.prepare_cached(MOVE_MARKS_SQLITE)?;
+        bind(&mut stmt, &[&Null, &marks, &now])?;
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            moved.insert((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+        }
+    }
+    let committed = committed_of(plans, &moved);
+    for (plan, _) in plans.iter().zip(&committed).filter(|(_, c)| **c) {
+        // Recorded with the mark's move, so a failure is recorded once per message.
+        if let Some(reason) = &plan.failure {
+            let item = format!("{}/{}", plan.conversation_id, plan.person_id);
+            let reason = super::failures::bounded_reason(reason);
+            let args: [&dyn ToSql; 5] =
+                [&Null, &super::failures::job::NOTIFY, &item, &reason, &now];
+            execute(&tx, super::failures::UPSERT_FAILURE_SQL, &args)?;
+        }
+        if let Some(email) = &plan.email {
+            let args: [&dyn ToSql; 10] = [
+                &Null,
+                &email.id, // $1
+                &now,
+                &plan.conversation_id,
+                &plan.person_id,
+                &email.envelope_from, // $5
+                &email.recipient,
+                &email.message_id,
+                &email.data.as_bytes(),
+                &NOTIFICATION_PRIORITY, // $9
+            ];
+            execute(&tx, INSERT_OUTBOX_ONE, &args)?;
+        }
+    }
+    tx.commit()?;
+    Ok(committed)
 }
 
 /// The plans as [`move_marks_sql!`] reads them: one bind for the whole batch.
@@ -694,7 +754,7 @@ macro_rules! outbox_columns {
 
 /// The outbox's priority of notifications (the gateway's own emails — codes, confirmations —
 /// go first, at 0).
-pub(super) const NOTIFICATION_PRIORITY: i64 = 1;
+const NOTIFICATION_PRIORITY: i64 = 1;
 
 /// Emails inserted per statement at most (seven parameters each: well within both backends'
 /// limits).
@@ -775,3 +835,6 @@ macro_rules! insert_outbox {
 }
 pub(super) use insert_outbox;
 pub(super) use outbox_columns;
+
+/// An email of the planner, one row (`$1` id, `$2` time, `$3`–`$8`, `$9` priority).
+const INSERT_OUTBOX_ONE: &str = insert_outbox_sql!();
