@@ -4,9 +4,9 @@
 //! that thread and one back, and under load each waits for a core. For the statements every
 //! inbound email runs — RCPT's read of its reply address (`Store::token_recipient`) and the
 //! commit thread's writes (`inbound_sqlite`) — those switches cost more than SQLite's work, and
-//! so they do for the digest planner, whose pages of 500 due participants came back a row per
-//! hand-off, and whose batches were sqlx's multi-row inserts (`notifications`). These run on rusqlite connections
-//! called directly, statements prepared once per connection
+//! so they did for the digest planner, whose pages of 500 due participants came back a row per
+//! hand-off and whose batches were sqlx's multi-row inserts (`notifications`). These run on
+//! rusqlite connections called directly, statements prepared once per connection
 //! (`prepare_cached`) with the same SQL texts as the rest of the store: `$N` placeholders,
 //! bound by name ([`bind`]), and rows read by column name through [`Columns`], the decoders
 //! shared with sqlx's rows.
