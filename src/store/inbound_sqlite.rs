@@ -304,22 +304,22 @@ fn write(conn: &Connection, w: &InboundWrite) -> Result<Option<InboundStored>> {
 mod tests {
     use super::InPlaceWriter;
     use crate::domain::SystemClock;
-    use crate::store::{Backend, Store, writer_pragmas};
+    use crate::store::{Backend, Store, StoreError, writer_pragmas};
     use std::sync::Arc;
 
     /// A setting the commit thread's connection or the planner's lacked (a `synchronous` below
     /// FULL, foreign keys off, deleted bytes left in free space) would hold only for most of
     /// the emails.
     #[tokio::test]
-    async fn the_in_place_writers_write_as_the_writer_pool_does() {
+    async fn the_in_place_writers_write_as_the_writer_pool_does() -> crate::store::Result<()> {
         let dir = std::env::temp_dir().join(format!(
             "threadgate-in-place-{}",
             crate::domain::Id::generate(crate::domain::IdKind::Inbound)
         ));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Batch(e.to_string()))?;
         let path = dir.join("t.db");
         let url = format!("sqlite://{}", path.display());
-        let store = Store::connect(&url, Arc::new(SystemClock)).await.unwrap();
+        let store = Store::connect(&url, Arc::new(SystemClock)).await?;
         let Backend::Sqlite {
             write,
             batch_writer,
@@ -328,38 +328,37 @@ mod tests {
         else {
             panic!("a SQLite URL gives a SQLite store");
         };
-        let writer = InPlaceWriter::open(&path).unwrap();
+        let writer = InPlaceWriter::open(&path)?;
         let mut pragmas: Vec<&str> = writer_pragmas().iter().map(|(p, _)| *p).collect();
         pragmas.extend(["journal_mode", "busy_timeout"]);
         for pragma in pragmas {
             let sql = format!("PRAGMA {pragma}");
             let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .fetch_one(write)
-                .await
-                .unwrap();
+                .await?;
             let pool = sqlx::Row::try_get::<i64, _>(&row, 0)
                 .map(|v| v.to_string())
-                .or_else(|_| sqlx::Row::try_get::<String, _>(&row, 0))
-                .unwrap();
-            let read = |conn: &rusqlite::Connection| match conn
-                .query_row(&sql, [], |row| row.get::<_, rusqlite::types::Value>(0))
-                .unwrap()
-            {
-                rusqlite::types::Value::Integer(v) => v.to_string(),
-                rusqlite::types::Value::Text(v) => v,
-                other => panic!("PRAGMA {pragma}: {other:?}"),
+                .or_else(|_| sqlx::Row::try_get::<String, _>(&row, 0))?;
+            let read = |conn: &rusqlite::Connection| -> crate::store::Result<String> {
+                Ok(
+                    match conn.query_row(&sql, [], |row| row.get::<_, rusqlite::types::Value>(0))? {
+                        rusqlite::types::Value::Integer(v) => v.to_string(),
+                        rusqlite::types::Value::Text(v) => v,
+                        other => panic!("PRAGMA {pragma}: {other:?}"),
+                    },
+                )
             };
-            assert_eq!(pool, read(&writer.conn), "PRAGMA {pragma}, commit thread");
-            let planner = batch_writer.write(|conn| Ok(read(conn))).unwrap();
+            assert_eq!(pool, read(&writer.conn)?, "PRAGMA {pragma}, commit thread");
+            let planner = batch_writer.write(|conn| read(conn))?;
             assert_eq!(pool, planner, "PRAGMA {pragma}, planner");
         }
         let synchronous: i64 = writer
             .conn
-            .query_row("PRAGMA synchronous", [], |row| row.get(0))
-            .unwrap();
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))?;
         assert_eq!(synchronous, 2, "FULL: a commit is on disk before the 250");
         drop(writer);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
+        Ok(())
     }
 }

@@ -756,8 +756,8 @@ macro_rules! outbox_columns {
 /// go first, at 0).
 const NOTIFICATION_PRIORITY: i64 = 1;
 
-/// Emails inserted per statement at most (seven parameters each: well within both backends'
-/// limits).
+/// Emails inserted per statement at most, on PostgreSQL (seven parameters each: well within its
+/// limit; SQLite inserts one row at a time, in place).
 const OUTBOX_ROWS: usize = 64;
 
 /// `INSERT INTO outbox` of the largest power of two of rows (≤ [`OUTBOX_ROWS`]) not above
